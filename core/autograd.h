@@ -1,0 +1,41 @@
+// Reverse-mode automatic differentiation: recording ops, the no-grad guard, backward().
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/node.h"
+#include "core/tensor.h"
+
+namespace lowbit {
+
+// True unless a NoGradGuard is alive on this thread.
+bool grad_enabled();
+
+// Disables graph recording on this thread while alive (evaluation, optimizer steps).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True when an op on these inputs must be recorded.
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Records `out` as produced by op `name` from `inputs` when any input needs a gradient;
+// otherwise does nothing. `backward` reads out.grad() and adds into the inputs' grad().
+void record(const Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn backward);
+
+// Runs backward from `root`. A one-element root is seeded with dL/droot = 1; any other
+// root needs `seed` (same shape). Nodes run in reverse topological order (iterative, so
+// depth is unlimited), and the graph is dropped as it goes: intermediate gradients and
+// nodes are freed, leaves keep their accumulated gradients.
+void backward(const Tensor& root, const Tensor& seed = Tensor());
+
+}  // namespace lowbit

@@ -1,0 +1,66 @@
+// Module tree: registration, dotted-name traversal, mode switching.
+#include "layers/module.h"
+
+#include "core/check.h"
+
+namespace lowbit {
+namespace {
+
+void check_local_name(const std::string& name) {
+  LOWBIT_CHECK(!name.empty() && name.find('.') == std::string::npos, "module member name '",
+               name, "' is invalid: expected a non-empty name without dots");
+}
+
+}  // namespace
+
+Tensor Module::register_parameter(const std::string& name, ParamRole role, Tensor tensor) {
+  check_local_name(name);
+  tensor.set_requires_grad(true);
+  parameters_.push_back(Parameter{name, role, tensor});
+  return tensor;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor tensor) {
+  check_local_name(name);
+  buffers_.push_back(NamedTensor{name, tensor});
+  return tensor;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_local_name(name);
+  LOWBIT_CHECK(module != nullptr, "register_module: child '", name, "' is null");
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::collect_parameters(const std::string& prefix, std::vector<Parameter>& out) const {
+  for (const Parameter& p : parameters_) out.push_back(Parameter{prefix + p.name, p.role, p.tensor});
+  for (const auto& [name, child] : children_) child->collect_parameters(prefix + name + ".", out);
+}
+
+void Module::collect_buffers(const std::string& prefix, std::vector<NamedTensor>& out) const {
+  for (const NamedTensor& b : buffers_) out.push_back(NamedTensor{prefix + b.name, b.tensor});
+  for (const auto& [name, child] : children_) child->collect_buffers(prefix + name + ".", out);
+}
+
+std::vector<Parameter> Module::parameters() const {
+  std::vector<Parameter> out;
+  collect_parameters("", out);
+  return out;
+}
+
+std::vector<NamedTensor> Module::buffers() const {
+  std::vector<NamedTensor> out;
+  collect_buffers("", out);
+  return out;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& child : children_) child.second->train(on);
+}
+
+void Module::zero_grad() const {
+  for (const Parameter& p : parameters()) p.tensor.zero_grad();
+}
+
+}  // namespace lowbit

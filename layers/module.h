@@ -1,0 +1,62 @@
+// Module: a node of the model tree that owns parameters, buffers (running statistics)
+// and child modules, with dotted names ("layer1.0.conv1.weight") and train/eval mode.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/named_tensor.h"
+#include "core/parameter.h"
+#include "core/tensor.h"
+
+namespace lowbit {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  // The layer type as users know it ("Conv2d", "BatchNorm"), for summaries and errors.
+  virtual std::string type_name() const = 0;
+
+  // Every parameter of this module and its descendants, in registration order.
+  std::vector<Parameter> parameters() const;
+  // Every buffer (non-trained state such as running statistics), likewise.
+  std::vector<NamedTensor> buffers() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+
+  // Training mode (batch statistics, dropout active) for this module and its descendants.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Sets every parameter's gradient to zero.
+  void zero_grad() const;
+
+ protected:
+  // Marks `tensor` trainable and registers it under `name`; returns the handle.
+  Tensor register_parameter(const std::string& name, ParamRole role, Tensor tensor);
+  Tensor register_buffer(const std::string& name, Tensor tensor);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    add_child(name, module);
+    return module;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> module);
+  void collect_parameters(const std::string& prefix, std::vector<Parameter>& out) const;
+  void collect_buffers(const std::string& prefix, std::vector<NamedTensor>& out) const;
+
+  std::vector<Parameter> parameters_;  // local names
+  std::vector<NamedTensor> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace lowbit

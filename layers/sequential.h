@@ -1,0 +1,25 @@
+// Sequential: children applied in order, named "0", "1", ... as in PyTorch.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "layers/module.h"
+
+namespace lowbit {
+
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<std::shared_ptr<Module>> modules);
+
+  // Appends a module; returns *this for chaining.
+  Sequential& add(std::shared_ptr<Module> module);
+  size_t size() const { return children().size(); }
+  Module& operator[](size_t i) const { return *children().at(i).second; }
+
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Sequential"; }
+};
+
+}  // namespace lowbit
