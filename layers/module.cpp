@@ -11,7 +11,22 @@ void check_local_name(const std::string& name) {
                name, "' is invalid: expected a non-empty name without dots");
 }
 
+thread_local ForwardObserver* g_observer = nullptr;
+
 }  // namespace
+
+ObserveForward::ObserveForward(ForwardObserver observer)
+    : observer_(std::move(observer)), previous_(g_observer) {
+  g_observer = &observer_;
+}
+
+ObserveForward::~ObserveForward() { g_observer = previous_; }
+
+Tensor Module::operator()(const Tensor& x) {
+  Tensor y = forward(x);
+  if (g_observer) (*g_observer)(*this, x, y);
+  return y;
+}
 
 Tensor Module::register_parameter(const std::string& name, ParamRole role, Tensor tensor) {
   check_local_name(name);

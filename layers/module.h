@@ -2,6 +2,7 @@
 // and child modules, with dotted names ("layer1.0.conv1.weight") and train/eval mode.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -13,12 +14,32 @@
 
 namespace lowbit {
 
+class Module;
+
+// Sees every module call (module, input, output) while installed on a thread.
+using ForwardObserver = std::function<void(const Module&, const Tensor& in, const Tensor& out)>;
+
+// Installs `observer` on this thread for its lifetime (restoring the previous one after).
+class ObserveForward {
+ public:
+  explicit ObserveForward(ForwardObserver observer);
+  ~ObserveForward();
+  ObserveForward(const ObserveForward&) = delete;
+  ObserveForward& operator=(const ObserveForward&) = delete;
+
+ private:
+  ForwardObserver observer_;
+  ForwardObserver* previous_;
+};
+
 class Module {
  public:
   virtual ~Module() = default;
 
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // Runs forward and reports the call to this thread's ForwardObserver, if any (model
+  // summaries use it). Composite modules call their children through this operator.
+  Tensor operator()(const Tensor& x);
   // The layer type as users know it ("Conv2d", "BatchNorm"), for summaries and errors.
   virtual std::string type_name() const = 0;
 

@@ -16,7 +16,7 @@ Sequential& Sequential::add(std::shared_ptr<Module> module) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (const auto& child : children()) y = child.second->forward(y);
+  for (const auto& child : children()) y = (*child.second)(y);
   return y;
 }
 

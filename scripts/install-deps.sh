@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs lowbit's build and test dependencies from Debian's packages (Debian 12).
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libopenblas-dev   # cblas_sgemm
+  catch2            # Catch2 v2 test framework
+  libcli11-dev      # command-line flags
+  libstb-dev        # image decoding (image-folder data sets)
+  zlib1g-dev        # .gz data files, checkpoint checksums
+  nlohmann-json3-dev  # configuration, metrics and summaries as JSON
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all dependencies present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

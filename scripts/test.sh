@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up and runs the test suite: installs dependencies, builds (Release) in build/,
+# runs every test with ctest. Pass --sanitize to build and test in build-sanitize/ with
+# AddressSanitizer and UndefinedBehaviorSanitizer instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=build
+options=(-DCMAKE_BUILD_TYPE=Release)
+if [ "${1:-}" = "--sanitize" ]; then
+  build_dir=build-sanitize
+  options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOWBIT_SANITIZE=ON -DLOWBIT_BUILD_BENCH=OFF)
+fi
+
+bash scripts/install-deps.sh
+cmake -S . -B "$build_dir" "${options[@]}"
+cmake --build "$build_dir" -j "$(nproc)"
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"

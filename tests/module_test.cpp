@@ -1,0 +1,64 @@
+// Module and Sequential: dotted names, roles, buffers, train/eval propagation.
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+#include "core/rng.h"
+#include "layers/linear.h"
+#include "layers/sequential.h"
+
+using namespace lowbit;
+
+namespace {
+
+class Block : public Module {
+ public:
+  Block() {
+    fc_ = register_module("fc", std::make_shared<Linear>(3, 2));
+    register_buffer("count", Tensor::zeros({1}));
+  }
+  Tensor forward(const Tensor& x) override { return fc_->forward(x); }
+  std::string type_name() const override { return "Block"; }
+
+ private:
+  std::shared_ptr<Linear> fc_;
+};
+
+}  // namespace
+
+TEST_CASE("parameters carry dotted names and roles in registration order", "[module]") {
+  Sequential net;
+  net.add(std::make_shared<Block>()).add(std::make_shared<Linear>(2, 4, false));
+  const auto params = net.parameters();
+  REQUIRE(params.size() == 3);
+  CHECK(params[0].name == "0.fc.weight");
+  CHECK(params[0].role == ParamRole::kWeight);
+  CHECK(params[1].name == "0.fc.bias");
+  CHECK(params[1].role == ParamRole::kBias);
+  CHECK(params[2].name == "1.weight");
+  CHECK(params[2].tensor.requires_grad());
+  const auto buffers = net.buffers();
+  REQUIRE(buffers.size() == 1);
+  CHECK(buffers[0].name == "0.count");
+}
+
+TEST_CASE("train and eval reach every descendant", "[module]") {
+  Sequential net;
+  auto block = std::make_shared<Block>();
+  net.add(block);
+  net.eval();
+  CHECK_FALSE(net.is_training());
+  CHECK_FALSE(block->is_training());
+  net.train();
+  CHECK(block->is_training());
+}
+
+TEST_CASE("sequential applies children in order", "[module]") {
+  manual_seed(1);
+  auto a = std::make_shared<Linear>(3, 4);
+  auto b = std::make_shared<Linear>(4, 2);
+  Sequential net({a, b});
+  Tensor x = Tensor::full({5, 3}, 0.5f);
+  CHECK(net.forward(x).to_vector() == b->forward(a->forward(x)).to_vector());
+  CHECK(net.forward(x).shape() == Shape({5, 2}));
+}

@@ -1,0 +1,24 @@
+// Shape: element counts, indexing, printing and errors.
+#include <catch2/catch.hpp>
+
+#include "core/check.h"
+#include "core/shape.h"
+
+using namespace lowbit;
+
+TEST_CASE("shape counts elements and indexes from either end", "[shape]") {
+  const Shape s{2, 3, 4};
+  CHECK(s.numel() == 24);
+  CHECK(s.rank() == 3);
+  CHECK(s[0] == 2);
+  CHECK(s[-1] == 4);
+  CHECK(Shape{}.numel() == 1);
+  CHECK(Shape{5, 0}.numel() == 0);
+  CHECK(s.str() == "(2, 3, 4)");
+  CHECK(Shape{7}.str() == "(7,)");
+}
+
+TEST_CASE("shape rejects negative sizes and bad indices", "[shape]") {
+  CHECK_THROWS_AS(Shape({2, -1}), Error);
+  CHECK_THROWS_WITH(Shape({2, 3})[2], Catch::Contains("out of range"));
+}
