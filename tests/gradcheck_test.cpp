@@ -11,6 +11,7 @@
 #include "layers/linear.h"
 #include "layers/reduce.h"
 #include "layers/reshape.h"
+#include "layers/shortcut.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;
@@ -54,6 +55,7 @@ const std::vector<GradcheckCase>& gradcheck_table() {
       {"matmul", [](Rng& r) { return GradcheckProblem{{uniform({3, 4}, r), uniform({4, 5}, r)}, [](const Inputs& in) { return matmul(in[0], in[1]); }}; }},
       {"linear with bias", [](Rng& r) { return GradcheckProblem{{uniform({3, 4}, r), uniform({5, 4}, r), uniform({5}, r)}, [](const Inputs& in) { return linear(in[0], in[1], in[2]); }}; }},
       {"linear without bias", [](Rng& r) { return GradcheckProblem{{uniform({2, 3}, r), uniform({4, 3}, r)}, [](const Inputs& in) { return linear(in[0], in[1]); }}; }},
+      {"pad_channels_subsample (option-A shortcut)", [](Rng& r) { return GradcheckProblem{{uniform({2, 3, 5, 5}, r)}, [](const Inputs& in) { return pad_channels_subsample(in[0], 5, 2); }}; }},
       // --- convolution (conv2d, depthwise) ---
       // --- normalization, pooling, activations, dropout, losses ---
   };

@@ -6,6 +6,7 @@
 #include "core/rng.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"
+#include "layers/state_dict.h"
 
 using namespace lowbit;
 
@@ -61,4 +62,17 @@ TEST_CASE("sequential applies children in order", "[module]") {
   Tensor x = Tensor::full({5, 3}, 0.5f);
   CHECK(net.forward(x).to_vector() == b->forward(a->forward(x)).to_vector());
   CHECK(net.forward(x).shape() == Shape({5, 2}));
+}
+
+TEST_CASE("state_dict round-trips parameters and buffers and checks shapes", "[module]") {
+  Block a, b;
+  a.parameters()[0].tensor.fill(3.0f);
+  a.buffers()[0].tensor.fill(5.0f);
+  load_state_dict(b, state_dict(a, "m."), "m.");
+  CHECK(b.parameters()[0].tensor.to_vector() == a.parameters()[0].tensor.to_vector());
+  CHECK(b.buffers()[0].tensor.item() == 5.0f);
+  CHECK_THROWS_WITH(load_state_dict(b, state_dict(a), "m."), Catch::Contains("m.fc.weight"));
+  auto wrong = state_dict(a);
+  wrong[0].tensor = Tensor::zeros({1});
+  CHECK_THROWS_WITH(load_state_dict(b, wrong), Catch::Contains("fc.weight") && Catch::Contains("(2, 3)"));
 }
