@@ -1,0 +1,67 @@
+// Power-of-two activation: levels, thresholds, the eq. 7 slope, and Table 1 of the paper.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/check.h"
+#include "layers/pow2_activation.h"
+#include "layers/reduce.h"
+
+using namespace lowbit;
+
+TEST_CASE("levels and thresholds for 3 bits", "[pow2]") {
+  const Pow2ActivationSpec s{3, 0.5f, true};
+  CHECK(pow2_activation_levels(s) == std::vector<float>{0.0f, 0.5f, 1.0f});
+  CHECK(pow2_activation_thresholds(s) == std::vector<float>{0.25f, 0.75f});
+  CHECK(pow2_activation_levels({5, 0.125f, true}) == std::vector<float>{0, 0.125f, 0.25f, 0.5f, 1.0f});
+}
+
+TEST_CASE("forward values lie on the levels with midpoint thresholds", "[pow2]") {
+  const Pow2ActivationSpec s{4, 0.25f, true};  // levels 0, .25, .5, 1
+  CHECK(pow2_activation_value(0.10f, s) == 0.0f);
+  CHECK(pow2_activation_value(0.125f, s) == 0.0f);  // (t_i, t_{i+1}]: the threshold belongs below
+  CHECK(pow2_activation_value(0.13f, s) == 0.25f);
+  CHECK(pow2_activation_value(0.375f, s) == 0.25f);
+  CHECK(pow2_activation_value(0.38f, s) == 0.5f);
+  CHECK(pow2_activation_value(0.76f, s) == 1.0f);
+  CHECK(pow2_activation_value(100.0f, s) == 1.0f);
+  CHECK(pow2_activation_value(-0.4f, s) == -0.5f);
+  CHECK(pow2_activation_value(-0.4f, {4, 0.25f, false}) == 0.0f);
+}
+
+TEST_CASE("the backward slope is eq. 7", "[pow2]") {
+  const Pow2ActivationSpec s{3, 0.5f, true};  // thresholds 0.25 and 0.75
+  CHECK(pow2_activation_slope(0.2f, s) == 0.0f);
+  CHECK(pow2_activation_slope(0.5f, s) == 1.0f);
+  CHECK(pow2_activation_slope(0.75f, s) == 1.0f);
+  // beyond the last threshold: 1 / (x - (0.75 - 1)) = 1 / (x + 0.25)
+  CHECK(pow2_activation_slope(1.75f, s) == Approx(0.5f));
+  CHECK(pow2_activation_slope(-1.75f, s) == Approx(0.5f));
+  CHECK(pow2_activation_slope(-0.5f, {3, 0.5f, false}) == 0.0f);
+
+  Tensor x = Tensor::from_vector({4}, {0.2f, 0.5f, 1.75f, -3.75f});
+  x.set_requires_grad(true);
+  backward(sum(pow2_activation(x, s)));
+  CHECK(x.grad_tensor().to_vector() == std::vector<float>{0.0f, 1.0f, 0.5f, 0.25f});
+}
+
+TEST_CASE("the expected error reproduces Table 1 of the paper", "[pow2]") {
+  const float q2s[] = {0.0625f, 0.125f, 0.25f, 0.5f, 1.0f};
+  // Table 1, rows n = 3..8, columns q2 = 0.0625 .. 1.
+  const double table1[6][5] = {{0.4078, 0.3298, 0.2106, 0.0825, 0.0458}, {0.3298, 0.2103, 0.0795, 0.0239, 0.0443},
+                               {0.2102, 0.0791, 0.0209, 0.0223, 0.0443}, {0.0790, 0.0205, 0.0193, 0.0223, 0.0443},
+                               {0.0204, 0.0189, 0.0193, 0.0223, 0.0443}, {0.0189, 0.0189, 0.0193, 0.0223, 0.0443}};
+  for (int n = 3; n <= 8; ++n) {
+    for (int j = 0; j < 5; ++j) {
+      const double e = pow2_activation_expected_error({n, q2s[j], true});
+      INFO("n = " << n << ", q2 = " << q2s[j] << ": " << e);
+      CHECK(std::round(e * 1e4) / 1e4 == Approx(table1[n - 3][j]).margin(1e-9));
+    }
+  }
+}
+
+TEST_CASE("bad specs are rejected", "[pow2]") {
+  CHECK_THROWS_WITH(Pow2Activation({1, 0.5f, true}), Catch::Contains("bits 1"));
+  CHECK_THROWS_WITH(Pow2Activation({3, 0.0f, true}), Catch::Contains("q2"));
+}
