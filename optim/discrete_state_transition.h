@@ -1,0 +1,43 @@
+// Discrete state transition (DST, Long et al. 2020, eq. 8-15): the pure rule that moves a
+// weight between the states of the power-of-two grid {0, ±2^p, ..., ±2^-1, ±1}.
+// A weight is stored as an integer state s with value w = s · L, L = 2^p (p = min_exp < 0),
+// so the grid is s in {0, ±1, ±2, ±4, ..., ±2^-p}.
+#pragma once
+
+#include <cstdint>
+
+#include "core/rng.h"
+
+namespace lowbit {
+
+struct DstSpec {
+  int min_exp = -3;  // p: the smallest non-zero magnitude is 2^p (the paper's [-3, q2] setting)
+  float th = 0.5f;   // eq. 14's slope of the fine-tuning probability (section 4.2: 0.5)
+};
+
+using GridState = int8_t;
+
+// The largest state, 2^-p (the value 1).
+int max_grid_state(const DstSpec& spec);
+// True when s is 0 or ± a power of two within range.
+bool is_grid_state(int s, const DstSpec& spec);
+float grid_value(GridState s, const DstSpec& spec);  // s · 2^p
+// The nearest grid state of a float weight: clip to [-1, 1], round(w / L) (eq. 9), then
+// a state between two powers of two takes the nearer one (ties to the larger magnitude).
+// Used once, to project an initialization onto the grid.
+GridState project_to_grid(float w, const DstSpec& spec);
+
+// One transition for a proposed change dw (eq. 12-15):
+//   k = sign(dw) floor(|dw| / L),  v = dw - k L                      (eq. 12)
+//   gate ~ Bernoulli(tanh(th |v| / L))                                (eq. 14)
+//   s' = s + sign(dw) gate + k, clipped to ±2^-p                      (eq. 13)
+//   a landing state between two powers of two (±3, ±5..7, ...) goes to the lower or the
+//   upper neighbour with probability 1/2 each (eq. 10: "equal probability to be 0 or 1").
+// Reading chosen: eq. 10 is written for ±3 between ±2 and ±4; the same fair coin is used
+// for every off-grid state, as the paper says "the same theory ... applies".
+// `u_gate` and `u_choice` are uniform [0, 1) draws, passed in so the rule stays pure.
+GridState dst_transition(GridState s, float dw, const DstSpec& spec, float u_gate, float u_choice);
+// Convenience: draws the two uniforms from rng.
+GridState dst_transition(GridState s, float dw, const DstSpec& spec, Rng& rng);
+
+}  // namespace lowbit
