@@ -1,0 +1,104 @@
+// Flag declarations and JSON conversion of TrainConfig.
+#include "apps/train_config.h"
+
+namespace lowbit {
+
+void TrainConfig::resolve() {
+  if (lr < 0) lr = optimizer == "sgd" ? 0.1f : 1e-3f;
+  if (weight_decay < 0) weight_decay = optimizer == "sgd" ? 5e-4f : 0.0f;
+  if (out.empty()) out = "runs/" + model + "-" + dataset;
+}
+
+void add_train_flags(CLI::App& app, TrainConfig& c) {
+  app.add_option("--model", c.model, "model name (see --list-models)");
+  app.add_option("--dataset", c.dataset, "mnist, fashion-mnist, cifar10 or svhn")
+      ->check(CLI::IsMember({"mnist", "fashion-mnist", "cifar10", "svhn"}));
+  app.add_option("--data-dir", c.data_dir, "data directory (default: $LOWBIT_DATA/<dataset>, then ./data/<dataset>)");
+  app.add_option("--epochs", c.epochs, "training epochs")->check(CLI::Range(1, 100000));
+  app.add_option("--batch-size", c.batch_size, "images per batch")->check(CLI::Range(1, 65536));
+  app.add_option("--optimizer", c.optimizer, "adam or sgd")->check(CLI::IsMember({"adam", "sgd"}));
+  app.add_option("--lr", c.lr, "learning rate (default: 1e-3 for adam, 0.1 for sgd)")->check(CLI::Range(0.0f, 100.0f));
+  app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0f, 0.9999f));
+  app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD)");
+  app.add_option("--weight-decay", c.weight_decay, "L2 weight decay (default: 0 for adam, 5e-4 for sgd)")
+      ->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")->check(CLI::Range(0.0f, 0.999f));
+  app.add_option("--schedule", c.schedule, "learning-rate schedule: cosine, cosine-restarts, step, constant")
+      ->check(CLI::IsMember({"cosine", "cosine-restarts", "step", "constant"}));
+  app.add_option("--warmup-epochs", c.warmup_epochs, "epochs of linear warm-up")->check(CLI::Range(0, 100000));
+  app.add_option("--restart-epochs", c.restart_epochs, "cosine-restarts: first period T0 in epochs")->check(CLI::Range(1, 100000));
+  app.add_option("--restart-mult", c.restart_mult, "cosine-restarts: period multiplier Tmult")->check(CLI::Range(1, 100));
+  app.add_flag("--reset-on-restart", c.reset_on_restart, "cosine-restarts: reset the optimizer state at each restart");
+  app.add_option("--step-epochs", c.step_epochs, "step schedule: epochs between decays")->check(CLI::Range(1, 100000));
+  app.add_option("--step-gamma", c.step_gamma, "step schedule: decay factor")->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--width-multiplier", c.width_multiplier, "mobilenetv2 width multiplier")->check(CLI::Range(0.05f, 4.0f));
+  app.add_flag("!--no-augment", c.augment, "disable random crops and flips");
+  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  app.add_option("--seed", c.seed, "random seed");
+  app.add_option("--val-split", c.val_split, "training images held out for validation")->check(CLI::Range(0, 10000000));
+  app.add_option("--train-subset", c.train_subset, "use only the first N training images (0: all)")->check(CLI::Range(0, 100000000));
+  app.add_option("--out", c.out, "run directory (default: runs/<model>-<dataset>)");
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+  return {{"model", c.model},
+          {"dataset", c.dataset},
+          {"data_dir", c.data_dir},
+          {"epochs", c.epochs},
+          {"batch_size", c.batch_size},
+          {"optimizer", c.optimizer},
+          {"lr", c.lr},
+          {"momentum", c.momentum},
+          {"weight_decay", c.weight_decay},
+          {"nesterov", c.nesterov},
+          {"label_smoothing", c.label_smoothing},
+          {"schedule", c.schedule},
+          {"warmup_epochs", c.warmup_epochs},
+          {"restart_epochs", c.restart_epochs},
+          {"restart_mult", c.restart_mult},
+          {"reset_on_restart", c.reset_on_restart},
+          {"step_epochs", c.step_epochs},
+          {"step_gamma", c.step_gamma},
+          {"width_multiplier", c.width_multiplier},
+          {"augment", c.augment},
+          {"threads", c.threads},
+          {"seed", c.seed},
+          {"val_split", c.val_split},
+          {"train_subset", c.train_subset},
+          {"out", c.out}};
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& j) {
+  TrainConfig c;
+  auto get = [&j](const char* key, auto& field) {
+    if (j.contains(key)) j.at(key).get_to(field);
+  };
+  get("model", c.model);
+  get("dataset", c.dataset);
+  get("data_dir", c.data_dir);
+  get("epochs", c.epochs);
+  get("batch_size", c.batch_size);
+  get("optimizer", c.optimizer);
+  get("lr", c.lr);
+  get("momentum", c.momentum);
+  get("weight_decay", c.weight_decay);
+  get("nesterov", c.nesterov);
+  get("label_smoothing", c.label_smoothing);
+  get("schedule", c.schedule);
+  get("warmup_epochs", c.warmup_epochs);
+  get("restart_epochs", c.restart_epochs);
+  get("restart_mult", c.restart_mult);
+  get("reset_on_restart", c.reset_on_restart);
+  get("step_epochs", c.step_epochs);
+  get("step_gamma", c.step_gamma);
+  get("width_multiplier", c.width_multiplier);
+  get("augment", c.augment);
+  get("threads", c.threads);
+  get("seed", c.seed);
+  get("val_split", c.val_split);
+  get("train_subset", c.train_subset);
+  get("out", c.out);
+  return c;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,51 @@
+// TrainConfig: every setting of a lowbit-train run, declared once for the command line
+// (CLI11) and saved with the run as JSON, so that parsing, --help and the saved
+// configuration never drift apart.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace lowbit {
+
+struct TrainConfig {
+  std::string model = "resnet18";
+  std::string dataset = "cifar10";
+  std::string data_dir;  // empty: $LOWBIT_DATA/<dataset>, then ./data/<dataset>
+  int epochs = 30;
+  int batch_size = 128;
+  std::string optimizer = "adam";  // adam | sgd
+  float lr = -1;                   // < 0: 1e-3 for Adam, 0.1 for SGD
+  float momentum = 0.9f;
+  float weight_decay = -1;  // < 0: 0 for Adam, 5e-4 for SGD
+  bool nesterov = false;
+  float label_smoothing = 0;
+  std::string schedule = "cosine";  // cosine | cosine-restarts | step | constant
+  int warmup_epochs = 0;
+  int restart_epochs = 10;  // T0 of cosine-restarts, in epochs
+  int restart_mult = 2;     // Tmult of cosine-restarts
+  bool reset_on_restart = false;
+  int step_epochs = 30;     // step schedule: decay every N epochs
+  float step_gamma = 0.1f;
+  float width_multiplier = 1.0f;
+  bool augment = true;
+  int threads = 0;  // 0: one per core
+  uint64_t seed = 0;
+  int val_split = 5000;
+  int train_subset = 0;  // 0: the whole training set
+  std::string out;       // empty: runs/<model>-<dataset>
+
+  // Defaults that depend on other settings (learning rate, weight decay, out directory).
+  void resolve();
+};
+
+// Declares every training flag on `app`, bound to `config`.
+void add_train_flags(CLI::App& app, TrainConfig& config);
+
+nlohmann::json to_json(const TrainConfig& config);
+TrainConfig train_config_from_json(const nlohmann::json& j);
+
+}  // namespace lowbit

@@ -1,0 +1,45 @@
+// 2-D convolution: the conv2d op (any kernel size, stride, padding, groups; depthwise 3x3
+// on a dedicated kernel) and the Conv2d module.
+#pragma once
+
+#include <cstdint>
+
+#include "core/rng.h"
+#include "layers/module.h"
+
+namespace lowbit {
+
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t groups = 1;
+};
+
+// x: (N, C_in, H, W); weight: (C_out, C_in/groups, kh, kw); bias: (C_out) or undefined.
+// y: (N, C_out, (H + 2p - kh)/s + 1, (W + 2p - kw)/s + 1).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {});
+
+class Conv2d : public Module {
+ public:
+  // PyTorch's default initialization (kaiming_uniform with a = sqrt(5)): weight and bias
+  // ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the models re-initialize as their papers do.
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options = {},
+         bool bias = true, Rng& rng = global_rng());
+
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Conv2d"; }
+
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Conv2dOptions& options() const { return options_; }
+  int64_t in_channels() const { return in_channels_; }
+  int64_t out_channels() const { return out_channels_; }
+  int64_t kernel_size() const { return kernel_size_; }
+
+ private:
+  int64_t in_channels_, out_channels_, kernel_size_;
+  Conv2dOptions options_;
+  Tensor weight_, bias_;
+};
+
+}  // namespace lowbit

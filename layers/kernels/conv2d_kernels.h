@@ -1,0 +1,27 @@
+// Grouped 2-D convolution kernels over raw arrays (no autograd): im2col + sgemm.
+//   x: (N, C_in, H, W)   weight: (C_out, C_in/groups, kh, kw)   y: (N, C_out, H_out, W_out)
+// Images are processed in chunks so that each GEMM has at least a few hundred columns
+// even for 4x4 feature maps; chunks run in parallel (OpenMP), each GEMM single-threaded.
+#pragma once
+
+#include <cstdint>
+
+namespace lowbit::kernels {
+
+struct ConvGeometry {
+  int64_t batch, in_channels, height, width;
+  int64_t out_channels, kernel_h, kernel_w;
+  int64_t stride, padding, groups;
+  int64_t out_height() const { return (height + 2 * padding - kernel_h) / stride + 1; }
+  int64_t out_width() const { return (width + 2 * padding - kernel_w) / stride + 1; }
+};
+
+// y = conv(x, weight) + bias (bias may be null). Overwrites y.
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);
+// dx += conv_transpose(dy, weight).
+void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx);
+// dweight += dy (x) im2col(x)^T, dbias += sum of dy over (N, H_out, W_out); either may be null.
+// Partial sums per thread are added in a fixed order: deterministic for a thread count.
+void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight, float* dbias);
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,149 @@
+// Depthwise 3x3 kernels. Each plane is copied into a zero-bordered (H+2) x (W+2) buffer so
+// the inner loops have no boundary tests and vectorize.
+#include "layers/kernels/depthwise3x3.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/parallel.h"
+
+namespace lowbit::kernels {
+namespace {
+
+float* scratch(int slot, size_t n) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float>& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+int64_t out_size(int64_t size, int64_t stride) { return (size - 1) / stride + 1; }  // (size + 2 - 3) / s + 1
+
+// Copies a plane into the padded buffer (border zeroed).
+void pad_plane(const float* src, int64_t h, int64_t w, float* dst) {
+  const int64_t pw = w + 2;
+  std::fill(dst, dst + pw, 0.0f);
+  for (int64_t i = 0; i < h; ++i) {
+    float* row = dst + (i + 1) * pw;
+    row[0] = 0.0f;
+    std::memcpy(row + 1, src + i * w, sizeof(float) * static_cast<size_t>(w));
+    row[w + 1] = 0.0f;
+  }
+  std::fill(dst + (h + 1) * pw, dst + (h + 2) * pw, 0.0f);
+}
+
+constexpr int64_t kGrainPlanes = 4;
+
+}  // namespace
+
+void depthwise3x3_forward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t stride, const float* x,
+                          const float* weight, const float* bias, float* y) {
+  const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
+  parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
+    float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const int64_t ch = plane % c;
+      const float* k = weight + ch * 9;
+      const float b = bias ? bias[ch] : 0.0f;
+      pad_plane(x + plane * h * w, h, w, padded);
+      float* out = y + plane * ho * wo;
+      for (int64_t oy = 0; oy < ho; ++oy) {
+        const float* r0 = padded + oy * stride * pw;
+        const float* r1 = r0 + pw;
+        const float* r2 = r1 + pw;
+        float* o = out + oy * wo;
+        if (stride == 1) {
+          for (int64_t ox = 0; ox < wo; ++ox) {
+            o[ox] = b + k[0] * r0[ox] + k[1] * r0[ox + 1] + k[2] * r0[ox + 2] + k[3] * r1[ox] + k[4] * r1[ox + 1] +
+                    k[5] * r1[ox + 2] + k[6] * r2[ox] + k[7] * r2[ox + 1] + k[8] * r2[ox + 2];
+          }
+        } else {
+          for (int64_t ox = 0; ox < wo; ++ox) {
+            const int64_t ix = ox * stride;
+            o[ox] = b + k[0] * r0[ix] + k[1] * r0[ix + 1] + k[2] * r0[ix + 2] + k[3] * r1[ix] + k[4] * r1[ix + 1] +
+                    k[5] * r1[ix + 2] + k[6] * r2[ix] + k[7] * r2[ix + 1] + k[8] * r2[ix + 2];
+          }
+        }
+      }
+    }
+  });
+}
+
+void depthwise3x3_backward_input(int64_t n, int64_t c, int64_t h, int64_t w, int64_t stride, const float* dy,
+                                 const float* weight, float* dx) {
+  const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
+  parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
+    float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const float* k = weight + (plane % c) * 9;
+      std::fill(padded, padded + (h + 2) * pw, 0.0f);
+      const float* d = dy + plane * ho * wo;
+      // Scatter: padded[oy*s + ky][ox*s + kx] += k[ky][kx] * dy[oy][ox].
+      for (int64_t oy = 0; oy < ho; ++oy) {
+        const float* drow = d + oy * wo;
+        for (int64_t ky = 0; ky < 3; ++ky) {
+          float* prow = padded + (oy * stride + ky) * pw;
+          for (int64_t kx = 0; kx < 3; ++kx) {
+            const float kv = k[ky * 3 + kx];
+            if (stride == 1) {
+              float* pr = prow + kx;
+              for (int64_t ox = 0; ox < wo; ++ox) pr[ox] += kv * drow[ox];
+            } else {
+              for (int64_t ox = 0; ox < wo; ++ox) prow[ox * stride + kx] += kv * drow[ox];
+            }
+          }
+        }
+      }
+      float* out = dx + plane * h * w;
+      for (int64_t i = 0; i < h; ++i) {
+        const float* prow = padded + (i + 1) * pw + 1;
+        float* orow = out + i * w;
+        for (int64_t j = 0; j < w; ++j) orow[j] += prow[j];
+      }
+    }
+  });
+}
+
+void depthwise3x3_backward_weight(int64_t n, int64_t c, int64_t h, int64_t w, int64_t stride, const float* x,
+                                  const float* dy, float* dweight, float* dbias) {
+  const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
+  parallel_for(c, 1, [&](int64_t c0, int64_t c1) {
+    float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      double acc[9] = {};
+      double bias_acc = 0.0;
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t plane = b * c + ch;
+        pad_plane(x + plane * h * w, h, w, padded);
+        const float* d = dy + plane * ho * wo;
+        for (int64_t oy = 0; oy < ho; ++oy) {
+          const float* drow = d + oy * wo;
+          for (int64_t ky = 0; ky < 3; ++ky) {
+            const float* prow = padded + (oy * stride + ky) * pw;
+            for (int64_t kx = 0; kx < 3; ++kx) {
+              float s = 0.0f;
+              if (stride == 1) {
+                const float* pr = prow + kx;
+                for (int64_t ox = 0; ox < wo; ++ox) s += pr[ox] * drow[ox];
+              } else {
+                for (int64_t ox = 0; ox < wo; ++ox) s += prow[ox * stride + kx] * drow[ox];
+              }
+              acc[ky * 3 + kx] += s;
+            }
+          }
+          if (dbias) {
+            float s = 0.0f;
+            for (int64_t ox = 0; ox < wo; ++ox) s += drow[ox];
+            bias_acc += s;
+          }
+        }
+      }
+      if (dweight)
+        for (int i = 0; i < 9; ++i) dweight[ch * 9 + i] += static_cast<float>(acc[i]);
+      if (dbias) dbias[ch] += static_cast<float>(bias_acc);
+    }
+  });
+}
+
+}  // namespace lowbit::kernels

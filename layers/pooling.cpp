@@ -1,0 +1,154 @@
+// Pooling ops. A stride of 0 means "equal to the kernel".
+#include "layers/pooling.h"
+
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/check.h"
+#include "core/parallel.h"
+
+namespace lowbit {
+namespace {
+
+struct PoolGeometry {
+  int64_t n, c, h, w, kernel, stride, padding, ho, wo;
+};
+
+PoolGeometry pool_geometry(const char* op, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  LOWBIT_CHECK(x.rank() == 4, op, ": input shape ", x.shape().str(), " should be (N, C, H, W)");
+  LOWBIT_CHECK(kernel >= 1, op, ": kernel ", kernel, " must be >= 1");
+  if (stride == 0) stride = kernel;
+  LOWBIT_CHECK(stride >= 1, op, ": stride ", stride, " must be >= 1");
+  LOWBIT_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding, " must be in [0, kernel/2]");
+  PoolGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), kernel, stride, padding, 0, 0};
+  LOWBIT_CHECK(g.h + 2 * padding >= kernel && g.w + 2 * padding >= kernel, op, ": kernel ", kernel,
+               " is larger than the padded input of shape ", x.shape().str());
+  g.ho = (g.h + 2 * padding - kernel) / stride + 1;
+  g.wo = (g.w + 2 * padding - kernel) / stride + 1;
+  return g;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, stride, padding);
+  Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo});
+  // The flat input index of each output's maximum, for the backward.
+  auto argmax = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(y.numel()));
+  const float* px = x.data();
+  float* py = y.data();
+  parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const float* in = px + plane * g.h * g.w;
+      for (int64_t oy = 0; oy < g.ho; ++oy) {
+        for (int64_t ox = 0; ox < g.wo; ++ox) {
+          float best = -std::numeric_limits<float>::infinity();
+          int64_t best_index = -1;
+          for (int64_t ky = 0; ky < g.kernel; ++ky) {
+            const int64_t iy = oy * g.stride - g.padding + ky;
+            if (iy < 0 || iy >= g.h) continue;
+            for (int64_t kx = 0; kx < g.kernel; ++kx) {
+              const int64_t ix = ox * g.stride - g.padding + kx;
+              if (ix < 0 || ix >= g.w) continue;
+              const float v = in[iy * g.w + ix];
+              if (v > best || best_index < 0) best = v, best_index = iy * g.w + ix;
+            }
+          }
+          const int64_t o = (plane * g.ho + oy) * g.wo + ox;
+          py[o] = best;
+          (*argmax)[static_cast<size_t>(o)] = static_cast<int32_t>(best_index);
+        }
+      }
+    }
+  });
+  record(y, "max_pool2d", {x}, [x, argmax, g](const Tensor& out) {
+    const float* dy = out.grad();
+    float* dx = x.grad();
+    const int64_t per_plane = g.ho * g.wo;
+    parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        float* d = dx + plane * g.h * g.w;
+        for (int64_t q = 0; q < per_plane; ++q) {
+          const int64_t o = plane * per_plane + q;
+          d[(*argmax)[static_cast<size_t>(o)]] += dy[o];
+        }
+      }
+    });
+  });
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, stride, padding);
+  Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo});
+  const float inv_area = 1.0f / static_cast<float>(g.kernel * g.kernel);
+  const float* px = x.data();
+  float* py = y.data();
+  // Visits (output index, input index) of every in-bounds window element of a plane.
+  auto for_window = [g](int64_t oy, int64_t ox, auto&& f) {
+    for (int64_t ky = 0; ky < g.kernel; ++ky) {
+      const int64_t iy = oy * g.stride - g.padding + ky;
+      if (iy < 0 || iy >= g.h) continue;
+      for (int64_t kx = 0; kx < g.kernel; ++kx) {
+        const int64_t ix = ox * g.stride - g.padding + kx;
+        if (ix >= 0 && ix < g.w) f(iy * g.w + ix);
+      }
+    }
+  };
+  parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const float* in = px + plane * g.h * g.w;
+      for (int64_t oy = 0; oy < g.ho; ++oy)
+        for (int64_t ox = 0; ox < g.wo; ++ox) {
+          float s = 0.0f;
+          for_window(oy, ox, [&](int64_t i) { s += in[i]; });
+          py[(plane * g.ho + oy) * g.wo + ox] = s * inv_area;
+        }
+    }
+  });
+  record(y, "avg_pool2d", {x}, [x, g, inv_area, for_window](const Tensor& out) {
+    const float* dy = out.grad();
+    float* dx = x.grad();
+    parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        float* d = dx + plane * g.h * g.w;
+        for (int64_t oy = 0; oy < g.ho; ++oy)
+          for (int64_t ox = 0; ox < g.wo; ++ox) {
+            const float v = dy[(plane * g.ho + oy) * g.wo + ox] * inv_area;
+            for_window(oy, ox, [&](int64_t i) { d[i] += v; });
+          }
+      }
+    });
+  });
+  return y;
+}
+
+Tensor global_avg_pool(const Tensor& x) {
+  LOWBIT_CHECK(x.rank() == 4, "global_avg_pool: input shape ", x.shape().str(), " should be (N, C, H, W)");
+  const int64_t planes = x.size(0) * x.size(1), area = x.size(2) * x.size(3);
+  Tensor y = Tensor::empty({x.size(0), x.size(1)});
+  const float* px = x.data();
+  float* py = y.data();
+  parallel_for(planes, 64, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float s = 0.0f;
+      for (int64_t i = 0; i < area; ++i) s += px[p * area + i];
+      py[p] = s / static_cast<float>(area);
+    }
+  });
+  record(y, "global_avg_pool", {x}, [x, planes, area](const Tensor& out) {
+    const float* dy = out.grad();
+    float* dx = x.grad();
+    parallel_for(planes, 64, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float v = dy[p] / static_cast<float>(area);
+        for (int64_t i = 0; i < area; ++i) dx[p * area + i] += v;
+      }
+    });
+  });
+  return y;
+}
+
+}  // namespace lowbit

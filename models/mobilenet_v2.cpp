@@ -1,0 +1,82 @@
+// MobileNet-v2 builder, with torchvision's initialization (convolutions Kaiming-normal
+// fan_out, linear N(0, 0.01)) and its channel rounding to multiples of 8.
+#include "models/mobilenet_v2.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+#include "layers/activations.h"
+#include "layers/batch_norm.h"
+#include "layers/conv2d.h"
+#include "layers/dropout.h"
+#include "layers/elementwise.h"
+#include "layers/init.h"
+#include "layers/linear.h"
+#include "layers/pooling.h"
+#include "layers/sequential.h"
+
+namespace lowbit {
+namespace {
+
+// Rounds channels * multiplier to a multiple of 8, never below 90% of it (torchvision).
+int64_t make_divisible(float channels) {
+  const int64_t divisor = 8;
+  int64_t v = std::max<int64_t>(divisor, static_cast<int64_t>(channels + divisor / 2.0f) / divisor * divisor);
+  if (static_cast<float>(v) < 0.9f * channels) v += divisor;
+  return v;
+}
+
+// conv-BN, then ReLU6 unless the block is a linear projection.
+void add_conv_bn(Sequential& seq, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                 bool relu6, Rng& rng) {
+  auto conv = std::make_shared<Conv2d>(in, out, kernel, Conv2dOptions{stride, kernel / 2, groups}, false, rng);
+  kaiming_normal(conv->weight(), fan_out(conv->weight()), rng);
+  seq.add(conv).add(std::make_shared<BatchNorm>(out));
+  if (relu6) seq.add(std::make_shared<ReLU6>());
+}
+
+}  // namespace
+
+InvertedResidual::InvertedResidual(int64_t in, int64_t out, int64_t stride, int64_t expansion, Rng& rng)
+    : residual_(stride == 1 && in == out) {
+  auto body = std::make_shared<Sequential>();
+  const int64_t hidden = in * expansion;
+  if (expansion != 1) add_conv_bn(*body, in, hidden, 1, 1, 1, true, rng);
+  add_conv_bn(*body, hidden, hidden, 3, stride, hidden, true, rng);  // depthwise
+  add_conv_bn(*body, hidden, out, 1, 1, 1, false, rng);             // linear bottleneck
+  body_ = register_module("body", body);
+}
+
+Tensor InvertedResidual::forward(const Tensor& x) {
+  Tensor y = (*body_)(x);
+  return residual_ ? add(x, y) : y;
+}
+
+std::shared_ptr<Module> make_mobilenet_v2(const ModelOptions& o, Rng& rng) {
+  LOWBIT_CHECK(o.width_multiplier > 0.0f, "mobilenetv2: width multiplier ", o.width_multiplier, " must be positive");
+  LOWBIT_CHECK(o.image_size >= 16, "mobilenetv2: input side ", o.image_size, " is too small; expected >= 16");
+  const bool small_input = o.image_size <= 64;
+  struct Stage { int64_t expansion, channels, blocks, stride; };
+  const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, small_input ? 1 : 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+                          {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+  const float m = o.width_multiplier;
+  auto net = std::make_shared<Sequential>();
+  int64_t in = make_divisible(32 * m);
+  add_conv_bn(*net, o.in_channels, in, 3, small_input ? 1 : 2, 1, true, rng);
+  for (const Stage& s : stages) {
+    const int64_t out = make_divisible(static_cast<float>(s.channels) * m);
+    for (int64_t b = 0; b < s.blocks; ++b) {
+      net->add(std::make_shared<InvertedResidual>(in, out, b == 0 ? s.stride : 1, s.expansion, rng));
+      in = out;
+    }
+  }
+  const int64_t last = make_divisible(1280 * std::max(1.0f, m));
+  add_conv_bn(*net, in, last, 1, 1, 1, true, rng);
+  auto fc = std::make_shared<Linear>(last, o.num_classes, true, rng);
+  normal_fill(fc->weight(), 0.0f, 0.01f, rng);
+  fc->bias().fill(0.0f);
+  net->add(std::make_shared<GlobalAvgPool>()).add(std::make_shared<Dropout>(0.2f)).add(fc);
+  return net;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,27 @@
+// MobileNet-v2 (Sandler et al. 2018): inverted residual blocks of pointwise expansion,
+// depthwise 3x3 and a linear pointwise projection, ReLU6, width multiplier. For inputs of
+// 64 pixels or less the stem and the second stage keep stride 1 (the usual CIFAR form).
+#pragma once
+
+#include <memory>
+
+#include "core/rng.h"
+#include "layers/module.h"
+#include "models/model_options.h"
+
+namespace lowbit {
+
+class InvertedResidual : public Module {
+ public:
+  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expansion, Rng& rng);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "InvertedResidual"; }
+
+ private:
+  std::shared_ptr<Module> body_;
+  bool residual_;
+};
+
+std::shared_ptr<Module> make_mobilenet_v2(const ModelOptions& options, Rng& rng);
+
+}  // namespace lowbit

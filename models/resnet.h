@@ -1,0 +1,61 @@
+// ResNets for 32x32 inputs.
+//  - resnet18/34 (BasicBlock) and resnet50 (Bottleneck) in the common CIFAR form: 3x3
+//    stem, no max pooling, stages of 64/128/256/512 channels, 1x1 projection shortcuts.
+//    resnet18's 20 convolution weights come in the order of Table 5 of the power-of-two
+//    paper: in each block conv1, conv2, then the shortcut's 1x1 convolution.
+//  - resnet20/56: He et al.'s CIFAR ResNets (6n+2 layers, 16/32/64 channels) with their
+//    parameter-free option-A shortcuts (subsample and zero-pad channels).
+#pragma once
+
+#include <memory>
+
+#include "core/rng.h"
+#include "layers/module.h"
+#include "models/model_options.h"
+
+namespace lowbit {
+
+enum class ShortcutKind { kProjection, kPadChannels };
+
+// conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU.
+class BasicBlock : public Module {
+ public:
+  static constexpr int64_t kExpansion = 1;
+  BasicBlock(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut, Rng& rng);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "BasicBlock"; }
+
+ private:
+  std::shared_ptr<Module> conv1_, bn1_, relu1_, conv2_, bn2_, shortcut_, relu_out_;
+};
+
+// conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(4x)-BN plus the shortcut, then ReLU.
+class Bottleneck : public Module {
+ public:
+  static constexpr int64_t kExpansion = 4;
+  Bottleneck(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut, Rng& rng);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Bottleneck"; }
+
+ private:
+  std::shared_ptr<Module> conv1_, bn1_, relu1_, conv2_, bn2_, relu2_, conv3_, bn3_, shortcut_, relu_out_;
+};
+
+// Stem, stages of blocks, global average pooling, linear classifier.
+class ResNet : public Module {
+ public:
+  ResNet(std::shared_ptr<Module> stem, std::shared_ptr<Module> stages, int64_t features, int64_t classes, Rng& rng);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "ResNet"; }
+
+ private:
+  std::shared_ptr<Module> stem_, stages_, pool_, fc_;
+};
+
+std::shared_ptr<Module> make_resnet18(const ModelOptions& options, Rng& rng);
+std::shared_ptr<Module> make_resnet34(const ModelOptions& options, Rng& rng);
+std::shared_ptr<Module> make_resnet50(const ModelOptions& options, Rng& rng);
+std::shared_ptr<Module> make_resnet20(const ModelOptions& options, Rng& rng);
+std::shared_ptr<Module> make_resnet56(const ModelOptions& options, Rng& rng);
+
+}  // namespace lowbit

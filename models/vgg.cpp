@@ -1,0 +1,81 @@
+// VGG builders. Initialization as torchvision's VGG: convolutions Kaiming-normal
+// (fan_out), linear layers N(0, 0.01) with zero bias.
+#include "models/vgg.h"
+
+#include <vector>
+
+#include "core/check.h"
+#include "layers/activations.h"
+#include "layers/batch_norm.h"
+#include "layers/conv2d.h"
+#include "layers/flatten.h"
+#include "layers/init.h"
+#include "layers/linear.h"
+#include "layers/pooling.h"
+
+namespace lowbit {
+namespace {
+
+constexpr int kPool = 0;  // marks a 2x2 max pooling in a configuration
+
+// Appends conv3x3-BN-ReLU for each width and a max pooling for each kPool; returns the
+// channel count at the end.
+int64_t add_features(Sequential& net, const std::vector<int64_t>& config, int64_t channels, Rng& rng) {
+  for (int64_t width : config) {
+    if (width == kPool) {
+      net.add(std::make_shared<MaxPool2d>(2));
+      continue;
+    }
+    auto conv = std::make_shared<Conv2d>(channels, width, 3, Conv2dOptions{1, 1, 1}, false, rng);
+    kaiming_normal(conv->weight(), fan_out(conv->weight()), rng);
+    net.add(conv).add(std::make_shared<BatchNorm>(width)).add(std::make_shared<ReLU>());
+    channels = width;
+  }
+  return channels;
+}
+
+std::shared_ptr<Linear> classifier_linear(int64_t in, int64_t out, Rng& rng) {
+  auto fc = std::make_shared<Linear>(in, out, true, rng);
+  normal_fill(fc->weight(), 0.0f, 0.01f, rng);
+  fc->bias().fill(0.0f);
+  return fc;
+}
+
+void check_input(const char* name, const ModelOptions& o) {
+  LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
+}
+
+std::shared_ptr<Sequential> make_cifar_vgg(const char* name, const std::vector<int64_t>& config,
+                                           const ModelOptions& o, Rng& rng) {
+  check_input(name, o);
+  auto net = std::make_shared<Sequential>();
+  const int64_t channels = add_features(*net, config, o.in_channels, rng);
+  net->add(std::make_shared<Flatten>()).add(classifier_linear(channels, o.num_classes, rng));
+  return net;
+}
+
+}  // namespace
+
+std::shared_ptr<Sequential> make_vgg7(const ModelOptions& o, Rng& rng) {
+  check_input("vgg7", o);
+  auto net = std::make_shared<Sequential>();
+  const int64_t channels = add_features(*net, {128, 128, kPool, 256, 256, kPool, 512, 512, kPool}, o.in_channels, rng);
+  net->add(std::make_shared<Flatten>())
+      .add(classifier_linear(channels * 4 * 4, 1024, rng))
+      .add(std::make_shared<BatchNorm>(1024))
+      .add(std::make_shared<ReLU>())
+      .add(classifier_linear(1024, o.num_classes, rng));
+  return net;
+}
+
+std::shared_ptr<Sequential> make_vgg11(const ModelOptions& o, Rng& rng) {
+  return make_cifar_vgg("vgg11", {64, kPool, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool}, o, rng);
+}
+
+std::shared_ptr<Sequential> make_vgg16(const ModelOptions& o, Rng& rng) {
+  return make_cifar_vgg("vgg16",
+                        {64, 64, kPool, 128, 128, kPool, 256, 256, 256, kPool, 512, 512, 512, kPool, 512, 512, 512, kPool},
+                        o, rng);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,46 @@
+// Optimizer: the interface every update rule shares. It sees Parameters only (core), keeps
+// per-parameter state aligned with the parameter list, and exposes that state by name for
+// checkpoints. A learning-rate schedule scales base_lr() into lr().
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/named_tensor.h"
+#include "core/parameter.h"
+
+namespace lowbit {
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<Parameter> params, float lr);
+  virtual ~Optimizer() = default;
+
+  // One update from the parameters' gradients (under a NoGradGuard). Parameters without a
+  // gradient buffer are skipped.
+  virtual void step() = 0;
+  // Forgets moments and velocities (warm restarts).
+  virtual void reset_state() = 0;
+  virtual std::string type_name() const = 0;
+  // Per-parameter state named "<kind>.<parameter name>" plus scalar counters.
+  virtual std::vector<NamedTensor> state() const = 0;
+  // Restores state(); throws lowbit::Error naming a missing or mismatched entry.
+  virtual void load_state(const std::vector<NamedTensor>& state) = 0;
+
+  void zero_grad();
+  float lr() const { return lr_; }
+  void set_lr(float lr);
+  float base_lr() const { return base_lr_; }
+  const std::vector<Parameter>& parameters() const { return params_; }
+
+ protected:
+  // Finds `name` in `state` with the given shape (helper for load_state).
+  static const Tensor& find_state(const std::vector<NamedTensor>& state, const std::string& name, const Shape& shape);
+
+  std::vector<Parameter> params_;
+
+ private:
+  float lr_, base_lr_;
+};
+
+}  // namespace lowbit

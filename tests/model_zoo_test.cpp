@@ -1,0 +1,109 @@
+// The model zoo: every model builds and maps a batch to class scores; parameter counts
+// match the published architectures; resnet18's weights follow Table 5 of the
+// power-of-two paper; unknown names list the known ones.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "core/autograd.h"
+#include "core/check.h"
+#include "models/model_zoo.h"
+#include "models/summary.h"
+
+using namespace lowbit;
+
+namespace {
+
+int64_t count_parameters(const Module& m) {
+  int64_t n = 0;
+  for (const Parameter& p : m.parameters()) n += p.tensor.numel();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("every model maps (N, C, H, W) to (N, classes)", "[models]") {
+  for (const std::string& name : model_names()) {
+    DYNAMIC_SECTION(name) {
+      ModelOptions o;
+      if (name == "lenet5") {
+        o.in_channels = 1;
+        o.image_size = 28;
+      }
+      Rng rng(0);
+      auto model = make_model(name, o, rng);
+      NoGradGuard no_grad;
+      model->eval();
+      Tensor y = (*model)(Tensor::zeros({2, o.in_channels, o.image_size, o.image_size}));
+      CHECK(y.shape() == Shape({2, 10}));
+    }
+  }
+}
+
+TEST_CASE("parameter counts match the published architectures", "[models]") {
+  // Reference counts of the same architectures for 10 classes (common PyTorch
+  // implementations). The VGGs here have no bias in convolutions followed by batch norm
+  // (it is redundant there); implementations that keep it count 2,752 (vgg11) and 4,224
+  // (vgg16) parameters more.
+  const std::map<std::string, int64_t> expected = {
+      {"lenet5", 61706},       {"vgg7", 12980106},      {"vgg11", 9228362},     {"vgg16", 14724042},
+      {"resnet18", 11173962},  {"resnet34", 21282122},  {"resnet50", 23520842}, {"resnet20", 269722},
+      {"resnet56", 853018},    {"mobilenetv2", 2236682},
+  };
+  for (const auto& [name, count] : expected) {
+    ModelOptions o;
+    if (name == "lenet5") {
+      o.in_channels = 1;
+      o.image_size = 28;
+    }
+    Rng rng(0);
+    INFO(name);
+    CHECK(count_parameters(*make_model(name, o, rng)) == count);
+  }
+}
+
+TEST_CASE("resnet18's convolution weights are the 20 of Table 5, in order", "[models]") {
+  const std::vector<std::vector<int64_t>> table5 = {
+      {64, 3, 3, 3},    {64, 64, 3, 3},   {64, 64, 3, 3},   {64, 64, 3, 3},   {64, 64, 3, 3},
+      {128, 64, 3, 3},  {128, 128, 3, 3}, {128, 64, 1, 1},  {128, 128, 3, 3}, {128, 128, 3, 3},
+      {256, 128, 3, 3}, {256, 256, 3, 3}, {256, 128, 1, 1}, {256, 256, 3, 3}, {256, 256, 3, 3},
+      {512, 256, 3, 3}, {512, 512, 3, 3}, {512, 256, 1, 1}, {512, 512, 3, 3}, {512, 512, 3, 3}};
+  Rng rng(0);
+  auto model = make_model("resnet18", ModelOptions{}, rng);
+  std::vector<Shape> conv_weights;
+  std::vector<Shape> linear_weights;
+  for (const Parameter& p : model->parameters()) {
+    if (p.role != ParamRole::kWeight) continue;
+    (p.tensor.rank() == 4 ? conv_weights : linear_weights).push_back(p.tensor.shape());
+  }
+  REQUIRE(conv_weights.size() == 20);
+  for (size_t i = 0; i < 20; ++i) CHECK(conv_weights[i] == Shape(table5[i]));
+  REQUIRE(linear_weights.size() == 1);
+  CHECK(linear_weights[0] == Shape({10, 512}));
+}
+
+TEST_CASE("the summary counts layers, parameters and MACs", "[models]") {
+  Rng rng(0);
+  ModelOptions o;
+  o.in_channels = 1;
+  o.image_size = 28;
+  auto lenet = make_model("lenet5", o, rng);
+  const ModelSummary s = summarize(*lenet, 1, 28);
+  CHECK(s.parameters == 61706);
+  // conv1 28*28*6*25 + conv2 10*10*16*150 + fc 400*120 + 120*84 + 84*10
+  CHECK(s.macs == 117600 + 240000 + 48000 + 10080 + 840);
+  REQUIRE(s.layers.size() == 12);
+  CHECK(s.layers[0].name == "0");
+  CHECK(s.layers[0].output_shape == Shape({6, 28, 28}));
+  CHECK(format_summary(s).find("61,706") != std::string::npos);
+  CHECK(lenet->is_training());
+}
+
+TEST_CASE("an unknown model name lists the known ones", "[models]") {
+  Rng rng(0);
+  CHECK_THROWS_WITH(make_model("resnet19", ModelOptions{}, rng),
+                    Catch::Contains("resnet19") && Catch::Contains("resnet18") && Catch::Contains("lenet5"));
+  ModelOptions bad;
+  bad.image_size = 64;
+  CHECK_THROWS_AS(make_model("resnet18", bad, rng), Error);
+}
