@@ -7,7 +7,13 @@
 #include <vector>
 
 #include "core/custom_gradient.h"
+#include "layers/activations.h"
+#include "layers/batch_norm.h"
+#include "layers/conv2d.h"
+#include "layers/dropout.h"
 #include "layers/elementwise.h"
+#include "layers/losses.h"
+#include "layers/pooling.h"
 #include "layers/linear.h"
 #include "layers/reduce.h"
 #include "layers/reshape.h"
@@ -57,7 +63,29 @@ const std::vector<GradcheckCase>& gradcheck_table() {
       {"linear without bias", [](Rng& r) { return GradcheckProblem{{uniform({2, 3}, r), uniform({4, 3}, r)}, [](const Inputs& in) { return linear(in[0], in[1]); }}; }},
       {"pad_channels_subsample (option-A shortcut)", [](Rng& r) { return GradcheckProblem{{uniform({2, 3, 5, 5}, r)}, [](const Inputs& in) { return pad_channels_subsample(in[0], 5, 2); }}; }},
       // --- convolution (conv2d, depthwise) ---
+      {"conv2d 3x3 stride 2 padding 1 with bias", [](Rng& r) { return GradcheckProblem{{uniform({2, 3, 6, 5}, r), uniform({4, 3, 3, 3}, r), uniform({4}, r)}, [](const Inputs& in) { return conv2d(in[0], in[1], in[2], {2, 1, 1}); }}; }},
+      {"conv2d 1x1 without bias", [](Rng& r) { return GradcheckProblem{{uniform({2, 4, 3, 3}, r), uniform({5, 4, 1, 1}, r)}, [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), {1, 0, 1}); }}; }},
+      {"conv2d groups 2, non-square kernel", [](Rng& r) { return GradcheckProblem{{uniform({3, 4, 5, 4}, r), uniform({6, 2, 3, 1}, r), uniform({6}, r)}, [](const Inputs& in) { return conv2d(in[0], in[1], in[2], {1, 1, 2}); }}; }},
+      {"conv2d batch of small maps (chunked GEMM)", [](Rng& r) { return GradcheckProblem{{uniform({9, 2, 2, 2}, r), uniform({3, 2, 3, 3}, r), uniform({3}, r)}, [](const Inputs& in) { return conv2d(in[0], in[1], in[2], {1, 1, 1}); }}; }},
+      {"conv2d depthwise 3x3 stride 1", [](Rng& r) { return GradcheckProblem{{uniform({2, 3, 5, 6}, r), uniform({3, 1, 3, 3}, r), uniform({3}, r)}, [](const Inputs& in) { return conv2d(in[0], in[1], in[2], {1, 1, 3}); }}; }},
+      {"conv2d depthwise 3x3 stride 2", [](Rng& r) { return GradcheckProblem{{uniform({2, 3, 5, 6}, r), uniform({3, 1, 3, 3}, r)}, [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), {2, 1, 3}); }}; }},
+      {"conv2d depthwise 5x5 (general path)", [](Rng& r) { return GradcheckProblem{{uniform({1, 2, 6, 6}, r), uniform({2, 1, 5, 5}, r)}, [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), {1, 2, 2}); }}; }},
       // --- normalization, pooling, activations, dropout, losses ---
+      {"batch_norm training (N, C, H, W)", [](Rng& r) { return GradcheckProblem{{uniform({3, 2, 2, 3}, r), uniform({2}, r, 0.5f, 1.5f), uniform({2}, r)}, [](const Inputs& in) { return batch_norm(in[0], in[1], in[2], Tensor::zeros({2}), Tensor::full({2}, 1.0f), true); }, 1e-2, 2e-2}; }},
+      {"batch_norm training (N, C)", [](Rng& r) { return GradcheckProblem{{uniform({5, 3}, r), uniform({3}, r, 0.5f, 1.5f), uniform({3}, r)}, [](const Inputs& in) { return batch_norm(in[0], in[1], in[2], Tensor::zeros({3}), Tensor::full({3}, 1.0f), true); }, 1e-2, 2e-2}; }},
+      {"batch_norm eval", [](Rng& r) { return GradcheckProblem{{uniform({2, 3, 2, 2}, r), uniform({3}, r, 0.5f, 1.5f), uniform({3}, r)}, [](const Inputs& in) { return batch_norm(in[0], in[1], in[2], Tensor::from_vector({3}, {0.1f, -0.2f, 0.3f}), Tensor::from_vector({3}, {0.5f, 2.0f, 1.0f}), false); }}; }},
+      {"relu", [](Rng& r) { return GradcheckProblem{{uniform_away_from({10}, r, -2, 2, {0.0f})}, [](const Inputs& in) { return relu(in[0]); }}; }},
+      {"relu6", [](Rng& r) { return GradcheckProblem{{uniform_away_from({12}, r, -2, 8, {0.0f, 6.0f})}, [](const Inputs& in) { return relu6(in[0]); }}; }},
+      {"hardtanh", [](Rng& r) { return GradcheckProblem{{uniform_away_from({10}, r, -2, 2, {-1.0f, 1.0f})}, [](const Inputs& in) { return hardtanh(in[0]); }}; }},
+      {"max_pool2d 3x3 stride 2 padding 1", [](Rng& r) { return GradcheckProblem{{distinct_values({2, 2, 5, 5}, r)}, [](const Inputs& in) { return max_pool2d(in[0], 3, 2, 1); }, 1e-3}; }},
+      {"max_pool2d 2x2", [](Rng& r) { return GradcheckProblem{{distinct_values({1, 2, 4, 4}, r)}, [](const Inputs& in) { return max_pool2d(in[0], 2); }, 1e-3}; }},
+      {"avg_pool2d 3x3 stride 2 padding 1", [](Rng& r) { return GradcheckProblem{{uniform({2, 2, 5, 5}, r)}, [](const Inputs& in) { return avg_pool2d(in[0], 3, 2, 1); }}; }},
+      {"global_avg_pool", [](Rng& r) { return GradcheckProblem{{uniform({2, 3, 2, 3}, r)}, [](const Inputs& in) { return global_avg_pool(in[0]); }}; }},
+      {"dropout (fixed mask)", [](Rng& r) { return GradcheckProblem{{uniform({40}, r)}, [](const Inputs& in) { Rng fixed(3); return dropout(in[0], 0.3f, true, fixed); }}; }},
+      {"cross_entropy", [](Rng& r) { return GradcheckProblem{{uniform({4, 5}, r, -2, 2)}, [](const Inputs& in) { return cross_entropy(in[0], {0, 3, 4, 1}); }}; }},
+      {"cross_entropy with label smoothing", [](Rng& r) { return GradcheckProblem{{uniform({3, 4}, r, -2, 2)}, [](const Inputs& in) { return cross_entropy(in[0], {2, 0, 3}, 0.1f); }}; }},
+      {"mse_loss", [](Rng& r) { return GradcheckProblem{{uniform({2, 3}, r), uniform({2, 3}, r)}, [](const Inputs& in) { return mse_loss(in[0], in[1]); }}; }},
+      {"rmse_loss (eq. 25)", [](Rng& r) { return GradcheckProblem{{uniform({2, 3}, r), uniform({2, 3}, r)}, [](const Inputs& in) { return rmse_loss(in[0], in[1]); }}; }},
   };
   return table;
 }
