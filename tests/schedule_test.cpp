@@ -1,0 +1,87 @@
+// Schedules at their end points and restarts; the scheduler resets optimizers only when asked.
+#include <catch2/catch.hpp>
+
+#include "core/check.h"
+#include "optim/adam.h"
+#include "optim/schedule.h"
+
+using namespace lowbit;
+
+TEST_CASE("cosine annealing and step decay at their end points", "[schedule]") {
+  CHECK(cosine_annealing(0, 100) == Approx(1.0f));
+  CHECK(cosine_annealing(50, 100) == Approx(0.5f));
+  CHECK(cosine_annealing(100, 100) == Approx(0.0f).margin(1e-7));
+  CHECK(cosine_annealing(150, 100, 0.1f) == Approx(0.1f));  // clamped after the end
+  CHECK(step_decay(0, 10, 0.1f) == 1.0f);
+  CHECK(step_decay(9, 10, 0.1f) == 1.0f);
+  CHECK(step_decay(10, 10, 0.1f) == Approx(0.1f));
+  CHECK(step_decay(25, 10, 0.1f) == Approx(0.01f));
+}
+
+TEST_CASE("warm restarts with T0 = 10, Tmult = 2 restart at 10, 30, 70", "[schedule]") {
+  ScheduleConfig c;
+  c.kind = ScheduleKind::kCosineRestarts;
+  c.t0 = 10;
+  c.t_mult = 2;
+  for (int64_t s : {10, 30, 70}) {
+    CHECK(is_restart(c, s));
+    CHECK(schedule_factor(c, s) == Approx(1.0f));
+    CHECK(schedule_factor(c, s - 1) < 0.05f);
+  }
+  CHECK_FALSE(is_restart(c, 0));
+  CHECK_FALSE(is_restart(c, 20));
+  CHECK(schedule_factor(c, 20) == Approx(0.5f));  // halfway through the 20-step period
+  CHECK(restart_position(75, 10, 2).period == 3);
+}
+
+TEST_CASE("linear warm-up precedes the schedule", "[schedule]") {
+  ScheduleConfig c;
+  c.kind = ScheduleKind::kCosine;
+  c.total_steps = 10;
+  c.warmup_steps = 4;
+  CHECK(schedule_factor(c, 0) == Approx(0.25f));
+  CHECK(schedule_factor(c, 3) == Approx(1.0f));
+  CHECK(schedule_factor(c, 4) == Approx(1.0f));
+  CHECK(schedule_factor(c, 9) == Approx(0.5f));
+  CHECK(schedule_factor(c, 14) == Approx(0.0f).margin(1e-7));
+}
+
+TEST_CASE("the scheduler scales base rates and resets state at restarts when asked", "[schedule]") {
+  Tensor t = Tensor::from_vector({1}, {1.0f});
+  t.set_requires_grad(true);
+  Adam adam({Parameter{"w", ParamRole::kWeight, t}}, AdamOptions{0.2f});
+  ScheduleConfig c;
+  c.kind = ScheduleKind::kCosineRestarts;
+  c.t0 = 2;
+  c.reset_state_on_restart = true;
+  LrScheduler scheduler({&adam}, c);
+  t.grad()[0] = 1.0f;
+  scheduler.apply(0);
+  CHECK(adam.lr() == Approx(0.2f));
+  adam.step();
+  scheduler.apply(1);
+  CHECK(adam.lr() == Approx(0.1f));
+  CHECK(adam.state()[2].tensor.item() == 1.0f);  // one step taken
+  scheduler.apply(2);                             // restart: state reset
+  CHECK(adam.state()[2].tensor.item() == 0.0f);
+  CHECK(adam.lr() == Approx(0.2f));
+
+  c.reset_state_on_restart = false;
+  LrScheduler keep({&adam}, c);
+  adam.step();
+  keep.apply(2);
+  CHECK(adam.state()[2].tensor.item() == 1.0f);
+}
+
+TEST_CASE("schedule names and invalid settings", "[schedule]") {
+  CHECK(parse_schedule_kind("cosine-restarts") == ScheduleKind::kCosineRestarts);
+  CHECK_THROWS_WITH(parse_schedule_kind("linear"), Catch::Contains("linear") && Catch::Contains("cosine"));
+  ScheduleConfig c;
+  c.kind = ScheduleKind::kCosineRestarts;
+  c.t_mult = 0;
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("t_mult 0"));
+  c = ScheduleConfig{};
+  c.kind = ScheduleKind::kCosine;
+  c.total_steps = 0;
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("total_steps"));
+}
