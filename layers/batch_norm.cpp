@@ -13,6 +13,7 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "layers/kernels/lane_sum.h"
 
 namespace lowbit {
 namespace {
@@ -61,17 +62,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         double s = 0.0, s2 = 0.0;
         for (int64_t b = 0; b < L.n; ++b) {
           const float* p = px + (b * L.c + c) * L.inner;
-          float ls = 0.0f;  // a short float sum per row, vectorized, then added in double
-          for (int64_t i = 0; i < L.inner; ++i) ls += p[i];
-          s += ls;
+          s += kernels::lane_sum(L.inner, [p](int64_t i) { return p[i]; });  // per row, then in double
         }
         const double mu_d = s / static_cast<double>(m);
         for (int64_t b = 0; b < L.n; ++b) {
           const float* p = px + (b * L.c + c) * L.inner;
           const float mf = static_cast<float>(mu_d);
-          float ls = 0.0f;
-          for (int64_t i = 0; i < L.inner; ++i) ls += (p[i] - mf) * (p[i] - mf);
-          s2 += ls;
+          s2 += kernels::lane_sum(L.inner, [p, mf](int64_t i) { return (p[i] - mf) * (p[i] - mf); });
         }
         const double var = s2 / static_cast<double>(m);
         mu = static_cast<float>(mu_d);
@@ -111,13 +108,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         for (int64_t b = 0; b < L.n; ++b) {
           const float* p = px + (b * L.c + c) * L.inner;
           const float* d = dy + (b * L.c + c) * L.inner;
-          float a = 0.0f, ax = 0.0f;
-          for (int64_t i = 0; i < L.inner; ++i) {
-            a += d[i];
-            ax += d[i] * (p[i] - mu);
-          }
-          sdy += a;
-          sdyx += ax;
+          sdy += kernels::lane_sum(L.inner, [d](int64_t i) { return d[i]; });
+          sdyx += kernels::lane_sum(L.inner, [d, p, mu](int64_t i) { return d[i] * (p[i] - mu); });
         }
         const float sum_dy = static_cast<float>(sdy);
         const float sum_dy_xhat = static_cast<float>(sdyx) * is;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "layers/kernels/lane_sum.h"
 
 namespace lowbit::kernels {
 namespace {
@@ -122,20 +123,16 @@ void depthwise3x3_backward_weight(int64_t n, int64_t c, int64_t h, int64_t w, in
           for (int64_t ky = 0; ky < 3; ++ky) {
             const float* prow = padded + (oy * stride + ky) * pw;
             for (int64_t kx = 0; kx < 3; ++kx) {
-              float s = 0.0f;
+              const float* pr = prow + kx;
               if (stride == 1) {
-                const float* pr = prow + kx;
-                for (int64_t ox = 0; ox < wo; ++ox) s += pr[ox] * drow[ox];
+                acc[ky * 3 + kx] += lane_sum(wo, [pr, drow](int64_t ox) { return pr[ox] * drow[ox]; });
               } else {
-                for (int64_t ox = 0; ox < wo; ++ox) s += prow[ox * stride + kx] * drow[ox];
+                acc[ky * 3 + kx] += lane_sum(wo, [pr, drow, stride](int64_t ox) { return pr[ox * stride] * drow[ox]; });
               }
-              acc[ky * 3 + kx] += s;
             }
           }
           if (dbias) {
-            float s = 0.0f;
-            for (int64_t ox = 0; ox < wo; ++ox) s += drow[ox];
-            bias_acc += s;
+            bias_acc += lane_sum(wo, [drow](int64_t ox) { return drow[ox]; });
           }
         }
       }

@@ -1,0 +1,88 @@
+// Memory-bound ops against a plain copy: effective GB/s of batch_norm (training forward and
+// backward) and depthwise 3x3 convolution (forward, input gradient, weight gradient) on a
+// (128, 64, 32, 32) tensor, with 1 and 2 threads. Bytes counted are those the minimal
+// algorithm must move: copy reads x and writes y (2 tensors); BN forward reads x twice
+// (statistics, then normalize) and writes y (3); BN backward reads x and dy twice and
+// writes dx (5); depthwise forward reads x, writes y (2); input gradient reads dy and
+// read-modify-writes dx (3); weight gradient reads x and dy (2).
+// Usage: bandwidth [--quick]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "layers/batch_norm.h"
+#include "layers/kernels/depthwise3x3.h"
+
+using namespace lowbit;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double best_seconds(int reps, const std::function<void()>& f) {
+  f();
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int64_t n = quick ? 16 : 128, c = 64, h = 32, w = 32, numel = n * c * h * w;
+  const int reps = quick ? 2 : 10;
+  const double bytes = 4.0 * static_cast<double>(numel);
+  std::printf("bandwidth: (%lld, 64, 32, 32) float tensors, %.0f MB each, OpenBLAS core %s, best of %d\n",
+              static_cast<long long>(n), bytes / 1e6, blas_core_name(), reps);
+  Rng rng(0);
+  Tensor x = Tensor::empty({n, c, h, w}), dy = Tensor::empty({n, c, h, w});
+  for (int64_t i = 0; i < numel; ++i) x.data()[i] = rng.normal(), dy.data()[i] = rng.normal();
+  Tensor y = Tensor::empty({n, c, h, w}), dx = Tensor::zeros({n, c, h, w});
+  std::vector<float> kernel(static_cast<size_t>(c * 9), 0.1f), dkernel(kernel.size());
+  Tensor gamma = Tensor::full({c}, 1.0f), beta = Tensor::zeros({c});
+  gamma.set_requires_grad(true);
+  beta.set_requires_grad(true);
+  Tensor rm = Tensor::zeros({c}), rv = Tensor::full({c}, 1.0f);
+  Tensor xg = x.clone();
+  xg.set_requires_grad(true);
+
+  std::printf("%-28s %8s %8s\n", "op", "1 thr", "2 thr");
+  struct Op { const char* name; double tensors; std::function<void()> run; };
+  const std::vector<Op> ops = {
+      {"copy", 2, [&] { std::memcpy(y.data(), x.data(), static_cast<size_t>(bytes)); }},
+      {"batch_norm forward (train)", 3, [&] { NoGradGuard ng; batch_norm(x, gamma, beta, rm, rv, true); }},
+      {"batch_norm backward (train)", 5, [&] {
+         // Forward once outside the timing would need the node; time forward+backward and
+         // subtract the forward's best time below instead.
+         Tensor out = batch_norm(xg, gamma, beta, rm, rv, true);
+         backward(out, dy);
+       }},
+      {"depthwise3x3 forward", 2, [&] { kernels::depthwise3x3_forward(n, c, h, w, 1, x.data(), kernel.data(), nullptr, y.data()); }},
+      {"depthwise3x3 input grad", 3, [&] { kernels::depthwise3x3_backward_input(n, c, h, w, 1, dy.data(), kernel.data(), dx.data()); }},
+      {"depthwise3x3 weight grad", 2, [&] { kernels::depthwise3x3_backward_weight(n, c, h, w, 1, x.data(), dy.data(), dkernel.data(), nullptr); }},
+  };
+  double bn_forward[3] = {};
+  for (const Op& op : ops) {
+    std::printf("%-28s", op.name);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      double s = best_seconds(reps, op.run);
+      if (std::strcmp(op.name, "batch_norm forward (train)") == 0) bn_forward[threads] = s;
+      if (std::strcmp(op.name, "batch_norm backward (train)") == 0) s -= bn_forward[threads];
+      std::printf(" %8.1f", op.tensors * bytes / s * 1e-9);
+    }
+    std::printf("  GB/s\n");
+    std::fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,91 @@
+// Convolution throughput: GFLOP/s of conv2d forward, input gradient and weight gradient on
+// the CIFAR ResNet-18 layer shapes at batch 128, beside cblas_sgemm on the equivalent
+// matrices (forward M=C_out N=batch*P K=C_in*9; input grad (K x M)(M x N); weight grad
+// (M x N)(N x K)), with 1 and 2 threads. 2-thread sgemm is split by columns like
+// parallel_gemm. Usage: conv_gflops [--quick]
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "layers/kernels/conv2d_kernels.h"
+#include "layers/kernels/gemm.h"
+
+using namespace lowbit;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Best time of `reps` runs after one warm-up.
+double best_seconds(int reps, const std::function<void()>& f) {
+  f();
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+std::vector<float> random_buffer(size_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int64_t batch = quick ? 16 : 128;
+  const int reps = quick ? 1 : 3;
+  struct Layer { const char* name; int64_t c_in, c_out, side, stride; };
+  const Layer layers[] = {{"64->64 32x32", 64, 64, 32, 1},   {"128->128 16x16", 128, 128, 16, 1},
+                          {"256->256 8x8", 256, 256, 8, 1},  {"512->512 4x4", 512, 512, 4, 1},
+                          {"64->128 s2 32x32", 64, 128, 32, 2}};
+  std::printf("conv_gflops: batch %lld, OpenBLAS core %s, best of %d\n", static_cast<long long>(batch),
+              blas_core_name(), reps);
+  std::printf("%-18s %3s | %8s %8s %6s | %8s %8s %6s | %8s %8s %6s\n", "layer", "thr", "fwd", "sgemm", "ratio",
+              "dinput", "sgemm", "ratio", "dweight", "sgemm", "ratio");
+  Rng rng(0);
+  for (const Layer& l : layers) {
+    const kernels::ConvGeometry g{batch, l.c_in, l.side, l.side, l.c_out, 3, 3, l.stride, 1, 1};
+    const int64_t p = g.out_height() * g.out_width(), m = l.c_out, n = batch * p, k = l.c_in * 9;
+    const double flops = 2.0 * m * n * k;
+    auto x = random_buffer(static_cast<size_t>(batch * l.c_in * l.side * l.side), rng);
+    auto w = random_buffer(static_cast<size_t>(m * k), rng);
+    auto y = random_buffer(static_cast<size_t>(batch * m * p), rng);
+    std::vector<float> dx(x.size()), dw(w.size());
+    auto a = random_buffer(static_cast<size_t>(m * k), rng), b = random_buffer(static_cast<size_t>(k * n), rng);
+    auto c = random_buffer(static_cast<size_t>(m * n), rng);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      const double fwd = best_seconds(reps, [&] { kernels::conv2d_forward(g, x.data(), w.data(), nullptr, y.data()); });
+      const double din = best_seconds(reps, [&] { kernels::conv2d_backward_input(g, y.data(), w.data(), dx.data()); });
+      const double dwt = best_seconds(reps, [&] { kernels::conv2d_backward_weight(g, x.data(), y.data(), dw.data(), nullptr); });
+      // The same products as plain sgemm calls.
+      const double g_fwd = best_seconds(reps, [&] {
+        kernels::parallel_gemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+      });
+      const double g_din = best_seconds(reps, [&] {
+        kernels::parallel_gemm(true, false, k, n, m, 1.0f, a.data(), k, c.data(), n, 0.0f, b.data(), n);
+      });
+      const double g_dwt = best_seconds(reps, [&] {
+        kernels::parallel_gemm(false, true, m, k, n, 1.0f, c.data(), n, b.data(), n, 0.0f, a.data(), k);
+      });
+      auto gf = [&](double s) { return flops / s * 1e-9; };
+      std::printf("%-18s %3d | %8.1f %8.1f %5.0f%% | %8.1f %8.1f %5.0f%% | %8.1f %8.1f %5.0f%%\n", l.name, threads,
+                  gf(fwd), gf(g_fwd), 100 * g_fwd / fwd, gf(din), gf(g_din), 100 * g_din / din, gf(dwt), gf(g_dwt),
+                  100 * g_dwt / dwt);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
