@@ -71,12 +71,16 @@ void backward(const Tensor& root, const Tensor& seed) {
     }
   }
 
-  float* root_grad = root.grad();
-  if (seed.defined()) {
+  if (seed.defined() && !root.has_grad()) {
+    // A fresh root gradient is the seed itself: one copy instead of zero-fill plus add.
+    root.impl()->grad = std::make_shared<Storage>(static_cast<size_t>(root.numel()));
+    std::memcpy(root.impl()->grad->data(), seed.data(), sizeof(float) * static_cast<size_t>(root.numel()));
+  } else if (seed.defined()) {
+    float* root_grad = root.grad();
     const float* s = seed.data();
     for (int64_t i = 0; i < root.numel(); ++i) root_grad[i] += s[i];
   } else {
-    root_grad[0] += 1.0f;
+    root.grad()[0] += 1.0f;
   }
 
   // Reverse post-order is a topological order from the root towards the leaves.

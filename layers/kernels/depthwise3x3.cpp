@@ -78,6 +78,23 @@ void depthwise3x3_backward_input(int64_t n, int64_t c, int64_t h, int64_t w, int
     float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
     for (int64_t plane = p0; plane < p1; ++plane) {
       const float* k = weight + (plane % c) * 9;
+      float* out = dx + plane * h * w;
+      if (stride == 1) {
+        // Gather form: dx[i][j] = sum_{a,b} k[2-a][2-b] * dy_padded[i+a][j+b], the forward
+        // loop with the kernel flipped, which vectorizes like the forward.
+        pad_plane(dy + plane * ho * wo, ho, wo, padded);
+        for (int64_t i = 0; i < h; ++i) {
+          const float* r0 = padded + i * pw;
+          const float* r1 = r0 + pw;
+          const float* r2 = r1 + pw;
+          float* o = out + i * w;
+          for (int64_t j = 0; j < w; ++j) {
+            o[j] += k[8] * r0[j] + k[7] * r0[j + 1] + k[6] * r0[j + 2] + k[5] * r1[j] + k[4] * r1[j + 1] +
+                    k[3] * r1[j + 2] + k[2] * r2[j] + k[1] * r2[j + 1] + k[0] * r2[j + 2];
+          }
+        }
+        continue;
+      }
       std::fill(padded, padded + (h + 2) * pw, 0.0f);
       const float* d = dy + plane * ho * wo;
       // Scatter: padded[oy*s + ky][ox*s + kx] += k[ky][kx] * dy[oy][ox].
@@ -87,16 +104,10 @@ void depthwise3x3_backward_input(int64_t n, int64_t c, int64_t h, int64_t w, int
           float* prow = padded + (oy * stride + ky) * pw;
           for (int64_t kx = 0; kx < 3; ++kx) {
             const float kv = k[ky * 3 + kx];
-            if (stride == 1) {
-              float* pr = prow + kx;
-              for (int64_t ox = 0; ox < wo; ++ox) pr[ox] += kv * drow[ox];
-            } else {
-              for (int64_t ox = 0; ox < wo; ++ox) prow[ox * stride + kx] += kv * drow[ox];
-            }
+            for (int64_t ox = 0; ox < wo; ++ox) prow[ox * stride + kx] += kv * drow[ox];
           }
         }
       }
-      float* out = dx + plane * h * w;
       for (int64_t i = 0; i < h; ++i) {
         const float* prow = padded + (i + 1) * pw + 1;
         float* orow = out + i * w;
