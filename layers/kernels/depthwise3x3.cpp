@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "layers/kernels/lane_sum.h"
+#include "layers/kernels/lane_sum.h"  // kLanes
 
 namespace lowbit::kernels {
 namespace {
@@ -123,29 +123,45 @@ void depthwise3x3_backward_weight(int64_t n, int64_t c, int64_t h, int64_t w, in
   parallel_for(c, 1, [&](int64_t c0, int64_t c1) {
     float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
     for (int64_t ch = c0; ch < c1; ++ch) {
+      // 9 taps x 16 lanes of partial sums kept across the whole channel, so the inner loop
+      // is a plain vector multiply-add; lanes are folded once per image into doubles.
       double acc[9] = {};
       double bias_acc = 0.0;
       for (int64_t b = 0; b < n; ++b) {
         const int64_t plane = b * c + ch;
         pad_plane(x + plane * h * w, h, w, padded);
         const float* d = dy + plane * ho * wo;
+        float lanes[9][kLanes] = {};
+        float bias_lanes[kLanes] = {};
+        float tail[9] = {};
+        float bias_tail = 0.0f;
+        const int64_t body = stride == 1 ? wo / kLanes * kLanes : 0;
         for (int64_t oy = 0; oy < ho; ++oy) {
           const float* drow = d + oy * wo;
           for (int64_t ky = 0; ky < 3; ++ky) {
             const float* prow = padded + (oy * stride + ky) * pw;
             for (int64_t kx = 0; kx < 3; ++kx) {
               const float* pr = prow + kx;
-              if (stride == 1) {
-                acc[ky * 3 + kx] += lane_sum(wo, [pr, drow](int64_t ox) { return pr[ox] * drow[ox]; });
-              } else {
-                acc[ky * 3 + kx] += lane_sum(wo, [pr, drow, stride](int64_t ox) { return pr[ox * stride] * drow[ox]; });
-              }
+              float* lane = lanes[ky * 3 + kx];
+              for (int64_t ox = 0; ox < body; ox += kLanes)
+                for (int j = 0; j < kLanes; ++j) lane[j] += pr[ox + j] * drow[ox + j];
+              float t = 0.0f;
+              for (int64_t ox = body; ox < wo; ++ox) t += pr[ox * stride] * drow[ox];
+              tail[ky * 3 + kx] += t;
             }
           }
-          if (dbias) {
-            bias_acc += lane_sum(wo, [drow](int64_t ox) { return drow[ox]; });
-          }
+          for (int64_t ox = 0; ox < body; ox += kLanes)
+            for (int j = 0; j < kLanes; ++j) bias_lanes[j] += drow[ox + j];
+          for (int64_t ox = body; ox < wo; ++ox) bias_tail += drow[ox];
         }
+        for (int k = 0; k < 9; ++k) {
+          float s = tail[k];
+          for (int j = 0; j < kLanes; ++j) s += lanes[k][j];
+          acc[k] += s;
+        }
+        float s = bias_tail;
+        for (int j = 0; j < kLanes; ++j) s += bias_lanes[j];
+        bias_acc += s;
       }
       if (dweight)
         for (int i = 0; i < 9; ++i) dweight[ch * 9 + i] += static_cast<float>(acc[i]);
