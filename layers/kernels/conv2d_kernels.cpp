@@ -34,6 +34,10 @@ struct Plan {
   bool direct;         // 1x1, stride 1, no padding: the input already is the col matrix
 };
 
+// GEMM columns per chunk: enough for OpenBLAS to reach its full rate on small feature
+// maps, small enough that a chunk's column matrix stays a few MB.
+constexpr int64_t kTargetColumns = 2048;
+
 Plan make_plan(const ConvGeometry& g) {
   Plan p;
   p.pixels = g.out_height() * g.out_width();
@@ -41,7 +45,7 @@ Plan make_plan(const ConvGeometry& g) {
   p.cout_g = g.out_channels / g.groups;
   p.k = p.cin_g * g.kernel_h * g.kernel_w;
   // Aim for >= 512 GEMM columns per chunk, but keep at least one chunk per thread.
-  p.chunk = std::max<int64_t>(1, std::min<int64_t>((512 + p.pixels - 1) / p.pixels, g.batch / num_threads()));
+  p.chunk = std::max<int64_t>(1, std::min<int64_t>((kTargetColumns + p.pixels - 1) / p.pixels, g.batch / num_threads()));
   p.chunk = std::min(p.chunk, g.batch);
   p.chunks = (g.batch + p.chunk - 1) / p.chunk;
   p.direct = g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.padding == 0;
@@ -68,9 +72,11 @@ void im2col(const ConvGeometry& g, const Plan& p, const float* image, int64_t gi
             // Valid ox range: 0 <= ox - pad + kx < width.
             const int64_t lo = std::clamp<int64_t>(g.padding - kx, 0, wo);
             const int64_t hi = std::clamp<int64_t>(g.width + g.padding - kx, lo, wo);
-            std::fill(out, out + lo, 0.0f);
-            std::memcpy(out + lo, in + lo - g.padding + kx, sizeof(float) * static_cast<size_t>(hi - lo));
-            std::fill(out + hi, out + wo, 0.0f);
+            // Plain loops, not memcpy/fill: rows of 4-32 floats make call overhead dominate.
+            const float* src = in - g.padding + kx;
+            for (int64_t ox = 0; ox < lo; ++ox) out[ox] = 0.0f;
+            for (int64_t ox = lo; ox < hi; ++ox) out[ox] = src[ox];
+            for (int64_t ox = hi; ox < wo; ++ox) out[ox] = 0.0f;
           } else {
             for (int64_t ox = 0; ox < wo; ++ox) {
               const int64_t ix = ox * g.stride - g.padding + kx;
