@@ -14,28 +14,15 @@
 #include <vector>
 
 #include "core/autograd.h"
+#include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/batch_norm.h"
 #include "layers/kernels/depthwise3x3.h"
 
 using namespace lowbit;
+using bench::best_seconds;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-double best_seconds(int reps, const std::function<void()>& f) {
-  f();
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = Clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return best;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;

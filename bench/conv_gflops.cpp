@@ -12,27 +12,17 @@
 #include <functional>
 #include <vector>
 
+#include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/kernels/conv2d_kernels.h"
 #include "layers/kernels/gemm.h"
 
 using namespace lowbit;
+using bench::best_seconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Best time of `reps` runs after one warm-up.
-double best_seconds(int reps, const std::function<void()>& f) {
-  f();
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = Clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return best;
-}
 
 std::vector<float> random_buffer(size_t n, Rng& rng) {
   std::vector<float> v(n);

@@ -11,19 +11,11 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "layers/kernels/scratch.h"
 #include "layers/kernels/gemm.h"
 
 namespace lowbit::kernels {
 namespace {
-
-// Scratch that lives as long as its thread: no allocation (and no first-touch page
-// faults) once the largest layer has been seen.
-float* scratch(int slot, size_t n) {
-  thread_local std::vector<float> buffers[3];
-  std::vector<float>& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
-}
 
 struct Plan {
   int64_t pixels;      // P = H_out * W_out
@@ -119,6 +111,29 @@ void col2im(const ConvGeometry& g, const Plan& p, const float* col, int64_t ld, 
   }
 }
 
+// The chunk's column matrix (K x nb*P) for group gi: im2col into `col`, or, for a direct
+// 1x1 convolution of one image, the input block itself.
+const float* chunk_columns(const ConvGeometry& g, const Plan& p, const float* x, int64_t b0, int64_t nb, int64_t gi,
+                           float* col) {
+  const int64_t in_image = g.in_channels * g.height * g.width, cols = nb * p.pixels;
+  if (!col) return x + b0 * in_image + gi * p.cin_g * p.pixels;
+  for (int64_t i = 0; i < nb; ++i) im2col(g, p, x + (b0 + i) * in_image, gi, col + i * p.pixels, cols);
+  return col;
+}
+
+// The chunk's output gradient (C_out/g x nb*P) for group gi: gathered from NCHW into
+// `buffer`, or, for one image, the tensor's own contiguous block.
+const float* chunk_output_grad(const ConvGeometry& g, const Plan& p, const float* dy, int64_t b0, int64_t nb,
+                               int64_t gi, float* buffer) {
+  const int64_t out_image = g.out_channels * p.pixels, cols = nb * p.pixels;
+  if (!buffer) return dy + b0 * out_image + gi * p.cout_g * p.pixels;
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t o = 0; o < p.cout_g; ++o)
+      std::memcpy(buffer + o * cols + i * p.pixels, dy + (b0 + i) * out_image + (gi * p.cout_g + o) * p.pixels,
+                  sizeof(float) * static_cast<size_t>(p.pixels));
+  return buffer;
+}
+
 // Runs body(thread, first_chunk, end_chunk) with the chunks split into contiguous,
 // thread-count-determined ranges; returns the number of ranges.
 template <class Body>
@@ -134,19 +149,14 @@ int64_t for_chunk_ranges(int64_t chunks, Body body) {
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y) {
   const Plan p = make_plan(g);
-  const int64_t in_image = g.in_channels * g.height * g.width, out_image = g.out_channels * p.pixels;
+  const int64_t out_image = g.out_channels * p.pixels;
   for_chunk_ranges(p.chunks, [&](int64_t, int64_t c0, int64_t c1) {
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
-      float* col = p.direct && nb == 1 ? nullptr : scratch(0, static_cast<size_t>(p.k * cols));
-      float* out = nb == 1 ? nullptr : scratch(1, static_cast<size_t>(p.cout_g * cols));
+      float* col = p.direct && nb == 1 ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
+      float* out = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const float* a = col;
-        if (col) {
-          for (int64_t i = 0; i < nb; ++i) im2col(g, p, x + (b0 + i) * in_image, gi, col + i * p.pixels, cols);
-        } else {
-          a = x + b0 * in_image + gi * p.cin_g * p.pixels;
-        }
+        const float* a = chunk_columns(g, p, x, b0, nb, gi, col);
         const float* w = weight + gi * p.cout_g * p.k;
         if (nb == 1) {
           float* dst = y + b0 * out_image + gi * p.cout_g * p.pixels;
@@ -172,21 +182,14 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
 
 void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx) {
   const Plan p = make_plan(g);
-  const int64_t in_image = g.in_channels * g.height * g.width, out_image = g.out_channels * p.pixels;
+  const int64_t in_image = g.in_channels * g.height * g.width;
   for_chunk_ranges(p.chunks, [&](int64_t, int64_t c0, int64_t c1) {
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
-      float* dcol = scratch(0, static_cast<size_t>(p.k * cols));
-      float* dyc = nb == 1 ? nullptr : scratch(1, static_cast<size_t>(p.cout_g * cols));
+      float* dcol = thread_scratch(0, static_cast<size_t>(p.k * cols));
+      float* dyc = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const float* d = dy + b0 * out_image + gi * p.cout_g * p.pixels;
-        if (dyc) {
-          for (int64_t i = 0; i < nb; ++i)
-            for (int64_t o = 0; o < p.cout_g; ++o)
-              std::memcpy(dyc + o * cols + i * p.pixels, dy + (b0 + i) * out_image + (gi * p.cout_g + o) * p.pixels,
-                          sizeof(float) * static_cast<size_t>(p.pixels));
-          d = dyc;
-        }
+        const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         const float* w = weight + gi * p.cout_g * p.k;
         if (p.direct && nb == 1) {
           // dx block (cin_g x P) is contiguous: accumulate straight into it.
@@ -203,36 +206,23 @@ void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* 
 
 void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight, float* dbias) {
   const Plan p = make_plan(g);
-  const int64_t in_image = g.in_channels * g.height * g.width, out_image = g.out_channels * p.pixels;
   const int64_t wsize = g.out_channels * p.k;
   const int64_t ranges = std::max<int64_t>(1, std::min<int64_t>(num_threads(), p.chunks));
   // Range 0 accumulates straight into dweight and dbias; every other range into its own
   // zeroed partial (reused scratch of the calling thread), added in range order after.
   const int64_t stride = wsize + g.out_channels;
-  float* partial = ranges > 1 ? scratch(2, static_cast<size_t>((ranges - 1) * stride)) : nullptr;
+  float* partial = ranges > 1 ? thread_scratch(2, static_cast<size_t>((ranges - 1) * stride)) : nullptr;
   if (partial) std::fill(partial, partial + (ranges - 1) * stride, 0.0f);
   for_chunk_ranges(p.chunks, [&](int64_t r, int64_t c0, int64_t c1) {
     float* dw = r == 0 ? dweight : partial + (r - 1) * stride;
     float* db = r == 0 ? dbias : partial + (r - 1) * stride + wsize;
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
-      float* col = p.direct && nb == 1 ? nullptr : scratch(0, static_cast<size_t>(p.k * cols));
-      float* dyc = nb == 1 ? nullptr : scratch(1, static_cast<size_t>(p.cout_g * cols));
+      float* col = p.direct && nb == 1 ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
+      float* dyc = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const float* a = col;
-        if (col) {
-          for (int64_t i = 0; i < nb; ++i) im2col(g, p, x + (b0 + i) * in_image, gi, col + i * p.pixels, cols);
-        } else {
-          a = x + b0 * in_image + gi * p.cin_g * p.pixels;
-        }
-        const float* d = dy + b0 * out_image + gi * p.cout_g * p.pixels;
-        if (dyc) {
-          for (int64_t i = 0; i < nb; ++i)
-            for (int64_t o = 0; o < p.cout_g; ++o)
-              std::memcpy(dyc + o * cols + i * p.pixels, dy + (b0 + i) * out_image + (gi * p.cout_g + o) * p.pixels,
-                          sizeof(float) * static_cast<size_t>(p.pixels));
-          d = dyc;
-        }
+        const float* a = chunk_columns(g, p, x, b0, nb, gi, col);
+        const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         if (dweight) gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f, dw + gi * p.cout_g * p.k, p.k);
         if (dbias) {
           for (int64_t o = 0; o < p.cout_g; ++o) {

@@ -7,17 +7,11 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "layers/kernels/scratch.h"
 #include "layers/kernels/lane_sum.h"  // kLanes
 
 namespace lowbit::kernels {
 namespace {
-
-float* scratch(int slot, size_t n) {
-  thread_local std::vector<float> buffers[2];
-  std::vector<float>& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
-}
 
 int64_t out_size(int64_t size, int64_t stride) { return (size - 1) / stride + 1; }  // (size + 2 - 3) / s + 1
 
@@ -42,7 +36,7 @@ void depthwise3x3_forward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t st
                           const float* weight, const float* bias, float* y) {
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
-    float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
+    float* padded = thread_scratch(0, static_cast<size_t>((h + 2) * pw));
     for (int64_t plane = p0; plane < p1; ++plane) {
       const int64_t ch = plane % c;
       const float* k = weight + ch * 9;
@@ -75,7 +69,7 @@ void depthwise3x3_backward_input(int64_t n, int64_t c, int64_t h, int64_t w, int
                                  const float* weight, float* dx) {
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
-    float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
+    float* padded = thread_scratch(0, static_cast<size_t>((h + 2) * pw));
     for (int64_t plane = p0; plane < p1; ++plane) {
       const float* k = weight + (plane % c) * 9;
       float* out = dx + plane * h * w;
@@ -121,7 +115,7 @@ void depthwise3x3_backward_weight(int64_t n, int64_t c, int64_t h, int64_t w, in
                                   const float* dy, float* dweight, float* dbias) {
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(c, 1, [&](int64_t c0, int64_t c1) {
-    float* padded = scratch(0, static_cast<size_t>((h + 2) * pw));
+    float* padded = thread_scratch(0, static_cast<size_t>((h + 2) * pw));
     for (int64_t ch = c0; ch < c1; ++ch) {
       // 9 taps x 16 lanes of partial sums kept across the whole channel, so the inner loop
       // is a plain vector multiply-add; lanes are folded once per image into doubles.
