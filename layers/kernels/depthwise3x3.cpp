@@ -132,21 +132,27 @@ void depthwise3x3_backward_weight(int64_t n, int64_t c, int64_t h, int64_t w, in
         const int64_t body = stride == 1 ? wo / kLanes * kLanes : 0;
         for (int64_t oy = 0; oy < ho; ++oy) {
           const float* drow = d + oy * wo;
-          for (int64_t ky = 0; ky < 3; ++ky) {
-            const float* prow = padded + (oy * stride + ky) * pw;
-            for (int64_t kx = 0; kx < 3; ++kx) {
-              const float* pr = prow + kx;
-              float* lane = lanes[ky * 3 + kx];
-              for (int64_t ox = 0; ox < body; ox += kLanes)
-                for (int j = 0; j < kLanes; ++j) lane[j] += pr[ox + j] * drow[ox + j];
-              float t = 0.0f;
-              for (int64_t ox = body; ox < wo; ++ox) t += pr[ox * stride] * drow[ox];
-              tail[ky * 3 + kx] += t;
+          const float* r0 = padded + oy * stride * pw;
+          const float* r1 = r0 + pw;
+          const float* r2 = r1 + pw;
+          // All nine taps per dy element: one load of dy feeds nine lane accumulators.
+          for (int64_t ox = 0; ox < body; ox += kLanes) {
+            for (int j = 0; j < kLanes; ++j) {
+              const int64_t o = ox + j;
+              const float dv = drow[o];
+              lanes[0][j] += r0[o] * dv, lanes[1][j] += r0[o + 1] * dv, lanes[2][j] += r0[o + 2] * dv;
+              lanes[3][j] += r1[o] * dv, lanes[4][j] += r1[o + 1] * dv, lanes[5][j] += r1[o + 2] * dv;
+              lanes[6][j] += r2[o] * dv, lanes[7][j] += r2[o + 1] * dv, lanes[8][j] += r2[o + 2] * dv;
+              bias_lanes[j] += dv;
             }
           }
-          for (int64_t ox = 0; ox < body; ox += kLanes)
-            for (int j = 0; j < kLanes; ++j) bias_lanes[j] += drow[ox + j];
-          for (int64_t ox = body; ox < wo; ++ox) bias_tail += drow[ox];
+          for (int64_t ox = body; ox < wo; ++ox) {
+            const float dv = drow[ox];
+            const int64_t ix = ox * stride;
+            for (int64_t ky = 0; ky < 3; ++ky)
+              for (int64_t kx = 0; kx < 3; ++kx) tail[ky * 3 + kx] += (r0 + ky * pw)[ix + kx] * dv;
+            bias_tail += dv;
+          }
         }
         for (int k = 0; k < 9; ++k) {
           float s = tail[k];
