@@ -9,7 +9,7 @@
 
 namespace lowbit {
 
-// 5x5 convolutions with ReLU and 2x2 max pooling; a 28x28 input is padded by 2 in the
+// 5x5 convolutions with ReLU (or options.activation) and 2x2 max pooling; a 28x28 input is padded by 2 in the
 // first convolution so that the second pooling ends at 5x5 as with the original 32x32.
 std::shared_ptr<Sequential> make_lenet5(const ModelOptions& options, Rng& rng);
 

@@ -14,6 +14,7 @@
 #include "layers/linear.h"
 #include "layers/pooling.h"
 #include "layers/sequential.h"
+#include "models/activation_choice.h"
 
 namespace lowbit {
 namespace {
@@ -26,24 +27,32 @@ int64_t make_divisible(float channels) {
   return v;
 }
 
-// conv-BN, then ReLU6 unless the block is a linear projection.
+// MobileNet-v2's float activation is ReLU6; a quantized choice replaces it (its levels are bounded
+// already, so the clip at 6 has no counterpart).
+std::shared_ptr<Module> make_block_activation(const ActivationSpec& activation) {
+  if (activation.kind == ActivationSpec::Kind::kRelu) return std::make_shared<ReLU6>();
+  return make_activation(activation);
+}
+
+// conv-BN, then the activation unless the block is a linear projection (activation null).
 void add_conv_bn(Sequential& seq, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-                 bool relu6, Rng& rng) {
+                 const ActivationSpec* activation, Rng& rng) {
   auto conv = std::make_shared<Conv2d>(in, out, kernel, Conv2dOptions{stride, kernel / 2, groups}, false, rng);
   kaiming_normal(conv->weight(), fan_out(conv->weight()), rng);
   seq.add(conv).add(std::make_shared<BatchNorm>(out));
-  if (relu6) seq.add(std::make_shared<ReLU6>());
+  if (activation) seq.add(make_block_activation(*activation));
 }
 
 }  // namespace
 
-InvertedResidual::InvertedResidual(int64_t in, int64_t out, int64_t stride, int64_t expansion, Rng& rng)
+InvertedResidual::InvertedResidual(int64_t in, int64_t out, int64_t stride, int64_t expansion,
+                                   const ActivationSpec& activation, Rng& rng)
     : residual_(stride == 1 && in == out) {
   auto body = std::make_shared<Sequential>();
   const int64_t hidden = in * expansion;
-  if (expansion != 1) add_conv_bn(*body, in, hidden, 1, 1, 1, true, rng);
-  add_conv_bn(*body, hidden, hidden, 3, stride, hidden, true, rng);  // depthwise
-  add_conv_bn(*body, hidden, out, 1, 1, 1, false, rng);             // linear bottleneck
+  if (expansion != 1) add_conv_bn(*body, in, hidden, 1, 1, 1, &activation, rng);
+  add_conv_bn(*body, hidden, hidden, 3, stride, hidden, &activation, rng);  // depthwise
+  add_conv_bn(*body, hidden, out, 1, 1, 1, nullptr, rng);                  // linear bottleneck
   body_ = register_module("body", body);
 }
 
@@ -62,16 +71,16 @@ std::shared_ptr<Module> make_mobilenet_v2(const ModelOptions& o, Rng& rng) {
   const float m = o.width_multiplier;
   auto net = std::make_shared<Sequential>();
   int64_t in = make_divisible(32 * m);
-  add_conv_bn(*net, o.in_channels, in, 3, small_input ? 1 : 2, 1, true, rng);
+  add_conv_bn(*net, o.in_channels, in, 3, small_input ? 1 : 2, 1, &o.activation, rng);
   for (const Stage& s : stages) {
     const int64_t out = make_divisible(static_cast<float>(s.channels) * m);
     for (int64_t b = 0; b < s.blocks; ++b) {
-      net->add(std::make_shared<InvertedResidual>(in, out, b == 0 ? s.stride : 1, s.expansion, rng));
+      net->add(std::make_shared<InvertedResidual>(in, out, b == 0 ? s.stride : 1, s.expansion, o.activation, rng));
       in = out;
     }
   }
   const int64_t last = make_divisible(1280 * std::max(1.0f, m));
-  add_conv_bn(*net, in, last, 1, 1, 1, true, rng);
+  add_conv_bn(*net, in, last, 1, 1, 1, &o.activation, rng);
   auto fc = std::make_shared<Linear>(last, o.num_classes, true, rng);
   normal_fill(fc->weight(), 0.0f, 0.01f, rng);
   fc->bias().fill(0.0f);

@@ -1,6 +1,7 @@
 // MobileNet-v2 (Sandler et al. 2018): inverted residual blocks of pointwise expansion,
 // depthwise 3x3 and a linear pointwise projection, ReLU6, width multiplier. For inputs of
 // 64 pixels or less the stem and the second stage keep stride 1 (the usual CIFAR form).
+// ModelOptions::activation other than relu replaces every ReLU6 by the power-of-two activation.
 #pragma once
 
 #include <memory>
@@ -13,7 +14,8 @@ namespace lowbit {
 
 class InvertedResidual : public Module {
  public:
-  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expansion, Rng& rng);
+  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expansion,
+                   const ActivationSpec& activation, Rng& rng);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "InvertedResidual"; }
 

@@ -1,16 +1,28 @@
 // ModelOptions: what a data set decides about a model (input channels, image side,
-// class count) plus the width multiplier of MobileNet-v2.
+// class count), the width multiplier of MobileNet-v2, and the activation every model uses
+// (float ReLU, or the power-of-two activation of Long et al. 2020, eq. 2-7).
 #pragma once
 
 #include <cstdint>
 
 namespace lowbit {
 
+// The activation placed wherever a model has its float activation (after BN, as the paper).
+//   kRelu:     ReLU (ReLU6 in MobileNet-v2): the models as published.
+//   kPow2:     the signed power-of-two activation, levels 0, ±q2, ..., ±2^(bits-2) q2.
+//   kReluPow2: ReLU then the same levels for x >= 0 only (the unsigned variant).
+struct ActivationSpec {
+  enum class Kind { kRelu, kPow2, kReluPow2 } kind = Kind::kRelu;
+  int bits = 3;
+  float q2 = 0.125f;
+};
+
 struct ModelOptions {
   int64_t in_channels = 3;
   int64_t num_classes = 10;
   int64_t image_size = 32;  // square input side
   float width_multiplier = 1.0f;
+  ActivationSpec activation;
 };
 
 }  // namespace lowbit

@@ -39,13 +39,17 @@ std::vector<std::string> model_names() {
   return names;
 }
 
-std::shared_ptr<Module> make_model(const std::string& name, const ModelOptions& options, Rng& rng) {
+const ModelEntry& model_entry(const std::string& name) {
   for (const ModelEntry& e : model_table()) {
-    if (e.name == name) return e.build(options, rng);
+    if (e.name == name) return e;
   }
   std::string known;
   for (const std::string& n : model_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error(concat("unknown model '", name, "'; known models: ", known));
+}
+
+std::shared_ptr<Module> make_model(const std::string& name, const ModelOptions& options, Rng& rng) {
+  return model_entry(name).build(options, rng);
 }
 
 }  // namespace lowbit

@@ -19,6 +19,8 @@ struct ModelEntry {
 
 const std::vector<ModelEntry>& model_table();
 std::vector<std::string> model_names();
+// The entry named `name`; throws lowbit::Error listing the known names for an unknown one.
+const ModelEntry& model_entry(const std::string& name);
 // Builds `name` for the options; throws lowbit::Error for an unknown name.
 std::shared_ptr<Module> make_model(const std::string& name, const ModelOptions& options, Rng& rng);
 

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "core/check.h"
-#include "layers/activations.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
 #include "layers/elementwise.h"
@@ -15,6 +14,7 @@
 #include "layers/pooling.h"
 #include "layers/sequential.h"
 #include "layers/shortcut.h"
+#include "models/activation_choice.h"
 
 namespace lowbit {
 namespace {
@@ -36,42 +36,44 @@ std::shared_ptr<Module> make_shortcut(int64_t in, int64_t out, int64_t stride, S
 
 template <class Block>
 std::shared_ptr<Sequential> make_stage(int64_t& in, int64_t channels, int blocks, int64_t stride,
-                                       ShortcutKind shortcut, Rng& rng) {
+                                       ShortcutKind shortcut, const ActivationSpec& activation, Rng& rng) {
   auto stage = std::make_shared<Sequential>();
   for (int b = 0; b < blocks; ++b) {
-    stage->add(std::make_shared<Block>(in, channels, b == 0 ? stride : 1, shortcut, rng));
+    stage->add(std::make_shared<Block>(in, channels, b == 0 ? stride : 1, shortcut, activation, rng));
     in = channels * Block::kExpansion;
   }
   return stage;
 }
 
-std::shared_ptr<Module> make_stem(int64_t in, int64_t out, Rng& rng) {
+std::shared_ptr<Module> make_stem(int64_t in, int64_t out, const ActivationSpec& activation, Rng& rng) {
   auto stem = std::make_shared<Sequential>();
-  stem->add(conv(in, out, 3, 1, rng)).add(std::make_shared<BatchNorm>(out)).add(std::make_shared<ReLU>());
+  stem->add(conv(in, out, 3, 1, rng)).add(std::make_shared<BatchNorm>(out)).add(make_activation(activation));
   return stem;
 }
 
 template <class Block>
 std::shared_ptr<Module> make_cifar_resnet(const char* name, const std::vector<int>& blocks, const ModelOptions& o, Rng& rng) {
   LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
-  auto stem = make_stem(o.in_channels, 64, rng);
+  auto stem = make_stem(o.in_channels, 64, o.activation, rng);
   auto stages = std::make_shared<Sequential>();
   int64_t in = 64;
   const int64_t widths[] = {64, 128, 256, 512};
   for (size_t s = 0; s < 4; ++s) {
-    stages->add(make_stage<Block>(in, widths[s], blocks[s], s == 0 ? 1 : 2, ShortcutKind::kProjection, rng));
+    stages->add(
+        make_stage<Block>(in, widths[s], blocks[s], s == 0 ? 1 : 2, ShortcutKind::kProjection, o.activation, rng));
   }
   return std::make_shared<ResNet>(stem, stages, in, o.num_classes, rng);
 }
 
 std::shared_ptr<Module> make_he_cifar_resnet(const char* name, int n, const ModelOptions& o, Rng& rng) {
   LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
-  auto stem = make_stem(o.in_channels, 16, rng);
+  auto stem = make_stem(o.in_channels, 16, o.activation, rng);
   auto stages = std::make_shared<Sequential>();
   int64_t in = 16;
   const int64_t widths[] = {16, 32, 64};
   for (size_t s = 0; s < 3; ++s) {
-    stages->add(make_stage<BasicBlock>(in, widths[s], n, s == 0 ? 1 : 2, ShortcutKind::kPadChannels, rng));
+    stages->add(
+        make_stage<BasicBlock>(in, widths[s], n, s == 0 ? 1 : 2, ShortcutKind::kPadChannels, o.activation, rng));
   }
   return std::make_shared<ResNet>(stem, stages, in, o.num_classes, rng);
 }
@@ -82,14 +84,15 @@ Tensor add_shortcut(const Tensor& residual, const Tensor& x, const std::shared_p
 
 }  // namespace
 
-BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut, Rng& rng) {
+BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
+                       const ActivationSpec& activation, Rng& rng) {
   conv1_ = register_module("conv1", conv(in, channels, 3, stride, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm>(channels));
-  relu1_ = register_module("relu1", std::make_shared<ReLU>());
+  relu1_ = register_module("relu1", make_activation(activation));
   conv2_ = register_module("conv2", conv(channels, channels, 3, 1, rng));
   bn2_ = register_module("bn2", std::make_shared<BatchNorm>(channels));
   if (auto s = make_shortcut(in, channels, stride, shortcut, rng)) shortcut_ = register_module("shortcut", s);
-  relu_out_ = register_module("relu2", std::make_shared<ReLU>());
+  relu_out_ = register_module("relu2", make_activation(activation));
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
@@ -98,18 +101,19 @@ Tensor BasicBlock::forward(const Tensor& x) {
   return (*relu_out_)(add_shortcut(h, x, shortcut_));
 }
 
-Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut, Rng& rng) {
+Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
+                       const ActivationSpec& activation, Rng& rng) {
   const int64_t out = channels * kExpansion;
   conv1_ = register_module("conv1", conv(in, channels, 1, 1, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm>(channels));
-  relu1_ = register_module("relu1", std::make_shared<ReLU>());
+  relu1_ = register_module("relu1", make_activation(activation));
   conv2_ = register_module("conv2", conv(channels, channels, 3, stride, rng));
   bn2_ = register_module("bn2", std::make_shared<BatchNorm>(channels));
-  relu2_ = register_module("relu2", std::make_shared<ReLU>());
+  relu2_ = register_module("relu2", make_activation(activation));
   conv3_ = register_module("conv3", conv(channels, out, 1, 1, rng));
   bn3_ = register_module("bn3", std::make_shared<BatchNorm>(out));
   if (auto s = make_shortcut(in, out, stride, shortcut, rng)) shortcut_ = register_module("shortcut", s);
-  relu_out_ = register_module("relu3", std::make_shared<ReLU>());
+  relu_out_ = register_module("relu3", make_activation(activation));
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {

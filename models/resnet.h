@@ -5,6 +5,7 @@
 //    paper: in each block conv1, conv2, then the shortcut's 1x1 convolution.
 //  - resnet20/56: He et al.'s CIFAR ResNets (6n+2 layers, 16/32/64 channels) with their
 //    parameter-free option-A shortcuts (subsample and zero-pad channels).
+// Every ReLU is ModelOptions::activation's module (the power-of-two activation, eq. 2-7, on request).
 #pragma once
 
 #include <memory>
@@ -17,11 +18,12 @@ namespace lowbit {
 
 enum class ShortcutKind { kProjection, kPadChannels };
 
-// conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU.
+// conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU (each ReLU is `activation`'s module).
 class BasicBlock : public Module {
  public:
   static constexpr int64_t kExpansion = 1;
-  BasicBlock(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut, Rng& rng);
+  BasicBlock(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut,
+             const ActivationSpec& activation, Rng& rng);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "BasicBlock"; }
 
@@ -29,11 +31,13 @@ class BasicBlock : public Module {
   std::shared_ptr<Module> conv1_, bn1_, relu1_, conv2_, bn2_, shortcut_, relu_out_;
 };
 
-// conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(4x)-BN plus the shortcut, then ReLU.
+// conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(4x)-BN plus the shortcut, then ReLU (each
+// ReLU is `activation`'s module).
 class Bottleneck : public Module {
  public:
   static constexpr int64_t kExpansion = 4;
-  Bottleneck(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut, Rng& rng);
+  Bottleneck(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut,
+             const ActivationSpec& activation, Rng& rng);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Bottleneck"; }
 

@@ -5,22 +5,23 @@
 #include <vector>
 
 #include "core/check.h"
-#include "layers/activations.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
 #include "layers/flatten.h"
 #include "layers/init.h"
 #include "layers/linear.h"
 #include "layers/pooling.h"
+#include "models/activation_choice.h"
 
 namespace lowbit {
 namespace {
 
 constexpr int kPool = 0;  // marks a 2x2 max pooling in a configuration
 
-// Appends conv3x3-BN-ReLU for each width and a max pooling for each kPool; returns the
+// Appends conv3x3-BN-activation for each width and a max pooling for each kPool; returns the
 // channel count at the end.
-int64_t add_features(Sequential& net, const std::vector<int64_t>& config, int64_t channels, Rng& rng) {
+int64_t add_features(Sequential& net, const std::vector<int64_t>& config, int64_t channels,
+                     const ActivationSpec& activation, Rng& rng) {
   for (int64_t width : config) {
     if (width == kPool) {
       net.add(std::make_shared<MaxPool2d>(2));
@@ -28,7 +29,7 @@ int64_t add_features(Sequential& net, const std::vector<int64_t>& config, int64_
     }
     auto conv = std::make_shared<Conv2d>(channels, width, 3, Conv2dOptions{1, 1, 1}, false, rng);
     kaiming_normal(conv->weight(), fan_out(conv->weight()), rng);
-    net.add(conv).add(std::make_shared<BatchNorm>(width)).add(std::make_shared<ReLU>());
+    net.add(conv).add(std::make_shared<BatchNorm>(width)).add(make_activation(activation));
     channels = width;
   }
   return channels;
@@ -49,7 +50,7 @@ std::shared_ptr<Sequential> make_cifar_vgg(const char* name, const std::vector<i
                                            const ModelOptions& o, Rng& rng) {
   check_input(name, o);
   auto net = std::make_shared<Sequential>();
-  const int64_t channels = add_features(*net, config, o.in_channels, rng);
+  const int64_t channels = add_features(*net, config, o.in_channels, o.activation, rng);
   net->add(std::make_shared<Flatten>()).add(classifier_linear(channels, o.num_classes, rng));
   return net;
 }
@@ -59,11 +60,12 @@ std::shared_ptr<Sequential> make_cifar_vgg(const char* name, const std::vector<i
 std::shared_ptr<Sequential> make_vgg7(const ModelOptions& o, Rng& rng) {
   check_input("vgg7", o);
   auto net = std::make_shared<Sequential>();
-  const int64_t channels = add_features(*net, {128, 128, kPool, 256, 256, kPool, 512, 512, kPool}, o.in_channels, rng);
+  const int64_t channels =
+      add_features(*net, {128, 128, kPool, 256, 256, kPool, 512, 512, kPool}, o.in_channels, o.activation, rng);
   net->add(std::make_shared<Flatten>())
       .add(classifier_linear(channels * 4 * 4, 1024, rng))
       .add(std::make_shared<BatchNorm>(1024))
-      .add(std::make_shared<ReLU>())
+      .add(make_activation(o.activation))
       .add(classifier_linear(1024, o.num_classes, rng));
   return net;
 }

@@ -33,4 +33,11 @@ const Tensor& Optimizer::find_state(const std::vector<NamedTensor>& state, const
   throw Error(concat("optimizer state has no entry '", name, "'"));
 }
 
+const NamedBlob& Optimizer::find_blob(const std::vector<NamedBlob>& blobs, const std::string& name) {
+  for (const NamedBlob& b : blobs) {
+    if (b.name == name) return b;
+  }
+  throw Error(concat("optimizer blob state has no entry '", name, "'"));
+}
+
 }  // namespace lowbit

@@ -17,25 +17,34 @@ Sgd::Sgd(std::vector<Parameter> params, SgdOptions o) : Optimizer(std::move(para
   started_.assign(params_.size(), false);
 }
 
+void Sgd::propose_step(size_t k, float* delta) {
+  const Tensor& t = params_[k].tensor;
+  const float lr = this->lr(), mu = options_.momentum, wd = options_.weight_decay;
+  const float* p = t.data();
+  const float* grad = t.grad();
+  float* b = velocity_[k].data();
+  const bool first = !started_[k];
+  started_[k] = true;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    float g = grad[i] + wd * p[i];
+    if (mu > 0) {
+      b[i] = first ? g : mu * b[i] + (1.0f - options_.dampening) * g;
+      g = options_.nesterov ? g + mu * b[i] : b[i];
+    }
+    delta[i] = lr * g;
+  }
+}
+
 void Sgd::step() {
   NoGradGuard no_grad;
-  const float lr = this->lr(), mu = options_.momentum, wd = options_.weight_decay;
   for (size_t k = 0; k < params_.size(); ++k) {
     const Tensor& t = params_[k].tensor;
     if (!t.has_grad()) continue;
+    Tensor delta = Tensor::empty(t.shape());
+    propose_step(k, delta.data());
     float* p = t.data();
-    const float* grad = t.grad();
-    float* b = velocity_[k].data();
-    const bool first = !started_[k];
-    started_[k] = true;
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      float g = grad[i] + wd * p[i];
-      if (mu > 0) {
-        b[i] = first ? g : mu * b[i] + (1.0f - options_.dampening) * g;
-        g = options_.nesterov ? g + mu * b[i] : b[i];
-      }
-      p[i] -= lr * g;
-    }
+    const float* d = delta.data();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] -= d[i];
   }
 }
 

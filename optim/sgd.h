@@ -24,6 +24,11 @@ class Sgd : public Optimizer {
   std::vector<NamedTensor> state() const override;
   void load_state(const std::vector<NamedTensor>& state) override;
 
+  // The update Sgd would subtract from each element of parameter k this step (lr * update),
+  // advancing the momentum buffer: for optimizers such as DST that turn a proposed step into
+  // something other than a float subtraction.
+  void propose_step(size_t k, float* delta);
+
  private:
   SgdOptions options_;
   std::vector<Tensor> velocity_;  // momentum buffers, aligned with params_

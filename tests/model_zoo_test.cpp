@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "layers/pow2_activation.h"
 #include "models/model_zoo.h"
 #include "models/summary.h"
 
@@ -18,6 +19,27 @@ int64_t count_parameters(const Module& m) {
   int64_t n = 0;
   for (const Parameter& p : m.parameters()) n += p.tensor.numel();
   return n;
+}
+
+// How many modules of each type the tree holds.
+void count_types(const Module& m, std::map<std::string, int>& counts) {
+  counts[m.type_name()]++;
+  for (const auto& child : m.children()) count_types(*child.second, counts);
+}
+
+std::map<std::string, int> count_types(const Module& m) {
+  std::map<std::string, int> counts;
+  count_types(m, counts);
+  return counts;
+}
+
+ModelOptions options_for(const std::string& name) {
+  ModelOptions o;
+  if (name == "lenet5") {
+    o.in_channels = 1;
+    o.image_size = 28;
+  }
+  return o;
 }
 
 }  // namespace
@@ -106,4 +128,95 @@ TEST_CASE("an unknown model name lists the known ones", "[models]") {
   ModelOptions bad;
   bad.image_size = 64;
   CHECK_THROWS_AS(make_model("resnet18", bad, rng), Error);
+}
+
+// The float activations of each model: lenet5 4; VGGs one per convolution (+ vgg7's FC1024);
+// ResNets the stem plus 2 per basic block or 3 per bottleneck; MobileNet-v2 the stem, 1 in the
+// first block (no expansion), 2 in each of the other 16 blocks, and the last 1x1 convolution.
+const std::map<std::string, int> kActivationCounts = {
+    {"lenet5", 4},    {"vgg7", 7},      {"vgg11", 8},     {"vgg16", 13},    {"resnet18", 17},
+    {"resnet34", 33}, {"resnet50", 49}, {"resnet20", 19}, {"resnet56", 55}, {"mobilenetv2", 35},
+};
+
+TEST_CASE("with the default activation the models keep their float ReLUs", "[models]") {
+  for (const std::string name : {"lenet5", "resnet20", "mobilenetv2"}) {
+    Rng rng(0);
+    std::map<std::string, int> types = count_types(*make_model(name, options_for(name), rng));
+    INFO(name);
+    CHECK(types[name == "mobilenetv2" ? "ReLU6" : "ReLU"] == kActivationCounts.at(name));
+    CHECK(types["Pow2Activation"] == 0);
+  }
+}
+
+TEST_CASE("with the power-of-two activation every ReLU of every model is quantized", "[models]") {
+  for (const std::string& name : model_names()) {
+    DYNAMIC_SECTION(name) {
+      ModelOptions o = options_for(name);
+      o.activation.kind = ActivationSpec::Kind::kPow2;
+      o.activation.bits = 4;
+      o.activation.q2 = 0.25f;
+      Rng rng(0);
+      auto model = make_model(name, o, rng);
+      std::map<std::string, int> types = count_types(*model);
+      const int float_activations = kActivationCounts.at(name);
+      CHECK(types["ReLU"] == 0);
+      CHECK(types["ReLU6"] == 0);
+      CHECK(types["Pow2Activation"] == float_activations);
+
+      // Every activation called in a forward pass is a Pow2Activation whose outputs are on the
+      // signed levels 0, ±0.25, ±0.5, ±1; some of them are negative (signed variant).
+      const Pow2ActivationSpec levels{4, 0.25f, true};
+      int calls = 0, off_level = 0, float_calls = 0;
+      bool negative = false;
+      ObserveForward observe([&](const Module& m, const Tensor&, const Tensor& out) {
+        if (m.type_name() == "ReLU" || m.type_name() == "ReLU6") ++float_calls;
+        if (m.type_name() != "Pow2Activation") return;
+        ++calls;
+        for (float v : out.to_vector()) {
+          off_level += pow2_activation_value(v, levels) != v;
+          negative = negative || v < 0;
+        }
+      });
+      NoGradGuard no_grad;
+      model->eval();
+      Tensor x = Tensor::zeros({2, o.in_channels, o.image_size, o.image_size});
+      Rng data(1);
+      for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = data.normal();
+      Tensor y = (*model)(x);
+      CHECK(y.shape() == Shape({2, 10}));
+      CHECK(calls == float_activations);
+      CHECK(float_calls == 0);
+      CHECK(off_level == 0);
+      CHECK(negative);
+    }
+  }
+}
+
+TEST_CASE("the relu-pow2 activation is unsigned and the summary lists it", "[models]") {
+  ModelOptions o;
+  o.activation.kind = ActivationSpec::Kind::kReluPow2;
+  Rng rng(0);
+  auto model = make_model("resnet20", o, rng);
+  bool negative = false;
+  int calls = 0;
+  {
+    ObserveForward observe([&](const Module& m, const Tensor&, const Tensor& out) {
+      if (m.type_name() != "Pow2Activation") return;
+      ++calls;
+      for (float v : out.to_vector()) negative = negative || v < 0;
+    });
+    NoGradGuard no_grad;
+    Tensor x = Tensor::zeros({2, 3, 32, 32});
+    Rng data(1);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = data.normal();
+    CHECK((*model)(x).shape() == Shape({2, 10}));
+  }
+  CHECK(calls == 19);  // the stem and two per block, 9 blocks
+  CHECK_FALSE(negative);
+  const ModelSummary s = summarize(*model, 3, 32);
+  CHECK(s.parameters == 269722);
+  int listed = 0;
+  for (const LayerSummary& layer : s.layers) listed += layer.type == "Pow2Activation";
+  CHECK(listed == 19);
+  CHECK(format_summary(s).find("Pow2Activation") != std::string::npos);
 }
