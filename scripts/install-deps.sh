@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs lowbit's build and test dependencies from Debian's packages (Debian 12).
+# Installs lowbit's build and test dependencies from Debian's packages (Debian 12), plus
+# any further packages named as arguments (scripts/demo.sh adds dataset-fashion-mnist).
 set -euo pipefail
 
 packages=(
@@ -8,9 +9,11 @@ packages=(
   catch2            # Catch2 v2 test framework
   libcli11-dev      # command-line flags
   libstb-dev        # image decoding (image-folder data sets)
+  libmatio-dev      # MATLAB .mat files (SVHN)
   zlib1g-dev        # .gz data files, checkpoint checksums
   nlohmann-json3-dev  # configuration, metrics and summaries as JSON
 )
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

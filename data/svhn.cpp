@@ -1,0 +1,178 @@
+// SVHN .mat reader: checks X and y with Mat_VarReadInfo before reading their data, then
+// transposes MATLAB's X(row, column, channel, n) (first index fastest) into NCHW.
+#include "data/svhn.h"
+
+#include <matio.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "core/check.h"
+
+namespace lowbit {
+namespace {
+
+constexpr int64_t kSide = 32, kChannels = 3;
+
+struct MatCloser {
+  void operator()(mat_t* mat) const { Mat_Close(mat); }
+};
+struct VarFreer {
+  void operator()(matvar_t* var) const { Mat_VarFree(var); }
+};
+using MatFile = std::unique_ptr<mat_t, MatCloser>;
+using MatVar = std::unique_ptr<matvar_t, VarFreer>;
+
+std::string dims_string(const matvar_t* var) {
+  std::string s = "(";
+  for (int i = 0; i < var->rank; ++i) s += (i ? ", " : "") + std::to_string(var->dims[i]);
+  return s + ")";
+}
+
+// MATLAB's name of a class, indexed by matio_classes (MAT_C_EMPTY = 0 .. MAT_C_OPAQUE = 17).
+const char* class_name(matio_classes c) {
+  static const char* const names[] = {"empty",  "cell",   "struct", "object", "char",     "sparse",
+                                      "double", "single", "int8",   "uint8",  "int16",    "uint16",
+                                      "int32",  "uint32", "int64",  "uint64", "function", "opaque"};
+  const int i = static_cast<int>(c);
+  return i >= 0 && i < static_cast<int>(sizeof names / sizeof names[0]) ? names[i] : "unknown";
+}
+
+bool is_real_numeric(const matvar_t* var) {
+  return var->class_type >= MAT_C_DOUBLE && var->class_type <= MAT_C_UINT64 && !var->isComplex;
+}
+
+// Element i of a real numeric variable as a double (matio stores data in its class's type).
+double element(const matvar_t* var, size_t i) {
+  const void* p = var->data;
+  switch (var->class_type) {
+    case MAT_C_DOUBLE:
+      return static_cast<const double*>(p)[i];
+    case MAT_C_SINGLE:
+      return static_cast<const float*>(p)[i];
+    case MAT_C_INT8:
+      return static_cast<const int8_t*>(p)[i];
+    case MAT_C_UINT8:
+      return static_cast<const uint8_t*>(p)[i];
+    case MAT_C_INT16:
+      return static_cast<const int16_t*>(p)[i];
+    case MAT_C_UINT16:
+      return static_cast<const uint16_t*>(p)[i];
+    case MAT_C_INT32:
+      return static_cast<const int32_t*>(p)[i];
+    case MAT_C_UINT32:
+      return static_cast<const uint32_t*>(p)[i];
+    case MAT_C_INT64:
+      return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case MAT_C_UINT64:
+      return static_cast<double>(static_cast<const uint64_t*>(p)[i]);
+    default:
+      return std::nan("");
+  }
+}
+
+// The header of `name` (dims, class) without its data; error when it is absent.
+MatVar read_info(mat_t* mat, const std::string& path, const char* name) {
+  MatVar var(Mat_VarReadInfo(mat, name));
+  LOWBIT_CHECK(var != nullptr, path, ": no variable '", name,
+               "', expected X (uint8 32x32x3xN) and y (Nx1 labels 1..10) as in the official SVHN files");
+  return var;
+}
+
+// Reads the data of a variable whose header was checked; error when it is short.
+void read_data(mat_t* mat, matvar_t* var, const std::string& path, const char* name, size_t element_bytes) {
+  const size_t expected = static_cast<size_t>(Mat_VarGetSize(var));
+  const int status = Mat_VarReadDataAll(mat, var);
+  LOWBIT_CHECK(status == 0 && var->data != nullptr && var->nbytes >= expected && var->data_size == int(element_bytes),
+               path, ": cannot read the data of '", name, "' (", expected,
+               " bytes expected; truncated or corrupt file)");
+}
+
+// matio reads a MAT-file cut short (an interrupted download) as if it were whole, zeros
+// and all, so the container is checked here. A v5 file is a 128-byte header (its last two
+// bytes "IM" for little-endian, "MI" for big-endian) and then data elements, each an
+// 8-byte tag (type, byte count) and its bytes; every element must end inside the file.
+void check_mat5_complete(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const uint64_t size = std::filesystem::file_size(path);
+  char header[128];
+  LOWBIT_CHECK(in.read(header, sizeof header) && size >= 128, path, ": ", size,
+               " bytes, too short for a MAT-file header (128)");
+  const bool little = header[126] == 'I' && header[127] == 'M';
+  LOWBIT_CHECK(little || (header[126] == 'M' && header[127] == 'I'), path,
+               ": no endian indicator in the MAT-file header (expected MATLAB 5 format)");
+  auto u32 = [little](const unsigned char* b) {
+    return little ? uint32_t{b[0]} | (uint32_t{b[1]} << 8) | (uint32_t{b[2]} << 16) | (uint32_t{b[3]} << 24)
+                  : uint32_t{b[3]} | (uint32_t{b[2]} << 8) | (uint32_t{b[1]} << 16) | (uint32_t{b[0]} << 24);
+  };
+  for (uint64_t offset = 128; offset < size;) {
+    unsigned char tag[8];
+    LOWBIT_CHECK(
+        offset + 8 <= size && in.seekg(static_cast<std::streamoff>(offset)) && in.read(reinterpret_cast<char*>(tag), 8),
+        path, ": truncated MAT-file (a data element's tag at byte ", offset, " of ", size, ")");
+    const uint32_t type = u32(tag);
+    // The small format packs up to 4 bytes into the tag itself (byte count in the upper half).
+    const uint64_t end = (type >> 16) != 0 ? offset + 8 : offset + 8 + u32(tag + 4);
+    LOWBIT_CHECK(end <= size, path, ": truncated MAT-file (", size, " bytes, a data element at byte ", offset,
+                 " needs ", end, "); download it again");
+    offset = end;
+  }
+}
+
+}  // namespace
+
+Dataset load_svhn_mat(const std::string& path) {
+  LOWBIT_CHECK(std::filesystem::is_regular_file(path), path, ": file not found (an SVHN .mat file)");
+  MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
+  LOWBIT_CHECK(mat != nullptr, path, ": cannot open as a MATLAB .mat file (expected the official SVHN format)");
+  if (Mat_GetVersion(mat.get()) == MAT_FT_MAT5) check_mat5_complete(path);
+
+  MatVar x = read_info(mat.get(), path, "X");
+  LOWBIT_CHECK(x->class_type == MAT_C_UINT8 && !x->isComplex, path, ": X is ", x->isComplex ? "complex " : "",
+               class_name(x->class_type), ", expected uint8");
+  // MATLAB drops trailing singleton dimensions: one image is saved as (32, 32, 3).
+  LOWBIT_CHECK((x->rank == 4 || x->rank == 3) && x->dims[0] == kSide && x->dims[1] == kSide &&
+                   x->dims[2] == kChannels && (x->rank == 3 || x->dims[3] > 0),
+               path, ": X has dims ", dims_string(x.get()), ", expected (32, 32, 3, N) with N > 0");
+  const size_t n = x->rank == 4 ? x->dims[3] : 1;
+
+  MatVar y = read_info(mat.get(), path, "y");
+  LOWBIT_CHECK(is_real_numeric(y.get()), path, ": y is ", y->isComplex ? "complex " : "", class_name(y->class_type),
+               ", expected real numeric labels (double in the official files)");
+  LOWBIT_CHECK(y->rank == 2 && ((y->dims[0] == n && y->dims[1] == 1) || (y->dims[0] == 1 && y->dims[1] == n)), path,
+               ": y has dims ", dims_string(y.get()), ", expected (", n, ", 1) to match X's ", n, " images");
+
+  // matio's own read of the data (Mat_VarRead) would re-parse the header; read into the checked ones.
+  read_data(mat.get(), y.get(), path, "y", Mat_SizeOfClass(y->class_type));
+  read_data(mat.get(), x.get(), path, "X", 1);
+
+  Dataset d;
+  d.name = "svhn";
+  d.channels = kChannels;
+  d.height = kSide;
+  d.width = kSide;
+  d.labels.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const double label = element(y.get(), i);
+    LOWBIT_CHECK(label >= 1 && label <= 10 && label == std::floor(label), path, ": label ", label, " at index ", i,
+                 " is outside 1..10 (10 stands for the digit 0)");
+    d.labels[i] = label == 10 ? 0 : static_cast<int32_t>(label);
+  }
+  // X(r, c, ch, i) sits at r + 32 c + 1024 ch + 3072 i; NCHW wants i, ch, r, c.
+  const uint8_t* src = static_cast<const uint8_t*>(x->data);
+  const int64_t plane = kSide * kSide, image = kChannels * plane;
+  d.pixels.resize(n * image);
+  for (size_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < kChannels; ++ch) {
+      const uint8_t* from = src + i * image + ch * plane;
+      uint8_t* to = d.pixels.data() + i * image + ch * plane;
+      for (int64_t r = 0; r < kSide; ++r)
+        for (int64_t c = 0; c < kSide; ++c) to[r * kSide + c] = from[r + kSide * c];
+    }
+  for (int k = 0; k < 10; ++k) d.class_names.push_back(std::to_string(k));
+  return d;
+}
+
+}  // namespace lowbit

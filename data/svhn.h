@@ -1,0 +1,18 @@
+// SVHN cropped digits in the official MATLAB files (train_32x32.mat, test_32x32.mat), read
+// with libmatio and turned into a uint8 NCHW Dataset with labels 0-9.
+#pragma once
+
+#include <string>
+
+#include "data/dataset.h"
+
+namespace lowbit {
+
+// X: uint8 (32, 32, 3, N) in MATLAB's column-major order, X(row, column, channel, n);
+// y: (N, 1) labels 1..10 (double in the official files; any real numeric class is read),
+// where 10 stands for the digit 0. Returns N images (3, 32, 32) with label 10 -> 0 and
+// class names "0".."9". A missing variable, a wrong type or shape, or a label outside
+// 1..10: lowbit::Error with one line naming the file.
+Dataset load_svhn_mat(const std::string& path);
+
+}  // namespace lowbit
