@@ -10,6 +10,7 @@ void TrainConfig::resolve() {
 }
 
 void add_train_flags(CLI::App& app, TrainConfig& c) {
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.add_option("--model", c.model, "model name (see --list-models)");
   app.add_option("--dataset", c.dataset, "mnist, fashion-mnist, cifar10 or svhn")
       ->check(CLI::IsMember({"mnist", "fashion-mnist", "cifar10", "svhn"}));
@@ -38,6 +39,18 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--val-split", c.val_split, "training images held out for validation")->check(CLI::Range(0, 10000000));
   app.add_option("--train-subset", c.train_subset, "use only the first N training images (0: all)")->check(CLI::Range(0, 100000000));
   app.add_option("--out", c.out, "run directory (default: runs/<model>-<dataset>)");
+  app.add_option("--weights", c.weights, "float, or pow2: weights on the power-of-two grid trained by DST")
+      ->check(CLI::IsMember({"float", "pow2"}));
+  app.add_option("--weight-min-exp", c.weight_min_exp, "pow2 weights: smallest magnitude 2^P (P in -6..-1)")
+      ->check(CLI::Range(-6, -1));
+  app.add_option("--dst-th", c.dst_th, "pow2 weights: DST transition slope th (eq. 14)")->check(CLI::Range(0.0f, 100.0f));
+  app.add_option("--act", c.act, "activation: relu, pow2 (zero or powers of two, signed), relu-pow2 (unsigned)")
+      ->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
+  app.add_option("--act-bits", c.act_bits, "quantized activations: bits")->check(CLI::Range(2, 8));
+  app.add_option("--act-q2", c.act_q2, "quantized activations: the smallest level q2")->check(CLI::Range(1e-6f, 100.0f));
+  app.add_flag("--quantize-first,!--no-quantize-first", c.quantize_first,
+               "put the first layer's weights on the grid too (default: kept in float, as the paper)");
+  app.add_flag("--quantize-last,!--no-quantize-last", c.quantize_last, "put the last layer's weights on the grid (default: yes)");
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
@@ -65,7 +78,15 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"seed", c.seed},
           {"val_split", c.val_split},
           {"train_subset", c.train_subset},
-          {"out", c.out}};
+          {"out", c.out},
+          {"weights", c.weights},
+          {"weight_min_exp", c.weight_min_exp},
+          {"dst_th", c.dst_th},
+          {"act", c.act},
+          {"act_bits", c.act_bits},
+          {"act_q2", c.act_q2},
+          {"quantize_first", c.quantize_first},
+          {"quantize_last", c.quantize_last}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
@@ -98,6 +119,14 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("val_split", c.val_split);
   get("train_subset", c.train_subset);
   get("out", c.out);
+  get("weights", c.weights);
+  get("weight_min_exp", c.weight_min_exp);
+  get("dst_th", c.dst_th);
+  get("act", c.act);
+  get("act_bits", c.act_bits);
+  get("act_q2", c.act_q2);
+  get("quantize_first", c.quantize_first);
+  get("quantize_last", c.quantize_last);
   return c;
 }
 

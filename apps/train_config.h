@@ -38,6 +38,17 @@ struct TrainConfig {
   int train_subset = 0;  // 0: the whole training set
   std::string out;       // empty: runs/<model>-<dataset>
 
+  // Quantization (Long et al. 2020): weights on the power-of-two grid {0, ±2^p, ..., ±1}
+  // trained by discrete state transition, and activations to zero or powers of two.
+  std::string weights = "float";  // float | pow2
+  int weight_min_exp = -3;        // p, the smallest non-zero magnitude 2^p
+  float dst_th = 0.5f;            // eq. 14's th
+  std::string act = "relu";       // relu | pow2 | relu-pow2
+  int act_bits = 3;
+  float act_q2 = 0.125f;
+  bool quantize_first = false;  // the paper keeps the first layer in float
+  bool quantize_last = true;
+
   // Defaults that depend on other settings (learning rate, weight decay, out directory).
   void resolve();
 };

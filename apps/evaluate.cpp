@@ -1,0 +1,91 @@
+// Evaluation: one pass in eval mode under a NoGradGuard, loss from the fused cross-entropy.
+#include "apps/evaluate.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/autograd.h"
+#include "core/check.h"
+#include "layers/losses.h"
+
+namespace lowbit {
+
+double Evaluation::class_accuracy(int64_t k) const {
+  int64_t total = 0;
+  for (int64_t p = 0; p < num_classes; ++p) total += confusion[static_cast<size_t>(k * num_classes + p)];
+  if (total == 0) return 0;
+  return 100.0 * static_cast<double>(confusion[static_cast<size_t>(k * num_classes + k)]) / static_cast<double>(total);
+}
+
+Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes) {
+  Evaluation result;
+  result.num_classes = num_classes;
+  result.confusion.assign(static_cast<size_t>(num_classes * num_classes), 0);
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  loader.start_epoch(0);
+  Batch batch;
+  while (loader.next(batch)) {
+    const Tensor logits = model(batch.images);
+    LOWBIT_CHECK(logits.rank() == 2 && logits.size(1) == num_classes, "evaluate: the model's output has shape ",
+                 logits.shape().str(), ", expected (N, ", num_classes, ")");
+    const auto n = static_cast<int64_t>(batch.labels.size());
+    loss_sum += static_cast<double>(cross_entropy(logits, batch.labels).item()) * static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = logits.data() + i * num_classes;
+      const int64_t predicted = std::max_element(row, row + num_classes) - row;
+      const int64_t truth = batch.labels[static_cast<size_t>(i)];
+      correct += predicted == truth;
+      ++result.confusion[static_cast<size_t>(truth * num_classes + predicted)];
+    }
+    result.count += n;
+  }
+  model.train(was_training);
+  if (result.count > 0) {
+    result.loss = loss_sum / static_cast<double>(result.count);
+    result.accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(result.count);
+  }
+  return result;
+}
+
+std::string confusion_csv(const Evaluation& e, const std::vector<std::string>& names) {
+  std::string out = "true\\predicted";
+  for (int64_t k = 0; k < e.num_classes; ++k) out += "," + names.at(static_cast<size_t>(k));
+  out += "\n";
+  for (int64_t t = 0; t < e.num_classes; ++t) {
+    out += names.at(static_cast<size_t>(t));
+    for (int64_t p = 0; p < e.num_classes; ++p)
+      out += "," + std::to_string(e.confusion[static_cast<size_t>(t * e.num_classes + p)]);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string confusion_table(const Evaluation& e, const std::vector<std::string>& names) {
+  size_t label_width = 4;
+  for (const std::string& n : names) label_width = std::max(label_width, n.size());
+  const int cell = 6;
+  std::string out(label_width + 1, ' ');
+  char buf[64];
+  for (int64_t p = 0; p < e.num_classes; ++p) {
+    std::snprintf(buf, sizeof buf, "%*lld", cell, static_cast<long long>(p));
+    out += buf;
+  }
+  out += "   accuracy\n";
+  for (int64_t t = 0; t < e.num_classes; ++t) {
+    const std::string& name = names.at(static_cast<size_t>(t));
+    out += name + std::string(label_width + 1 - name.size(), ' ');
+    for (int64_t p = 0; p < e.num_classes; ++p) {
+      std::snprintf(buf, sizeof buf, "%*lld", cell, static_cast<long long>(e.confusion[static_cast<size_t>(t * e.num_classes + p)]));
+      out += buf;
+    }
+    std::snprintf(buf, sizeof buf, "   %6.2f%%  (%lld) %s\n", e.class_accuracy(t), static_cast<long long>(t), name.c_str());
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,102 @@
+// lowbit-report: what a trained network looks like inside. For every weight tensor: shape,
+// elements, the share of non-zeros (1 - sparsity, as Table 5 of Long et al. 2020 prints
+// it), the count at each level of the power-of-two grid and the count off the grid; a
+// whole-network line; with --data-dir, each quantized activation's share of zeros on a
+// batch of test images.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "apps/cli_main.h"
+#include "apps/run_log.h"
+#include "apps/run_setup.h"
+#include "apps/train_config.h"
+#include "apps/training_checkpoint.h"
+#include "apps/weight_report.h"
+#include "core/autograd.h"
+#include "core/check.h"
+#include "core/parallel.h"
+#include "data/batch_loader.h"
+#include "data/datasets.h"
+#include "layers/pow2_activation.h"
+
+using namespace lowbit;
+
+namespace {
+
+struct ActivationZeros {
+  std::string layer;  // the activation's position among the quantized activations
+  int64_t elements = 0, zeros = 0;
+};
+
+// Runs one batch of test images through the model and counts, for every quantized
+// activation's output, the elements that are exactly zero.
+std::vector<ActivationZeros> activation_zeros(Module& model, const Dataset& test, const DatasetInfo& info, int64_t images) {
+  BatchLoaderOptions o;
+  o.batch_size = images;
+  o.prefetch = 0;
+  BatchLoader loader(test, normalization(info), o);
+  loader.start_epoch(0);
+  Batch batch;
+  LOWBIT_CHECK(loader.next(batch), "the test set is empty");
+  std::vector<ActivationZeros> found;
+  model.eval();
+  NoGradGuard no_grad;
+  ObserveForward observe([&found](const Module& m, const Tensor&, const Tensor& out) {
+    if (dynamic_cast<const Pow2Activation*>(&m) == nullptr) return;
+    ActivationZeros z;
+    z.layer = "activation " + std::to_string(found.size() + 1) + " " + out.shape().str();
+    z.elements = out.numel();
+    for (int64_t i = 0; i < out.numel(); ++i) z.zeros += out.data()[i] == 0.0f;
+    found.push_back(z);
+  });
+  model(batch.images);
+  return found;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lowbit-report: per-layer weight levels, sparsity and activation zeros of a lowbit-train checkpoint"};
+  std::string checkpoint, csv_path, data_dir;
+  int64_t images = 256;
+  int threads = 0;
+  app.add_option("--checkpoint", checkpoint, "a checkpoint written by lowbit-train")->required();
+  app.add_option("--csv", csv_path, "also write the weight table as CSV to this file");
+  auto* data_option =
+      app.add_option("--data-dir", data_dir, "data directory: also report each quantized activation's share of zeros");
+  app.add_option("--images", images, "test images for the activation report")->check(CLI::Range(1, 100000));
+  app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  return run_cli(app, argc, argv, "lowbit-report", [&]() -> int {
+    set_num_threads(threads);
+    const LoadedRun run = read_training_checkpoint(checkpoint);
+    const TrainConfig config = train_config_from_json(run.config);
+    const DatasetInfo& info = dataset_info(config.dataset);
+    auto model = build_model(config, info);
+    restore_training_checkpoint(checkpoint, *model, {}, false, config.weight_min_exp);
+    DstSpec spec;
+    spec.min_exp = config.weight_min_exp;
+    const WeightReport report = weight_report(*model, spec);
+
+    std::printf("%s: %s on %s, %d epochs; weights %s (grid min 2^%d), activations %s\n", checkpoint.c_str(),
+                config.model.c_str(), config.dataset.c_str(), run.progress.epochs_done, config.weights.c_str(),
+                config.weight_min_exp, config.act.c_str());
+    std::printf("%s", format_weight_report(report).c_str());
+    if (!csv_path.empty()) {
+      write_file_atomic(csv_path, weight_report_csv(report));
+      std::printf("weight table written to %s\n", csv_path.c_str());
+    }
+    if (data_option->count() > 0) {
+      const std::string dir = resolve_data_dir(config.dataset, data_dir);
+      const Dataset test = load_dataset(config.dataset, dir).test;
+      const auto zeros = activation_zeros(*model, test, info, images);
+      if (zeros.empty()) std::printf("\nthe model has no quantized activations (--act %s)\n", config.act.c_str());
+      else std::printf("\nquantized activations on %lld test images: share of zeros\n", static_cast<long long>(images));
+      for (const ActivationZeros& z : zeros) {
+        std::printf("  %-40s %6.2f%%\n", z.layer.c_str(), 100.0 * static_cast<double>(z.zeros) / static_cast<double>(z.elements));
+      }
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,99 @@
+// Model, optimizer and schedule construction from a TrainConfig.
+#include "apps/run_setup.h"
+
+#include "core/check.h"
+#include "models/activation_choice.h"
+#include "models/model_zoo.h"
+#include "models/weight_grid.h"
+#include "optim/adam.h"
+#include "optim/dst_optimizer.h"
+#include "optim/sgd.h"
+
+namespace lowbit {
+
+ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info) {
+  ModelOptions o{info.channels, info.num_classes, info.side, config.width_multiplier, ActivationSpec{}};
+  o.activation.kind = parse_activation_kind(config.act);
+  o.activation.bits = config.act_bits;
+  o.activation.q2 = config.act_q2;
+  return o;
+}
+
+std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info) {
+  Rng rng(config.seed);
+  return make_model(config.model, model_options(config, info), rng);
+}
+
+namespace {
+
+BaseOptimizerOptions base_options(const TrainConfig& config) {
+  if (config.optimizer == "adam") {
+    AdamOptions o;
+    o.lr = config.lr;
+    o.weight_decay = config.weight_decay;
+    return BaseOptimizerOptions::with_adam(o);
+  }
+  LOWBIT_CHECK(config.optimizer == "sgd", "unknown optimizer '", config.optimizer, "'; expected adam or sgd");
+  SgdOptions o;
+  o.lr = config.lr;
+  o.momentum = config.momentum;
+  o.weight_decay = config.weight_decay;
+  o.nesterov = config.nesterov;
+  return BaseOptimizerOptions::with_sgd(o);
+}
+
+std::unique_ptr<Optimizer> float_optimizer(std::vector<Parameter> params, const BaseOptimizerOptions& base) {
+  if (base.kind == BaseOptimizerOptions::Kind::kAdam) return std::make_unique<Adam>(std::move(params), base.adam);
+  return std::make_unique<Sgd>(std::move(params), base.sgd);
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model) {
+  const BaseOptimizerOptions base = base_options(config);
+  std::vector<std::unique_ptr<Optimizer>> optimizers;
+  if (config.weights == "float") {
+    optimizers.push_back(float_optimizer(model.parameters(), base));
+    return optimizers;
+  }
+  LOWBIT_CHECK(config.weights == "pow2", "unknown weight kind '", config.weights, "'; expected float or pow2");
+  // Grid weights to DST (no float shadow copy), everything else (BN, biases, float layers)
+  // to the base optimizer, as the paper trains them.
+  std::vector<Parameter> grid = grid_weight_parameters(model, config.quantize_first, config.quantize_last);
+  LOWBIT_CHECK(!grid.empty(), "--weights pow2: ", config.model, " has no weight left to quantize with these ",
+               "--quantize-first/--quantize-last settings");
+  std::vector<Parameter> rest = other_parameters(model, grid);
+  DstSpec spec;
+  spec.min_exp = config.weight_min_exp;
+  spec.th = config.dst_th;
+  optimizers.push_back(std::make_unique<DstOptimizer>(std::move(grid), spec, base, config.seed));
+  if (!rest.empty()) optimizers.push_back(float_optimizer(std::move(rest), base));
+  return optimizers;
+}
+
+ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch) {
+  ScheduleConfig s;
+  s.kind = parse_schedule_kind(config.schedule);
+  s.warmup_steps = static_cast<int64_t>(config.warmup_epochs) * steps_per_epoch;
+  const int64_t total = static_cast<int64_t>(config.epochs) * steps_per_epoch;
+  LOWBIT_CHECK(s.warmup_steps < total, "--warmup-epochs ", config.warmup_epochs, " must be below --epochs ",
+               config.epochs);
+  s.total_steps = total - s.warmup_steps;
+  s.step_size = static_cast<int64_t>(config.step_epochs) * steps_per_epoch;
+  s.gamma = config.step_gamma;
+  s.t0 = static_cast<int64_t>(config.restart_epochs) * steps_per_epoch;
+  s.t_mult = config.restart_mult;
+  s.reset_state_on_restart = config.reset_on_restart;
+  validate(s);
+  return s;
+}
+
+Normalization normalization(const DatasetInfo& info) { return Normalization{info.mean, info.stddev}; }
+
+std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size, const DatasetInfo& info) {
+  BatchLoaderOptions o;
+  o.batch_size = batch_size;
+  return std::make_unique<BatchLoader>(data, normalization(info), o);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,31 @@
+// Building the pieces of a run from its configuration: the model for a data set, the
+// optimizers, the learning-rate schedule and the data loaders. lowbit-train, lowbit-eval
+// and the later tools share these so that a checkpoint always rebuilds the same model.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "apps/train_config.h"
+#include "data/augment.h"
+#include "data/batch_loader.h"
+#include "data/datasets.h"
+#include "layers/module.h"
+#include "models/model_options.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+
+namespace lowbit {
+
+ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info);
+// The model of config.model for the data set, initialized from Rng(config.seed).
+std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info);
+// Adam or SGD over every parameter of the model, as configured.
+std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model);
+// The configured schedule in steps, for `steps_per_epoch` batches an epoch.
+ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch);
+Normalization normalization(const DatasetInfo& info);
+// A loader for evaluation: the data set in order, no augmentation.
+std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size, const DatasetInfo& info);
+
+}  // namespace lowbit

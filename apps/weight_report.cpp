@@ -1,0 +1,131 @@
+// Weight level counting: a value is on the grid when it equals grid_value(s) exactly for a
+// grid state s (the DST path writes only such values; anything else is reported off grid).
+#include "apps/weight_report.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace lowbit {
+
+std::vector<double> grid_levels(const DstSpec& spec) {
+  std::vector<double> positive;
+  for (int s = 1; s <= max_grid_state(spec); s *= 2) positive.push_back(std::ldexp(1.0, spec.min_exp) * s);
+  std::vector<double> levels;
+  for (auto it = positive.rbegin(); it != positive.rend(); ++it) levels.push_back(-*it);
+  levels.push_back(0.0);
+  levels.insert(levels.end(), positive.begin(), positive.end());
+  return levels;
+}
+
+namespace {
+
+// The index of `w` in the ascending levels, or -1 when w is not exactly one of them.
+int level_index(float w, const DstSpec& spec, int levels_per_sign) {
+  if (w == 0.0f) return levels_per_sign;
+  const float scaled = std::ldexp(std::fabs(w), -spec.min_exp);  // |w| / 2^p: a power of two on the grid
+  const float exponent = std::log2(scaled);
+  const int e = static_cast<int>(std::lround(exponent));
+  if (e < 0 || e >= levels_per_sign || std::ldexp(1.0f, e) != scaled) return -1;
+  return w > 0 ? levels_per_sign + 1 + e : levels_per_sign - 1 - e;
+}
+
+void add_into(WeightLayerReport& total, const WeightLayerReport& layer) {
+  total.elements += layer.elements;
+  total.nonzero += layer.nonzero;
+  total.off_grid += layer.off_grid;
+  for (size_t i = 0; i < layer.level_counts.size(); ++i) total.level_counts[i] += layer.level_counts[i];
+}
+
+}  // namespace
+
+WeightReport weight_report(const Module& model, const DstSpec& spec) {
+  WeightReport report;
+  report.levels = grid_levels(spec);
+  const int per_sign = static_cast<int>(report.levels.size() / 2);
+  report.total.name = "total";
+  report.total.level_counts.assign(report.levels.size(), 0);
+  for (const Parameter& p : model.parameters()) {
+    if (p.role != ParamRole::kWeight || (p.tensor.rank() != 2 && p.tensor.rank() != 4)) continue;
+    WeightLayerReport layer;
+    layer.name = p.name;
+    layer.shape = p.tensor.shape();
+    layer.elements = p.tensor.numel();
+    layer.level_counts.assign(report.levels.size(), 0);
+    const float* w = p.tensor.data();
+    for (int64_t i = 0; i < layer.elements; ++i) {
+      layer.nonzero += w[i] != 0.0f;
+      const int k = level_index(w[i], spec, per_sign);
+      if (k < 0) {
+        ++layer.off_grid;
+      } else {
+        ++layer.level_counts[static_cast<size_t>(k)];
+      }
+    }
+    add_into(report.total, layer);
+    report.layers.push_back(std::move(layer));
+  }
+  return report;
+}
+
+namespace {
+
+// "64x3x3x3": the shape without commas, so that it fits a CSV cell as it is.
+std::string dims_text(const Shape& shape) {
+  std::string text;
+  for (int d = 0; d < shape.rank(); ++d) text += (d ? "x" : "") + std::to_string(shape[d]);
+  return text;
+}
+
+std::string level_name(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string format_weight_report(const WeightReport& r) {
+  std::string out;
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%-34s %-16s %10s %9s %9s", "layer", "shape", "elements", "nonzero", "off-grid");
+  out += buf;
+  for (double v : r.levels) {
+    std::snprintf(buf, sizeof buf, " %9s", level_name(v).c_str());
+    out += buf;
+  }
+  out += "\n";
+  auto row = [&](const WeightLayerReport& l) {
+    std::snprintf(buf, sizeof buf, "%-34s %-16s %10lld %8.2f%% %9lld", l.name.c_str(),
+                  l.name == "total" ? "" : dims_text(l.shape).c_str(), static_cast<long long>(l.elements),
+                  100.0 * l.nonzero_fraction(), static_cast<long long>(l.off_grid));
+    out += buf;
+    for (int64_t c : l.level_counts) {
+      std::snprintf(buf, sizeof buf, " %9lld", static_cast<long long>(c));
+      out += buf;
+    }
+    out += "\n";
+  };
+  for (const WeightLayerReport& l : r.layers) row(l);
+  row(r.total);
+  return out;
+}
+
+std::string weight_report_csv(const WeightReport& r) {
+  std::string out = "layer,shape,elements,nonzero_fraction,off_grid";
+  for (double v : r.levels) out += "," + level_name(v);
+  out += "\n";
+  char buf[96];
+  auto row = [&](const WeightLayerReport& l) {
+    const std::string shape = l.name == "total" ? "" : dims_text(l.shape);
+    std::snprintf(buf, sizeof buf, ",%lld,%.6f,%lld", static_cast<long long>(l.elements), l.nonzero_fraction(),
+                  static_cast<long long>(l.off_grid));
+    out += l.name + "," + shape + buf;
+    for (int64_t c : l.level_counts) out += "," + std::to_string(c);
+    out += "\n";
+  };
+  for (const WeightLayerReport& l : r.layers) row(l);
+  row(r.total);
+  return out;
+}
+
+}  // namespace lowbit

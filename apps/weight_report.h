@@ -1,0 +1,40 @@
+// The per-layer report of a trained network's weights (Table 5 of Long et al. 2020): for
+// every convolution and linear weight, its share of non-zeros (1 - sparsity), how many
+// elements sit at each level of the power-of-two grid, and how many sit off the grid.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+#include "optim/discrete_state_transition.h"
+
+namespace lowbit {
+
+struct WeightLayerReport {
+  std::string name;
+  Shape shape;
+  int64_t elements = 0;
+  int64_t nonzero = 0;
+  int64_t off_grid = 0;              // elements that are not exactly a grid value
+  std::vector<int64_t> level_counts;  // aligned with grid_levels(spec)
+  double nonzero_fraction() const { return elements ? static_cast<double>(nonzero) / static_cast<double>(elements) : 0; }
+};
+
+struct WeightReport {
+  std::vector<double> levels;  // -1, -1/2, ..., -2^p, 0, 2^p, ..., 1
+  std::vector<WeightLayerReport> layers;
+  WeightLayerReport total;  // "total": every layer together
+};
+
+// The values of the grid {0, ±2^p, ..., ±1}, ascending.
+std::vector<double> grid_levels(const DstSpec& spec);
+// Counts every weight tensor (role weight, rank 2 or 4) of `model` against the grid.
+WeightReport weight_report(const Module& model, const DstSpec& spec);
+
+// The report as an aligned text table and as CSV (header: layer,shape,elements,nonzero_fraction,off_grid,<levels>).
+std::string format_weight_report(const WeightReport& report);
+std::string weight_report_csv(const WeightReport& report);
+
+}  // namespace lowbit

@@ -1,0 +1,234 @@
+// lowbit-train and lowbit-eval end to end, as a user runs them: a small MNIST-format data
+// set written here, a short run that must learn it, a resumed run that must end with the
+// same numbers as an uninterrupted one, and clear errors with exit status 2 for bad input.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+
+
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CommandResult {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void put_u32(std::vector<uint8_t>& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
+}
+
+void write_gz(const fs::path& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+}
+
+// Ten classes of 28x28 digits-to-be: a bright 7x7 square at a class-specific place on a
+// noisy background. LeNet-5 learns them in an epoch or two.
+void write_squares(const fs::path& dir, const std::string& prefix, uint32_t count, uint64_t seed) {
+  lowbit::Rng rng(seed);
+  std::vector<uint8_t> images, labels;
+  put_u32(images, 0x803);
+  put_u32(images, count);
+  put_u32(images, 28);
+  put_u32(images, 28);
+  put_u32(labels, 0x801);
+  put_u32(labels, count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const int label = static_cast<int>(i % 10);
+    labels.push_back(static_cast<uint8_t>(label));
+    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)), left = 2 + (label % 5) * 5;
+    for (int y = 0; y < 28; ++y) {
+      for (int x = 0; x < 28; ++x) {
+        const bool inside = y >= top && y < top + 7 && x >= left && x < left + 4;
+        images.push_back(static_cast<uint8_t>(inside ? 200 + rng.below(56) : rng.below(60)));
+      }
+    }
+  }
+  write_gz(dir / (prefix + "-images-idx3-ubyte.gz"), images);
+  write_gz(dir / (prefix + "-labels-idx1-ubyte.gz"), labels);
+}
+
+struct Fixture {
+  fs::path root, data;
+  Fixture() {
+    root = fs::temp_directory_path() / ("lowbit_train_test_" + std::to_string(::getpid()));
+    data = root / "squares";
+    fs::create_directories(data);
+    write_squares(data, "train", 1000, 1);
+    write_squares(data, "t10k", 200, 2);
+  }
+  ~Fixture() {
+    std::error_code ignored;
+    fs::remove_all(root, ignored);
+  }
+  std::string train(const std::string& flags) const {
+    return std::string(LOWBIT_TRAIN_BIN) + " --model lenet5 --dataset mnist --data-dir " + data.string() +
+           " --batch-size 50 --lr 0.003 --threads 2 --seed 3 " + flags + (flags.find("--val-split") == std::string::npos ? " --val-split 100" : "");
+  }
+};
+
+// metrics.csv without the timing columns (seconds, images/s), which vary run to run.
+std::string metrics_without_timing(const fs::path& csv) {
+  std::stringstream in(read_text(csv)), out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    std::string cell;
+    while (std::getline(row, cell, ',')) cells.push_back(cell);
+    REQUIRE(cells.size() == 8);
+    for (size_t c = 0; c < 6; ++c) out << cells[c] << ',';
+    out << '\n';
+  }
+  return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("lowbit-train learns a small data set and writes its run directory", "[apps][train]") {
+  Fixture f;
+  const fs::path out = f.root / "run";
+  const CommandResult r = run_command(f.train("--epochs 3 --out " + out.string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("\"model\": \"lenet5\"") != std::string::npos);  // the resolved configuration
+  for (const char* file : {"config.json", "metrics.csv", "curves.svg", "last.ckpt", "best.ckpt", "summary.json",
+                           "test_confusion.csv"}) {
+    CHECK(fs::exists(out / file));
+  }
+  const nlohmann::json summary = nlohmann::json::parse(read_text(out / "summary.json"));
+  CHECK(summary["model"] == "lenet5");
+  CHECK(summary["dataset"] == "mnist");
+  CHECK(summary["epochs"] == 3);
+  CHECK(summary["test_accuracy"].get<double>() >= 95.0);
+  CHECK(summary["best_val_accuracy"].get<double>() >= 95.0);
+  CHECK(summary["train_images_per_second"].get<double>() > 0);
+  CHECK(summary["test_images"] == 200);
+  const std::string metrics = read_text(out / "metrics.csv");
+  CHECK(metrics.rfind("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second\n", 0) == 0);
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 4);
+
+  // lowbit-eval on the same checkpoint reproduces the test accuracy and writes the matrix.
+  const CommandResult e = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
+                                      (out / "last.ckpt").string() + " --json " + (out / "eval.json").string());
+  INFO(e.output);
+  REQUIRE(e.status == 0);
+  const nlohmann::json eval = nlohmann::json::parse(read_text(out / "eval.json"));
+  CHECK(eval["test_accuracy"].get<double>() == Approx(summary["test_accuracy"].get<double>()));
+  CHECK(eval["confusion"].size() == 100);
+  CHECK(fs::exists(out / "last.ckpt.confusion.csv"));
+  CHECK(e.output.find("confusion matrix") != std::string::npos);
+
+  // A second run into the same directory is refused rather than overwriting it.
+  const CommandResult again = run_command(f.train("--epochs 1 --out " + out.string()));
+  CHECK(again.status == 2);
+  CHECK(again.output.find("already holds a run") != std::string::npos);
+}
+
+TEST_CASE("a resumed lowbit-train run ends with the same numbers as an uninterrupted one", "[apps][train]") {
+  Fixture f;
+  const fs::path whole = f.root / "whole", parts = f.root / "parts", killed = f.root / "killed";
+  REQUIRE(run_command(f.train("--epochs 3 --out " + whole.string())).status == 0);
+  const nlohmann::json a = nlohmann::json::parse(read_text(whole / "summary.json"));
+
+  // Stopped after one epoch on purpose, then resumed.
+  const CommandResult first = run_command(f.train("--epochs 3 --stop-after 1 --out " + parts.string()));
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  CHECK(first.output.find("stopped after epoch 1 of 3") != std::string::npos);
+  CHECK_FALSE(fs::exists(parts / "summary.json"));
+  const CommandResult rest = run_command(f.train("--epochs 3 --resume --out " + parts.string()));
+  INFO(rest.output);
+  REQUIRE(rest.status == 0);
+  CHECK(rest.output.find("resumed from") != std::string::npos);
+  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(parts / "metrics.csv"));
+  const nlohmann::json b = nlohmann::json::parse(read_text(parts / "summary.json"));
+  CHECK(a["test_accuracy"] == b["test_accuracy"]);
+  CHECK(a["test_loss"] == b["test_loss"]);
+
+  // Killed (SIGKILL) at an arbitrary moment, then resumed from whatever checkpoint was
+  // complete (or started afresh when none was): the run still ends with the same numbers.
+  const std::string log = (f.root / "killed.log").string();
+  run_command(f.train("--epochs 3 --out " + killed.string()) + " > " + log + " 2>&1 & sleep 0.6; kill -9 $! 2>/dev/null; wait");
+  const bool saved = fs::exists(killed / "last.ckpt");
+  const CommandResult after = run_command(f.train("--epochs 3 --out " + killed.string() + (saved ? " --resume" : " --overwrite")));
+  INFO(after.output);
+  REQUIRE(after.status == 0);
+  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(killed / "metrics.csv"));
+  CHECK(a["test_loss"] == nlohmann::json::parse(read_text(killed / "summary.json"))["test_loss"]);
+
+  // The same seed and thread count give bit-identical metrics.
+  const fs::path twin = f.root / "twin";
+  REQUIRE(run_command(f.train("--epochs 3 --out " + twin.string())).status == 0);
+  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(twin / "metrics.csv"));
+}
+
+TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", "[apps][train]") {
+  Fixture f;
+  const std::string bin = LOWBIT_TRAIN_BIN;
+  auto expect_error = [](const CommandResult& r, const std::string& text) {
+    INFO(r.output);
+    CHECK(r.status == 2);
+    CHECK(r.output.find(text) != std::string::npos);
+  };
+  expect_error(run_command(bin + " --epochs zero"), "--epochs");
+  expect_error(run_command(bin + " --optimizer rmsprop"), "--optimizer");
+  expect_error(run_command(bin + " --model resnet1000 --dataset cifar10"), "known models: lenet5");
+  expect_error(run_command(bin + " --dataset mnist --model lenet5 --data-dir " + (f.root / "nowhere").string()),
+               "nowhere");
+  expect_error(run_command(f.train("--val-split 5000 --out " + (f.root / "big_split").string())), "5000");
+  expect_error(run_command(f.train("--resume --out " + (f.root / "never_ran").string())), "no checkpoint to resume");
+  // A damaged checkpoint is named, never loaded.
+  const fs::path run = f.root / "damaged";
+  REQUIRE(run_command(f.train("--epochs 1 --out " + run.string())).status == 0);
+  {
+    std::fstream file(run / "last.ckpt", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(200);
+    file.put('\x7f');
+  }
+  expect_error(run_command(f.train("--epochs 2 --resume --out " + run.string())), "last.ckpt");
+  expect_error(run_command(std::string(LOWBIT_EVAL_BIN) + " --checkpoint " + (run / "missing.ckpt").string()),
+               "missing.ckpt");
+  // Listing and summaries need no data.
+  const CommandResult list = run_command(bin + " --list-models");
+  CHECK(list.status == 0);
+  CHECK(list.output.find("resnet20") != std::string::npos);
+  const CommandResult summary = run_command(bin + " --model resnet20 --dataset cifar10 --summary");
+  CHECK(summary.status == 0);
+  CHECK(summary.output.find("269,722 parameters") != std::string::npos);
+}

@@ -1,0 +1,51 @@
+// The weight report: exact level counts, non-zero shares and off-grid counts on weights
+// set by hand, and its CSV form.
+#include <catch2/catch.hpp>
+
+#include "apps/weight_report.h"
+#include "layers/linear.h"
+#include "layers/sequential.h"
+
+using namespace lowbit;
+
+TEST_CASE("grid levels run from -1 to 1 through zero", "[report]") {
+  DstSpec spec;
+  spec.min_exp = -2;
+  CHECK(grid_levels(spec) == std::vector<double>{-1, -0.5, -0.25, 0, 0.25, 0.5, 1});
+  spec.min_exp = -1;
+  CHECK(grid_levels(spec) == std::vector<double>{-1, -0.5, 0, 0.5, 1});
+}
+
+TEST_CASE("the weight report counts every level and everything off the grid", "[report]") {
+  Rng rng(1);
+  auto net = std::make_shared<Sequential>();
+  auto a = std::make_shared<Linear>(4, 2, true, rng);  // weight (2, 4): 8 elements
+  auto b = std::make_shared<Linear>(2, 1, false, rng);  // weight (1, 2)
+  net->add(a).add(b);
+  const std::vector<Parameter> params = net->parameters();
+  const std::vector<float> first = {0.0f, 0.125f, -0.5f, 1.0f, 0.3f, -0.0625f, -1.0f, 0.0f};
+  std::copy(first.begin(), first.end(), params[0].tensor.data());
+  params[2].tensor.data()[0] = 0.25f;
+  params[2].tensor.data()[1] = 0.25f;
+  DstSpec spec;
+  spec.min_exp = -3;
+  const WeightReport r = weight_report(*net, spec);
+  REQUIRE(r.layers.size() == 2);  // biases are not weights
+  CHECK(r.layers[0].name == "0.weight");
+  CHECK(r.layers[0].elements == 8);
+  CHECK(r.layers[0].nonzero == 6);
+  CHECK(r.layers[0].off_grid == 2);  // 0.3 and -0.0625 (below 2^-3)
+  //                                      -1 -.5 -.25 -.125 0 .125 .25 .5 1
+  CHECK(r.layers[0].level_counts == std::vector<int64_t>{1, 1, 0, 0, 2, 1, 0, 0, 1});
+  CHECK(r.layers[1].level_counts == std::vector<int64_t>{0, 0, 0, 0, 0, 0, 2, 0, 0});
+  CHECK(r.layers[1].nonzero_fraction() == 1.0);
+  CHECK(r.total.elements == 10);
+  CHECK(r.total.nonzero == 8);
+  CHECK(r.total.off_grid == 2);
+  CHECK(r.total.nonzero_fraction() == Approx(0.8));
+  const std::string csv = weight_report_csv(r);
+  CHECK(csv.rfind("layer,shape,elements,nonzero_fraction,off_grid,-1,-0.5,-0.25,-0.125,0,0.125,0.25,0.5,1\n", 0) == 0);
+  CHECK(csv.find("0.weight,2x4,8,0.750000,2,1,1,0,0,2,1,0,0,1\n") != std::string::npos);
+  CHECK(csv.find("total,,10,0.800000,2,") != std::string::npos);
+  CHECK(format_weight_report(r).find("75.00%") != std::string::npos);
+}
