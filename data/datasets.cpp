@@ -9,6 +9,7 @@
 #include "data/cifar10.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
+#include "data/split.h"
 #include "data/svhn.h"
 
 namespace lowbit {
@@ -53,7 +54,9 @@ Dataset load_cifar_folder(const fs::path& dir) {
   // checking the names is checking the labels.
   LOWBIT_CHECK(d.class_names == cifar10_class_names(), dir.string(), ": class folders ", join(d.class_names, " "),
                "; expected the ten CIFAR-10 classes ", join(cifar10_class_names(), " "));
-  return d;
+  // The official batches mix the classes; a folder groups them. Interleaving makes every
+  // prefix of the set (--train-subset) hold all ten classes, as a prefix of the batches does.
+  return interleave_classes(d);
 }
 
 TrainTest load_cifar10_layout(const fs::path& dir) {

@@ -1,5 +1,6 @@
-// split_validation and take_first: a seeded partial Fisher-Yates shuffle marks the held-out
-// images, then one pass in index order copies each image to its part (so both keep the order).
+// split_validation, take_first and interleave_classes: a seeded partial Fisher-Yates shuffle
+// marks the held-out images, then one pass in index order copies each image to its part (so
+// both keep the order).
 #include "data/split.h"
 
 #include <algorithm>
@@ -73,6 +74,27 @@ Dataset take_first(const Dataset& data, int64_t n) {
   Dataset out = empty_like(data);
   out.pixels.assign(data.pixels.begin(), data.pixels.begin() + n * data.image_bytes());
   out.labels.assign(data.labels.begin(), data.labels.begin() + n);
+  return out;
+}
+
+Dataset interleave_classes(const Dataset& data) {
+  check_consistent(data, "interleave_classes");
+  std::vector<std::vector<int64_t>> by_class;
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const auto label = static_cast<size_t>(data.labels[static_cast<size_t>(i)]);
+    LOWBIT_CHECK(data.labels[static_cast<size_t>(i)] >= 0, "interleave_classes: label ", data.labels[static_cast<size_t>(i)],
+                 " at index ", i, " is negative");
+    if (label >= by_class.size()) by_class.resize(label + 1);
+    by_class[label].push_back(i);
+  }
+  Dataset out = empty_like(data);
+  out.pixels.reserve(data.pixels.size());
+  out.labels.reserve(data.labels.size());
+  for (size_t rank = 0; out.size() < data.size(); ++rank) {
+    for (const std::vector<int64_t>& members : by_class) {
+      if (rank < members.size()) append_image(data, members[rank], out);
+    }
+  }
   return out;
 }
 

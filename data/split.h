@@ -19,5 +19,10 @@ TrainValSplit split_validation(const Dataset& data, int64_t val_count, uint64_t 
 
 // The first n images (n <= 0 or n >= size: all). Keeps metadata.
 Dataset take_first(const Dataset& data, int64_t n);
+// The same images with the classes interleaved: the first image of every class (in label
+// order), then the second of every class, and so on; within a class the order is kept.
+// Image folders come grouped by class, so without this the first N images (take_first,
+// --train-subset) would hold one or two classes only.
+Dataset interleave_classes(const Dataset& data);
 
 }  // namespace lowbit

@@ -139,3 +139,24 @@ TEST_CASE("take_first keeps the first n images and the metadata", "[data][split]
   }
   CHECK(take_first(data, 9).size() == 9);
 }
+
+TEST_CASE("interleave_classes takes the i-th image of every class in turn", "[split]") {
+  Dataset d;
+  d.name = "grouped";
+  d.channels = 1;
+  d.height = 1;
+  d.width = 1;
+  d.class_names = {"a", "b", "c"};
+  // Grouped by class as an image folder is: labels 0 0 0 1 2 2, pixels = index.
+  d.labels = {0, 0, 0, 1, 2, 2};
+  d.pixels = {0, 1, 2, 3, 4, 5};
+  const Dataset out = interleave_classes(d);
+  CHECK(out.labels == std::vector<int32_t>{0, 1, 2, 0, 2, 0});
+  CHECK(out.pixels == std::vector<uint8_t>{0, 3, 4, 1, 5, 2});
+  CHECK(out.class_names == d.class_names);
+  // A prefix now holds every class.
+  const Dataset prefix = take_first(out, 3);
+  CHECK(prefix.labels == std::vector<int32_t>{0, 1, 2});
+  d.labels[1] = -1;
+  CHECK_THROWS_WITH(interleave_classes(d), Catch::Contains("label -1 at index 1"));
+}
