@@ -5,8 +5,14 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "core/parallel.h"
 
 namespace lowbit {
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
+
+}  // namespace
 
 Adam::Adam(std::vector<Parameter> params, AdamOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
   LOWBIT_CHECK(o.beta1 >= 0 && o.beta1 < 1, "Adam: beta1 ", o.beta1, " must be in [0, 1)");
@@ -32,12 +38,16 @@ void Adam::propose_step(size_t k, float* delta) {
   const float c2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(b2), static_cast<double>(step)));
   const float l2 = options_.decoupled_weight_decay ? 0.0f : options_.weight_decay;
   const float lr = this->lr(), sqrt_c2 = std::sqrt(c2);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const float g = grad[i] + l2 * p[i];
-    m[i] = b1 * m[i] + (1.0f - b1) * g;
-    v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-    delta[i] = lr * (m[i] / c1) / (std::sqrt(v[i]) / sqrt_c2 + options_.eps);
-  }
+  const float eps = options_.eps;
+  // Elementwise, so the chunking (and the thread count) cannot change a single bit.
+  parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = grad[i] + l2 * p[i];
+      m[i] = b1 * m[i] + (1.0f - b1) * g;
+      v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+      delta[i] = lr * (m[i] / c1) / (std::sqrt(v[i]) / sqrt_c2 + eps);
+    }
+  });
 }
 
 void Adam::step() {
@@ -48,12 +58,17 @@ void Adam::step() {
     float* p = t.data();
     if (options_.decoupled_weight_decay && options_.weight_decay > 0) {
       const float shrink = 1.0f - lr() * options_.weight_decay;
-      for (int64_t i = 0; i < t.numel(); ++i) p[i] *= shrink;
+      parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) p[i] *= shrink;
+      });
     }
-    Tensor delta = Tensor::empty(t.shape());
-    propose_step(k, delta.data());
-    const float* d = delta.data();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] -= d[i];
+    // The step buffer is reused from step to step (fresh pages cost more than the arithmetic).
+    delta_.resize(static_cast<size_t>(t.numel()));
+    float* d = delta_.data();
+    propose_step(k, d);
+    parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) p[i] -= d[i];
+    });
   }
 }
 

@@ -5,6 +5,8 @@
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 #pragma once
 
+#include <vector>
+
 #include "optim/optimizer.h"
 
 namespace lowbit {
@@ -36,6 +38,7 @@ class Adam : public Optimizer {
   AdamOptions options_;
   std::vector<Tensor> exp_avg_, exp_avg_sq_;
   std::vector<int64_t> steps_;
+  std::vector<float> delta_;  // step() scratch, reused across steps and parameters
 };
 
 }  // namespace lowbit

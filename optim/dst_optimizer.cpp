@@ -3,6 +3,7 @@
 #include "optim/dst_optimizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/autograd.h"
@@ -25,6 +26,38 @@ uint64_t transition_key(uint64_t seed, int64_t step, size_t k) {
 
 }  // namespace
 
+float grid_fitting_scale(const float* w, int64_t n, const DstSpec& spec) {
+  constexpr int64_t kSample = 1 << 14;
+  const int64_t stride = std::max<int64_t>(1, (n + kSample - 1) / kSample);
+  std::vector<double> sample;
+  for (int64_t i = 0; i < n; i += stride) sample.push_back(w[i]);
+  double sum_sq = 0;
+  for (double x : sample) sum_sq += x * x;
+  if (sum_sq == 0) return 1.0f;
+  const double rms = std::sqrt(sum_sq / static_cast<double>(sample.size()));
+  auto error_at = [&](float c) {
+    double error = 0;
+    for (double x : sample) {
+      const double back = static_cast<double>(grid_value(project_to_grid(c * static_cast<float>(x), spec), spec)) / c;
+      error += (back - x) * (back - x);
+    }
+    return error;
+  };
+  // c = 1 is tried first and only a strictly smaller error replaces it, so a tensor that is
+  // already on the grid is left exactly as it is.
+  float best = 1.0f;
+  double best_error = error_at(best);
+  for (int j = -64; j <= 16; ++j) {
+    const float c = static_cast<float>(std::exp2(j / 16.0) / rms);
+    const double error = error_at(c);
+    if (error < best_error) {
+      best_error = error;
+      best = c;
+    }
+  }
+  return best;
+}
+
 BaseOptimizerOptions BaseOptimizerOptions::with_adam(AdamOptions options) {
   BaseOptimizerOptions b;
   b.kind = Kind::kAdam;
@@ -39,7 +72,8 @@ BaseOptimizerOptions BaseOptimizerOptions::with_sgd(SgdOptions options) {
   return b;
 }
 
-DstOptimizer::DstOptimizer(std::vector<Parameter> params, DstSpec spec, BaseOptimizerOptions base, uint64_t seed)
+DstOptimizer::DstOptimizer(std::vector<Parameter> params, DstSpec spec, BaseOptimizerOptions base, uint64_t seed,
+                           GridInit init)
     : Optimizer(std::move(params), base.lr()), spec_(spec), base_options_(base), seed_(seed) {
   max_grid_state(spec_);  // validates the spec (min_exp in -6..0, th > 0)
   if (base.kind == BaseOptimizerOptions::Kind::kAdam) {
@@ -52,9 +86,11 @@ DstOptimizer::DstOptimizer(std::vector<Parameter> params, DstSpec spec, BaseOpti
   for (size_t k = 0; k < params_.size(); ++k) {
     const Tensor& t = params_[k].tensor;
     const float* w = t.data();
+    const float c = init == GridInit::kFittedScale ? grid_fitting_scale(w, t.numel(), spec_) : 1.0f;
     std::vector<GridState> s(static_cast<size_t>(t.numel()));
-    for (size_t i = 0; i < s.size(); ++i) s[i] = project_to_grid(w[i], spec_);
+    for (size_t i = 0; i < s.size(); ++i) s[i] = project_to_grid(c * w[i], spec_);
     states_.push_back(std::move(s));
+    init_scales_.push_back(c);
     largest = std::max(largest, static_cast<size_t>(t.numel()));
     decode(k);
   }
@@ -71,7 +107,9 @@ void DstOptimizer::propose_step(size_t k, float* delta) {
       const Tensor& t = params_[k].tensor;
       const float* w = t.data();
       const float shrink = lr() * o.weight_decay;
-      for (int64_t i = 0; i < t.numel(); ++i) delta[i] += shrink * w[i];
+      parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) delta[i] += shrink * w[i];
+      });
     }
   } else {
     sgd_->propose_step(k, delta);

@@ -5,8 +5,14 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "core/parallel.h"
 
 namespace lowbit {
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
+
+}  // namespace
 
 Sgd::Sgd(std::vector<Parameter> params, SgdOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
   LOWBIT_CHECK(o.momentum >= 0 && o.momentum < 1, "Sgd: momentum ", o.momentum, " must be in [0, 1)");
@@ -25,14 +31,19 @@ void Sgd::propose_step(size_t k, float* delta) {
   float* b = velocity_[k].data();
   const bool first = !started_[k];
   started_[k] = true;
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    float g = grad[i] + wd * p[i];
-    if (mu > 0) {
-      b[i] = first ? g : mu * b[i] + (1.0f - options_.dampening) * g;
-      g = options_.nesterov ? g + mu * b[i] : b[i];
+  const float dampening = options_.dampening;
+  const bool nesterov = options_.nesterov;
+  // Elementwise, so the chunking (and the thread count) cannot change a single bit.
+  parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float g = grad[i] + wd * p[i];
+      if (mu > 0) {
+        b[i] = first ? g : mu * b[i] + (1.0f - dampening) * g;
+        g = nesterov ? g + mu * b[i] : b[i];
+      }
+      delta[i] = lr * g;
     }
-    delta[i] = lr * g;
-  }
+  });
 }
 
 void Sgd::step() {
@@ -40,11 +51,14 @@ void Sgd::step() {
   for (size_t k = 0; k < params_.size(); ++k) {
     const Tensor& t = params_[k].tensor;
     if (!t.has_grad()) continue;
-    Tensor delta = Tensor::empty(t.shape());
-    propose_step(k, delta.data());
+    // The step buffer is reused from step to step (fresh pages cost more than the arithmetic).
+    delta_.resize(static_cast<size_t>(t.numel()));
+    float* d = delta_.data();
+    propose_step(k, d);
     float* p = t.data();
-    const float* d = delta.data();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] -= d[i];
+    parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) p[i] -= d[i];
+    });
   }
 }
 

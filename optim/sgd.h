@@ -3,6 +3,8 @@
 //   update = g + mu * b (Nesterov) or b (momentum) or g;  p -= lr * update.
 #pragma once
 
+#include <vector>
+
 #include "optim/optimizer.h"
 
 namespace lowbit {
@@ -33,6 +35,7 @@ class Sgd : public Optimizer {
   SgdOptions options_;
   std::vector<Tensor> velocity_;  // momentum buffers, aligned with params_
   std::vector<bool> started_;     // whether each buffer has been initialized
+  std::vector<float> delta_;  // step() scratch, reused across steps and parameters
 };
 
 }  // namespace lowbit

@@ -209,7 +209,8 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
   expect_error(run_command(bin + " --epochs zero"), "--epochs");
   expect_error(run_command(bin + " --optimizer rmsprop"), "--optimizer");
   expect_error(run_command(bin + " --model resnet1000 --dataset cifar10"), "known models: lenet5");
-  expect_error(run_command(bin + " --dataset mnist --model lenet5 --data-dir " + (f.root / "nowhere").string()),
+  expect_error(run_command(bin + " --dataset mnist --model lenet5 --out " + (f.root / "no_data").string() +
+                           " --data-dir " + (f.root / "nowhere").string()),
                "nowhere");
   expect_error(run_command(f.train("--val-split 5000 --out " + (f.root / "big_split").string())), "5000");
   expect_error(run_command(f.train("--resume --out " + (f.root / "never_ran").string())), "no checkpoint to resume");

@@ -1,13 +1,17 @@
 // The split into grid weights and float parameters: which layers, in which order, for the four
-// first/last combinations of Table 4, on lenet5 and resnet18.
+// first/last combinations of Table 4, on lenet5 and resnet18; and the grid initialization of those
+// weights (DstOptimizer's GridInit) on lenet5, resnet20 and resnet18.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <set>
 
 #include "layers/linear.h"
 #include "models/model_zoo.h"
 #include "models/weight_grid.h"
+#include "optim/dst_optimizer.h"
 
 using namespace lowbit;
 
@@ -114,4 +118,71 @@ TEST_CASE("a single layer is both first and last", "[weight_grid]") {
   CHECK(grid_weight_parameters(fc, false, true).empty());
   CHECK(other_parameters(fc, {}).size() == 2);
   CHECK(names(other_parameters(fc, grid_weight_parameters(fc, true, true))) == std::vector<std::string>{"bias"});
+}
+
+namespace {
+
+struct GridUse {
+  double nonzero = 0;  // share of non-zero weights
+  int levels = 0;      // distinct non-zero magnitudes in use
+};
+
+GridUse grid_use(const DstOptimizer& opt, size_t k) {
+  const std::vector<GridState>& s = opt.grid_states(k);
+  const Tensor& t = opt.parameters()[k].tensor;
+  std::set<int> magnitudes;
+  int64_t nonzero = 0, off_grid = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const float decoded = grid_value(s[i], opt.spec());
+    // Exactly on the grid: a grid state, and the float the layer reads is its value bit for bit.
+    off_grid += !is_grid_state(s[i], opt.spec()) || std::memcmp(&t.data()[i], &decoded, sizeof(float)) != 0;
+    if (s[i] != 0) {
+      ++nonzero;
+      magnitudes.insert(std::abs(static_cast<int>(s[i])));
+    }
+  }
+  CHECK(off_grid == 0);
+  return {static_cast<double>(nonzero) / static_cast<double>(s.size()), static_cast<int>(magnitudes.size())};
+}
+
+ModelOptions pow2_options(const std::string& model) {
+  ModelOptions o;
+  if (model == "lenet5") {
+    o.in_channels = 1;
+    o.image_size = 28;
+  }
+  o.activation.kind = ActivationSpec::Kind::kPow2;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("the fitted grid initialization keeps most weights non-zero in every grid layer", "[weight_grid][dst]") {
+  for (const std::string name : {"lenet5", "resnet20", "resnet18"}) {
+    for (int min_exp : {-3, -2}) {
+      if (name == "resnet18" && min_exp != -3) continue;  // 11M weights: once is enough
+      Rng rng(7);
+      auto model = make_model(name, pow2_options(name), rng);
+      const std::vector<Parameter> grid = grid_weight_parameters(*model, true, true);
+      DstOptimizer opt(grid, DstSpec{min_exp, 0.5f}, BaseOptimizerOptions{}, 1);
+      for (size_t k = 0; k < grid.size(); ++k) {
+        const GridUse use = grid_use(opt, k);
+        INFO(name << " " << grid[k].name << " min_exp " << min_exp << ": " << use.nonzero << " non-zero, "
+                  << use.levels << " magnitudes, scale " << opt.init_scale(k));
+        CHECK(use.nonzero > 0.75);
+        CHECK(use.levels >= -min_exp);  // uses the grid, not only ±L
+        CHECK(opt.init_scale(k) > 1.0f);  // every standard initialization is smaller than the grid
+      }
+    }
+  }
+}
+
+TEST_CASE("the nearest projection of a standard initialization zeroes lenet5's layers", "[weight_grid][dst]") {
+  // The failure GridInit::kFittedScale exists for: |w| <= 1/sqrt(400) = 0.05 < L / 2 = 1/16.
+  Rng rng(7);
+  auto model = make_model("lenet5", pow2_options("lenet5"), rng);
+  const std::vector<Parameter> grid = grid_weight_parameters(*model, false, false);
+  DstOptimizer opt(grid, DstSpec{-3, 0.5f}, BaseOptimizerOptions{}, 1, GridInit::kNearest);
+  REQUIRE(grid[1].tensor.shape() == Shape({120, 400}));
+  CHECK(grid_use(opt, 1).nonzero == 0.0);
 }
