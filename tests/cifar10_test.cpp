@@ -9,28 +9,16 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "tests/temp_root.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
 
 namespace {
 
-// Removes this file's temporary files when the test program exits, however the tests end.
-struct TempCleaner {
-  ~TempCleaner() {
-    std::error_code ignored;
-    fs::remove_all(fs::temp_directory_path() / ("lowbit_cifar10_test_" + std::to_string(::getpid())), ignored);
-  }
-};
+const testing::TempRoot temp_root("lowbit_cifar10_test");
 
-TempCleaner temp_cleaner;
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("lowbit_cifar10_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return temp_root.fresh(name); }
 
 // Pixel value of image `id`, channel c, row y, column x: distinct across planes and positions.
 uint8_t pixel(int id, int c, int y, int x) { return static_cast<uint8_t>(id * 31 + c * 101 + y * 7 + x * 3); }

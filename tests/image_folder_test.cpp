@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "tests/temp_root.h"
 #include "core/parallel.h"
 
 using namespace lowbit;
@@ -17,22 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Removes this file's temporary files when the test program exits, however the tests end.
-struct TempCleaner {
-  ~TempCleaner() {
-    std::error_code ignored;
-    fs::remove_all(fs::temp_directory_path() / ("lowbit_image_folder_test_" + std::to_string(::getpid())), ignored);
-  }
-};
+const testing::TempRoot temp_root("lowbit_image_folder_test");
 
-TempCleaner temp_cleaner;
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("lowbit_image_folder_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return temp_root.fresh(name); }
 
 // Channel c of pixel (y, x) of image `id`, distinct across channels and positions.
 uint8_t value(int id, int c, int y, int x) { return static_cast<uint8_t>(id * 40 + c * 80 + y * 9 + x * 2 + 1); }

@@ -10,27 +10,16 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "tests/temp_root.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
 
 namespace {
 
-// Removes this file's temporary files when the test program exits, however the tests end.
-struct TempCleaner {
-  ~TempCleaner() {
-    std::error_code ignored;
-    fs::remove_all(fs::temp_directory_path() / ("lowbit_svhn_test_" + std::to_string(::getpid())), ignored);
-  }
-};
+const testing::TempRoot temp_root("lowbit_svhn_test");
 
-TempCleaner temp_cleaner;
-
-fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("lowbit_svhn_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir() { return temp_root.dir("files"); }
 
 // X(r, c, ch, i): distinct across all four indices within a small file.
 uint8_t value(size_t i, size_t ch, size_t r, size_t c) {
