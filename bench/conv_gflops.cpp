@@ -2,14 +2,19 @@
 // the CIFAR ResNet-18 layer shapes at batch 128, beside cblas_sgemm on the equivalent
 // matrices (forward M=C_out N=batch*P K=C_in*9; input grad (K x M)(M x N); weight grad
 // (M x N)(N x K)), with 1 and 2 threads. 2-thread sgemm is split by columns like
-// parallel_gemm. Usage: conv_gflops [--quick]
+// parallel_gemm. Usage: conv_gflops [--quick] [--cpu] [--threads 1|2] [--layer NAME-SUBSTRING]
+//   --cpu times process CPU seconds instead of wall seconds (on a machine shared with other
+//   jobs this measures the work done; meaningful for one thread).
 #include <cblas.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "bench/timing.h"
@@ -19,7 +24,6 @@
 #include "layers/kernels/gemm.h"
 
 using namespace lowbit;
-using bench::best_seconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -30,22 +34,50 @@ std::vector<float> random_buffer(size_t n, Rng& rng) {
   return v;
 }
 
+double cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// The best CPU time of `reps` runs after a warm-up.
+double best_cpu_seconds(int reps, const std::function<void()>& f) {
+  f();
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = cpu_seconds();
+    f();
+    best = std::min(best, cpu_seconds() - t0);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false, cpu = false;
+  std::vector<int> thread_counts{1, 2};
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else if (std::strcmp(argv[i], "--cpu") == 0) cpu = true;
+    else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) thread_counts = {std::atoi(argv[++i])};
+    else if (std::strcmp(argv[i], "--layer") == 0 && i + 1 < argc) only = argv[++i];
+  }
+  auto best_seconds = cpu ? best_cpu_seconds : bench::best_seconds;
   const int64_t batch = quick ? 16 : 128;
   const int reps = quick ? 1 : 3;
   struct Layer { const char* name; int64_t c_in, c_out, side, stride; };
   const Layer layers[] = {{"64->64 32x32", 64, 64, 32, 1},   {"128->128 16x16", 128, 128, 16, 1},
                           {"256->256 8x8", 256, 256, 8, 1},  {"512->512 4x4", 512, 512, 4, 1},
                           {"64->128 s2 32x32", 64, 128, 32, 2}};
-  std::printf("conv_gflops: batch %lld, OpenBLAS core %s, best of %d\n", static_cast<long long>(batch),
-              blas_core_name(), reps);
+  std::printf("conv_gflops: batch %lld, OpenBLAS core %s, best of %d%s\n", static_cast<long long>(batch),
+              blas_core_name(), reps, cpu ? " (CPU time)" : "");
   std::printf("%-18s %3s | %8s %8s %6s | %8s %8s %6s | %8s %8s %6s\n", "layer", "thr", "fwd", "sgemm", "ratio",
               "dinput", "sgemm", "ratio", "dweight", "sgemm", "ratio");
   Rng rng(0);
   for (const Layer& l : layers) {
+    if (!only.empty() && std::string(l.name).find(only) == std::string::npos) continue;
     const kernels::ConvGeometry g{batch, l.c_in, l.side, l.side, l.c_out, 3, 3, l.stride, 1, 1};
     const int64_t p = g.out_height() * g.out_width(), m = l.c_out, n = batch * p, k = l.c_in * 9;
     const double flops = 2.0 * m * n * k;
@@ -55,7 +87,7 @@ int main(int argc, char** argv) {
     std::vector<float> dx(x.size()), dw(w.size());
     auto a = random_buffer(static_cast<size_t>(m * k), rng), b = random_buffer(static_cast<size_t>(k * n), rng);
     auto c = random_buffer(static_cast<size_t>(m * n), rng);
-    for (int threads : {1, 2}) {
+    for (int threads : thread_counts) {
       set_num_threads(threads);
       const double fwd = best_seconds(reps, [&] { kernels::conv2d_forward(g, x.data(), w.data(), nullptr, y.data()); });
       const double din = best_seconds(reps, [&] { kernels::conv2d_backward_input(g, y.data(), w.data(), dx.data()); });

@@ -2,6 +2,7 @@
 #include "core/autograd.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <unordered_set>
 #include <utility>
@@ -11,6 +12,13 @@
 namespace lowbit {
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local OpProfiler* g_profiler = nullptr;
+}
+
+OpProfiler* set_op_profiler(OpProfiler* profiler) {
+  OpProfiler* previous = g_profiler;
+  g_profiler = profiler;
+  return previous;
 }
 
 bool grad_enabled() { return g_grad_enabled; }
@@ -27,6 +35,7 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 }
 
 void record(const Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (g_profiler) g_profiler->on_forward(name, out);
   if (!needs_grad(inputs)) return;
   auto node = std::make_shared<Node>();
   node->name = name;
@@ -87,7 +96,16 @@ void backward(const Tensor& root, const Tensor& seed) {
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     std::shared_ptr<TensorImpl>& impl = *it;
     std::shared_ptr<Node> node = std::move(impl->node);  // drops the graph as it goes
-    if (impl->grad) node->backward(Tensor(impl));
+    if (impl->grad) {
+      if (g_profiler) {
+        const auto t0 = std::chrono::steady_clock::now();
+        node->backward(Tensor(impl));
+        const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+        g_profiler->on_backward(node->name.c_str(), impl->shape, dt.count());
+      } else {
+        node->backward(Tensor(impl));
+      }
+    }
     impl->grad.reset();  // an intermediate gradient is not needed once consumed
     impl->requires_grad = false;  // its history is gone: it now reads as a constant
     impl.reset();

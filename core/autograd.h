@@ -38,4 +38,16 @@ void record(const Tensor& out, const char* name, std::vector<Tensor> inputs, Bac
 // nodes are freed, leaves keep their accumulated gradients.
 void backward(const Tensor& root, const Tensor& seed = Tensor());
 
+// Per-op timing for profiles (bench/step_profile). While installed on this thread,
+// record() reports every op as it finishes its forward (the time between two reports is
+// the op's forward) and backward() reports each node's backward wall time.
+class OpProfiler {
+ public:
+  virtual ~OpProfiler() = default;
+  virtual void on_forward(const char* name, const Tensor& out) = 0;
+  virtual void on_backward(const char* name, const Shape& out_shape, double seconds) = 0;
+};
+// Installs `profiler` on this thread (null removes it); returns the previous one.
+OpProfiler* set_op_profiler(OpProfiler* profiler);
+
 }  // namespace lowbit

@@ -66,6 +66,13 @@ float* Tensor::grad() const {
   return impl_->grad->data();
 }
 
+float* Tensor::grad_for_write(bool& fresh) const {
+  LOWBIT_CHECK(impl_, "use of an undefined tensor");
+  fresh = !impl_->grad;
+  if (fresh) impl_->grad = std::make_shared<Storage>(static_cast<size_t>(numel()));
+  return impl_->grad->data();
+}
+
 Tensor Tensor::grad_tensor() const {
   Tensor g = zeros(shape());
   if (has_grad()) std::memcpy(g.data(), impl_->grad->data(), sizeof(float) * numel());

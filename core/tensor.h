@@ -49,6 +49,11 @@ class Tensor {
   // Gradient: grad() allocates a zero-filled buffer on first use.
   bool has_grad() const;
   float* grad() const;
+  // For a backward that writes every element of this tensor's gradient: the gradient
+  // buffer, with `fresh` set when it has just been created (uninitialized). A fresh buffer
+  // must be assigned (=) rather than added into (+=): that saves the zero fill and one
+  // read of the buffer, the two extra passes of the first consumer's accumulation.
+  float* grad_for_write(bool& fresh) const;
   Tensor grad_tensor() const;  // a copy of the gradient as a tensor (zeros if none)
   void zero_grad() const;      // sets an existing gradient to zero (keeps the buffer)
   void drop_grad() const;      // releases the gradient buffer

@@ -97,7 +97,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   record(y, "batch_norm", inputs, [x, weight, bias, mean, invstd, training, L, m](const Tensor& out) {
     const float* dy = out.grad();
     const float* px = x.data();
-    float* dx = x.requires_grad() ? x.grad() : nullptr;
+    bool fresh = false;  // a fresh dx is assigned, not added into
+    float* dx = x.requires_grad() ? x.grad_for_write(fresh) : nullptr;
     float* dgamma = weight.defined() && weight.requires_grad() ? weight.grad() : nullptr;
     float* dbeta = bias.defined() && bias.requires_grad() ? bias.grad() : nullptr;
     const float* gamma = weight.defined() ? weight.data() : nullptr;
@@ -125,7 +126,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
             const float inv_m = 1.0f / static_cast<float>(m);
             const float k = sum_dy_xhat * is * inv_m;  // xhat * dgamma / M = (x - mu) * is * ...
             const float mean_dy = sum_dy * inv_m;
-            for (int64_t i = 0; i < L.inner; ++i) q[i] += g * (d[i] - mean_dy - (p[i] - mu) * k);
+            if (fresh) {
+              for (int64_t i = 0; i < L.inner; ++i) q[i] = g * (d[i] - mean_dy - (p[i] - mu) * k);
+            } else {
+              for (int64_t i = 0; i < L.inner; ++i) q[i] += g * (d[i] - mean_dy - (p[i] - mu) * k);
+            }
+          } else if (fresh) {
+            for (int64_t i = 0; i < L.inner; ++i) q[i] = g * d[i];
           } else {
             for (int64_t i = 0; i < L.inner; ++i) q[i] += g * d[i];
           }

@@ -53,7 +53,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
       if (dw || db)
         kernels::depthwise3x3_backward_weight(g.batch, g.in_channels, g.height, g.width, g.stride, x.data(), dy, dw, db);
     } else {
-      if (x.requires_grad()) kernels::conv2d_backward_input(g, dy, weight.data(), x.grad());
+      if (x.requires_grad()) {
+        bool fresh = false;
+        float* dx = x.grad_for_write(fresh);
+        kernels::conv2d_backward_input(g, dy, weight.data(), dx, fresh);
+      }
       if (dw || db) kernels::conv2d_backward_weight(g, x.data(), dy, dw, db);
     }
   });

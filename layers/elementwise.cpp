@@ -25,11 +25,16 @@ void for_each_index(int64_t n, F f) {
   });
 }
 
-// dst[i] += scale * src[i] when dst's tensor needs a gradient.
+// dst[i] += scale * src[i] when dst's tensor needs a gradient (= on a fresh buffer).
 void accumulate(const Tensor& dst, const float* src, float scale) {
   if (!dst.requires_grad()) return;
-  float* d = dst.grad();
-  for_each_index(dst.numel(), [&](int64_t i) { d[i] += scale * src[i]; });
+  bool fresh = false;
+  float* d = dst.grad_for_write(fresh);
+  if (fresh) {
+    for_each_index(dst.numel(), [&](int64_t i) { d[i] = scale * src[i]; });
+  } else {
+    for_each_index(dst.numel(), [&](int64_t i) { d[i] += scale * src[i]; });
+  }
 }
 
 }  // namespace

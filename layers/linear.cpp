@@ -50,7 +50,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (bias.defined()) inputs.push_back(bias);
   record(y, "linear", inputs, [x, weight, bias, batch, in, outf](const Tensor& out) {
     const float* dy = out.grad();
-    if (x.requires_grad()) parallel_gemm(false, false, batch, in, outf, 1.0f, dy, outf, weight.data(), in, 1.0f, x.grad(), in);
+    if (x.requires_grad()) {
+      bool fresh = false;  // a fresh dx is written by the GEMM (beta 0) without a zero fill
+      float* dx = x.grad_for_write(fresh);
+      parallel_gemm(false, false, batch, in, outf, 1.0f, dy, outf, weight.data(), in, fresh ? 0.0f : 1.0f, dx, in);
+    }
     if (weight.requires_grad()) parallel_gemm(true, false, outf, in, batch, 1.0f, dy, outf, x.data(), in, 1.0f, weight.grad(), in);
     if (bias.defined() && bias.requires_grad()) {
       float* db = bias.grad();

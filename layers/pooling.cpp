@@ -1,6 +1,7 @@
 // Pooling ops. A stride of 0 means "equal to the kernel".
 #include "layers/pooling.h"
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -65,11 +66,13 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   });
   record(y, "max_pool2d", {x}, [x, argmax, g](const Tensor& out) {
     const float* dy = out.grad();
-    float* dx = x.grad();
+    bool fresh = false;  // a fresh dx is zeroed plane by plane here, in parallel and in cache
+    float* dx = x.grad_for_write(fresh);
     const int64_t per_plane = g.ho * g.wo;
     parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
       for (int64_t plane = p0; plane < p1; ++plane) {
         float* d = dx + plane * g.h * g.w;
+        if (fresh) std::fill(d, d + g.h * g.w, 0.0f);
         for (int64_t q = 0; q < per_plane; ++q) {
           const int64_t o = plane * per_plane + q;
           d[(*argmax)[static_cast<size_t>(o)]] += dy[o];
@@ -140,11 +143,16 @@ Tensor global_avg_pool(const Tensor& x) {
   });
   record(y, "global_avg_pool", {x}, [x, planes, area](const Tensor& out) {
     const float* dy = out.grad();
-    float* dx = x.grad();
+    bool fresh = false;
+    float* dx = x.grad_for_write(fresh);
     parallel_for(planes, 64, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
         const float v = dy[p] / static_cast<float>(area);
-        for (int64_t i = 0; i < area; ++i) dx[p * area + i] += v;
+        if (fresh) {
+          for (int64_t i = 0; i < area; ++i) dx[p * area + i] = v;
+        } else {
+          for (int64_t i = 0; i < area; ++i) dx[p * area + i] += v;
+        }
       }
     });
   });

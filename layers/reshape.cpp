@@ -1,6 +1,7 @@
 // reshape: the output shares x's storage; its gradient is dy with x's shape.
 #include "layers/reshape.h"
 
+#include <cstring>
 #include <memory>
 
 #include "core/autograd.h"
@@ -34,8 +35,14 @@ Tensor reshape(const Tensor& x, std::vector<int64_t> dims) {
   Tensor y(impl);
   record(y, "reshape", {x}, [x](const Tensor& out) {
     const float* dy = out.grad();
-    float* dx = x.grad();
-    for (int64_t i = 0; i < x.numel(); ++i) dx[i] += dy[i];
+    bool fresh = false;
+    float* dx = x.grad_for_write(fresh);
+    const int64_t n = x.numel();
+    if (fresh) {
+      std::memcpy(dx, dy, sizeof(float) * static_cast<size_t>(n));
+    } else {
+      for (int64_t i = 0; i < n; ++i) dx[i] += dy[i];
+    }
   });
   return y;
 }

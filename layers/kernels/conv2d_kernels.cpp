@@ -24,11 +24,19 @@ struct Plan {
   int64_t chunk;       // images per chunk
   int64_t chunks;
   bool direct;         // 1x1, stride 1, no padding: the input already is the col matrix
+  bool padded;         // padding > 0: im2col reads a zero-padded copy of the chunk
+  int64_t hp, wp;      // plane read by im2col: (H + 2 pad) x (W + 2 pad)
+  // base[q] = oy*stride*wp + ox*stride: where output pixel q's receptive field starts in
+  // that plane; tap (ky, kx) adds ky*wp + kx. One table serves every row of col.
+  std::vector<int32_t> base;
 };
 
 // GEMM columns per chunk: enough for OpenBLAS to reach its full rate on small feature
 // maps, small enough that a chunk's column matrix stays a few MB.
 constexpr int64_t kTargetColumns = 2048;
+// Output rows at least this wide are copied row by row; narrower ones go through the
+// gather table (rows of 4-8 floats make per-row loop overhead dominate).
+constexpr int64_t kRowCopyWidth = 16;
 
 Plan make_plan(const ConvGeometry& g) {
   Plan p;
@@ -41,85 +49,133 @@ Plan make_plan(const ConvGeometry& g) {
   p.chunk = std::min(p.chunk, g.batch);
   p.chunks = (g.batch + p.chunk - 1) / p.chunk;
   p.direct = g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.padding == 0;
+  p.padded = g.padding > 0;
+  p.hp = g.height + 2 * g.padding;
+  p.wp = g.width + 2 * g.padding;
+  const int64_t ho = g.out_height(), wo = g.out_width();
+  p.base.resize(static_cast<size_t>(p.pixels));
+  for (int64_t oy = 0; oy < ho; ++oy)
+    for (int64_t ox = 0; ox < wo; ++ox)
+      p.base[static_cast<size_t>(oy * wo + ox)] = static_cast<int32_t>(oy * g.stride * p.wp + ox * g.stride);
   return p;
 }
 
-// col[r, i*P + q] for image i of the chunk (channels of group gi only); ld = nb * P.
-void im2col(const ConvGeometry& g, const Plan& p, const float* image, int64_t gi, float* col, int64_t ld) {
-  const int64_t ho = g.out_height(), wo = g.out_width();
-  for (int64_t c = 0; c < p.cin_g; ++c) {
-    const float* plane = image + (gi * p.cin_g + c) * g.height * g.width;
-    for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        float* row = col + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
-        for (int64_t oy = 0; oy < ho; ++oy) {
-          const int64_t iy = oy * g.stride - g.padding + ky;
-          float* out = row + oy * wo;
-          if (iy < 0 || iy >= g.height) {
-            std::fill(out, out + wo, 0.0f);
-            continue;
-          }
-          const float* in = plane + iy * g.width;
-          if (g.stride == 1) {
-            // Valid ox range: 0 <= ox - pad + kx < width.
-            const int64_t lo = std::clamp<int64_t>(g.padding - kx, 0, wo);
-            const int64_t hi = std::clamp<int64_t>(g.width + g.padding - kx, lo, wo);
-            // Plain loops, not memcpy/fill: rows of 4-32 floats make call overhead dominate.
-            const float* src = in - g.padding + kx;
-            for (int64_t ox = 0; ox < lo; ++ox) out[ox] = 0.0f;
-            for (int64_t ox = lo; ox < hi; ++ox) out[ox] = src[ox];
-            for (int64_t ox = hi; ox < wo; ++ox) out[ox] = 0.0f;
-          } else {
-            for (int64_t ox = 0; ox < wo; ++ox) {
-              const int64_t ix = ox * g.stride - g.padding + kx;
-              out[ox] = (ix >= 0 && ix < g.width) ? in[ix] : 0.0f;
-            }
-          }
-        }
+// Copies the group-gi channels of nb images into xpad (nb, cin_g, hp, wp) with zero borders.
+void pad_chunk(const ConvGeometry& g, const Plan& p, const float* x, int64_t nb, int64_t gi, float* xpad) {
+  const int64_t in_image = g.in_channels * g.height * g.width, pad = g.padding;
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t c = 0; c < p.cin_g; ++c) {
+      const float* src = x + i * in_image + (gi * p.cin_g + c) * g.height * g.width;
+      float* dst = xpad + (i * p.cin_g + c) * p.hp * p.wp;
+      std::fill(dst, dst + pad * p.wp, 0.0f);
+      for (int64_t y = 0; y < g.height; ++y) {
+        float* row = dst + (y + pad) * p.wp;
+        for (int64_t j = 0; j < pad; ++j) row[j] = 0.0f, row[pad + g.width + j] = 0.0f;
+        std::memcpy(row + pad, src + y * g.width, sizeof(float) * static_cast<size_t>(g.width));
       }
+      std::fill(dst + (pad + g.height) * p.wp, dst + p.hp * p.wp, 0.0f);
     }
-  }
 }
 
-// The adjoint of im2col: adds col back into the image's channels of group gi.
-void col2im(const ConvGeometry& g, const Plan& p, const float* col, int64_t ld, int64_t gi, float* image) {
-  const int64_t ho = g.out_height(), wo = g.out_width();
-  for (int64_t c = 0; c < p.cin_g; ++c) {
-    float* plane = image + (gi * p.cin_g + c) * g.height * g.width;
-    for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+// col[r, i*P + q] = plane(i, c)[ky*wp + kx + base[q]] for r = (c, ky, kx), where the planes
+// (hp x wp, `image_stride` floats apart, channel planes hp*wp apart) already hold the padding.
+void im2col(const ConvGeometry& g, const Plan& p, const float* planes, int64_t image_stride, int64_t nb, float* col,
+            int64_t ld) {
+  const int64_t ho = g.out_height(), wo = g.out_width(), plane = p.hp * p.wp;
+  const bool rows = g.stride == 1 && wo >= kRowCopyWidth;
+  const int32_t* base = p.base.data();
+  for (int64_t c = 0; c < p.cin_g; ++c)
+    for (int64_t ky = 0; ky < g.kernel_h; ++ky)
       for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const float* row = col + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
-        for (int64_t oy = 0; oy < ho; ++oy) {
-          const int64_t iy = oy * g.stride - g.padding + ky;
-          if (iy < 0 || iy >= g.height) continue;
-          float* out = plane + iy * g.width;
-          const float* in = row + oy * wo;
-          if (g.stride == 1) {
-            const int64_t lo = std::clamp<int64_t>(g.padding - kx, 0, wo);
-            const int64_t hi = std::clamp<int64_t>(g.width + g.padding - kx, lo, wo);
-            float* o = out - g.padding + kx;
-            for (int64_t ox = lo; ox < hi; ++ox) o[ox] += in[ox];
+        float* row = col + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
+        for (int64_t i = 0; i < nb; ++i) {
+          const float* src = planes + i * image_stride + c * plane + ky * p.wp + kx;
+          float* dst = row + i * p.pixels;
+          if (rows) {
+            for (int64_t oy = 0; oy < ho; ++oy)
+              std::memcpy(dst + oy * wo, src + oy * p.wp, sizeof(float) * static_cast<size_t>(wo));
           } else {
-            for (int64_t ox = 0; ox < wo; ++ox) {
-              const int64_t ix = ox * g.stride - g.padding + kx;
-              if (ix >= 0 && ix < g.width) out[ix] += in[ox];
-            }
+            for (int64_t q = 0; q < p.pixels; ++q) dst[q] = src[base[q]];
           }
         }
       }
-    }
-  }
+}
+
+// The adjoint of im2col: adds col into the planes (same layout as im2col reads).
+void col2im(const ConvGeometry& g, const Plan& p, const float* col, int64_t ld, int64_t nb, float* planes,
+            int64_t image_stride) {
+  const int64_t ho = g.out_height(), wo = g.out_width(), plane = p.hp * p.wp;
+  const bool rows = g.stride == 1 && wo >= kRowCopyWidth;
+  const int32_t* base = p.base.data();
+  for (int64_t c = 0; c < p.cin_g; ++c)
+    for (int64_t ky = 0; ky < g.kernel_h; ++ky)
+      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const float* row = col + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ld;
+        for (int64_t i = 0; i < nb; ++i) {
+          float* dst = planes + i * image_stride + c * plane + ky * p.wp + kx;
+          const float* src = row + i * p.pixels;
+          if (rows) {
+            for (int64_t oy = 0; oy < ho; ++oy) {
+              float* d = dst + oy * p.wp;
+              const float* s = src + oy * wo;
+              for (int64_t ox = 0; ox < wo; ++ox) d[ox] += s[ox];
+            }
+          } else {
+            // Distinct q give distinct targets for a fixed tap, so the adds never collide.
+            for (int64_t q = 0; q < p.pixels; ++q) dst[base[q]] += src[q];
+          }
+        }
+      }
 }
 
 // The chunk's column matrix (K x nb*P) for group gi: im2col into `col`, or, for a direct
-// 1x1 convolution of one image, the input block itself.
+// 1x1 convolution of one image, the input block itself. `pad` is scratch for the padded
+// copy of the chunk (nb * cin_g * hp * wp floats) when the convolution pads.
 const float* chunk_columns(const ConvGeometry& g, const Plan& p, const float* x, int64_t b0, int64_t nb, int64_t gi,
-                           float* col) {
+                           float* col, float* pad) {
   const int64_t in_image = g.in_channels * g.height * g.width, cols = nb * p.pixels;
   if (!col) return x + b0 * in_image + gi * p.cin_g * p.pixels;
-  for (int64_t i = 0; i < nb; ++i) im2col(g, p, x + (b0 + i) * in_image, gi, col + i * p.pixels, cols);
+  if (p.padded) {
+    pad_chunk(g, p, x + b0 * in_image, nb, gi, pad);
+    im2col(g, p, pad, p.cin_g * p.hp * p.wp, nb, col, cols);
+  } else {
+    im2col(g, p, x + b0 * in_image + gi * p.cin_g * g.height * g.width, in_image, nb, col, cols);
+  }
   return col;
 }
+
+// Adds the chunk's dcol (K x nb*P, group gi) into dx (or, with `overwrite`, stores it):
+// through a zeroed padded buffer `pad` whose interior then goes to dx, or straight into dx
+// when nothing is padded.
+void chunk_col2im(const ConvGeometry& g, const Plan& p, const float* dcol, int64_t b0, int64_t nb, int64_t gi,
+                  float* dx, float* pad, bool overwrite) {
+  const int64_t in_image = g.in_channels * g.height * g.width, cols = nb * p.pixels;
+  float* dst = dx + b0 * in_image + gi * p.cin_g * g.height * g.width;
+  if (!p.padded) {
+    if (overwrite)
+      for (int64_t i = 0; i < nb; ++i) std::fill(dst + i * in_image, dst + i * in_image + p.cin_g * g.height * g.width, 0.0f);
+    col2im(g, p, dcol, cols, nb, dst, in_image);
+    return;
+  }
+  const int64_t plane = p.hp * p.wp;
+  std::fill(pad, pad + nb * p.cin_g * plane, 0.0f);
+  col2im(g, p, dcol, cols, nb, pad, p.cin_g * plane);
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t c = 0; c < p.cin_g; ++c) {
+      const float* src = pad + (i * p.cin_g + c) * plane + g.padding * p.wp + g.padding;
+      float* out = dst + i * in_image + c * g.height * g.width;
+      for (int64_t y = 0; y < g.height; ++y) {
+        if (overwrite) {
+          std::memcpy(out + y * g.width, src + y * p.wp, sizeof(float) * static_cast<size_t>(g.width));
+        } else {
+          for (int64_t x = 0; x < g.width; ++x) out[y * g.width + x] += src[y * p.wp + x];
+        }
+      }
+    }
+}
+
+// Floats of the padded-copy scratch a chunk of nb images needs (0 without padding).
+size_t pad_size(const Plan& p, int64_t nb) { return p.padded ? static_cast<size_t>(nb * p.cin_g * p.hp * p.wp) : 0; }
 
 // The chunk's output gradient (C_out/g x nb*P) for group gi: gathered from NCHW into
 // `buffer`, or, for one image, the tensor's own contiguous block.
@@ -155,8 +211,9 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
       float* col = p.direct && nb == 1 ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
       float* out = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
+      float* pad = col && p.padded ? thread_scratch(3, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const float* a = chunk_columns(g, p, x, b0, nb, gi, col);
+        const float* a = chunk_columns(g, p, x, b0, nb, gi, col, pad);
         const float* w = weight + gi * p.cout_g * p.k;
         if (nb == 1) {
           float* dst = y + b0 * out_image + gi * p.cout_g * p.pixels;
@@ -181,6 +238,10 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, 
 }
 
 void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx) {
+  conv2d_backward_input(g, dy, weight, dx, false);
+}
+
+void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx, bool overwrite) {
   const Plan p = make_plan(g);
   const int64_t in_image = g.in_channels * g.height * g.width;
   for_chunk_ranges(p.chunks, [&](int64_t, int64_t c0, int64_t c1) {
@@ -188,17 +249,18 @@ void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* 
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
       float* dcol = thread_scratch(0, static_cast<size_t>(p.k * cols));
       float* dyc = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
+      float* pad = p.padded ? thread_scratch(3, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         const float* w = weight + gi * p.cout_g * p.k;
         if (p.direct && nb == 1) {
           // dx block (cin_g x P) is contiguous: accumulate straight into it.
           float* dst = dx + b0 * in_image + gi * p.cin_g * p.pixels;
-          gemm(true, false, p.k, cols, p.cout_g, 1.0f, w, p.k, d, cols, 1.0f, dst, cols);
+          gemm(true, false, p.k, cols, p.cout_g, 1.0f, w, p.k, d, cols, overwrite ? 0.0f : 1.0f, dst, cols);
           continue;
         }
         gemm(true, false, p.k, cols, p.cout_g, 1.0f, w, p.k, d, cols, 0.0f, dcol, cols);
-        for (int64_t i = 0; i < nb; ++i) col2im(g, p, dcol + i * p.pixels, cols, gi, dx + (b0 + i) * in_image);
+        chunk_col2im(g, p, dcol, b0, nb, gi, dx, pad, overwrite);
       }
     }
   });
@@ -220,8 +282,9 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
       float* col = p.direct && nb == 1 ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
       float* dyc = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
+      float* pad = col && p.padded ? thread_scratch(3, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const float* a = chunk_columns(g, p, x, b0, nb, gi, col);
+        const float* a = chunk_columns(g, p, x, b0, nb, gi, col, pad);
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         if (dweight) gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f, dw + gi * p.cout_g * p.k, p.k);
         if (dbias) {

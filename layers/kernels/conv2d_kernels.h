@@ -20,6 +20,9 @@ struct ConvGeometry {
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);
 // dx += conv_transpose(dy, weight).
 void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx);
+// With `overwrite`: dx = conv_transpose(dy, weight); every element is written, so dx may
+// be uninitialized (a fresh gradient buffer needs no zero fill).
+void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx, bool overwrite);
 // dweight += dy (x) im2col(x)^T, dbias += sum of dy over (N, H_out, W_out); either may be null.
 // Partial sums per thread are added in a fixed order: deterministic for a thread count.
 void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight, float* dbias);

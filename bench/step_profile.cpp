@@ -1,0 +1,158 @@
+// Where a training step's time goes: forward, loss, zero_grad, backward and the Adam step
+// of a model on synthetic data, with the forward and backward of every op summed by op
+// name (and, with --detail, by op name and output shape).
+// Usage: step_profile [--detail] [--steps N] [--threads T] [model[:batch] ...]
+//   default models: resnet18:128 vgg7:128 lenet5:256 (lenet5 on 1x28x28, the others 3x32x32)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "layers/losses.h"
+#include "models/model_zoo.h"
+#include "optim/adam.h"
+
+using namespace lowbit;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+struct OpTimes {
+  double forward = 0, backward = 0;
+  int64_t calls = 0;
+};
+
+// Sums per-op times; the forward of an op is the time since the previous op finished.
+class StepProfiler : public OpProfiler {
+ public:
+  explicit StepProfiler(bool detail) : detail_(detail) {}
+  void start_forward() { last_ = Clock::now(); }
+  void on_forward(const char* name, const Tensor& out) override {
+    const auto now = Clock::now();
+    OpTimes& t = times_[key(name, out.shape())];
+    t.forward += std::chrono::duration<double>(now - last_).count();
+    ++t.calls;
+    last_ = now;
+  }
+  void on_backward(const char* name, const Shape& shape, double seconds) override {
+    times_[key(name, shape)].backward += seconds;
+  }
+  const std::map<std::string, OpTimes>& times() const { return times_; }
+  void clear() { times_.clear(); }
+
+ private:
+  std::string key(const char* name, const Shape& shape) const {
+    return detail_ ? std::string(name) + " " + shape.str() : std::string(name);
+  }
+  bool detail_;
+  Clock::time_point last_;
+  std::map<std::string, OpTimes> times_;
+};
+
+void profile(const std::string& name, int64_t batch, int steps, bool detail) {
+  const bool mnist = name == "lenet5";
+  ModelOptions o;
+  o.in_channels = mnist ? 1 : 3;
+  o.image_size = mnist ? 28 : 32;
+  Rng rng(1);
+  auto model = make_model(name, o, rng);
+  model->train();
+  Adam adam(model->parameters(), AdamOptions{});
+  Tensor x = Tensor::empty({batch, o.in_channels, o.image_size, o.image_size});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = rng.uniform(-1.0f, 1.0f);
+  std::vector<int32_t> labels(static_cast<size_t>(batch));
+  for (auto& l : labels) l = static_cast<int32_t>(rng.uniform(0.0f, 10.0f)) % 10;
+
+  StepProfiler profiler(detail);
+  struct Phases {
+    double forward = 0, zero = 0, backward = 0, step = 0, total = 0;
+  };
+  auto run_step = [&](Phases& ph, bool timed_ops) {
+    OpProfiler* previous = set_op_profiler(timed_ops ? &profiler : nullptr);
+    const auto t0 = Clock::now();
+    profiler.start_forward();
+    Tensor loss = cross_entropy((*model)(x), labels);
+    const auto t1 = Clock::now();
+    adam.zero_grad();
+    const auto t2 = Clock::now();
+    backward(loss);
+    const auto t3 = Clock::now();
+    adam.step();
+    const auto t4 = Clock::now();
+    set_op_profiler(previous);
+    auto d = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+    ph.forward += d(t0, t1), ph.zero += d(t1, t2), ph.backward += d(t2, t3), ph.step += d(t3, t4), ph.total += d(t0, t4);
+  };
+  Phases warm;
+  for (int i = 0; i < 2; ++i) run_step(warm, false);
+  // Plain steps (no per-op timing): the step rate, best of `steps`, in wall time and in
+  // process CPU time (all threads; on a shared machine the latter measures work done).
+  double best = 1e30, best_cpu = 1e30;
+  for (int i = 0; i < steps; ++i) {
+    Phases ph;
+    const double c0 = cpu_seconds();
+    run_step(ph, false);
+    best_cpu = std::min(best_cpu, cpu_seconds() - c0);
+    best = std::min(best, ph.total);
+  }
+  // Profiled steps: phases and per-op sums, averaged.
+  Phases sum;
+  profiler.clear();
+  for (int i = 0; i < steps; ++i) run_step(sum, true);
+  const double inv = 1.0 / steps, ms = 1e3 * inv;
+  std::printf("\n%s batch %lld, %d threads, OpenBLAS %s: best step %.1f ms = %.1f img/s (CPU %.1f ms)\n",
+              name.c_str(), static_cast<long long>(batch), num_threads(), blas_core_name(), best * 1e3, batch / best,
+              best_cpu * 1e3);
+  std::printf("  profiled step %.1f ms: forward+loss %.1f, zero_grad %.2f, backward %.1f, adam %.2f\n",
+              sum.total * ms, sum.forward * ms, sum.zero * ms, sum.backward * ms, sum.step * ms);
+  std::vector<std::pair<std::string, OpTimes>> rows(profiler.times().begin(), profiler.times().end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.second.forward + a.second.backward > b.second.forward + b.second.backward;
+  });
+  double fwd_sum = 0, bwd_sum = 0;
+  std::printf("  %-40s %6s %9s %9s %6s\n", "op", "calls", "fwd ms", "bwd ms", "%step");
+  for (const auto& [key, t] : rows) {
+    fwd_sum += t.forward, bwd_sum += t.backward;
+    std::printf("  %-40s %6lld %9.2f %9.2f %5.1f%%\n", key.c_str(), static_cast<long long>(t.calls * inv),
+                t.forward * ms, t.backward * ms, 100 * (t.forward + t.backward) / sum.total);
+  }
+  std::printf("  %-40s %6s %9.2f %9.2f   (backward bookkeeping %.2f ms)\n", "sum of ops", "", fwd_sum * ms,
+              bwd_sum * ms, (sum.backward - bwd_sum) * ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool detail = false;
+  int steps = 5, threads = 0;
+  std::vector<std::string> models;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--detail") == 0) detail = true;
+    else if (std::strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else models.push_back(argv[i]);
+  }
+  if (models.empty()) models = {"resnet18:128", "vgg7:128", "lenet5:256"};
+  set_num_threads(threads);
+  for (const std::string& m : models) {
+    const size_t colon = m.find(':');
+    const std::string name = m.substr(0, colon);
+    const int64_t batch = colon == std::string::npos ? (name == "lenet5" ? 256 : 128) : std::atoll(m.c_str() + colon + 1);
+    profile(name, batch, std::max(steps, 1), detail);
+  }
+  return 0;
+}
