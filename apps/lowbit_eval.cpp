@@ -31,18 +31,17 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   return run_cli(app, argc, argv, "lowbit-eval", [&]() -> int {
     set_num_threads(threads);
-    const LoadedRun run = read_training_checkpoint(checkpoint);
-    TrainConfig config = train_config_from_json(run.config);
+    TrainedModel trained = load_trained_model(checkpoint);
+    TrainConfig& config = trained.config;
     if (!data_dir.empty()) config.data_dir = data_dir;
     const DatasetInfo& info = dataset_info(config.dataset);
-    auto model = build_model(config, info);
-    restore_training_checkpoint(checkpoint, *model, {}, false, config.weight_min_exp);
+    Module& model = *trained.model;
     const std::string dir = resolve_data_dir(config.dataset, config.data_dir);
     const Dataset test = load_dataset(config.dataset, dir).test;
-    const Evaluation e = evaluate(*model, *make_eval_loader(test, batch_size, info), info.num_classes);
+    const Evaluation e = evaluate(model, *make_eval_loader(test, batch_size, info), info.num_classes);
 
     std::printf("%s: %s on %s after %d epochs\n", checkpoint.c_str(), config.model.c_str(), config.dataset.c_str(),
-                run.progress.epochs_done);
+                trained.progress.epochs_done);
     std::printf("test accuracy %.2f%% (%lld images from %s), loss %.4f\n\n", e.accuracy,
                 static_cast<long long>(e.count), dir.c_str(), e.loss);
     std::printf("confusion matrix (rows: true class, columns: predicted class)\n%s",

@@ -70,17 +70,16 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   return run_cli(app, argc, argv, "lowbit-report", [&]() -> int {
     set_num_threads(threads);
-    const LoadedRun run = read_training_checkpoint(checkpoint);
-    const TrainConfig config = train_config_from_json(run.config);
+    const TrainedModel trained = load_trained_model(checkpoint);
+    const TrainConfig& config = trained.config;
     const DatasetInfo& info = dataset_info(config.dataset);
-    auto model = build_model(config, info);
-    restore_training_checkpoint(checkpoint, *model, {}, false, config.weight_min_exp);
+    Module& model = *trained.model;
     DstSpec spec;
     spec.min_exp = config.weight_min_exp;
-    const WeightReport report = weight_report(*model, spec);
+    const WeightReport report = weight_report(model, spec);
 
     std::printf("%s: %s on %s, %d epochs; weights %s (grid min 2^%d), activations %s\n", checkpoint.c_str(),
-                config.model.c_str(), config.dataset.c_str(), run.progress.epochs_done, config.weights.c_str(),
+                config.model.c_str(), config.dataset.c_str(), trained.progress.epochs_done, config.weights.c_str(),
                 config.weight_min_exp, config.act.c_str());
     std::printf("%s", format_weight_report(report).c_str());
     if (!csv_path.empty()) {
@@ -90,7 +89,7 @@ int main(int argc, char** argv) {
     if (data_option->count() > 0) {
       const std::string dir = resolve_data_dir(config.dataset, data_dir);
       const Dataset test = load_dataset(config.dataset, dir).test;
-      const auto zeros = activation_zeros(*model, test, info, images);
+      const auto zeros = activation_zeros(model, test, info, images);
       if (zeros.empty()) std::printf("\nthe model has no quantized activations (--act %s)\n", config.act.c_str());
       else std::printf("\nquantized activations on %lld test images: share of zeros\n", static_cast<long long>(images));
       for (const ActivationZeros& z : zeros) {

@@ -24,6 +24,14 @@ std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo
   return make_model(config.model, model_options(config, info), rng);
 }
 
+TrainedModel load_trained_model(const std::string& checkpoint) {
+  LoadedRun run = read_training_checkpoint(checkpoint);
+  TrainedModel t{train_config_from_json(run.config), std::move(run.progress), nullptr};
+  t.model = build_model(t.config, dataset_info(t.config.dataset));
+  restore_training_checkpoint(checkpoint, *t.model, {}, false, t.config.weight_min_exp);
+  return t;
+}
+
 namespace {
 
 BaseOptimizerOptions base_options(const TrainConfig& config) {

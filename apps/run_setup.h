@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "apps/train_config.h"
+#include "apps/training_checkpoint.h"
 #include "data/augment.h"
 #include "data/batch_loader.h"
 #include "data/datasets.h"
@@ -20,6 +21,14 @@ namespace lowbit {
 ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info);
 // The model of config.model for the data set, initialized from Rng(config.seed).
 std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info);
+// A model saved by lowbit-train, rebuilt from the checkpoint's configuration and loaded
+// for evaluation (grid weights decoded from their states; no optimizer state).
+struct TrainedModel {
+  TrainConfig config;
+  RunProgress progress;
+  std::shared_ptr<Module> model;
+};
+TrainedModel load_trained_model(const std::string& checkpoint);
 // Adam or SGD over every parameter of the model, as configured.
 std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model);
 // The configured schedule in steps, for `steps_per_epoch` batches an epoch.
