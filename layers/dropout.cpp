@@ -2,11 +2,11 @@
 #include "layers/dropout.h"
 
 #include <memory>
-#include <vector>
 
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/storage.h"
 
 namespace lowbit {
 
@@ -15,8 +15,9 @@ Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
   if (!training || p == 0.0f) return x;
   const uint64_t key = rng.stream_key();
   const float scale = 1.0f / (1.0f - p);
-  // The mask as the per-element factor 0 or 1/(1-p), kept for the backward.
-  auto factor = std::make_shared<std::vector<float>>(static_cast<size_t>(x.numel()));
+  // The mask as the per-element factor 0 or 1/(1-p), kept for the backward in pooled
+  // storage (a fresh vector each step would pay first-touch page faults).
+  auto factor = std::make_shared<Storage>(static_cast<size_t>(x.numel()));
   Tensor y = Tensor::empty(x.shape());
   const float* px = x.data();
   float* py = y.data();

@@ -9,6 +9,7 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/storage.h"
 
 namespace lowbit {
 namespace {
@@ -36,36 +37,74 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, int64_t kernel, int6
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, stride, padding);
   Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo});
-  // The flat input index of each output's maximum, for the backward.
-  auto argmax = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(y.numel()));
+  // The in-plane index of each output's maximum, for the backward. It lives in pooled
+  // storage (int32 in float-sized slots): a fresh vector each step would pay first-touch
+  // page faults that cost more than the pooling itself.
+  static_assert(sizeof(int32_t) == sizeof(float), "argmax shares float storage");
+  auto argmax_storage = std::make_shared<Storage>(static_cast<size_t>(y.numel()));
+  int32_t* argmax = reinterpret_cast<int32_t*>(argmax_storage->data());
   const float* px = x.data();
   float* py = y.data();
+  // Without padding every window lies inside the plane: no bounds checks.
+  const bool inside = g.padding == 0;
   parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       const float* in = px + plane * g.h * g.w;
+      float* out = py + plane * g.ho * g.wo;
+      int32_t* arg = argmax + plane * g.ho * g.wo;
+      if (inside && g.kernel == 2 && g.stride == 2) {  // the common 2x2 pool, unrolled
+        for (int64_t oy = 0; oy < g.ho; ++oy) {
+          const float* r0 = in + 2 * oy * g.w;
+          const float* r1 = r0 + g.w;
+          const int32_t i0 = static_cast<int32_t>(2 * oy * g.w);
+          // Candidates a b / c d: the maximum, then the first candidate in scan order that
+          // equals it (the general loop's choice). Written as maxima and selects so that it
+          // vectorizes: with random data every branch of a compare chain mispredicts.
+          const int32_t w = static_cast<int32_t>(g.w);
+          for (int64_t ox = 0; ox < g.wo; ++ox) {
+            const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            const float best = std::max(std::max(a, b), std::max(c, d));
+            const int32_t offset = a == best ? 0 : b == best ? 1 : c == best ? w : w + 1;
+            out[oy * g.wo + ox] = best;
+            arg[oy * g.wo + ox] = i0 + static_cast<int32_t>(2 * ox) + offset;
+          }
+        }
+        continue;
+      }
       for (int64_t oy = 0; oy < g.ho; ++oy) {
         for (int64_t ox = 0; ox < g.wo; ++ox) {
           float best = -std::numeric_limits<float>::infinity();
           int64_t best_index = -1;
-          for (int64_t ky = 0; ky < g.kernel; ++ky) {
-            const int64_t iy = oy * g.stride - g.padding + ky;
-            if (iy < 0 || iy >= g.h) continue;
-            for (int64_t kx = 0; kx < g.kernel; ++kx) {
-              const int64_t ix = ox * g.stride - g.padding + kx;
-              if (ix < 0 || ix >= g.w) continue;
-              const float v = in[iy * g.w + ix];
-              if (v > best || best_index < 0) best = v, best_index = iy * g.w + ix;
+          const int64_t y0 = oy * g.stride - g.padding, x0 = ox * g.stride - g.padding;
+          if (inside) {
+            best_index = y0 * g.w + x0;
+            best = in[best_index];
+            for (int64_t ky = 0; ky < g.kernel; ++ky)
+              for (int64_t kx = 0; kx < g.kernel; ++kx) {
+                const int64_t i = (y0 + ky) * g.w + x0 + kx;
+                if (in[i] > best) best = in[i], best_index = i;
+              }
+          } else {
+            for (int64_t ky = 0; ky < g.kernel; ++ky) {
+              const int64_t iy = y0 + ky;
+              if (iy < 0 || iy >= g.h) continue;
+              for (int64_t kx = 0; kx < g.kernel; ++kx) {
+                const int64_t ix = x0 + kx;
+                if (ix < 0 || ix >= g.w) continue;
+                const float v = in[iy * g.w + ix];
+                if (v > best || best_index < 0) best = v, best_index = iy * g.w + ix;
+              }
             }
           }
-          const int64_t o = (plane * g.ho + oy) * g.wo + ox;
-          py[o] = best;
-          (*argmax)[static_cast<size_t>(o)] = static_cast<int32_t>(best_index);
+          out[oy * g.wo + ox] = best;
+          arg[oy * g.wo + ox] = static_cast<int32_t>(best_index);
         }
       }
     }
   });
-  record(y, "max_pool2d", {x}, [x, argmax, g](const Tensor& out) {
+  record(y, "max_pool2d", {x}, [x, argmax_storage, g](const Tensor& out) {
     const float* dy = out.grad();
+    const int32_t* argmax = reinterpret_cast<const int32_t*>(argmax_storage->data());
     bool fresh = false;  // a fresh dx is zeroed plane by plane here, in parallel and in cache
     float* dx = x.grad_for_write(fresh);
     const int64_t per_plane = g.ho * g.wo;
@@ -73,10 +112,9 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
       for (int64_t plane = p0; plane < p1; ++plane) {
         float* d = dx + plane * g.h * g.w;
         if (fresh) std::fill(d, d + g.h * g.w, 0.0f);
-        for (int64_t q = 0; q < per_plane; ++q) {
-          const int64_t o = plane * per_plane + q;
-          d[(*argmax)[static_cast<size_t>(o)]] += dy[o];
-        }
+        const float* dyp = dy + plane * per_plane;
+        const int32_t* arg = argmax + plane * per_plane;
+        for (int64_t q = 0; q < per_plane; ++q) d[arg[q]] += dyp[q];
       }
     });
   });
