@@ -101,6 +101,8 @@ TEST_CASE("conv2d matches the direct reference in every configuration", "[conv2d
       {5, 8, 4, 4, 16, 3, 3, 1, 1, 1, true},   {4, 16, 4, 4, 32, 1, 1, 2, 0, 1, false},
       {7, 8, 2, 2, 8, 3, 3, 1, 1, 1, false},   {3, 6, 5, 5, 6, 5, 5, 1, 2, 6, true},
       {2, 3, 10, 10, 3, 1, 1, 1, 0, 1, true},
+      // stride 2 with output rows >= 8 wide (the constant-stride im2col/col2im rows)
+      {3, 4, 18, 17, 6, 3, 3, 2, 1, 1, true},  {2, 8, 16, 16, 8, 1, 1, 2, 0, 1, false},
   };
   const int saved = num_threads();
   Rng rng(4);
