@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/autograd.h"
+#include "bench/cli.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -24,8 +25,16 @@ using namespace lowbit;
 using bench::best_seconds;
 using Clock = std::chrono::steady_clock;
 
+int run(bool quick);
+
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  CLI::App app{"bandwidth: batch norm and depthwise 3x3 GB/s beside a memory copy"};
+  bool quick = false;
+  app.add_flag("--quick", quick, "batch 16, two repetitions (a smoke test)");
+  return bench::run_cli(app, argc, argv, "bandwidth", [&] { return run(quick); });
+}
+
+int run(bool quick) {
   const int64_t n = quick ? 16 : 128, c = 64, h = 32, w = 32, numel = n * c * h * w;
   const int reps = quick ? 2 : 10;
   const double bytes = 4.0 * static_cast<double>(numel);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cli.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -54,16 +55,21 @@ double best_cpu_seconds(int reps, const std::function<void()>& f) {
 
 }  // namespace
 
+int run(bool quick, bool cpu, const std::vector<int>& thread_counts, const std::string& only);
+
 int main(int argc, char** argv) {
+  CLI::App app{"conv_gflops: conv2d forward, input- and weight-gradient GFLOP/s beside sgemm on ResNet-18's layer shapes"};
   bool quick = false, cpu = false;
   std::vector<int> thread_counts{1, 2};
   std::string only;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    else if (std::strcmp(argv[i], "--cpu") == 0) cpu = true;
-    else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) thread_counts = {std::atoi(argv[++i])};
-    else if (std::strcmp(argv[i], "--layer") == 0 && i + 1 < argc) only = argv[++i];
-  }
+  app.add_flag("--quick", quick, "batch 16, one repetition (a smoke test)");
+  app.add_flag("--cpu", cpu, "time process CPU time instead of wall time (for a loaded machine)");
+  app.add_option("--threads", thread_counts, "thread counts to run (default: 1 2)")->check(CLI::Range(1, 1024));
+  app.add_option("--layer", only, "only layers whose name contains this text (e.g. s2, 8x8)");
+  return bench::run_cli(app, argc, argv, "conv_gflops", [&] { return run(quick, cpu, thread_counts, only); });
+}
+
+int run(bool quick, bool cpu, const std::vector<int>& thread_counts, const std::string& only) {
   auto best_seconds = cpu ? best_cpu_seconds : bench::best_seconds;
   const int64_t batch = quick ? 16 : 128;
   const int reps = quick ? 1 : 3;

@@ -4,6 +4,7 @@
 // Usage: step_profile [--detail] [--steps N] [--threads T] [model[:batch] ...]
 //   default models: resnet18:128 vgg7:128 lenet5:256 (lenet5 on 1x28x28, the others 3x32x32)
 #include <algorithm>
+#include <stdexcept>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cli.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -137,22 +139,29 @@ void profile(const std::string& name, int64_t batch, int steps, bool detail) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app{"step_profile: where a training step's time goes, op by op (forward, backward, optimizer)"};
   bool detail = false;
   int steps = 5, threads = 0;
   std::vector<std::string> models;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--detail") == 0) detail = true;
-    else if (std::strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = std::atoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else models.push_back(argv[i]);
-  }
-  if (models.empty()) models = {"resnet18:128", "vgg7:128", "lenet5:256"};
-  set_num_threads(threads);
-  for (const std::string& m : models) {
-    const size_t colon = m.find(':');
-    const std::string name = m.substr(0, colon);
-    const int64_t batch = colon == std::string::npos ? (name == "lenet5" ? 256 : 128) : std::atoll(m.c_str() + colon + 1);
-    profile(name, batch, std::max(steps, 1), detail);
-  }
-  return 0;
+  app.add_option("models", models, "model[:batch] ... (default: resnet18:128 vgg7:128 lenet5:256)");
+  app.add_flag("--detail", detail, "time ops by name and output shape instead of by name");
+  app.add_option("--steps", steps, "profiled steps per model")->check(CLI::Range(1, 100000));
+  app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  return bench::run_cli(app, argc, argv, "step_profile", [&] {
+    if (models.empty()) models = {"resnet18:128", "vgg7:128", "lenet5:256"};
+    set_num_threads(threads);
+    for (const std::string& m : models) {
+      const size_t colon = m.find(':');
+      const std::string name = m.substr(0, colon);
+      model_entry(name);  // an unknown name throws, listing the known ones
+      int64_t batch = name == "lenet5" ? 256 : 128;
+      if (colon != std::string::npos) {
+        char* end = nullptr;
+        batch = std::strtoll(m.c_str() + colon + 1, &end, 10);
+        if (*end != '\0' || batch < 1) throw std::runtime_error("batch in '" + m + "' should be a whole number >= 1");
+      }
+      profile(name, batch, steps, detail);
+    }
+    return 0;
+  });
 }

@@ -4,7 +4,6 @@
 // Usage: train_throughput --model NAME --batch N [--threads 2] [--steps S] [--warmup W] [--json]
 #include <sys/resource.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cli.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -87,16 +87,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed steps before timing")->check(CLI::Range(0, 100000));
   app.add_option("--seed", seed, "random seed of the weights and the synthetic data");
   app.add_flag("--json", json, "print one JSON line instead of text");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "train_throughput: %s\nRun with --help for the flags.\n", e.what());
-    return 2;
-  }
-
-  try {
+  return bench::run_cli(app, argc, argv, "train_throughput", [&]() -> int {
     set_num_threads(threads);
     const double base_rss_mb = proc_status_mb("VmRSS");
     // LeNet-5 sees MNIST-sized images, the CIFAR models 3x32x32; 10 classes everywhere.
@@ -172,9 +163,6 @@ int main(int argc, char** argv) {
       std::printf("peak RSS        %9.1f MB (%.1f MB before the model was built)\n", peak_mb,
                   base_rss_mb);
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_throughput: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }
