@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/autograd.h"
-#include "bench/cli.h"
+#include "apps/cli_main.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   CLI::App app{"bandwidth: batch norm and depthwise 3x3 GB/s beside a memory copy"};
   bool quick = false;
   app.add_flag("--quick", quick, "batch 16, two repetitions (a smoke test)");
-  return bench::run_cli(app, argc, argv, "bandwidth", [&] { return run(quick); });
+  return run_cli(app, argc, argv, "bandwidth", [&] { return run(quick); });
 }
 
 int run(bool quick) {

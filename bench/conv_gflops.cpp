@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/cli.h"
+#include "apps/cli_main.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   app.add_flag("--cpu", cpu, "time process CPU time instead of wall time (for a loaded machine)");
   app.add_option("--threads", thread_counts, "thread counts to run (default: 1 2)")->check(CLI::Range(1, 1024));
   app.add_option("--layer", only, "only layers whose name contains this text (e.g. s2, 8x8)");
-  return bench::run_cli(app, argc, argv, "conv_gflops", [&] { return run(quick, cpu, thread_counts, only); });
+  return run_cli(app, argc, argv, "conv_gflops", [&] { return run(quick, cpu, thread_counts, only); });
 }
 
 int run(bool quick, bool cpu, const std::vector<int>& thread_counts, const std::string& only) {

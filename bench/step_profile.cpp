@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/cli.h"
+#include "apps/cli_main.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   app.add_flag("--detail", detail, "time ops by name and output shape instead of by name");
   app.add_option("--steps", steps, "profiled steps per model")->check(CLI::Range(1, 100000));
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
-  return bench::run_cli(app, argc, argv, "step_profile", [&] {
+  return run_cli(app, argc, argv, "step_profile", [&] {
     if (models.empty()) models = {"resnet18:128", "vgg7:128", "lenet5:256"};
     set_num_threads(threads);
     for (const std::string& m : models) {

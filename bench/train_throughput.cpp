@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/cli.h"
+#include "apps/cli_main.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed steps before timing")->check(CLI::Range(0, 100000));
   app.add_option("--seed", seed, "random seed of the weights and the synthetic data");
   app.add_flag("--json", json, "print one JSON line instead of text");
-  return bench::run_cli(app, argc, argv, "train_throughput", [&]() -> int {
+  return run_cli(app, argc, argv, "train_throughput", [&]() -> int {
     set_num_threads(threads);
     const double base_rss_mb = proc_status_mb("VmRSS");
     // LeNet-5 sees MNIST-sized images, the CIFAR models 3x32x32; 10 classes everywhere.
