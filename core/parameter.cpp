@@ -9,6 +9,7 @@ const char* role_name(ParamRole role) {
     case ParamRole::kBias: return "bias";
     case ParamRole::kNormScale: return "norm_scale";
     case ParamRole::kNormShift: return "norm_shift";
+    case ParamRole::kQuantScale: return "quant_scale";
   }
   return "unknown";
 }

@@ -1,5 +1,6 @@
 // Parameter: a named trainable tensor with a role, so that optimizers (which depend on
-// core only) can treat weights, biases and normalization parameters differently.
+// core only) can treat weights, biases, normalization parameters and quantizer threshold
+// scales differently.
 #pragma once
 
 #include <string>
@@ -8,7 +9,9 @@
 
 namespace lowbit {
 
-enum class ParamRole { kWeight, kBias, kNormScale, kNormShift };
+// kQuantScale: a quantizer's trained threshold scale (alpha of FAT eq. 12, 22-23), a few
+// values per layer that fine-tuning trains while the weights stay fixed.
+enum class ParamRole { kWeight, kBias, kNormScale, kNormShift, kQuantScale };
 
 const char* role_name(ParamRole role);
 

@@ -1,11 +1,13 @@
 // 2-D convolution: the conv2d op (any kernel size, stride, padding, groups; depthwise 3x3
-// on a dedicated kernel) and the Conv2d module.
+// on a dedicated kernel) and the Conv2d module with its optional weight and input quantizers.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "core/rng.h"
 #include "layers/module.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 
@@ -29,6 +31,20 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Conv2d"; }
 
+  // Optional quantizers, by composition (DESIGN: the layer never knows which scheme runs). The
+  // weight quantizer maps the weight and the input quantizer the input before the product; absent
+  // ones leave the float path as it was. Each is registered as a child ("weight_quantizer",
+  // "input_quantizer"), so its trained scales and calibrated thresholds are the model's parameters
+  // and buffers. A layer takes each quantizer once (a module cannot drop a registered child): a
+  // second call, or a null quantizer, throws.
+  void set_weight_quantizer(std::shared_ptr<Quantizer> quantizer);
+  void set_input_quantizer(std::shared_ptr<Quantizer> quantizer);
+  const std::shared_ptr<Quantizer>& weight_quantizer() const { return weight_quantizer_; }
+  const std::shared_ptr<Quantizer>& input_quantizer() const { return input_quantizer_; }
+  // Adds a zero bias (role kBias) if the layer has none and returns the bias: BN folding
+  // (models/bn_folding.h) gives every folded layer one.
+  const Tensor& add_bias();
+
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv2dOptions& options() const { return options_; }
@@ -40,6 +56,7 @@ class Conv2d : public Module {
   int64_t in_channels_, out_channels_, kernel_size_;
   Conv2dOptions options_;
   Tensor weight_, bias_;
+  std::shared_ptr<Quantizer> weight_quantizer_, input_quantizer_;
 };
 
 }  // namespace lowbit

@@ -1,10 +1,13 @@
-// Fully connected layers: matmul, the linear op y = x W^T + b, and the Linear module.
+// Fully connected layers: matmul, the linear op y = x W^T + b, and the Linear module with its
+// optional weight and input quantizers.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "core/rng.h"
 #include "layers/module.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 
@@ -21,6 +24,20 @@ class Linear : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Linear"; }
 
+  // Optional quantizers, by composition (DESIGN: the layer never knows which scheme runs). The
+  // weight quantizer maps the weight and the input quantizer the input before the product; absent
+  // ones leave the float path as it was. Each is registered as a child ("weight_quantizer",
+  // "input_quantizer"), so its trained scales and calibrated thresholds are the model's parameters
+  // and buffers. A layer takes each quantizer once (a module cannot drop a registered child): a
+  // second call, or a null quantizer, throws.
+  void set_weight_quantizer(std::shared_ptr<Quantizer> quantizer);
+  void set_input_quantizer(std::shared_ptr<Quantizer> quantizer);
+  const std::shared_ptr<Quantizer>& weight_quantizer() const { return weight_quantizer_; }
+  const std::shared_ptr<Quantizer>& input_quantizer() const { return input_quantizer_; }
+  // Adds a zero bias (role kBias) if the layer has none and returns the bias: BN folding
+  // (models/bn_folding.h) gives every folded layer one.
+  const Tensor& add_bias();
+
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   int64_t in_features() const { return in_features_; }
@@ -29,6 +46,7 @@ class Linear : public Module {
  private:
   int64_t in_features_, out_features_;
   Tensor weight_, bias_;
+  std::shared_ptr<Quantizer> weight_quantizer_, input_quantizer_;
 };
 
 }  // namespace lowbit

@@ -47,6 +47,26 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+Module& Module::child(const std::string& name) const {
+  for (const auto& [child_name, module] : children_)
+    if (child_name == name) return *module;
+  std::string known;
+  for (const auto& entry : children_) known += (known.empty() ? "" : ", ") + entry.first;
+  throw Error(concat("module ", type_name(), " has no child '", name, "'; its children: ",
+                     known.empty() ? "none" : known));
+}
+
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  LOWBIT_CHECK(module != nullptr, "replace_child: the replacement for '", name, "' is null; expected a module");
+  for (auto& entry : children_) {
+    if (entry.first != name) continue;
+    module->train(training_);
+    entry.second = std::move(module);
+    return;
+  }
+  child(name);  // throws, listing the children
+}
+
 void Module::collect_parameters(const std::string& prefix, std::vector<Parameter>& out) const {
   for (const Parameter& p : parameters_) out.push_back(Parameter{prefix + p.name, p.role, p.tensor});
   for (const auto& [name, child] : children_) child->collect_parameters(prefix + name + ".", out);

@@ -50,6 +50,17 @@ class Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
     return children_;
   }
+  // The registered child `name`; throws lowbit::Error listing the children when there is none.
+  // Composite modules call their children through it (child("bn1")(x)) rather than through
+  // pointers of their own, so that replace_child takes effect.
+  Module& child(const std::string& name) const;
+  // Puts `module` in the place of the registered child `name` (same name, same position, so the
+  // dotted names of everything else stay as they were) and sets it to this module's mode. Model
+  // transformations use it (BN folding replaces each folded BatchNorm by an Identity). A parent
+  // that keeps its own pointer to a child and calls that pointer would not see the replacement:
+  // such callers check by tracing that the old child is no longer called. Throws lowbit::Error
+  // when there is no child `name` or `module` is null.
+  void replace_child(const std::string& name, std::shared_ptr<Module> module);
 
   // Training mode (batch statistics, dropout active) for this module and its descendants.
   void train(bool on = true);

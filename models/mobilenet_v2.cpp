@@ -53,11 +53,12 @@ InvertedResidual::InvertedResidual(int64_t in, int64_t out, int64_t stride, int6
   if (expansion != 1) add_conv_bn(*body, in, hidden, 1, 1, 1, &activation, rng);
   add_conv_bn(*body, hidden, hidden, 3, stride, hidden, &activation, rng);  // depthwise
   add_conv_bn(*body, hidden, out, 1, 1, 1, nullptr, rng);                  // linear bottleneck
-  body_ = register_module("body", body);
+  register_module("body", body);
 }
 
+// The body is called through the registered table, so that replace_child takes effect.
 Tensor InvertedResidual::forward(const Tensor& x) {
-  Tensor y = (*body_)(x);
+  Tensor y = child("body")(x);
   return residual_ ? add(x, y) : y;
 }
 

@@ -20,8 +20,7 @@ class InvertedResidual : public Module {
   std::string type_name() const override { return "InvertedResidual"; }
 
  private:
-  std::shared_ptr<Module> body_;
-  bool residual_;
+  bool residual_;  // the child "body" is called by name
 };
 
 std::shared_ptr<Module> make_mobilenet_v2(const ModelOptions& options, Rng& rng);

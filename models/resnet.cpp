@@ -78,59 +78,66 @@ std::shared_ptr<Module> make_he_cifar_resnet(const char* name, int n, const Mode
   return std::make_shared<ResNet>(stem, stages, in, o.num_classes, rng);
 }
 
-Tensor add_shortcut(const Tensor& residual, const Tensor& x, const std::shared_ptr<Module>& shortcut) {
-  return add(residual, shortcut ? (*shortcut)(x) : x);
+// The block's output before the last activation: residual plus the shortcut of x (its registered
+// "shortcut" child, or x itself).
+Tensor add_shortcut(const Module& block, const Tensor& residual, const Tensor& x, bool has_shortcut) {
+  return add(residual, has_shortcut ? block.child("shortcut")(x) : x);
 }
 
 }  // namespace
 
 BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
-  conv1_ = register_module("conv1", conv(in, channels, 3, stride, rng));
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm>(channels));
-  relu1_ = register_module("relu1", make_activation(activation));
-  conv2_ = register_module("conv2", conv(channels, channels, 3, 1, rng));
-  bn2_ = register_module("bn2", std::make_shared<BatchNorm>(channels));
-  if (auto s = make_shortcut(in, channels, stride, shortcut, rng)) shortcut_ = register_module("shortcut", s);
-  relu_out_ = register_module("relu2", make_activation(activation));
+  register_module("conv1", conv(in, channels, 3, stride, rng));
+  register_module("bn1", std::make_shared<BatchNorm>(channels));
+  register_module("relu1", make_activation(activation));
+  register_module("conv2", conv(channels, channels, 3, 1, rng));
+  register_module("bn2", std::make_shared<BatchNorm>(channels));
+  auto s = make_shortcut(in, channels, stride, shortcut, rng);
+  has_shortcut_ = s != nullptr;
+  if (s) register_module("shortcut", s);
+  register_module("relu2", make_activation(activation));
 }
 
+// Children are called through the registered table, so that replace_child (BN folding) takes effect.
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor h = (*relu1_)((*bn1_)((*conv1_)(x)));
-  h = (*bn2_)((*conv2_)(h));
-  return (*relu_out_)(add_shortcut(h, x, shortcut_));
+  Tensor h = child("relu1")(child("bn1")(child("conv1")(x)));
+  h = child("bn2")(child("conv2")(h));
+  return child("relu2")(add_shortcut(*this, h, x, has_shortcut_));
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
   const int64_t out = channels * kExpansion;
-  conv1_ = register_module("conv1", conv(in, channels, 1, 1, rng));
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm>(channels));
-  relu1_ = register_module("relu1", make_activation(activation));
-  conv2_ = register_module("conv2", conv(channels, channels, 3, stride, rng));
-  bn2_ = register_module("bn2", std::make_shared<BatchNorm>(channels));
-  relu2_ = register_module("relu2", make_activation(activation));
-  conv3_ = register_module("conv3", conv(channels, out, 1, 1, rng));
-  bn3_ = register_module("bn3", std::make_shared<BatchNorm>(out));
-  if (auto s = make_shortcut(in, out, stride, shortcut, rng)) shortcut_ = register_module("shortcut", s);
-  relu_out_ = register_module("relu3", make_activation(activation));
+  register_module("conv1", conv(in, channels, 1, 1, rng));
+  register_module("bn1", std::make_shared<BatchNorm>(channels));
+  register_module("relu1", make_activation(activation));
+  register_module("conv2", conv(channels, channels, 3, stride, rng));
+  register_module("bn2", std::make_shared<BatchNorm>(channels));
+  register_module("relu2", make_activation(activation));
+  register_module("conv3", conv(channels, out, 1, 1, rng));
+  register_module("bn3", std::make_shared<BatchNorm>(out));
+  auto s = make_shortcut(in, out, stride, shortcut, rng);
+  has_shortcut_ = s != nullptr;
+  if (s) register_module("shortcut", s);
+  register_module("relu3", make_activation(activation));
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor h = (*relu1_)((*bn1_)((*conv1_)(x)));
-  h = (*relu2_)((*bn2_)((*conv2_)(h)));
-  h = (*bn3_)((*conv3_)(h));
-  return (*relu_out_)(add_shortcut(h, x, shortcut_));
+  Tensor h = child("relu1")(child("bn1")(child("conv1")(x)));
+  h = child("relu2")(child("bn2")(child("conv2")(h)));
+  h = child("bn3")(child("conv3")(h));
+  return child("relu3")(add_shortcut(*this, h, x, has_shortcut_));
 }
 
 ResNet::ResNet(std::shared_ptr<Module> stem, std::shared_ptr<Module> stages, int64_t features, int64_t classes, Rng& rng) {
-  stem_ = register_module("stem", std::move(stem));
-  stages_ = register_module("stages", std::move(stages));
-  pool_ = register_module("pool", std::make_shared<GlobalAvgPool>());
-  fc_ = register_module("fc", std::make_shared<Linear>(features, classes, true, rng));
+  register_module("stem", std::move(stem));
+  register_module("stages", std::move(stages));
+  register_module("pool", std::make_shared<GlobalAvgPool>());
+  register_module("fc", std::make_shared<Linear>(features, classes, true, rng));
 }
 
-Tensor ResNet::forward(const Tensor& x) { return (*fc_)((*pool_)((*stages_)((*stem_)(x)))); }
+Tensor ResNet::forward(const Tensor& x) { return child("fc")(child("pool")(child("stages")(child("stem")(x)))); }
 
 std::shared_ptr<Module> make_resnet18(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet18", {2, 2, 2, 2}, o, rng); }
 std::shared_ptr<Module> make_resnet34(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet34", {3, 4, 6, 3}, o, rng); }

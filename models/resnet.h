@@ -28,7 +28,7 @@ class BasicBlock : public Module {
   std::string type_name() const override { return "BasicBlock"; }
 
  private:
-  std::shared_ptr<Module> conv1_, bn1_, relu1_, conv2_, bn2_, shortcut_, relu_out_;
+  bool has_shortcut_;  // a "shortcut" child exists (else the identity); children are called by name
 };
 
 // conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(4x)-BN plus the shortcut, then ReLU (each
@@ -42,7 +42,7 @@ class Bottleneck : public Module {
   std::string type_name() const override { return "Bottleneck"; }
 
  private:
-  std::shared_ptr<Module> conv1_, bn1_, relu1_, conv2_, bn2_, relu2_, conv3_, bn3_, shortcut_, relu_out_;
+  bool has_shortcut_;  // a "shortcut" child exists (else the identity); children are called by name
 };
 
 // Stem, stages of blocks, global average pooling, linear classifier.
@@ -51,9 +51,6 @@ class ResNet : public Module {
   ResNet(std::shared_ptr<Module> stem, std::shared_ptr<Module> stages, int64_t features, int64_t classes, Rng& rng);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "ResNet"; }
-
- private:
-  std::shared_ptr<Module> stem_, stages_, pool_, fc_;
 };
 
 std::shared_ptr<Module> make_resnet18(const ModelOptions& options, Rng& rng);

@@ -1,4 +1,5 @@
-// Summary by tracing: the ForwardObserver records each leaf module call; MACs are counted
+// Summary by tracing: the ForwardObserver records each leaf module call and each Conv2d and Linear
+// call (a layer with quantizers has them as children, but is still one layer); MACs are counted
 // for convolutions (C_out*H_out*W_out * C_in/groups*kh*kw) and linear layers (in*out).
 #include "models/summary.h"
 
@@ -17,6 +18,12 @@ void name_modules(const Module& m, const std::string& prefix, std::unordered_map
   for (const auto& [name, child] : m.children()) {
     name_modules(*child, prefix.empty() ? name : prefix + "." + name, names);
   }
+}
+
+// Conv2d and Linear are layers whatever their children (their quantizers, which they call directly
+// and the trace never sees).
+bool is_layer(const Module& m) {
+  return m.children().empty() || dynamic_cast<const Conv2d*>(&m) || dynamic_cast<const Linear*>(&m);
 }
 
 int64_t own_parameters(const Module& m) {
@@ -51,7 +58,7 @@ ModelSummary summarize(Module& model, int64_t channels, int64_t side) {
   {
     NoGradGuard no_grad;
     ObserveForward observe([&](const Module& m, const Tensor&, const Tensor& out) {
-      if (!m.children().empty()) return;
+      if (!is_layer(m)) return;
       std::vector<int64_t> dims = out.shape().dims();
       dims.erase(dims.begin());
       LayerSummary layer{names.count(&m) ? names[&m] : "?", m.type_name(), Shape(dims), own_parameters(m),

@@ -1,5 +1,6 @@
-// Model summary: every leaf layer with its output shape, parameter count and
-// multiply-accumulates per image, from one traced forward pass on a zero image.
+// Model summary: every leaf layer (and every Conv2d and Linear, with quantizers or not) with its
+// output shape, parameter count and multiply-accumulates per image, from one traced forward pass on
+// a zero image.
 #pragma once
 
 #include <cstdint>

@@ -18,6 +18,7 @@
 #include "layers/reduce.h"
 #include "layers/reshape.h"
 #include "layers/shortcut.h"
+#include "layers/uniform_quantizer.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;
@@ -34,6 +35,13 @@ struct GradcheckCase {
 
 Tensor uniform(const Shape& shape, Rng& rng, float low = -1.0f, float high = 1.0f) {
   return uniform_away_from(shape, rng, low, high);
+}
+
+// Values with |x| in [low, high], signs alternating: inputs that a quantizer saturates.
+Tensor saturating(const Shape& shape, Rng& rng, float low, float high) {
+  Tensor t = uniform(shape, rng, low, high);
+  for (int64_t i = 1; i < t.numel(); i += 2) t.data()[i] = -t.data()[i];
+  return t;
 }
 
 const std::vector<GradcheckCase>& gradcheck_table() {
@@ -85,6 +93,16 @@ const std::vector<GradcheckCase>& gradcheck_table() {
       {"cross_entropy", [](Rng& r) { return GradcheckProblem{{uniform({4, 5}, r, -2, 2)}, [](const Inputs& in) { return cross_entropy(in[0], {0, 3, 4, 1}); }}; }},
       {"cross_entropy with label smoothing", [](Rng& r) { return GradcheckProblem{{uniform({3, 4}, r, -2, 2)}, [](const Inputs& in) { return cross_entropy(in[0], {2, 0, 3}, 0.1f); }}; }},
       {"mse_loss", [](Rng& r) { return GradcheckProblem{{uniform({2, 3}, r), uniform({2, 3}, r)}, [](const Inputs& in) { return mse_loss(in[0], in[1]); }}; }},
+      // --- uniform quantizers with trained threshold scales (FAT eq. 12-23) ---
+      // Finite differences see round' = 0, the straight-through backward (eq. 17) takes round' = 1: they
+      // agree only where no rounding lies on the path, i.e. on inputs the quantizer saturates (y = +-T,
+      // dy/dalpha = +-T_max, dy/dx = 0), with alpha inside its clip range. The unclipped branch and the
+      // asymmetric left limit (whose zero point is rounded) are checked against the derivative of the
+      // straight-through proxy in tests/uniform_quantizer_test.cpp.
+      {"symmetric_quantize scalar, alpha (saturated inputs)", [](Rng& r) { return GradcheckProblem{{saturating({8}, r, 1.2f, 3.0f), Tensor::from_vector({1}, {0.8f}), Tensor::from_vector({1}, {1.0f})}, [](const Inputs& in) { return symmetric_quantize(in[0], in[1], in[2], symmetric_quantizer_spec(3, true)); }, 1e-2, 1e-2, {2}}; }},
+      {"symmetric_quantize vector (axis 0), alphas (saturated inputs)", [](Rng& r) { return GradcheckProblem{{saturating({3, 4}, r, 2.5f, 4.0f), Tensor::from_vector({3}, {0.6f, 0.8f, 0.9f}), Tensor::from_vector({3}, {1.0f, 0.5f, 2.0f})}, [](const Inputs& in) { return symmetric_quantize(in[0], in[1], in[2], symmetric_quantizer_spec(8, true, Granularity::kVector, 0)); }, 1e-2, 1e-2, {2}}; }},
+      {"symmetric_quantize unsigned vector (axis 1), alphas (saturated inputs)", [](Rng& r) { return GradcheckProblem{{saturating({2, 3, 2}, r, 1.5f, 3.0f), Tensor::from_vector({3}, {0.7f, 0.55f, 0.95f}), Tensor::from_vector({3}, {1.0f, 2.0f, 0.5f})}, [](const Inputs& in) { return symmetric_quantize(in[0], in[1], in[2], symmetric_quantizer_spec(4, false, Granularity::kVector, 1)); }, 1e-2, 1e-2, {2}}; }},
+      {"asymmetric_quantize unsigned, alpha_width (left limit 0, saturated inputs)", [](Rng& r) { return GradcheckProblem{{saturating({8}, r, 2.0f, 3.0f), Tensor::from_vector({1}, {0.0f}), Tensor::from_vector({1}, {0.75f}), Tensor::from_vector({1}, {0.0f}), Tensor::from_vector({1}, {2.0f})}, [](const Inputs& in) { return asymmetric_quantize(in[0], in[1], in[2], in[3], in[4], asymmetric_quantizer_spec(8, false)); }, 1e-2, 1e-2, {1, 3, 4}}; }},
       {"rmse_loss (eq. 25)", [](Rng& r) { return GradcheckProblem{{uniform({2, 3}, r), uniform({2, 3}, r)}, [](const Inputs& in) { return rmse_loss(in[0], in[1]); }}; }},
   };
   return table;

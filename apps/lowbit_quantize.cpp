@@ -1,0 +1,238 @@
+// lowbit-quantize: converts a float lowbit-train checkpoint into an n-bit one by the FAT method
+// (Goncharenko et al.): fold BN (eq. 10-11), optionally rescale depthwise-separable pairs (3.3.1),
+// calibrate max thresholds (eq. 2, 6), evaluate float and naive quantization, fine-tune only the
+// threshold scales on the RMSE to the float logits (eq. 24-25, no labels) with Adam and warm
+// restarts (4.1.2), evaluate again. Output directory: config.json, metrics.csv, quantized.ckpt,
+// summary.json, accuracy.{txt,csv,json}.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/cli_main.h"
+#include "apps/evaluate.h"
+#include "apps/progress.h"
+#include "apps/quantize_config.h"
+#include "apps/quantize_finetune.h"
+#include "apps/quantize_model.h"
+#include "apps/quantize_report.h"
+#include "apps/run_log.h"
+#include "apps/run_setup.h"
+#include "core/check.h"
+#include "core/parallel.h"
+#include "data/datasets.h"
+#include "data/split.h"
+
+using namespace lowbit;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The images of every batch of `data`, in order (calibration needs them as tensors).
+std::vector<Tensor> image_batches(const Dataset& data, int64_t batch_size,
+                                  const DatasetInfo& info) {
+  auto loader = make_eval_loader(data, batch_size, info);
+  loader->start_epoch(0);
+  std::vector<Tensor> batches;
+  Batch batch;
+  while (loader->next(batch)) batches.push_back(batch.images);
+  return batches;
+}
+
+struct QuantizeData {
+  Dataset calibration, fine_tune, held_out, test;
+  std::string held_out_name;
+};
+
+// The split lowbit-train used (same validation hold-out), classes interleaved so that every prefix
+// holds every class: calibration and fine-tuning images from the training part, the held-out RMSE
+// images from the validation part (the test set when the run held none out).
+QuantizeData load_quantize_data(const QuantizeConfig& q, const TrainConfig& train) {
+  const std::string dir = resolve_data_dir(train.dataset, train.data_dir);
+  TrainTest both = load_dataset(train.dataset, dir);
+  TrainValSplit split = split_validation(both.train, train.val_split, train.seed);
+  const Dataset pool = interleave_classes(split.train);
+  QuantizeData d;
+  d.calibration = take_first(pool, q.calibration_images);
+  const auto fine_tune =
+      std::max<int64_t>(1, std::llround(q.data_fraction * static_cast<double>(pool.size())));
+  d.fine_tune = take_first(pool, fine_tune);
+  d.held_out_name = split.val.size() > 0 ? "validation" : "test";
+  d.held_out = take_first(
+      split.val.size() > 0 ? interleave_classes(split.val) : interleave_classes(both.test),
+      q.rmse_images);
+  d.test = std::move(both.test);
+  std::printf(
+      "data: %s from %s: %lld calibration, %lld fine-tuning (%.3g of %lld training), %lld held-out "
+      "(%s), "
+      "%lld test images\n",
+      train.dataset.c_str(), dir.c_str(), static_cast<long long>(d.calibration.size()),
+      static_cast<long long>(d.fine_tune.size()), q.data_fraction,
+      static_cast<long long>(pool.size()), static_cast<long long>(d.held_out.size()),
+      d.held_out_name.c_str(), static_cast<long long>(d.test.size()));
+  return d;
+}
+
+AccuracyRow evaluate_row(const std::string& stage, Module& model, Module& teacher,
+                         BatchLoader& test, BatchLoader& held_out, int64_t classes,
+                         bool is_teacher) {
+  const Evaluation e = evaluate(model, test, classes);
+  AccuracyRow row{stage, e.accuracy, e.loss,
+                  is_teacher ? 0.0 : logits_rmse(teacher, model, held_out)};
+  std::printf("%-12s test accuracy %6.2f%%  loss %.4f  held-out logits RMSE %.5f\n", stage.c_str(),
+              row.accuracy, row.loss, row.rmse);
+  std::fflush(stdout);
+  return row;
+}
+
+int run(QuantizeConfig config) {
+  TrainedModel teacher = load_trained_model(config.checkpoint);
+  TrainConfig train = teacher.config;
+  LOWBIT_CHECK(train.weights == "float" && train.act == "relu", config.checkpoint,
+               ": a run with --weights ", train.weights, " --act ", train.act,
+               "; expected a float checkpoint (--weights float --act relu)");
+  if (!config.data_dir.empty()) train.data_dir = config.data_dir;
+  config.resolve(train.model, train.dataset);
+  const fs::path out = config.out;
+  LOWBIT_CHECK(config.overwrite || !fs::exists(out / "quantized.ckpt"), out.string(),
+               " already holds a quantized model: pass --overwrite or another --out");
+  std::error_code error;
+  fs::create_directories(out, error);
+  LOWBIT_CHECK(!error, out.string(), ": cannot create the output directory: ", error.message());
+  const std::string resolved = to_json(config).dump(2);
+  std::printf("lowbit-quantize configuration:\n%s\n", resolved.c_str());
+  write_file_atomic((out / "config.json").string(), resolved + "\n");
+  std::printf("float model: %s on %s from %s (%d epochs, %.1f s of training)\n",
+              train.model.c_str(), train.dataset.c_str(), config.checkpoint.c_str(),
+              teacher.progress.epochs_done, teacher.progress.train_seconds);
+
+  const DatasetInfo& info = dataset_info(train.dataset);
+  const QuantizeData data = load_quantize_data(config, train);
+
+  // Fold, rescale, calibrate: the naive max-threshold model.
+  QuantizedModel q = quantize_model(load_trained_model(config.checkpoint).model, train, config,
+                                    image_batches(data.calibration, config.eval_batch_size, info));
+  std::printf("BN folding: %lld folded (max |folded - unfolded| %.3g of output scale %.3g)",
+              static_cast<long long>(q.fold.folded), q.fold.max_abs_difference,
+              q.fold.max_abs_output);
+  for (const std::string& name : q.fold.unfolded) std::printf(", left: %s", name.c_str());
+  std::printf("\n");
+  for (const DwsRescaling& r : q.rescaled)
+    std::printf(
+        "rescaled %s -> %s: %lld of %lld channels locked, filter range spread %.3g -> %.3g\n",
+        r.depthwise.c_str(), r.next.c_str(), static_cast<long long>(r.locked),
+        static_cast<long long>(r.channels), r.spread_before, r.spread_after);
+  if (config.rescale_dws && q.rescaled.empty())
+    std::printf("--rescale-dws: no depthwise-separable pair found\n");
+  std::printf("quantizers on %zu layers: weights %s; inputs %s (signed or unsigned per layer)\n",
+              q.layers.size(), q.layers.empty() ? "-" : q.layers.front().weight->describe().c_str(),
+              q.layers.empty() ? "-" : q.layers.front().input->describe().c_str());
+
+  auto test_loader = make_eval_loader(data.test, config.eval_batch_size, info);
+  auto held_out_loader = make_eval_loader(data.held_out, config.eval_batch_size, info);
+  std::vector<AccuracyRow> rows;
+  rows.push_back(evaluate_row("float", *teacher.model, *teacher.model, *test_loader,
+                              *held_out_loader, info.num_classes, true));
+  rows.push_back(evaluate_row("naive", *q.model, *teacher.model, *test_loader, *held_out_loader,
+                              info.num_classes, false));
+
+  // Fine-tuning of the scales (labels never read).
+  BatchLoaderOptions loader_options;
+  loader_options.batch_size = config.batch_size;
+  loader_options.shuffle = true;
+  loader_options.seed = config.seed;
+  BatchLoader fine_tune_loader(data.fine_tune, normalization(info), loader_options);
+  FineTuneOptions options{config.epochs, config.lr, config.restart_epochs, config.restart_mult};
+  double fine_tune_seconds = 0;
+  std::vector<FineTuneEpoch> so_far;
+  const std::vector<FineTuneEpoch> history = fine_tune_scales(
+      *teacher.model, *q.model, fine_tune_loader, *held_out_loader, options,
+      [&](const FineTuneEpoch& m) {
+        so_far.push_back(m);
+        fine_tune_seconds += m.seconds;
+        write_file_atomic((out / "metrics.csv").string(), fine_tune_metrics_csv(so_far));
+        const double eta = fine_tune_seconds / m.epoch * (config.epochs - m.epoch);
+        std::printf(
+            "fine-tune %d/%d  train RMSE %.5f  held-out RMSE %.5f  lr %.3g  %.1f s  %.0f img/s  "
+            "ETA %s\n",
+            m.epoch, config.epochs, m.train_rmse, m.held_out_rmse, m.lr, m.seconds,
+            m.images_per_second, format_duration(eta).c_str());
+        std::fflush(stdout);
+      });
+  if (history.empty())
+    write_file_atomic((out / "metrics.csv").string(), fine_tune_metrics_csv(history));
+  rows.push_back(evaluate_row("fine-tuned", *q.model, *teacher.model, *test_loader,
+                              *held_out_loader, info.num_classes, false));
+
+  save_quantized_checkpoint((out / "quantized.ckpt").string(), q);
+  char title[256];
+  std::snprintf(title, sizeof title, "%s on %s, %d-bit %s %s%s%s: test accuracy (%lld images)",
+                train.model.c_str(), train.dataset.c_str(), config.bits, config.mode.c_str(),
+                config.thresholds.c_str(), config.rescale_dws ? ", rescaled DWS" : "",
+                config.train_weight_scales ? ", point-wise weight scales" : "",
+                static_cast<long long>(data.test.size()));
+  const std::string table = accuracy_table_text(title, rows);
+  write_file_atomic((out / "accuracy.txt").string(), table);
+  write_file_atomic((out / "accuracy.csv").string(), accuracy_table_csv(rows));
+  write_file_atomic((out / "accuracy.json").string(), accuracy_table_json(rows).dump(2) + "\n");
+
+  int64_t scales = 0;
+  for (const Parameter& p : q.model->parameters())
+    if (p.role == ParamRole::kQuantScale) scales += p.tensor.numel();
+  const nlohmann::json summary = {{"model", train.model},
+                                  {"dataset", train.dataset},
+                                  {"checkpoint", config.checkpoint},
+                                  {"bits", config.bits},
+                                  {"mode", config.mode},
+                                  {"thresholds", config.thresholds},
+                                  {"rescale_dws", config.rescale_dws},
+                                  {"train_weight_scales", config.train_weight_scales},
+                                  {"bn_folded", q.fold.folded},
+                                  {"bn_unfolded", q.fold.unfolded},
+                                  {"dws_pairs_rescaled", q.rescaled.size()},
+                                  {"quantized_layers", q.layers.size()},
+                                  {"trained_scales", scales},
+                                  {"calibration_images", data.calibration.size()},
+                                  {"fine_tune_images", data.fine_tune.size()},
+                                  {"held_out_images", data.held_out.size()},
+                                  {"held_out_set", data.held_out_name},
+                                  {"epochs", config.epochs},
+                                  {"float_accuracy", rows[0].accuracy},
+                                  {"naive_accuracy", rows[1].accuracy},
+                                  {"fine_tuned_accuracy", rows[2].accuracy},
+                                  {"naive_rmse", rows[1].rmse},
+                                  {"fine_tuned_rmse", rows[2].rmse},
+                                  {"accuracy", accuracy_table_json(rows)},
+                                  {"fine_tune_seconds", fine_tune_seconds},
+                                  {"float_train_seconds", teacher.progress.train_seconds},
+                                  {"threads", num_threads()},
+                                  {"seed", config.seed}};
+  write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
+
+  std::printf("\n%s", table.c_str());
+  std::printf("fine-tuning took %.1f s (the float training %.1f s)\n", fine_tune_seconds,
+              teacher.progress.train_seconds);
+  std::printf(
+      "output %s: quantized.ckpt summary.json accuracy.txt accuracy.csv accuracy.json metrics.csv "
+      "config.json\n",
+      out.string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "lowbit-quantize: n-bit quantization of a float lowbit-train checkpoint with trained "
+      "thresholds (FAT)"};
+  QuantizeConfig config;
+  add_quantize_flags(app, config);
+  return run_cli(app, argc, argv, "lowbit-quantize", [&]() -> int {
+    set_num_threads(config.threads);
+    return run(config);
+  });
+}

@@ -1,0 +1,135 @@
+// The fine-tuning loop, written as section 4.1.2 reads: for each epoch, for each batch: schedule,
+// teacher logits, student logits, RMSE, zero_grad, backward, Adam step, projection of the scales.
+#include "apps/quantize_finetune.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "apps/progress.h"
+#include "apps/quantize_model.h"
+#include "core/autograd.h"
+#include "core/check.h"
+#include "layers/losses.h"
+#include "optim/adam.h"
+#include "optim/schedule.h"
+
+namespace lowbit {
+namespace {
+
+Tensor logits_without_graph(Module& model, const Tensor& images) {
+  NoGradGuard no_grad;
+  return model(images);
+}
+
+// Restores a module's mode when it goes out of scope.
+class ModeGuard {
+ public:
+  explicit ModeGuard(Module& m) : module_(m), training_(m.is_training()) {}
+  ~ModeGuard() { module_.train(training_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  Module& module_;
+  bool training_;
+};
+
+}  // namespace
+
+std::string fine_tune_metrics_csv(const std::vector<FineTuneEpoch>& history) {
+  std::string out = "epoch,train_rmse,held_out_rmse,lr,seconds,images_per_second\n";
+  char line[192];
+  for (const FineTuneEpoch& m : history) {
+    std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.8g,%.3f,%.1f\n", m.epoch, m.train_rmse,
+                  m.held_out_rmse, m.lr, m.seconds, m.images_per_second);
+    out += line;
+  }
+  return out;
+}
+
+double logits_rmse(Module& teacher, Module& student, BatchLoader& loader) {
+  ModeGuard teacher_mode(teacher), student_mode(student);
+  teacher.eval();
+  student.eval();
+  loader.start_epoch(0);
+  double sum = 0.0;
+  int64_t count = 0;
+  Batch batch;
+  while (loader.next(batch)) {
+    const Tensor t = logits_without_graph(teacher, batch.images),
+                 s = logits_without_graph(student, batch.images);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const double d = static_cast<double>(s.data()[i]) - t.data()[i];
+      sum += d * d;
+    }
+    count += t.numel();
+  }
+  LOWBIT_CHECK(count > 0, "logits_rmse: the loader gave no images");
+  return std::sqrt(sum / static_cast<double>(count));
+}
+
+std::vector<FineTuneEpoch> fine_tune_scales(
+    Module& teacher, Module& student, BatchLoader& train, BatchLoader& held_out,
+    const FineTuneOptions& o, const std::function<void(const FineTuneEpoch&)>& on_epoch) {
+  LOWBIT_CHECK(train.batches_per_epoch() > 0, "fine-tuning: the training loader has no batches");
+  const std::vector<Parameter> scales = freeze_all_but_scales(student);
+  AdamOptions adam_options;
+  adam_options.lr = o.lr;
+  Adam adam(scales, adam_options);
+  ScheduleConfig schedule;
+  schedule.kind = ScheduleKind::kCosineRestarts;
+  const int64_t steps_per_epoch = train.batches_per_epoch();
+  schedule.total_steps = static_cast<int64_t>(o.epochs) * steps_per_epoch;
+  schedule.t0 = static_cast<int64_t>(o.restart_epochs) * steps_per_epoch;
+  schedule.t_mult = o.restart_mult;
+  schedule.reset_state_on_restart = true;  // section 4.1.2: the optimizer restarts with the cosine
+  LrScheduler scheduler({&adam}, schedule);
+
+  ModeGuard teacher_mode(teacher), student_mode(student);
+  std::vector<FineTuneEpoch> history;
+  int64_t step = 0;
+  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+    teacher.eval();
+    student.eval();
+    train.start_epoch(epoch - 1);
+    ProgressBar bar("fine-tune " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
+                    steps_per_epoch);
+    const auto start = std::chrono::steady_clock::now();
+    double rmse_sum = 0.0;
+    int64_t batches = 0, images = 0;
+    Batch batch;
+    while (train.next(batch)) {
+      scheduler.apply(step);
+      const Tensor target = logits_without_graph(teacher, batch.images);
+      const Tensor loss = rmse_loss(student(batch.images), target);  // eq. 25
+      adam.zero_grad();
+      backward(loss);
+      adam.step();
+      project_scales(student);
+      const float value = loss.item();
+      LOWBIT_CHECK(std::isfinite(value), "fine-tuning diverged: the RMSE is ", value, " at step ",
+                   step, " (epoch ", epoch, "); try a lower --lr");
+      rmse_sum += value;
+      ++batches;
+      ++step;
+      images += static_cast<int64_t>(batch.labels.size());  // counted, never read as labels
+      char status[64];
+      std::snprintf(status, sizeof status, "rmse %.5f", rmse_sum / static_cast<double>(batches));
+      bar.update(batches, images, status);
+    }
+    bar.finish();
+    FineTuneEpoch m;
+    m.epoch = epoch;
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    m.train_rmse = rmse_sum / static_cast<double>(batches);
+    m.lr = adam.lr();
+    m.images_per_second = m.seconds > 0 ? static_cast<double>(images) / m.seconds : 0.0;
+    m.held_out_rmse = logits_rmse(teacher, student, held_out);
+    history.push_back(m);
+    if (on_epoch) on_epoch(m);
+  }
+  return history;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,44 @@
+// Formatting of the accuracy table.
+#include "apps/quantize_report.h"
+
+#include <cstdio>
+
+namespace lowbit {
+
+std::string accuracy_table_text(const std::string& title, const std::vector<AccuracyRow>& rows) {
+  std::string out = title + "\n";
+  char line[192];
+  std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %12s\n", "stage", "accuracy", "vs float",
+                "loss", "logits RMSE");
+  out += line;
+  for (const AccuracyRow& r : rows) {
+    const double delta = rows.empty() ? 0.0 : r.accuracy - rows.front().accuracy;
+    std::snprintf(line, sizeof line, "%-12s %9.2f%% %+10.2f %10.4f %12.5f\n", r.stage.c_str(),
+                  r.accuracy, delta, r.loss, r.rmse);
+    out += line;
+  }
+  return out;
+}
+
+std::string accuracy_table_csv(const std::vector<AccuracyRow>& rows) {
+  std::string out = "stage,test_accuracy,test_loss,logits_rmse\n";
+  char line[160];
+  for (const AccuracyRow& r : rows) {
+    std::snprintf(line, sizeof line, "%s,%.4f,%.6f,%.6f\n", r.stage.c_str(), r.accuracy, r.loss,
+                  r.rmse);
+    out += line;
+  }
+  return out;
+}
+
+nlohmann::json accuracy_table_json(const std::vector<AccuracyRow>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const AccuracyRow& r : rows)
+    out.push_back({{"stage", r.stage},
+                   {"test_accuracy", r.accuracy},
+                   {"test_loss", r.loss},
+                   {"logits_rmse", r.rmse}});
+  return out;
+}
+
+}  // namespace lowbit

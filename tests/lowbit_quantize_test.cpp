@@ -1,0 +1,235 @@
+// lowbit-quantize end to end, as a user runs it: a LeNet-5 trained by lowbit-train on a small
+// MNIST-format data set written here, then quantized: the accuracy table (float, naive,
+// fine-tuned), fine-tuning lowering the logits' RMSE, 8 bits close to float, the quantized
+// checkpoint rebuilding the fine-tuned model, and one-line errors with exit status 2.
+#include <zlib.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "apps/evaluate.h"
+#include "apps/quantize_model.h"
+#include "apps/run_setup.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "data/datasets.h"
+#include "tests/temp_root.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CommandResult {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void put_u32(std::vector<uint8_t>& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
+}
+
+void write_gz(const fs::path& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+}
+
+// Ten classes of 28x28 images: a bright 7x4 bar at a class-specific place on a noisy background
+// (as tests/lowbit_train_test.cpp), with the bar's brightness varying so that the logits do too.
+void write_bars(const fs::path& dir, const std::string& prefix, uint32_t count, uint64_t seed) {
+  lowbit::Rng rng(seed);
+  std::vector<uint8_t> images, labels;
+  put_u32(images, 0x803);
+  put_u32(images, count);
+  put_u32(images, 28);
+  put_u32(images, 28);
+  put_u32(labels, 0x801);
+  put_u32(labels, count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const int label = static_cast<int>(i % 10);
+    labels.push_back(static_cast<uint8_t>(label));
+    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)),
+              left = 2 + (label % 5) * 5;
+    const int bright = 120 + static_cast<int>(rng.below(100));
+    for (int y = 0; y < 28; ++y) {
+      for (int x = 0; x < 28; ++x) {
+        const bool inside = y >= top && y < top + 7 && x >= left && x < left + 4;
+        images.push_back(static_cast<uint8_t>(inside ? bright + static_cast<int>(rng.below(36))
+                                                     : rng.below(90)));
+      }
+    }
+  }
+  write_gz(dir / (prefix + "-images-idx3-ubyte.gz"), images);
+  write_gz(dir / (prefix + "-labels-idx1-ubyte.gz"), labels);
+}
+
+// One trained float LeNet-5 for every test of this file.
+struct Trained {
+  lowbit::testing::TempRoot root{"lowbit_quantize_test"};
+  fs::path data, checkpoint;
+  Trained() {
+    data = root.dir("bars");
+    write_bars(data, "train", 1000, 1);
+    write_bars(data, "t10k", 300, 2);
+    const fs::path run = root.dir("float");
+    const CommandResult r =
+        run_command(std::string(LOWBIT_TRAIN_BIN) + " --model lenet5 --dataset mnist --data-dir " +
+                    data.string() +
+                    " --epochs 2 --batch-size 50 --lr 0.003 --threads 1 --seed 3 --val-split 100 "
+                    "--overwrite --out " +
+                    run.string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    checkpoint = run / "best.ckpt";
+  }
+  std::string quantize(const std::string& flags) const {
+    return std::string(LOWBIT_QUANTIZE_BIN) + " --checkpoint " + checkpoint.string() +
+           " --data-dir " + data.string() + " --threads 1 " + flags;
+  }
+};
+
+const Trained& trained() {
+  static const Trained t;
+  return t;
+}
+
+nlohmann::json row(const nlohmann::json& table, const std::string& stage) {
+  for (const nlohmann::json& r : table)
+    if (r["stage"] == stage) return r;
+  FAIL("no row " << stage);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE(
+    "lowbit-quantize: 3-bit fine-tuning lowers the RMSE; the table, summary, metrics and "
+    "checkpoint",
+    "[apps][quantize]") {
+  const Trained& t = trained();
+  const fs::path out = t.root.fresh("q3");
+  const CommandResult r = run_command(t.quantize(
+      "--bits 3 --epochs 6 --restart-epochs 2 --restart-mult 1 --lr 0.003 --data-fraction 0.5 "
+      "--calibration-images 50 --batch-size 25 --out " +
+      out.string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  for (const char* file : {"config.json", "metrics.csv", "quantized.ckpt", "summary.json",
+                           "accuracy.txt", "accuracy.csv", "accuracy.json"})
+    CHECK(fs::exists(out / file));
+  CHECK(r.output.find("fine-tune 6/6") != std::string::npos);
+  CHECK(r.output.find("ETA") != std::string::npos);
+
+  const nlohmann::json summary = nlohmann::json::parse(read_text(out / "summary.json"));
+  CHECK(summary["model"] == "lenet5");
+  CHECK(summary["bits"] == 3);
+  CHECK(summary["calibration_images"] == 50);
+  CHECK(summary["fine_tune_images"] == 450);  // half of the 900 training images lowbit-train kept
+  CHECK(summary["held_out_set"] == "validation");
+  CHECK(summary["quantized_layers"] == 5);
+  const nlohmann::json table = nlohmann::json::parse(read_text(out / "accuracy.json"));
+  REQUIRE(table.size() == 3);
+  const double float_accuracy = row(table, "float")["test_accuracy"];
+  const double naive_rmse = row(table, "naive")["logits_rmse"],
+               tuned_rmse = row(table, "fine-tuned")["logits_rmse"];
+  INFO("float " << float_accuracy << "%, naive RMSE " << naive_rmse << ", fine-tuned RMSE "
+                << tuned_rmse);
+  CHECK(float_accuracy >= 90.0);
+  CHECK(row(table, "float")["logits_rmse"] == 0.0);
+  CHECK(tuned_rmse < 0.95 * naive_rmse);
+  CHECK(summary["fine_tuned_rmse"] == tuned_rmse);
+  const std::string csv = read_text(out / "accuracy.csv");
+  CHECK(csv.rfind("stage,test_accuracy,test_loss,logits_rmse\nfloat,", 0) == 0);
+  const std::string text = read_text(out / "accuracy.txt");
+  CHECK(text.find("3-bit vector symmetric") != std::string::npos);
+  CHECK(text.find("fine-tuned") != std::string::npos);
+  const std::string metrics = read_text(out / "metrics.csv");
+  CHECK(metrics.rfind("epoch,train_rmse,held_out_rmse,lr,seconds,images_per_second\n", 0) == 0);
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 7);
+
+  // The checkpoint rebuilds the fine-tuned model: the same test accuracy.
+  lowbit::set_num_threads(1);
+  const lowbit::QuantizedModel loaded =
+      lowbit::load_quantized_checkpoint((out / "quantized.ckpt").string());
+  const lowbit::DatasetInfo& info = lowbit::dataset_info("mnist");
+  const lowbit::Dataset test = lowbit::load_dataset("mnist", t.data.string()).test;
+  const lowbit::Evaluation e =
+      lowbit::evaluate(*loaded.model, *lowbit::make_eval_loader(test, 256, info), info.num_classes);
+  CHECK(e.accuracy == Approx(row(table, "fine-tuned")["test_accuracy"].get<double>()));
+  lowbit::set_num_threads(0);
+}
+
+TEST_CASE("lowbit-quantize: 8 bits stay near float, asymmetric and scalar, with weight scales",
+          "[apps][quantize]") {
+  const Trained& t = trained();
+  for (const char* flags : {"--thresholds symmetric --mode vector",
+                            "--thresholds asymmetric --mode scalar --train-weight-scales"}) {
+    const fs::path out = t.root.fresh("q8");
+    const CommandResult r = run_command(t.quantize(
+        std::string(flags) + " --bits 8 --epochs 1 --data-fraction 0.2 --out " + out.string()));
+    INFO(flags << "\n" << r.output);
+    REQUIRE(r.status == 0);
+    const nlohmann::json table = nlohmann::json::parse(read_text(out / "accuracy.json"));
+    const double float_accuracy = row(table, "float")["test_accuracy"];
+    CHECK(std::abs(row(table, "naive")["test_accuracy"].get<double>() - float_accuracy) <= 1.0);
+    CHECK(std::abs(row(table, "fine-tuned")["test_accuracy"].get<double>() - float_accuracy) <=
+          1.0);
+    CHECK(row(table, "naive")["logits_rmse"].get<double>() < 0.05);
+  }
+}
+
+TEST_CASE("lowbit-quantize: bad flags and files give one line and exit status 2",
+          "[apps][quantize]") {
+  const Trained& t = trained();
+  const fs::path out = t.root.fresh("errors");
+  struct Case {
+    std::string command, message;
+  };
+  const std::string bin = LOWBIT_QUANTIZE_BIN;
+  const fs::path junk = out / "junk.ckpt";
+  std::ofstream(junk) << "not a checkpoint";
+  for (const Case& c :
+       {Case{t.quantize("--bits 9 --out " + out.string()), "--bits"},
+        Case{t.quantize("--mode diagonal --out " + out.string()), "--mode"},
+        Case{bin + " --checkpoint " + (out / "missing.ckpt").string(), "missing.ckpt"},
+        Case{bin + " --checkpoint " + junk.string(), "junk.ckpt"},
+        Case{t.quantize("--epochs 0 --out " + t.root.dir("first").string()) + " && " +
+                 t.quantize("--epochs 0 --out " + t.root.dir("first").string()),
+             "already holds a quantized model"}}) {
+    const CommandResult r = run_command(c.command);
+    INFO(c.command << "\n" << r.output);
+    CHECK(r.status == 2);
+    CHECK(r.output.find(c.message) != std::string::npos);
+  }
+  const CommandResult missing =
+      run_command(bin + " --checkpoint " + (out / "missing.ckpt").string());
+  CHECK(std::count(missing.output.begin(), missing.output.end(), '\n') == 1);
+}

@@ -1,0 +1,140 @@
+// lowbit-quantize's model pieces: the FAT transformation of a zoo model (folded, calibrated; scales
+// only trainable), and the quantized checkpoint, which rebuilds a model that computes the same
+// logits.
+#include "apps/quantize_model.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/run_setup.h"
+#include "core/autograd.h"
+#include "core/check.h"
+#include "core/checkpoint.h"
+#include "core/rng.h"
+#include "data/datasets.h"
+#include "layers/batch_norm.h"
+#include "layers/identity.h"
+#include "models/module_paths.h"
+#include "tests/temp_root.h"
+
+using namespace lowbit;
+
+namespace {
+
+Tensor random_tensor(const Shape& shape, Rng& rng) {
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(-1.0f, 1.0f);
+  return t;
+}
+
+Tensor eval(Module& model, const Tensor& x) {
+  NoGradGuard no_grad;
+  model.eval();
+  return model(x);
+}
+
+}  // namespace
+
+TEST_CASE("quantize_model: fold, calibrate, train only the scales, and the checkpoint round trip",
+          "[quantize_model]") {
+  const lowbit::testing::TempRoot root("quantize_model_test");
+  struct Case {
+    const char* model;
+    const char* dataset;
+    const char* mode;
+    const char* thresholds;
+    bool weight_scales, rescale_dws;
+  };
+  for (const Case& c : {Case{"resnet20", "cifar10", "vector", "symmetric", true, false},
+                        Case{"lenet5", "mnist", "scalar", "asymmetric", false, false},
+                        Case{"mobilenetv2", "cifar10", "scalar", "symmetric", false, true}}) {
+    DYNAMIC_SECTION(c.model << " " << c.mode << " " << c.thresholds) {
+      TrainConfig train;
+      train.model = c.model;
+      train.dataset = c.dataset;
+      const DatasetInfo& info = dataset_info(train.dataset);
+      std::shared_ptr<Module> model = build_model(train, info);
+      Rng rng(7);
+      for_each_module(*model, [&](Module& m) {
+        if (auto* bn = dynamic_cast<BatchNorm*>(&m))
+          for (int64_t k = 0; k < bn->channels(); ++k)
+            bn->running_var().data()[k] = rng.uniform(0.5f, 2.0f);
+      });
+      QuantizeConfig quantize;
+      quantize.bits = 6;
+      quantize.mode = c.mode;
+      quantize.thresholds = c.thresholds;
+      quantize.train_weight_scales = c.weight_scales;
+      quantize.rescale_dws = c.rescale_dws;
+      const std::vector<Tensor> calibration{
+          random_tensor({4, info.channels, info.side, info.side}, rng)};
+      QuantizedModel q = quantize_model(model, train, quantize, calibration);
+      const std::string name = c.model;
+      const int64_t bns = name == "resnet20" ? 19 : name == "mobilenetv2" ? 52 : 0;
+      CHECK(q.fold.folded == bns);
+      CHECK(q.rescaled.size() ==
+            (c.rescale_dws ? 17u : 0u));  // one pair per inverted residual block
+      int64_t identities = 0;
+      for_each_module(*q.model, [&](Module& m) {
+        identities += dynamic_cast<Identity*>(&m) != nullptr;
+        CHECK_FALSE(dynamic_cast<BatchNorm*>(&m));
+      });
+      const auto layers = static_cast<int64_t>(q.layers.size());
+      CHECK(identities == bns);
+      CHECK(layers == (name == "resnet20" ? 20 : name == "mobilenetv2" ? 53 : 5));
+      for (const CalibratedLayer& l : q.layers)
+        CHECK((l.weight_scales != nullptr) == c.weight_scales);
+
+      // Only the scales train; a step that pushes them out of range is projected back.
+      const std::vector<Parameter> scales = freeze_all_but_scales(*q.model);
+      for (const Parameter& p : q.model->parameters())
+        CHECK(p.tensor.requires_grad() == (p.role == ParamRole::kQuantScale));
+      // Per layer: an alpha for the weight and one for the input (asymmetric: alpha_left and
+      // alpha_width each), plus the point-wise factors.
+      const int64_t per_layer =
+          (quantize.thresholds == "asymmetric" ? 4 : 2) + (c.weight_scales ? 1 : 0);
+      CHECK(static_cast<int64_t>(scales.size()) == layers * per_layer);
+      for (const Parameter& p : scales) p.tensor.fill(3.0f);
+      project_scales(*q.model);
+      for (const Parameter& p : scales)
+        for (float v : p.tensor.to_vector()) CHECK(v <= 1.25f);
+      for (const Parameter& p : scales) p.tensor.fill(0.9f);  // a valid, non-initial state to save
+
+      const Tensor x = random_tensor({3, info.channels, info.side, info.side}, rng);
+      const Tensor expected = eval(*q.model, x);
+      const std::string path = (root.dir("ckpt") / (std::string(c.model) + ".ckpt")).string();
+      save_quantized_checkpoint(path, q);
+      const QuantizedModel loaded = load_quantized_checkpoint(path);
+      CHECK(loaded.train.model == train.model);
+      CHECK(loaded.quantize.mode == quantize.mode);
+      CHECK(loaded.quantize.bits == 6);
+      REQUIRE(loaded.layers.size() == q.layers.size());
+      for (size_t i = 0; i < q.layers.size(); ++i)
+        CHECK(loaded.layers[i].input->spec().is_signed == q.layers[i].input->spec().is_signed);
+      CHECK(eval(*loaded.model, x).to_vector() == expected.to_vector());
+    }
+  }
+}
+
+TEST_CASE("quantize_model: errors", "[quantize_model]") {
+  const lowbit::testing::TempRoot root("quantize_model_errors");
+  TrainConfig train;
+  train.model = "lenet5";
+  train.dataset = "mnist";
+  CHECK_THROWS_WITH(
+      quantize_model(build_model(train, dataset_info("mnist")), train, QuantizeConfig{}, {}),
+      Catch::Contains("no calibration batches"));
+  // A checkpoint of another kind is refused with its name.
+  const std::string path = (root.dir("x") / "other.ckpt").string();
+  Checkpoint other;
+  other.config = "{\"model\": \"lenet5\"}";
+  save_checkpoint(path, other);
+  CHECK_THROWS_WITH(load_quantized_checkpoint(path),
+                    Catch::Contains(path) && Catch::Contains("not a lowbit-quantize checkpoint"));
+  Rng rng(1);
+  auto model = build_model(train, dataset_info("mnist"));
+  CHECK_THROWS_WITH(freeze_all_but_scales(*model), Catch::Contains("no quantizer scales"));
+}
