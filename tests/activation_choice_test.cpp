@@ -53,7 +53,7 @@ TEST_CASE("the unsigned variant passes no gradient below zero, as ReLU", "[activ
   CHECK(x.grad_tensor().to_vector() == std::vector<float>{0.0f, 1.0f, 0.0f});
 }
 
-TEST_CASE("activation names parse both ways; an unknown name lists the known ones", "[activation_choice]") {
+TEST_CASE("activation names parse both ways and an unknown name lists the known ones", "[activation_choice]") {
   for (auto kind : {ActivationSpec::Kind::kRelu, ActivationSpec::Kind::kPow2, ActivationSpec::Kind::kReluPow2}) {
     CHECK(parse_activation_kind(activation_kind_name(kind)) == kind);
   }

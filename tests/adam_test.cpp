@@ -47,7 +47,7 @@ TEST_CASE("L2 and decoupled weight decay", "[optim]") {
   CHECK(q.tensor.item() == Approx(1.8f));
 }
 
-TEST_CASE("Adam state round-trips; reset makes the next step a first step", "[optim]") {
+TEST_CASE("Adam state round-trips and reset makes the next step a first step", "[optim]") {
   Parameter p = param(1.0f), q = param(1.0f);
   Adam a({p}, AdamOptions{0.1f}), b({q}, AdamOptions{0.1f});
   p.tensor.grad()[0] = 3.0f;

@@ -26,7 +26,7 @@ TEST_CASE("training normalizes each channel with batch statistics", "[batch_norm
   CHECK(bn.running_mean().to_vector()[0] == Approx(0.9f * 0.25f + 0.25f));
 }
 
-TEST_CASE("eval uses the running statistics; (N, C) inputs work", "[batch_norm]") {
+TEST_CASE("eval uses the running statistics and (N, C) inputs work", "[batch_norm]") {
   BatchNorm bn(3);
   bn.running_mean().copy_from(Tensor::from_vector({3}, {1, 2, 3}));
   bn.running_var().copy_from(Tensor::from_vector({3}, {4, 1, 0.25f}));

@@ -174,7 +174,7 @@ TEST_CASE("calibration: a folded ResNet-20 quantized naively stays near its floa
   CHECK(error[1] > 2 * error[0]);
 }
 
-TEST_CASE("calibration: the alphas train; fine-tuning on the RMSE to the float logits (eq. 25) lowers it",
+TEST_CASE("calibration: the alphas train, and fine-tuning on the RMSE to the float logits (eq. 25) lowers it",
           "[calibration]") {
   // The FAT loop in small: a folded ResNet-20 with naive 4-bit quantizers, only the threshold scales
   // trained (Adam), on the RMSE between float and quantized logits, no labels.

@@ -146,7 +146,7 @@ TEST_CASE("DST jump frequencies match tanh(th |dw| / L) for |dw| < L", "[dst_opt
   }
 }
 
-TEST_CASE("DST whole steps are deterministic; SGD's proposal is lr times its momentum buffer", "[dst_optimizer]") {
+TEST_CASE("DST whole steps are deterministic and SGD's proposal is lr times its momentum buffer", "[dst_optimizer]") {
   // L = 1/8. SGD lr 0.25, momentum 0.5, g = 1: the first proposal is 0.25 = 2L, so 0 -> -2 exactly.
   SgdOptions o{0.25f, 0.5f};
   Parameter p = param("w", {3}, 0.0f);
@@ -229,7 +229,7 @@ TEST_CASE("DST folds Adam's decoupled weight decay into the proposal", "[dst_opt
   CHECK(opt.grid_states(0) == std::vector<GridState>(5, 4));
 }
 
-TEST_CASE("DST with the same seed repeats; with another seed it differs", "[dst_optimizer]") {
+TEST_CASE("DST with the same seed repeats and with another seed it differs", "[dst_optimizer]") {
   auto run = [](uint64_t seed) {
     Rng init(1), grads(2);
     std::vector<Parameter> params = {random_param("a", {300}, init), random_param("b", {50, 4}, init)};

@@ -130,10 +130,8 @@ nlohmann::json row(const nlohmann::json& table, const std::string& stage) {
 
 }  // namespace
 
-TEST_CASE(
-    "lowbit-quantize: 3-bit fine-tuning lowers the RMSE; the table, summary, metrics and "
-    "checkpoint",
-    "[apps][quantize]") {
+TEST_CASE("lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, summary, metrics and checkpoint",
+          "[apps][quantize]") {
   const Trained& t = trained();
   const fs::path out = t.root.fresh("q3");
   const CommandResult r = run_command(t.quantize(

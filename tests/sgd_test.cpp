@@ -73,7 +73,7 @@ TEST_CASE("Sgd state round-trips and reset forgets momentum", "[optim]") {
   CHECK(a.tensor.item() == Approx(before - 0.1f));
 }
 
-TEST_CASE("parameters without gradient are untouched; bad options are errors", "[optim]") {
+TEST_CASE("parameters without gradient are untouched and bad options are errors", "[optim]") {
   Parameter p = param({1.0f});
   Sgd sgd({p}, SgdOptions{});
   sgd.step();

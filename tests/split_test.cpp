@@ -113,7 +113,7 @@ TEST_CASE("split_validation with val_count 0 keeps everything for training", "[d
   CHECK(split_validation(data, 9, 3).train.size() == 1);
 }
 
-TEST_CASE("split_validation rejects a val_count outside [0, size) and broken datasets", "[data][split]") {
+TEST_CASE("split_validation rejects a val_count outside 0..size-1 and broken datasets", "[data][split]") {
   const Dataset data = indexed_dataset(10);
   CHECK_THROWS_WITH(split_validation(data, 10, 0), Catch::Contains("val_count 10") && Catch::Contains("10 images"));
   CHECK_THROWS_WITH(split_validation(data, 11, 0), Catch::Contains("val_count 11") && Catch::Contains("10 images"));
