@@ -2,8 +2,6 @@
 // MNIST-format data set written here, then quantized: the accuracy table (float, naive,
 // fine-tuned), fine-tuning lowering the logits' RMSE, 8 bits close to float, the quantized
 // checkpoint rebuilding the fine-tuned model, and one-line errors with exit status 2.
-#include <zlib.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -21,75 +19,17 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "data/datasets.h"
+#include "tests/program_runs.h"
 #include "tests/temp_root.h"
 
 namespace fs = std::filesystem;
+using namespace lowbit::testing;
 
 namespace {
 
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_command(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void put_u32(std::vector<uint8_t>& b, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
-}
-
-void write_gz(const fs::path& path, const std::vector<uint8_t>& bytes) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
-  gzclose(f);
-}
-
-// Ten classes of 28x28 images: a bright 7x4 bar at a class-specific place on a noisy background
-// (as tests/lowbit_train_test.cpp), with the bar's brightness varying so that the logits do too.
-void write_bars(const fs::path& dir, const std::string& prefix, uint32_t count, uint64_t seed) {
-  lowbit::Rng rng(seed);
-  std::vector<uint8_t> images, labels;
-  put_u32(images, 0x803);
-  put_u32(images, count);
-  put_u32(images, 28);
-  put_u32(images, 28);
-  put_u32(labels, 0x801);
-  put_u32(labels, count);
-  for (uint32_t i = 0; i < count; ++i) {
-    const int label = static_cast<int>(i % 10);
-    labels.push_back(static_cast<uint8_t>(label));
-    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)),
-              left = 2 + (label % 5) * 5;
-    const int bright = 120 + static_cast<int>(rng.below(100));
-    for (int y = 0; y < 28; ++y) {
-      for (int x = 0; x < 28; ++x) {
-        const bool inside = y >= top && y < top + 7 && x >= left && x < left + 4;
-        images.push_back(static_cast<uint8_t>(inside ? bright + static_cast<int>(rng.below(36))
-                                                     : rng.below(90)));
-      }
-    }
-  }
-  write_gz(dir / (prefix + "-images-idx3-ubyte.gz"), images);
-  write_gz(dir / (prefix + "-labels-idx1-ubyte.gz"), labels);
-}
+// Bars of varying brightness on a brighter background than lowbit_train_test's, so that the
+// logits vary too.
+const BarLook kBars{120, 100, 36, 90};
 
 // One trained float LeNet-5 for every test of this file.
 struct Trained {
@@ -97,8 +37,8 @@ struct Trained {
   fs::path data, checkpoint;
   Trained() {
     data = root.dir("bars");
-    write_bars(data, "train", 1000, 1);
-    write_bars(data, "t10k", 300, 2);
+    write_class_bars(data, "train", 1000, 1, kBars);
+    write_class_bars(data, "t10k", 300, 2, kBars);
     const fs::path run = root.dir("float");
     const CommandResult r =
         run_command(std::string(LOWBIT_TRAIN_BIN) + " --model lenet5 --dataset mnist --data-dir " +

@@ -5,7 +5,6 @@
 
 #include <nlohmann/json.hpp>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -14,74 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
-
-
+#include "tests/program_runs.h"
 
 namespace fs = std::filesystem;
+using namespace lowbit::testing;
 
 namespace {
-
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_command(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void put_u32(std::vector<uint8_t>& b, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
-}
-
-void write_gz(const fs::path& path, const std::vector<uint8_t>& bytes) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
-  gzclose(f);
-}
-
-// Ten classes of 28x28 digits-to-be: a bright 7x7 square at a class-specific place on a
-// noisy background. LeNet-5 learns them in an epoch or two.
-void write_squares(const fs::path& dir, const std::string& prefix, uint32_t count, uint64_t seed) {
-  lowbit::Rng rng(seed);
-  std::vector<uint8_t> images, labels;
-  put_u32(images, 0x803);
-  put_u32(images, count);
-  put_u32(images, 28);
-  put_u32(images, 28);
-  put_u32(labels, 0x801);
-  put_u32(labels, count);
-  for (uint32_t i = 0; i < count; ++i) {
-    const int label = static_cast<int>(i % 10);
-    labels.push_back(static_cast<uint8_t>(label));
-    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)), left = 2 + (label % 5) * 5;
-    for (int y = 0; y < 28; ++y) {
-      for (int x = 0; x < 28; ++x) {
-        const bool inside = y >= top && y < top + 7 && x >= left && x < left + 4;
-        images.push_back(static_cast<uint8_t>(inside ? 200 + rng.below(56) : rng.below(60)));
-      }
-    }
-  }
-  write_gz(dir / (prefix + "-images-idx3-ubyte.gz"), images);
-  write_gz(dir / (prefix + "-labels-idx1-ubyte.gz"), labels);
-}
 
 struct Fixture {
   fs::path root, data;
@@ -89,8 +26,8 @@ struct Fixture {
     root = fs::temp_directory_path() / ("lowbit_train_test_" + std::to_string(::getpid()));
     data = root / "squares";
     fs::create_directories(data);
-    write_squares(data, "train", 1000, 1);
-    write_squares(data, "t10k", 200, 2);
+    write_class_bars(data, "train", 1000, 1);
+    write_class_bars(data, "t10k", 200, 2);
   }
   ~Fixture() {
     std::error_code ignored;
