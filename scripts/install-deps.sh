@@ -11,6 +11,7 @@ packages=(
   libstb-dev        # image decoding (image-folder data sets)
   libmatio-dev      # MATLAB .mat files (SVHN)
   zlib1g-dev        # .gz data files, checkpoint checksums
+  liblzma-dev       # xz (LZMA2) compressed model sizes in lowbit-ptq
   nlohmann-json3-dev  # configuration, metrics and summaries as JSON
 )
 packages+=("$@")

@@ -19,6 +19,13 @@ CommandResult run_command(const std::string& command);
 
 std::string read_text(const std::filesystem::path& path);
 
+// How many times `what` occurs in `text` (overlaps counted).
+inline size_t count_occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
 // Writes DIR/PREFIX-images-idx3-ubyte.gz and DIR/PREFIX-labels-idx1-ubyte.gz (MNIST's names and
 // IDX format, gzip-compressed) for count = labels.size() images of 28x28 `pixels`.
 void write_mnist_idx(const std::filesystem::path& dir, const std::string& prefix, const std::vector<uint8_t>& pixels,

@@ -3,18 +3,11 @@
 
 #include "apps/progress.h"
 #include "apps/svg_plot.h"
+#include "tests/program_runs.h"
 
 using namespace lowbit;
 
-namespace {
-
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
-  return n;
-}
-
-}  // namespace
+using testing::count_occurrences;
 
 TEST_CASE("a chart has one polyline per series and escapes its text", "[svg]") {
   PlotSeries a{"loss <train>", {0, 1, 2}, {3, 2, 1}, false};
@@ -22,7 +15,7 @@ TEST_CASE("a chart has one polyline per series and escapes its text", "[svg]") {
   const std::string svg = svg_line_chart({a, b}, {"title \"q\"", "x", "y", 400, 300});
   CHECK(svg.rfind("<svg", 0) == 0);
   CHECK(svg.find("</svg>") != std::string::npos);
-  CHECK(count(svg, "<polyline") == 2);
+  CHECK(count_occurrences(svg, "<polyline") == 2);
   CHECK(svg.find("loss &lt;train&gt;") != std::string::npos);
   CHECK(svg.find("levels &amp; steps") != std::string::npos);
   CHECK(svg.find("title &quot;q&quot;") != std::string::npos);
@@ -30,7 +23,7 @@ TEST_CASE("a chart has one polyline per series and escapes its text", "[svg]") {
   // The staircase adds one corner point per step: 3 + 2 points.
   const size_t start = svg.rfind("points=\"");
   const std::string points = svg.substr(start, svg.find('"', start + 8) - start);
-  CHECK(count(points, ",") == 5);
+  CHECK(count_occurrences(points, ",") == 5);
   CHECK(svg_line_chart({}, {}).find("</svg>") != std::string::npos);
 }
 
