@@ -2,13 +2,14 @@
 // elements, the share of non-zeros (1 - sparsity, as Table 5 of Long et al. 2020 prints
 // it), the count at each level of the power-of-two grid and the count off the grid; a
 // whole-network line; with --data-dir, each quantized activation's share of zeros on a
-// batch of test images.
+// batch of test images; with --html, all of it and the training curves as one page.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <string>
 
 #include "apps/cli_main.h"
+#include "apps/html_report.h"
 #include "apps/run_log.h"
 #include "apps/run_setup.h"
 #include "apps/train_config.h"
@@ -59,11 +60,13 @@ std::vector<ActivationZeros> activation_zeros(Module& model, const Dataset& test
 
 int main(int argc, char** argv) {
   CLI::App app{"lowbit-report: per-layer weight levels, sparsity and activation zeros of a lowbit-train checkpoint"};
-  std::string checkpoint, csv_path, data_dir;
+  std::string checkpoint, csv_path, data_dir, html_path;
   int64_t images = 256;
   int threads = 0;
   app.add_option("--checkpoint", checkpoint, "a checkpoint written by lowbit-train")->required();
   app.add_option("--csv", csv_path, "also write the weight table as CSV to this file");
+  app.add_option("--html", html_path,
+                 "also write one self-contained page (tables, training curves as SVG) to this file");
   auto* data_option =
       app.add_option("--data-dir", data_dir, "data directory: also report each quantized activation's share of zeros");
   app.add_option("--images", images, "test images for the activation report")->check(CLI::Range(1, 100000));
@@ -86,15 +89,38 @@ int main(int argc, char** argv) {
       write_file_atomic(csv_path, weight_report_csv(report));
       std::printf("weight table written to %s\n", csv_path.c_str());
     }
+    std::vector<ActivationZeros> zeros;
     if (data_option->count() > 0) {
       const std::string dir = resolve_data_dir(config.dataset, data_dir);
       const Dataset test = load_dataset(config.dataset, dir).test;
-      const auto zeros = activation_zeros(model, test, info, images);
+      zeros = activation_zeros(model, test, info, images);
       if (zeros.empty()) std::printf("\nthe model has no quantized activations (--act %s)\n", config.act.c_str());
       else std::printf("\nquantized activations on %lld test images: share of zeros\n", static_cast<long long>(images));
       for (const ActivationZeros& z : zeros) {
         std::printf("  %-40s %6.2f%%\n", z.layer.c_str(), 100.0 * static_cast<double>(z.zeros) / static_cast<double>(z.elements));
       }
+    }
+    if (!html_path.empty()) {
+      const std::string title = config.model + " on " + config.dataset;
+      HtmlSection run{"Run", {}, {}, {}};
+      run.paragraphs.push_back(checkpoint + ": " + std::to_string(trained.progress.epochs_done) + " epochs; weights " +
+                               config.weights + " (grid min 2^" + std::to_string(config.weight_min_exp) +
+                               "), activations " + config.act + ".");
+      if (!trained.progress.history.empty()) run.figures.push_back(training_curves_svg(trained.progress.history, title));
+      HtmlSection weights{"Weights", {"Per weight tensor: non-zero share (1 - sparsity) and the count at each grid level."},
+                          {html_table_from_csv("weight levels", weight_report_csv(report))}, {}};
+      std::vector<HtmlSection> sections{run, weights};
+      if (!zeros.empty()) {
+        HtmlTable table{"share of zeros on " + std::to_string(images) + " test images", {"activation", "zeros"}, {}};
+        for (const ActivationZeros& z : zeros) {
+          char share[32];
+          std::snprintf(share, sizeof share, "%.2f%%", 100.0 * static_cast<double>(z.zeros) / static_cast<double>(z.elements));
+          table.rows.push_back({z.layer, share});
+        }
+        sections.push_back({"Quantized activations", {}, {table}, {}});
+      }
+      write_file_atomic(html_path, html_report("lowbit-report: " + title, sections));
+      std::printf("report page written to %s\n", html_path.c_str());
     }
     return 0;
   });

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/html_report.h"
 #include "tests/program_runs.h"
 
 namespace fs = std::filesystem;
@@ -90,6 +91,18 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   CHECK(eval["confusion"].size() == 100);
   CHECK(fs::exists(out / "last.ckpt.confusion.csv"));
   CHECK(e.output.find("confusion matrix") != std::string::npos);
+
+  // lowbit-report's page: well-formed, with the weight table and the training curves.
+  const fs::path page = out / "report.html";
+  const CommandResult rep = run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 1 --checkpoint " +
+                                        (out / "last.ckpt").string() + " --html " + page.string());
+  INFO(rep.output);
+  REQUIRE(rep.status == 0);
+  const std::string html = read_text(page);
+  CHECK(lowbit::xml_error(html) == "");
+  CHECK(html.find("weight levels") != std::string::npos);
+  CHECK(html.find("<svg") != std::string::npos);
+  CHECK(html.find("total") != std::string::npos);  // the whole-network line of the table
 
   // A second run into the same directory is refused rather than overwriting it.
   const CommandResult again = run_command(f.train("--epochs 1 --out " + out.string()));
