@@ -23,16 +23,12 @@
 #include "models/bn_folding.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
+#include "tests/gradcheck.h"
 
 using namespace lowbit;
+using lowbit::testing::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, Rng& rng, float low = -1.0f, float high = 1.0f) {
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(low, high);
-  return t;
-}
 
 // Statistics and affine parameters far from the defaults, so that folding has work to do.
 int randomize_batch_norms(Module& model, Rng& rng) {

@@ -25,27 +25,18 @@
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
 #include "optim/adam.h"
+#include "tests/gradcheck.h"
 
 using namespace lowbit;
+using lowbit::testing::eval_no_grad;
+using lowbit::testing::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, Rng& rng, float low = -1.0f, float high = 1.0f) {
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(low, high);
-  return t;
-}
 
 float max_abs(const Tensor& t) {
   float m = 0.0f;
   for (float v : t.to_vector()) m = std::max(m, std::fabs(v));
   return m;
-}
-
-Tensor eval(Module& model, const Tensor& x) {
-  NoGradGuard no_grad;
-  model.eval();
-  return model(x);
 }
 
 // sqrt(mean (a - b)^2) / sqrt(mean b^2)
@@ -111,7 +102,7 @@ TEST_CASE("calibration: T_max of inputs and weights, signedness from the data", 
   CHECK(names == std::vector<std::string>{"0.weight_quantizer.alpha", "0.input_quantizer.alpha",
                                           "3.weight_quantizer.alpha", "3.input_quantizer.alpha"});
   // The naive max-threshold model runs and the calibrated maximum input lands on the top code.
-  CHECK_NOTHROW(eval(*net, batches[1]));
+  CHECK_NOTHROW(eval_no_grad(*net, batches[1]));
 }
 
 TEST_CASE("calibration: asymmetric limits per tensor and per channel", "[calibration]") {
@@ -157,7 +148,7 @@ TEST_CASE("calibration: a folded ResNet-20 quantized naively stays near its floa
   const std::vector<Tensor> batches{random_tensor({4, 3, 32, 32}, rng), random_tensor({4, 3, 32, 32}, rng)};
   const Tensor test = random_tensor({4, 3, 32, 32}, rng);
   auto reference = make();
-  const Tensor expected = eval(*reference, test);
+  const Tensor expected = eval_no_grad(*reference, test);
   double error[2];
   int k = 0;
   for (int bits : {8, 4}) {
@@ -167,7 +158,7 @@ TEST_CASE("calibration: a folded ResNet-20 quantized naively stays near its floa
     o.weight_bits = o.input_bits = bits;
     const std::vector<CalibratedLayer> layers = attach_calibrated_quantizers(*model, batches, o);
     CHECK(layers.size() == 20);  // 19 convolutions and the classifier
-    error[k++] = relative_rms(eval(*model, test), expected);
+    error[k++] = relative_rms(eval_no_grad(*model, test), expected);
   }
   INFO("relative RMS error of the logits: 8 bits " << error[0] << ", 4 bits " << error[1]);
   CHECK(error[0] < 0.05);
@@ -187,7 +178,7 @@ TEST_CASE("calibration: the alphas train, and fine-tuning on the RMSE to the flo
   });
   const Tensor train = random_tensor({8, 3, 32, 32}, rng), held_out = random_tensor({8, 3, 32, 32}, rng);
   fold_batch_norms(*model, train);
-  const Tensor train_target = eval(*model, train), held_out_target = eval(*model, held_out);
+  const Tensor train_target = eval_no_grad(*model, train), held_out_target = eval_no_grad(*model, held_out);
   UniformQuantizationOptions o;
   o.weight_bits = o.input_bits = 4;
   attach_calibrated_quantizers(*model, {train}, o);

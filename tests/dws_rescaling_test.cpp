@@ -22,16 +22,12 @@
 #include "models/dws_rescaling.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
+#include "tests/gradcheck.h"
 
 using namespace lowbit;
+using lowbit::testing::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, Rng& rng, float low = -1.0f, float high = 1.0f) {
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(low, high);
-  return t;
-}
 
 Tensor eval(Module& model, const Tensor& x) {
   NoGradGuard no_grad;

@@ -81,6 +81,18 @@ GradcheckResult gradcheck(const GradcheckProblem& problem) {
   return result;
 }
 
+Tensor eval_no_grad(Module& model, const Tensor& x) {
+  NoGradGuard no_grad;
+  model.eval();
+  return model(x);
+}
+
+Tensor random_tensor(const Shape& shape, Rng& rng, float low, float high) {
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(low, high);
+  return t;
+}
+
 Tensor uniform_away_from(const Shape& shape, Rng& rng, float low, float high,
                          const std::vector<float>& kinks, float margin) {
   Tensor t = Tensor::empty(shape);

@@ -10,6 +10,7 @@
 
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "layers/module.h"
 
 namespace lowbit::testing {
 
@@ -30,6 +31,12 @@ struct GradcheckResult {
 };
 
 GradcheckResult gradcheck(const GradcheckProblem& problem);
+
+// model(x) in eval mode without recording a graph (the model stays in eval mode).
+Tensor eval_no_grad(Module& model, const Tensor& x);
+
+// Uniform values in [low, high).
+Tensor random_tensor(const Shape& shape, Rng& rng, float low = -1.0f, float high = 1.0f);
 
 // Uniform values in [low, high) that stay at least `margin` away from every kink, so
 // that a step of eps < margin never crosses one.

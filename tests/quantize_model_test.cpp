@@ -19,24 +19,11 @@
 #include "layers/identity.h"
 #include "models/module_paths.h"
 #include "tests/temp_root.h"
+#include "tests/gradcheck.h"
 
 using namespace lowbit;
-
-namespace {
-
-Tensor random_tensor(const Shape& shape, Rng& rng) {
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(-1.0f, 1.0f);
-  return t;
-}
-
-Tensor eval(Module& model, const Tensor& x) {
-  NoGradGuard no_grad;
-  model.eval();
-  return model(x);
-}
-
-}  // namespace
+using lowbit::testing::eval_no_grad;
+using lowbit::testing::random_tensor;
 
 TEST_CASE("quantize_model: fold, calibrate, train only the scales, and the checkpoint round trip",
           "[quantize_model]") {
@@ -104,7 +91,7 @@ TEST_CASE("quantize_model: fold, calibrate, train only the scales, and the check
       for (const Parameter& p : scales) p.tensor.fill(0.9f);  // a valid, non-initial state to save
 
       const Tensor x = random_tensor({3, info.channels, info.side, info.side}, rng);
-      const Tensor expected = eval(*q.model, x);
+      const Tensor expected = eval_no_grad(*q.model, x);
       const std::string path = (root.dir("ckpt") / (std::string(c.model) + ".ckpt")).string();
       save_quantized_checkpoint(path, q);
       const QuantizedModel loaded = load_quantized_checkpoint(path);
@@ -114,7 +101,7 @@ TEST_CASE("quantize_model: fold, calibrate, train only the scales, and the check
       REQUIRE(loaded.layers.size() == q.layers.size());
       for (size_t i = 0; i < q.layers.size(); ++i)
         CHECK(loaded.layers[i].input->spec().is_signed == q.layers[i].input->spec().is_signed);
-      CHECK(eval(*loaded.model, x).to_vector() == expected.to_vector());
+      CHECK(eval_no_grad(*loaded.model, x).to_vector() == expected.to_vector());
     }
   }
 }

@@ -17,16 +17,12 @@
 #include "layers/reduce.h"
 #include "layers/state_dict.h"
 #include "layers/uniform_quantizer.h"
+#include "tests/gradcheck.h"
 
 using namespace lowbit;
+using lowbit::testing::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, Rng& rng, float low = -1.0f, float high = 1.0f) {
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(low, high);
-  return t;
-}
 
 // Any scheme works: this one halves its input (a stand-in for a scheme the layers never heard of).
 class HalvingQuantizer : public Quantizer {

@@ -12,16 +12,12 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "layers/uniform_quantizer.h"
+#include "tests/gradcheck.h"
 
 using namespace lowbit;
+using lowbit::testing::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, Rng& rng, float low, float high) {
-  Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(low, high);
-  return t;
-}
 
 // The straight-through proxies of eq. 16-19, in double: every round(v) replaced by v + (round(v0) - v0),
 // the rounding residual frozen at the point where the backward ran. The backward claims to be the
