@@ -2,6 +2,7 @@
 #include "apps/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/autograd.h"
@@ -86,6 +87,35 @@ std::string confusion_table(const Evaluation& e, const std::vector<std::string>&
     out += buf;
   }
   return out;
+}
+
+void accumulate_agreement(const Tensor& a, const Tensor& b, Agreement& agreement) {
+  LOWBIT_CHECK(a.shape() == b.shape() && a.rank() == 2, "agreement: logits of shapes ", a.shape().str(), " and ",
+               b.shape().str(), "; expected the same (N, classes)");
+  const int64_t n = a.size(0), classes = a.size(1);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* ra = a.data() + i * classes;
+    const float* rb = b.data() + i * classes;
+    agreement.agreeing += (std::max_element(ra, ra + classes) - ra) == (std::max_element(rb, rb + classes) - rb);
+    for (int64_t k = 0; k < classes; ++k)
+      agreement.max_abs_logit_difference =
+          std::max(agreement.max_abs_logit_difference, std::fabs(static_cast<double>(ra[k]) - rb[k]));
+  }
+  agreement.count += n;
+}
+
+Agreement prediction_agreement(Module& a, Module& b, BatchLoader& loader) {
+  const bool a_training = a.is_training(), b_training = b.is_training();
+  a.eval();
+  b.eval();
+  NoGradGuard no_grad;
+  Agreement agreement;
+  loader.start_epoch(0);
+  Batch batch;
+  while (loader.next(batch)) accumulate_agreement(a(batch.images), b(batch.images), agreement);
+  a.train(a_training);
+  b.train(b_training);
+  return agreement;
 }
 
 }  // namespace lowbit

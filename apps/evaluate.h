@@ -26,6 +26,19 @@ struct Evaluation {
 // epoch, in order); the model's mode is restored afterwards.
 Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes);
 
+// How often two models predict the same class (an integer-only model against its simulation).
+struct Agreement {
+  int64_t count = 0, agreeing = 0;
+  double max_abs_logit_difference = 0;
+  double percent() const {
+    return count > 0 ? 100.0 * static_cast<double>(agreeing) / static_cast<double>(count) : 0.0;
+  }
+};
+// Adds the rows of two (N, classes) logit tensors: same arg-max, and the largest difference.
+void accumulate_agreement(const Tensor& logits_a, const Tensor& logits_b, Agreement& agreement);
+// Both models in eval mode without a graph over every batch of `loader` (modes restored).
+Agreement prediction_agreement(Module& a, Module& b, BatchLoader& loader);
+
 // The confusion matrix as CSV: a header "true\predicted,<class names>", one row per class.
 std::string confusion_csv(const Evaluation& evaluation, const std::vector<std::string>& class_names);
 // The same as an aligned text table, followed by per-class accuracy.

@@ -2,10 +2,12 @@
 // (Goncharenko et al.): fold BN (eq. 10-11), optionally rescale depthwise-separable pairs (3.3.1),
 // calibrate max thresholds (eq. 2, 6), evaluate float and naive quantization, fine-tune only the
 // threshold scales on the RMSE to the float logits (eq. 24-25, no labels) with Adam and warm
-// restarts (4.1.2), evaluate again. Output directory: config.json, metrics.csv, quantized.ckpt,
+// restarts (4.1.2), evaluate again, and run the result integer-only (models/integer_model.h) beside
+// its simulation. Output directory: config.json, metrics.csv, quantized.ckpt,
 // summary.json, accuracy.{txt,csv,json}.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -26,6 +28,7 @@
 #include "core/parallel.h"
 #include "data/datasets.h"
 #include "data/split.h"
+#include "models/integer_model.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
@@ -168,6 +171,22 @@ int run(QuantizeConfig config) {
   rows.push_back(evaluate_row("fine-tuned", *q.model, *teacher.model, *test_loader,
                               *held_out_loader, info.num_classes, false));
 
+  // Integer-only inference of the fine-tuned model (int codes, int32 accumulators, fixed-point
+  // requantization), beside its simulation: the predictions must agree.
+  IntegerModel integer(*q.model);
+  const auto integer_start = std::chrono::steady_clock::now();
+  rows.push_back(evaluate_row("integer", integer, *teacher.model, *test_loader, *held_out_loader,
+                              info.num_classes, false));
+  const Agreement agreement = prediction_agreement(*q.model, integer, *test_loader);
+  const double integer_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - integer_start).count();
+  std::printf(
+      "integer-only inference: %zu layers; predictions agree with the simulated model on %.2f%% "
+      "of %lld test images (max |logit difference| %.3g); %.1f s\n",
+      integer.quantized_layers().size(), agreement.percent(),
+      static_cast<long long>(agreement.count), agreement.max_abs_logit_difference,
+      integer_seconds);
+
   save_quantized_checkpoint((out / "quantized.ckpt").string(), q);
   char title[256];
   std::snprintf(title, sizeof title, "%s on %s, %d-bit %s %s%s%s: test accuracy (%lld images)",
@@ -204,6 +223,9 @@ int run(QuantizeConfig config) {
                                   {"float_accuracy", rows[0].accuracy},
                                   {"naive_accuracy", rows[1].accuracy},
                                   {"fine_tuned_accuracy", rows[2].accuracy},
+                                  {"integer_accuracy", rows[3].accuracy},
+                                  {"integer_agreement", agreement.percent()},
+                                  {"integer_max_logit_difference", agreement.max_abs_logit_difference},
                                   {"naive_rmse", rows[1].rmse},
                                   {"fine_tuned_rmse", rows[2].rmse},
                                   {"accuracy", accuracy_table_json(rows)},

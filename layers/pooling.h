@@ -19,6 +19,9 @@ class MaxPool2d : public Module {
       : kernel_(kernel), stride_(stride), padding_(padding) {}
   Tensor forward(const Tensor& x) override { return max_pool2d(x, kernel_, stride_, padding_); }
   std::string type_name() const override { return "MaxPool2d"; }
+  int64_t kernel() const { return kernel_; }
+  int64_t stride() const { return stride_ > 0 ? stride_ : kernel_; }  // 0 means the kernel size
+  int64_t padding() const { return padding_; }
 
  private:
   int64_t kernel_, stride_, padding_;
@@ -30,6 +33,9 @@ class AvgPool2d : public Module {
       : kernel_(kernel), stride_(stride), padding_(padding) {}
   Tensor forward(const Tensor& x) override { return avg_pool2d(x, kernel_, stride_, padding_); }
   std::string type_name() const override { return "AvgPool2d"; }
+  int64_t kernel() const { return kernel_; }
+  int64_t stride() const { return stride_ > 0 ? stride_ : kernel_; }  // 0 means the kernel size
+  int64_t padding() const { return padding_; }
 
  private:
   int64_t kernel_, stride_, padding_;

@@ -17,6 +17,8 @@ class PadChannelsShortcut : public Module {
   PadChannelsShortcut(int64_t out_channels, int64_t stride) : out_channels_(out_channels), stride_(stride) {}
   Tensor forward(const Tensor& x) override { return pad_channels_subsample(x, out_channels_, stride_); }
   std::string type_name() const override { return "PadChannelsShortcut"; }
+  int64_t out_channels() const { return out_channels_; }
+  int64_t stride() const { return stride_; }
 
  private:
   int64_t out_channels_, stride_;

@@ -1,6 +1,7 @@
 // lowbit-quantize end to end, as a user runs it: a LeNet-5 trained by lowbit-train on a small
 // MNIST-format data set written here, then quantized: the accuracy table (float, naive,
-// fine-tuned), fine-tuning lowering the logits' RMSE, 8 bits close to float, the quantized
+// fine-tuned, integer-only), fine-tuning lowering the logits' RMSE, integer-only predictions
+// agreeing with the simulated ones, 8 bits close to float, the quantized
 // checkpoint rebuilding the fine-tuned model, and one-line errors with exit status 2.
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -94,7 +95,7 @@ TEST_CASE("lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, s
   CHECK(summary["held_out_set"] == "validation");
   CHECK(summary["quantized_layers"] == 5);
   const nlohmann::json table = nlohmann::json::parse(read_text(out / "accuracy.json"));
-  REQUIRE(table.size() == 3);
+  REQUIRE(table.size() == 4);
   const double float_accuracy = row(table, "float")["test_accuracy"];
   const double naive_rmse = row(table, "naive")["logits_rmse"],
                tuned_rmse = row(table, "fine-tuned")["logits_rmse"];
@@ -104,6 +105,11 @@ TEST_CASE("lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, s
   CHECK(row(table, "float")["logits_rmse"] == 0.0);
   CHECK(tuned_rmse < 0.95 * naive_rmse);
   CHECK(summary["fine_tuned_rmse"] == tuned_rmse);
+  // Integer-only inference agrees with the simulated (fake-quantized) model.
+  CHECK(summary["integer_agreement"].get<double>() >= 99.5);
+  CHECK(std::abs(row(table, "integer")["test_accuracy"].get<double>() -
+                 row(table, "fine-tuned")["test_accuracy"].get<double>()) <= 0.5);
+  CHECK(r.output.find("integer-only inference: 5 layers") != std::string::npos);
   const std::string csv = read_text(out / "accuracy.csv");
   CHECK(csv.rfind("stage,test_accuracy,test_loss,logits_rmse\nfloat,", 0) == 0);
   const std::string text = read_text(out / "accuracy.txt");
@@ -141,6 +147,8 @@ TEST_CASE("lowbit-quantize: 8 bits stay near float, asymmetric and scalar, with 
     CHECK(std::abs(row(table, "fine-tuned")["test_accuracy"].get<double>() - float_accuracy) <=
           1.0);
     CHECK(row(table, "naive")["logits_rmse"].get<double>() < 0.05);
+    const nlohmann::json summary = nlohmann::json::parse(read_text(out / "summary.json"));
+    CHECK(summary["integer_agreement"].get<double>() >= 99.5);
   }
 }
 

@@ -1,0 +1,217 @@
+// Integer-only inference (models/integer_model.h): fixed-point multipliers round x r to nearest;
+// the int16 convolution equals the float one on integer codes; a hand-worked layer gives its exact
+// integers; every zoo family quantized at 8 bits (and 4) predicts as its fake-quantized model does,
+// with logits within a few grid steps; models without an integer form are refused by path.
+#include "models/integer_model.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/evaluate.h"
+#include "core/autograd.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "layers/activations.h"
+#include "layers/batch_norm.h"
+#include "layers/conv2d.h"
+#include "layers/kernels/integer_ops.h"
+#include "layers/linear.h"
+#include "layers/pointwise_scaled_quantizer.h"
+#include "layers/sequential.h"
+#include "layers/uniform_quantizer.h"
+#include "models/bn_folding.h"
+#include "models/calibration.h"
+#include "models/dws_rescaling.h"
+#include "models/model_zoo.h"
+#include "models/module_paths.h"
+#include "tests/gradcheck.h"
+
+using namespace lowbit;
+using lowbit::kernels::FixedPointMultiplier;
+using lowbit::testing::eval_no_grad;
+using lowbit::testing::random_tensor;
+
+namespace {
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data()[i])));
+  return m;
+}
+
+// Moves every trained scale away from its start, as fine-tuning would, inside its clip range, so
+// that thresholds clip and point-wise factors move weights across rounding boundaries.
+void perturb_scales(Module& model, Rng& rng) {
+  for (const Parameter& p : model.parameters()) {
+    if (p.role != ParamRole::kQuantScale) continue;
+    const std::string& name = p.name;
+    const bool left = name.size() >= 10 && name.compare(name.size() - 10, 10, "alpha_left") == 0;
+    const bool pointwise = name.size() >= 5 && name.compare(name.size() - 5, 5, "scale") == 0;
+    for (int64_t i = 0; i < p.tensor.numel(); ++i)
+      p.tensor.data()[i] = left ? rng.uniform(0.0f, 0.1f) : pointwise ? rng.uniform(0.8f, 1.2f) : rng.uniform(0.7f, 1.0f);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fixed-point multipliers round x times r to nearest", "[integer]") {
+  Rng rng(3);
+  for (double r : {1.0, 0.5, 0.3, 1.0 / 3.0, 1e-4, 2.7e-6, 123.456, 65536.0 * 0.0123}) {
+    const FixedPointMultiplier f = FixedPointMultiplier::from_real(r);
+    CHECK(f.multiplier >= (1 << 30));
+    CHECK(std::fabs(f.real() - r) <= r * std::ldexp(1.0, -30));
+    for (int i = 0; i < 2000; ++i) {
+      const auto x = static_cast<int64_t>(rng.uniform(-1.0f, 1.0f) * (r > 1 ? 1e6f : 2e9f));
+      const double exact = static_cast<double>(x) * f.real();
+      CHECK(std::fabs(static_cast<double>(f.apply(x)) - exact) <= 0.5 + 1e-6 * std::fabs(exact));
+    }
+    CHECK(f.apply(0) == 0);
+  }
+  // Ties go up: 3 * 0.5 = 1.5 -> 2, -3 * 0.5 = -1.5 -> -1.
+  CHECK(FixedPointMultiplier::from_real(0.5).apply(3) == 2);
+  CHECK(FixedPointMultiplier::from_real(0.5).apply(-3) == -1);
+  CHECK(FixedPointMultiplier::from_real(0.0).apply(12345) == 0);
+  CHECK(FixedPointMultiplier::from_real(1e-12).apply(2000000000) == 0);
+  CHECK_THROWS_WITH(FixedPointMultiplier::from_real(-1.0), Catch::Contains("must be finite and >= 0"));
+  CHECK_THROWS_WITH(FixedPointMultiplier::from_real(std::ldexp(1.0, 30)), Catch::Contains("too large"));
+}
+
+TEST_CASE("the int16 convolution equals the float convolution on integer codes", "[integer]") {
+  Rng rng(5);
+  struct Case {
+    int64_t c, o, k, stride, padding, groups, h, w;
+  };
+  for (const Case& t : {Case{3, 4, 3, 1, 1, 1, 7, 6}, Case{4, 6, 3, 2, 1, 2, 9, 9}, Case{5, 5, 3, 1, 1, 5, 6, 8},
+                        Case{6, 6, 3, 2, 1, 6, 7, 7}, Case{8, 3, 1, 1, 0, 1, 5, 5}, Case{2, 3, 5, 1, 2, 1, 6, 6}}) {
+    kernels::IntConvShape shape{t.c, t.h, t.w, t.o, t.k, t.stride, t.padding, t.groups};
+    std::vector<int16_t> x(static_cast<size_t>(t.c * t.h * t.w)), w(static_cast<size_t>(t.o * t.c / t.groups * t.k * t.k));
+    Tensor xf = Tensor::empty({1, t.c, t.h, t.w}), wf = Tensor::empty({t.o, t.c / t.groups, t.k, t.k});
+    for (size_t i = 0; i < x.size(); ++i) xf.data()[i] = x[i] = static_cast<int16_t>(std::lround(rng.uniform(-128.0f, 255.0f)));
+    for (size_t i = 0; i < w.size(); ++i) wf.data()[i] = w[i] = static_cast<int16_t>(std::lround(rng.uniform(-127.0f, 127.0f)));
+    std::vector<int32_t> out(static_cast<size_t>(t.o * shape.out_height() * shape.out_width()));
+    std::vector<int16_t> col;
+    kernels::conv2d_int16(shape, x.data(), w.data(), out.data(), col);
+    const Tensor expected = conv2d(xf, wf, Tensor(), Conv2dOptions{t.stride, t.padding, t.groups});
+    REQUIRE(expected.numel() == static_cast<int64_t>(out.size()));
+    for (size_t i = 0; i < out.size(); ++i) REQUIRE(static_cast<double>(out[i]) == static_cast<double>(expected.data()[i]));
+  }
+}
+
+TEST_CASE("a hand-worked quantized linear layer gives its exact integers", "[integer]") {
+  // y = W x + b with x = (0.30, -0.70), W = ((0.5, 0.25)), b = 0.1. Input: symmetric signed 8-bit,
+  // T = 1, step 1/127: codes round(0.3 * 127) = 38, round(-0.7 * 127) = -89. Weight: symmetric
+  // 8-bit, T = 0.5, step 0.5/127: codes 127 and round(0.25 * 254) = 64 (63.5, ties to even).
+  // acc = 38 * 127 - 89 * 64 = -870; in fixed point (2^-16) the output is
+  // round(-870 * 0.5 / 127^2 * 65536) + round(0.1 * 65536) = round(-1767.51) + round(6553.6) = -1768 + 6554 = 4786.
+  Linear layer(2, 1, true);
+  layer.weight().data()[0] = 0.5f;
+  layer.weight().data()[1] = 0.25f;
+  layer.bias().data()[0] = 0.1f;
+  auto in = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true));
+  in->set_threshold({1.0f});
+  auto wq = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true));
+  wq->set_threshold({0.5f});
+  layer.set_input_quantizer(in);
+  layer.set_weight_quantizer(wq);
+  IntegerModel integer(layer);
+  const Tensor y = integer.forward(Tensor::from_vector({1, 2}, {0.3f, -0.7f}));
+  CHECK(y.data()[0] * 65536.0f == 4786.0f);
+  // The fake-quantized float layer agrees to the fixed-point resolution.
+  CHECK(std::fabs(eval_no_grad(layer, Tensor::from_vector({1, 2}, {0.3f, -0.7f})).data()[0] - y.data()[0]) < 2e-5f);
+}
+
+TEST_CASE("integer-only models predict as their fake-quantized models", "[integer]") {
+  struct Case {
+    const char* model;
+    int64_t channels, side;
+    int bits;
+    Thresholds thresholds;
+    Granularity weights;
+    bool pointwise, rescale;
+  };
+  for (const Case& c : {Case{"lenet5", 1, 28, 8, Thresholds::kSymmetric, Granularity::kVector, false, false},
+                        Case{"lenet5", 1, 28, 4, Thresholds::kAsymmetric, Granularity::kScalar, true, false},
+                        Case{"resnet20", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, true, false},
+                        Case{"resnet20", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, false},
+                        Case{"vgg7", 3, 32, 8, Thresholds::kSymmetric, Granularity::kScalar, false, false},
+                        Case{"mobilenetv2", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, true},
+                        Case{"resnet50", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, false, false}}) {
+    DYNAMIC_SECTION(c.model << " " << c.bits << "-bit " << (c.thresholds == Thresholds::kSymmetric ? "symmetric" : "asymmetric")) {
+      Rng rng(11);
+      ModelOptions options;
+      options.in_channels = c.channels;
+      options.image_size = c.side;
+      options.width_multiplier = 0.5f;
+      std::shared_ptr<Module> model = make_model(c.model, options, rng);
+      // Running statistics away from their start, so that folding changes the weights.
+      for_each_module(*model, [&](Module& m) {
+        if (auto* bn = dynamic_cast<BatchNorm*>(&m))
+          for (int64_t k = 0; k < bn->channels(); ++k) {
+            bn->running_var().data()[k] = rng.uniform(0.5f, 2.0f);
+            bn->running_mean().data()[k] = rng.uniform(-0.2f, 0.2f);
+          }
+      });
+      const int64_t n = std::string(c.model) == "resnet50" ? 2 : 16;
+      const Tensor images = random_tensor({n, c.channels, c.side, c.side}, rng, -2.0f, 2.0f);
+      model->eval();
+      fold_batch_norms(*model, images);
+      if (c.rescale) rescale_depthwise_separable(*model, {images});
+      UniformQuantizationOptions q;
+      q.weight_bits = q.input_bits = c.bits;
+      q.thresholds = c.thresholds;
+      q.weight_granularity = c.weights;
+      q.pointwise_weight_scales = c.pointwise;
+      attach_calibrated_quantizers(*model, {images}, q);
+      perturb_scales(*model, rng);
+
+      IntegerModel integer(*model);
+      const Tensor simulated = eval_no_grad(*model, images);
+      const Tensor computed = eval_no_grad(integer, images);
+      REQUIRE(computed.shape() == simulated.shape());
+      Agreement agreement;
+      accumulate_agreement(simulated, computed, agreement);
+      INFO("max |logit difference| " << agreement.max_abs_logit_difference << " of logits up to " << max_abs(simulated));
+      CHECK(agreement.agreeing == agreement.count);
+      // Only values within the fixed-point resolution (2^-16) of a rounding boundary can take another
+      // code than in float; each such flip moves the logits by about one grid step downstream.
+      CHECK(agreement.max_abs_logit_difference <= (c.bits == 8 ? 0.03 : 0.15) * max_abs(simulated));
+      CHECK(!integer.quantized_layers().empty());
+    }
+  }
+}
+
+TEST_CASE("integer inference refuses what has no integer form, naming the module", "[integer]") {
+  Rng rng(2);
+  Sequential unfolded;
+  unfolded.add(std::make_shared<Conv2d>(1, 2, 3)).add(std::make_shared<BatchNorm>(2));
+  CHECK_THROWS_WITH(IntegerModel(unfolded), Catch::Contains("integer inference: 0 (Conv2d) needs uniform input and weight quantizers"));
+
+  Sequential model;
+  auto conv = std::make_shared<Conv2d>(2, 2, 3);
+  model.add(conv).add(std::make_shared<BatchNorm>(2));
+  auto in = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true));
+  in->set_threshold({1.0f});
+  auto wq = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true));
+  wq->set_threshold({1.0f});
+  conv->set_input_quantizer(in);
+  conv->set_weight_quantizer(wq);
+  CHECK_THROWS_WITH(IntegerModel(model), Catch::Contains("integer inference: 1 is a BatchNorm that is not folded"));
+
+  Sequential hardtanh;
+  hardtanh.add(std::make_shared<Hardtanh>());
+  CHECK_THROWS_WITH(IntegerModel(hardtanh), Catch::Contains("integer inference: 0 is a Hardtanh, which has no integer form"));
+
+  Linear per_channel_input(3, 2, true, rng);
+  auto in3 = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true, Granularity::kVector, 1), 3);
+  in3->set_threshold({1.0f, 1.0f, 1.0f});
+  per_channel_input.set_input_quantizer(in3);
+  auto w3 = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true));
+  w3->set_threshold({1.0f});
+  per_channel_input.set_weight_quantizer(w3);
+  CHECK_THROWS_WITH(IntegerModel(per_channel_input), Catch::Contains("one threshold per channel"));
+}
