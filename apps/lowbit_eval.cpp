@@ -1,5 +1,7 @@
-// lowbit-eval: evaluates a lowbit-train checkpoint on its data set's test split: accuracy,
-// per-class accuracy and the confusion matrix (printed, and written as CSV).
+// lowbit-eval: evaluates a lowbit-train or lowbit-quantize checkpoint on its data set's test split:
+// accuracy, per-class accuracy and the confusion matrix (printed, and written as CSV). With
+// --integer, a lowbit-quantize model runs integer-only (models/integer_model.h), and the share of
+// test images on which it predicts as its simulation is reported.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -9,21 +11,31 @@
 #include "apps/cli_main.h"
 #include "apps/evaluate.h"
 #include "apps/run_log.h"
+#include "apps/quantize_model.h"
 #include "apps/run_setup.h"
 #include "apps/train_config.h"
 #include "apps/training_checkpoint.h"
 #include "core/check.h"
 #include "core/parallel.h"
 #include "data/datasets.h"
+#include "models/integer_model.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
-  CLI::App app{"lowbit-eval: test accuracy, per-class accuracy and confusion matrix of a lowbit-train checkpoint"};
+  CLI::App app{
+      "lowbit-eval: test accuracy, per-class accuracy and confusion matrix of a lowbit-train or "
+      "lowbit-quantize checkpoint"};
   std::string checkpoint, data_dir, csv_path, json_path;
   int threads = 0, batch_size = 256;
-  app.add_option("--checkpoint", checkpoint, "a checkpoint written by lowbit-train (last.ckpt or best.ckpt)")->required();
+  bool integer = false;
+  app.add_option("--checkpoint", checkpoint,
+                 "a checkpoint written by lowbit-train (last.ckpt, best.ckpt) or lowbit-quantize (quantized.ckpt)")
+      ->required();
+  app.add_flag("--integer", integer,
+               "run a lowbit-quantize model integer-only (integer codes, int32 accumulators) and report its "
+               "agreement with the simulated model");
   app.add_option("--data-dir", data_dir, "data directory (default: the run's, then $LOWBIT_DATA/<dataset>, ./data/<dataset>)");
   app.add_option("--csv", csv_path, "where to write the confusion matrix (default: <checkpoint>.confusion.csv)");
   app.add_option("--json", json_path, "also write the results as JSON to this file");
@@ -31,17 +43,43 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   return run_cli(app, argc, argv, "lowbit-eval", [&]() -> int {
     set_num_threads(threads);
-    TrainedModel trained = load_trained_model(checkpoint);
-    TrainConfig& config = trained.config;
+    std::shared_ptr<Module> model;
+    TrainConfig config;
+    std::string provenance;
+    if (is_quantized_checkpoint(checkpoint)) {
+      const QuantizedModel q = load_quantized_checkpoint(checkpoint);
+      model = q.model;
+      config = q.train;
+      provenance = concat(q.quantize.bits, "-bit ", q.quantize.mode, " ", q.quantize.thresholds, " (lowbit-quantize)");
+    } else {
+      LOWBIT_CHECK(!integer, checkpoint,
+                   ": --integer needs a lowbit-quantize checkpoint (quantized.ckpt); this one is from lowbit-train");
+      TrainedModel trained = load_trained_model(checkpoint);
+      model = trained.model;
+      config = trained.config;
+      provenance = concat("after ", trained.progress.epochs_done, " epochs");
+    }
     if (!data_dir.empty()) config.data_dir = data_dir;
     const DatasetInfo& info = dataset_info(config.dataset);
-    Module& model = *trained.model;
     const std::string dir = resolve_data_dir(config.dataset, config.data_dir);
     const Dataset test = load_dataset(config.dataset, dir).test;
-    const Evaluation e = evaluate(model, *make_eval_loader(test, batch_size, info), info.num_classes);
-
-    std::printf("%s: %s on %s after %d epochs\n", checkpoint.c_str(), config.model.c_str(), config.dataset.c_str(),
-                trained.progress.epochs_done);
+    auto loader = make_eval_loader(test, batch_size, info);
+    std::unique_ptr<IntegerModel> integer_model;
+    if (integer) integer_model = std::make_unique<IntegerModel>(*model);
+    Module& evaluated = integer ? static_cast<Module&>(*integer_model) : *model;
+    const Evaluation e = evaluate(evaluated, *loader, info.num_classes);
+    std::printf("%s: %s on %s, %s%s\n", checkpoint.c_str(), config.model.c_str(), config.dataset.c_str(),
+                provenance.c_str(), integer ? ", run integer-only" : "");
+    Agreement agreement;
+    if (integer) {
+      agreement = prediction_agreement(*model, *integer_model, *loader);
+      std::printf("integer-only predictions agree with the simulated model on %.2f%% of %lld images (max |logit "
+                  "difference| %.3g)\n",
+                  agreement.percent(), static_cast<long long>(agreement.count), agreement.max_abs_logit_difference);
+      if (integer_model->saturated_values() > 0)
+        std::printf("warning: %lld values exceeded the fixed-point range and were clamped\n",
+                    static_cast<long long>(integer_model->saturated_values()));
+    }
     std::printf("test accuracy %.2f%% (%lld images from %s), loss %.4f\n\n", e.accuracy,
                 static_cast<long long>(e.count), dir.c_str(), e.loss);
     std::printf("confusion matrix (rows: true class, columns: predicted class)\n%s",
@@ -52,10 +90,16 @@ int main(int argc, char** argv) {
     if (!json_path.empty()) {
       nlohmann::json per_class = nlohmann::json::object();
       for (int64_t k = 0; k < e.num_classes; ++k) per_class[test.class_names.at(static_cast<size_t>(k))] = e.class_accuracy(k);
-      const nlohmann::json j = {{"checkpoint", checkpoint}, {"model", config.model},     {"dataset", config.dataset},
+      nlohmann::json out = {{"checkpoint", checkpoint}, {"model", config.model},     {"dataset", config.dataset},
                                 {"test_accuracy", e.accuracy}, {"test_loss", e.loss},   {"test_images", e.count},
                                 {"class_accuracy", per_class}, {"confusion", e.confusion}};
-      write_file_atomic(json_path, j.dump(2) + "\n");
+      if (integer) {
+        out["integer"] = true;
+        out["integer_agreement"] = agreement.percent();
+        out["integer_max_logit_difference"] = agreement.max_abs_logit_difference;
+        out["integer_saturated_values"] = integer_model->saturated_values();
+      }
+      write_file_atomic(json_path, out.dump(2) + "\n");
     }
     return 0;
   });

@@ -182,10 +182,11 @@ int run(QuantizeConfig config) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - integer_start).count();
   std::printf(
       "integer-only inference: %zu layers; predictions agree with the simulated model on %.2f%% "
-      "of %lld test images (max |logit difference| %.3g); %.1f s\n",
+      "of %lld test images (max |logit difference| %.3g, %lld values clamped to the fixed-point "
+      "range); %.1f s\n",
       integer.quantized_layers().size(), agreement.percent(),
       static_cast<long long>(agreement.count), agreement.max_abs_logit_difference,
-      integer_seconds);
+      static_cast<long long>(integer.saturated_values()), integer_seconds);
 
   save_quantized_checkpoint((out / "quantized.ckpt").string(), q);
   char title[256];
@@ -226,6 +227,7 @@ int run(QuantizeConfig config) {
                                   {"integer_accuracy", rows[3].accuracy},
                                   {"integer_agreement", agreement.percent()},
                                   {"integer_max_logit_difference", agreement.max_abs_logit_difference},
+                                  {"integer_saturated_values", integer.saturated_values()},
                                   {"naive_rmse", rows[1].rmse},
                                   {"fine_tuned_rmse", rows[2].rmse},
                                   {"accuracy", accuracy_table_json(rows)},

@@ -73,6 +73,11 @@ void save_quantized_checkpoint(const std::string& path, const QuantizedModel& q)
   save_checkpoint(path, c);
 }
 
+bool is_quantized_checkpoint(const std::string& path) {
+  const nlohmann::json config = nlohmann::json::parse(load_checkpoint(path).config, nullptr, false);
+  return config.is_object() && config.value("format", std::string()) == kFormat;
+}
+
 QuantizedModel load_quantized_checkpoint(const std::string& path) {
   const Checkpoint c = load_checkpoint(path);
   try {

@@ -47,5 +47,8 @@ void save_quantized_checkpoint(const std::string& path, const QuantizedModel& qu
 // written, on a placeholder input) and loads its values. Throws lowbit::Error naming the file for a
 // file that is not a lowbit-quantize checkpoint or does not match.
 QuantizedModel load_quantized_checkpoint(const std::string& path);
+// Whether `path` holds a lowbit-quantize checkpoint (its configuration says so). Throws
+// lowbit::Error for a file that is no lowbit checkpoint at all.
+bool is_quantized_checkpoint(const std::string& path);
 
 }  // namespace lowbit

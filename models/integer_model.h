@@ -2,11 +2,11 @@
 // models/calibration.h, fine-tuned by lowbit-quantize): the check that the fake-quantized (simulated)
 // model is what an integer accelerator would compute.
 //
-// Every value between layers is an int32 in fixed point with 16 fraction bits (v = k 2^-16). Each
+// Every value between layers is an int32 in fixed point with F = 22 fraction bits (v = k 2^-F). Each
 // Conv2d and Linear runs as integer hardware would:
-//   codes   k_x = clip(round(v 2^-16 / step_x), low, high)           fixed-point multiplier (requantize)
+//   codes   k_x = clip(round(v 2^-F / step_x), low, high)             fixed-point multiplier (requantize)
 //   acc[o]  = sum k_x k_w[o]                                          int16 x int16 -> int32
-//   out[o]  = round(acc[o] step_x step_w[o] 2^16) + round(b[o] 2^16)  fixed-point multiplier per channel
+//   out[o]  = round(acc[o] step_x step_w[o] 2^F) + round(b[o] 2^F)    fixed-point multiplier per channel
 // where k_w are the weight quantizer's codes (its output divided by its step: exact integers, also
 // for point-wise scaled weights) and the asymmetric zero point is folded into the codes (k ranges
 // over z .. z + 2^n - 1, so sum k_x k_w is the usual zero-point expansion done at once). ReLU,
@@ -24,6 +24,7 @@
 // input channel inside the accumulator, which no integer product has.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,7 +34,13 @@
 
 namespace lowbit {
 
-constexpr int kIntegerFractionBits = 16;
+// F: values up to +-2^(31 - F) = +-512 (far beyond what BN-folded networks produce; clamps are
+// counted, saturated_values()) at a resolution of 2.4e-7. A value within that resolution of a
+// rounding boundary of the next quantizer may take the neighbouring code; with F = 16 that happened
+// often enough to matter (8-bit ResNet-20 on CIFAR-10: 99.59% of the test predictions agreeing with
+// the simulated model), with F = 22 the rest is at the level of the simulation's own float32
+// rounding (99.83%).
+constexpr int kIntegerFractionBits = 22;
 
 class IntegerOp;
 
@@ -50,12 +57,17 @@ class IntegerModel : public Module {
   Tensor forward(const Tensor& images) override;
   std::string type_name() const override { return "IntegerModel"; }
 
+  // Values that fell outside the fixed-point range (|v| >= 2^(31 - F)) and were clamped, over every
+  // forward so far: 0 unless the model's activations are far larger than trained networks' are.
+  int64_t saturated_values() const { return saturated_.load(); }
+
   // The Conv2d and Linear layers compiled, by path.
   const std::vector<std::string>& quantized_layers() const { return layers_; }
 
  private:
   std::unique_ptr<IntegerOp> program_;
   std::vector<std::string> layers_;
+  std::atomic<int64_t> saturated_{0};
 };
 
 }  // namespace lowbit

@@ -106,8 +106,9 @@ TEST_CASE("a hand-worked quantized linear layer gives its exact integers", "[int
   // y = W x + b with x = (0.30, -0.70), W = ((0.5, 0.25)), b = 0.1. Input: symmetric signed 8-bit,
   // T = 1, step 1/127: codes round(0.3 * 127) = 38, round(-0.7 * 127) = -89. Weight: symmetric
   // 8-bit, T = 0.5, step 0.5/127: codes 127 and round(0.25 * 254) = 64 (63.5, ties to even).
-  // acc = 38 * 127 - 89 * 64 = -870; in fixed point (2^-16) the output is
-  // round(-870 * 0.5 / 127^2 * 65536) + round(0.1 * 65536) = round(-1767.51) + round(6553.6) = -1768 + 6554 = 4786.
+  // acc = 38 * 127 - 89 * 64 = -870; in fixed point (2^-22) the output is
+  // round(-870 * 0.5 / 127^2 * 2^22) + round(0.1 * 2^22) = round(-113120.605) + round(419430.4)
+  // = -113121 + 419430 = 306309.
   Linear layer(2, 1, true);
   layer.weight().data()[0] = 0.5f;
   layer.weight().data()[1] = 0.25f;
@@ -120,9 +121,14 @@ TEST_CASE("a hand-worked quantized linear layer gives its exact integers", "[int
   layer.set_weight_quantizer(wq);
   IntegerModel integer(layer);
   const Tensor y = integer.forward(Tensor::from_vector({1, 2}, {0.3f, -0.7f}));
-  CHECK(y.data()[0] * 65536.0f == 4786.0f);
+  static_assert(kIntegerFractionBits == 22, "the hand-worked numbers assume F = 22");
+  CHECK(static_cast<double>(y.data()[0]) * 4194304.0 == 306309.0);
   // The fake-quantized float layer agrees to the fixed-point resolution.
-  CHECK(std::fabs(eval_no_grad(layer, Tensor::from_vector({1, 2}, {0.3f, -0.7f})).data()[0] - y.data()[0]) < 2e-5f);
+  CHECK(std::fabs(eval_no_grad(layer, Tensor::from_vector({1, 2}, {0.3f, -0.7f})).data()[0] - y.data()[0]) < 1e-6f);
+  CHECK(integer.saturated_values() == 0);
+  // An input beyond the fixed-point range (+-512) is clamped and counted.
+  integer.forward(Tensor::from_vector({1, 2}, {600.0f, 0.0f}));
+  CHECK(integer.saturated_values() == 1);
 }
 
 TEST_CASE("integer-only models predict as their fake-quantized models", "[integer]") {
@@ -177,10 +183,11 @@ TEST_CASE("integer-only models predict as their fake-quantized models", "[intege
       accumulate_agreement(simulated, computed, agreement);
       INFO("max |logit difference| " << agreement.max_abs_logit_difference << " of logits up to " << max_abs(simulated));
       CHECK(agreement.agreeing == agreement.count);
-      // Only values within the fixed-point resolution (2^-16) of a rounding boundary can take another
+      // Only values within the fixed-point resolution (2^-F) of a rounding boundary can take another
       // code than in float; each such flip moves the logits by about one grid step downstream.
       CHECK(agreement.max_abs_logit_difference <= (c.bits == 8 ? 0.03 : 0.15) * max_abs(simulated));
       CHECK(!integer.quantized_layers().empty());
+      CHECK(integer.saturated_values() == 0);
     }
   }
 }

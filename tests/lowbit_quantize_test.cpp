@@ -2,7 +2,8 @@
 // MNIST-format data set written here, then quantized: the accuracy table (float, naive,
 // fine-tuned, integer-only), fine-tuning lowering the logits' RMSE, integer-only predictions
 // agreeing with the simulated ones, 8 bits close to float, the quantized
-// checkpoint rebuilding the fine-tuned model, and one-line errors with exit status 2.
+// checkpoint rebuilding the fine-tuned model (lowbit-eval runs it, also integer-only), and one-line
+// errors with exit status 2.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -129,6 +130,19 @@ TEST_CASE("lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, s
       lowbit::evaluate(*loaded.model, *lowbit::make_eval_loader(test, 256, info), info.num_classes);
   CHECK(e.accuracy == Approx(row(table, "fine-tuned")["test_accuracy"].get<double>()));
   lowbit::set_num_threads(0);
+
+  // lowbit-eval reads the quantized checkpoint and runs it integer-only: the numbers of the table.
+  const fs::path eval_json = out / "integer.json";
+  const CommandResult integer = run_command(
+      std::string(LOWBIT_EVAL_BIN) + " --threads 1 --integer --checkpoint " + (out / "quantized.ckpt").string() +
+      " --data-dir " + t.data.string() + " --json " + eval_json.string());
+  INFO(integer.output);
+  REQUIRE(integer.status == 0);
+  CHECK(integer.output.find("3-bit vector symmetric (lowbit-quantize), run integer-only") != std::string::npos);
+  const nlohmann::json evaluated = nlohmann::json::parse(read_text(eval_json));
+  CHECK(evaluated["test_accuracy"].get<double>() == Approx(row(table, "integer")["test_accuracy"].get<double>()));
+  CHECK(evaluated["integer_agreement"].get<double>() == Approx(summary["integer_agreement"].get<double>()));
+  CHECK(evaluated["integer_saturated_values"] == 0);
 }
 
 TEST_CASE("lowbit-quantize: 8 bits stay near float, asymmetric and scalar, with weight scales",
@@ -175,6 +189,11 @@ TEST_CASE("lowbit-quantize: bad flags and files give one line and exit status 2"
     CHECK(r.status == 2);
     CHECK(r.output.find(c.message) != std::string::npos);
   }
+  // --integer wants a lowbit-quantize checkpoint.
+  const CommandResult not_quantized = run_command(std::string(LOWBIT_EVAL_BIN) + " --integer --checkpoint " +
+                                                  t.checkpoint.string() + " --data-dir " + t.data.string());
+  CHECK(not_quantized.status == 2);
+  CHECK(not_quantized.output.find("--integer needs a lowbit-quantize checkpoint") != std::string::npos);
   const CommandResult missing =
       run_command(bin + " --checkpoint " + (out / "missing.ckpt").string());
   CHECK(std::count(missing.output.begin(), missing.output.end(), '\n') == 1);
