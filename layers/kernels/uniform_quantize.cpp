@@ -51,31 +51,13 @@ inline float clampf(float v, float low, float high) { return std::min(std::max(v
 // clip's argument). Branch-free in 16 float lanes, so that it vectorizes; kDx: whether dx is wanted.
 template <bool kDx>
 float symmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, float s, float low, float high) {
-  auto term = [=](int64_t i, float& inside) {
+  return lane_sums<1>(n, [=](int64_t i, float (&terms)[1]) {
     const float u = px[i] * s;
     const float r = std::rint(u);
     const float k = clampf(r, low, high);
-    inside = r == k ? 1.0f : 0.0f;
-    return pdy[i] * (r == k ? r - u : k);
-  };
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      float inside;
-      acc[j] += term(i + j, inside);
-      if (kDx) pdx[i + j] += pdy[i + j] * inside;
-    }
-  }
-  float tail = 0.0f;
-  for (; i < n; ++i) {
-    float inside;
-    tail += term(i, inside);
-    if (kDx) pdx[i] += pdy[i] * inside;
-  }
-  float sum = 0.0f;
-  for (int j = 0; j < kLanes; ++j) sum += acc[j];
-  return sum + tail;
+    terms[0] = pdy[i] * (r == k ? r - u : k);
+    if (kDx) pdx[i] += pdy[i] * (r == k ? 1.0f : 0.0f);
+  })[0];
 }
 
 // One block of the asymmetric backward, with m = round(u) - z and inside = m within [0, N]:
@@ -83,41 +65,18 @@ float symmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, 
 template <bool kDx>
 void asymmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, float s, float z, float v, float codes,
                       float& left, float& width) {
-  float acc_left[kLanes] = {}, acc_width[kLanes] = {};
-  auto step = [=](int64_t i, float& dl, float& dw) {
+  const std::array<float, 2> sums = lane_sums<2>(n, [=](int64_t i, float (&terms)[2]) {
     const float u = px[i] * s;
     const float r = std::rint(u);
     const float m = r - z;
     const float mc = clampf(m, 0.0f, codes);
     const float inside = m == mc ? 1.0f : 0.0f;
-    dl = pdy[i] * (1.0f - inside);
-    dw = pdy[i] * (m == mc ? r - u : (mc + z) - v);
-    return pdy[i] * inside;
-  };
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      float dl, dw;
-      const float dxj = step(i + j, dl, dw);
-      acc_left[j] += dl;
-      acc_width[j] += dw;
-      if (kDx) pdx[i + j] += dxj;
-    }
-  }
-  float tail_left = 0.0f, tail_width = 0.0f;
-  for (; i < n; ++i) {
-    float dl, dw;
-    const float dxi = step(i, dl, dw);
-    tail_left += dl;
-    tail_width += dw;
-    if (kDx) pdx[i] += dxi;
-  }
-  left = tail_left;
-  width = tail_width;
-  for (int j = 0; j < kLanes; ++j) {
-    left += acc_left[j];
-    width += acc_width[j];
-  }
+    terms[0] = pdy[i] * (1.0f - inside);
+    terms[1] = pdy[i] * (m == mc ? r - u : (mc + z) - v);
+    if (kDx) pdx[i] += pdy[i] * inside;
+  });
+  left = sums[0];
+  width = sums[1];
 }
 
 }  // namespace
