@@ -44,7 +44,8 @@ struct IntActivation {
 
 // Per-thread scratch reused from image to image (fresh buffers would cost page faults).
 struct Workspace {
-  std::vector<int16_t> codes, col;
+  std::vector<int16_t> codes;
+  kernels::IntConvScratch conv;
   std::vector<int32_t> accumulators;
   IntActivation spare;
   int64_t saturated = 0;
@@ -248,7 +249,7 @@ class QuantizedProductOp : public IntegerOp {
     }
     const int64_t ho = shape.out_height(), wo = shape.out_width(), positions = ho * wo;
     ws.accumulators.resize(static_cast<size_t>(shape.out_channels * positions));
-    kernels::conv2d_int16(shape, ws.codes.data(), p_.weight_codes.data(), ws.accumulators.data(), ws.col);
+    kernels::conv2d_int16(shape, ws.codes.data(), p_.weight_codes.data(), ws.accumulators.data(), ws.conv);
     x.dims = p_.is_linear ? std::vector<int64_t>{shape.out_channels} : std::vector<int64_t>{shape.out_channels, ho, wo};
     x.values.resize(static_cast<size_t>(shape.out_channels * positions));
     for (int64_t o = 0; o < shape.out_channels; ++o)

@@ -86,19 +86,24 @@ TEST_CASE("the int16 convolution equals the float convolution on integer codes",
   struct Case {
     int64_t c, o, k, stride, padding, groups, h, w;
   };
+  // Odd and even depths, positions that are and are not multiples of 16, 1-7 outputs per group.
   for (const Case& t : {Case{3, 4, 3, 1, 1, 1, 7, 6}, Case{4, 6, 3, 2, 1, 2, 9, 9}, Case{5, 5, 3, 1, 1, 5, 6, 8},
-                        Case{6, 6, 3, 2, 1, 6, 7, 7}, Case{8, 3, 1, 1, 0, 1, 5, 5}, Case{2, 3, 5, 1, 2, 1, 6, 6}}) {
+                        Case{6, 6, 3, 2, 1, 6, 7, 7}, Case{8, 3, 1, 1, 0, 1, 5, 5}, Case{2, 3, 5, 1, 2, 1, 6, 6},
+                        Case{16, 7, 3, 1, 1, 1, 8, 8}, Case{6, 10, 1, 1, 0, 1, 4, 4}}) {
     kernels::IntConvShape shape{t.c, t.h, t.w, t.o, t.k, t.stride, t.padding, t.groups};
     std::vector<int16_t> x(static_cast<size_t>(t.c * t.h * t.w)), w(static_cast<size_t>(t.o * t.c / t.groups * t.k * t.k));
     Tensor xf = Tensor::empty({1, t.c, t.h, t.w}), wf = Tensor::empty({t.o, t.c / t.groups, t.k, t.k});
     for (size_t i = 0; i < x.size(); ++i) xf.data()[i] = x[i] = static_cast<int16_t>(std::lround(rng.uniform(-128.0f, 255.0f)));
     for (size_t i = 0; i < w.size(); ++i) wf.data()[i] = w[i] = static_cast<int16_t>(std::lround(rng.uniform(-127.0f, 127.0f)));
-    std::vector<int32_t> out(static_cast<size_t>(t.o * shape.out_height() * shape.out_width()));
-    std::vector<int16_t> col;
-    kernels::conv2d_int16(shape, x.data(), w.data(), out.data(), col);
     const Tensor expected = conv2d(xf, wf, Tensor(), Conv2dOptions{t.stride, t.padding, t.groups});
-    REQUIRE(expected.numel() == static_cast<int64_t>(out.size()));
-    for (size_t i = 0; i < out.size(); ++i) REQUIRE(static_cast<double>(out[i]) == static_cast<double>(expected.data()[i]));
+    kernels::IntConvScratch scratch;
+    for (auto* kernel : {&kernels::conv2d_int16, &kernels::conv2d_int16_portable}) {
+      std::vector<int32_t> out(static_cast<size_t>(t.o * shape.out_height() * shape.out_width()), -7);
+      kernel(shape, x.data(), w.data(), out.data(), scratch);
+      REQUIRE(expected.numel() == static_cast<int64_t>(out.size()));
+      for (size_t i = 0; i < out.size(); ++i)
+        REQUIRE(static_cast<double>(out[i]) == static_cast<double>(expected.data()[i]));
+    }
   }
 }
 

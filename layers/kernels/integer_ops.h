@@ -44,11 +44,20 @@ struct IntConvShape {
   int64_t out_width() const { return (width + 2 * padding - kernel) / stride + 1; }
 };
 
+// Scratch buffers reused from call to call (fresh ones would cost page faults on every image).
+struct IntConvScratch {
+  std::vector<int16_t> col, row0, row1;
+  std::vector<int32_t> pairs, weight_pairs;
+};
+
 // One image. x: input codes (C, H, W); weight: codes (O, C/groups, k, k); out: (O, H_out, W_out)
 // accumulators sum_j x_j w_j (the caller adds the bias). Padding reads code 0, the value 0, as
-// the float convolution pads the quantized input with zeros. `col` is scratch (im2col rows, one
-// per output position, K = C/groups * k * k codes each), resized as needed.
+// the float convolution pads the quantized input with zeros. With AVX-512 VNNI (vpdpwssd) when
+// the build targets it, else conv2d_int16_portable.
 void conv2d_int16(const IntConvShape& shape, const int16_t* x, const int16_t* weight, int32_t* out,
-                  std::vector<int16_t>& col);
+                  IntConvScratch& scratch);
+// The same in plain C++: im2col rows and one dot product per output (any CPU; the tests compare both).
+void conv2d_int16_portable(const IntConvShape& shape, const int16_t* x, const int16_t* weight, int32_t* out,
+                           IntConvScratch& scratch);
 
 }  // namespace lowbit::kernels
