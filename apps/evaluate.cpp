@@ -18,37 +18,78 @@ double Evaluation::class_accuracy(int64_t k) const {
   return 100.0 * static_cast<double>(confusion[static_cast<size_t>(k * num_classes + k)]) / static_cast<double>(total);
 }
 
+namespace {
+
+// Accumulates one model's evaluation batch by batch (loss_sum and correct until finish()).
+class EvaluationSum {
+ public:
+  explicit EvaluationSum(int64_t num_classes) {
+    result_.num_classes = num_classes;
+    result_.confusion.assign(static_cast<size_t>(num_classes * num_classes), 0);
+  }
+  void add(const Tensor& logits, const std::vector<int32_t>& labels) {
+    const int64_t k = result_.num_classes;
+    LOWBIT_CHECK(logits.rank() == 2 && logits.size(1) == k, "evaluate: the model's output has shape ",
+                 logits.shape().str(), ", expected (N, ", k, ")");
+    const auto n = static_cast<int64_t>(labels.size());
+    loss_sum_ += static_cast<double>(cross_entropy(logits, labels).item()) * static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = logits.data() + i * k;
+      const int64_t predicted = std::max_element(row, row + k) - row;
+      const int64_t truth = labels[static_cast<size_t>(i)];
+      correct_ += predicted == truth;
+      ++result_.confusion[static_cast<size_t>(truth * k + predicted)];
+    }
+    result_.count += n;
+  }
+  Evaluation finish() const {
+    Evaluation result = result_;
+    if (result.count > 0) {
+      result.loss = loss_sum_ / static_cast<double>(result.count);
+      result.accuracy = 100.0 * static_cast<double>(correct_) / static_cast<double>(result.count);
+    }
+    return result;
+  }
+
+ private:
+  Evaluation result_;
+  double loss_sum_ = 0;
+  int64_t correct_ = 0;
+};
+
+}  // namespace
+
 Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes) {
-  Evaluation result;
-  result.num_classes = num_classes;
-  result.confusion.assign(static_cast<size_t>(num_classes * num_classes), 0);
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
-  double loss_sum = 0;
-  int64_t correct = 0;
+  EvaluationSum sum(num_classes);
+  loader.start_epoch(0);
+  Batch batch;
+  while (loader.next(batch)) sum.add(model(batch.images), batch.labels);
+  model.train(was_training);
+  return sum.finish();
+}
+
+PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_t num_classes) {
+  const bool a_training = a.is_training(), b_training = b.is_training();
+  a.eval();
+  b.eval();
+  NoGradGuard no_grad;
+  EvaluationSum sum_a(num_classes), sum_b(num_classes);
+  PairedEvaluation result;
   loader.start_epoch(0);
   Batch batch;
   while (loader.next(batch)) {
-    const Tensor logits = model(batch.images);
-    LOWBIT_CHECK(logits.rank() == 2 && logits.size(1) == num_classes, "evaluate: the model's output has shape ",
-                 logits.shape().str(), ", expected (N, ", num_classes, ")");
-    const auto n = static_cast<int64_t>(batch.labels.size());
-    loss_sum += static_cast<double>(cross_entropy(logits, batch.labels).item()) * static_cast<double>(n);
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = logits.data() + i * num_classes;
-      const int64_t predicted = std::max_element(row, row + num_classes) - row;
-      const int64_t truth = batch.labels[static_cast<size_t>(i)];
-      correct += predicted == truth;
-      ++result.confusion[static_cast<size_t>(truth * num_classes + predicted)];
-    }
-    result.count += n;
+    const Tensor logits_a = a(batch.images), logits_b = b(batch.images);
+    sum_a.add(logits_a, batch.labels);
+    sum_b.add(logits_b, batch.labels);
+    accumulate_agreement(logits_a, logits_b, result.agreement);
   }
-  model.train(was_training);
-  if (result.count > 0) {
-    result.loss = loss_sum / static_cast<double>(result.count);
-    result.accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(result.count);
-  }
+  a.train(a_training);
+  b.train(b_training);
+  result.first = sum_a.finish();
+  result.second = sum_b.finish();
   return result;
 }
 
@@ -102,20 +143,6 @@ void accumulate_agreement(const Tensor& a, const Tensor& b, Agreement& agreement
           std::max(agreement.max_abs_logit_difference, std::fabs(static_cast<double>(ra[k]) - rb[k]));
   }
   agreement.count += n;
-}
-
-Agreement prediction_agreement(Module& a, Module& b, BatchLoader& loader) {
-  const bool a_training = a.is_training(), b_training = b.is_training();
-  a.eval();
-  b.eval();
-  NoGradGuard no_grad;
-  Agreement agreement;
-  loader.start_epoch(0);
-  Batch batch;
-  while (loader.next(batch)) accumulate_agreement(a(batch.images), b(batch.images), agreement);
-  a.train(a_training);
-  b.train(b_training);
-  return agreement;
 }
 
 }  // namespace lowbit

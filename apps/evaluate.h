@@ -36,8 +36,13 @@ struct Agreement {
 };
 // Adds the rows of two (N, classes) logit tensors: same arg-max, and the largest difference.
 void accumulate_agreement(const Tensor& logits_a, const Tensor& logits_b, Agreement& agreement);
-// Both models in eval mode without a graph over every batch of `loader` (modes restored).
-Agreement prediction_agreement(Module& a, Module& b, BatchLoader& loader);
+// Two models over the same batches in one pass (eval mode, no graph, modes restored): each one's
+// evaluation and how often they agree (an integer-only model beside its simulation).
+struct PairedEvaluation {
+  Evaluation first, second;
+  Agreement agreement;
+};
+PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_t num_classes);
 
 // The confusion matrix as CSV: a header "true\predicted,<class names>", one row per class.
 std::string confusion_csv(const Evaluation& evaluation, const std::vector<std::string>& class_names);

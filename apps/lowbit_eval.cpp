@@ -64,21 +64,26 @@ int main(int argc, char** argv) {
     const std::string dir = resolve_data_dir(config.dataset, config.data_dir);
     const Dataset test = load_dataset(config.dataset, dir).test;
     auto loader = make_eval_loader(test, batch_size, info);
-    std::unique_ptr<IntegerModel> integer_model;
-    if (integer) integer_model = std::make_unique<IntegerModel>(*model);
-    Module& evaluated = integer ? static_cast<Module&>(*integer_model) : *model;
-    const Evaluation e = evaluate(evaluated, *loader, info.num_classes);
-    std::printf("%s: %s on %s, %s%s\n", checkpoint.c_str(), config.model.c_str(), config.dataset.c_str(),
-                provenance.c_str(), integer ? ", run integer-only" : "");
+    Evaluation e;
     Agreement agreement;
-    if (integer) {
-      agreement = prediction_agreement(*model, *integer_model, *loader);
+    std::unique_ptr<IntegerModel> integer_model;
+    if (integer) {  // the integer-only model beside its simulation, in one pass
+      integer_model = std::make_unique<IntegerModel>(*model);
+      const PairedEvaluation both = evaluate_pair(*model, *integer_model, *loader, info.num_classes);
+      e = both.second;
+      agreement = both.agreement;
+      std::printf("%s: %s on %s, %s, run integer-only (the simulated model: %.2f%%)\n", checkpoint.c_str(),
+                  config.model.c_str(), config.dataset.c_str(), provenance.c_str(), both.first.accuracy);
       std::printf("integer-only predictions agree with the simulated model on %.2f%% of %lld images (max |logit "
                   "difference| %.3g)\n",
                   agreement.percent(), static_cast<long long>(agreement.count), agreement.max_abs_logit_difference);
       if (integer_model->saturated_values() > 0)
         std::printf("warning: %lld values exceeded the fixed-point range and were clamped\n",
                     static_cast<long long>(integer_model->saturated_values()));
+    } else {
+      e = evaluate(*model, *loader, info.num_classes);
+      std::printf("%s: %s on %s, %s\n", checkpoint.c_str(), config.model.c_str(), config.dataset.c_str(),
+                  provenance.c_str());
     }
     std::printf("test accuracy %.2f%% (%lld images from %s), loss %.4f\n\n", e.accuracy,
                 static_cast<long long>(e.count), dir.c_str(), e.loss);

@@ -80,16 +80,19 @@ QuantizeData load_quantize_data(const QuantizeConfig& q, const TrainConfig& trai
   return d;
 }
 
-AccuracyRow evaluate_row(const std::string& stage, Module& model, Module& teacher,
-                         BatchLoader& test, BatchLoader& held_out, int64_t classes,
-                         bool is_teacher) {
-  const Evaluation e = evaluate(model, test, classes);
-  AccuracyRow row{stage, e.accuracy, e.loss,
-                  is_teacher ? 0.0 : logits_rmse(teacher, model, held_out)};
+AccuracyRow accuracy_row(const std::string& stage, const Evaluation& e, double rmse) {
+  const AccuracyRow row{stage, e.accuracy, e.loss, rmse};
   std::printf("%-12s test accuracy %6.2f%%  loss %.4f  held-out logits RMSE %.5f\n", stage.c_str(),
               row.accuracy, row.loss, row.rmse);
   std::fflush(stdout);
   return row;
+}
+
+AccuracyRow evaluate_row(const std::string& stage, Module& model, Module& teacher,
+                         BatchLoader& test, BatchLoader& held_out, int64_t classes,
+                         bool is_teacher) {
+  return accuracy_row(stage, evaluate(model, test, classes),
+                      is_teacher ? 0.0 : logits_rmse(teacher, model, held_out));
 }
 
 int run(QuantizeConfig config) {
@@ -168,22 +171,20 @@ int run(QuantizeConfig config) {
       });
   if (history.empty())
     write_file_atomic((out / "metrics.csv").string(), fine_tune_metrics_csv(history));
-  rows.push_back(evaluate_row("fine-tuned", *q.model, *teacher.model, *test_loader,
-                              *held_out_loader, info.num_classes, false));
-
-  // Integer-only inference of the fine-tuned model (int codes, int32 accumulators, fixed-point
-  // requantization), beside its simulation: the predictions must agree.
+  // The fine-tuned model and its integer-only inference (int codes, int32 accumulators, fixed-point
+  // requantization) in one pass over the test set: the predictions must agree.
   IntegerModel integer(*q.model);
   const auto integer_start = std::chrono::steady_clock::now();
-  rows.push_back(evaluate_row("integer", integer, *teacher.model, *test_loader, *held_out_loader,
-                              info.num_classes, false));
-  const Agreement agreement = prediction_agreement(*q.model, integer, *test_loader);
+  const PairedEvaluation tuned = evaluate_pair(*q.model, integer, *test_loader, info.num_classes);
+  rows.push_back(accuracy_row("fine-tuned", tuned.first, logits_rmse(*teacher.model, *q.model, *held_out_loader)));
+  rows.push_back(accuracy_row("integer", tuned.second, logits_rmse(*teacher.model, integer, *held_out_loader)));
+  const Agreement& agreement = tuned.agreement;
   const double integer_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - integer_start).count();
   std::printf(
       "integer-only inference: %zu layers; predictions agree with the simulated model on %.2f%% "
       "of %lld test images (max |logit difference| %.3g, %lld values clamped to the fixed-point "
-      "range); %.1f s\n",
+      "range); %.1f s for both models' pass\n",
       integer.quantized_layers().size(), agreement.percent(),
       static_cast<long long>(agreement.count), agreement.max_abs_logit_difference,
       static_cast<long long>(integer.saturated_values()), integer_seconds);
