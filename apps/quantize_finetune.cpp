@@ -2,12 +2,11 @@
 // teacher logits, student logits, RMSE, zero_grad, backward, Adam step, projection of the scales.
 #include "apps/quantize_finetune.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
-#include "apps/progress.h"
 #include "apps/quantize_model.h"
+#include "apps/train_epoch.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "layers/losses.h"
@@ -92,39 +91,29 @@ std::vector<FineTuneEpoch> fine_tune_scales(
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     teacher.eval();
     student.eval();
-    train.start_epoch(epoch - 1);
-    ProgressBar bar("fine-tune " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
-                    steps_per_epoch);
-    const auto start = std::chrono::steady_clock::now();
     double rmse_sum = 0.0;
-    int64_t batches = 0, images = 0;
-    Batch batch;
-    while (train.next(batch)) {
-      scheduler.apply(step);
-      const Tensor target = logits_without_graph(teacher, batch.images);
-      const Tensor loss = rmse_loss(student(batch.images), target);  // eq. 25
-      adam.zero_grad();
-      backward(loss);
-      adam.step();
-      project_scales(student);
-      const float value = loss.item();
-      LOWBIT_CHECK(std::isfinite(value), "fine-tuning diverged: the RMSE is ", value, " at step ",
-                   step, " (epoch ", epoch, "); try a lower --lr");
-      rmse_sum += value;
-      ++batches;
-      ++step;
-      images += static_cast<int64_t>(batch.labels.size());  // counted, never read as labels
-      char status[64];
-      std::snprintf(status, sizeof status, "rmse %.5f", rmse_sum / static_cast<double>(batches));
-      bar.update(batches, images, status);
-    }
-    bar.finish();
+    int64_t batches = 0;
+    const PassResult pass = gradient_pass(
+        train, epoch - 1, {&adam}, scheduler, step,
+        "fine-tune " + std::to_string(epoch) + "/" + std::to_string(o.epochs), "fine-tuning diverged: the RMSE",
+        [&](const Batch& batch) {  // eq. 25; the batch's labels are never read
+          const Tensor target = logits_without_graph(teacher, batch.images);
+          return rmse_loss(student(batch.images), target);
+        },
+        [&](float rmse, const Batch&) {
+          rmse_sum += rmse;
+          ++batches;
+          char status[64];
+          std::snprintf(status, sizeof status, "rmse %.5f", rmse_sum / static_cast<double>(batches));
+          return std::string(status);
+        },
+        [&] { project_scales(student); });
     FineTuneEpoch m;
     m.epoch = epoch;
-    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    m.seconds = pass.seconds;
     m.train_rmse = rmse_sum / static_cast<double>(batches);
     m.lr = adam.lr();
-    m.images_per_second = m.seconds > 0 ? static_cast<double>(images) / m.seconds : 0.0;
+    m.images_per_second = m.seconds > 0 ? static_cast<double>(pass.images) / m.seconds : 0.0;
     m.held_out_rmse = logits_rmse(teacher, student, held_out);
     history.push_back(m);
     if (on_epoch) on_epoch(m);

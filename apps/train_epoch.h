@@ -1,7 +1,9 @@
-// One epoch of training: for each batch, schedule, forward, loss, zero_grad, backward, step.
+// One epoch of training: for each batch, schedule, forward, loss, zero_grad, backward, step. The
+// pass itself (gradient_pass) is shared with lowbit-quantize's threshold fine-tuning.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,23 @@
 #include "optim/schedule.h"
 
 namespace lowbit {
+
+struct PassResult {
+  double seconds = 0;
+  int64_t batches = 0, images = 0;
+};
+
+// One pass of gradient steps over the epoch `epoch` (0-based) of `loader`. Per batch: the scheduler
+// sets the rate of step `step` (advanced by one), loss_of(batch) builds the scalar loss, the
+// optimizers zero their gradients, backward, step, then after_step() (projections; may be empty);
+// record(loss, batch) accumulates what the caller reports and returns the progress bar's status. A
+// non-finite loss throws lowbit::Error: "<what> is <value> at step S (epoch E); try a lower --lr",
+// E = epoch + 1.
+PassResult gradient_pass(BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
+                         LrScheduler& scheduler, int64_t& step, const std::string& label, const std::string& what,
+                         const std::function<Tensor(const Batch&)>& loss_of,
+                         const std::function<std::string(float, const Batch&)>& record,
+                         const std::function<void()>& after_step = {});
 
 struct EpochResult {
   double loss = 0;      // mean cross-entropy over the epoch's images
