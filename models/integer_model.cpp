@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <utility>
 
 #include "core/autograd.h"
@@ -48,6 +49,9 @@ struct Workspace {
   kernels::IntConvScratch conv;
   std::vector<int32_t> accumulators;
   IntActivation spare;
+  // The inputs kept for residual adds, one per nesting level (a deque keeps references stable).
+  std::deque<IntActivation> skips;
+  size_t skip_depth = 0;
   int64_t saturated = 0;
 };
 
@@ -97,12 +101,15 @@ class ResidualOp : public IntegerOp {
   ResidualOp(OpPtr body, OpPtr shortcut, OpPtr after)
       : body_(std::move(body)), shortcut_(std::move(shortcut)), after_(std::move(after)) {}
   void run(IntActivation& x, Workspace& ws) const override {
-    IntActivation skip = x;
+    if (ws.skips.size() == ws.skip_depth) ws.skips.emplace_back();
+    IntActivation& skip = ws.skips[ws.skip_depth++];
+    skip = x;  // reuses the buffer of the previous image
     body_->run(x, ws);
     if (shortcut_) shortcut_->run(skip, ws);
     LOWBIT_CHECK(skip.dims == x.dims, "integer inference: a residual block's shortcut and body disagree in shape");
     for (size_t i = 0; i < x.values.size(); ++i)
       x.values[i] = clamp_counted(static_cast<int64_t>(x.values[i]) + skip.values[i], ws);
+    --ws.skip_depth;
     if (after_) after_->run(x, ws);
   }
 
