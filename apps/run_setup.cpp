@@ -55,13 +55,34 @@ std::unique_ptr<Optimizer> float_optimizer(std::vector<Parameter> params, const 
   return std::make_unique<Sgd>(std::move(params), base.sgd);
 }
 
+// The float parameters' optimizers, appended to `out`: one for all of them, or (with
+// --no-decay-norm-bias and a weight decay) one with decay for the convolution and linear
+// weights and one without for biases and BN scales and shifts, the usual parameter groups
+// of torch.optim users (decaying a BN scale only shrinks it toward the next layer's scale).
+void add_float_optimizers(std::vector<Parameter> params, const BaseOptimizerOptions& base, bool decay_norm_bias,
+                          std::vector<std::unique_ptr<Optimizer>>& out) {
+  if (params.empty()) return;
+  const float decay = base.kind == BaseOptimizerOptions::Kind::kAdam ? base.adam.weight_decay : base.sgd.weight_decay;
+  if (decay_norm_bias || decay == 0) {
+    out.push_back(float_optimizer(std::move(params), base));
+    return;
+  }
+  std::vector<Parameter> decayed, undecayed;
+  for (Parameter& p : params) (p.role == ParamRole::kWeight ? decayed : undecayed).push_back(std::move(p));
+  BaseOptimizerOptions plain = base;
+  plain.adam.weight_decay = 0;
+  plain.sgd.weight_decay = 0;
+  if (!decayed.empty()) out.push_back(float_optimizer(std::move(decayed), base));
+  if (!undecayed.empty()) out.push_back(float_optimizer(std::move(undecayed), plain));
+}
+
 }  // namespace
 
 std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model) {
   const BaseOptimizerOptions base = base_options(config);
   std::vector<std::unique_ptr<Optimizer>> optimizers;
   if (config.weights == "float") {
-    optimizers.push_back(float_optimizer(model.parameters(), base));
+    add_float_optimizers(model.parameters(), base, config.decay_norm_bias, optimizers);
     return optimizers;
   }
   LOWBIT_CHECK(config.weights == "pow2", "unknown weight kind '", config.weights, "'; expected float or pow2");
@@ -75,7 +96,7 @@ std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& conf
   spec.min_exp = config.weight_min_exp;
   spec.th = config.dst_th;
   optimizers.push_back(std::make_unique<DstOptimizer>(std::move(grid), spec, base, config.seed));
-  if (!rest.empty()) optimizers.push_back(float_optimizer(std::move(rest), base));
+  add_float_optimizers(std::move(rest), base, config.decay_norm_bias, optimizers);
   return optimizers;
 }
 

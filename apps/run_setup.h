@@ -29,7 +29,8 @@ struct TrainedModel {
   std::shared_ptr<Module> model;
 };
 TrainedModel load_trained_model(const std::string& checkpoint);
-// Adam or SGD over every parameter of the model, as configured.
+// Adam or SGD over every parameter of the model, as configured: grid weights to DST, and with
+// --no-decay-norm-bias the biases and BN parameters to a second optimizer without weight decay.
 std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model);
 // The configured schedule in steps, for `steps_per_epoch` batches an epoch.
 ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch);

@@ -23,6 +23,8 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD)");
   app.add_option("--weight-decay", c.weight_decay, "L2 weight decay (default: 0 for adam, 5e-4 for sgd)")
       ->check(CLI::Range(0.0f, 1.0f));
+  app.add_flag("--decay-norm-bias,!--no-decay-norm-bias", c.decay_norm_bias,
+               "apply the weight decay to biases and BN scales/shifts too (default: yes, as torch.optim)");
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")->check(CLI::Range(0.0f, 0.999f));
   app.add_option("--schedule", c.schedule, "learning-rate schedule: cosine, cosine-restarts, step, constant")
       ->check(CLI::IsMember({"cosine", "cosine-restarts", "step", "constant"}));
@@ -63,6 +65,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"lr", c.lr},
           {"momentum", c.momentum},
           {"weight_decay", c.weight_decay},
+          {"decay_norm_bias", c.decay_norm_bias},
           {"nesterov", c.nesterov},
           {"label_smoothing", c.label_smoothing},
           {"schedule", c.schedule},
@@ -103,6 +106,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("lr", c.lr);
   get("momentum", c.momentum);
   get("weight_decay", c.weight_decay);
+  get("decay_norm_bias", c.decay_norm_bias);
   get("nesterov", c.nesterov);
   get("label_smoothing", c.label_smoothing);
   get("schedule", c.schedule);

@@ -21,6 +21,7 @@ struct TrainConfig {
   float lr = -1;                   // < 0: 1e-3 for Adam, 0.1 for SGD
   float momentum = 0.9f;
   float weight_decay = -1;  // < 0: 0 for Adam, 5e-4 for SGD
+  bool decay_norm_bias = true;  // false: biases and BN scales/shifts train without weight decay
   bool nesterov = false;
   float label_smoothing = 0;
   std::string schedule = "cosine";  // cosine | cosine-restarts | step | constant

@@ -1,0 +1,101 @@
+// build_optimizers: which parameters get which optimizer and which weight decay. A step with
+// zero gradients isolates the decay: SGD then moves a parameter by exactly -lr * wd * p.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "apps/run_setup.h"
+#include "core/autograd.h"
+#include "data/datasets.h"
+
+namespace {
+
+using namespace lowbit;
+
+TrainConfig sgd_config(bool decay_norm_bias) {
+  TrainConfig c;
+  c.model = "resnet20";
+  c.dataset = "cifar10";
+  c.optimizer = "sgd";
+  c.momentum = 0;
+  c.lr = 0.5f;
+  c.weight_decay = 0.1f;
+  c.decay_norm_bias = decay_norm_bias;
+  c.resolve();
+  return c;
+}
+
+// Runs one step of every optimizer with all gradients zero; returns, per role, whether every
+// parameter of that role shrank by exactly (1 - lr * wd) (true) or stayed put (false).
+struct DecayByRole {
+  bool weights_decayed = true, weights_kept = true, others_decayed = true, others_kept = true;
+};
+
+DecayByRole step_with_zero_grads(const TrainConfig& config) {
+  auto model = build_model(config, dataset_info(config.dataset));
+  auto optimizers = build_optimizers(config, *model);
+  std::vector<Parameter> params = model->parameters();
+  std::vector<Tensor> before;
+  for (const Parameter& p : params) {
+    // BN scales start at exactly 1 and shifts at 0: give every parameter non-zero values.
+    float* v = p.tensor.data();
+    for (int64_t i = 0; i < p.tensor.numel(); ++i) v[i] = 0.25f + 0.001f * static_cast<float>(i % 7);
+    before.push_back(p.tensor.clone());
+  }
+  for (auto& o : optimizers) o->zero_grad();
+  for (const Parameter& p : params) {
+    p.tensor.grad();  // allocates a zero-filled gradient
+    p.tensor.zero_grad();
+  }
+  for (auto& o : optimizers) o->step();
+  const float shrink = 1.0f - config.lr * config.weight_decay;
+  DecayByRole r;
+  for (size_t k = 0; k < params.size(); ++k) {
+    const float* a = before[k].data();
+    const float* b = params[k].tensor.data();
+    bool decayed = true, kept = true;
+    for (int64_t i = 0; i < before[k].numel(); ++i) {
+      decayed = decayed && std::fabs(b[i] - a[i] * shrink) <= 1e-6f;
+      kept = kept && b[i] == a[i];
+    }
+    bool& d = params[k].role == ParamRole::kWeight ? r.weights_decayed : r.others_decayed;
+    bool& s = params[k].role == ParamRole::kWeight ? r.weights_kept : r.others_kept;
+    d = d && decayed;
+    s = s && kept;
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("by default the weight decay applies to every parameter as in torch.optim", "[apps][optim]") {
+  const TrainConfig config = sgd_config(true);
+  auto model = build_model(config, dataset_info(config.dataset));
+  CHECK(build_optimizers(config, *model).size() == 1);
+  const DecayByRole r = step_with_zero_grads(config);
+  CHECK(r.weights_decayed);
+  CHECK(r.others_decayed);
+}
+
+TEST_CASE("no-decay-norm-bias exempts biases and BN parameters from the weight decay only", "[apps][optim]") {
+  const TrainConfig config = sgd_config(false);
+  auto model = build_model(config, dataset_info(config.dataset));
+  CHECK(build_optimizers(config, *model).size() == 2);
+  const DecayByRole r = step_with_zero_grads(config);
+  CHECK(r.weights_decayed);
+  CHECK(r.others_kept);
+  CHECK_FALSE(r.others_decayed);
+}
+
+TEST_CASE("no-decay-norm-bias beside DST keeps the grid weights with DST and splits the rest", "[apps][optim]") {
+  TrainConfig config = sgd_config(false);
+  config.weights = "pow2";
+  auto model = build_model(config, dataset_info(config.dataset));
+  auto optimizers = build_optimizers(config, *model);
+  REQUIRE(optimizers.size() == 3);
+  CHECK(optimizers[0]->holds_parameter_values());
+  size_t total = 0;
+  for (const auto& o : optimizers) total += o->parameters().size();
+  CHECK(total == model->parameters().size());
+}
