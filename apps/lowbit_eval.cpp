@@ -5,9 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
+#include "apps/bn_recalibration.h"
 #include "apps/cli_main.h"
 #include "apps/evaluate.h"
 #include "apps/run_log.h"
@@ -18,6 +20,7 @@
 #include "core/check.h"
 #include "core/parallel.h"
 #include "data/datasets.h"
+#include "data/split.h"
 #include "models/integer_model.h"
 
 using namespace lowbit;
@@ -28,7 +31,7 @@ int main(int argc, char** argv) {
       "lowbit-eval: test accuracy, per-class accuracy and confusion matrix of a lowbit-train or "
       "lowbit-quantize checkpoint"};
   std::string checkpoint, data_dir, csv_path, json_path;
-  int threads = 0, batch_size = 256;
+  int threads = 0, batch_size = 256, recalibrate_bn = 0;
   bool integer = false;
   app.add_option("--checkpoint", checkpoint,
                  "a checkpoint written by lowbit-train (last.ckpt, best.ckpt) or lowbit-quantize (quantized.ckpt)")
@@ -36,6 +39,10 @@ int main(int argc, char** argv) {
   app.add_flag("--integer", integer,
                "run a lowbit-quantize model integer-only (integer codes, int32 accumulators) and report its "
                "agreement with the simulated model");
+  app.add_option("--recalibrate-bn", recalibrate_bn,
+                 "first re-estimate the batch-norm running statistics from N training images (the run's training "
+                 "split, no augmentation) with the weights as they are; 0: use the stored statistics")
+      ->check(CLI::Range(0, 100000000));
   app.add_option("--data-dir", data_dir, "data directory (default: the run's, then $LOWBIT_DATA/<dataset>, ./data/<dataset>)");
   app.add_option("--csv", csv_path, "where to write the confusion matrix (default: <checkpoint>.confusion.csv)");
   app.add_option("--json", json_path, "also write the results as JSON to this file");
@@ -62,8 +69,17 @@ int main(int argc, char** argv) {
     if (!data_dir.empty()) config.data_dir = data_dir;
     const DatasetInfo& info = dataset_info(config.dataset);
     const std::string dir = resolve_data_dir(config.dataset, config.data_dir);
-    const Dataset test = load_dataset(config.dataset, dir).test;
+    TrainTest both = load_dataset(config.dataset, dir);
+    const Dataset& test = both.test;
     auto loader = make_eval_loader(test, batch_size, info);
+    if (recalibrate_bn > 0) {
+      const Dataset train = split_validation(both.train, config.val_split, config.seed).train;
+      auto train_loader = make_eval_loader(train, batch_size, info);
+      const int64_t batches = (recalibrate_bn + batch_size - 1) / batch_size;
+      const int64_t used = recalibrate_batch_norm(*model, *train_loader, batches);
+      std::printf("batch norm re-estimated from %lld training images (%lld batches)\n",
+                  static_cast<long long>(std::min<int64_t>(used * batch_size, train.size())), static_cast<long long>(used));
+    }
     Evaluation e;
     Agreement agreement;
     std::unique_ptr<IntegerModel> integer_model;

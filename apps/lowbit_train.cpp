@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "apps/bn_recalibration.h"
 #include "apps/cli_main.h"
 #include "apps/evaluate.h"
 #include "apps/run_log.h"
@@ -101,6 +102,9 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   BatchLoader train_loader(data.train, normalization(data.info), train_options);
   auto val_loader = data.val.size() > 0 ? make_eval_loader(data.val, config.batch_size, data.info) : nullptr;
   auto test_loader = make_eval_loader(data.test, config.batch_size, data.info);
+  // Batch-norm re-estimation reads the first images of the training split, unaugmented.
+  auto recalibration_loader = config.recalibrate_bn > 0 ? make_eval_loader(data.train, config.batch_size, data.info) : nullptr;
+  const int64_t recalibration_batches = (config.recalibrate_bn + config.batch_size - 1) / config.batch_size;
   LOWBIT_CHECK(train_loader.batches_per_epoch() > 0, "the training set has ", data.train.size(),
                " images: too few for one batch");
   LrScheduler scheduler(optimizers, build_schedule(config, train_loader.batches_per_epoch()));
@@ -131,6 +135,7 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
     m.lr = trained.lr;
     m.seconds = trained.seconds;
     m.images_per_second = trained.seconds > 0 ? static_cast<double>(trained.images) / trained.seconds : 0;
+    if (recalibration_loader) recalibrate_batch_norm(*model, *recalibration_loader, recalibration_batches);
     if (data.val.size() > 0) {
       const Evaluation val = evaluate(*model, *val_loader, data.info.num_classes);
       m.val_loss = val.loss;

@@ -7,6 +7,7 @@ void TrainConfig::resolve() {
   if (lr < 0) lr = optimizer == "sgd" ? 0.1f : 1e-3f;
   if (weight_decay < 0) weight_decay = optimizer == "sgd" ? 5e-4f : 0.0f;
   if (out.empty()) out = "runs/" + model + "-" + dataset;
+  if (recalibrate_bn < 0) recalibrate_bn = weights != "float" || act != "relu" ? 5120 : 0;
 }
 
 void add_train_flags(CLI::App& app, TrainConfig& c) {
@@ -53,6 +54,10 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--quantize-first,!--no-quantize-first", c.quantize_first,
                "put the first layer's weights on the grid too (default: kept in float, as the paper)");
   app.add_flag("--quantize-last,!--no-quantize-last", c.quantize_last, "put the last layer's weights on the grid (default: yes)");
+  app.add_option("--recalibrate-bn", c.recalibrate_bn,
+                 "after every epoch, re-estimate the batch-norm statistics from N training images before validation "
+                 "(default: 5120 with quantized weights or activations, else 0)")
+      ->check(CLI::Range(-1, 100000000));
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
@@ -89,7 +94,8 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
           {"quantize_first", c.quantize_first},
-          {"quantize_last", c.quantize_last}};
+          {"quantize_last", c.quantize_last},
+          {"recalibrate_bn", c.recalibrate_bn}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
@@ -131,6 +137,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("act_q2", c.act_q2);
   get("quantize_first", c.quantize_first);
   get("quantize_last", c.quantize_last);
+  // Runs saved before the option existed did not re-estimate.
+  c.recalibrate_bn = 0;
+  get("recalibrate_bn", c.recalibrate_bn);
   return c;
 }
 

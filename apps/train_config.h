@@ -49,6 +49,10 @@ struct TrainConfig {
   float act_q2 = 0.125f;
   bool quantize_first = false;  // the paper keeps the first layer in float
   bool quantize_last = true;
+  // Batch-norm statistics re-estimated from this many training images after every epoch, before
+  // validation (apps/bn_recalibration.h). < 0: 5120 when weights or activations are quantized
+  // (their running averages lag the jumping grid weights), 0 otherwise.
+  int recalibrate_bn = -1;
 
   // Defaults that depend on other settings (learning rate, weight decay, out directory).
   void resolve();

@@ -156,6 +156,11 @@ BatchNorm::BatchNorm(int64_t channels, float momentum, float eps, bool affine)
   running_var_ = register_buffer("running_var", Tensor::full({channels}, 1.0f));
 }
 
+void BatchNorm::set_momentum(float momentum) {
+  LOWBIT_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm: momentum ", momentum, " must be in [0, 1]");
+  momentum_ = momentum;
+}
+
 Tensor BatchNorm::forward(const Tensor& x) {
   return batch_norm(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_);
 }

@@ -27,6 +27,9 @@ class BatchNorm : public Module {
   const Tensor& running_var() const { return running_var_; }
   float eps() const { return eps_; }
   int64_t channels() const { return channels_; }
+  float momentum() const { return momentum_; }
+  // The weight of the next training batch in the running statistics (re-estimation sets 1/k).
+  void set_momentum(float momentum);
 
  private:
   int64_t channels_;

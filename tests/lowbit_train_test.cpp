@@ -148,6 +148,23 @@ TEST_CASE("a resumed lowbit-train run ends with the same numbers as an uninterru
   CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(twin / "metrics.csv"));
 }
 
+TEST_CASE("a power-of-two run re-estimates batch norm each epoch and resumes to the same numbers", "[apps][train]") {
+  Fixture f;
+  const std::string q = "--weights pow2 --act pow2 --act-bits 3 --act-q2 0.25 --epochs 2 ";
+  const fs::path whole = f.root / "whole", parts = f.root / "parts", stale = f.root / "stale";
+  const CommandResult first = run_command(f.train(q + "--out " + whole.string()));
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  // The default resolves to 5120 images with quantized weights and is saved with the run.
+  CHECK(nlohmann::json::parse(read_text(whole / "config.json"))["recalibrate_bn"] == 5120);
+  REQUIRE(run_command(f.train(q + "--stop-after 1 --out " + parts.string())).status == 0);
+  REQUIRE(run_command(f.train(q + "--resume --out " + parts.string())).status == 0);
+  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(parts / "metrics.csv"));
+  // Without the re-estimation the validation numbers come from the lagging running averages.
+  REQUIRE(run_command(f.train(q + "--recalibrate-bn 0 --out " + stale.string())).status == 0);
+  CHECK(metrics_without_timing(whole / "metrics.csv") != metrics_without_timing(stale / "metrics.csv"));
+}
+
 TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", "[apps][train]") {
   Fixture f;
   const std::string bin = LOWBIT_TRAIN_BIN;
