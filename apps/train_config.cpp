@@ -56,7 +56,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--quantize-last,!--no-quantize-last", c.quantize_last, "put the last layer's weights on the grid (default: yes)");
   app.add_option("--recalibrate-bn", c.recalibrate_bn,
                  "after every epoch, re-estimate the batch-norm statistics from N training images before validation "
-                 "(default: 5120 with quantized weights or activations, else 0)")
+                 "(-1, the default: 5120 with quantized weights or activations, else 0)")
       ->check(CLI::Range(-1, 100000000));
 }
 
