@@ -240,8 +240,11 @@ int main(int argc, char** argv) {
     if (resume) {
       LOWBIT_CHECK(fs::exists(last), last.string(), ": no checkpoint to resume (run without --resume to start)");
       TrainConfig saved = train_config_from_json(read_training_checkpoint(last.string()).config);
-      LOWBIT_CHECK(saved.model == config.model && saved.dataset == config.dataset, last.string(), ": holds a run of ",
-                   saved.model, " on ", saved.dataset, ", not ", config.model, " on ", config.dataset);
+      // --model and --dataset may be left out (the run knows them); given, they must match it.
+      const bool model_given = app.count("--model") > 0, dataset_given = app.count("--dataset") > 0;
+      LOWBIT_CHECK((!model_given || saved.model == config.model) && (!dataset_given || saved.dataset == config.dataset),
+                   last.string(), ": holds a run of ", saved.model, " on ", saved.dataset, ", not ",
+                   model_given ? config.model : saved.model, " on ", dataset_given ? config.dataset : saved.dataset);
       check_resume_flags(app, config, saved);
       if (app.count("--epochs") > 0) saved.epochs = config.epochs;
       if (app.count("--threads") > 0) saved.threads = config.threads;

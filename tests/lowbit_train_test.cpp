@@ -122,7 +122,8 @@ TEST_CASE("a resumed lowbit-train run ends with the same numbers as an uninterru
   REQUIRE(first.status == 0);
   CHECK(first.output.find("stopped after epoch 1 of 3") != std::string::npos);
   CHECK_FALSE(fs::exists(parts / "summary.json"));
-  const CommandResult rest = run_command(f.train("--epochs 3 --resume --out " + parts.string()));
+  // Resuming needs only the run directory: the model, data set and every other setting come from it.
+  const CommandResult rest = run_command(std::string(LOWBIT_TRAIN_BIN) + " --resume --out " + parts.string());
   INFO(rest.output);
   REQUIRE(rest.status == 0);
   CHECK(rest.output.find("resumed from") != std::string::npos);
@@ -181,6 +182,10 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
                "nowhere");
   expect_error(run_command(f.train("--val-split 5000 --out " + (f.root / "big_split").string())), "5000");
   expect_error(run_command(f.train("--resume --out " + (f.root / "never_ran").string())), "no checkpoint to resume");
+  const fs::path lenet_run = f.root / "lenet_run";
+  REQUIRE(run_command(f.train("--epochs 1 --out " + lenet_run.string())).status == 0);
+  expect_error(run_command(bin + " --model resnet20 --resume --out " + lenet_run.string()),
+               "holds a run of lenet5 on mnist, not resnet20 on mnist");
   // A damaged checkpoint is named, never loaded.
   const fs::path run = f.root / "damaged";
   REQUIRE(run_command(f.train("--epochs 1 --out " + run.string())).status == 0);
