@@ -114,6 +114,7 @@ std::vector<FineTuneEpoch> fine_tune_scales(
     m.train_rmse = rmse_sum / static_cast<double>(batches);
     m.lr = adam.lr();
     m.images_per_second = m.seconds > 0 ? static_cast<double>(pass.images) / m.seconds : 0.0;
+    if (epoch == o.epochs) snap_scales(student);  // off the rounding boundaries (apps/quantize_model.h)
     m.held_out_rmse = logits_rmse(teacher, student, held_out);
     history.push_back(m);
     if (on_epoch) on_epoch(m);

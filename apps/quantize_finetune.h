@@ -47,7 +47,9 @@ struct FineTuneOptions {
 // `teacher`'s logits over the batches of `train` (its images only), projecting the scales into
 // their clip ranges after every step; after each epoch measures the held-out RMSE on `held_out` and
 // calls `on_epoch` (progress lines, metrics files). Shows a progress bar with rate and ETA on a
-// terminal. Both models run in eval mode (dropout off; the folded student has no batch norm).
+// terminal. Both models run in eval mode (dropout off; the folded student has no batch norm). The
+// scales end rounded to multiples of 2^-12 (snap_scales, apps/quantize_model.h), before the last
+// held-out measurement.
 // Throws lowbit::Error when the loss stops being finite.
 std::vector<FineTuneEpoch> fine_tune_scales(
     Module& teacher, Module& student, BatchLoader& train, BatchLoader& held_out,

@@ -1,6 +1,8 @@
 // Fold, rescale, calibrate; the trained scales; the quantized checkpoint.
 #include "apps/quantize_model.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "apps/run_setup.h"
@@ -57,6 +59,18 @@ void project_scales(Module& model) {
     if (auto* q = dynamic_cast<UniformQuantizer*>(&m)) q->project_alphas();
     if (auto* p = dynamic_cast<PointwiseScaledQuantizer*>(&m)) p->project_scales();
   });
+}
+
+void snap_scales(Module& model, int fraction_bits) {
+  LOWBIT_CHECK(fraction_bits >= 0 && fraction_bits <= 23, "snap_scales: ", fraction_bits,
+               " fraction bits; expected 0..23 (a float's mantissa)");
+  const double unit = std::ldexp(1.0, -fraction_bits);
+  for (const Parameter& p : model.parameters()) {
+    if (p.role != ParamRole::kQuantScale) continue;
+    float* v = p.tensor.data();
+    for (int64_t i = 0; i < p.tensor.numel(); ++i) v[i] = static_cast<float>(std::round(v[i] / unit) * unit);
+  }
+  project_scales(model);
 }
 
 void save_quantized_checkpoint(const std::string& path, const QuantizedModel& q) {

@@ -17,6 +17,7 @@
 #include "data/datasets.h"
 #include "layers/batch_norm.h"
 #include "layers/identity.h"
+#include "layers/uniform_quantizer.h"
 #include "models/module_paths.h"
 #include "tests/temp_root.h"
 #include "tests/gradcheck.h"
@@ -124,4 +125,26 @@ TEST_CASE("quantize_model: errors", "[quantize_model]") {
   Rng rng(1);
   auto model = build_model(train, dataset_info("mnist"));
   CHECK_THROWS_WITH(freeze_all_but_scales(*model), Catch::Contains("no quantizer scales"));
+}
+
+TEST_CASE("quantize_model: snap_scales rounds every scale to 2^-12 inside its clip range", "[quantize_model]") {
+  UniformQuantizerSpec symmetric;
+  symmetric.granularity = Granularity::kVector;
+  UniformQuantizer a(symmetric, 3);
+  UniformQuantizerSpec asymmetric;
+  asymmetric.thresholds = Thresholds::kAsymmetric;
+  UniformQuantizer b(asymmetric, 1);
+  const std::vector<Parameter> pa = a.parameters(), pb = b.parameters();
+  REQUIRE(pa.size() == 1);
+  REQUIRE(pb.size() == 2);
+  const float alphas[] = {0.70001f, 1.3f, 0.50004f};
+  std::copy(alphas, alphas + 3, pa[0].tensor.data());
+  pb[0].tensor.data()[0] = -0.19999f;  // alpha_left, clip range [-0.2, 0.4]
+  pb[1].tensor.data()[0] = 0.8125f;    // already a multiple of 2^-12
+  snap_scales(a);
+  snap_scales(b);
+  CHECK(pa[0].tensor.to_vector() == std::vector<float>{2867.0f / 4096, 1.0f, 0.5f});
+  CHECK(pb[0].tensor.data()[0] == -819.0f / 4096);
+  CHECK(pb[1].tensor.data()[0] == 0.8125f);
+  CHECK_THROWS_WITH(snap_scales(a, 24), Catch::Contains("24 fraction bits"));
 }
