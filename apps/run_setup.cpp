@@ -95,7 +95,10 @@ std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& conf
   DstSpec spec;
   spec.min_exp = config.weight_min_exp;
   spec.th = config.dst_th;
-  optimizers.push_back(std::make_unique<DstOptimizer>(std::move(grid), spec, base, config.seed));
+  LOWBIT_CHECK(config.grid_init == "fitted" || config.grid_init == "nearest", "unknown grid initialization '",
+               config.grid_init, "'; expected fitted or nearest");
+  const GridInit init = config.grid_init == "nearest" ? GridInit::kNearest : GridInit::kFittedScale;
+  optimizers.push_back(std::make_unique<DstOptimizer>(std::move(grid), spec, base, config.seed, init));
   add_float_optimizers(std::move(rest), base, config.decay_norm_bias, optimizers);
   return optimizers;
 }

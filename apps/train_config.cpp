@@ -47,6 +47,10 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--weight-min-exp", c.weight_min_exp, "pow2 weights: smallest magnitude 2^P (P in -6..-1)")
       ->check(CLI::Range(-6, -1));
   app.add_option("--dst-th", c.dst_th, "pow2 weights: DST transition slope th (eq. 14)")->check(CLI::Range(0.0f, 100.0f));
+  app.add_option("--grid-init", c.grid_init,
+                 "pow2 weights: fitted (scale each tensor to the grid, then project; default) or nearest (project the "
+                 "float initialization as it is)")
+      ->check(CLI::IsMember({"fitted", "nearest"}));
   app.add_option("--act", c.act, "activation: relu, pow2 (zero or powers of two, signed), relu-pow2 (unsigned)")
       ->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
   app.add_option("--act-bits", c.act_bits, "quantized activations: bits")->check(CLI::Range(2, 8));
@@ -90,6 +94,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"weights", c.weights},
           {"weight_min_exp", c.weight_min_exp},
           {"dst_th", c.dst_th},
+          {"grid_init", c.grid_init},
           {"act", c.act},
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
@@ -132,6 +137,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("weights", c.weights);
   get("weight_min_exp", c.weight_min_exp);
   get("dst_th", c.dst_th);
+  get("grid_init", c.grid_init);  // runs saved before the option existed used "fitted", the default
   get("act", c.act);
   get("act_bits", c.act_bits);
   get("act_q2", c.act_q2);

@@ -44,6 +44,10 @@ struct TrainConfig {
   std::string weights = "float";  // float | pow2
   int weight_min_exp = -3;        // p, the smallest non-zero magnitude 2^p
   float dst_th = 0.5f;            // eq. 14's th
+  // How the initial float weights reach the grid (optim/dst_optimizer.h GridInit): "fitted"
+  // scales each tensor to the grid first; "nearest" projects He et al.'s values as they are, which
+  // leaves wide layers (small initial weights) almost all zero.
+  std::string grid_init = "fitted";
   std::string act = "relu";       // relu | pow2 | relu-pow2
   int act_bits = 3;
   float act_q2 = 0.125f;

@@ -99,3 +99,38 @@ TEST_CASE("no-decay-norm-bias beside DST keeps the grid weights with DST and spl
   for (const auto& o : optimizers) total += o->parameters().size();
   CHECK(total == model->parameters().size());
 }
+
+// The fraction of zeros over the grid weights of a freshly built pow2 resnet18 (p = -3).
+double grid_zero_fraction(const std::string& grid_init, const std::string& layer) {
+  TrainConfig config;
+  config.model = "resnet18";
+  config.dataset = "cifar10";
+  config.weights = "pow2";
+  config.grid_init = grid_init;
+  config.resolve();
+  auto model = build_model(config, dataset_info(config.dataset));
+  auto optimizers = build_optimizers(config, *model);
+  for (const Parameter& p : model->parameters()) {
+    if (p.name != layer) continue;
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < p.tensor.numel(); ++i) zeros += p.tensor.data()[i] == 0.0f;
+    return static_cast<double>(zeros) / static_cast<double>(p.tensor.numel());
+  }
+  FAIL("no parameter " << layer);
+  return 0;
+}
+
+TEST_CASE("grid-init nearest projects He initialization as it is, fitted scales it first", "[apps][optim]") {
+  // The last 3x3 convolution (512 x 512 x 3 x 3): He's std sqrt(2 / 4608) = 0.021, so nearly every
+  // weight is below the first threshold L / 2 = 1/16 (2.98 std: 0.29% above) when projected as it is.
+  const std::string last = "stages.3.1.conv2.weight";
+  const double nearest = grid_zero_fraction("nearest", last), fitted = grid_zero_fraction("fitted", last);
+  INFO("zeros: nearest " << nearest << ", fitted " << fitted);
+  CHECK(nearest > 0.99);
+  CHECK(fitted < 0.2);
+  TrainConfig bad;
+  bad.weights = "pow2";
+  bad.grid_init = "uniform";
+  auto model = build_model(bad, dataset_info("cifar10"));
+  CHECK_THROWS_WITH(build_optimizers(bad, *model), Catch::Contains("unknown grid initialization 'uniform'"));
+}
