@@ -1,4 +1,5 @@
-// Convolution throughput: GFLOP/s of conv2d forward, input gradient and weight gradient on
+// Convolution throughput: GFLOP/s of the im2col + sgemm conv2d forward, input gradient and
+// weight gradient (the Winograd path of 3x3 layers: bench/winograd_bench.cpp) on
 // the CIFAR ResNet-18 layer shapes at batch 128, beside cblas_sgemm on the equivalent
 // matrices (forward M=C_out N=batch*P K=C_in*9; input grad (K x M)(M x N); weight grad
 // (M x N)(N x K)), with 1 and 2 threads. 2-thread sgemm is split by columns like
@@ -35,24 +36,6 @@ std::vector<float> random_buffer(size_t n, Rng& rng) {
   return v;
 }
 
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-// The best CPU time of `reps` runs after a warm-up.
-double best_cpu_seconds(int reps, const std::function<void()>& f) {
-  f();
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = cpu_seconds();
-    f();
-    best = std::min(best, cpu_seconds() - t0);
-  }
-  return best;
-}
-
 }  // namespace
 
 int run(bool quick, bool cpu, const std::vector<int>& thread_counts, const std::string& only);
@@ -70,7 +53,7 @@ int main(int argc, char** argv) {
 }
 
 int run(bool quick, bool cpu, const std::vector<int>& thread_counts, const std::string& only) {
-  auto best_seconds = cpu ? best_cpu_seconds : bench::best_seconds;
+  auto best_seconds = cpu ? bench::best_cpu_seconds : bench::best_seconds;
   const int64_t batch = quick ? 16 : 128;
   const int reps = quick ? 1 : 3;
   struct Layer { const char* name; int64_t c_in, c_out, side, stride; };
@@ -95,8 +78,8 @@ int run(bool quick, bool cpu, const std::vector<int>& thread_counts, const std::
     auto c = random_buffer(static_cast<size_t>(m * n), rng);
     for (int threads : thread_counts) {
       set_num_threads(threads);
-      const double fwd = best_seconds(reps, [&] { kernels::conv2d_forward(g, x.data(), w.data(), nullptr, y.data()); });
-      const double din = best_seconds(reps, [&] { kernels::conv2d_backward_input(g, y.data(), w.data(), dx.data()); });
+      const double fwd = best_seconds(reps, [&] { kernels::conv2d_forward_im2col(g, x.data(), w.data(), nullptr, y.data()); });
+      const double din = best_seconds(reps, [&] { kernels::conv2d_backward_input_im2col(g, y.data(), w.data(), dx.data(), false); });
       const double dwt = best_seconds(reps, [&] { kernels::conv2d_backward_weight(g, x.data(), y.data(), dw.data(), nullptr); });
       // The same products as plain sgemm calls.
       const double g_fwd = best_seconds(reps, [&] {

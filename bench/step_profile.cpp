@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "apps/cli_main.h"
+#include "bench/timing.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -26,12 +27,6 @@ using namespace lowbit;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
 
 struct OpTimes {
   double forward = 0, backward = 0;
@@ -106,9 +101,9 @@ void profile(const std::string& name, int64_t batch, int steps, bool detail) {
   double best = 1e30, best_cpu = 1e30;
   for (int i = 0; i < steps; ++i) {
     Phases ph;
-    const double c0 = cpu_seconds();
+    const double c0 = bench::cpu_seconds();
     run_step(ph, false);
-    best_cpu = std::min(best_cpu, cpu_seconds() - c0);
+    best_cpu = std::min(best_cpu, bench::cpu_seconds() - c0);
     best = std::min(best, ph.total);
   }
   // Profiled steps: phases and per-op sums, averaged.

@@ -1,4 +1,5 @@
-// Grouped 2-D convolution kernels over raw arrays (no autograd): im2col + sgemm.
+// Grouped 2-D convolution kernels over raw arrays (no autograd): im2col + sgemm, with the
+// forward and input gradient of 3x3 stride-1 convolutions on Winograd F(4x4, 3x3) where it pays.
 //   x: (N, C_in, H, W)   weight: (C_out, C_in/groups, kh, kw)   y: (N, C_out, H_out, W_out)
 // Images are processed in chunks so that each GEMM has at least a few hundred columns
 // even for 4x4 feature maps; chunks run in parallel (OpenMP), each GEMM single-threaded.
@@ -23,6 +24,14 @@ void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* 
 // With `overwrite`: dx = conv_transpose(dy, weight); every element is written, so dx may
 // be uninitialized (a fresh gradient buffer needs no zero fill).
 void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx, bool overwrite);
+// The im2col + sgemm formulation of the two functions above, for every geometry (they use it
+// wherever conv2d_uses_winograd is false; benchmarks and tests call it directly).
+void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);
+void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
+                                  bool overwrite);
+// True when conv2d_forward and conv2d_backward_input take the Winograd path
+// (layers/kernels/winograd3x3.h) for g.
+bool conv2d_uses_winograd(const ConvGeometry& g);
 // dweight += dy (x) im2col(x)^T, dbias += sum of dy over (N, H_out, W_out); either may be null.
 // Partial sums per thread are added in a fixed order: deterministic for a thread count.
 void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight, float* dbias);
