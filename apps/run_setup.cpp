@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "models/activation_choice.h"
 #include "models/model_zoo.h"
+#include "models/resnet.h"
 #include "models/weight_grid.h"
 #include "optim/adam.h"
 #include "optim/dst_optimizer.h"
@@ -21,7 +22,12 @@ ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info) {
 
 std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info) {
   Rng rng(config.seed);
-  return make_model(config.model, model_options(config, info), rng);
+  std::shared_ptr<Module> model = make_model(config.model, model_options(config, info), rng);
+  if (config.zero_init_residual) {
+    LOWBIT_CHECK(zero_init_residual(*model) > 0, "--zero-init-residual: ", config.model,
+                 " has no residual blocks; expected a ResNet (resnet18/20/34/50/56)");
+  }
+  return model;
 }
 
 TrainedModel load_trained_model(const std::string& checkpoint) {

@@ -36,6 +36,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--step-epochs", c.step_epochs, "step schedule: epochs between decays")->check(CLI::Range(1, 100000));
   app.add_option("--step-gamma", c.step_gamma, "step schedule: decay factor")->check(CLI::Range(0.0f, 1.0f));
   app.add_option("--width-multiplier", c.width_multiplier, "mobilenetv2 width multiplier")->check(CLI::Range(0.05f, 4.0f));
+  app.add_flag("--zero-init-residual", c.zero_init_residual,
+               "ResNets: start the last BN scale of every residual branch at 0, so that each block begins as its "
+               "shortcut (torchvision's zero_init_residual)");
   app.add_flag("!--no-augment", c.augment, "disable random crops and flips");
   app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", c.seed, "random seed");
@@ -95,6 +98,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"weight_min_exp", c.weight_min_exp},
           {"dst_th", c.dst_th},
           {"grid_init", c.grid_init},
+          {"zero_init_residual", c.zero_init_residual},
           {"act", c.act},
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
@@ -137,7 +141,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("weights", c.weights);
   get("weight_min_exp", c.weight_min_exp);
   get("dst_th", c.dst_th);
-  get("grid_init", c.grid_init);  // runs saved before the option existed used "fitted", the default
+  get("grid_init", c.grid_init);
+  get("zero_init_residual", c.zero_init_residual);  // absent in runs saved before the option: false  // runs saved before the option existed used "fitted", the default
   get("act", c.act);
   get("act_bits", c.act_bits);
   get("act_q2", c.act_q2);

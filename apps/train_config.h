@@ -32,6 +32,7 @@ struct TrainConfig {
   int step_epochs = 30;     // step schedule: decay every N epochs
   float step_gamma = 0.1f;
   float width_multiplier = 1.0f;
+  bool zero_init_residual = false;  // ResNets: each block's last BN scale starts at 0 (models/resnet.h)
   bool augment = true;
   int threads = 0;  // 0: one per core
   uint64_t seed = 0;

@@ -8,6 +8,8 @@
 #include "apps/run_setup.h"
 #include "core/autograd.h"
 #include "data/datasets.h"
+#include "models/model_zoo.h"
+#include "models/resnet.h"
 
 namespace {
 
@@ -133,4 +135,42 @@ TEST_CASE("grid-init nearest projects He initialization as it is, fitted scales 
   bad.grid_init = "uniform";
   auto model = build_model(bad, dataset_info("cifar10"));
   CHECK_THROWS_WITH(build_optimizers(bad, *model), Catch::Contains("unknown grid initialization 'uniform'"));
+}
+
+TEST_CASE("zero-init-residual zeroes the last BN scale of every residual branch only", "[apps][models]") {
+  TrainConfig config;
+  config.model = "resnet20";
+  config.dataset = "cifar10";
+  config.zero_init_residual = true;
+  config.resolve();
+  auto model = build_model(config, dataset_info(config.dataset));
+  int64_t zeroed = 0, kept = 0;
+  for (const Parameter& p : model->parameters()) {
+    const bool is_bn_scale = p.name.find(".bn") != std::string::npos && p.name.size() > 7 &&
+                             p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
+    if (!is_bn_scale) continue;
+    const bool last_of_branch = p.name.find(".bn2.weight") != std::string::npos;
+    for (int64_t i = 0; i < p.tensor.numel(); ++i) {
+      INFO(p.name << "[" << i << "]");
+      CHECK(p.tensor.data()[i] == (last_of_branch ? 0.0f : 1.0f));
+    }
+    (last_of_branch ? zeroed : kept) += 1;
+  }
+  CHECK(zeroed == 9);  // resnet20: 3 stages of 3 blocks
+  CHECK(kept == 9);    // bn1 of every block
+  // resnet50's Bottleneck: bn3 is the last of the branch.
+  Rng rng(1);
+  CHECK(zero_init_residual(*make_model("resnet50", ModelOptions{}, rng)) == 16);
+
+  TrainConfig plain = config;
+  plain.zero_init_residual = false;
+  auto untouched = build_model(plain, dataset_info(plain.dataset));
+  for (const Parameter& p : untouched->parameters()) {
+    if (p.name.find(".bn2.weight") != std::string::npos) CHECK(p.tensor.data()[0] == 1.0f);
+  }
+
+  TrainConfig lenet = config;
+  lenet.model = "lenet5";
+  lenet.dataset = "mnist";
+  CHECK_THROWS_WITH(build_model(lenet, dataset_info(lenet.dataset)), Catch::Contains("--zero-init-residual: lenet5 has no residual"));
 }
