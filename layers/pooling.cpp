@@ -2,6 +2,7 @@
 #include "layers/pooling.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -32,6 +33,61 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, int64_t kernel, int6
   return g;
 }
 
+// One output row of the 2x2, stride-2 max pool without padding: candidates a b (row r0) over
+// c d (row r0 + w); the maximum as std::max would give it, and the offset of the first
+// candidate in scan order that equals it (the general loop's choice), written with
+// comparisons and integer arithmetic rather than branches (which mispredict on every other
+// window of random data):
+//   offset = !ea (eb ? 1 : ec ? w : w + 1) = (1 - ea) (o3 + eb (1 - o3)),  o3 = w + 1 - ec.
+// Eight outputs at a time: 16 input floats per row, deinterleaved into even (a, c) and odd
+// (b, d) columns. A row of 8 or more outputs ends with a block that overlaps the one before
+// (recomputing a few outputs the same way); shorter rows take the scalar loop.
+typedef float Floats8 __attribute__((vector_size(8 * sizeof(float))));
+typedef int32_t Ints8 __attribute__((vector_size(8 * sizeof(int32_t))));
+
+template <class V>
+V load_unaligned(const void* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset, float* out, int32_t* arg) {
+  const float* r1 = r0 + w;
+  const int32_t w32 = static_cast<int32_t>(w);
+  auto scalar = [&](int64_t ox) {
+    const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+    const float best = std::max(std::max(a, b), std::max(c, d));
+    const int32_t ea = a == best, eb = b == best, ec = c == best;
+    const int32_t o3 = w32 + 1 - ec;
+    out[ox] = best;
+    arg[ox] = row_offset + static_cast<int32_t>(2 * ox) + (1 - ea) * (o3 + eb * (1 - o3));
+  };
+  if (wo < 8) {
+    for (int64_t ox = 0; ox < wo; ++ox) scalar(ox);
+    return;
+  }
+  const Ints8 even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1, lane = even / 2;
+  auto block = [&](int64_t ox) {
+    const Floats8 top0 = load_unaligned<Floats8>(r0 + 2 * ox), top1 = load_unaligned<Floats8>(r0 + 2 * ox + 8);
+    const Floats8 bot0 = load_unaligned<Floats8>(r1 + 2 * ox), bot1 = load_unaligned<Floats8>(r1 + 2 * ox + 8);
+    const Floats8 a = __builtin_shuffle(top0, top1, even), b = __builtin_shuffle(top0, top1, odd);
+    const Floats8 c = __builtin_shuffle(bot0, bot1, even), d = __builtin_shuffle(bot0, bot1, odd);
+    // std::max(x, y) is (x < y) ? y : x, NaN included.
+    const Floats8 ab = a < b ? b : a, cd = c < d ? d : c;
+    const Floats8 best = ab < cd ? cd : ab;
+    // Vector comparisons give -1 for true: negate for 0/1.
+    const Ints8 ea = -(a == best), eb = -(b == best), ec = -(c == best);
+    const Ints8 o3 = w32 + 1 - ec;
+    const Ints8 index = row_offset + static_cast<int32_t>(2 * ox) + 2 * lane + (1 - ea) * (o3 + eb * (1 - o3));
+    std::memcpy(out + ox, &best, sizeof best);
+    std::memcpy(arg + ox, &index, sizeof index);
+  };
+  int64_t ox = 0;
+  for (; ox + 8 <= wo; ox += 8) block(ox);
+  if (ox < wo) block(wo - 8);
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
@@ -52,26 +108,10 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
       const float* in = px + plane * g.h * g.w;
       float* out = py + plane * g.ho * g.wo;
       int32_t* arg = argmax + plane * g.ho * g.wo;
-      if (inside && g.kernel == 2 && g.stride == 2) {  // the common 2x2 pool, unrolled
+      if (inside && g.kernel == 2 && g.stride == 2) {  // the common 2x2 pool, vectorized
         for (int64_t oy = 0; oy < g.ho; ++oy) {
-          const float* r0 = in + 2 * oy * g.w;
-          const float* r1 = r0 + g.w;
-          const int32_t i0 = static_cast<int32_t>(2 * oy * g.w);
-          // Candidates a b / c d: the maximum, then the first candidate in scan order that
-          // equals it (the general loop's choice). Written as maxima and integer arithmetic on
-          // the comparisons, without a select: GCC turned a ?: chain into branches, which
-          // mispredict on every other window of random data (9 ns an output; now ~1).
-          //   offset = !ea (eb ? 1 : ec ? w : w + 1) = (1 - ea) (o3 + eb (1 - o3)), o3 = w + 1 - ec
-          const int32_t w = static_cast<int32_t>(g.w);
-          for (int64_t ox = 0; ox < g.wo; ++ox) {
-            const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-            const float best = std::max(std::max(a, b), std::max(c, d));
-            const int32_t ea = a == best, eb = b == best, ec = c == best;
-            const int32_t o3 = w + 1 - ec;
-            const int32_t offset = (1 - ea) * (o3 + eb * (1 - o3));
-            out[oy * g.wo + ox] = best;
-            arg[oy * g.wo + ox] = i0 + static_cast<int32_t>(2 * ox) + offset;
-          }
+          max_pool_2x2_row(in + 2 * oy * g.w, g.w, g.wo, static_cast<int32_t>(2 * oy * g.w), out + oy * g.wo,
+                           arg + oy * g.wo);
         }
         continue;
       }
