@@ -15,6 +15,7 @@
 #include "core/parallel.h"
 #include "layers/kernels/scratch.h"
 #include "layers/kernels/gemm.h"
+#include "layers/kernels/lane_sum.h"
 #include "layers/kernels/winograd3x3.h"
 
 namespace lowbit::kernels {
@@ -351,10 +352,11 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         if (dweight) gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f, dw + gi * p.cout_g * p.k, p.k);
         if (dbias) {
+          // 16 float lanes, as batch norm's sums: a serial double sum was a chain of dependent
+          // adds, 0.1 ms of LeNet-5's first convolution (6 x 50,176 values at batch 64).
           for (int64_t o = 0; o < p.cout_g; ++o) {
-            double s = 0.0;
-            for (int64_t q = 0; q < cols; ++q) s += d[o * cols + q];
-            db[gi * p.cout_g + o] += static_cast<float>(s);
+            const float* row = d + o * cols;
+            db[gi * p.cout_g + o] += lane_sum(cols, [row](int64_t q) { return row[q]; });
           }
         }
       }
