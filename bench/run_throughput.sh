@@ -3,7 +3,8 @@
 # batch) in its own process (peak memory is per process), one aligned table and a CSV.
 # Usage: bench/run_throughput.sh [BINARY (build/train_throughput)] [CSV (bench-results.csv)]
 # Environment: STEPS, WARMUP (timed and warm-up steps, 10 and 3), THREADS (2), TORCH_PYTHON
-# (/usr/bin/python3: Debian's python3-torch), TORCH_FLAGS (extra flags, e.g. --channels-last).
+# (/usr/bin/python3: Debian's python3-torch), TORCH_FLAGS (extra flags, e.g. --channels-last),
+# RUNS (comma-separated "model batch" rows, default every row: RUNS="lenet5 64,lenet5 256").
 # Builds nothing: build the binary first (cmake --build build --target train_throughput).
 set -euo pipefail
 
@@ -16,6 +17,7 @@ torch_python=${TORCH_PYTHON:-/usr/bin/python3}
 torch_flags=${TORCH_FLAGS:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 runs=("lenet5 64" "lenet5 256" "vgg7 128" "resnet20 128" "resnet18 128")
+if [[ -n ${RUNS:-} ]]; then IFS=',' read -ra runs <<<"$RUNS"; fi
 
 if [[ ! -x $binary ]]; then
   echo "run_throughput: $binary is not an executable; build it with" >&2
