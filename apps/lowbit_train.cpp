@@ -97,7 +97,11 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   train_options.shuffle = true;
   // A last batch of one image would give batch norm a single sample: drop it then only.
   train_options.drop_last = data.train.size() % config.batch_size == 1;
-  if (config.augment) train_options.augment = AugmentOptions{data.info.crop_padding, data.info.horizontal_flip};
+  if (config.augment) {
+    LOWBIT_CHECK(config.flip == "random" || config.flip == "alternate", "--flip ", config.flip,
+                 ": expected random or alternate");
+    train_options.augment = AugmentOptions{data.info.crop_padding, data.info.horizontal_flip, config.flip == "alternate"};
+  }
   train_options.seed = config.seed;
   BatchLoader train_loader(data.train, normalization(data.info), train_options);
   auto val_loader = data.val.size() > 0 ? make_eval_loader(data.val, config.batch_size, data.info) : nullptr;

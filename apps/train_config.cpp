@@ -27,8 +27,8 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--decay-norm-bias,!--no-decay-norm-bias", c.decay_norm_bias,
                "apply the weight decay to biases and BN scales/shifts too (default: yes, as torch.optim)");
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")->check(CLI::Range(0.0f, 0.999f));
-  app.add_option("--schedule", c.schedule, "learning-rate schedule: cosine, cosine-restarts, step, constant")
-      ->check(CLI::IsMember({"cosine", "cosine-restarts", "step", "constant"}));
+  app.add_option("--schedule", c.schedule, "learning-rate schedule: cosine, cosine-restarts, step, constant, linear (decay to 0)")
+      ->check(CLI::IsMember({"cosine", "cosine-restarts", "step", "constant", "linear"}));
   app.add_option("--warmup-epochs", c.warmup_epochs, "epochs of linear warm-up")->check(CLI::Range(0, 100000));
   app.add_option("--restart-epochs", c.restart_epochs, "cosine-restarts: first period T0 in epochs")->check(CLI::Range(1, 100000));
   app.add_option("--restart-mult", c.restart_mult, "cosine-restarts: period multiplier Tmult")->check(CLI::Range(1, 100));
@@ -39,6 +39,10 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--zero-init-residual", c.zero_init_residual,
                "ResNets: start the last BN scale of every residual branch at 0, so that each block begins as its "
                "shortcut (torchvision's zero_init_residual)");
+  app.add_option("--flip", c.flip,
+                 "horizontal flips (cifar10): random (a coin per image and epoch) or alternate (one coin per image, "
+                 "reversed every other epoch)")
+      ->check(CLI::IsMember({"random", "alternate"}));
   app.add_flag("!--no-augment", c.augment, "disable random crops and flips");
   app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", c.seed, "random seed");
@@ -99,6 +103,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"dst_th", c.dst_th},
           {"grid_init", c.grid_init},
           {"zero_init_residual", c.zero_init_residual},
+          {"flip", c.flip},
           {"act", c.act},
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
@@ -142,7 +147,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("weight_min_exp", c.weight_min_exp);
   get("dst_th", c.dst_th);
   get("grid_init", c.grid_init);
-  get("zero_init_residual", c.zero_init_residual);  // absent in runs saved before the option: false  // runs saved before the option existed used "fitted", the default
+  get("zero_init_residual", c.zero_init_residual);
+  get("flip", c.flip);  // absent in runs saved before the option: random  // absent in runs saved before the option: false  // runs saved before the option existed used "fitted", the default
   get("act", c.act);
   get("act_bits", c.act_bits);
   get("act_q2", c.act_q2);

@@ -24,7 +24,7 @@ struct TrainConfig {
   bool decay_norm_bias = true;  // false: biases and BN scales/shifts train without weight decay
   bool nesterov = false;
   float label_smoothing = 0;
-  std::string schedule = "cosine";  // cosine | cosine-restarts | step | constant
+  std::string schedule = "cosine";  // cosine | cosine-restarts | step | constant | linear
   int warmup_epochs = 0;
   int restart_epochs = 10;  // T0 of cosine-restarts, in epochs
   int restart_mult = 2;     // Tmult of cosine-restarts
@@ -34,6 +34,7 @@ struct TrainConfig {
   float width_multiplier = 1.0f;
   bool zero_init_residual = false;  // ResNets: each block's last BN scale starts at 0 (models/resnet.h)
   bool augment = true;
+  std::string flip = "random";  // random | alternate (data/augment.h), for data sets that flip (cifar10)
   int threads = 0;  // 0: one per core
   uint64_t seed = 0;
   int val_split = 5000;

@@ -15,6 +15,12 @@ struct Normalization {
 struct AugmentOptions {
   int64_t crop_padding = 0;      // random crop offsets dy, dx drawn from [-crop_padding, crop_padding]
   bool horizontal_flip = false;  // flip with probability 1/2
+  // With horizontal_flip: instead of a fresh coin every epoch, each image draws one coin for the
+  // run and is flipped in every other epoch (even epochs as the coin says, odd epochs the
+  // opposite), so that any two consecutive epochs show both orientations of every image.
+  // Jordan 2024 ("94% on CIFAR-10 in 3.29 seconds") found this derandomized flip better than
+  // the random one wherever flipping helps, most on short schedules.
+  bool alternate_flip = false;
 };
 
 // Throws unless `norm` has `channels` means and `channels` finite, positive standard deviations.

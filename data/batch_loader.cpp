@@ -33,7 +33,7 @@ const BatchLoaderOptions& checked(const Dataset& data, const Normalization& norm
 
 // Independent streams per (seed, epoch): one key for the order, one for the augmentation.
 uint64_t epoch_key(uint64_t seed, int64_t epoch) { return splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(epoch)); }
-constexpr uint64_t kOrderStream = 0x6f72646572ull, kAugmentStream = 0x6175676d656e74ull;
+constexpr uint64_t kOrderStream = 0x6f72646572ull, kAugmentStream = 0x6175676d656e74ull, kFlipStream = 0x666c6970ull;
 
 }  // namespace
 
@@ -78,6 +78,7 @@ void BatchLoader::start_epoch(int64_t epoch) {
     started_ = true;
     order_ = std::move(order);
     augment_key_ = splitmix64(key ^ kAugmentStream);
+    odd_epoch_ = (epoch & 1) != 0;
     produced_ = consumed_ = 0;
     abandoned.swap(ready_);
     if (!producer_failed_) error_ = nullptr;
@@ -90,7 +91,7 @@ bool BatchLoader::next(Batch& batch) {
   LOWBIT_CHECK(started_, "BatchLoader::next: no epoch started, expected start_epoch(epoch) first");
   if (consumed_ >= batches_) return false;
   if (options_.prefetch == 0) {  // synchronous: assemble here; an exception goes straight to the caller
-    const Job job{generation_, consumed_, order_, augment_key_};
+    const Job job{generation_, consumed_, order_, augment_key_, odd_epoch_};
     lock.unlock();
     assemble(job, batch);
     lock.lock();
@@ -116,7 +117,7 @@ void BatchLoader::produce() {
         return stop_ || (started_ && !error_ && produced_ < batches_ && produced_ - consumed_ < options_.prefetch);
       });
       if (stop_) return;
-      const Job job{generation_, produced_++, order_, augment_key_};
+      const Job job{generation_, produced_++, order_, augment_key_, odd_epoch_};
       lock.unlock();
       Batch batch;
       std::exception_ptr error;
@@ -173,7 +174,12 @@ bool BatchLoader::assemble(const Job& job, Batch& batch) const {
     const uint64_t span = static_cast<uint64_t>(2 * pad + 1);
     const int64_t dy = pad > 0 ? static_cast<int64_t>(h0 % span) - pad : 0;
     const int64_t dx = pad > 0 ? static_cast<int64_t>(h1 % span) - pad : 0;
-    const bool flip = options_.augment.horizontal_flip && (h2 >> 63) != 0;
+    bool flip = options_.augment.horizontal_flip && (h2 >> 63) != 0;
+    if (options_.augment.horizontal_flip && options_.augment.alternate_flip) {
+      // A coin per image for the whole run (from the seed alone), flipped every odd epoch.
+      const uint64_t coin = splitmix64(splitmix64(options_.seed ^ kFlipStream) ^ splitmix64(static_cast<uint64_t>(image)));
+      flip = ((coin >> 63) != 0) != job.odd_epoch;
+    }
     normalize_augment(data_.pixels.data() + image * image_bytes, channels_, height_, width_, norm_, dy, dx, flip,
                       out + j * image_bytes);
     batch.labels[static_cast<size_t>(j)] = data_.labels[static_cast<size_t>(image)];

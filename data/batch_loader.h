@@ -60,6 +60,7 @@ class BatchLoader {
     int64_t index;  // batch number within the epoch
     std::shared_ptr<const std::vector<int64_t>> order;
     uint64_t augment_key;
+    bool odd_epoch;  // alternate_flip: every image's flip is reversed in odd epochs
   };
 
   void produce();  // the background thread
@@ -80,6 +81,7 @@ class BatchLoader {
   std::atomic<bool> stop_{false};
   std::shared_ptr<const std::vector<int64_t>> order_;
   uint64_t augment_key_ = 0;
+  bool odd_epoch_ = false;
   int64_t produced_ = 0, consumed_ = 0;  // batches begun by the producer / returned by next()
   std::deque<Batch> ready_;
   std::exception_ptr error_;

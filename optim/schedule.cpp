@@ -18,6 +18,11 @@ float cosine_annealing(int64_t step, int64_t total_steps, float min_factor) {
   return static_cast<float>(min_factor + (1.0 - min_factor) * 0.5 * (1.0 + std::cos(M_PI * t)));
 }
 
+float linear_decay(int64_t step, int64_t total_steps, float min_factor) {
+  const double t = std::clamp<double>(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0);
+  return static_cast<float>(min_factor + (1.0 - min_factor) * (1.0 - t));
+}
+
 RestartPosition restart_position(int64_t step, int64_t t0, int64_t t_mult) {
   RestartPosition r{0, std::max<int64_t>(step, 0), t0};
   while (r.offset >= r.length) {
@@ -38,7 +43,8 @@ ScheduleKind parse_schedule_kind(const std::string& name) {
   if (name == "step") return ScheduleKind::kStep;
   if (name == "cosine") return ScheduleKind::kCosine;
   if (name == "cosine-restarts") return ScheduleKind::kCosineRestarts;
-  throw Error(concat("unknown schedule '", name, "'; known: constant, step, cosine, cosine-restarts"));
+  if (name == "linear") return ScheduleKind::kLinear;
+  throw Error(concat("unknown schedule '", name, "'; known: constant, step, cosine, cosine-restarts, linear"));
 }
 
 void validate(const ScheduleConfig& c) {
@@ -51,6 +57,7 @@ void validate(const ScheduleConfig& c) {
       LOWBIT_CHECK(c.gamma > 0 && c.gamma <= 1, "schedule: gamma ", c.gamma, " must be in (0, 1]");
       break;
     case ScheduleKind::kCosine:
+    case ScheduleKind::kLinear:
       LOWBIT_CHECK(c.total_steps > 0, "schedule: total_steps ", c.total_steps, " must be > 0");
       break;
     case ScheduleKind::kCosineRestarts:
@@ -68,6 +75,7 @@ float schedule_factor(const ScheduleConfig& c, int64_t step) {
     case ScheduleKind::kStep: return step_decay(t, c.step_size, c.gamma);
     case ScheduleKind::kCosine: return cosine_annealing(t, c.total_steps, c.min_factor);
     case ScheduleKind::kCosineRestarts: return cosine_warm_restarts(t, c.t0, c.t_mult, c.min_factor);
+    case ScheduleKind::kLinear: return linear_decay(t, c.total_steps, c.min_factor);
   }
   return 1.0f;
 }

@@ -4,6 +4,9 @@
 //   cosine annealing m + (1 - m)(1 + cos(pi t / T)) / 2  (Loshchilov and Hutter 2017);
 //   cosine with warm restarts (SGDR): periods T0, T0*Tmult, T0*Tmult^2, ..., the cosine
 //   restarting at 1 at the start of each; the FAT paper resets the optimizer there too;
+//   linear decay m + (1 - m)(1 - t / T), which after a warm-up is the triangular "one-cycle"
+//   shape (Smith 2018) and under short budgets beats the cosine (Li et al. 2020, "Budgeted
+//   training");
 //   linear warm-up (t + 1) / W for t < W, then the schedule shifted by W.
 #pragma once
 
@@ -17,6 +20,7 @@ class Optimizer;
 
 float step_decay(int64_t step, int64_t step_size, float gamma);
 float cosine_annealing(int64_t step, int64_t total_steps, float min_factor = 0.0f);
+float linear_decay(int64_t step, int64_t total_steps, float min_factor = 0.0f);
 // The period containing `step` and the step's offset in it.
 struct RestartPosition {
   int64_t period = 0;  // 0 for the first
@@ -26,11 +30,11 @@ struct RestartPosition {
 RestartPosition restart_position(int64_t step, int64_t t0, int64_t t_mult);
 float cosine_warm_restarts(int64_t step, int64_t t0, int64_t t_mult, float min_factor = 0.0f);
 
-enum class ScheduleKind { kConstant, kStep, kCosine, kCosineRestarts };
+enum class ScheduleKind { kConstant, kStep, kCosine, kCosineRestarts, kLinear };
 
 struct ScheduleConfig {
   ScheduleKind kind = ScheduleKind::kConstant;
-  int64_t total_steps = 1;   // cosine: the annealing length (after warm-up)
+  int64_t total_steps = 1;   // cosine and linear: the annealing length (after warm-up)
   int64_t step_size = 1;     // step decay period
   float gamma = 0.1f;        // step decay factor
   int64_t t0 = 1;            // cosine-restarts first period
@@ -40,7 +44,7 @@ struct ScheduleConfig {
   bool reset_state_on_restart = false;
 };
 
-// "constant", "step", "cosine", "cosine-restarts"; an unknown name lists the known ones.
+// "constant", "step", "cosine", "cosine-restarts", "linear"; an unknown name lists the known ones.
 ScheduleKind parse_schedule_kind(const std::string& name);
 // Throws lowbit::Error naming the first invalid field.
 void validate(const ScheduleConfig& config);

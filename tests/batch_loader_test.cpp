@@ -322,3 +322,46 @@ TEST_CASE("BatchLoader over an empty dataset has no batches", "[data][batch_load
     CHECK(run_epoch(loader, 0).labels.empty());
   }
 }
+
+// Whether each image (by label = index) appeared flipped in an epoch with crops off.
+std::vector<int> flips_by_image(BatchLoader& loader, const Dataset& data, int64_t epoch) {
+  const Epoch e = run_epoch(loader, epoch);
+  std::vector<int> flipped(static_cast<size_t>(data.size()), -1);
+  for (size_t b = 0; b < e.labels.size(); ++b)
+    for (size_t j = 0; j < e.labels[b].size(); ++j) {
+      const int32_t image = e.labels[b][j];
+      const float* row = e.images[b].data() + j * kImageSize;
+      const bool plain = same_bits(row, reference(data, image, 0, 0, false));
+      const bool mirrored = same_bits(row, reference(data, image, 0, 0, true));
+      REQUIRE(plain != mirrored);
+      flipped[static_cast<size_t>(image)] = mirrored;
+    }
+  return flipped;
+}
+
+TEST_CASE("BatchLoader alternate flips reverse every image's flip each epoch", "[data][batch_loader]") {
+  const Dataset data = indexed_dataset(64);
+  BatchLoaderOptions o = options(8, true);
+  o.augment.horizontal_flip = true;
+  o.augment.alternate_flip = true;
+  o.seed = 3;
+  BatchLoader loader(data, kNorm, o);
+  const std::vector<int> e0 = flips_by_image(loader, data, 0), e1 = flips_by_image(loader, data, 1);
+  const std::vector<int> e2 = flips_by_image(loader, data, 2), e7 = flips_by_image(loader, data, 7);
+  const int64_t flipped0 = std::count(e0.begin(), e0.end(), 1);
+  CHECK(flipped0 > 16);  // a coin per image: about half of 64
+  CHECK(flipped0 < 48);
+  for (size_t i = 0; i < e0.size(); ++i) {
+    INFO("image " << i);
+    CHECK(e1[i] == 1 - e0[i]);
+    CHECK(e2[i] == e0[i]);
+    CHECK(e7[i] == e1[i]);
+  }
+  // Random flips (the default) do not alternate: about half the images keep their flip.
+  o.augment.alternate_flip = false;
+  BatchLoader random(data, kNorm, o);
+  const std::vector<int> r0 = flips_by_image(random, data, 0), r1 = flips_by_image(random, data, 1);
+  int64_t kept = 0;
+  for (size_t i = 0; i < r0.size(); ++i) kept += r0[i] == r1[i];
+  CHECK(kept > 16);
+}

@@ -174,3 +174,26 @@ TEST_CASE("zero-init-residual zeroes the last BN scale of every residual branch 
   lenet.dataset = "mnist";
   CHECK_THROWS_WITH(build_model(lenet, dataset_info(lenet.dataset)), Catch::Contains("--zero-init-residual: lenet5 has no residual"));
 }
+
+TEST_CASE("the saved configuration round-trips the training recipe flags", "[apps]") {
+  TrainConfig c;
+  c.schedule = "linear";
+  c.flip = "alternate";
+  c.zero_init_residual = true;
+  c.label_smoothing = 0.1f;
+  c.decay_norm_bias = false;
+  c.resolve();
+  const nlohmann::json saved = to_json(c);
+  const TrainConfig back = train_config_from_json(saved);
+  CHECK(back.schedule == "linear");
+  CHECK(back.flip == "alternate");
+  CHECK(back.zero_init_residual);
+  CHECK(to_json(back) == saved);
+  // A run saved before these options existed reads as the defaults.
+  nlohmann::json old = saved;
+  old.erase("flip");
+  old.erase("zero_init_residual");
+  const TrainConfig older = train_config_from_json(old);
+  CHECK(older.flip == "random");
+  CHECK_FALSE(older.zero_init_residual);
+}

@@ -1,5 +1,6 @@
 // Schedules at their end points and restarts; the scheduler resets optimizers only when asked.
 #include <catch2/catch.hpp>
+#include <vector>
 
 #include "core/check.h"
 #include "optim/adam.h"
@@ -73,9 +74,29 @@ TEST_CASE("the scheduler scales base rates and resets state at restarts when ask
   CHECK(adam.state()[2].tensor.item() == 1.0f);
 }
 
+TEST_CASE("linear decay after a warm-up is the one-cycle triangle", "[schedule]") {
+  CHECK(linear_decay(0, 100) == 1.0f);
+  CHECK(linear_decay(25, 100) == 0.75f);
+  CHECK(linear_decay(100, 100) == 0.0f);
+  CHECK(linear_decay(150, 100, 0.1f) == Approx(0.1f));  // clamped after the end
+  CHECK(linear_decay(50, 100, 0.2f) == Approx(0.6f));
+  ScheduleConfig c;
+  c.kind = ScheduleKind::kLinear;
+  c.total_steps = 8;
+  c.warmup_steps = 2;
+  const std::vector<float> want{0.5f, 1.0f, 1.0f, 0.875f, 0.75f, 0.625f, 0.5f, 0.375f, 0.25f, 0.125f, 0.0f};
+  for (size_t t = 0; t < want.size(); ++t) {
+    INFO("step " << t);
+    CHECK(schedule_factor(c, static_cast<int64_t>(t)) == want[t]);
+  }
+  c.total_steps = 0;
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("total_steps"));
+}
+
 TEST_CASE("schedule names and invalid settings", "[schedule]") {
   CHECK(parse_schedule_kind("cosine-restarts") == ScheduleKind::kCosineRestarts);
-  CHECK_THROWS_WITH(parse_schedule_kind("linear"), Catch::Contains("linear") && Catch::Contains("cosine"));
+  CHECK(parse_schedule_kind("linear") == ScheduleKind::kLinear);
+  CHECK_THROWS_WITH(parse_schedule_kind("exponential"), Catch::Contains("exponential") && Catch::Contains("linear"));
   ScheduleConfig c;
   c.kind = ScheduleKind::kCosineRestarts;
   c.t_mult = 0;
