@@ -5,7 +5,8 @@
 //   input grad:     dcol (K x nb*P)    = W_g^T * dY,  then col2im adds dcol into dx
 //   weight grad:    dW_g (C_out/g x K) += dY * col^T
 // conv2d_forward and conv2d_backward_input hand 3x3 stride-1 layers to winograd3x3.h where
-// conv2d_uses_winograd says it is faster.
+// conv2d_uses_winograd says it is faster, conv2d_backward_weight (for dweight) where
+// conv2d_backward_weight_uses_winograd does.
 #include "layers/kernels/conv2d_kernels.h"
 
 #include <algorithm>
@@ -330,7 +331,37 @@ void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* 
     conv2d_backward_input_im2col(g, dy, weight, dx, overwrite);
 }
 
+// Winograd's weight gradient ran the CIFAR ResNet-18/20 and VGG-7 3x3 stride-1 layers at batch 128
+// 2.9-4.0x faster than im2col, the 3 -> 64 first layer 1.34x (one thread, CPU time; im2col's
+// weight gradient is slowest on few channels, so unlike the forward it wins at any channel count:
+// 64 -> 3 6x, 8 channels 6x). It lost (one thread; "images" per thread) with
+// - maps under 4 wide or high: 512 channels on 3x3 maps 0.67x at 16 images (1.03x at 32); 2x2
+//   maps 0.35-0.83x at 256-512 channels; 1x1 maps 0.13-0.82x;
+// - fewer than 16 tiles per thread: its M (36 C_out C_in floats, 4x dW) is written and read
+//   whatever the tile count: 512 channels on 4x4 maps, 8 images 0.68x (16: 1.18x); on 8x8 maps,
+//   2 images 0.64x (4: 1.03x);
+// - one image per thread (no image lanes at all): 0.13-1.3x, 64 channels on 32x32 0.71x;
+// - 2 to 15 images per thread (transforms on scalar lanes) with fewer than 8 input channels or
+//   more output than input channels: 3 -> 64 on 32x32 0.5-0.6x (16 images 1.63x), 8 -> 64
+//   0.73-0.78x, 16 -> 64 0.99-1.06x, 4 -> 4 0.43-0.49x; while 16 -> 16 gave 1.33-1.52x,
+//   128 channels on 16x16 1.65-2.34x, 64 -> 3 2.1-2.4x.
+bool conv2d_backward_weight_uses_winograd(const ConvGeometry& g) {
+  const int64_t images = g.batch / num_threads(), tiles = (g.height + 3) / 4 * ((g.width + 3) / 4);
+  const bool lanes = images >= 16 || (images >= 2 && g.in_channels >= std::max<int64_t>(8, g.out_channels));
+  return winograd3x3_applies(g) && std::min(g.height, g.width) >= 4 && images * tiles >= 16 && lanes;
+}
+
 void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight, float* dbias) {
+  if (!dweight || !conv2d_backward_weight_uses_winograd(g)) {
+    conv2d_backward_weight_im2col(g, x, dy, dweight, dbias);
+    return;
+  }
+  winograd3x3_backward_weight(g, x, dy, dweight);
+  if (dbias) conv2d_backward_weight_im2col(g, x, dy, nullptr, dbias);
+}
+
+void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
+                                   float* dbias) {
   const Plan p = make_plan(g);
   const int64_t wsize = g.out_channels * p.k;
   const int64_t ranges = std::max<int64_t>(1, std::min<int64_t>(num_threads(), p.chunks));
@@ -344,13 +375,16 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
     float* db = r == 0 ? dbias : partial + (r - 1) * stride + wsize;
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
-      float* col = p.direct && nb == 1 ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
+      // Without dweight (the bias sum beside the Winograd weight gradient) no columns are needed.
+      float* col = !dweight || (p.direct && nb == 1) ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
       float* dyc = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
       float* pad = col && p.padded ? thread_scratch(3, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const float* a = chunk_columns(g, p, x, b0, nb, gi, col, pad);
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
-        if (dweight) gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f, dw + gi * p.cout_g * p.k, p.k);
+        if (dweight) {
+          const float* a = chunk_columns(g, p, x, b0, nb, gi, col, pad);
+          gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f, dw + gi * p.cout_g * p.k, p.k);
+        }
         if (dbias) {
           // 16 float lanes, as batch norm's sums: a serial double sum was a chain of dependent
           // adds, 0.1 ms of LeNet-5's first convolution (6 x 50,176 values at batch 64).

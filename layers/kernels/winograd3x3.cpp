@@ -19,6 +19,14 @@
 // (c, o) is w[o, c] turned by 180 degrees. Its U is computed in the forward's (o, c) layout
 // and handed to the GEMM transposed.
 //
+// The weight gradient is the forward's adjoint in g: with P = sum_c U .* V and Y = A^T P A,
+//   dP = A dY A^T,   dU[o, c] = sum_tiles dP[o] .* V[c],   dg[o, c] = G^T dU[o, c] G,
+// dY the 4x4 output-gradient tile (zeros beyond the map). At each xi this is one GEMM per chunk
+// with the tiles as K, accumulated over a thread's chunks:
+//   M[xi] (C_out x C_in) += D[xi] (C_out x T) * V[xi]^T (T x C_in),   D = A dY A^T,
+// and each thread's M becomes dW = G^T M G once, at the end; the threads' dW are added in range
+// order.
+//
 // Layout: a chunk is a block of up to 16 images times a band of tile rows. Each input plane
 // of the chunk is transposed (16x16 blocks) to (row, column, image) with a zero border, so
 // that every transform is a loop over 16 contiguous image lanes (one AVX-512 register);
@@ -27,11 +35,16 @@
 // Float error, N(0, 1) data, 512 input channels, max |error| / max |y| against a double
 // direct convolution: 8.0e-6 forward, 1.1e-5 input gradient (im2col 3.3e-7), below the 1e-4
 // training needs. F(2x2, 3x3) (4x4 tiles, 2.25x fewer multiplies) erred 5e-7 but ran at
-// 0.6-0.9x this speed.
+// 0.6-0.9x this speed. The weight gradient, max |error| / max |dW| at batch 128: 2.8e-6 (16
+// channels, 32x32) to 5.5e-6 (64 channels, 32x32; 512 on 4x4: 5.0e-6), im2col 3.8e-7 to 5.1e-7.
 // Speed (bench/winograd_bench, batch 128, one thread, CPU time, OpenBLAS Cooperlake kernels on
 // Zen 5), as GFLOP/s of the direct convolution: 465-600 forward and input gradient at 64-512
 // channels, 2.6-3.5x im2col's; 230-620 on ResNet-20's 16-64 channels, 3-5.5x. A ResNet-18
 // training step at batch 128 went from 2.80 to 1.83 CPU seconds (bench/step_profile).
+// Weight gradient (same bench): 420-675 at 64-512 channels, 2.9-3.4x im2col's; 210-470 on
+// ResNet-20's, 3.3-4x; 89 on the 3 -> 64 first layer, 1.34x. Chunks of 256 tiles instead of 128
+// (the GEMMs' K) moved layers by -13% to +8%, 64 and 512 were no faster. The ResNet-18 step at
+// batch 128 then went from 2.40-2.49 to 1.92-1.98 CPU seconds (2 threads, shared machine).
 #include "layers/kernels/winograd3x3.h"
 
 #include <algorithm>
@@ -98,69 +111,75 @@ void weight_1d(const V* g, V* r) {
   r[5] = g[2];
 }
 
+// r = A z: six values from four, the adjoint of output_1d (A's rows are the points' powers
+// 1, z, z^2, z^3 at 0, 1, -1, 2, -2, and (0, 0, 0, 1) for infinity).
+template <class V>
+void output_grad_1d(const V* z, V* r) {
+  const V e1 = z[0] + z[2], o1 = z[1] + z[3], e2 = z[0] + 4.0f * z[2], o2 = 2.0f * z[1] + 8.0f * z[3];
+  r[0] = z[0], r[1] = e1 + o1, r[2] = e1 - o1, r[3] = e2 + o2, r[4] = e2 - o2, r[5] = z[3];
+}
+
+// r = G^T s: three values from six, the adjoint of weight_1d.
+template <class V>
+void weight_grad_1d(const V* s, V* r) {
+  const V p1 = s[1] + s[2], m1 = s[1] - s[2], p2 = s[3] + s[4], m2 = s[3] - s[4];
+  r[0] = 0.25f * s[0] - p1 * (1.0f / 6.0f) + p2 * (1.0f / 24.0f);
+  r[1] = m1 * (-1.0f / 6.0f) + m2 * (1.0f / 12.0f);
+  r[2] = (p2 - p1) * (1.0f / 6.0f) + s[5];
+}
+
+// Applies the 1-D transform F (N values -> M values) to every column, then to every row, of an
+// N x N block: X(k, l) at src[k*src_row + l*src_col]; the M x M result to dst[k*dst_row + l*dst_col].
+// Every tile transform below is one of these: R = T X T^T for T's matrix.
+template <int N, int M, class V, void (*F)(const V*, V*)>
+void transform_2d(const float* src, int64_t src_row, int64_t src_col, float* dst, int64_t dst_row, int64_t dst_col) {
+  V t[M][N];
+#pragma GCC unroll 6
+  for (int l = 0; l < N; ++l) {
+    V c[N], r[M];
+#pragma GCC unroll 6
+    for (int k = 0; k < N; ++k) c[k] = load<V>(src + k * src_row + l * src_col);
+    F(c, r);
+#pragma GCC unroll 6
+    for (int k = 0; k < M; ++k) t[k][l] = r[k];
+  }
+#pragma GCC unroll 6
+  for (int k = 0; k < M; ++k) {
+    V r[M];
+    F(t[k], r);
+#pragma GCC unroll 6
+    for (int l = 0; l < M; ++l) store(dst + k * dst_row + l * dst_col, r[l]);
+  }
+}
+
 // V = B^T d B for one tile: d(k, l) at src[k*row + l*col]; V(k, l) to dst[(6k + l)*ld].
 template <class V>
 void input_tile(const float* src, int64_t row, int64_t col, float* dst, int64_t ld) {
-  V d[kIn][kIn];
-#pragma GCC unroll 6
-  for (int l = 0; l < kIn; ++l) {
-    V c[kIn], r[kIn];
-#pragma GCC unroll 6
-    for (int k = 0; k < kIn; ++k) c[k] = load<V>(src + k * row + l * col);
-    input_1d(c, r);
-#pragma GCC unroll 6
-    for (int k = 0; k < kIn; ++k) d[k][l] = r[k];
-  }
-#pragma GCC unroll 6
-  for (int k = 0; k < kIn; ++k) {
-    V r[kIn];
-    input_1d(d[k], r);
-#pragma GCC unroll 6
-    for (int l = 0; l < kIn; ++l) store(dst + (k * kIn + l) * ld, r[l]);
-  }
+  transform_2d<kIn, kIn, V, input_1d<V>>(src, row, col, dst, kIn * ld, ld);
 }
 
 // Y = A^T M A for one tile: M(k, l) at src[(6k + l)*ld]; Y(r, j) to dst[r*row + j*col].
 template <class V>
 void output_tile(const float* src, int64_t ld, float* dst, int64_t row, int64_t col) {
-  V s[kOut][kIn];
-#pragma GCC unroll 6
-  for (int l = 0; l < kIn; ++l) {
-    V c[kIn], r[kOut];
-#pragma GCC unroll 6
-    for (int k = 0; k < kIn; ++k) c[k] = load<V>(src + (k * kIn + l) * ld);
-    output_1d(c, r);
-#pragma GCC unroll 4
-    for (int k = 0; k < kOut; ++k) s[k][l] = r[k];
-  }
-#pragma GCC unroll 4
-  for (int k = 0; k < kOut; ++k) {
-    V r[kOut];
-    output_1d(s[k], r);
-#pragma GCC unroll 4
-    for (int j = 0; j < kOut; ++j) store(dst + k * row + j * col, r[j]);
-  }
+  transform_2d<kIn, kOut, V, output_1d<V>>(src, kIn * ld, ld, dst, row, col);
 }
 
 // U = G g G^T for one kernel: g(k, l) at src[(3k + l)*ld_src]; U(k, l) to dst[(6k + l)*ld].
 template <class V>
 void weight_tile(const float* src, int64_t ld_src, float* dst, int64_t ld) {
-  V t[kIn][3];
-#pragma GCC unroll 3
-  for (int l = 0; l < 3; ++l) {
-    const V c[3] = {load<V>(src + l * ld_src), load<V>(src + (3 + l) * ld_src), load<V>(src + (6 + l) * ld_src)};
-    V r[kIn];
-    weight_1d(c, r);
-#pragma GCC unroll 6
-    for (int k = 0; k < kIn; ++k) t[k][l] = r[k];
-  }
-#pragma GCC unroll 6
-  for (int k = 0; k < kIn; ++k) {
-    V r[kIn];
-    weight_1d(t[k], r);
-#pragma GCC unroll 6
-    for (int l = 0; l < kIn; ++l) store(dst + (k * kIn + l) * ld, r[l]);
-  }
+  transform_2d<3, kIn, V, weight_1d<V>>(src, 3 * ld_src, ld_src, dst, kIn * ld, ld);
+}
+
+// D = A dY A^T for one output-gradient tile: dY(r, j) at src[r*row + j*col]; D(k, l) to dst[(6k + l)*ld].
+template <class V>
+void output_grad_tile(const float* src, int64_t row, int64_t col, float* dst, int64_t ld) {
+  transform_2d<kOut, kIn, V, output_grad_1d<V>>(src, row, col, dst, kIn * ld, ld);
+}
+
+// dW = G^T M G for one kernel: M(k, l) at src[(6k + l)*ld]; dW(k, l) to dst[(3k + l)*ld_dst].
+template <class V>
+void weight_grad_tile(const float* src, int64_t ld, float* dst, int64_t ld_dst) {
+  transform_2d<kIn, 3, V, weight_grad_1d<V>>(src, kIn * ld, ld, dst, 3 * ld_dst, ld_dst);
 }
 
 // body(i, Lanes{}) for i = 0, kLanes, ... while kLanes lanes remain, then body(i, float{}) for the rest.
@@ -263,12 +282,10 @@ float* transform_weights(const ConvGeometry& g, const float* weight, bool rotate
   return u;
 }
 
-// buf[(in_pixel[q] - origin) * nb + i] = plane q of channel c of image b0 + i, for q in [q0, q1).
-void interleave(const Problem& p, const Plan& plan, const float* x, int64_t b0, int64_t nb, int64_t c, int64_t q0,
-                int64_t q1, int64_t origin, float* buf) {
-  const int64_t plane = p.height * p.width, stride = p.in * plane;
-  const float* src = x + (b0 * p.in + c) * plane;
-  const int64_t* pos = plan.in_pixel.data();
+// buf[(pos[q] - origin) * nb + i] = src[i * stride + q] for images i < nb and pixels q in [q0, q1):
+// one channel plane of nb images, `stride` floats apart, to the interleaved (pixel, image) layout.
+void interleave(const float* src, int64_t stride, int64_t nb, const int64_t* pos, int64_t q0, int64_t q1,
+                int64_t origin, float* buf) {
   int64_t i0 = 0;
   for (; i0 + 16 <= nb; i0 += 16) {
     int64_t q = q0;
@@ -339,27 +356,36 @@ struct Pass {
   int64_t ldv, ldm;  // xi plane strides of V and M
 };
 
+// V[xi] (p.in x nb*tiles, channel c's row at v + c * nb*tiles, xi planes ldv apart) = B^T d B for
+// the input tiles of images b0..b0+nb-1, tile rows ty0..ty0+rows-1; ibuf holds one channel's band.
+void transform_input(const Problem& p, const Plan& plan, const float* src, int64_t b0, int64_t nb, int64_t ty0,
+                     int64_t rows, float* v, int64_t ldv, float* ibuf) {
+  const int64_t tiles = rows * plan.tw, cols = nb * tiles, row_stride = plan.wp * nb, plane = p.height * p.width;
+  // Input rows 4 ty0 - 1 .. 4 (ty0 + rows) with the zero border, which is written once:
+  // interleave fills the same interior for every channel.
+  const int64_t y0 = std::max<int64_t>(0, kOut * ty0 - 1), y1 = std::min(p.height, kOut * (ty0 + rows) + 1);
+  std::fill(ibuf, ibuf + (kOut * rows + 2) * row_stride, 0.0f);
+  for (int64_t c = 0; c < p.in; ++c) {
+    interleave(src + (b0 * p.in + c) * plane, p.in * plane, nb, plan.in_pixel.data(), y0 * p.width, y1 * p.width,
+               kOut * ty0 * plan.wp, ibuf);
+    for (int64_t t = 0; t < tiles; ++t) {
+      const float* in = ibuf + (t / plan.tw * kOut * plan.wp + t % plan.tw * kOut) * nb;
+      float* out = v + c * cols + t * nb;  // V[xi] column t * nb + i
+      for_lanes(nb, [&](int64_t i, auto lanes) {
+        input_tile<decltype(lanes)>(in + i, row_stride, nb, out + i, ldv);
+      });
+    }
+  }
+}
+
 // Images b0..b0+nb-1, tile rows ty0..ty0+rows-1: transforms, 36 GEMMs, inverse transforms.
 // v, mm: V and M; ibuf, obuf: the interleaved input band and output band.
 void run_chunk(const Pass& s, const float* src, float* dst, int64_t b0, int64_t nb, int64_t ty0, int64_t rows,
                float* v, float* mm, float* ibuf, float* obuf) {
   const Problem& p = s.p;
   const Plan& plan = s.plan;
-  const int64_t tiles = rows * plan.tw, cols = nb * tiles, row_stride = plan.wp * nb;
-  // Input rows 4 ty0 - 1 .. 4 (ty0 + rows) with the zero border, which is written once:
-  // interleave fills the same interior for every channel.
-  const int64_t y0 = std::max<int64_t>(0, kOut * ty0 - 1), y1 = std::min(p.height, kOut * (ty0 + rows) + 1);
-  std::fill(ibuf, ibuf + (kOut * rows + 2) * row_stride, 0.0f);
-  for (int64_t c = 0; c < p.in; ++c) {
-    interleave(p, plan, src, b0, nb, c, y0 * p.width, y1 * p.width, kOut * ty0 * plan.wp, ibuf);
-    for (int64_t t = 0; t < tiles; ++t) {
-      const float* in = ibuf + (t / plan.tw * kOut * plan.wp + t % plan.tw * kOut) * nb;
-      float* out = v + c * cols + t * nb;  // V[xi] column t * nb + i
-      for_lanes(nb, [&](int64_t i, auto lanes) {
-        input_tile<decltype(lanes)>(in + i, row_stride, nb, out + i, s.ldv);
-      });
-    }
-  }
+  const int64_t tiles = rows * plan.tw, cols = nb * tiles;
+  transform_input(p, plan, src, b0, nb, ty0, rows, v, s.ldv, ibuf);
   const int64_t lda = s.trans_u ? p.out : p.in;
   for (int64_t xi = 0; xi < kPositions; ++xi)
     gemm(s.trans_u, false, p.out, cols, p.in, 1.0f, s.u + xi * s.ldu, lda, v + xi * s.ldv, cols, 0.0f,
@@ -399,6 +425,64 @@ void run(const Problem& p, const float* src, const float* u, int64_t ldu, bool t
   });
 }
 
+// The weight gradient (math at the top): per chunk of T tiles the input's V = B^T d B (the
+// forward's transform) and the output gradient's D = A dY A^T, then M[xi] += D[xi] V[xi]^T.
+struct WeightPass {
+  const Problem& p;
+  const Plan& plan;
+  int64_t ldv, ldd, ldm;  // xi plane strides of V, D and M
+};
+
+// D[xi] (p.out x nb*tiles, channel o's row at d + o * nb*tiles, xi planes ldd apart) = A dY A^T
+// for the output-gradient tiles of images b0..b0+nb-1, tile rows ty0..ty0+rows-1; obuf holds one
+// channel's band.
+void transform_output_grad(const Problem& p, const Plan& plan, const float* dy, int64_t b0, int64_t nb, int64_t ty0,
+                           int64_t rows, float* d, int64_t ldd, float* obuf) {
+  const int64_t tiles = rows * plan.tw, cols = nb * tiles, row_stride = plan.wo * nb, plane = p.height * p.width;
+  // The zeros of partial tiles beyond the map are written once: interleave fills the same pixels
+  // for every channel.
+  std::fill(obuf, obuf + kOut * rows * row_stride, 0.0f);
+  const int64_t q0 = kOut * ty0 * p.width, q1 = std::min(p.height, kOut * (ty0 + rows)) * p.width;
+  for (int64_t o = 0; o < p.out; ++o) {
+    interleave(dy + (b0 * p.out + o) * plane, p.out * plane, nb, plan.out_pixel.data(), q0, q1,
+               kOut * ty0 * plan.wo, obuf);
+    for (int64_t t = 0; t < tiles; ++t) {
+      const float* in = obuf + (t / plan.tw * kOut * plan.wo + t % plan.tw * kOut) * nb;
+      float* out = d + o * cols + t * nb;
+      for_lanes(nb, [&](int64_t i, auto lanes) {
+        output_grad_tile<decltype(lanes)>(in + i, row_stride, nb, out + i, ldd);
+      });
+    }
+  }
+}
+
+// M += (or, for the range's first chunk, =) the chunk's D V^T at each xi.
+void weight_chunk(const WeightPass& s, const float* x, const float* dy, int64_t b0, int64_t nb, int64_t ty0,
+                  int64_t rows, bool first, float* v, float* d, float* ibuf, float* obuf, float* m) {
+  const Problem& p = s.p;
+  const int64_t cols = nb * rows * s.plan.tw;
+  transform_input(p, s.plan, x, b0, nb, ty0, rows, v, s.ldv, ibuf);
+  transform_output_grad(p, s.plan, dy, b0, nb, ty0, rows, d, s.ldd, obuf);
+  for (int64_t xi = 0; xi < kPositions; ++xi)
+    gemm(false, true, p.out, p.in, cols, 1.0f, d + xi * s.ldd, cols, v + xi * s.ldv, cols, first ? 0.0f : 1.0f,
+         m + xi * s.ldm, p.in);
+}
+
+// dw (+)= G^T M G, dw in the (out, in, 3, 3) layout; taps: scratch of 9 * p.in floats.
+void transform_weight_grad(const Problem& p, const float* m, int64_t ldm, bool accumulate, float* dw, float* taps) {
+  for (int64_t o = 0; o < p.out; ++o) {
+    for_lanes(p.in, [&](int64_t c, auto lanes) {
+      weight_grad_tile<decltype(lanes)>(m + o * p.in + c, ldm, taps + c, p.in);
+    });
+    float* dst = dw + o * p.in * 9;
+    for (int64_t c = 0; c < p.in; ++c)
+      for (int k = 0; k < 9; ++k) {
+        const float t = taps[k * p.in + c];
+        dst[c * 9 + k] = accumulate ? dst[c * 9 + k] + t : t;
+      }
+  }
+}
+
 void check_geometry(const ConvGeometry& g) {
   LOWBIT_CHECK(winograd3x3_applies(g), "winograd3x3: needs a 3x3 kernel, stride 1, padding 1 and one group, got ",
                g.kernel_h, "x", g.kernel_w, " stride ", g.stride, " padding ", g.padding, " groups ", g.groups);
@@ -426,6 +510,47 @@ void winograd3x3_backward_input(const ConvGeometry& g, const float* dy, const fl
   const int64_t ldu = g.out_channels * g.in_channels + kSkew;
   const float* u = transform_weights(g, weight, true, ldu);
   run({g.batch, g.out_channels, g.in_channels, g.height, g.width}, dy, u, ldu, true, {nullptr, !overwrite}, dx);
+}
+
+void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight) {
+  check_geometry(g);
+  const Problem p{g.batch, g.in_channels, g.out_channels, g.height, g.width};
+  const Plan plan(p);
+  const int64_t max_cols = plan.images * plan.rows * plan.tw, wsize = p.out * p.in * 9;
+  const WeightPass s{p, plan, p.in * max_cols + kSkew, p.out * max_cols + kSkew, p.out * p.in + kSkew};
+  const int64_t in_buf = (kOut * plan.rows + 2) * plan.wp * plan.images;
+  const int64_t out_buf = kOut * plan.rows * plan.wo * plan.images;
+  // Each thread sums M over its ranges' chunks. The thread starting at range 0 adds its dW into
+  // dweight; every other thread writes its dW to its own scratch, recorded at its first range
+  // (other entries stay null) and added to dweight in range order after: the sums depend on the
+  // thread count only.
+  std::vector<const float*> partial(static_cast<size_t>(plan.ranges), nullptr);
+  parallel_for(plan.ranges, 1, [&](int64_t r0, int64_t r1) {
+    float* v = thread_scratch(0, static_cast<size_t>(kPositions * s.ldv));
+    float* d = thread_scratch(1, static_cast<size_t>(kPositions * s.ldd));
+    float* ibuf = thread_scratch(2, static_cast<size_t>(in_buf + out_buf));
+    float* m = thread_scratch(3, static_cast<size_t>(kPositions * s.ldm + wsize));
+    bool first = true;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t begin = p.batch * r / plan.ranges, end = p.batch * (r + 1) / plan.ranges;
+      for (int64_t b0 = begin; b0 < end; b0 += plan.images)
+        for (int64_t ty0 = 0; ty0 < plan.th; ty0 += plan.rows) {
+          weight_chunk(s, x, dy, b0, std::min(plan.images, end - b0), ty0, std::min(plan.rows, plan.th - ty0), first,
+                       v, d, ibuf, ibuf + in_buf, m);
+          first = false;
+        }
+    }
+    float* dw = r0 == 0 ? dweight : m + kPositions * s.ldm;
+    transform_weight_grad(p, m, s.ldm, r0 == 0, dw, v);
+    partial[static_cast<size_t>(r0)] = dw;
+  });
+  for (int64_t r = 1; r < plan.ranges; ++r) {
+    const float* dw = partial[static_cast<size_t>(r)];
+    if (!dw) continue;
+    parallel_for(wsize, 1 << 14, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) dweight[i] += dw[i];
+    });
+  }
 }
 
 }  // namespace lowbit::kernels

@@ -19,5 +19,8 @@ void winograd3x3_forward(const ConvGeometry& g, const float* x, const float* wei
 // (every element written, so dx may be uninitialized).
 void winograd3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
                                 bool overwrite);
+// dweight += the weight gradient (C_out, C_in, 3, 3) of conv(x, weight) for output gradient dy
+// (the bias gradient, the sum of dy, is not computed here).
+void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight);
 
 }  // namespace lowbit::kernels
