@@ -142,6 +142,9 @@ Tensor ResNet::forward(const Tensor& x) { return child("fc")(child("pool")(child
 std::shared_ptr<Module> make_resnet18(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet18", {2, 2, 2, 2}, o, rng); }
 std::shared_ptr<Module> make_resnet34(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet34", {3, 4, 6, 3}, o, rng); }
 std::shared_ptr<Module> make_resnet50(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<Bottleneck>("resnet50", {3, 4, 6, 3}, o, rng); }
+std::shared_ptr<Module> make_resnet20(const ModelOptions& o, Rng& rng) { return make_he_cifar_resnet("resnet20", 3, o, rng); }
+std::shared_ptr<Module> make_resnet56(const ModelOptions& o, Rng& rng) { return make_he_cifar_resnet("resnet56", 9, o, rng); }
+
 int64_t zero_init_residual(Module& model) {
   int64_t blocks = 0;
   if (dynamic_cast<BasicBlock*>(&model) || dynamic_cast<Bottleneck*>(&model)) {
@@ -155,8 +158,5 @@ int64_t zero_init_residual(Module& model) {
   for (const auto& [name, child] : model.children()) blocks += zero_init_residual(*child);
   return blocks;
 }
-
-std::shared_ptr<Module> make_resnet20(const ModelOptions& o, Rng& rng) { return make_he_cifar_resnet("resnet20", 3, o, rng); }
-std::shared_ptr<Module> make_resnet56(const ModelOptions& o, Rng& rng) { return make_he_cifar_resnet("resnet56", 9, o, rng); }
 
 }  // namespace lowbit
