@@ -162,6 +162,7 @@ bool BatchLoader::assemble(const Job& job, Batch& batch) const {
   batch.labels.resize(static_cast<size_t>(count));
   float* out = batch.images.data();
   const int64_t pad = options_.augment.crop_padding;
+  const uint64_t flip_key = splitmix64(options_.seed ^ kFlipStream);  // alternate_flip's coins: the seed alone
   for (int64_t j = 0; j < count; ++j) {
     if (options_.prefetch > 0 &&
         (stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_relaxed) != job.generation)) {
@@ -177,7 +178,7 @@ bool BatchLoader::assemble(const Job& job, Batch& batch) const {
     bool flip = options_.augment.horizontal_flip && (h2 >> 63) != 0;
     if (options_.augment.horizontal_flip && options_.augment.alternate_flip) {
       // A coin per image for the whole run (from the seed alone), flipped every odd epoch.
-      const uint64_t coin = splitmix64(splitmix64(options_.seed ^ kFlipStream) ^ splitmix64(static_cast<uint64_t>(image)));
+      const uint64_t coin = splitmix64(flip_key ^ splitmix64(static_cast<uint64_t>(image)));
       flip = ((coin >> 63) != 0) != job.odd_epoch;
     }
     normalize_augment(data_.pixels.data() + image * image_bytes, channels_, height_, width_, norm_, dy, dx, flip,
