@@ -59,14 +59,36 @@ class EvaluationSum {
 
 }  // namespace
 
-Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes) {
+Tensor mirror_horizontally(const Tensor& images) {
+  LOWBIT_CHECK(images.rank() == 4, "mirror_horizontally: images of shape ", images.shape().str(),
+               ", expected (N, C, H, W)");
+  const int64_t w = images.size(3), rows = images.numel() / std::max<int64_t>(w, 1);
+  Tensor out = Tensor::empty(images.shape());
+  const float* src = images.data();
+  float* dst = out.data();
+  for (int64_t r = 0; r < rows; ++r)
+    std::reverse_copy(src + r * w, src + (r + 1) * w, dst + r * w);
+  return out;
+}
+
+Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, bool flip_average) {
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
   EvaluationSum sum(num_classes);
   loader.start_epoch(0);
   Batch batch;
-  while (loader.next(batch)) sum.add(model(batch.images), batch.labels);
+  while (loader.next(batch)) {
+    Tensor logits = model(batch.images);
+    if (flip_average) {
+      Tensor mean = Tensor::empty(logits.shape());
+      const Tensor mirrored_logits = model(mirror_horizontally(batch.images));
+      const int64_t n = logits.numel();
+      for (int64_t i = 0; i < n; ++i) mean.data()[i] = 0.5f * (logits.data()[i] + mirrored_logits.data()[i]);
+      logits = mean;
+    }
+    sum.add(logits, batch.labels);
+  }
   model.train(was_training);
   return sum.finish();
 }

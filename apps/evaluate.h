@@ -23,8 +23,15 @@ struct Evaluation {
 };
 
 // Runs `model` in eval mode without recording a graph over every batch of `loader` (one
-// epoch, in order); the model's mode is restored afterwards.
-Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes);
+// epoch, in order); the model's mode is restored afterwards. With `flip_average` (test-time
+// augmentation), each image's logits are the mean of the logits of the image and of its mirror
+// image (left-right): the prediction is their arg-max and the loss their cross-entropy.
+// Averaging logits rather than probabilities keeps the loss a plain cross-entropy; the two differ
+// only where the views disagree strongly.
+Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, bool flip_average = false);
+
+// A batch of images (N, C, H, W) mirrored left-right: out(n, c, y, x) = in(n, c, y, W-1-x).
+Tensor mirror_horizontally(const Tensor& images);
 
 // How often two models predict the same class (an integer-only model against its simulation).
 struct Agreement {

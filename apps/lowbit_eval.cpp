@@ -32,13 +32,16 @@ int main(int argc, char** argv) {
       "lowbit-quantize checkpoint"};
   std::string checkpoint, data_dir, csv_path, json_path;
   int threads = 0, batch_size = 256, recalibrate_bn = 0;
-  bool integer = false;
+  bool integer = false, tta_flip = false;
   app.add_option("--checkpoint", checkpoint,
                  "a checkpoint written by lowbit-train (last.ckpt, best.ckpt) or lowbit-quantize (quantized.ckpt)")
       ->required();
   app.add_flag("--integer", integer,
                "run a lowbit-quantize model integer-only (integer codes, int32 accumulators) and report its "
                "agreement with the simulated model");
+  auto* tta_option = app.add_flag("--tta-flip,!--no-tta-flip", tta_flip,
+                                  "average each test image's logits with its mirror image's (test-time augmentation; "
+                                  "default: as the run was validated)");
   app.add_option("--recalibrate-bn", recalibrate_bn,
                  "first re-estimate the batch-norm running statistics from N training images (the run's training "
                  "split, no augmentation) with the weights as they are; 0: use the stored statistics")
@@ -68,6 +71,10 @@ int main(int argc, char** argv) {
     }
     if (!data_dir.empty()) config.data_dir = data_dir;
     const DatasetInfo& info = dataset_info(config.dataset);
+    if (tta_option->count() == 0) tta_flip = config.tta_flip;
+    LOWBIT_CHECK(!tta_flip || info.horizontal_flip, "--tta-flip: ", config.dataset,
+                 " is not trained on mirror images (digits change meaning when mirrored); expected cifar10");
+    LOWBIT_CHECK(!tta_flip || !integer, "--tta-flip and --integer: expected one or the other");
     const std::string dir = resolve_data_dir(config.dataset, config.data_dir);
     TrainTest both = load_dataset(config.dataset, dir);
     const Dataset& test = both.test;
@@ -97,9 +104,9 @@ int main(int argc, char** argv) {
         std::printf("warning: %lld values exceeded the fixed-point range and were clamped\n",
                     static_cast<long long>(integer_model->saturated_values()));
     } else {
-      e = evaluate(*model, *loader, info.num_classes);
-      std::printf("%s: %s on %s, %s\n", checkpoint.c_str(), config.model.c_str(), config.dataset.c_str(),
-                  provenance.c_str());
+      e = evaluate(*model, *loader, info.num_classes, tta_flip);
+      std::printf("%s: %s on %s, %s%s\n", checkpoint.c_str(), config.model.c_str(), config.dataset.c_str(),
+                  provenance.c_str(), tta_flip ? ", logits averaged with the mirror images'" : "");
     }
     std::printf("test accuracy %.2f%% (%lld images from %s), loss %.4f\n\n", e.accuracy,
                 static_cast<long long>(e.count), dir.c_str(), e.loss);
@@ -111,9 +118,9 @@ int main(int argc, char** argv) {
     if (!json_path.empty()) {
       nlohmann::json per_class = nlohmann::json::object();
       for (int64_t k = 0; k < e.num_classes; ++k) per_class[test.class_names.at(static_cast<size_t>(k))] = e.class_accuracy(k);
-      nlohmann::json out = {{"checkpoint", checkpoint}, {"model", config.model},     {"dataset", config.dataset},
-                                {"test_accuracy", e.accuracy}, {"test_loss", e.loss},   {"test_images", e.count},
-                                {"class_accuracy", per_class}, {"confusion", e.confusion}};
+      nlohmann::json out = {{"checkpoint", checkpoint},     {"model", config.model},   {"dataset", config.dataset},
+                            {"test_accuracy", e.accuracy}, {"test_loss", e.loss},     {"test_images", e.count},
+                            {"tta_flip", tta_flip},        {"class_accuracy", per_class}, {"confusion", e.confusion}};
       if (integer) {
         out["integer"] = true;
         out["integer_agreement"] = agreement.percent();

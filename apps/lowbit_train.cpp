@@ -85,6 +85,8 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   const fs::path out = config.out;
   const std::string last_path = (out / "last.ckpt").string(), best_path = (out / "best.ckpt").string();
 
+  LOWBIT_CHECK(!config.tta_flip || dataset_info(config.dataset).horizontal_flip, "--tta-flip: ", config.dataset,
+               " is not trained on mirror images (digits change meaning when mirrored); expected cifar10");
   RunData data = load_run_data(config);
   manual_seed(config.seed);
   auto model = build_model(config, data.info);
@@ -141,7 +143,7 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
     m.images_per_second = trained.seconds > 0 ? static_cast<double>(trained.images) / trained.seconds : 0;
     if (recalibration_loader) recalibrate_batch_norm(*model, *recalibration_loader, recalibration_batches);
     if (data.val.size() > 0) {
-      const Evaluation val = evaluate(*model, *val_loader, data.info.num_classes);
+      const Evaluation val = evaluate(*model, *val_loader, data.info.num_classes, config.tta_flip);
       m.val_loss = val.loss;
       m.val_accuracy = val.accuracy;
     }
@@ -171,7 +173,7 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
                 config.epochs, out.string().c_str());
     return 0;
   }
-  const Evaluation test = evaluate(*model, *test_loader, data.info.num_classes);
+  const Evaluation test = evaluate(*model, *test_loader, data.info.num_classes, config.tta_flip);
   write_file_atomic((out / "test_confusion.csv").string(), confusion_csv(test, data.test.class_names));
   const EpochMetrics* final_metrics = progress.history.empty() ? nullptr : &progress.history.back();
   nlohmann::json summary = {
@@ -181,6 +183,7 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
       {"test_accuracy", test.accuracy},
       {"test_loss", test.loss},
       {"test_images", test.count},
+      {"tta_flip", config.tta_flip},
       {"best_val_accuracy", progress.best_val_accuracy < 0 ? nlohmann::json() : nlohmann::json(progress.best_val_accuracy)},
       {"best_epoch", progress.best_epoch},
       {"final_val_accuracy", data.val.size() > 0 && final_metrics ? nlohmann::json(final_metrics->val_accuracy)
@@ -202,7 +205,8 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   if (progress.best_val_accuracy >= 0)
     std::printf("  best validation accuracy %.2f%% at epoch %d (%s)\n", progress.best_val_accuracy, progress.best_epoch,
                 best_path.c_str());
-  std::printf("  test accuracy %.2f%% (%lld images, final model)\n", test.accuracy, static_cast<long long>(test.count));
+  std::printf("  test accuracy %.2f%% (%lld images, final model%s)\n", test.accuracy, static_cast<long long>(test.count),
+              config.tta_flip ? ", logits averaged with the mirror images'" : "");
   std::printf("  run directory %s: summary.json metrics.csv curves.svg test_confusion.csv last.ckpt\n",
               out.string().c_str());
   return 0;

@@ -43,6 +43,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
                  "horizontal flips (cifar10): random (a coin per image and epoch) or alternate (one coin per image, "
                  "reversed every other epoch)")
       ->check(CLI::IsMember({"random", "alternate"}));
+  app.add_flag("--tta-flip", c.tta_flip,
+               "test-time augmentation (cifar10): validate and test on the mean of each image's and its mirror "
+               "image's logits");
   app.add_flag("!--no-augment", c.augment, "disable random crops and flips");
   app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", c.seed, "random seed");
@@ -104,6 +107,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"grid_init", c.grid_init},
           {"zero_init_residual", c.zero_init_residual},
           {"flip", c.flip},
+          {"tta_flip", c.tta_flip},
           {"act", c.act},
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
@@ -148,7 +152,10 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("dst_th", c.dst_th);
   get("grid_init", c.grid_init);
   get("zero_init_residual", c.zero_init_residual);
-  get("flip", c.flip);  // absent in runs saved before the option: random  // absent in runs saved before the option: false  // runs saved before the option existed used "fitted", the default
+  // Options absent from runs saved before they existed keep their defaults, which are what
+  // those runs did (random flips, no test-time flips, fitted grid, no zero-init).
+  get("flip", c.flip);
+  get("tta_flip", c.tta_flip);
   get("act", c.act);
   get("act_bits", c.act_bits);
   get("act_q2", c.act_q2);

@@ -35,6 +35,8 @@ struct TrainConfig {
   bool zero_init_residual = false;  // ResNets: each block's last BN scale starts at 0 (models/resnet.h)
   bool augment = true;
   std::string flip = "random";  // random | alternate (data/augment.h), for data sets that flip (cifar10)
+  // Validation and test logits averaged over each image and its mirror image (apps/evaluate.h).
+  bool tta_flip = false;
   int threads = 0;  // 0: one per core
   uint64_t seed = 0;
   int val_split = 5000;

@@ -182,6 +182,8 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
                "nowhere");
   expect_error(run_command(f.train("--val-split 5000 --out " + (f.root / "big_split").string())), "5000");
   expect_error(run_command(f.train("--resume --out " + (f.root / "never_ran").string())), "no checkpoint to resume");
+  expect_error(run_command(f.train("--tta-flip --out " + (f.root / "mirrored_digits").string())),
+               "--tta-flip: mnist is not trained on mirror images");
   const fs::path lenet_run = f.root / "lenet_run";
   REQUIRE(run_command(f.train("--epochs 1 --out " + lenet_run.string())).status == 0);
   expect_error(run_command(bin + " --model resnet20 --resume --out " + lenet_run.string()),

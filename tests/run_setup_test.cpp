@@ -180,6 +180,7 @@ TEST_CASE("the saved configuration round-trips the training recipe flags", "[app
   c.schedule = "linear";
   c.flip = "alternate";
   c.zero_init_residual = true;
+  c.tta_flip = true;
   c.label_smoothing = 0.1f;
   c.decay_norm_bias = false;
   c.resolve();
@@ -188,12 +189,15 @@ TEST_CASE("the saved configuration round-trips the training recipe flags", "[app
   CHECK(back.schedule == "linear");
   CHECK(back.flip == "alternate");
   CHECK(back.zero_init_residual);
+  CHECK(back.tta_flip);
   CHECK(to_json(back) == saved);
   // A run saved before these options existed reads as the defaults.
   nlohmann::json old = saved;
   old.erase("flip");
   old.erase("zero_init_residual");
+  old.erase("tta_flip");
   const TrainConfig older = train_config_from_json(old);
   CHECK(older.flip == "random");
+  CHECK_FALSE(older.tta_flip);
   CHECK_FALSE(older.zero_init_residual);
 }

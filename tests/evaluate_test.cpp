@@ -1,0 +1,94 @@
+// Evaluation over a data set: the mirror image of a batch, and test-time flip averaging, whose
+// logits must be the mean of the two views' logits image by image.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "apps/evaluate.h"
+#include "core/rng.h"
+#include "layers/flatten.h"
+#include "layers/linear.h"
+#include "layers/sequential.h"
+
+using namespace lowbit;
+
+namespace {
+
+// Six 1x2x3 images whose pixels all differ, so that any image differs from its mirror.
+Dataset six_images() {
+  Dataset d;
+  d.name = "tiny";
+  d.channels = 1;
+  d.height = 2;
+  d.width = 3;
+  for (int i = 0; i < 6 * 6; ++i) d.pixels.push_back(static_cast<uint8_t>((i * 37) % 251));
+  d.labels = {0, 1, 2, 0, 1, 2};
+  d.class_names = {"a", "b", "c"};
+  return d;
+}
+
+std::unique_ptr<BatchLoader> loader_of(const Dataset& d) {
+  BatchLoaderOptions options;
+  options.batch_size = 4;  // a full and a partial batch
+  return std::make_unique<BatchLoader>(d, Normalization{{0.5f}, {0.25f}}, options);
+}
+
+}  // namespace
+
+TEST_CASE("mirror_horizontally reverses every row and nothing else", "[apps][evaluate]") {
+  const Tensor x = Tensor::from_vector(Shape{1, 2, 2, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  const Tensor m = mirror_horizontally(x);
+  CHECK(m.shape() == x.shape());
+  const std::vector<float> expected = {3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10};
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(m.data()[i] == expected[i]);
+  CHECK_THROWS_WITH(mirror_horizontally(Tensor::zeros(Shape{2, 3})), Catch::Contains("expected (N, C, H, W)"));
+}
+
+TEST_CASE("flip averaging evaluates the mean of each image's and its mirror's logits", "[apps][evaluate]") {
+  const Dataset data = six_images();
+  Rng rng(11);
+  Sequential model;
+  model.add(std::make_shared<Flatten>()).add(std::make_shared<Linear>(6, 3, true, rng));
+
+  // The expected logits, image by image, from the model on each view separately.
+  const auto plain_loader = loader_of(data);
+  std::vector<float> plain, mirrored;
+  plain_loader->start_epoch(0);
+  Batch batch;
+  while (plain_loader->next(batch)) {
+    const Tensor a = model(batch.images), b = model(mirror_horizontally(batch.images));
+    plain.insert(plain.end(), a.data(), a.data() + a.numel());
+    mirrored.insert(mirrored.end(), b.data(), b.data() + b.numel());
+  }
+  REQUIRE(plain.size() == 18);
+  int correct_plain = 0, correct_mean = 0;
+  double loss_mean = 0;
+  for (int i = 0; i < 6; ++i) {
+    int best_plain = 0, best_mean = 0;
+    float mean[3];
+    for (int k = 0; k < 3; ++k) mean[k] = 0.5f * (plain[i * 3 + k] + mirrored[i * 3 + k]);
+    for (int k = 1; k < 3; ++k) {
+      if (plain[i * 3 + k] > plain[i * 3 + best_plain]) best_plain = k;
+      if (mean[k] > mean[best_mean]) best_mean = k;
+    }
+    correct_plain += best_plain == data.labels[i];
+    correct_mean += best_mean == data.labels[i];
+    const double m = std::max({mean[0], mean[1], mean[2]});
+    double z = 0;
+    for (float v : mean) z += std::exp(v - m);
+    loss_mean += -(mean[data.labels[i]] - m - std::log(z)) / 6.0;
+  }
+  // The two views must disagree somewhere for the test to tell them apart.
+  REQUIRE(plain != mirrored);
+
+  const auto loader = loader_of(data);
+  const Evaluation off = evaluate(model, *loader, 3);
+  const Evaluation on = evaluate(model, *loader, 3, true);
+  CHECK(off.accuracy == Approx(100.0 * correct_plain / 6));
+  CHECK(on.accuracy == Approx(100.0 * correct_mean / 6));
+  CHECK(on.loss == Approx(loss_mean).epsilon(1e-5));
+  CHECK(on.loss != Approx(off.loss).epsilon(1e-5));
+  CHECK(on.count == 6);
+}
