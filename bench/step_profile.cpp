@@ -1,7 +1,9 @@
-// Where a training step's time goes: forward, loss, zero_grad, backward and the Adam step
-// of a model on synthetic data, with the forward and backward of every op summed by op
-// name (and, with --detail, by op name and output shape).
-// Usage: step_profile [--detail] [--steps N] [--threads T] [model[:batch] ...]
+// Where a training step's time goes: forward, loss, zero_grad, backward and the optimizer step
+// (Adam, and DST for grid weights) of a model on synthetic data, with the forward and backward
+// of every op summed by op name (and, with --detail, by op name and output shape). The model and
+// its optimizers are built as lowbit-train builds them, so --weights pow2 --act pow2 profiles a
+// power-of-two run.
+// Usage: step_profile [--detail] [--steps N] [--threads T] [--weights W] [--act A] [model[:batch] ...]
 //   default models: resnet18:128 vgg7:128 lenet5:256 (lenet5 on 1x28x28, the others 3x32x32)
 #include <algorithm>
 #include <stdexcept>
@@ -15,13 +17,13 @@
 #include <vector>
 
 #include "apps/cli_main.h"
+#include "apps/run_setup.h"
 #include "bench/timing.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/losses.h"
 #include "models/model_zoo.h"
-#include "optim/adam.h"
 
 using namespace lowbit;
 using Clock = std::chrono::steady_clock;
@@ -60,15 +62,17 @@ class StepProfiler : public OpProfiler {
   std::map<std::string, OpTimes> times_;
 };
 
-void profile(const std::string& name, int64_t batch, int steps, bool detail) {
-  const bool mnist = name == "lenet5";
-  ModelOptions o;
-  o.in_channels = mnist ? 1 : 3;
-  o.image_size = mnist ? 28 : 32;
+void profile(TrainConfig config, int64_t batch, int steps, bool detail) {
+  const std::string& name = config.model;
+  config.dataset = name == "lenet5" ? "mnist" : "cifar10";
+  config.seed = 1;
+  config.resolve();
+  const DatasetInfo& info = dataset_info(config.dataset);
+  const ModelOptions o = model_options(config, info);
   Rng rng(1);
-  auto model = make_model(name, o, rng);
+  auto model = build_model(config, info);
   model->train();
-  Adam adam(model->parameters(), AdamOptions{});
+  const auto optimizers = build_optimizers(config, *model);
   Tensor x = Tensor::empty({batch, o.in_channels, o.image_size, o.image_size});
   for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = rng.uniform(-1.0f, 1.0f);
   std::vector<int32_t> labels(static_cast<size_t>(batch));
@@ -84,11 +88,11 @@ void profile(const std::string& name, int64_t batch, int steps, bool detail) {
     profiler.start_forward();
     Tensor loss = cross_entropy((*model)(x), labels);
     const auto t1 = Clock::now();
-    adam.zero_grad();
+    for (const auto& optimizer : optimizers) optimizer->zero_grad();
     const auto t2 = Clock::now();
     backward(loss);
     const auto t3 = Clock::now();
-    adam.step();
+    for (const auto& optimizer : optimizers) optimizer->step();
     const auto t4 = Clock::now();
     set_op_profiler(previous);
     auto d = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
@@ -111,10 +115,10 @@ void profile(const std::string& name, int64_t batch, int steps, bool detail) {
   profiler.clear();
   for (int i = 0; i < steps; ++i) run_step(sum, true);
   const double inv = 1.0 / steps, ms = 1e3 * inv;
-  std::printf("\n%s batch %lld, %d threads, OpenBLAS %s: best step %.1f ms = %.1f img/s (CPU %.1f ms)\n",
-              name.c_str(), static_cast<long long>(batch), num_threads(), blas_core_name(), best * 1e3, batch / best,
+  std::printf("\n%s (weights %s, act %s) batch %lld, %d threads, OpenBLAS %s: best step %.1f ms = %.1f img/s (CPU %.1f ms)\n",
+              name.c_str(), config.weights.c_str(), config.act.c_str(), static_cast<long long>(batch), num_threads(), blas_core_name(), best * 1e3, batch / best,
               best_cpu * 1e3);
-  std::printf("  profiled step %.1f ms: forward+loss %.1f, zero_grad %.2f, backward %.1f, adam %.2f\n",
+  std::printf("  profiled step %.1f ms: forward+loss %.1f, zero_grad %.2f, backward %.1f, optimizer %.2f\n",
               sum.total * ms, sum.forward * ms, sum.zero * ms, sum.backward * ms, sum.step * ms);
   std::vector<std::pair<std::string, OpTimes>> rows(profiler.times().begin(), profiler.times().end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
@@ -138,6 +142,10 @@ int main(int argc, char** argv) {
   bool detail = false;
   int steps = 5, threads = 0;
   std::vector<std::string> models;
+  TrainConfig config;  // Adam at its defaults, as lowbit-train
+  app.add_option("--weights", config.weights, "float, or pow2 (grid weights trained by DST)")
+      ->check(CLI::IsMember({"float", "pow2"}));
+  app.add_option("--act", config.act, "relu, pow2 or relu-pow2")->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
   app.add_option("models", models, "model[:batch] ... (default: resnet18:128 vgg7:128 lenet5:256)");
   app.add_flag("--detail", detail, "time ops by name and output shape instead of by name");
   app.add_option("--steps", steps, "profiled steps per model")->check(CLI::Range(1, 100000));
@@ -155,7 +163,8 @@ int main(int argc, char** argv) {
         batch = std::strtoll(m.c_str() + colon + 1, &end, 10);
         if (*end != '\0' || batch < 1) throw std::runtime_error("batch in '" + m + "' should be a whole number >= 1");
       }
-      profile(name, batch, steps, detail);
+      config.model = name;
+      profile(config, batch, steps, detail);
     }
     return 0;
   });
