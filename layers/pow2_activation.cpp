@@ -1,11 +1,14 @@
 // Power-of-two activation quantizer: forward levels, eq. 7 slope, eq. 6 error.
 #include "layers/pow2_activation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
+#include "core/autograd.h"
 #include "core/check.h"
-#include "core/custom_gradient.h"
+#include "core/parallel.h"
 
 namespace lowbit {
 namespace {
@@ -82,11 +85,87 @@ double pow2_activation_expected_error(const Pow2ActivationSpec& spec) {
   return error;
 }
 
+namespace {
+
+// The quantizer's constants, computed once per tensor rather than per element (the scalar
+// functions above recompute them, and their level search is a data-dependent loop).
+struct Pow2Kernel {
+  std::vector<float> thresholds;  // ascending; |x| above thresholds[i] reaches levels[i + 1]
+  std::vector<float> levels;      // 0, q2, 2 q2, ...
+  float dead_zone, last;          // eq. 7's bounds, as pow2_activation_slope computes them
+  bool is_signed;
+
+  explicit Pow2Kernel(const Pow2ActivationSpec& spec)
+      : thresholds(pow2_activation_thresholds(spec)),
+        levels(pow2_activation_levels(spec)),
+        dead_zone(0.5f * spec.q2),
+        last(spec.bits == 2 ? dead_zone : 0.75f * std::ldexp(spec.q2, spec.bits - 2)),
+        is_signed(spec.is_signed) {}
+
+  // y = pow2_activation_value(x) over n elements, element by element equal to it for every
+  // non-NaN x. Chunked so that each pass over the thresholds is a branch-free loop the
+  // compiler vectorizes: the magnitude steps up to levels[i + 1] wherever |x| > thresholds[i].
+  void forward(const float* x, float* y, int64_t n) const {
+    constexpr int64_t kChunk = 256;
+    float magnitude[kChunk];
+    for (int64_t start = 0; start < n; start += kChunk) {
+      const int64_t m = std::min(kChunk, n - start);
+      const float* xs = x + start;
+      for (int64_t e = 0; e < m; ++e) magnitude[e] = 0.0f;
+      for (size_t i = 0; i < thresholds.size(); ++i) {
+        const float t = thresholds[i], level = levels[i + 1];
+        for (int64_t e = 0; e < m; ++e) magnitude[e] = std::fabs(xs[e]) > t ? level : magnitude[e];
+      }
+      float* ys = y + start;
+      if (is_signed) {
+        for (int64_t e = 0; e < m; ++e) ys[e] = xs[e] < 0.0f ? -magnitude[e] : magnitude[e];
+      } else {
+        for (int64_t e = 0; e < m; ++e) ys[e] = xs[e] < 0.0f ? 0.0f : magnitude[e];
+      }
+    }
+  }
+
+  // dx += dy * pow2_activation_slope(x), branch-free. Every arithmetic operation runs for every
+  // element and only selects depend on x: a division or product the compiler had to keep
+  // conditional (it may not speculate one that could raise a floating-point flag) would not vectorize.
+  void backward(const float* x, const float* dy, float* dx, int64_t n) const {
+    // Locals, not members: a store to dx might otherwise alias them, forcing a reload per element.
+    const float top = last, zero_below = dead_zone, shift = last - 1.0f;
+    const float negative_slope = is_signed ? 1.0f : 0.0f;  // the unsigned variant passes nothing for x < 0
+    for (int64_t e = 0; e < n; ++e) {
+      const float a = std::fabs(x[e]);
+      const float decay = 1.0f / (a - shift);
+      float slope = a <= top ? 1.0f : decay;
+      slope = a <= zero_below ? 0.0f : slope;
+      const float sign_gate = x[e] < 0.0f ? negative_slope : 1.0f;
+      dx[e] += dy[e] * (slope * sign_gate);
+    }
+  }
+};
+
+}  // namespace
+
+// The op is custom_gradient's pattern (core/custom_gradient.h) written out with the kernels
+// above: the same forward value and slope as pow2_activation_value / pow2_activation_slope,
+// about 50x faster than calling them element by element (bench/step_profile).
 Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec) {
   check_spec(spec);
-  return custom_gradient(
-      x, "pow2_activation", [spec](float v) { return pow2_activation_value(v, spec); },
-      [spec](float v) { return pow2_activation_slope(v, spec); });
+  constexpr int64_t kGrain = 1 << 14;
+  auto kernel = std::make_shared<const Pow2Kernel>(spec);
+  Tensor y = Tensor::empty(x.shape());
+  const float* px = x.data();
+  float* py = y.data();
+  parallel_for(x.numel(), kGrain,
+               [&](int64_t begin, int64_t end) { kernel->forward(px + begin, py + begin, end - begin); });
+  record(y, "pow2_activation", {x}, [x, kernel](const Tensor& out) {
+    const float* xs = x.data();
+    const float* dy = out.grad();
+    float* dx = x.grad();
+    parallel_for(x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      kernel->backward(xs + begin, dy + begin, dx + begin, end - begin);
+    });
+  });
+  return y;
 }
 
 Pow2Activation::Pow2Activation(Pow2ActivationSpec spec) : spec_(spec) { check_spec(spec_); }

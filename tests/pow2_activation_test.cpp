@@ -2,9 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "core/rng.h"
+#include "layers/elementwise.h"
 #include "layers/pow2_activation.h"
 #include "layers/reduce.h"
 
@@ -64,4 +69,47 @@ TEST_CASE("the expected error reproduces Table 1 of the paper", "[pow2]") {
 TEST_CASE("bad specs are rejected", "[pow2]") {
   CHECK_THROWS_WITH(Pow2Activation({1, 0.5f, true}), Catch::Contains("bits 1"));
   CHECK_THROWS_WITH(Pow2Activation({3, 0.0f, true}), Catch::Contains("q2"));
+}
+
+TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]") {
+  Rng rng(5);
+  for (int bits = 2; bits <= 8; ++bits) {
+    for (float q2 : {0.0625f, 0.1f, 0.125f, 0.3f, 1.0f}) {
+      for (bool is_signed : {true, false}) {
+        const Pow2ActivationSpec spec{bits, q2, is_signed};
+        // Every threshold and its float neighbours, zeros of both signs, infinities, and a spread of values.
+        std::vector<float> values = {0.0f, -0.0f, std::numeric_limits<float>::infinity(),
+                                     -std::numeric_limits<float>::infinity(), 1e30f, -1e30f};
+        for (float t : pow2_activation_thresholds(spec)) {
+          for (float v : {t, std::nextafter(t, 0.0f), std::nextafter(t, 1e30f)}) {
+            values.push_back(v);
+            values.push_back(-v);
+          }
+        }
+        const float last = bits == 2 ? 0.5f * q2 : 0.75f * std::ldexp(q2, bits - 2);
+        values.push_back(last);
+        values.push_back(-std::nextafter(last, 1e30f));
+        while (values.size() < 70000) values.push_back(rng.normal() * std::ldexp(q2, bits - 1));  // several chunks
+        const auto n = static_cast<int64_t>(values.size());
+        Tensor x = Tensor::from_vector({n}, values);
+        x.set_requires_grad(true);
+        Tensor dy = Tensor::empty({n});
+        for (int64_t i = 0; i < n; ++i) dy.data()[i] = rng.uniform(-2.0f, 2.0f);
+        Tensor y = pow2_activation(x, spec);
+        backward(sum(mul(y, dy)));
+        const Tensor dx = x.grad_tensor();
+        int64_t value_mismatches = 0, slope_mismatches = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const float v = values[static_cast<size_t>(i)];
+          const float expected_y = pow2_activation_value(v, spec);  // bit for bit: the sign of a zero too
+          value_mismatches += std::memcmp(&y.data()[i], &expected_y, sizeof expected_y) != 0;
+          const float expected_dx = dy.data()[i] * pow2_activation_slope(v, spec);
+          slope_mismatches += dx.data()[i] != expected_dx;
+        }
+        INFO("bits " << bits << ", q2 " << q2 << (is_signed ? ", signed" : ", unsigned"));
+        CHECK(value_mismatches == 0);
+        CHECK(slope_mismatches == 0);
+      }
+    }
+  }
 }
