@@ -40,4 +40,19 @@ GridState dst_transition(GridState s, float dw, const DstSpec& spec, float u_gat
 // Convenience: draws the two uniforms from rng.
 GridState dst_transition(GridState s, float dw, const DstSpec& spec, Rng& rng);
 
+// dst_transition for the optimizer's inner loop, with the spec's constants computed once and
+// the draws u_gate = counter_uniform(key, 2 index), u_choice = counter_uniform(key, 2 index + 1)
+// taken only when the rule reads them. It returns exactly what dst_transition returns for those
+// draws (tests/discrete_state_transition_test.cpp compares the two on millions of inputs).
+class DstRule {
+ public:
+  explicit DstRule(const DstSpec& spec);
+  GridState operator()(GridState s, float dw, uint64_t key, uint64_t index) const;
+  float value(GridState s) const { return static_cast<float>(s) * step_; }  // == grid_value(s, spec)
+
+ private:
+  float th_, step_, inverse_step_;  // L = 2^p and 2^-p: scaling by them is exact, as ldexp
+  int top_;
+};
+
 }  // namespace lowbit

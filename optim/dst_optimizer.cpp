@@ -130,13 +130,12 @@ void DstOptimizer::step() {
     GridState* s = states_[k].data();
     float* w = t.data();
     const uint64_t key = transition_key(seed_, steps_, k);
-    const DstSpec spec = spec_;
+    const DstRule rule(spec_);
     parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        const uint64_t draw = 2 * static_cast<uint64_t>(i);
         // Δw = -delta: the base optimizer's step is subtracted from the weight.
-        s[i] = dst_transition(s[i], -delta[i], spec, counter_uniform(key, draw), counter_uniform(key, draw + 1));
-        w[i] = grid_value(s[i], spec);
+        s[i] = rule(s[i], -delta[i], key, static_cast<uint64_t>(i));
+        w[i] = rule.value(s[i]);
       }
     });
   }

@@ -3,7 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <map>
+#include <vector>
 
 #include "core/check.h"
 #include "optim/discrete_state_transition.h"
@@ -87,4 +90,65 @@ TEST_CASE("the same seed gives the same states", "[dst]") {
   };
   CHECK(run(5) == run(5));
   CHECK(run(5) != run(6));
+}
+
+TEST_CASE("the optimizer's DstRule returns what dst_transition returns for the same draws", "[dst]") {
+  Rng rng(21);
+  int64_t compared = 0, mismatches = 0, gates_opened = 0;
+  for (int min_exp = -6; min_exp <= -1; ++min_exp) {
+    for (float th : {0.5f, 1.0f, 3.0f, 100.0f}) {
+      const DstSpec spec{min_exp, th};
+      const DstRule rule(spec);
+      const int top = max_grid_state(spec);
+      const float step = std::ldexp(1.0f, min_exp);
+      std::vector<GridState> grid;
+      for (int s = -top; s <= top; ++s)
+        if (is_grid_state(s, spec)) grid.push_back(static_cast<GridState>(s));
+      const uint64_t key = splitmix64(static_cast<uint64_t>(100 * min_exp) + static_cast<uint64_t>(th));
+      for (uint64_t i = 0; i < 40000; ++i) {
+        // Proposals at every scale: Adam-sized and tiny (z in tanhf's awkward range near 2^-12),
+        // whole multiples of L, huge, and the non-finite ones.
+        float dw;
+        switch (i % 8) {
+          case 0: dw = rng.normal(0.0f, 0.01f); break;
+          case 1: dw = rng.normal(0.0f, 1e-4f * step); break;
+          case 2: dw = rng.normal(0.0f, 3.0f * step); break;
+          case 3: dw = static_cast<float>(static_cast<int>(rng.uniform(-9.0f, 9.0f))) * step; break;
+          case 4: dw = rng.normal(0.0f, 1e30f); break;
+          case 5: dw = i % 3 == 0 ? std::numeric_limits<float>::infinity() : (i % 3 == 1 ? std::nanf("") : -0.0f); break;
+          default: dw = rng.normal(0.0f, 0.3f * step); break;
+        }
+        const GridState s = grid[i % grid.size()];
+        const GridState expected =
+            dst_transition(s, dw, spec, counter_uniform(key, 2 * i), counter_uniform(key, 2 * i + 1));
+        const GridState got = rule(s, dw, key, i);
+        mismatches += got != expected || rule.value(got) != grid_value(got, spec);
+        gates_opened += std::isfinite(dw) && dw != 0.0f && expected != s;
+        ++compared;
+      }
+    }
+  }
+  CHECK(compared == 6 * 4 * 40000);
+  CHECK(mismatches == 0);
+  CHECK(gates_opened > compared / 10);  // the draws exercised moves, not only standing still
+}
+
+TEST_CASE("tanhf exceeds its argument by at most 2^-35 on [0, 100], as DstRule assumes", "[dst]") {
+  // DstRule closes the gate without tanh when u > z + 2^-32. Every float of [0, 100] was checked
+  // once (the largest excess, 2^-35, near z = 2^-12); this samples them, densely where tanhf
+  // rounds above z.
+  uint32_t bits_of_100;
+  const float hundred = 100.0f;
+  std::memcpy(&bits_of_100, &hundred, sizeof hundred);
+  int64_t sampled = 0;
+  double largest_excess = 0;
+  for (uint32_t b = 0; b <= bits_of_100; b += (b >= 0x39000000u && b < 0x3a000000u) ? 7 : 977) {
+    float z;
+    std::memcpy(&z, &b, sizeof z);
+    largest_excess = std::max(largest_excess, static_cast<double>(std::tanh(z)) - static_cast<double>(z));
+    ++sampled;
+  }
+  CHECK(sampled > 3000000);
+  CHECK(largest_excess <= 0x1p-35);
+  CHECK(largest_excess > 0);  // the sample reaches the range where tanhf rounds above z
 }
