@@ -25,6 +25,22 @@ int floor_power_of_two(int a) {
   return p;
 }
 
+// Eq. 13's move and its landing: s + sign·moved clipped to ±top, and a landing state between
+// two powers of two sent to the lower or the upper one by the fair coin u_choice < 1/2. The
+// coin is a callable, drawn only for such a landing.
+template <class Coin>
+GridState move_and_land(GridState s, int sign, float moved, int top, Coin u_choice) {
+  int next = static_cast<int>(s) + sign * static_cast<int>(moved);
+  next = std::max(-top, std::min(top, next));
+  const int a = std::abs(next);
+  if (a != 0 && !is_power_of_two(a)) {
+    const int low = floor_power_of_two(a);
+    const int pick = u_choice() < 0.5f ? low : 2 * low;
+    next = next < 0 ? -pick : pick;
+  }
+  return static_cast<GridState>(next);
+}
+
 }  // namespace
 
 int max_grid_state(const DstSpec& spec) {
@@ -62,15 +78,7 @@ GridState dst_transition(GridState s, float dw, const DstSpec& spec, float u_gat
   const int gate = u_gate < std::tanh(spec.th * fraction) ? 1 : 0;
   // Clip before converting: a huge step must not overflow the integer.
   const float moved = std::fmin(whole + static_cast<float>(gate), static_cast<float>(2 * top));
-  int next = static_cast<int>(s) + sign * static_cast<int>(moved);
-  next = std::max(-top, std::min(top, next));
-  const int a = std::abs(next);
-  if (a != 0 && !is_power_of_two(a)) {
-    const int low = floor_power_of_two(a);
-    const int pick = u_choice < 0.5f ? low : 2 * low;
-    next = next < 0 ? -pick : pick;
-  }
-  return static_cast<GridState>(next);
+  return move_and_land(s, sign, moved, top, [u_choice] { return u_choice; });
 }
 
 DstRule::DstRule(const DstSpec& spec)
@@ -92,15 +100,7 @@ GridState DstRule::operator()(GridState s, float dw, uint64_t key, uint64_t inde
   const bool gate_closed = static_cast<double>(u_gate) > static_cast<double>(z) + 0x1p-32;
   const int gate = !gate_closed && u_gate < std::tanh(z) ? 1 : 0;
   const float moved = std::fmin(whole + static_cast<float>(gate), static_cast<float>(2 * top_));
-  int next = static_cast<int>(s) + sign * static_cast<int>(moved);
-  next = std::max(-top_, std::min(top_, next));
-  const int a = std::abs(next);
-  if (a != 0 && !is_power_of_two(a)) {
-    const int low = floor_power_of_two(a);
-    const int pick = counter_uniform(key, 2 * index + 1) < 0.5f ? low : 2 * low;
-    next = next < 0 ? -pick : pick;
-  }
-  return static_cast<GridState>(next);
+  return move_and_land(s, sign, moved, top_, [key, index] { return counter_uniform(key, 2 * index + 1); });
 }
 
 GridState dst_transition(GridState s, float dw, const DstSpec& spec, Rng& rng) {
