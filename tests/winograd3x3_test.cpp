@@ -18,6 +18,22 @@ using kernels::ConvGeometry;
 
 namespace {
 
+// Puts the thread count back when a test that changed it ends, even through a failed REQUIRE.
+struct ThreadCountRestorer {
+  int saved = num_threads();
+  ~ThreadCountRestorer() { set_num_threads(saved); }
+};
+
+// Runs body() with 1 and then with 2 threads, naming the count in any failure.
+template <class Body>
+void for_one_and_two_threads(Body body) {
+  for (int threads : {1, 2}) {
+    INFO(threads << " threads");
+    set_num_threads(threads);
+    body();
+  }
+}
+
 ConvGeometry geometry(int64_t n, int64_t c_in, int64_t c_out, int64_t h, int64_t w) {
   return {n, c_in, h, w, c_out, 3, 3, 1, 1, 1};
 }
@@ -135,7 +151,7 @@ const Shape kShapes[] = {{1, 1, 1, 1, 1},   {3, 3, 16, 5, 7},  {1, 16, 3, 2, 3},
 }  // namespace
 
 TEST_CASE("winograd3x3 forward matches the direct convolution with and without bias", "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   Rng rng(11);
   for (const Shape& s : kShapes) {
     const ConvGeometry g = geometry(s.n, s.c_in, s.c_out, s.h, s.w);
@@ -144,21 +160,18 @@ TEST_CASE("winograd3x3 forward matches the direct convolution with and without b
     const auto w = normal_vector(static_cast<size_t>(s.c_out * s.c_in * 9), rng);
     const auto bias = normal_vector(static_cast<size_t>(s.c_out), rng);
     const auto plain = reference_forward(g, x, w, nullptr), biased = reference_forward(g, x, w, bias.data());
-    for (int threads : {1, 2}) {
-      INFO(threads << " threads");
-      set_num_threads(threads);
+    for_one_and_two_threads([&] {
       std::vector<float> y(plain.size(), std::nanf(""));  // every element must be written
       kernels::winograd3x3_forward(g, x.data(), w.data(), nullptr, y.data());
       CHECK(relative_error(y, plain) < kTolerance);
       kernels::winograd3x3_forward(g, x.data(), w.data(), bias.data(), y.data());
       CHECK(relative_error(y, biased) < kTolerance);
-    }
+    });
   }
-  set_num_threads(saved);
 }
 
 TEST_CASE("winograd3x3 input gradient matches the direct adjoint, adding or overwriting", "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   Rng rng(12);
   for (const Shape& s : kShapes) {
     const ConvGeometry g = geometry(s.n, s.c_in, s.c_out, s.h, s.w);
@@ -166,18 +179,15 @@ TEST_CASE("winograd3x3 input gradient matches the direct adjoint, adding or over
     const auto dy = normal_vector(static_cast<size_t>(s.n * s.c_out * s.h * s.w), rng);
     const auto w = normal_vector(static_cast<size_t>(s.c_out * s.c_in * 9), rng);
     const auto want = reference_backward_input(g, dy, w);
-    for (int threads : {1, 2}) {
-      INFO(threads << " threads");
-      set_num_threads(threads);
+    for_one_and_two_threads([&] {
       std::vector<float> dx(want.size(), 2.5f);
       kernels::winograd3x3_backward_input(g, dy.data(), w.data(), dx.data(), false);
       CHECK(relative_error(dx, want, 2.5f) < kTolerance);
       std::vector<float> fresh(want.size(), std::nanf(""));  // every element must be written
       kernels::winograd3x3_backward_input(g, dy.data(), w.data(), fresh.data(), true);
       CHECK(relative_error(fresh, want) < kTolerance);
-    }
+    });
   }
-  set_num_threads(saved);
 }
 
 // Training needs the error below 1e-4 of the output's largest value on N(0, 1) data with 512
@@ -205,15 +215,14 @@ TEST_CASE("winograd3x3 float error at 512 channels stays below 1e-4 of the outpu
 }
 
 TEST_CASE("winograd3x3 repeats bit for bit for a thread count", "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   Rng rng(14);
   const ConvGeometry g = geometry(37, 16, 24, 9, 10);
   const auto x = normal_vector(static_cast<size_t>(37 * 16 * 90), rng);
   const auto w = normal_vector(static_cast<size_t>(24 * 16 * 9), rng);
   const auto bias = normal_vector(24, rng);
   const auto dy = normal_vector(static_cast<size_t>(37 * 24 * 90), rng);
-  for (int threads : {1, 2}) {
-    set_num_threads(threads);
+  for_one_and_two_threads([&] {
     std::vector<float> y1(dy.size()), y2(dy.size()), dx1(x.size(), 1.0f), dx2(x.size(), 1.0f);
     kernels::winograd3x3_forward(g, x.data(), w.data(), bias.data(), y1.data());
     kernels::winograd3x3_forward(g, x.data(), w.data(), bias.data(), y2.data());
@@ -221,8 +230,7 @@ TEST_CASE("winograd3x3 repeats bit for bit for a thread count", "[winograd3x3][w
     kernels::winograd3x3_backward_input(g, dy.data(), w.data(), dx2.data(), false);
     CHECK(y1 == y2);
     CHECK(dx1 == dx2);
-  }
-  set_num_threads(saved);
+  });
 }
 
 TEST_CASE("winograd3x3 rejects geometries it does not compute", "[winograd3x3][winograd]") {
@@ -241,7 +249,7 @@ TEST_CASE("winograd3x3 rejects geometries it does not compute", "[winograd3x3][w
 }
 
 TEST_CASE("conv2d_forward and conv2d_backward_input take the Winograd path where it pays", "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   set_num_threads(2);
   Rng rng(15);
   // 16 images, 8 per thread, of 3 x 2 tiles: 48 tiles per thread.
@@ -273,11 +281,10 @@ TEST_CASE("conv2d_forward and conv2d_backward_input take the Winograd path where
   CHECK(dx == wdx);
   CHECK(relative_error(dx, want) < kTolerance);
   CHECK(relative_error(added, want, -1.0f) < kTolerance);
-  set_num_threads(saved);
 }
 
 TEST_CASE("winograd3x3 weight gradient adds the direct weight gradient onto dweight", "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   Rng rng(16);
   for (const Shape& s : kShapes) {
     const ConvGeometry g = geometry(s.n, s.c_in, s.c_out, s.h, s.w);
@@ -286,15 +293,12 @@ TEST_CASE("winograd3x3 weight gradient adds the direct weight gradient onto dwei
     const auto dy = normal_vector(static_cast<size_t>(s.n * s.c_out * s.h * s.w), rng);
     const auto before = normal_vector(static_cast<size_t>(s.c_out * s.c_in * 9), rng);
     const auto want = reference_backward_weight(g, x, dy);
-    for (int threads : {1, 2}) {
-      INFO(threads << " threads");
-      set_num_threads(threads);
+    for_one_and_two_threads([&] {
       std::vector<float> dw = before;
       kernels::winograd3x3_backward_weight(g, x.data(), dy.data(), dw.data());
       CHECK(added_error(dw, before, want) < kTolerance);
-    }
+    });
   }
-  set_num_threads(saved);
 }
 
 // The weight gradient sums over tiles rather than channels: 512 to 4096 tiles here. Its error
@@ -302,7 +306,7 @@ TEST_CASE("winograd3x3 weight gradient adds the direct weight gradient onto dwei
 // forward's; at batch 128 2.8e-6 to 5.5e-6.
 TEST_CASE("winograd3x3 weight gradient float error over many tiles stays near the forward's",
           "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   set_num_threads(2);
   Rng rng(17);
   const Shape shapes[] = {{64, 24, 20, 32, 32}, {256, 16, 40, 16, 16}, {128, 8, 8, 8, 8}};
@@ -320,27 +324,24 @@ TEST_CASE("winograd3x3 weight gradient float error over many tiles stays near th
     CHECK(error < 1e-4);
     CHECK(error < kTolerance);
   }
-  set_num_threads(saved);
 }
 
 TEST_CASE("winograd3x3 weight gradient repeats bit for bit for a thread count", "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   Rng rng(18);
   const ConvGeometry g = geometry(37, 16, 24, 9, 10);
   const auto x = normal_vector(static_cast<size_t>(37 * 16 * 90), rng);
   const auto dy = normal_vector(static_cast<size_t>(37 * 24 * 90), rng);
-  for (int threads : {1, 2}) {
-    set_num_threads(threads);
+  for_one_and_two_threads([&] {
     std::vector<float> dw1(24 * 16 * 9, 0.5f), dw2 = dw1;
     kernels::winograd3x3_backward_weight(g, x.data(), dy.data(), dw1.data());
     kernels::winograd3x3_backward_weight(g, x.data(), dy.data(), dw2.data());
     CHECK(dw1 == dw2);
-  }
-  set_num_threads(saved);
+  });
 }
 
 TEST_CASE("conv2d_backward_weight takes the Winograd path for dweight where it pays", "[winograd3x3][winograd]") {
-  const int saved = num_threads();
+  const ThreadCountRestorer restore_threads;
   set_num_threads(2);
   Rng rng(19);
   // 16 images, 8 per thread, of 3 x 2 tiles, with no more output than input channels.
@@ -381,5 +382,4 @@ TEST_CASE("conv2d_backward_weight takes the Winograd path for dweight where it p
   kernels::conv2d_backward_weight(small, sx.data(), sdy.data(), sdw.data(), nullptr);
   kernels::conv2d_backward_weight_im2col(small, sx.data(), sdy.data(), sidw.data(), nullptr);
   CHECK(sdw == sidw);
-  set_num_threads(saved);
 }
