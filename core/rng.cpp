@@ -8,17 +8,7 @@ namespace {
 
 inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-// Top 24 bits as a float in [0, 1): every value is exactly representable.
-inline float to_unit_float(uint64_t x) { return static_cast<float>(x >> 40) * (1.0f / 16777216.0f); }
-
 }  // namespace
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 void Rng::seed_with(uint64_t seed) {
   uint64_t s = seed;
@@ -40,7 +30,7 @@ uint64_t Rng::next_u64() {
   return result;
 }
 
-float Rng::uniform() { return to_unit_float(next_u64()); }
+float Rng::uniform() { return unit_float(next_u64()); }
 
 float Rng::uniform(float low, float high) { return low + (high - low) * uniform(); }
 
@@ -60,10 +50,6 @@ uint64_t Rng::below(uint64_t n) {
     x = next_u64();
   } while (x >= limit);
   return x % n;
-}
-
-float counter_uniform(uint64_t key, uint64_t index) {
-  return to_unit_float(splitmix64(key ^ splitmix64(index)));
 }
 
 Rng& global_rng() {

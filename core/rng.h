@@ -34,10 +34,18 @@ class Rng {
   State state_{};
 };
 
-// splitmix64: the mixing function behind seeding and counter streams.
-uint64_t splitmix64(uint64_t x);
+// splitmix64: the mixing function behind seeding and counter streams. Inline, with
+// counter_uniform, because inner loops (DST) draw one number per element.
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+// The top 24 bits of `bits` as a float in [0, 1): every value is exactly representable.
+inline float unit_float(uint64_t bits) { return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f); }
 // The index-th uniform [0, 1) number of the stream `key`; same value on any thread.
-float counter_uniform(uint64_t key, uint64_t index);
+inline float counter_uniform(uint64_t key, uint64_t index) { return unit_float(splitmix64(key ^ splitmix64(index))); }
 
 // The process-wide generator that every default random choice draws from.
 Rng& global_rng();

@@ -25,22 +25,6 @@ int floor_power_of_two(int a) {
   return p;
 }
 
-// Eq. 13's move and its landing: s + sign·moved clipped to ±top, and a landing state between
-// two powers of two sent to the lower or the upper one by the fair coin u_choice < 1/2. The
-// coin is a callable, drawn only for such a landing.
-template <class Coin>
-GridState move_and_land(GridState s, int sign, float moved, int top, Coin u_choice) {
-  int next = static_cast<int>(s) + sign * static_cast<int>(moved);
-  next = std::max(-top, std::min(top, next));
-  const int a = std::abs(next);
-  if (a != 0 && !is_power_of_two(a)) {
-    const int low = floor_power_of_two(a);
-    const int pick = u_choice() < 0.5f ? low : 2 * low;
-    next = next < 0 ? -pick : pick;
-  }
-  return static_cast<GridState>(next);
-}
-
 }  // namespace
 
 int max_grid_state(const DstSpec& spec) {
@@ -78,7 +62,17 @@ GridState dst_transition(GridState s, float dw, const DstSpec& spec, float u_gat
   const int gate = u_gate < std::tanh(spec.th * fraction) ? 1 : 0;
   // Clip before converting: a huge step must not overflow the integer.
   const float moved = std::fmin(whole + static_cast<float>(gate), static_cast<float>(2 * top));
-  return move_and_land(s, sign, moved, top, [u_choice] { return u_choice; });
+  int next = static_cast<int>(s) + sign * static_cast<int>(moved);
+  next = std::max(-top, std::min(top, next));
+  return land_on_grid(next, u_choice);
+}
+
+GridState land_on_grid(int next, float u_choice) {
+  const int a = std::abs(next);
+  if (a == 0 || is_power_of_two(a)) return static_cast<GridState>(next);
+  const int low = floor_power_of_two(a);
+  const int pick = u_choice < 0.5f ? low : 2 * low;
+  return static_cast<GridState>(next < 0 ? -pick : pick);
 }
 
 DstRule::DstRule(const DstSpec& spec)
@@ -86,22 +80,6 @@ DstRule::DstRule(const DstSpec& spec)
       step_(std::ldexp(1.0f, spec.min_exp)),
       inverse_step_(std::ldexp(1.0f, -spec.min_exp)),
       top_(max_grid_state(spec)) {}
-
-GridState DstRule::operator()(GridState s, float dw, uint64_t key, uint64_t index) const {
-  if (dw == 0.0f || !std::isfinite(dw)) return s;
-  const float steps = std::fabs(dw) * inverse_step_;
-  const int sign = dw > 0 ? 1 : -1;
-  const float whole = std::floor(steps);
-  const float z = th_ * (steps - whole);
-  const float u_gate = counter_uniform(key, 2 * index);
-  // The gate is u_gate < tanh(z). tanh(z) <= z, and glibc's tanhf(z) exceeds z by at most 2^-35
-  // for z in [0, 100] (checked over every float there; a test samples it), so a draw above
-  // z + 2^-32 closes the gate without evaluating tanh, which most draws are at Adam's rates.
-  const bool gate_closed = static_cast<double>(u_gate) > static_cast<double>(z) + 0x1p-32;
-  const int gate = !gate_closed && u_gate < std::tanh(z) ? 1 : 0;
-  const float moved = std::fmin(whole + static_cast<float>(gate), static_cast<float>(2 * top_));
-  return move_and_land(s, sign, moved, top_, [key, index] { return counter_uniform(key, 2 * index + 1); });
-}
 
 GridState dst_transition(GridState s, float dw, const DstSpec& spec, Rng& rng) {
   const float u_gate = rng.uniform();

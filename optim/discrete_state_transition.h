@@ -4,6 +4,7 @@
 // so the grid is s in {0, ±1, ±2, ±4, ..., ±2^-p}.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/rng.h"
@@ -54,5 +55,33 @@ class DstRule {
   float th_, step_, inverse_step_;  // L = 2^p and 2^-p: scaling by them is exact, as ldexp
   int top_;
 };
+
+// Eq. 13's landing: a state `next` between two powers of two (±3, ±5..7, ...) goes to the lower
+// magnitude when u_choice < 1/2, else to the upper one; a grid state stays.
+GridState land_on_grid(int next, float u_choice);
+inline bool is_between_powers_of_two(int next) {
+  const int a = next < 0 ? -next : next;
+  return (a & (a - 1)) != 0;
+}
+
+// Inline: the optimizer calls it once per weight and step.
+inline GridState DstRule::operator()(GridState s, float dw, uint64_t key, uint64_t index) const {
+  if (dw == 0.0f || !std::isfinite(dw)) return s;
+  const float steps = std::fabs(dw) * inverse_step_;
+  const int sign = dw > 0 ? 1 : -1;
+  const float whole = std::floor(steps);
+  const float z = th_ * (steps - whole);
+  const float u_gate = counter_uniform(key, 2 * index);
+  // The gate is u_gate < tanh(z). tanh(z) <= z, and glibc's tanhf(z) exceeds z by at most 2^-35
+  // for z in [0, 100] (checked over every float there; a test samples it), so a draw above
+  // z + 2^-32 closes the gate without evaluating tanh, which most draws are at Adam's rates.
+  const bool gate_closed = static_cast<double>(u_gate) > static_cast<double>(z) + 0x1p-32;
+  const int gate = !gate_closed && u_gate < std::tanh(z) ? 1 : 0;
+  const float moved = std::fmin(whole + static_cast<float>(gate), static_cast<float>(2 * top_));
+  int next = static_cast<int>(s) + sign * static_cast<int>(moved);
+  next = next < -top_ ? -top_ : (next > top_ ? top_ : next);
+  if (is_between_powers_of_two(next)) return land_on_grid(next, counter_uniform(key, 2 * index + 1));
+  return static_cast<GridState>(next);
+}
 
 }  // namespace lowbit
