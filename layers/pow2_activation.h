@@ -21,7 +21,7 @@ struct Pow2ActivationSpec {
 std::vector<float> pow2_activation_levels(const Pow2ActivationSpec& spec);
 // The thresholds between consecutive levels (midpoints), ascending.
 std::vector<float> pow2_activation_thresholds(const Pow2ActivationSpec& spec);
-float pow2_activation_value(float x, const Pow2ActivationSpec& spec);
+float pow2_activation_value(float x, const Pow2ActivationSpec& spec);  // NaN stays NaN
 float pow2_activation_slope(float x, const Pow2ActivationSpec& spec);
 
 // The objective of eq. 6 for a standard normal input: the integral over x >= 0 of
