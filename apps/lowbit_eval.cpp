@@ -72,8 +72,7 @@ int main(int argc, char** argv) {
     if (!data_dir.empty()) config.data_dir = data_dir;
     const DatasetInfo& info = dataset_info(config.dataset);
     if (tta_option->count() == 0) tta_flip = config.tta_flip;
-    LOWBIT_CHECK(!tta_flip || info.horizontal_flip, "--tta-flip: ", config.dataset,
-                 " is not trained on mirror images (digits change meaning when mirrored); expected cifar10");
+    if (tta_flip) check_tta_flip_allowed(config.dataset);
     LOWBIT_CHECK(!tta_flip || !integer, "--tta-flip and --integer: expected one or the other");
     const std::string dir = resolve_data_dir(config.dataset, config.data_dir);
     TrainTest both = load_dataset(config.dataset, dir);

@@ -85,8 +85,7 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   const fs::path out = config.out;
   const std::string last_path = (out / "last.ckpt").string(), best_path = (out / "best.ckpt").string();
 
-  LOWBIT_CHECK(!config.tta_flip || dataset_info(config.dataset).horizontal_flip, "--tta-flip: ", config.dataset,
-               " is not trained on mirror images (digits change meaning when mirrored); expected cifar10");
+  if (config.tta_flip) check_tta_flip_allowed(config.dataset);
   RunData data = load_run_data(config);
   manual_seed(config.seed);
   auto model = build_model(config, data.info);

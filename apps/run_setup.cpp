@@ -134,4 +134,9 @@ std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch
   return std::make_unique<BatchLoader>(data, normalization(info), o);
 }
 
+void check_tta_flip_allowed(const std::string& dataset) {
+  LOWBIT_CHECK(dataset_info(dataset).horizontal_flip, "--tta-flip: ", dataset,
+               " is not trained on mirror images (digits change meaning when mirrored); expected cifar10");
+}
+
 }  // namespace lowbit

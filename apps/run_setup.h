@@ -35,6 +35,8 @@ std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& conf
 // The configured schedule in steps, for `steps_per_epoch` batches an epoch.
 ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch);
 Normalization normalization(const DatasetInfo& info);
+// Throws unless test-time flip averaging suits the data set: one trained on mirror images.
+void check_tta_flip_allowed(const std::string& dataset);
 // A loader for evaluation: the data set in order, no augmentation.
 std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size, const DatasetInfo& info);
 
