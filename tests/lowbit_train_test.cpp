@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "apps/html_report.h"
+#include "core/rng.h"
 #include "tests/program_runs.h"
 
 namespace fs = std::filesystem;
@@ -206,4 +207,50 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
   const CommandResult summary = run_command(bin + " --model resnet20 --dataset cifar10 --summary");
   CHECK(summary.status == 0);
   CHECK(summary.output.find("269,722 parameters") != std::string::npos);
+}
+
+TEST_CASE("lowbit-train --tta-flip reports the flip-averaged and the single-view test accuracy as lowbit-eval does",
+          "[apps][train]") {
+  Fixture f;
+  // A CIFAR-10 copy of random images: five training batches of 8 records and a test batch of 20.
+  const fs::path cifar = f.root / "cifar";
+  fs::create_directories(cifar);
+  lowbit::Rng rng(9);
+  auto write_batch = [&](const std::string& name, int records) {
+    std::string bytes;
+    for (int r = 0; r < records; ++r) {
+      bytes.push_back(static_cast<char>(r % 10));
+      for (int i = 0; i < 3072; ++i) bytes.push_back(static_cast<char>(rng.below(256)));
+    }
+    std::ofstream(cifar / name, std::ios::binary) << bytes;
+  };
+  for (int b = 1; b <= 5; ++b) write_batch("data_batch_" + std::to_string(b) + ".bin", 8);
+  write_batch("test_batch.bin", 20);
+
+  const fs::path out = f.root / "tta";
+  const CommandResult r = run_command(std::string(LOWBIT_TRAIN_BIN) + " --model resnet20 --dataset cifar10 --data-dir " +
+                                      cifar.string() + " --epochs 1 --batch-size 8 --val-split 0 --threads 2 --tta-flip --out " +
+                                      out.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("on the images alone") != std::string::npos);
+  const nlohmann::json summary = nlohmann::json::parse(read_text(out / "summary.json"));
+  CHECK(summary["tta_flip"] == true);
+  const double averaged = summary["test_accuracy"].get<double>(), single = summary["test_accuracy_single_view"].get<double>();
+
+  // lowbit-eval follows the run's setting by default, and --no-tta-flip scores the images alone.
+  auto eval_accuracy = [&](const std::string& flags) {
+    const fs::path json = out / "eval.json";
+    const CommandResult e = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
+                                        (out / "last.ckpt").string() + " --json " + json.string() + flags);
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    return nlohmann::json::parse(read_text(json));
+  };
+  const nlohmann::json as_run = eval_accuracy(""), alone = eval_accuracy(" --no-tta-flip");
+  CHECK(as_run["tta_flip"] == true);
+  CHECK(as_run["test_accuracy"].get<double>() == Approx(averaged));
+  CHECK(alone["tta_flip"] == false);
+  CHECK(alone["test_accuracy"].get<double>() == Approx(single));
+  CHECK(alone["test_loss"].get<double>() != Approx(as_run["test_loss"].get<double>()));
 }
