@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "layers/elementwise.h"
 #include "layers/losses.h"
 
 namespace lowbit {
@@ -80,13 +81,7 @@ Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, boo
   Batch batch;
   while (loader.next(batch)) {
     Tensor logits = model(batch.images);
-    if (flip_average) {
-      Tensor mean = Tensor::empty(logits.shape());
-      const Tensor mirrored_logits = model(mirror_horizontally(batch.images));
-      const int64_t n = logits.numel();
-      for (int64_t i = 0; i < n; ++i) mean.data()[i] = 0.5f * (logits.data()[i] + mirrored_logits.data()[i]);
-      logits = mean;
-    }
+    if (flip_average) logits = mul_scalar(add(logits, model(mirror_horizontally(batch.images))), 0.5f);
     sum.add(logits, batch.labels);
   }
   model.train(was_training);

@@ -115,9 +115,10 @@ void profile(TrainConfig config, int64_t batch, int steps, bool detail) {
   profiler.clear();
   for (int i = 0; i < steps; ++i) run_step(sum, true);
   const double inv = 1.0 / steps, ms = 1e3 * inv;
-  std::printf("\n%s (weights %s, act %s) batch %lld, %d threads, OpenBLAS %s: best step %.1f ms = %.1f img/s (CPU %.1f ms)\n",
-              name.c_str(), config.weights.c_str(), config.act.c_str(), static_cast<long long>(batch), num_threads(), blas_core_name(), best * 1e3, batch / best,
-              best_cpu * 1e3);
+  std::printf("\n%s (weights %s, act %s) batch %lld, %d threads, OpenBLAS %s: best step %.1f ms = %.1f img/s "
+              "(CPU %.1f ms)\n",
+              name.c_str(), config.weights.c_str(), config.act.c_str(), static_cast<long long>(batch), num_threads(),
+              blas_core_name(), best * 1e3, batch / best, best_cpu * 1e3);
   std::printf("  profiled step %.1f ms: forward+loss %.1f, zero_grad %.2f, backward %.1f, optimizer %.2f\n",
               sum.total * ms, sum.forward * ms, sum.zero * ms, sum.backward * ms, sum.step * ms);
   std::vector<std::pair<std::string, OpTimes>> rows(profiler.times().begin(), profiler.times().end());
