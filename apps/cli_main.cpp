@@ -3,8 +3,24 @@
 
 #include <cstdio>
 #include <exception>
+#include <sstream>
 
 namespace lowbit {
+
+CLI::Validator real_range(double lo, double hi) {
+  std::ostringstream low, high;
+  low << lo;
+  high << hi;
+  const std::string range = low.str() + " to " + high.str();
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value)) return "Value " + text + " is not a number";
+        if (!(value >= lo && value <= hi)) return "Value " + text + " not in range " + range;
+        return {};
+      },
+      "FLOAT in [" + low.str() + " - " + high.str() + "]");
+}
 
 int run_cli(CLI::App& app, int argc, char** argv, const char* program, const std::function<int()>& body) {
   try {

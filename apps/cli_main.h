@@ -5,8 +5,13 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 
 namespace lowbit {
+
+// A flag's real value must lie in [lo, hi]. CLI::Range lets "nan" through (every comparison
+// with NaN is false), so a NaN learning rate would reach the optimizer; this check does not.
+CLI::Validator real_range(double lo, double hi);
 
 // Parses argv into `app`, then returns body()'s status; --help prints and returns 0.
 int run_cli(CLI::App& app, int argc, char** argv, const char* program, const std::function<int()>& body);

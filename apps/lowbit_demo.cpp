@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "apps/cli_main.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
@@ -88,8 +89,8 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "training epochs")->check(CLI::Range(1, 100000));
   app.add_option("--steps", steps_per_epoch, "batches per epoch")->check(CLI::Range(1, 100000));
   app.add_option("--batch-size", batch_size, "images per batch")->check(CLI::Range(1, 65536));
-  app.add_option("--lr", lr, "Adam learning rate")->check(CLI::Range(0.0f, 10.0f));
-  app.add_option("--noise", noise, "standard deviation of the pixel noise")->check(CLI::Range(0.0f, 10.0f));
+  app.add_option("--lr", lr, "Adam learning rate")->check(real_range(0.0, 10.0));
+  app.add_option("--noise", noise, "standard deviation of the pixel noise")->check(real_range(0.0, 10.0));
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", seed, "random seed");
   try {

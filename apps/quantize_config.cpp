@@ -1,6 +1,8 @@
 // Flag declarations and JSON conversion of QuantizeConfig.
 #include "apps/quantize_config.h"
 
+#include "apps/cli_main.h"
+
 namespace lowbit {
 
 UniformQuantizationOptions QuantizeConfig::quantization() const {
@@ -47,13 +49,13 @@ void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--data-fraction", c.data_fraction,
                  "fraction of the training split used for fine-tuning (labels unused)")
-      ->check(CLI::Range(1e-6, 1.0));
+      ->check(real_range(1e-6, 1.0));
   app.add_option("--epochs", c.epochs, "fine-tuning epochs (0: calibrate and evaluate only)")
       ->check(CLI::Range(0, 10000));
   app.add_option("--batch-size", c.batch_size, "fine-tuning images per batch")
       ->check(CLI::Range(1, 65536));
   app.add_option("--lr", c.lr, "Adam learning rate of the threshold (and weight) scales")
-      ->check(CLI::Range(1e-9f, 10.0f));
+      ->check(real_range(1e-9, 10.0));
   app.add_option("--restart-epochs", c.restart_epochs,
                  "cosine warm restarts: first period T0 in epochs")
       ->check(CLI::Range(1, 10000));

@@ -1,6 +1,8 @@
 // Flag declarations and JSON conversion of TrainConfig.
 #include "apps/train_config.h"
 
+#include "apps/cli_main.h"
+
 namespace lowbit {
 
 void TrainConfig::resolve() {
@@ -19,14 +21,14 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--epochs", c.epochs, "training epochs")->check(CLI::Range(1, 100000));
   app.add_option("--batch-size", c.batch_size, "images per batch")->check(CLI::Range(1, 65536));
   app.add_option("--optimizer", c.optimizer, "adam or sgd")->check(CLI::IsMember({"adam", "sgd"}));
-  app.add_option("--lr", c.lr, "learning rate (default: 1e-3 for adam, 0.1 for sgd)")->check(CLI::Range(0.0f, 100.0f));
-  app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0f, 0.9999f));
+  app.add_option("--lr", c.lr, "learning rate (default: 1e-3 for adam, 0.1 for sgd)")->check(real_range(0.0, 100.0));
+  app.add_option("--momentum", c.momentum, "SGD momentum")->check(real_range(0.0, 0.9999));
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD)");
   app.add_option("--weight-decay", c.weight_decay, "L2 weight decay (default: 0 for adam, 5e-4 for sgd)")
-      ->check(CLI::Range(0.0f, 1.0f));
+      ->check(real_range(0.0, 1.0));
   app.add_flag("--decay-norm-bias,!--no-decay-norm-bias", c.decay_norm_bias,
                "apply the weight decay to biases and BN scales/shifts too (default: yes, as torch.optim)");
-  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")->check(CLI::Range(0.0f, 0.999f));
+  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")->check(real_range(0.0, 0.999));
   app.add_option("--schedule", c.schedule, "learning-rate schedule: cosine, cosine-restarts, step, constant, linear (decay to 0)")
       ->check(CLI::IsMember({"cosine", "cosine-restarts", "step", "constant", "linear"}));
   app.add_option("--warmup-epochs", c.warmup_epochs, "epochs of linear warm-up")->check(CLI::Range(0, 100000));
@@ -34,8 +36,8 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--restart-mult", c.restart_mult, "cosine-restarts: period multiplier Tmult")->check(CLI::Range(1, 100));
   app.add_flag("--reset-on-restart", c.reset_on_restart, "cosine-restarts: reset the optimizer state at each restart");
   app.add_option("--step-epochs", c.step_epochs, "step schedule: epochs between decays")->check(CLI::Range(1, 100000));
-  app.add_option("--step-gamma", c.step_gamma, "step schedule: decay factor")->check(CLI::Range(0.0f, 1.0f));
-  app.add_option("--width-multiplier", c.width_multiplier, "mobilenetv2 width multiplier")->check(CLI::Range(0.05f, 4.0f));
+  app.add_option("--step-gamma", c.step_gamma, "step schedule: decay factor")->check(real_range(0.0, 1.0));
+  app.add_option("--width-multiplier", c.width_multiplier, "mobilenetv2 width multiplier")->check(real_range(0.05, 4.0));
   app.add_flag("--zero-init-residual", c.zero_init_residual,
                "ResNets: start the last BN scale of every residual branch at 0, so that each block begins as its "
                "shortcut (torchvision's zero_init_residual)");
@@ -56,7 +58,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
       ->check(CLI::IsMember({"float", "pow2"}));
   app.add_option("--weight-min-exp", c.weight_min_exp, "pow2 weights: smallest magnitude 2^P (P in -6..-1)")
       ->check(CLI::Range(-6, -1));
-  app.add_option("--dst-th", c.dst_th, "pow2 weights: DST transition slope th (eq. 14)")->check(CLI::Range(0.0f, 100.0f));
+  app.add_option("--dst-th", c.dst_th, "pow2 weights: DST transition slope th (eq. 14)")->check(real_range(0.0, 100.0));
   app.add_option("--grid-init", c.grid_init,
                  "pow2 weights: fitted (scale each tensor to the grid, then project; default) or nearest (project the "
                  "float initialization as it is)")
@@ -64,7 +66,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--act", c.act, "activation: relu, pow2 (zero or powers of two, signed), relu-pow2 (unsigned)")
       ->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
   app.add_option("--act-bits", c.act_bits, "quantized activations: bits")->check(CLI::Range(2, 8));
-  app.add_option("--act-q2", c.act_q2, "quantized activations: the smallest level q2")->check(CLI::Range(1e-6f, 100.0f));
+  app.add_option("--act-q2", c.act_q2, "quantized activations: the smallest level q2")->check(real_range(1e-6, 100.0));
   app.add_flag("--quantize-first,!--no-quantize-first", c.quantize_first,
                "put the first layer's weights on the grid too (default: kept in float, as the paper)");
   app.add_flag("--quantize-last,!--no-quantize-last", c.quantize_last, "put the last layer's weights on the grid (default: yes)");

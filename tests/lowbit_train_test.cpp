@@ -177,6 +177,10 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
   };
   expect_error(run_command(bin + " --epochs zero"), "--epochs");
   expect_error(run_command(bin + " --optimizer rmsprop"), "--optimizer");
+  // NaN passes every comparison, so a range check must be written to refuse it.
+  expect_error(run_command(bin + " --lr nan"), "--lr: Value nan not in range 0 to 100");
+  expect_error(run_command(bin + " --act-q2 -nan"), "--act-q2: Value -nan not in range");
+  expect_error(run_command(bin + " --weight-decay 1e-3x"), "--weight-decay: Value 1e-3x is not a number");
   expect_error(run_command(bin + " --model resnet1000 --dataset cifar10"), "known models: lenet5");
   expect_error(run_command(bin + " --dataset mnist --model lenet5 --out " + (f.root / "no_data").string() +
                            " --data-dir " + (f.root / "nowhere").string()),
