@@ -2,9 +2,9 @@
 // (Goncharenko et al.): fold BN (eq. 10-11), optionally rescale depthwise-separable pairs (3.3.1),
 // calibrate max thresholds (eq. 2, 6), evaluate float and naive quantization, fine-tune only the
 // threshold scales on the RMSE to the float logits (eq. 24-25, no labels) with Adam and warm
-// restarts (4.1.2), evaluate again, and run the result integer-only (models/integer_model.h) beside
-// its simulation. Output directory: config.json, metrics.csv, quantized.ckpt,
-// summary.json, accuracy.{txt,csv,json}.
+// restarts (4.1.2), move input thresholds off rounding ties (models/rounding_ties.h), evaluate
+// again, and run the result integer-only (models/integer_model.h) beside its simulation. Output
+// directory: config.json, metrics.csv, quantized.ckpt, summary.json, accuracy.{txt,csv,json}.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -29,6 +29,7 @@
 #include "data/datasets.h"
 #include "data/split.h"
 #include "models/integer_model.h"
+#include "models/rounding_ties.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
@@ -47,7 +48,7 @@ std::vector<Tensor> image_batches(const Dataset& data, int64_t batch_size,
 }
 
 struct QuantizeData {
-  Dataset calibration, fine_tune, held_out, test;
+  Dataset calibration, fine_tune, tie_check, held_out, test;
   std::string held_out_name;
 };
 
@@ -64,6 +65,7 @@ QuantizeData load_quantize_data(const QuantizeConfig& q, const TrainConfig& trai
   const auto fine_tune =
       std::max<int64_t>(1, std::llround(q.data_fraction * static_cast<double>(pool.size())));
   d.fine_tune = take_first(pool, fine_tune);
+  if (q.tie_images > 0) d.tie_check = take_first(pool, q.tie_images);  // take_first(0) is everything
   d.held_out_name = split.val.size() > 0 ? "validation" : "test";
   d.held_out = take_first(
       split.val.size() > 0 ? interleave_classes(split.val) : interleave_classes(both.test),
@@ -171,6 +173,15 @@ int run(QuantizeConfig config) {
       });
   if (history.empty())
     write_file_atomic((out / "metrics.csv").string(), fine_tune_metrics_csv(history));
+  // Thresholds off the rounding ties on which the simulation and the integer program would differ.
+  std::vector<TieCheck> tie_checks;
+  double tie_seconds = 0;
+  if (config.tie_images > 0) {
+    const auto tie_start = std::chrono::steady_clock::now();
+    tie_checks = clear_rounding_ties(*q.model, image_batches(data.tie_check, config.eval_batch_size, info));
+    tie_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tie_start).count();
+    std::printf("%s", tie_clearance_text(tie_checks, data.tie_check.size(), tie_seconds).c_str());
+  }
   // The fine-tuned model and its integer-only inference (int codes, int32 accumulators, fixed-point
   // requantization) in one pass over the test set: the predictions must agree.
   IntegerModel integer(*q.model);
@@ -233,6 +244,7 @@ int run(QuantizeConfig config) {
                                   {"fine_tuned_rmse", rows[2].rmse},
                                   {"accuracy", accuracy_table_json(rows)},
                                   {"fine_tune_seconds", fine_tune_seconds},
+                                  {"rounding_ties", tie_clearance_json(tie_checks, data.tie_check.size(), tie_seconds)},
                                   {"float_train_seconds", teacher.progress.train_seconds},
                                   {"threads", num_threads()},
                                   {"seed", config.seed}};

@@ -66,6 +66,10 @@ void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
   app.add_option("--rmse-images", c.rmse_images,
                  "held-out images on which the logits' RMSE is reported")
       ->check(CLI::Range(1, 10000000));
+  app.add_option("--tie-images", c.tie_images,
+                 "training images on which thresholds are moved off rounding ties between the simulated and "
+                 "the integer-only model (models/rounding_ties.h; 0: off)")
+      ->check(CLI::Range(0, 10000000));
   app.add_option("--eval-batch-size", c.eval_batch_size, "images per batch in evaluation")
       ->check(CLI::Range(1, 65536));
   app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
@@ -90,6 +94,7 @@ nlohmann::json to_json(const QuantizeConfig& c) {
           {"restart_mult", c.restart_mult},
           {"train_weight_scales", c.train_weight_scales},
           {"rmse_images", c.rmse_images},
+          {"tie_images", c.tie_images},
           {"eval_batch_size", c.eval_batch_size},
           {"threads", c.threads},
           {"seed", c.seed}};
@@ -113,6 +118,7 @@ QuantizeConfig quantize_config_from_json(const nlohmann::json& j) {
   j.at("restart_mult").get_to(c.restart_mult);
   j.at("train_weight_scales").get_to(c.train_weight_scales);
   j.at("rmse_images").get_to(c.rmse_images);
+  c.tie_images = j.value("tie_images", 0);  // checkpoints written before the clearance had none
   j.at("eval_batch_size").get_to(c.eval_batch_size);
   j.at("threads").get_to(c.threads);
   j.at("seed").get_to(c.seed);

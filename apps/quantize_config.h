@@ -28,6 +28,7 @@ struct QuantizeConfig {
   int restart_mult = 2;              // period multiplier
   bool train_weight_scales = false;  // section 4.2: point-wise factors in [0.75, 1.25]
   int rmse_images = 500;             // held-out images for the logits' RMSE
+  int tie_images = 500;              // training images for rounding-tie clearance (0: off)
   int eval_batch_size = 256;
   int threads = 0;  // 0: one per core
   uint64_t seed = 0;

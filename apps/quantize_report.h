@@ -1,10 +1,13 @@
-// The accuracy table of lowbit-quantize: one row per stage (float, naive max-threshold
-// quantization, after threshold fine-tuning), as aligned text, CSV and JSON.
+// The reports of lowbit-quantize: the accuracy table, one row per stage (float, naive
+// max-threshold quantization, after threshold fine-tuning, integer-only), as aligned text, CSV and
+// JSON; and the thresholds the rounding-tie clearance moved, as text and JSON.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "models/rounding_ties.h"
 
 namespace lowbit {
 
@@ -20,5 +23,11 @@ struct AccuracyRow {
 std::string accuracy_table_text(const std::string& title, const std::vector<AccuracyRow>& rows);
 std::string accuracy_table_csv(const std::vector<AccuracyRow>& rows);
 nlohmann::json accuracy_table_json(const std::vector<AccuracyRow>& rows);
+
+// The rounding-tie clearance of a run (models/rounding_ties.h) on `images` images in `seconds`: a
+// line with the count of layers checked and moved, then one line per moved threshold.
+std::string tie_clearance_text(const std::vector<TieCheck>& checks, int64_t images, double seconds);
+// The same as JSON: images, seconds, layers checked, and the moved layers with their units and counts.
+nlohmann::json tie_clearance_json(const std::vector<TieCheck>& checks, int64_t images, double seconds);
 
 }  // namespace lowbit

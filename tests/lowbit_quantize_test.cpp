@@ -95,6 +95,10 @@ TEST_CASE("lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, s
   CHECK(summary["fine_tune_images"] == 450);  // half of the 900 training images lowbit-train kept
   CHECK(summary["held_out_set"] == "validation");
   CHECK(summary["quantized_layers"] == 5);
+  // The rounding-tie check ran on the 500 training images asked for by default, over every layer.
+  CHECK(summary["rounding_ties"]["images"] == 500);
+  CHECK(summary["rounding_ties"]["layers_checked"] == 5);
+  CHECK(r.output.find("rounding ties: ") != std::string::npos);
   const nlohmann::json table = nlohmann::json::parse(read_text(out / "accuracy.json"));
   REQUIRE(table.size() == 4);
   const double float_accuracy = row(table, "float")["test_accuracy"];

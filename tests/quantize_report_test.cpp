@@ -53,5 +53,27 @@ TEST_CASE("quantize_config: quantizer options, output directory, JSON round trip
   CHECK(c.out == "elsewhere");
   c.lr = 0.02f;
   c.seed = 9;
+  c.tie_images = 250;
   CHECK(to_json(quantize_config_from_json(to_json(c))) == to_json(c));
+  nlohmann::json older = to_json(c);  // a checkpoint written before the rounding-tie clearance
+  older.erase("tie_images");
+  CHECK(quantize_config_from_json(older).tie_images == 0);
+}
+
+TEST_CASE("quantize_report: the rounding-tie clearance as text and JSON", "[quantize_report]") {
+  const std::vector<TieCheck> checks{{"stem.0", 0, 2, 2, 1000}, {"8.body.0", -1, 56, 1, 4096}};
+  const std::string text = tie_clearance_text(checks, 500, 16.14);
+  CHECK(text.rfind("rounding ties: 1 of 2 input thresholds moved off values on a rounding boundary "
+                   "(500 training images, 16.1 s)\n", 0) == 0);
+  CHECK(text.find("  8.body.0 ") != std::string::npos);
+  CHECK(text.find("alpha -1 x 2^-12: 56 values near a boundary -> 1\n") != std::string::npos);
+  CHECK(text.find("stem.0") == std::string::npos);  // only the moved layers are listed
+  const nlohmann::json j = tie_clearance_json(checks, 500, 16.14);
+  CHECK(j["images"] == 500);
+  CHECK(j["layers_checked"] == 2);
+  REQUIRE(j["moved"].size() == 1);
+  CHECK(j["moved"][0]["layer"] == "8.body.0");
+  CHECK(j["moved"][0]["units"] == -1);
+  CHECK(j["moved"][0]["ties_before"] == 56);
+  CHECK(j["moved"][0]["ties_after"] == 1);
 }
