@@ -30,18 +30,18 @@ namespace {
 // layer's real backward, not from a copy of its formula.
 struct CurveEntry {
   std::string name, description;
-  std::function<Tensor(const Tensor&, int bits, float q2)> apply;
+  std::function<Tensor(const Tensor&, int bits, float q2, Pow2Backward backward)> apply;
 };
 
 const std::vector<CurveEntry>& curve_table() {
   static const std::vector<CurveEntry> table = {
       {"pow2", "power-of-two activation, signed (eq. 2-7)",
-       [](const Tensor& x, int bits, float q2) { return pow2_activation(x, {bits, q2, true}); }},
+       [](const Tensor& x, int bits, float q2, Pow2Backward b) { return pow2_activation(x, {bits, q2, true, b}); }},
       {"relu-pow2", "power-of-two activation after ReLU (unsigned)",
-       [](const Tensor& x, int bits, float q2) { return pow2_activation(x, {bits, q2, false}); }},
-      {"relu", "ReLU (float)", [](const Tensor& x, int, float) { return relu(x); }},
-      {"relu6", "ReLU6 (float)", [](const Tensor& x, int, float) { return relu6(x); }},
-      {"hardtanh", "hardtanh (float; the clipped STE's proxy)", [](const Tensor& x, int, float) { return hardtanh(x); }},
+       [](const Tensor& x, int bits, float q2, Pow2Backward b) { return pow2_activation(x, {bits, q2, false, b}); }},
+      {"relu", "ReLU (float)", [](const Tensor& x, int, float, Pow2Backward) { return relu(x); }},
+      {"relu6", "ReLU6 (float)", [](const Tensor& x, int, float, Pow2Backward) { return relu6(x); }},
+      {"hardtanh", "hardtanh (float; the clipped STE's proxy)", [](const Tensor& x, int, float, Pow2Backward) { return hardtanh(x); }},
   };
   return table;
 }
@@ -65,40 +65,20 @@ int error_table() {
   return 0;
 }
 
-// The error is smooth in q2 between the points where a level crosses nothing special, so a
-// fine scan over log2 q2 in [-10, 3] followed by golden-section refinement around the best
-// scan point finds the global minimum to float precision.
 int best_q2(int bits) {
-  auto error = [bits](double log_q2) {
-    return pow2_activation_expected_error({bits, static_cast<float>(std::exp2(log_q2)), true});
-  };
-  const double lo = -10.0, hi = 3.0, step = 1.0 / 256;
-  double best = lo;
-  for (double t = lo; t <= hi; t += step) {
-    if (error(t) < error(best)) best = t;
-  }
-  double a = best - step, b = best + step;
-  const double r = (std::sqrt(5.0) - 1) / 2;
-  for (int i = 0; i < 100; ++i) {
-    const double c = b - r * (b - a), d = a + r * (b - a);
-    if (error(c) < error(d)) {
-      b = d;
-    } else {
-      a = c;
-    }
-  }
-  const double q2 = std::exp2((a + b) / 2);
-  std::printf("bits,q2,error\n%d,%.6f,%.6f\n", bits, q2, error((a + b) / 2));
+  const double q2 = pow2_activation_best_q2(bits);
+  std::printf("bits,q2,error\n%d,%.6f,%.6f\n", bits, q2,
+              pow2_activation_expected_error({bits, static_cast<float>(q2), true}));
   return 0;
 }
 
-int curve(const std::string& name, int bits, float q2, float x_min, float x_max, int points, const std::string& out) {
+int curve(const std::string& name, int bits, float q2, Pow2Backward proxy, float x_min, float x_max, int points, const std::string& out) {
   LOWBIT_CHECK(x_max > x_min, "--max ", x_max, " must be larger than --min ", x_min);
   const CurveEntry& entry = find_curve(name);
   Tensor x = Tensor::empty({points});
   for (int i = 0; i < points; ++i) x.data()[i] = x_min + (x_max - x_min) * static_cast<float>(i) / static_cast<float>(points - 1);
   x.set_requires_grad(true);
-  Tensor y = entry.apply(x, bits, q2);
+  Tensor y = entry.apply(x, bits, q2, proxy);
   backward(sum(y));  // dL/dy = 1, so x.grad() is the slope the backward uses
   const std::vector<float> values = y.to_vector(), slopes = x.grad_tensor().to_vector();
 
@@ -115,7 +95,9 @@ int curve(const std::string& name, int bits, float q2, float x_min, float x_max,
     std::fputs(csv.c_str(), stdout);
     return 0;
   }
-  const std::string title = entry.description + " (bits " + std::to_string(bits) + ", q2 " + std::to_string(q2) + ")";
+  const bool quantizer = name == "pow2" || name == "relu-pow2";
+  const std::string title = entry.description + " (bits " + std::to_string(bits) + ", q2 " + std::to_string(q2) +
+                            (quantizer ? std::string(", backward ") + pow2_backward_name(proxy) : std::string()) + ")";
   const std::string svg = svg_line_chart({value, slope}, {title, "x", "value / slope", 720, 420});
   for (const auto& [path, text] : {std::pair{out + ".csv", csv}, std::pair{out + ".svg", svg}}) {
     std::ofstream f(path);
@@ -137,12 +119,14 @@ int main(int argc, char** argv) {
   int bits = 3;
   best->add_option("--bits", bits, "activation bits")->required()->check(CLI::Range(2, 16));
   auto* curve_cmd = app.add_subcommand("curve", "forward levels and backward slope over a range of x (CSV, SVG)");
-  std::string name = "pow2", out;
+  std::string name = "pow2", out, backward_name = "eq7";
   float q2 = 0.125f, x_min = -2.0f, x_max = 2.0f;
   int points = 801;
   curve_cmd->add_option("--quantizer", name, "pow2, relu-pow2, relu, relu6, hardtanh");
   curve_cmd->add_option("--bits", bits, "activation bits")->check(CLI::Range(2, 16));
   curve_cmd->add_option("--q2", q2, "smallest non-zero level")->check(CLI::PositiveNumber);
+  curve_cmd->add_option("--backward", backward_name, "pow2 quantizers: eq7 (the paper's) or clipped (the clipped STE)")
+      ->check(CLI::IsMember({"eq7", "clipped"}));
   curve_cmd->add_option("--min", x_min, "first x");
   curve_cmd->add_option("--max", x_max, "last x");
   curve_cmd->add_option("--points", points, "number of x values")->check(CLI::Range(2, 1000000));
@@ -158,7 +142,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("error-table")) return error_table();
     if (app.got_subcommand("best-q2")) return best_q2(bits);
-    return curve(name, bits, q2, x_min, x_max, points, out);
+    return curve(name, bits, q2, parse_pow2_backward(backward_name), x_min, x_max, points, out);
   } catch (const Error& e) {
     std::fprintf(stderr, "lowbit-quantizer: %s\n", e.what());
     return 2;

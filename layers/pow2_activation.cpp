@@ -1,4 +1,4 @@
-// Power-of-two activation quantizer: forward levels, eq. 7 slope, eq. 6 error.
+// Power-of-two activation quantizer: forward levels, the backward slopes (eq. 7 or clipped), eq. 6 error.
 #include "layers/pow2_activation.h"
 
 #include <algorithm>
@@ -63,9 +63,20 @@ float pow2_activation_value(float x, const Pow2ActivationSpec& spec) {
   return quantize_magnitude(x, spec);
 }
 
+Pow2Backward parse_pow2_backward(const std::string& name) {
+  if (name == "eq7") return Pow2Backward::kEq7;
+  if (name == "clipped") return Pow2Backward::kClipped;
+  throw Error(concat("unknown power-of-two activation backward '", name, "'; expected eq7 or clipped"));
+}
+
+const char* pow2_backward_name(Pow2Backward backward) {
+  return backward == Pow2Backward::kClipped ? "clipped" : "eq7";
+}
+
 float pow2_activation_slope(float x, const Pow2ActivationSpec& spec) {
   if (x < 0 && !spec.is_signed) return 0.0f;
   const float a = std::fabs(x);
+  if (spec.backward == Pow2Backward::kClipped) return a <= std::ldexp(spec.q2, spec.bits - 2) ? 1.0f : 0.0f;
   const float dead_zone = 0.5f * spec.q2;
   // The last threshold: the midpoint between the two largest levels.
   const float last = spec.bits == 2 ? dead_zone : 0.75f * std::ldexp(spec.q2, spec.bits - 2);
@@ -86,6 +97,31 @@ double pow2_activation_expected_error(const Pow2ActivationSpec& spec) {
   return error;
 }
 
+// The error is smooth in q2 between the points where a level crosses nothing special, so a
+// fine scan over log2 q2 in [-10, 3] followed by golden-section refinement around the best
+// scan point finds the global minimum to float precision.
+double pow2_activation_best_q2(int bits) {
+  auto error = [bits](double log_q2) {
+    return pow2_activation_expected_error({bits, static_cast<float>(std::exp2(log_q2)), true});
+  };
+  const double lo = -10.0, hi = 3.0, step = 1.0 / 256;
+  double best = lo;
+  for (double t = lo; t <= hi; t += step) {
+    if (error(t) < error(best)) best = t;
+  }
+  double a = best - step, b = best + step;
+  const double r = (std::sqrt(5.0) - 1) / 2;
+  for (int i = 0; i < 100; ++i) {
+    const double c = b - r * (b - a), d = a + r * (b - a);
+    if (error(c) < error(d)) {
+      b = d;
+    } else {
+      a = c;
+    }
+  }
+  return std::exp2((a + b) / 2);
+}
+
 namespace {
 
 // The quantizer's constants, computed once per tensor rather than per element (the scalar
@@ -94,14 +130,18 @@ struct Pow2Kernel {
   std::vector<float> thresholds;  // ascending; |x| above thresholds[i] reaches levels[i + 1]
   std::vector<float> levels;      // 0, q2, 2 q2, ...
   float dead_zone, last;          // eq. 7's bounds, as pow2_activation_slope computes them
+  float top;                      // the clipped proxy's bound: the top level
   bool is_signed;
+  Pow2Backward proxy;
 
   explicit Pow2Kernel(const Pow2ActivationSpec& spec)
       : thresholds(pow2_activation_thresholds(spec)),
         levels(pow2_activation_levels(spec)),
         dead_zone(0.5f * spec.q2),
         last(spec.bits == 2 ? dead_zone : 0.75f * std::ldexp(spec.q2, spec.bits - 2)),
-        is_signed(spec.is_signed) {}
+        top(std::ldexp(spec.q2, spec.bits - 2)),
+        is_signed(spec.is_signed),
+        proxy(spec.backward) {}
 
   // y = pow2_activation_value(x) over n elements, bit for bit (a NaN passes through). Chunked so that each pass over the thresholds is a branch-free loop the
   // compiler vectorizes: the magnitude steps up to levels[i + 1] wherever |x| > thresholds[i].
@@ -130,6 +170,10 @@ struct Pow2Kernel {
   // element and only selects depend on x: a division or product the compiler had to keep
   // conditional (it may not speculate one that could raise a floating-point flag) would not vectorize.
   void backward(const float* x, const float* dy, float* dx, int64_t n) const {
+    if (proxy == Pow2Backward::kClipped) {
+      backward_clipped(x, dy, dx, n);
+      return;
+    }
     // Locals, not members: a store to dx might otherwise alias them, forcing a reload per element.
     const float top = last, zero_below = dead_zone, shift = last - 1.0f;
     const float negative_slope = is_signed ? 1.0f : 0.0f;  // the unsigned variant passes nothing for x < 0
@@ -138,6 +182,17 @@ struct Pow2Kernel {
       const float decay = 1.0f / (a - shift);
       float slope = a <= top ? 1.0f : decay;
       slope = a <= zero_below ? 0.0f : slope;
+      const float sign_gate = x[e] < 0.0f ? negative_slope : 1.0f;
+      dx[e] += dy[e] * (slope * sign_gate);
+    }
+  }
+
+  // dx += dy * (|x| <= top), gated to 0 for x < 0 in the unsigned variant.
+  void backward_clipped(const float* x, const float* dy, float* dx, int64_t n) const {
+    const float bound = top;
+    const float negative_slope = is_signed ? 1.0f : 0.0f;
+    for (int64_t e = 0; e < n; ++e) {
+      const float slope = std::fabs(x[e]) <= bound ? 1.0f : 0.0f;
       const float sign_gate = x[e] < 0.0f ? negative_slope : 1.0f;
       dx[e] += dy[e] * (slope * sign_gate);
     }

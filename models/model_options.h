@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "layers/pow2_activation.h"
+
 namespace lowbit {
 
 // The activation placed wherever a model has its float activation (after BN, as the paper).
@@ -15,6 +17,7 @@ struct ActivationSpec {
   enum class Kind { kRelu, kPow2, kReluPow2 } kind = Kind::kRelu;
   int bits = 3;
   float q2 = 0.125f;
+  Pow2Backward backward = Pow2Backward::kEq7;  // the quantized activations' backward proxy
 };
 
 struct ModelOptions {

@@ -1,9 +1,10 @@
-// Power-of-two activation: levels, thresholds, the eq. 7 slope, and Table 1 of the paper.
+// Power-of-two activation: levels, thresholds, the eq. 7 and clipped slopes, Table 1 of the paper, best q2.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/autograd.h"
@@ -51,6 +52,50 @@ TEST_CASE("the backward slope is eq. 7", "[pow2]") {
   CHECK(x.grad_tensor().to_vector() == std::vector<float>{0.0f, 1.0f, 0.5f, 0.25f});
 }
 
+TEST_CASE("the clipped backward is 1 up to the top level, dead zone included, and 0 beyond", "[pow2]") {
+  const Pow2ActivationSpec s{3, 0.125f, true, Pow2Backward::kClipped};  // levels 0, .125, .25
+  CHECK(pow2_activation_slope(0.0f, s) == 1.0f);
+  CHECK(pow2_activation_slope(0.05f, s) == 1.0f);    // dead zone: eq. 7 gives 0 here
+  CHECK(pow2_activation_slope(0.2f, s) == 1.0f);     // past the last threshold 0.1875, below the top
+  CHECK(pow2_activation_slope(0.25f, s) == 1.0f);    // the top level itself
+  CHECK(pow2_activation_slope(std::nextafter(0.25f, 1.0f), s) == 0.0f);
+  CHECK(pow2_activation_slope(3.0f, s) == 0.0f);     // eq. 7 gives 1 / (3 - (0.1875 - 1)) here
+  CHECK(pow2_activation_slope(-0.25f, s) == 1.0f);
+  CHECK(pow2_activation_slope(-0.3f, s) == 0.0f);
+  CHECK(pow2_activation_slope(-0.1f, {3, 0.125f, false, Pow2Backward::kClipped}) == 0.0f);
+  CHECK(pow2_activation_slope(0.1f, {3, 0.125f, false, Pow2Backward::kClipped}) == 1.0f);
+  CHECK(pow2_activation_value(0.05f, s) == 0.0f);  // the forward does not depend on the backward
+  CHECK(pow2_activation_value(3.0f, s) == 0.25f);
+
+  Tensor x = Tensor::from_vector({5}, {0.05f, 0.2f, 0.3f, -0.1f, -7.0f});
+  x.set_requires_grad(true);
+  backward(sum(pow2_activation(x, s)));
+  CHECK(x.grad_tensor().to_vector() == std::vector<float>{1.0f, 1.0f, 0.0f, 1.0f, 0.0f});
+}
+
+TEST_CASE("backward names parse and print", "[pow2]") {
+  CHECK(parse_pow2_backward("eq7") == Pow2Backward::kEq7);
+  CHECK(parse_pow2_backward("clipped") == Pow2Backward::kClipped);
+  CHECK(std::string(pow2_backward_name(Pow2Backward::kClipped)) == "clipped");
+  CHECK_THROWS_WITH(parse_pow2_backward("ste"), Catch::Contains("'ste'") && Catch::Contains("eq7 or clipped"));
+}
+
+TEST_CASE("the best q2 minimizes the expected error", "[pow2]") {
+  // Independent check: a plain scan of eq. 6 over q2 in steps of 1e-3 finds the same minimum.
+  for (int bits : {2, 3, 4}) {
+    const double best = pow2_activation_best_q2(bits);
+    double scan_best = 0.0, scan_error = 1e9;
+    for (int i = 1; i < 3000; ++i) {
+      const double e = pow2_activation_expected_error({bits, static_cast<float>(i * 1e-3), true});
+      if (e < scan_error) scan_error = e, scan_best = i * 1e-3;
+    }
+    INFO("bits " << bits);
+    CHECK(best == Approx(scan_best).margin(2e-3));
+    CHECK(pow2_activation_expected_error({bits, static_cast<float>(best), true}) <= scan_error + 1e-7);
+  }
+  CHECK(pow2_activation_best_q2(3) == Approx(0.8430).margin(1e-3));
+}
+
 TEST_CASE("the expected error reproduces Table 1 of the paper", "[pow2]") {
   const float q2s[] = {0.0625f, 0.125f, 0.25f, 0.5f, 1.0f};
   // Table 1, rows n = 3..8, columns q2 = 0.0625 .. 1.
@@ -75,8 +120,10 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
   Rng rng(5);
   for (int bits = 2; bits <= 8; ++bits) {
     for (float q2 : {0.0625f, 0.1f, 0.125f, 0.3f, 1.0f}) {
-      for (bool is_signed : {true, false}) {
-        const Pow2ActivationSpec spec{bits, q2, is_signed};
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool is_signed = variant % 2 == 0;
+        const Pow2Backward proxy = variant < 2 ? Pow2Backward::kEq7 : Pow2Backward::kClipped;
+        const Pow2ActivationSpec spec{bits, q2, is_signed, proxy};
         // Every threshold and its float neighbours, zeros of both signs, infinities, NaN, and a spread of values.
         std::vector<float> values = {0.0f, -0.0f, std::numeric_limits<float>::infinity(),
                                      -std::numeric_limits<float>::infinity(), 1e30f, -1e30f, std::nanf("")};
@@ -89,6 +136,8 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
         const float last = bits == 2 ? 0.5f * q2 : 0.75f * std::ldexp(q2, bits - 2);
         values.push_back(last);
         values.push_back(-std::nextafter(last, 1e30f));
+        const float top = std::ldexp(q2, bits - 2);
+        for (float v : {top, std::nextafter(top, 1e30f), -top, -std::nextafter(top, 1e30f)}) values.push_back(v);
         while (values.size() < 70000) values.push_back(rng.normal() * std::ldexp(q2, bits - 1));  // several chunks
         const auto n = static_cast<int64_t>(values.size());
         Tensor x = Tensor::from_vector({n}, values);
@@ -107,7 +156,8 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
           const bool both_nan = std::isnan(dx.data()[i]) && std::isnan(expected_dx);
           slope_mismatches += dx.data()[i] != expected_dx && !both_nan;
         }
-        INFO("bits " << bits << ", q2 " << q2 << (is_signed ? ", signed" : ", unsigned"));
+        INFO("bits " << bits << ", q2 " << q2 << (is_signed ? ", signed" : ", unsigned") << ", "
+                     << pow2_backward_name(proxy));
         CHECK(value_mismatches == 0);
         CHECK(slope_mismatches == 0);
       }
