@@ -2,9 +2,12 @@
 //   cross-entropy: dz = (softmax(z) - t) / N, log-softmax via the max-shifted log-sum-exp;
 //   mse:  d pred = 2 (pred - target) / M;   rmse: d pred = (pred - target) / (M * rmse),
 //   taken as 0 when rmse = 0 (pred == target everywhere: the minimum, where the
-//   subgradient 0 is the natural choice and keeps training free of NaNs).
+//   subgradient 0 is the natural choice and keeps training free of NaNs);
+//   distillation KL, per row with p = softmax(t/T), q = softmax(s/T), d_k = log p_k - log q_k,
+//   KL = sum_k p_k d_k: ds_k = T (q_k - p_k) / N and dt_k = T p_k (d_k - KL) / N.
 #include "layers/losses.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -85,6 +88,73 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, f
         dz[i * k + j] += scale * ((*probs)[static_cast<size_t>(i * k + j)] - t);
       }
   });
+  return y;
+}
+
+namespace {
+
+// log softmax(row / T) of k values into out, via the max-shifted log-sum-exp (in double).
+void log_softmax_row(const float* row, int64_t k, float temperature, double* out) {
+  double mx = row[0] / static_cast<double>(temperature);
+  for (int64_t j = 1; j < k; ++j) mx = std::max(mx, row[j] / static_cast<double>(temperature));
+  double se = 0.0;
+  for (int64_t j = 0; j < k; ++j) se += std::exp(row[j] / static_cast<double>(temperature) - mx);
+  const double lse = mx + std::log(se);
+  for (int64_t j = 0; j < k; ++j) out[j] = row[j] / static_cast<double>(temperature) - lse;
+}
+
+}  // namespace
+
+Tensor distillation_kl(const Tensor& student_logits, const Tensor& teacher_logits, float temperature) {
+  LOWBIT_CHECK(student_logits.rank() == 2, "distillation_kl: student logits shape ", student_logits.shape().str(),
+               " should be (N, classes)");
+  LOWBIT_CHECK(student_logits.shape() == teacher_logits.shape(), "distillation_kl: teacher logits shape ",
+               teacher_logits.shape().str(), " differs from student logits shape ", student_logits.shape().str());
+  LOWBIT_CHECK(temperature > 0.0f && std::isfinite(temperature), "distillation_kl: temperature ", temperature,
+               " must be positive");
+  const int64_t n = student_logits.size(0), k = student_logits.size(1);
+  LOWBIT_CHECK(n > 0 && k > 0, "distillation_kl: empty logits ", student_logits.shape().str());
+  // Per element: q (student) and p (teacher) probabilities and d = log p - log q; per row: KL.
+  auto q = std::make_shared<std::vector<float>>(static_cast<size_t>(n * k));
+  auto p = std::make_shared<std::vector<float>>(static_cast<size_t>(n * k));
+  auto d = std::make_shared<std::vector<float>>(static_cast<size_t>(n * k));
+  auto kl = std::make_shared<std::vector<float>>(static_cast<size_t>(n));
+  std::vector<double> log_q(static_cast<size_t>(k)), log_p(static_cast<size_t>(k));
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    log_softmax_row(student_logits.data() + i * k, k, temperature, log_q.data());
+    log_softmax_row(teacher_logits.data() + i * k, k, temperature, log_p.data());
+    double row_kl = 0.0;
+    for (int64_t j = 0; j < k; ++j) {
+      const size_t e = static_cast<size_t>(i * k + j);
+      const double pj = std::exp(log_p[static_cast<size_t>(j)]);
+      const double dj = log_p[static_cast<size_t>(j)] - log_q[static_cast<size_t>(j)];
+      (*q)[e] = static_cast<float>(std::exp(log_q[static_cast<size_t>(j)]));
+      (*p)[e] = static_cast<float>(pj);
+      (*d)[e] = static_cast<float>(dj);
+      row_kl += pj * dj;
+    }
+    (*kl)[static_cast<size_t>(i)] = static_cast<float>(row_kl);
+    total += row_kl;
+  }
+  const float t2 = temperature * temperature;
+  Tensor y = Tensor::scalar(static_cast<float>(t2 * total / static_cast<double>(n)));
+  record(y, "distillation_kl", {student_logits, teacher_logits},
+         [student_logits, teacher_logits, q, p, d, kl, n, k, temperature](const Tensor& out) {
+           const float scale = out.grad()[0] * temperature / static_cast<float>(n);
+           if (student_logits.requires_grad()) {
+             float* ds = student_logits.grad();
+             for (int64_t e = 0; e < n * k; ++e) ds[e] += scale * ((*q)[static_cast<size_t>(e)] - (*p)[static_cast<size_t>(e)]);
+           }
+           if (teacher_logits.requires_grad()) {
+             float* dt = teacher_logits.grad();
+             for (int64_t i = 0; i < n; ++i)
+               for (int64_t j = 0; j < k; ++j) {
+                 const size_t e = static_cast<size_t>(i * k + j);
+                 dt[e] += scale * (*p)[e] * ((*d)[e] - (*kl)[static_cast<size_t>(i)]);
+               }
+           }
+         });
   return y;
 }
 

@@ -92,6 +92,8 @@ const std::vector<GradcheckCase>& gradcheck_table() {
       {"dropout (fixed mask)", [](Rng& r) { return GradcheckProblem{{uniform({40}, r)}, [](const Inputs& in) { Rng fixed(3); return dropout(in[0], 0.3f, true, fixed); }}; }},
       {"cross_entropy", [](Rng& r) { return GradcheckProblem{{uniform({4, 5}, r, -2, 2)}, [](const Inputs& in) { return cross_entropy(in[0], {0, 3, 4, 1}); }}; }},
       {"cross_entropy with label smoothing", [](Rng& r) { return GradcheckProblem{{uniform({3, 4}, r, -2, 2)}, [](const Inputs& in) { return cross_entropy(in[0], {2, 0, 3}, 0.1f); }}; }},
+      {"distillation_kl T = 4, student and teacher", [](Rng& r) { return GradcheckProblem{{uniform({3, 5}, r, -3, 3), uniform({3, 5}, r, -3, 3)}, [](const Inputs& in) { return distillation_kl(in[0], in[1], 4.0f); }}; }},
+      {"distillation_kl T = 1", [](Rng& r) { return GradcheckProblem{{uniform({2, 4}, r, -2, 2), uniform({2, 4}, r, -2, 2)}, [](const Inputs& in) { return distillation_kl(in[0], in[1], 1.0f); }}; }},
       {"mse_loss", [](Rng& r) { return GradcheckProblem{{uniform({2, 3}, r), uniform({2, 3}, r)}, [](const Inputs& in) { return mse_loss(in[0], in[1]); }}; }},
       // --- uniform quantizers with trained threshold scales (FAT eq. 12-23) ---
       // Finite differences see round' = 0, the straight-through backward (eq. 17) takes round' = 1: they

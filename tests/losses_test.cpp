@@ -1,4 +1,4 @@
-// Losses: cross-entropy against hand values (also with huge logits and smoothing), mse, rmse.
+// Losses: cross-entropy against hand values (also with huge logits and smoothing), distillation KL, mse, rmse.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -26,6 +26,27 @@ TEST_CASE("cross-entropy stays finite for huge logits and its gradient is softma
   CHECK(loss.item() == Approx(1000.0f));
   backward(loss);
   CHECK(z.grad_tensor().to_vector() == std::vector<float>{1.0f, -1.0f});
+}
+
+TEST_CASE("distillation KL is T^2 KL(p_teacher || p_student) of the softened logits", "[losses]") {
+  // One row, T = 2: softened logits (0, 1) and (1, 0).
+  Tensor s = Tensor::from_vector({1, 2}, {0, 2});
+  Tensor t = Tensor::from_vector({1, 2}, {2, 0});
+  const double a = std::exp(1.0) / (1 + std::exp(1.0)), b = 1 - a;  // teacher p = (a, b), student q = (b, a)
+  const double kl = a * std::log(a / b) + b * std::log(b / a);
+  CHECK(distillation_kl(s, t, 2.0f).item() == Approx(4.0 * kl));
+  CHECK(distillation_kl(t, t, 3.0f).item() == Approx(0.0).margin(1e-7));  // equal logits: no divergence
+  // A teacher shifted by a constant is the same distribution.
+  CHECK(distillation_kl(Tensor::from_vector({1, 3}, {1, 2, 3}), Tensor::from_vector({1, 3}, {11, 12, 13}), 1.0f).item() ==
+        Approx(0.0).margin(1e-6));
+  // Gradient on the student: T (q - p) / N; huge logits stay finite.
+  s.set_requires_grad(true);
+  backward(distillation_kl(s, t, 2.0f));
+  CHECK(s.grad_tensor().to_vector()[0] == Approx(2.0 * (b - a)));
+  Tensor huge = Tensor::from_vector({1, 2}, {1e4f, 0});
+  CHECK(std::isfinite(distillation_kl(huge, Tensor::from_vector({1, 2}, {0, 1e4f}), 1.0f).item()));
+  CHECK_THROWS_WITH(distillation_kl(s, Tensor::zeros({2, 2}), 1.0f), Catch::Contains("(2, 2)"));
+  CHECK_THROWS_WITH(distillation_kl(s, t, 0.0f), Catch::Contains("temperature 0"));
 }
 
 TEST_CASE("mse and rmse", "[losses]") {
