@@ -89,6 +89,14 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   RunData data = load_run_data(config);
   manual_seed(config.seed);
   auto model = build_model(config, data.info);
+  // A resumed run's weights come from its own checkpoint below.
+  if (!config.init_from.empty() && !resume) std::printf("%s\n", initialize_from_checkpoint(*model, config).c_str());
+  const std::shared_ptr<Module> teacher = config.teacher.empty() ? nullptr : load_teacher(config);
+  if (teacher) {
+    std::printf("distilling from %s: loss = %.3g cross-entropy + %.3g T^2 KL at T = %.3g\n", config.teacher.c_str(),
+                1.0 - config.distill_weight, static_cast<double>(config.distill_weight),
+                static_cast<double>(config.distill_temperature));
+  }
   auto owned_optimizers = build_optimizers(config, *model);
   std::vector<Optimizer*> optimizers;
   for (auto& o : owned_optimizers) optimizers.push_back(o.get());
@@ -101,7 +109,8 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   if (config.augment) {
     LOWBIT_CHECK(config.flip == "random" || config.flip == "alternate", "--flip ", config.flip,
                  ": expected random or alternate");
-    train_options.augment = AugmentOptions{data.info.crop_padding, data.info.horizontal_flip, config.flip == "alternate"};
+    const int64_t crop = config.crop_padding >= 0 ? config.crop_padding : data.info.crop_padding;
+    train_options.augment = AugmentOptions{crop, data.info.horizontal_flip, config.flip == "alternate"};
   }
   train_options.seed = config.seed;
   BatchLoader train_loader(data.train, normalization(data.info), train_options);
@@ -131,8 +140,8 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   const int last_epoch = stop_after > 0 ? std::min(config.epochs, progress.epochs_done + stop_after) : config.epochs;
   for (int epoch = progress.epochs_done + 1; epoch <= last_epoch; ++epoch) {
     const std::string label = "epoch " + std::to_string(epoch) + "/" + std::to_string(config.epochs);
-    const EpochResult trained = train_epoch(*model, train_loader, epoch - 1, optimizers, scheduler, step,
-                                            config.label_smoothing, label);
+    const TrainLoss loss{config.label_smoothing, teacher.get(), config.distill_weight, config.distill_temperature};
+    const EpochResult trained = train_epoch(*model, train_loader, epoch - 1, optimizers, scheduler, step, loss, label);
     EpochMetrics m;
     m.epoch = epoch;
     m.train_loss = trained.loss;

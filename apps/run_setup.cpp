@@ -2,7 +2,9 @@
 #include "apps/run_setup.h"
 
 #include "core/check.h"
+#include "layers/state_dict.h"
 #include "models/activation_choice.h"
+#include "models/bn_scaling.h"
 #include "models/model_zoo.h"
 #include "models/resnet.h"
 #include "models/weight_grid.h"
@@ -17,8 +19,20 @@ ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info) {
   o.activation.kind = parse_activation_kind(config.act);
   o.activation.bits = config.act_bits;
   o.activation.q2 = config.act_q2;
+  o.activation.backward = parse_pow2_backward(config.act_backward);
   return o;
 }
+
+namespace {
+
+// config.bn_scale_init, resolved when it was left at -1.
+float bn_scale_of(const TrainConfig& config) {
+  LOWBIT_CHECK(config.bn_scale_init > 0 || config.bn_scale_init == -1, "--bn-scale-init ", config.bn_scale_init,
+               ": expected a positive factor, or -1 for the default");
+  return config.bn_scale_init < 0 ? config.default_bn_scale_init() : config.bn_scale_init;
+}
+
+}  // namespace
 
 std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info) {
   Rng rng(config.seed);
@@ -27,7 +41,38 @@ std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo
     LOWBIT_CHECK(zero_init_residual(*model) > 0, "--zero-init-residual: ", config.model,
                  " has no residual blocks; expected a ResNet (resnet18/20/34/50/56)");
   }
+  const float bn_scale = bn_scale_of(config);
+  if (bn_scale != 1.0f) scale_batch_norms(*model, bn_scale);
   return model;
+}
+
+std::string initialize_from_checkpoint(Module& model, const TrainConfig& config) {
+  const TrainedModel source = load_trained_model(config.init_from);
+  LOWBIT_CHECK(source.config.model == config.model && source.config.dataset == config.dataset, "--init-from ",
+               config.init_from, ": holds ", source.config.model, " on ", source.config.dataset, ", expected ",
+               config.model, " on ", config.dataset);
+  try {
+    load_state_dict(model, state_dict(*source.model));
+  } catch (const Error& e) {
+    throw Error(concat("--init-from ", config.init_from, ": ", e.what(),
+                       " (the checkpoint's model differs from this run's: same --act and --width-multiplier?)"));
+  }
+  // A float-activation source's BN outputs have unit scale: bring them to the levels as a fresh
+  // model's are. A source with quantized activations has already fitted its BN to them.
+  const float bn_scale = bn_scale_of(config);
+  const bool rescale = source.config.act == "relu" && config.act != "relu" && bn_scale != 1.0f;
+  if (rescale) scale_batch_norms(model, bn_scale);
+  return concat("initialized from ", config.init_from, " (", source.config.model, ", ", source.config.weights,
+                " weights, ", source.config.act, " activations, epoch ", source.progress.epochs_done, ")",
+                rescale ? concat("; BN scaled by ", bn_scale) : std::string());
+}
+
+std::shared_ptr<Module> load_teacher(const TrainConfig& config) {
+  TrainedModel teacher = load_trained_model(config.teacher);
+  LOWBIT_CHECK(teacher.config.dataset == config.dataset, "--teacher ", config.teacher, ": trained on ",
+               teacher.config.dataset, ", expected ", config.dataset);
+  teacher.model->eval();
+  return teacher.model;
 }
 
 TrainedModel load_trained_model(const std::string& checkpoint) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "apps/train_config.h"
@@ -19,7 +20,8 @@
 namespace lowbit {
 
 ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info);
-// The model of config.model for the data set, initialized from Rng(config.seed).
+// The model of config.model for the data set, initialized from Rng(config.seed), with every BN's
+// scale and shift multiplied by config.bn_scale_init (resolved).
 std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info);
 // A model saved by lowbit-train, rebuilt from the checkpoint's configuration and loaded
 // for evaluation (grid weights decoded from their states; no optimizer state).
@@ -29,6 +31,13 @@ struct TrainedModel {
   std::shared_ptr<Module> model;
 };
 TrainedModel load_trained_model(const std::string& checkpoint);
+// --init-from: copies every parameter and buffer of the checkpoint config.init_from (same model
+// and data set, names and shapes checked) into `model`, which must not have optimizers yet (DST
+// projects the copied weights when it is built). When the source had ReLU activations and this
+// run's are quantized, the BNs are then scaled by config.bn_scale_init. Returns a line to print.
+std::string initialize_from_checkpoint(Module& model, const TrainConfig& config);
+// --teacher: the trained model of config.teacher (same data set), in evaluation mode.
+std::shared_ptr<Module> load_teacher(const TrainConfig& config);
 // Adam or SGD over every parameter of the model, as configured: grid weights to DST, and with
 // --no-decay-norm-bias the biases and BN parameters to a second optimizer without weight decay.
 std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model);

@@ -2,14 +2,22 @@
 #include "apps/train_config.h"
 
 #include "apps/cli_main.h"
+#include "layers/pow2_activation.h"
 
 namespace lowbit {
 
 void TrainConfig::resolve() {
-  if (lr < 0) lr = optimizer == "sgd" ? 0.1f : 1e-3f;
+  // DST needs Adam's rate 10x above its default: a grid weight jumps with probability about
+  // th |dw| / L per step, and at 1e-3 the grid barely moves (docs/reproductions.md).
+  if (lr < 0) lr = optimizer == "sgd" ? 0.1f : weights == "pow2" ? 1e-2f : 1e-3f;
   if (weight_decay < 0) weight_decay = optimizer == "sgd" ? 5e-4f : 0.0f;
   if (out.empty()) out = "runs/" + model + "-" + dataset;
+  if (bn_scale_init < 0) bn_scale_init = default_bn_scale_init();
   if (recalibrate_bn < 0) recalibrate_bn = weights != "float" || act != "relu" ? 5120 : 0;
+}
+
+float TrainConfig::default_bn_scale_init() const {
+  return act == "relu" ? 1.0f : act_q2 / static_cast<float>(pow2_activation_best_q2(act_bits));
 }
 
 void add_train_flags(CLI::App& app, TrainConfig& c) {
@@ -49,6 +57,10 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
                "test-time augmentation (cifar10): validate and test on the mean of each image's and its mirror "
                "image's logits");
   app.add_flag("!--no-augment", c.augment, "disable random crops and flips");
+  app.add_option("--crop-padding", c.crop_padding,
+                 "random crops shift the image by up to N pixels (-1: the data set's, 4 for cifar10 and svhn, 0 for "
+                 "mnist and fashion-mnist)")
+      ->check(CLI::Range(-1, 16));
   app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", c.seed, "random seed");
   app.add_option("--val-split", c.val_split, "training images held out for validation")->check(CLI::Range(0, 10000000));
@@ -67,6 +79,23 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
       ->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
   app.add_option("--act-bits", c.act_bits, "quantized activations: bits")->check(CLI::Range(2, 8));
   app.add_option("--act-q2", c.act_q2, "quantized activations: the smallest level q2")->check(real_range(1e-6, 100.0));
+  app.add_option("--act-backward", c.act_backward,
+                 "quantized activations' backward: clipped (straight-through, 1 up to the top level, 0 beyond) "
+                 "or eq7 (the paper's)")
+      ->check(CLI::IsMember({"clipped", "eq7"}));
+  app.add_option("--bn-scale-init", c.bn_scale_init,
+                 "every BN scale and shift starts multiplied by this (-1: q2 / best q2 for a unit normal with a "
+                 "quantized activation, so that BN outputs fit the levels; 1 with relu)")
+      ->check(real_range(-1.0, 100.0));
+  app.add_option("--init-from", c.init_from,
+                 "start from this lowbit-train checkpoint of the same model and data set (a trained float model: "
+                 "grid weights by fitted-scale projection, BN scaled by --bn-scale-init when its activations were relu)");
+  app.add_option("--teacher", c.teacher, "distill from this checkpoint's logits (any model of the same data set)");
+  app.add_option("--distill-weight", c.distill_weight,
+                 "with --teacher: loss = (1 - w) cross-entropy + w T^2 KL(teacher || student)")
+      ->check(real_range(0.0, 1.0));
+  app.add_option("--distill-temperature", c.distill_temperature, "with --teacher: the softening temperature T")
+      ->check(real_range(0.01, 100.0));
   app.add_flag("--quantize-first,!--no-quantize-first", c.quantize_first,
                "put the first layer's weights on the grid too (default: kept in float, as the paper)");
   app.add_flag("--quantize-last,!--no-quantize-last", c.quantize_last, "put the last layer's weights on the grid (default: yes)");
@@ -98,6 +127,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"step_gamma", c.step_gamma},
           {"width_multiplier", c.width_multiplier},
           {"augment", c.augment},
+          {"crop_padding", c.crop_padding},
           {"threads", c.threads},
           {"seed", c.seed},
           {"val_split", c.val_split},
@@ -113,6 +143,12 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"act", c.act},
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
+          {"act_backward", c.act_backward},
+          {"bn_scale_init", c.bn_scale_init},
+          {"init_from", c.init_from},
+          {"teacher", c.teacher},
+          {"distill_weight", c.distill_weight},
+          {"distill_temperature", c.distill_temperature},
           {"quantize_first", c.quantize_first},
           {"quantize_last", c.quantize_last},
           {"recalibrate_bn", c.recalibrate_bn}};
@@ -144,6 +180,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("step_gamma", c.step_gamma);
   get("width_multiplier", c.width_multiplier);
   get("augment", c.augment);
+  get("crop_padding", c.crop_padding);
   get("threads", c.threads);
   get("seed", c.seed);
   get("val_split", c.val_split);
@@ -161,6 +198,15 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("act", c.act);
   get("act_bits", c.act_bits);
   get("act_q2", c.act_q2);
+  // Runs saved before these options existed used eq. 7, BN as initialized, no teacher.
+  c.act_backward = "eq7";
+  c.bn_scale_init = 1.0f;
+  get("act_backward", c.act_backward);
+  get("bn_scale_init", c.bn_scale_init);
+  get("init_from", c.init_from);
+  get("teacher", c.teacher);
+  get("distill_weight", c.distill_weight);
+  get("distill_temperature", c.distill_temperature);
   get("quantize_first", c.quantize_first);
   get("quantize_last", c.quantize_last);
   // Runs saved before the option existed did not re-estimate.

@@ -34,6 +34,9 @@ struct TrainConfig {
   float width_multiplier = 1.0f;
   bool zero_init_residual = false;  // ResNets: each block's last BN scale starts at 0 (models/resnet.h)
   bool augment = true;
+  // Random crops: offsets drawn from [-N, N] on the zero-padded image. < 0: the data set's own
+  // (4 for CIFAR-10 and SVHN, 0 for the digit sets, whose crops were never part of their recipe).
+  int crop_padding = -1;
   std::string flip = "random";  // random | alternate (data/augment.h), for data sets that flip (cifar10)
   // Validation and test logits averaged over each image and its mirror image (apps/evaluate.h).
   bool tta_flip = false;
@@ -55,6 +58,22 @@ struct TrainConfig {
   std::string act = "relu";       // relu | pow2 | relu-pow2
   int act_bits = 3;
   float act_q2 = 0.125f;
+  // The quantized activation's backward proxy (layers/pow2_activation.h Pow2Backward): "clipped",
+  // the clipped straight-through estimator, or "eq7", the paper's. Runs saved before the option
+  // existed used eq. 7.
+  std::string act_backward = "clipped";
+  // Every BN's scale and shift start multiplied by this (models/bn_scaling.h). < 0: resolved to
+  // act_q2 / pow2_activation_best_q2(act_bits) when the activation is quantized (the scale at which
+  // a unit-variance BN output fits the levels best: 0.148 for 3 bits and q2 = 1/8), 1 otherwise.
+  float bn_scale_init = -1;
+  // Start from the weights, BN parameters and statistics of this lowbit-train checkpoint (same
+  // model and data set); grid weights come from them by the fitted-scale projection.
+  std::string init_from;
+  // Distillation from a trained model's logits (Hinton et al. 2015): the loss becomes
+  // (1 - w) CE + w T^2 KL(teacher || student) at temperature T. Empty: no teacher.
+  std::string teacher;
+  float distill_weight = 0.7f;
+  float distill_temperature = 4.0f;
   bool quantize_first = false;  // the paper keeps the first layer in float
   bool quantize_last = true;
   // Batch-norm statistics re-estimated from this many training images after every epoch, before
@@ -62,8 +81,10 @@ struct TrainConfig {
   // (their running averages lag the jumping grid weights), 0 otherwise.
   int recalibrate_bn = -1;
 
-  // Defaults that depend on other settings (learning rate, weight decay, out directory).
+  // Defaults that depend on other settings (learning rate, weight decay, out directory, BN scale).
   void resolve();
+  // What bn_scale_init < 0 stands for: act_q2 / pow2_activation_best_q2(act_bits), or 1 with relu.
+  float default_bn_scale_init() const;
 };
 
 // Declares every training flag on `app`, bound to `config`.

@@ -8,6 +8,7 @@
 #include "apps/progress.h"
 #include "core/autograd.h"
 #include "core/check.h"
+#include "layers/elementwise.h"
 #include "layers/losses.h"
 
 namespace lowbit {
@@ -58,7 +59,7 @@ PassResult gradient_pass(BatchLoader& loader, int64_t epoch, const std::vector<O
 }
 
 EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
-                        LrScheduler& scheduler, int64_t& step, float label_smoothing, const std::string& label) {
+                        LrScheduler& scheduler, int64_t& step, const TrainLoss& loss, const std::string& label) {
   model.train();
   double loss_sum = 0;
   int64_t correct = 0, images = 0;
@@ -67,11 +68,19 @@ EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch, const
       loader, epoch, optimizers, scheduler, step, label, "training diverged: the loss",
       [&](const Batch& batch) {
         logits = model(batch.images);
-        return cross_entropy(logits, batch.labels, label_smoothing);
+        const Tensor ce = cross_entropy(logits, batch.labels, loss.label_smoothing);
+        if (loss.teacher == nullptr) return ce;
+        Tensor teacher_logits;
+        {
+          NoGradGuard no_grad;
+          teacher_logits = (*loss.teacher)(batch.images);
+        }
+        const Tensor kl = distillation_kl(logits, teacher_logits, loss.distill_temperature);
+        return add(mul_scalar(ce, 1.0f - loss.distill_weight), mul_scalar(kl, loss.distill_weight));
       },
-      [&](float loss, const Batch& batch) {
+      [&](float value, const Batch& batch) {
         const auto n = static_cast<int64_t>(batch.labels.size());
-        loss_sum += static_cast<double>(loss) * static_cast<double>(n);
+        loss_sum += static_cast<double>(value) * static_cast<double>(n);
         correct += count_correct(logits, batch.labels);
         images += n;
         char status[96];

@@ -39,10 +39,19 @@ struct EpochResult {
   int64_t images = 0;
 };
 
+// The training loss: cross-entropy with label smoothing, mixed with distillation from a
+// teacher's logits when there is one: (1 - w) CE + w T^2 KL(softmax(teacher/T) || softmax(student/T)).
+struct TrainLoss {
+  float label_smoothing = 0;
+  Module* teacher = nullptr;  // evaluated on the same (augmented) batch, in eval mode, without gradient
+  float distill_weight = 0.7f;
+  float distill_temperature = 4.0f;
+};
+
 // Trains `model` for the epoch `epoch` (0-based) of `loader`; `step` is the global step
 // count, advanced by one per batch. Shows a progress bar labelled `label` on a terminal.
 // Throws lowbit::Error when the loss stops being finite (divergence), naming the step.
 EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
-                        LrScheduler& scheduler, int64_t& step, float label_smoothing, const std::string& label);
+                        LrScheduler& scheduler, int64_t& step, const TrainLoss& loss, const std::string& label);
 
 }  // namespace lowbit

@@ -258,3 +258,44 @@ TEST_CASE("lowbit-train --tta-flip reports the flip-averaged and the single-view
   CHECK(alone["test_accuracy"].get<double>() == Approx(single));
   CHECK(alone["test_loss"].get<double>() != Approx(as_run["test_loss"].get<double>()));
 }
+
+TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills from it", "[apps][train]") {
+  Fixture f;
+  const fs::path teacher = f.root / "float", student = f.root / "student";
+  REQUIRE(run_command(f.train("--epochs 1 --val-split 0 --act relu --out " + teacher.string())).status == 0);
+  // The float LeNet-5 has no BN: a run with quantized activations cannot take its weights.
+  const CommandResult mismatch = run_command(f.train("--epochs 1 --weights pow2 --act pow2 --init-from " +
+                                                     (teacher / "last.ckpt").string() + " --out " + student.string()));
+  INFO(mismatch.output);
+  CHECK(mismatch.status == 2);
+  CHECK(mismatch.output.find("--init-from " + (teacher / "last.ckpt").string()) != std::string::npos);
+  // A float-weight run with the quantized activation is the first stage of a progressive run.
+  const fs::path stage1 = f.root / "stage1";
+  REQUIRE(run_command(f.train("--epochs 1 --act pow2 --out " + stage1.string())).status == 0);
+  const CommandResult r = run_command(f.train("--epochs 1 --weights pow2 --act pow2 --init-from " +
+                                              (stage1 / "last.ckpt").string() + " --teacher " +
+                                              (teacher / "last.ckpt").string() + " --out " + student.string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("initialized from " + (stage1 / "last.ckpt").string()) != std::string::npos);
+  CHECK(r.output.find("BN scaled") == std::string::npos);  // its BN already fits the levels
+  CHECK(r.output.find("distilling from " + (teacher / "last.ckpt").string() +
+                      ": loss = 0.3 cross-entropy + 0.7 T^2 KL at T = 4") != std::string::npos);
+  const nlohmann::json config = nlohmann::json::parse(read_text(student / "config.json"));
+  CHECK(config["teacher"] == (teacher / "last.ckpt").string());
+  CHECK(config["act_backward"] == "clipped");
+  CHECK(config["lr"].get<double>() == Approx(0.003));  // the fixture's flag wins over the pow2 default
+  // The student resumes with its teacher, and bad values are named.
+  REQUIRE(run_command(f.train("--epochs 2 --resume --out " + student.string())).status == 0);
+  auto expect_error = [](const CommandResult& e, const std::string& text) {
+    INFO(e.output);
+    CHECK(e.status == 2);
+    CHECK(e.output.find(text) != std::string::npos);
+  };
+  expect_error(run_command(f.train("--teacher " + (f.root / "none.ckpt").string() + " --out " + (f.root / "x").string())),
+               "none.ckpt");
+  expect_error(run_command(f.train("--distill-weight 1.5")), "--distill-weight");
+  expect_error(run_command(f.train("--act-backward ste")), "--act-backward");
+  expect_error(run_command(f.train("--bn-scale-init 0 --out " + (f.root / "y").string())), "--bn-scale-init 0");
+  expect_error(run_command(f.train("--crop-padding 17")), "--crop-padding");
+}

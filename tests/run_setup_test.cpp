@@ -1,8 +1,12 @@
-// build_optimizers: which parameters get which optimizer and which weight decay. A step with
-// zero gradients isolates the decay: SGD then moves a parameter by exactly -lr * wd * p.
+// run_setup: which parameters get which optimizer and which weight decay (a step with zero
+// gradients isolates the decay: SGD then moves a parameter by exactly -lr * wd * p), the
+// power-of-two defaults, --init-from and --teacher.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <string>
 
 #include "apps/run_setup.h"
@@ -200,4 +204,176 @@ TEST_CASE("the saved configuration round-trips the training recipe flags", "[app
   CHECK(older.flip == "random");
   CHECK_FALSE(older.tta_flip);
   CHECK_FALSE(older.zero_init_residual);
+}
+
+TEST_CASE("--weights pow2 --act pow2 alone resolves to the measured recipe", "[apps]") {
+  TrainConfig pow2;
+  pow2.model = "lenet5";
+  pow2.dataset = "mnist";
+  pow2.weights = "pow2";
+  pow2.act = "pow2";
+  pow2.resolve();
+  CHECK(pow2.optimizer == "adam");
+  CHECK(pow2.lr == 1e-2f);
+  CHECK(pow2.act_backward == "clipped");
+  CHECK(pow2.bn_scale_init == Approx(0.125 / 0.8430).epsilon(1e-3));
+  CHECK(pow2.recalibrate_bn == 5120);
+  auto model = build_model(pow2, dataset_info("mnist"));
+  int64_t scales = 0;
+  for (const Parameter& p : model->parameters()) {
+    if (p.role != ParamRole::kNormScale) continue;
+    ++scales;
+    CHECK(p.tensor.data()[0] == pow2.bn_scale_init);
+  }
+  CHECK(scales == 4);
+  // Float stays as it was: Adam 1e-3, BN at 1; an explicit value wins over the default.
+  TrainConfig plain;
+  plain.resolve();
+  CHECK(plain.lr == 1e-3f);
+  CHECK(plain.bn_scale_init == 1.0f);
+  TrainConfig given = pow2;
+  given.lr = 3e-3f;
+  given.bn_scale_init = 0.5f;
+  given.resolve();
+  CHECK(given.lr == 3e-3f);
+  CHECK(given.bn_scale_init == 0.5f);
+  TrainConfig zero = pow2;
+  zero.bn_scale_init = 0.0f;
+  CHECK_THROWS_WITH(build_model(zero, dataset_info("mnist")), Catch::Contains("--bn-scale-init 0"));
+}
+
+TEST_CASE("a run saved before the activation options existed reads as eq. 7 with BN at 1", "[apps]") {
+  TrainConfig c;
+  c.weights = "pow2";
+  c.act = "pow2";
+  c.teacher = "runs/t/best.ckpt";
+  c.init_from = "runs/f/best.ckpt";
+  c.distill_weight = 0.5f;
+  c.resolve();
+  const nlohmann::json saved = to_json(c);
+  CHECK(to_json(train_config_from_json(saved)) == saved);
+  nlohmann::json old = saved;
+  for (const char* key : {"act_backward", "bn_scale_init", "teacher", "init_from", "distill_weight"}) old.erase(key);
+  const TrainConfig older = train_config_from_json(old);
+  CHECK(older.act_backward == "eq7");
+  CHECK(older.bn_scale_init == 1.0f);
+  CHECK(older.teacher.empty());
+  CHECK(older.init_from.empty());
+}
+
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() : path(std::filesystem::temp_directory_path() / ("lowbit_run_setup_" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+// Saves `model` as a lowbit-train checkpoint of `config` (no optimizer, epoch 3).
+void save_run(const std::string& path, const TrainConfig& config, const Module& model) {
+  RunProgress progress;
+  progress.epochs_done = 3;
+  save_training_checkpoint(path, to_json(config), model, {}, progress);
+}
+
+}  // namespace
+
+TEST_CASE("--init-from copies a float model, scales its BNs for the levels, and DST projects its weights",
+          "[apps][optim]") {
+  TempDir dir;
+  TrainConfig source;
+  source.model = "resnet20";
+  source.dataset = "cifar10";
+  source.seed = 11;
+  source.resolve();
+  auto float_model = build_model(source, dataset_info("cifar10"));
+  // Trained-looking BN values, so that the copy is visible.
+  for (const Parameter& p : float_model->parameters()) {
+    if (p.role == ParamRole::kNormScale) p.tensor.data()[0] = 1.5f;
+    if (p.role == ParamRole::kNormShift) p.tensor.data()[0] = 0.25f;
+  }
+  const std::string ckpt = (dir.path / "float.ckpt").string();
+  save_run(ckpt, source, *float_model);
+
+  TrainConfig target = source;
+  target.seed = 12;  // another initialization: everything must come from the checkpoint
+  target.weights = "pow2";
+  target.act = "pow2";
+  target.bn_scale_init = -1;
+  target.lr = -1;
+  target.init_from = ckpt;
+  target.resolve();
+  auto model = build_model(target, dataset_info("cifar10"));
+  const std::string line = initialize_from_checkpoint(*model, target);
+  CHECK(line.find("epoch 3") != std::string::npos);
+  CHECK(line.find("BN scaled by") != std::string::npos);
+  const std::vector<Parameter> from = float_model->parameters(), to = model->parameters();
+  REQUIRE(from.size() == to.size());
+  for (size_t k = 0; k < from.size(); ++k) {
+    const float expected = from[k].role == ParamRole::kWeight || from[k].role == ParamRole::kBias
+                               ? from[k].tensor.data()[1]
+                               : from[k].tensor.data()[1] * target.bn_scale_init;
+    INFO(from[k].name);
+    CHECK(to[k].tensor.data()[1] == expected);
+  }
+  // DST maps the copied weights to the grid by the fitted scale: signs agree wherever non-zero.
+  auto optimizers = build_optimizers(target, *model);
+  int64_t agree = 0, nonzero = 0;
+  const Tensor& w = to[1].tensor;  // the first block's first convolution (the stem stays float)
+  const Tensor& w0 = from[1].tensor;
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    if (w.data()[i] == 0.0f) continue;
+    ++nonzero;
+    agree += (w.data()[i] > 0) == (w0.data()[i] > 0);
+  }
+  CHECK(nonzero > w.numel() / 2);
+  CHECK(agree == nonzero);
+
+  // A source whose activations were already quantized keeps its BN as it is.
+  const std::string quantized_ckpt = (dir.path / "pow2act.ckpt").string();
+  TrainConfig pow2_source = source;
+  pow2_source.act = "pow2";
+  save_run(quantized_ckpt, pow2_source, *float_model);
+  TrainConfig again = target;
+  again.init_from = quantized_ckpt;
+  auto second = build_model(again, dataset_info("cifar10"));
+  CHECK(initialize_from_checkpoint(*second, again).find("BN scaled") == std::string::npos);
+  for (const Parameter& p : second->parameters()) {
+    if (p.role == ParamRole::kNormScale) CHECK(p.tensor.data()[0] == 1.5f);
+  }
+
+  // Another model, or a missing file, is named.
+  TrainConfig other = target;
+  other.model = "resnet56";
+  auto resnet56 = build_model(other, dataset_info("cifar10"));
+  CHECK_THROWS_WITH(initialize_from_checkpoint(*resnet56, other),
+                    Catch::Contains("holds resnet20 on cifar10, expected resnet56 on cifar10"));
+  TrainConfig missing = target;
+  missing.init_from = (dir.path / "none.ckpt").string();
+  CHECK_THROWS_WITH(initialize_from_checkpoint(*model, missing), Catch::Contains("none.ckpt"));
+}
+
+TEST_CASE("--teacher loads a model of the same data set in evaluation mode", "[apps]") {
+  TempDir dir;
+  TrainConfig teacher_config;
+  teacher_config.model = "lenet5";
+  teacher_config.dataset = "mnist";
+  teacher_config.resolve();
+  auto lenet = build_model(teacher_config, dataset_info("mnist"));
+  const std::string ckpt = (dir.path / "teacher.ckpt").string();
+  save_run(ckpt, teacher_config, *lenet);
+  TrainConfig student;
+  student.model = "resnet20";  // any model of the same data set may learn from it
+  student.dataset = "mnist";
+  student.teacher = ckpt;
+  auto teacher = load_teacher(student);
+  CHECK_FALSE(teacher->is_training());
+  CHECK(teacher->parameters().size() == lenet->parameters().size());
+  student.dataset = "fashion-mnist";
+  CHECK_THROWS_WITH(load_teacher(student), Catch::Contains("trained on mnist, expected fashion-mnist"));
 }
