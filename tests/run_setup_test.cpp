@@ -206,7 +206,7 @@ TEST_CASE("the saved configuration round-trips the training recipe flags", "[app
   CHECK_FALSE(older.zero_init_residual);
 }
 
-TEST_CASE("--weights pow2 --act pow2 alone resolves to the measured recipe", "[apps]") {
+TEST_CASE("a power-of-two run with no other flag resolves to the measured recipe", "[apps]") {
   TrainConfig pow2;
   pow2.model = "lenet5";
   pow2.dataset = "mnist";
@@ -283,7 +283,7 @@ void save_run(const std::string& path, const TrainConfig& config, const Module& 
 
 }  // namespace
 
-TEST_CASE("--init-from copies a float model, scales its BNs for the levels, and DST projects its weights",
+TEST_CASE("init-from copies a float model, scales its BNs for the levels, and DST projects its weights",
           "[apps][optim]") {
   TempDir dir;
   TrainConfig source;
@@ -358,7 +358,7 @@ TEST_CASE("--init-from copies a float model, scales its BNs for the levels, and 
   CHECK_THROWS_WITH(initialize_from_checkpoint(*model, missing), Catch::Contains("none.ckpt"));
 }
 
-TEST_CASE("--teacher loads a model of the same data set in evaluation mode", "[apps]") {
+TEST_CASE("a teacher loads as a model of the same data set in evaluation mode", "[apps]") {
   TempDir dir;
   TrainConfig teacher_config;
   teacher_config.model = "lenet5";
