@@ -130,7 +130,11 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
     std::printf("resumed from %s after epoch %d\n", last_path.c_str(), progress.epochs_done);
   }
 
+  // Printed and saved once everything above has loaded, so that a run that cannot start (no data,
+  // a bad checkpoint to start from) prints only its error.
   const nlohmann::json config_json = to_json(config);
+  std::printf("%s configuration:\n%s\n", kProgram, config_json.dump(2).c_str());
+  write_file_atomic((out / "config.json").string(), config_json.dump(2) + "\n");
   const ModelSummary model_summary = summarize(*model, data.info.channels, data.info.side);
   std::printf("model: %s, %lld parameters, %lld MACs per image; %d threads (OpenBLAS core %s)\n", config.model.c_str(),
               static_cast<long long>(model_summary.parameters), static_cast<long long>(model_summary.macs),
@@ -281,9 +285,6 @@ int main(int argc, char** argv) {
     std::error_code error;
     fs::create_directories(out, error);
     LOWBIT_CHECK(!error, out.string(), ": cannot create the run directory: ", error.message());
-    const std::string resolved = to_json(config).dump(2);
-    std::printf("%s configuration:\n%s\n", kProgram, resolved.c_str());
-    write_file_atomic((out / "config.json").string(), resolved + "\n");
     return run(config, resume, stop_after);
   });
 }

@@ -182,9 +182,12 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
   expect_error(run_command(bin + " --act-q2 -nan"), "--act-q2: Value -nan not in range");
   expect_error(run_command(bin + " --weight-decay 1e-3x"), "--weight-decay: Value 1e-3x is not a number");
   expect_error(run_command(bin + " --model resnet1000 --dataset cifar10"), "known models: lenet5");
-  expect_error(run_command(bin + " --dataset mnist --model lenet5 --out " + (f.root / "no_data").string() +
-                           " --data-dir " + (f.root / "nowhere").string()),
-               "nowhere");
+  const CommandResult no_data = run_command(bin + " --dataset mnist --model lenet5 --out " + (f.root / "no_data").string() +
+                                            " --data-dir " + (f.root / "nowhere").string());
+  expect_error(no_data, "nowhere");
+  // A run that cannot start prints its error alone, not the configuration it would have used.
+  CHECK(no_data.output.find("configuration") == std::string::npos);
+  CHECK(count_occurrences(no_data.output, "\n") == 1);
   expect_error(run_command(f.train("--val-split 5000 --out " + (f.root / "big_split").string())), "5000");
   expect_error(run_command(f.train("--resume --out " + (f.root / "never_ran").string())), "no checkpoint to resume");
   expect_error(run_command(f.train("--tta-flip --out " + (f.root / "mirrored_digits").string())),
