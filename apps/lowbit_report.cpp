@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
                 config.model.c_str(), config.dataset.c_str(), trained.progress.epochs_done, config.weights.c_str(),
                 config.weight_min_exp, config.act.c_str());
     std::printf("%s", format_weight_report(report).c_str());
+    const std::vector<NormScaleReport> norm_scales = norm_scale_report(model);
+    std::printf("%s", format_norm_scale_report(norm_scales).c_str());
     if (!csv_path.empty()) {
       write_file_atomic(csv_path, weight_report_csv(report));
       std::printf("weight table written to %s\n", csv_path.c_str());
@@ -110,6 +112,21 @@ int main(int argc, char** argv) {
       HtmlSection weights{"Weights", {"Per weight tensor: non-zero share (1 - sparsity) and the count at each grid level."},
                           {html_table_from_csv("weight levels", weight_report_csv(report))}, {}};
       std::vector<HtmlSection> sections{run, weights};
+      if (!norm_scales.empty()) {
+        HtmlTable table{"|gamma| of every batch norm", {"layer", "channels", "mean", "min", "max"}, {}};
+        for (const NormScaleReport& r : norm_scales) {
+          char cells[3][32];
+          std::snprintf(cells[0], sizeof cells[0], "%.3f", r.mean_abs);
+          std::snprintf(cells[1], sizeof cells[1], "%.3f", r.min_abs);
+          std::snprintf(cells[2], sizeof cells[2], "%.3f", r.max_abs);
+          table.rows.push_back({r.name, std::to_string(r.channels), cells[0], cells[1], cells[2]});
+        }
+        sections.push_back({"Batch-norm scales",
+                            {"With a quantized activation after it, a BN's output has standard deviation about |gamma|: "
+                             "set it against the activation's top level."},
+                            {table},
+                            {}});
+      }
       if (!zeros.empty()) {
         HtmlTable table{"share of zeros on " + std::to_string(images) + " test images", {"activation", "zeros"}, {}};
         for (const ActivationZeros& z : zeros) {

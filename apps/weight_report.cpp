@@ -2,6 +2,7 @@
 // grid state s (the DST path writes only such values; anything else is reported off grid).
 #include "apps/weight_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -83,6 +84,37 @@ std::string level_name(double v) {
 }
 
 }  // namespace
+
+std::vector<NormScaleReport> norm_scale_report(const Module& model) {
+  std::vector<NormScaleReport> out;
+  for (const Parameter& p : model.parameters()) {
+    if (p.role != ParamRole::kNormScale || p.tensor.numel() == 0) continue;
+    NormScaleReport r{p.name, p.tensor.numel(), 0.0, INFINITY, 0.0};
+    for (int64_t i = 0; i < r.channels; ++i) {
+      const double a = std::fabs(static_cast<double>(p.tensor.data()[i]));
+      r.mean_abs += a;
+      r.min_abs = std::min(r.min_abs, a);
+      r.max_abs = std::max(r.max_abs, a);
+    }
+    r.mean_abs /= static_cast<double>(r.channels);
+    out.push_back(r);
+  }
+  return out;
+}
+
+std::string format_norm_scale_report(const std::vector<NormScaleReport>& report) {
+  if (report.empty()) return "";
+  std::string out = "\nbatch-norm scales |gamma|\n";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "  %-40s %8s %8s %8s %8s\n", "layer", "channels", "mean", "min", "max");
+  out += buf;
+  for (const NormScaleReport& r : report) {
+    std::snprintf(buf, sizeof buf, "  %-40s %8lld %8.3f %8.3f %8.3f\n", r.name.c_str(), static_cast<long long>(r.channels),
+                  r.mean_abs, r.min_abs, r.max_abs);
+    out += buf;
+  }
+  return out;
+}
 
 std::string format_weight_report(const WeightReport& r) {
   std::string out;

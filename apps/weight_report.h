@@ -33,6 +33,18 @@ std::vector<double> grid_levels(const DstSpec& spec);
 // Counts every weight tensor (role weight, rank 2 or 4) of `model` against the grid.
 WeightReport weight_report(const Module& model, const DstSpec& spec);
 
+// The scale of every BatchNorm (its weight, gamma): with the power-of-two activation after it, a
+// unit-variance input leaves BN with standard deviation |gamma|, so |gamma| against the activation's
+// levels says how much of the layer lands on the top level (docs/ste.md).
+struct NormScaleReport {
+  std::string name;  // "<dotted module name>.weight"
+  int64_t channels = 0;
+  double mean_abs = 0, min_abs = 0, max_abs = 0;
+};
+std::vector<NormScaleReport> norm_scale_report(const Module& model);
+// One line per BatchNorm: name, channels, mean / min / max |gamma|; empty when the model has none.
+std::string format_norm_scale_report(const std::vector<NormScaleReport>& report);
+
 // The report as an aligned text table and as CSV (header: layer,shape,elements,nonzero_fraction,off_grid,<levels>).
 std::string format_weight_report(const WeightReport& report);
 std::string weight_report_csv(const WeightReport& report);

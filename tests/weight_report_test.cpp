@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "apps/weight_report.h"
+#include "layers/batch_norm.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"
 
@@ -48,4 +49,27 @@ TEST_CASE("the weight report counts every level and everything off the grid", "[
   CHECK(csv.find("0.weight,2x4,8,0.750000,2,1,1,0,0,2,1,0,0,1\n") != std::string::npos);
   CHECK(csv.find("total,,10,0.800000,2,") != std::string::npos);
   CHECK(format_weight_report(r).find("75.00%") != std::string::npos);
+}
+
+TEST_CASE("the batch-norm scale report gives mean, min and max |gamma| of every BN", "[report]") {
+  Rng rng(2);
+  auto net = std::make_shared<Sequential>();
+  auto bn = std::make_shared<BatchNorm>(4);
+  net->add(std::make_shared<Linear>(3, 4, false, rng)).add(bn);
+  const std::vector<float> gamma = {0.5f, -2.0f, 1.0f, 0.25f};
+  std::copy(gamma.begin(), gamma.end(), bn->weight().data());
+  const std::vector<NormScaleReport> r = norm_scale_report(*net);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].name == "1.weight");
+  CHECK(r[0].channels == 4);
+  CHECK(r[0].mean_abs == Approx(0.9375));
+  CHECK(r[0].min_abs == 0.25);
+  CHECK(r[0].max_abs == 2.0);
+  const std::string text = format_norm_scale_report(r);
+  CHECK(text.find("1.weight") != std::string::npos);
+  CHECK(text.find("0.938") != std::string::npos);
+  auto plain = std::make_shared<Sequential>();
+  plain->add(std::make_shared<Linear>(3, 4, false, rng));
+  CHECK(norm_scale_report(*plain).empty());
+  CHECK(format_norm_scale_report({}).empty());
 }
