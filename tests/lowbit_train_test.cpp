@@ -302,3 +302,23 @@ TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills 
   expect_error(run_command(f.train("--bn-scale-init 0 --out " + (f.root / "y").string())), "--bn-scale-init 0");
   expect_error(run_command(f.train("--crop-padding 17")), "--crop-padding");
 }
+
+TEST_CASE("crop padding and the activation backward change what a run trains on and with", "[apps][train]") {
+  Fixture f;
+  auto metrics = [&](const std::string& name, const std::string& flags) {
+    const fs::path out = f.root / name;
+    const CommandResult r = run_command(f.train("--epochs 1 --weights pow2 --act pow2 " + flags + " --out " + out.string()));
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return std::make_pair(metrics_without_timing(out / "metrics.csv"),
+                          nlohmann::json::parse(read_text(out / "config.json")));
+  };
+  const auto plain = metrics("plain", ""), shifted = metrics("shifted", "--crop-padding 2"),
+             paper = metrics("paper", "--act-backward eq7");
+  CHECK(plain.second["crop_padding"] == -1);  // the data set's own: none for digits
+  CHECK(shifted.second["crop_padding"] == 2);
+  CHECK(paper.second["act_backward"] == "eq7");
+  CHECK(plain.first != shifted.first);
+  CHECK(plain.first != paper.first);
+  CHECK(plain.first == metrics("again", "").first);  // and nothing else varies between runs
+}
