@@ -140,11 +140,11 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
               static_cast<long long>(model_summary.parameters), static_cast<long long>(model_summary.macs),
               num_threads(), blas_core_name());
 
+  const TrainLoss loss{config.label_smoothing, teacher.get(), config.distill_weight, config.distill_temperature};
   int64_t step = progress.steps_done;
   const int last_epoch = stop_after > 0 ? std::min(config.epochs, progress.epochs_done + stop_after) : config.epochs;
   for (int epoch = progress.epochs_done + 1; epoch <= last_epoch; ++epoch) {
     const std::string label = "epoch " + std::to_string(epoch) + "/" + std::to_string(config.epochs);
-    const TrainLoss loss{config.label_smoothing, teacher.get(), config.distill_weight, config.distill_temperature};
     const EpochResult trained = train_epoch(*model, train_loader, epoch - 1, optimizers, scheduler, step, loss, label);
     EpochMetrics m;
     m.epoch = epoch;

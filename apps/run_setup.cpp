@@ -46,8 +46,21 @@ std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo
   return model;
 }
 
+namespace {
+
+// load_trained_model, with the flag that named the file in front of any error.
+TrainedModel load_named_model(const char* flag, const std::string& path) {
+  try {
+    return load_trained_model(path);
+  } catch (const Error& e) {
+    throw Error(concat(flag, " ", e.what()));
+  }
+}
+
+}  // namespace
+
 std::string initialize_from_checkpoint(Module& model, const TrainConfig& config) {
-  const TrainedModel source = load_trained_model(config.init_from);
+  const TrainedModel source = load_named_model("--init-from", config.init_from);
   LOWBIT_CHECK(source.config.model == config.model && source.config.dataset == config.dataset, "--init-from ",
                config.init_from, ": holds ", source.config.model, " on ", source.config.dataset, ", expected ",
                config.model, " on ", config.dataset);
@@ -68,7 +81,7 @@ std::string initialize_from_checkpoint(Module& model, const TrainConfig& config)
 }
 
 std::shared_ptr<Module> load_teacher(const TrainConfig& config) {
-  TrainedModel teacher = load_trained_model(config.teacher);
+  TrainedModel teacher = load_named_model("--teacher", config.teacher);
   LOWBIT_CHECK(teacher.config.dataset == config.dataset, "--teacher ", config.teacher, ": trained on ",
                teacher.config.dataset, ", expected ", config.dataset);
   teacher.model->eval();
