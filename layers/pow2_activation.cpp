@@ -105,9 +105,10 @@ double pow2_activation_best_q2(int bits) {
     return pow2_activation_expected_error({bits, static_cast<float>(std::exp2(log_q2)), true});
   };
   const double lo = -10.0, hi = 3.0, step = 1.0 / 256;
-  double best = lo;
+  double best = lo, best_error = error(lo);
   for (double t = lo; t <= hi; t += step) {
-    if (error(t) < error(best)) best = t;
+    const double e = error(t);
+    if (e < best_error) best = t, best_error = e;
   }
   double a = best - step, b = best + step;
   const double r = (std::sqrt(5.0) - 1) / 2;
