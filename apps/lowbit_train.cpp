@@ -15,6 +15,7 @@
 #include "apps/bn_recalibration.h"
 #include "apps/cli_main.h"
 #include "apps/evaluate.h"
+#include "apps/recipes.h"
 #include "apps/run_log.h"
 #include "apps/run_setup.h"
 #include "apps/train_config.h"
@@ -49,9 +50,7 @@ void check_resume_flags(const CLI::App& app, const TrainConfig& given, const Tra
   const nlohmann::json given_json = to_json(given), saved_json = to_json(saved);
   for (const CLI::Option* option : app.get_options()) {
     if (option->count() == 0) continue;
-    std::string key = option->get_name().substr(2);  // "--batch-size" -> "batch_size"
-    std::replace(key.begin(), key.end(), '-', '_');
-    if (key == "no_augment") key = "augment";
+    const std::string key = train_flag_key(*option);
     if (may_change.count(key) > 0 || !saved_json.contains(key)) continue;
     LOWBIT_CHECK(given_json.at(key) == saved_json.at(key), option->get_name(), " ", given_json.at(key).dump(),
                  " differs from the resumed run's ", saved_json.at(key).dump(),
@@ -133,6 +132,9 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   // Printed and saved once everything above has loaded, so that a run that cannot start (no data,
   // a bad checkpoint to start from) prints only its error.
   const nlohmann::json config_json = to_json(config);
+  if (!config.recipe.empty())
+    std::printf("recipe: %s (flags given on the command line override its values; see --list-recipes)\n",
+                config.recipe.c_str());
   std::printf("%s configuration:\n%s\n", kProgram, config_json.dump(2).c_str());
   write_file_atomic((out / "config.json").string(), config_json.dump(2) + "\n");
   const ModelSummary model_summary = summarize(*model, data.info.channels, data.info.side);
@@ -233,10 +235,12 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"lowbit-train: train a model of the lowbit zoo on a data set"};
+  CLI::App app{
+      "lowbit-train: train a model of the lowbit zoo on a data set. Every setting not given as a flag comes from "
+      "the run's recipe (--list-recipes): the defaults shown below are those of no recipe"};
   TrainConfig config;
   add_train_flags(app, config);
-  bool resume = false, summary_only = false, list = false, overwrite = false;
+  bool resume = false, summary_only = false, list = false, list_recipes = false, overwrite = false;
   int stop_after = 0;
   app.add_flag("--resume", resume, "continue the run in --out from its last.ckpt");
   app.add_flag("--overwrite", overwrite, "start afresh even if --out already holds a run");
@@ -244,11 +248,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_flag("--summary", summary_only, "print the model summary and exit");
   app.add_flag("--list-models", list, "list the models and exit");
+  app.add_flag("--list-recipes", list_recipes,
+               "list the training recipes (values, the runs each is the default for, recorded accuracy) and exit");
   return run_cli(app, argc, argv, "lowbit-train", [&]() -> int {
     if (list) {
       list_models();
       return 0;
     }
+    if (list_recipes) {
+      std::printf("%s", format_recipe_table().c_str());
+      return 0;
+    }
+    const Recipe& recipe = config.recipe.empty() ? default_recipe(config.model, config.dataset, config.weights)
+                                                 : find_recipe(config.recipe);
+    apply_recipe(recipe, given_train_flags(app), config);
     set_num_threads(config.threads);
     config.resolve();
     const DatasetInfo& info = dataset_info(config.dataset);

@@ -1,6 +1,8 @@
 // Flag declarations and JSON conversion of TrainConfig.
 #include "apps/train_config.h"
 
+#include <algorithm>
+
 #include "apps/cli_main.h"
 #include "layers/pow2_activation.h"
 
@@ -66,6 +68,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--val-split", c.val_split, "training images held out for validation")->check(CLI::Range(0, 10000000));
   app.add_option("--train-subset", c.train_subset, "use only the first N training images (0: all)")->check(CLI::Range(0, 100000000));
   app.add_option("--out", c.out, "run directory (default: runs/<model>-<dataset>)");
+  app.add_option("--recipe", c.recipe,
+                 "take every setting not given as a flag from this recipe (default: the model's and data set's; "
+                 "see --list-recipes)");
   app.add_option("--weights", c.weights, "float, or pow2: weights on the power-of-two grid trained by DST")
       ->check(CLI::IsMember({"float", "pow2"}));
   app.add_option("--weight-min-exp", c.weight_min_exp, "pow2 weights: smallest magnitude 2^P (P in -6..-1)")
@@ -105,6 +110,20 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
       ->check(CLI::Range(-1, 100000000));
 }
 
+std::string train_flag_key(const CLI::Option& option) {
+  std::string key = option.get_name();
+  key.erase(0, key.find_first_not_of('-'));
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key == "no_augment" ? "augment" : key;
+}
+
+std::set<std::string> given_train_flags(const CLI::App& app) {
+  std::set<std::string> given;
+  for (const CLI::Option* option : app.get_options())
+    if (option->count() > 0) given.insert(train_flag_key(*option));
+  return given;
+}
+
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"model", c.model},
           {"dataset", c.dataset},
@@ -133,6 +152,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"val_split", c.val_split},
           {"train_subset", c.train_subset},
           {"out", c.out},
+          {"recipe", c.recipe},
           {"weights", c.weights},
           {"weight_min_exp", c.weight_min_exp},
           {"dst_th", c.dst_th},
@@ -186,6 +206,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("val_split", c.val_split);
   get("train_subset", c.train_subset);
   get("out", c.out);
+  get("recipe", c.recipe);
   get("weights", c.weights);
   get("weight_min_exp", c.weight_min_exp);
   get("dst_th", c.dst_th);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 namespace lowbit {
@@ -45,6 +46,9 @@ struct TrainConfig {
   int val_split = 5000;
   int train_subset = 0;  // 0: the whole training set
   std::string out;       // empty: runs/<model>-<dataset>
+  // The recipe (apps/recipes.h) whose values this run took for every flag not given; empty until
+  // lowbit-train resolves it (runs saved before recipes existed have none).
+  std::string recipe;
 
   // Quantization (Long et al. 2020): weights on the power-of-two grid {0, ±2^p, ..., ±1}
   // trained by discrete state transition, and activations to zero or powers of two.
@@ -89,6 +93,13 @@ struct TrainConfig {
 
 // Declares every training flag on `app`, bound to `config`.
 void add_train_flags(CLI::App& app, TrainConfig& config);
+
+// The config.json key a training flag sets ("--batch-size" -> "batch_size", "--no-augment" ->
+// "augment").
+std::string train_flag_key(const CLI::Option& option);
+
+// The config.json keys of the training flags given on `app`'s command line.
+std::set<std::string> given_train_flags(const CLI::App& app);
 
 nlohmann::json to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& j);

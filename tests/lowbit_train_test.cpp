@@ -315,10 +315,42 @@ TEST_CASE("crop padding and the activation backward change what a run trains on 
   };
   const auto plain = metrics("plain", ""), shifted = metrics("shifted", "--crop-padding 2"),
              paper = metrics("paper", "--act-backward eq7");
-  CHECK(plain.second["crop_padding"] == -1);  // the data set's own: none for digits
+  CHECK(plain.second["crop_padding"] == 0);  // the lenet5-pow2 recipe's: no shifts
   CHECK(shifted.second["crop_padding"] == 2);
   CHECK(paper.second["act_backward"] == "eq7");
   CHECK(plain.first != shifted.first);
   CHECK(plain.first != paper.first);
   CHECK(plain.first == metrics("again", "").first);  // and nothing else varies between runs
+}
+
+TEST_CASE("lowbit-train takes its recipe's values for every flag not given and lists the recipes", "[apps][train]") {
+  Fixture f;
+  auto config = [&](const std::string& name, const std::string& flags) {
+    const fs::path out = f.root / name;
+    const CommandResult r = run_command(f.train("--epochs 1 " + flags + " --out " + out.string()));
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(r.output.find("recipe: ") != std::string::npos);
+    return nlohmann::json::parse(read_text(out / "config.json"));
+  };
+  const nlohmann::json plain = config("plain", "");
+  CHECK(plain["recipe"] == "lenet5");
+  CHECK(plain["crop_padding"] == 2);               // the recipe's
+  CHECK(plain["lr"].get<float>() == 0.003f);       // given by the fixture's flags
+  CHECK(plain["epochs"] == 1);
+  const nlohmann::json paper = config("paper", "--recipe dst-paper --act-bits 2");
+  CHECK(paper["recipe"] == "dst-paper");
+  CHECK(paper["weights"] == "pow2");
+  CHECK(paper["act_backward"] == "eq7");
+  CHECK(paper["act_bits"] == 2);
+  CHECK(paper["warmup_epochs"] == 0);
+
+  const CommandResult list = run_command(std::string(LOWBIT_TRAIN_BIN) + " --list-recipes");
+  REQUIRE(list.status == 0);
+  CHECK(list.output.find("cifar-resnet\n") != std::string::npos);
+  CHECK(list.output.find("expected: ") != std::string::npos);
+  const CommandResult unknown = run_command(f.train("--recipe fast"));
+  CHECK(unknown.status == 2);
+  CHECK(unknown.output.find("--recipe fast: unknown recipe; known recipes: lenet5,") != std::string::npos);
+  CHECK(unknown.output.find("configuration") == std::string::npos);
 }
