@@ -20,6 +20,7 @@ ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info) {
   o.activation.bits = config.act_bits;
   o.activation.q2 = config.act_q2;
   o.activation.backward = parse_pow2_backward(config.act_backward);
+  o.activation.scale = parse_pow2_scale(config.act_scale);
   return o;
 }
 

@@ -88,6 +88,10 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
                  "quantized activations' backward: clipped (straight-through, 1 up to the top level, 0 beyond) "
                  "or eq7 (the paper's)")
       ->check(CLI::IsMember({"clipped", "eq7"}));
+  app.add_option("--act-scale", c.act_scale,
+                 "quantized activations' levels: fixed, trained (times a factor trained per layer, LSQ's gradient) or "
+                 "trained-pow2 (that factor rounded to a power of two)")
+      ->check(CLI::IsMember({"fixed", "trained", "trained-pow2"}));
   app.add_option("--bn-scale-init", c.bn_scale_init,
                  "every BN scale and shift starts multiplied by this (-1: q2 / best q2 for a unit normal with a "
                  "quantized activation, so that BN outputs fit the levels; 1 with relu)")
@@ -164,6 +168,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
           {"act_backward", c.act_backward},
+          {"act_scale", c.act_scale},
           {"bn_scale_init", c.bn_scale_init},
           {"init_from", c.init_from},
           {"teacher", c.teacher},
@@ -223,6 +228,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   c.act_backward = "eq7";
   c.bn_scale_init = 1.0f;
   get("act_backward", c.act_backward);
+  get("act_scale", c.act_scale);
   get("bn_scale_init", c.bn_scale_init);
   get("init_from", c.init_from);
   get("teacher", c.teacher);

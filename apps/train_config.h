@@ -66,6 +66,10 @@ struct TrainConfig {
   // the clipped straight-through estimator, or "eq7", the paper's. Runs saved before the option
   // existed used eq. 7.
   std::string act_backward = "clipped";
+  // The quantized activation's levels: "fixed" (the paper's), or times a factor trained per layer with
+  // LSQ's gradient, "trained", or that factor rounded to a power of two, "trained-pow2"
+  // (layers/pow2_activation.h Pow2Scale).
+  std::string act_scale = "fixed";
   // Every BN's scale and shift start multiplied by this (models/bn_scaling.h). < 0: resolved to
   // act_q2 / pow2_activation_best_q2(act_bits) when the activation is quantized (the scale at which
   // a unit-variance BN output fits the levels best: 0.148 for 3 bits and q2 = 1/8), 1 otherwise.

@@ -73,6 +73,17 @@ const char* pow2_backward_name(Pow2Backward backward) {
   return backward == Pow2Backward::kClipped ? "clipped" : "eq7";
 }
 
+Pow2Scale parse_pow2_scale(const std::string& name) {
+  if (name == "fixed") return Pow2Scale::kFixed;
+  if (name == "trained") return Pow2Scale::kTrained;
+  if (name == "trained-pow2") return Pow2Scale::kTrainedPow2;
+  throw Error(concat("unknown power-of-two activation scale '", name, "'; expected fixed, trained or trained-pow2"));
+}
+
+const char* pow2_scale_name(Pow2Scale scale) {
+  return scale == Pow2Scale::kTrained ? "trained" : scale == Pow2Scale::kTrainedPow2 ? "trained-pow2" : "fixed";
+}
+
 float pow2_activation_slope(float x, const Pow2ActivationSpec& spec) {
   if (x < 0 && !spec.is_signed) return 0.0f;
   const float a = std::fabs(x);
@@ -200,6 +211,9 @@ struct Pow2Kernel {
   }
 };
 
+// The scaled op's stack buffers hold u = x / a and P(u) for this many elements at a time.
+constexpr int64_t kScaledChunk = 256;
+
 }  // namespace
 
 // The op is custom_gradient's pattern (core/custom_gradient.h) written out with the kernels
@@ -225,6 +239,75 @@ Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec) {
   return y;
 }
 
-Pow2Activation::Pow2Activation(Pow2ActivationSpec spec) : spec_(spec) { check_spec(spec_); }
+Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2ActivationSpec& spec, float grad_scale) {
+  check_spec(spec);
+  LOWBIT_CHECK(scale.numel() == 1, "scaled power-of-two activation: the scale has ", scale.numel(),
+               " elements; expected 1");
+  const float trained = scale.data()[0];
+  LOWBIT_CHECK(trained > 0 && std::isfinite(trained), "scaled power-of-two activation: the trained scale is ", trained,
+               "; expected a positive finite number");
+  const float a = spec.scale == Pow2Scale::kTrainedPow2 ? std::exp2(std::round(std::log2(trained))) : trained;
+  constexpr int64_t kGrain = 1 << 14;
+  auto kernel = std::make_shared<const Pow2Kernel>(spec);
+  Tensor y = Tensor::empty(x.shape());
+  const float* px = x.data();
+  float* py = y.data();
+  const int64_t n = x.numel();
+  // u = x / a and P(u) chunk by chunk in stack buffers, so that no tensor of u is kept.
+  auto for_each_chunk = [a](const float* xs, int64_t count, auto&& body) {
+    float u[kScaledChunk], p[kScaledChunk];
+    for (int64_t start = 0; start < count; start += kScaledChunk) {
+      const int64_t m = std::min(kScaledChunk, count - start);
+      for (int64_t e = 0; e < m; ++e) u[e] = xs[start + e] / a;
+      body(start, m, u, p);
+    }
+  };
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    for_each_chunk(px + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
+      kernel->forward(u, p, m);
+      for (int64_t e = 0; e < m; ++e) py[begin + start + e] = a * p[e];
+    });
+  });
+  record(y, "scaled_pow2_activation", {x, scale}, [x, scale, kernel, grad_scale, for_each_chunk](const Tensor& out) {
+    const float* xs = x.data();
+    const float* dy = out.grad();
+    float* dx = x.requires_grad() ? x.grad() : nullptr;
+    const int64_t count = x.numel();
+    // One partial sum per fixed block, added in block order: the same sum on any thread count.
+    std::vector<double> partial((count + kGrain - 1) / kGrain, 0.0);
+    parallel_for(count, kGrain, [&](int64_t begin, int64_t end) {
+      double sum = 0;
+      for_each_chunk(xs + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
+        const float* g = dy + begin + start;
+        float slope[kScaledChunk], ones[kScaledChunk];
+        std::fill(slope, slope + m, 0.0f);
+        std::fill(ones, ones + m, 1.0f);
+        kernel->forward(u, p, m);
+        kernel->backward(u, ones, slope, m);
+        if (dx)
+          for (int64_t e = 0; e < m; ++e) dx[begin + start + e] += g[e] * slope[e];
+        for (int64_t e = 0; e < m; ++e) sum += static_cast<double>(g[e]) * (p[e] - u[e] * slope[e]);
+      });
+      partial[begin / kGrain] = sum;
+    });
+    double total = 0;
+    for (double s : partial) total += s;
+    if (scale.requires_grad()) scale.grad()[0] += static_cast<float>(grad_scale * total);
+  });
+  return y;
+}
+
+Pow2Activation::Pow2Activation(Pow2ActivationSpec spec) : spec_(spec) {
+  check_spec(spec_);
+  if (spec_.scale != Pow2Scale::kFixed) scale_ = register_parameter("scale", ParamRole::kQuantScale, Tensor::full({1}, 1.0f));
+}
+
+Tensor Pow2Activation::forward(const Tensor& x) {
+  if (spec_.scale == Pow2Scale::kFixed) return pow2_activation(x, spec_);
+  // LSQ's g = 1 / sqrt(N Qp): N the activations of one image, Qp the top level's code.
+  const int64_t per_image = x.shape().rank() > 0 && x.shape()[0] > 0 ? x.numel() / x.shape()[0] : x.numel();
+  const double top_code = std::ldexp(1.0, spec_.bits - 2);
+  return scaled_pow2_activation(x, scale_, spec_, static_cast<float>(1.0 / std::sqrt(per_image * top_code)));
+}
 
 }  // namespace lowbit

@@ -24,16 +24,27 @@ namespace lowbit {
 // dead zone slope of 1 lets inputs that quantize to zero move back out.
 enum class Pow2Backward { kEq7, kClipped };
 
+// Whether the levels are scaled by a trained factor a: y = a P(x / a).
+//   kFixed:       a = 1, the paper's levels; BN's scale alone fits the input to them.
+//   kTrained:     a is a trained scalar per activation layer (LSQ's step size, Esser et al. 2020).
+//   kTrainedPow2: the same, with a rounded to the nearest power of two in the forward (the levels
+//                 stay powers of two, so the activation stays a shift), straight through in the backward.
+enum class Pow2Scale { kFixed, kTrained, kTrainedPow2 };
+
 struct Pow2ActivationSpec {
   int bits = 3;
   float q2 = 0.125f;
   bool is_signed = true;  // false: the unsigned variant for use after ReLU (x < 0 -> 0)
   Pow2Backward backward = Pow2Backward::kEq7;
+  Pow2Scale scale = Pow2Scale::kFixed;
 };
 
 // "eq7", "clipped"; anything else is a lowbit::Error listing these.
 Pow2Backward parse_pow2_backward(const std::string& name);
 const char* pow2_backward_name(Pow2Backward backward);
+// "fixed", "trained", "trained-pow2"; anything else is a lowbit::Error listing these.
+Pow2Scale parse_pow2_scale(const std::string& name);
+const char* pow2_scale_name(Pow2Scale scale);
 
 // The non-negative levels 0, q2, 2 q2, ..., 2^(bits-2) q2.
 std::vector<float> pow2_activation_levels(const Pow2ActivationSpec& spec);
@@ -56,15 +67,29 @@ double pow2_activation_best_q2(int bits);
 
 Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec);
 
+// y = a P(x / a) with the trained factor in the one-element tensor `scale`: a = scale, or the power
+// of two nearest to it (spec.scale == kTrainedPow2: log2 rounded half away from zero). With u = x / a:
+//   dx     = dy P'(u)                                  (P' the backward proxy's slope)
+//   dscale = grad_scale * sum over elements of dy (P(u) - u P'(u))
+// the exact derivative of a P(x / a) in a through the proxy (LSQ's step-size gradient), with the
+// rounding to a power of two passed straight through. grad_scale is LSQ's g = 1 / sqrt(N Qp), N the
+// elements per image and Qp the top level's code (2^(bits-2)): it keeps the one scalar's gradient,
+// a sum over every activation of the layer, on the scale of a weight's (1 for the exact gradient).
+// The scale must be positive and finite (a lowbit::Error otherwise).
+Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2ActivationSpec& spec, float grad_scale);
+
+// The power-of-two activation as a layer. With a trained scale it owns the parameter "scale" (one
+// element, starting at 1: the fixed levels) and applies LSQ's gradient scale for its input's size.
 class Pow2Activation : public Module {
  public:
   explicit Pow2Activation(Pow2ActivationSpec spec);
-  Tensor forward(const Tensor& x) override { return pow2_activation(x, spec_); }
+  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Pow2Activation"; }
   const Pow2ActivationSpec& spec() const { return spec_; }
 
  private:
   Pow2ActivationSpec spec_;
+  Tensor scale_;  // defined only with a trained scale
 };
 
 }  // namespace lowbit

@@ -303,7 +303,8 @@ TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills 
   expect_error(run_command(f.train("--crop-padding 17")), "--crop-padding");
 }
 
-TEST_CASE("crop padding and the activation backward change what a run trains on and with", "[apps][train]") {
+TEST_CASE("crop padding, the activation backward and its scale change what a run trains on and with",
+          "[apps][train]") {
   Fixture f;
   auto metrics = [&](const std::string& name, const std::string& flags) {
     const fs::path out = f.root / name;
@@ -314,12 +315,14 @@ TEST_CASE("crop padding and the activation backward change what a run trains on 
                           nlohmann::json::parse(read_text(out / "config.json")));
   };
   const auto plain = metrics("plain", ""), shifted = metrics("shifted", "--crop-padding 2"),
-             paper = metrics("paper", "--act-backward eq7");
+             paper = metrics("paper", "--act-backward eq7"), scaled = metrics("scaled", "--act-scale trained");
   CHECK(plain.second["crop_padding"] == 0);  // the lenet5-pow2 recipe's: no shifts
   CHECK(shifted.second["crop_padding"] == 2);
   CHECK(paper.second["act_backward"] == "eq7");
   CHECK(plain.first != shifted.first);
   CHECK(plain.first != paper.first);
+  CHECK(scaled.second["act_scale"] == "trained");
+  CHECK(plain.first != scaled.first);
   CHECK(plain.first == metrics("again", "").first);  // and nothing else varies between runs
 }
 

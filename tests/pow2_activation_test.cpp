@@ -5,10 +5,12 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/elementwise.h"
 #include "layers/pow2_activation.h"
@@ -163,4 +165,103 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
       }
     }
   }
+}
+
+TEST_CASE("scaled levels: y = a P(x / a), with LSQ's gradient for the trained scale", "[pow2]") {
+  // 3 bits, q2 1/8, clipped: levels 0, 0.125, 0.25; thresholds 0.0625 and 0.1875; slope 1 for |u| <= 0.25.
+  Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
+  Tensor x = Tensor::from_vector({4}, {0.3f, 0.6f, 0.1f, -0.7f});
+  x.set_requires_grad(true);
+  Tensor scale = Tensor::from_vector({1}, {2.0f});
+  scale.set_requires_grad(true);
+  const Tensor dy = Tensor::from_vector({4}, {1.0f, 2.0f, 3.0f, 4.0f});
+  Tensor y = scaled_pow2_activation(x, scale, spec, 0.5f);
+  // u = x / 2 = 0.15, 0.3, 0.05, -0.35 -> P(u) = 0.125, 0.25, 0, -0.25 -> y = 2 P(u).
+  CHECK(std::vector<float>(y.data(), y.data() + 4) == std::vector<float>{0.25f, 0.5f, 0.0f, -0.5f});
+  backward(sum(mul(y, dy)));
+  // dx = dy P'(u), P' = 1, 0, 1, 0.
+  CHECK(std::vector<float>(x.grad(), x.grad() + 4) == std::vector<float>{1.0f, 0.0f, 3.0f, 0.0f});
+  // dscale = 0.5 * sum dy (P(u) - u P'(u)) = 0.5 * (1 (0.125 - 0.15) + 2 (0.25) + 3 (0 - 0.05) + 4 (-0.25)).
+  CHECK(scale.grad()[0] == Approx(0.5 * (-0.025 + 0.5 - 0.15 - 1.0)).epsilon(1e-6));
+}
+
+TEST_CASE("a scale rounded to a power of two keeps the levels powers of two and passes its gradient straight",
+          "[pow2]") {
+  Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrainedPow2};
+  const Tensor x = Tensor::from_vector({3}, {0.3f, 0.6f, -0.2f});
+  for (auto [trained, used] : {std::pair{1.5f, 2.0f}, std::pair{1.3f, 1.0f}, std::pair{0.7f, 0.5f}}) {
+    INFO("scale " << trained);
+    Tensor scale = Tensor::from_vector({1}, {trained});
+    scale.set_requires_grad(true);
+    Tensor y = scaled_pow2_activation(x, scale, spec, 1.0f);
+    Pow2ActivationSpec fixed = spec;
+    fixed.scale = Pow2Scale::kTrained;
+    const Tensor expected = scaled_pow2_activation(x, Tensor::from_vector({1}, {used}), fixed, 1.0f);
+    CHECK(std::vector<float>(y.data(), y.data() + 3) == std::vector<float>(expected.data(), expected.data() + 3));
+    backward(sum(y));
+    double dscale = 0;  // at the rounded scale
+    for (float v : {0.3f, 0.6f, -0.2f}) {
+      const float u = v / used;
+      dscale += pow2_activation_value(u, fixed) - u * pow2_activation_slope(u, fixed);
+    }
+    CHECK(scale.grad()[0] == Approx(dscale).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("the trained scale's gradient is the same sum on any thread count", "[pow2]") {
+  Rng rng(11);
+  std::vector<float> values(100003);
+  for (float& v : values) v = rng.normal();
+  Pow2ActivationSpec spec{4, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
+  auto dscale = [&](int threads) {
+    set_num_threads(threads);
+    Tensor x = Tensor::from_vector({static_cast<int64_t>(values.size())}, values);
+    Tensor scale = Tensor::from_vector({1}, {0.9f});
+    scale.set_requires_grad(true);
+    backward(sum(scaled_pow2_activation(x, scale, spec, 1.0f)));
+    return scale.grad()[0];
+  };
+  const float one = dscale(1), two = dscale(2);
+  set_num_threads(0);
+  CHECK(one == two);
+  CHECK(one != 0.0f);
+}
+
+TEST_CASE("the layer with a trained scale owns it, starts at the fixed levels and scales LSQ's gradient",
+          "[pow2]") {
+  Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
+  Pow2Activation layer(spec);
+  const std::vector<Parameter> params = layer.parameters();
+  REQUIRE(params.size() == 1);
+  CHECK(params[0].name == "scale");
+  CHECK(params[0].role == ParamRole::kQuantScale);
+  CHECK(params[0].tensor.data()[0] == 1.0f);
+  Rng rng(2);
+  Tensor x = Tensor::empty({2, 3, 4, 4});  // 48 activations per image; Qp = 2 at 3 bits
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = 0.3f * rng.normal();
+  Pow2ActivationSpec fixed_spec = spec;
+  fixed_spec.scale = Pow2Scale::kFixed;
+  const Tensor fixed = pow2_activation(x, fixed_spec);
+  Tensor y = layer.forward(x);
+  CHECK(std::vector<float>(y.data(), y.data() + y.numel()) ==
+        std::vector<float>(fixed.data(), fixed.data() + fixed.numel()));
+  backward(sum(y));
+  Tensor unscaled = Tensor::from_vector({1}, {1.0f});
+  unscaled.set_requires_grad(true);
+  backward(sum(scaled_pow2_activation(x, unscaled, spec, 1.0f)));
+  CHECK(params[0].tensor.grad()[0] == Approx(unscaled.grad()[0] / std::sqrt(48.0 * 2.0)).epsilon(1e-6));
+  CHECK(Pow2Activation(fixed_spec).parameters().empty());  // the fixed levels own nothing
+}
+
+TEST_CASE("a scale that is not positive and finite is refused; scale names parse and print", "[pow2]") {
+  const Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
+  const Tensor x = Tensor::from_vector({1}, {0.5f});
+  for (float bad : {0.0f, -1.0f, std::numeric_limits<float>::infinity(), std::nanf("")})
+    CHECK_THROWS_WITH(scaled_pow2_activation(x, Tensor::from_vector({1}, {bad}), spec, 1.0f),
+                      Catch::Contains("the trained scale is") && Catch::Contains("expected a positive finite number"));
+  CHECK_THROWS_WITH(scaled_pow2_activation(x, Tensor::from_vector({2}, {1.0f, 1.0f}), spec, 1.0f),
+                    Catch::Contains("expected 1"));
+  for (Pow2Scale s : {Pow2Scale::kFixed, Pow2Scale::kTrained, Pow2Scale::kTrainedPow2})
+    CHECK(parse_pow2_scale(pow2_scale_name(s)) == s);
+  CHECK_THROWS_WITH(parse_pow2_scale("learned"), Catch::Contains("expected fixed, trained or trained-pow2"));
 }
