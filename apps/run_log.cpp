@@ -2,8 +2,6 @@
 #include "apps/run_log.h"
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "apps/svg_plot.h"
 #include "core/check.h"
@@ -67,18 +65,5 @@ std::string training_curves_svg(const std::vector<EpochMetrics>& history, const 
          nested(loss, 0) + nested(acc, loss_options.height) + "</svg>\n";
 }
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    LOWBIT_CHECK(out.good(), path, ": cannot write (is the directory writable?)");
-    out << text;
-    out.flush();
-    LOWBIT_CHECK(out.good(), path, ": write failed (disk full?)");
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  LOWBIT_CHECK(!error, path, ": cannot replace the file: ", error.message());
-}
 
 }  // namespace lowbit

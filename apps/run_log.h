@@ -1,12 +1,14 @@
 // What a training run leaves for its user: per-epoch metrics (kept in the checkpoint and
 // rewritten to metrics.csv after every epoch, so the file always matches the last
-// checkpoint), training curves as SVG, and files written atomically.
+// checkpoint) and training curves as SVG.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
+
+#include "core/atomic_file.h"  // write_file_atomic: every file a run leaves is written through it
 
 namespace lowbit {
 
@@ -27,8 +29,5 @@ std::string metrics_csv(const std::vector<EpochMetrics>& history);
 // Loss and accuracy curves (train and validation) as one SVG page.
 std::string training_curves_svg(const std::vector<EpochMetrics>& history, const std::string& title);
 
-// Writes `text` to a temporary file beside `path`, then renames it over `path`; throws
-// lowbit::Error naming the path when it cannot.
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace lowbit

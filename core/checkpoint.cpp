@@ -11,9 +11,7 @@
 #include <fstream>
 #include <iterator>
 
-#include <fcntl.h>
-#include <unistd.h>
-
+#include "core/atomic_file.h"
 #include "core/check.h"
 
 namespace lowbit {
@@ -82,30 +80,6 @@ uint32_t crc_of(const uint8_t* p, size_t n) {
   return static_cast<uint32_t>(crc);
 }
 
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& data) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  LOWBIT_CHECK(fd >= 0, tmp, ": cannot open for writing (", std::strerror(errno), ")");
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t w = ::write(fd, data.data() + done, data.size() - done);
-    if (w < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(concat(tmp, ": write failed (", std::strerror(err), ")"));
-    }
-    done += static_cast<size_t>(w);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error(concat(path, ": cannot finish writing the checkpoint (", std::strerror(err), ")"));
-  }
-}
-
 }  // namespace
 
 const Tensor& Checkpoint::tensor(const std::string& name) const {
@@ -148,7 +122,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     w.bytes(b.bytes.data(), b.bytes.size());
   }
   w.pod<uint32_t>(crc_of(w.buffer().data(), w.buffer().size()));
-  write_file_atomically(path, w.buffer());
+  const std::vector<uint8_t>& bytes = w.buffer();
+  write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
