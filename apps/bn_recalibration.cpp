@@ -19,10 +19,9 @@ int64_t recalibrate_batch_norm(Module& model, BatchLoader& loader, int64_t max_b
   };
   collect(model);
   if (norms.empty()) return 0;
-  const bool was_training = model.is_training();
   std::vector<float> momenta;
   for (BatchNorm* bn : norms) momenta.push_back(bn->momentum());
-  model.eval();
+  const ModeGuard mode(model, false);
   for (BatchNorm* bn : norms) bn->train(true);
   NoGradGuard no_grad;
   loader.start_epoch(0);
@@ -34,7 +33,6 @@ int64_t recalibrate_batch_norm(Module& model, BatchLoader& loader, int64_t max_b
     model(batch.images);
   }
   for (size_t i = 0; i < norms.size(); ++i) norms[i]->set_momentum(momenta[i]);
-  model.train(was_training);
   return used;
 }
 

@@ -73,8 +73,7 @@ Tensor mirror_horizontally(const Tensor& images) {
 }
 
 Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, bool flip_average) {
-  const bool was_training = model.is_training();
-  model.eval();
+  const ModeGuard mode(model, false);
   NoGradGuard no_grad;
   EvaluationSum sum(num_classes);
   loader.start_epoch(0);
@@ -84,14 +83,11 @@ Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, boo
     if (flip_average) logits = mul_scalar(add(logits, model(mirror_horizontally(batch.images))), 0.5f);
     sum.add(logits, batch.labels);
   }
-  model.train(was_training);
   return sum.finish();
 }
 
 PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_t num_classes) {
-  const bool a_training = a.is_training(), b_training = b.is_training();
-  a.eval();
-  b.eval();
+  const ModeGuard a_mode(a, false), b_mode(b, false);
   NoGradGuard no_grad;
   EvaluationSum sum_a(num_classes), sum_b(num_classes);
   PairedEvaluation result;
@@ -103,8 +99,6 @@ PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_
     sum_b.add(logits_b, batch.labels);
     accumulate_agreement(logits_a, logits_b, result.agreement);
   }
-  a.train(a_training);
-  b.train(b_training);
   result.first = sum_a.finish();
   result.second = sum_b.finish();
   return result;

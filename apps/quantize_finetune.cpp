@@ -21,18 +21,6 @@ Tensor logits_without_graph(Module& model, const Tensor& images) {
   return model(images);
 }
 
-// Restores a module's mode when it goes out of scope.
-class ModeGuard {
- public:
-  explicit ModeGuard(Module& m) : module_(m), training_(m.is_training()) {}
-  ~ModeGuard() { module_.train(training_); }
-  ModeGuard(const ModeGuard&) = delete;
-  ModeGuard& operator=(const ModeGuard&) = delete;
-
- private:
-  Module& module_;
-  bool training_;
-};
 
 }  // namespace
 
@@ -48,9 +36,7 @@ std::string fine_tune_metrics_csv(const std::vector<FineTuneEpoch>& history) {
 }
 
 double logits_rmse(Module& teacher, Module& student, BatchLoader& loader) {
-  ModeGuard teacher_mode(teacher), student_mode(student);
-  teacher.eval();
-  student.eval();
+  const ModeGuard teacher_mode(teacher, false), student_mode(student, false);
   loader.start_epoch(0);
   double sum = 0.0;
   int64_t count = 0;
@@ -85,12 +71,11 @@ std::vector<FineTuneEpoch> fine_tune_scales(
   schedule.reset_state_on_restart = true;  // section 4.1.2: the optimizer restarts with the cosine
   LrScheduler scheduler({&adam}, schedule);
 
-  ModeGuard teacher_mode(teacher), student_mode(student);
+  // Both in evaluation mode throughout: the student's BNs are folded, and the teacher is fixed.
+  const ModeGuard teacher_mode(teacher, false), student_mode(student, false);
   std::vector<FineTuneEpoch> history;
   int64_t step = 0;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    teacher.eval();
-    student.eval();
     double rmse_sum = 0.0;
     int64_t batches = 0;
     const PassResult pass = gradient_pass(

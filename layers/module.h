@@ -91,4 +91,20 @@ class Module {
   bool training_ = true;
 };
 
+// Puts a module (and its descendants) in training or evaluation mode for a scope, and gives it back
+// the mode it had when the scope ends, also when an exception leaves the scope.
+class ModeGuard {
+ public:
+  ModeGuard(Module& module, bool training) : module_(module), was_training_(module.is_training()) {
+    module.train(training);
+  }
+  ~ModeGuard() { module_.train(was_training_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  Module& module_;
+  bool was_training_;
+};
+
 }  // namespace lowbit

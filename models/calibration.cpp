@@ -100,9 +100,8 @@ std::vector<CalibratedLayer> attach_calibrated_quantizers(Module& model, const s
   });
 
   std::unordered_map<const Module*, RangeStats> inputs;
-  const bool was_training = model.is_training();
-  model.eval();
   {
+    const ModeGuard mode(model, false);
     NoGradGuard no_grad;
     ObserveForward observe([&](const Module& m, const Tensor& in, const Tensor&) {
       if (dynamic_cast<const Conv2d*>(&m) || dynamic_cast<const Linear*>(&m))
@@ -110,7 +109,6 @@ std::vector<CalibratedLayer> attach_calibrated_quantizers(Module& model, const s
     });
     for (const Tensor& batch : batches) model(batch);
   }
-  model.train(was_training);
 
   std::vector<CalibratedLayer> out;
   for (Module* m : layers) {

@@ -61,8 +61,7 @@ std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::
   LOWBIT_CHECK(!batches.empty(), "rescale_depthwise_separable: no calibration batches; expected at least one");
   LOWBIT_CHECK(lock_limit > 0.0f && lock_limit <= 6.0f, "rescale_depthwise_separable: lock limit ", lock_limit,
                " must be in (0, 6] (the paper's 5.9)");
-  const bool was_training = model.is_training();
-  model.eval();
+  const ModeGuard mode(model, false);
 
   // Structure: one traced forward of the first batch.
   std::vector<Call> calls;
@@ -134,7 +133,6 @@ std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::
     });
     for (const Tensor& batch : batches) model(batch);
   }
-  model.train(was_training);
 
   std::vector<DwsRescaling> out;
   for (const Chain& ch : chains) {

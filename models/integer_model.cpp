@@ -445,12 +445,13 @@ class Compiler {
 }  // namespace
 
 IntegerModel::IntegerModel(Module& model) {
-  const bool was_training = model.is_training();
-  model.eval();
-  Compiler compiler;
-  program_ = compiler.compile(model, "");
-  layers_ = std::move(compiler.layers);
-  model.train(was_training);
+  {
+    // The model is compiled in evaluation mode and gets its own mode back also when it is refused.
+    const ModeGuard mode(model, false);
+    Compiler compiler;
+    program_ = compiler.compile(model, "");
+    layers_ = std::move(compiler.layers);
+  }
   eval();
 }
 

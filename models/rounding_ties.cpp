@@ -113,8 +113,7 @@ std::vector<TieCheck> clear_rounding_ties(Module& model, const std::vector<Tenso
                "clear_rounding_ties: max_units ", o.max_units, ", fraction_bits ", o.fraction_bits,
                "; expected >= 1 and 0..23");
   const std::unordered_map<const Module*, std::string> paths = module_paths(model);
-  const bool was_training = model.is_training();
-  model.eval();
+  const ModeGuard mode(model, false);
   NoGradGuard no_grad;
 
   std::vector<TieCheck> checks;
@@ -164,7 +163,6 @@ std::vector<TieCheck> clear_rounding_ties(Module& model, const std::vector<Tenso
     }
     if (!moved) break;
   }
-  model.train(was_training);
   return checks;
 }
 

@@ -53,9 +53,8 @@ ModelSummary summarize(Module& model, int64_t channels, int64_t side) {
   std::unordered_map<const Module*, std::string> names;
   name_modules(model, "", names);
   ModelSummary summary;
-  const bool was_training = model.is_training();
-  model.eval();
   {
+    const ModeGuard mode(model, false);
     NoGradGuard no_grad;
     ObserveForward observe([&](const Module& m, const Tensor&, const Tensor& out) {
       if (!is_layer(m)) return;
@@ -68,7 +67,6 @@ ModelSummary summarize(Module& model, int64_t channels, int64_t side) {
     });
     model(Tensor::zeros({1, channels, side, side}));
   }
-  model.train(was_training);
   summary.parameters = own_parameters(model);
   return summary;
 }

@@ -202,6 +202,7 @@ TEST_CASE("integer inference refuses what has no integer form, naming the module
   Sequential unfolded;
   unfolded.add(std::make_shared<Conv2d>(1, 2, 3)).add(std::make_shared<BatchNorm>(2));
   CHECK_THROWS_WITH(IntegerModel(unfolded), Catch::Contains("integer inference: 0 (Conv2d) needs uniform input and weight quantizers"));
+  CHECK(unfolded.is_training());  // a refused model keeps its mode
 
   Sequential model;
   auto conv = std::make_shared<Conv2d>(2, 2, 3);

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <stdexcept>
 
 #include "core/rng.h"
 #include "layers/linear.h"
@@ -52,6 +53,26 @@ TEST_CASE("train and eval reach every descendant", "[module]") {
   CHECK_FALSE(block->is_training());
   net.train();
   CHECK(block->is_training());
+}
+
+TEST_CASE("a mode guard sets a mode for a scope and gives the old one back, also on an exception", "[module]") {
+  Sequential net;
+  auto block = std::make_shared<Block>();
+  net.add(block);
+  {
+    const ModeGuard mode(net, false);
+    CHECK_FALSE(block->is_training());
+  }
+  CHECK(block->is_training());
+  net.eval();
+  try {
+    const ModeGuard mode(net, true);
+    CHECK(block->is_training());
+    throw std::runtime_error("leaves the scope");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK_FALSE(net.is_training());
+  CHECK_FALSE(block->is_training());
 }
 
 TEST_CASE("sequential applies children in order", "[module]") {
