@@ -42,6 +42,23 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
+std::string svg_open(int width, int height) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                "font-family=\"sans-serif\" font-size=\"12\">\n"
+                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+                width, height, width, height);
+  return buf;
+}
+
+std::string svg_text(double x, double y, const std::string& text, const char* anchor, int size) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">", x, y, anchor,
+                size);
+  return buf + xml_escape(text) + "</text>\n";
+}
+
 std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOptions& o) {
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const PlotSeries& s : series) {
@@ -61,17 +78,10 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
   auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * (right - left); };
   auto py = [&](double y) { return bottom - (y - y0) / (y1 - y0) * (bottom - top); };
   char buf[512];
-  std::string svg;
-  std::snprintf(buf, sizeof buf,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-                "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                o.width, o.height, o.width, o.height);
-  svg += buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"%g\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">", o.width / 2.0);
-  svg += buf + xml_escape(o.title) + "</text>\n";
+  std::string svg = svg_open(o.width, o.height) + svg_text(o.width / 2.0, 22, o.title, "middle", 15);
 
   // Grid lines and tick labels.
-  const double xs = nice_step(x1 - x0, 8), ys = nice_step(y1 - y0, 6);
+  const double xs = std::max(nice_step(x1 - x0, 8), o.min_x_step), ys = nice_step(y1 - y0, 6);
   for (double t = std::ceil(x0 / xs) * xs; t <= x1 + 1e-9 * xs; t += xs) {
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
@@ -111,6 +121,14 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
     }
     std::snprintf(buf, sizeof buf, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
     svg += buf + points + "\"/>\n";
+    if (!s.steps && s.x.size() <= kMarkedPoints) {
+      for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+        if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+        std::snprintf(buf, sizeof buf, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"%s\"/>\n", px(s.x[i]),
+                      py(s.y[i]), color);
+        svg += buf;
+      }
+    }
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>"
                   "<text x=\"%.1f\" y=\"%.1f\">",
