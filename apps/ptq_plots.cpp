@@ -1,4 +1,4 @@
-// Box plots, stacked histograms and confusion heat maps as SVG text.
+// Box plots and stacked histograms as SVG text.
 #include "apps/ptq_plots.h"
 
 #include <algorithm>
@@ -7,7 +7,6 @@
 #include <limits>
 
 #include "apps/svg_plot.h"
-#include "core/check.h"
 
 namespace lowbit {
 
@@ -97,49 +96,6 @@ std::string svg_histograms(const std::vector<HistogramPanel>& panels, const std:
     svg += "<g transform=\"translate(0," +
            std::to_string(top_margin + panel_height * static_cast<int>(k)) + ")\">" +
            chart.substr(chart.find("<svg")) + "</g>\n";
-  }
-  return svg + "</svg>\n";
-}
-
-std::string svg_confusion(const std::vector<int64_t>& counts, const std::vector<std::string>& names,
-                          const std::string& title) {
-  const auto k = static_cast<int64_t>(names.size());
-  LOWBIT_CHECK(static_cast<int64_t>(counts.size()) == k * k, "svg_confusion: ", counts.size(),
-               " counts for ", k, " classes; expected ", k * k);
-  const int cell = 34, left = 100, top = 50;
-  const int width = left + cell * static_cast<int>(k) + 20,
-            height = top + cell * static_cast<int>(k) + 60;
-  std::string svg =
-      svg_open(width, height) + svg_text(width / 2.0, 20, title, "middle", 14) +
-      svg_text(width / 2.0, 38, "rows: true class, columns: predicted class", "middle", 11);
-  char buf[320];
-  for (int64_t t = 0; t < k; ++t) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < k; ++p) row += counts[static_cast<size_t>(t * k + p)];
-    svg += svg_text(left - 6, top + cell * (static_cast<double>(t) + 0.6),
-                   names[static_cast<size_t>(t)], "end");
-    for (int64_t p = 0; p < k; ++p) {
-      const int64_t n = counts[static_cast<size_t>(t * k + p)];
-      const double share = row > 0 ? static_cast<double>(n) / static_cast<double>(row) : 0;
-      const int shade = static_cast<int>(std::lround(255 * (1 - share)));
-      std::snprintf(buf, sizeof buf,
-                    "<rect x=\"%lld\" y=\"%lld\" width=\"%d\" height=\"%d\" "
-                    "fill=\"rgb(%d,%d,255)\" stroke=\"#fff\"/>\n",
-                    static_cast<long long>(left + cell * p), static_cast<long long>(top + cell * t),
-                    cell, cell, shade, shade);
-      svg += buf;
-      svg += svg_text(left + cell * (static_cast<double>(p) + 0.5),
-                     top + cell * (static_cast<double>(t) + 0.62), std::to_string(n), "middle", 10);
-    }
-  }
-  for (int64_t p = 0; p < k; ++p) {
-    const double x = left + cell * (static_cast<double>(p) + 0.5),
-                 y = top + cell * static_cast<double>(k) + 10;
-    std::snprintf(
-        buf, sizeof buf,
-        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"start\" transform=\"rotate(45 %.1f %.1f)\">", x,
-        y, x, y);
-    svg += buf + xml_escape(names[static_cast<size_t>(p)]) + "</text>\n";
   }
   return svg + "</svg>\n";
 }
