@@ -92,6 +92,12 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   CHECK(eval["confusion"].size() == 100);
   CHECK(fs::exists(out / "last.ckpt.confusion.csv"));
   CHECK(e.output.find("confusion matrix") != std::string::npos);
+  // ... and draws it beside the CSV, saying where both went.
+  const fs::path heat_map = out / "last.ckpt.confusion.svg";
+  CHECK(lowbit::xml_error(read_text(heat_map)) == "");
+  CHECK(count_occurrences(read_text(heat_map), "<rect x=") == 100);
+  CHECK(e.output.find("confusion matrix written to " + (out / "last.ckpt.confusion.csv").string() + " (CSV) and " +
+                      heat_map.string() + " (heat map)") != std::string::npos);
 
   // lowbit-report's page: well-formed, with the weight table and the training curves.
   const fs::path page = out / "report.html";
