@@ -129,11 +129,56 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
         svg += buf;
       }
     }
+  }
+  if (series.empty()) return svg + "</svg>\n";
+
+  // The legend goes in the corner of the plot area that covers the fewest data points (loss
+  // curves fall from the top left, accuracy curves rise to the top right), on a background
+  // that keeps it readable where it still covers some.
+  size_t longest = 0;
+  for (const PlotSeries& s : series) longest = std::max(longest, s.name.size());
+  const double legend_width = 44 + 7.0 * static_cast<double>(longest), legend_height = 8 + 16.0 * series.size();
+  double legend_x = left + 4, legend_y = top + 4;
+  size_t fewest = std::numeric_limits<size_t>::max();
+  for (const bool at_top : {true, false}) {
+    for (const bool at_left : {true, false}) {
+      const double bx = at_left ? left + 4 : right - 4 - legend_width;
+      const double by = at_top ? top + 4 : bottom - 4 - legend_height;
+      // Covered: the points and the samples every 4 pixels along the lines between them.
+      size_t covered = 0;
+      auto inside = [&](double x, double y) {
+        return x >= bx && x <= bx + legend_width && y >= by && y <= by + legend_height;
+      };
+      for (const PlotSeries& s : series) {
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+          if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+          const double x = px(s.x[i]), y = py(s.y[i]);
+          covered += inside(x, y);
+          if (i == 0 || !std::isfinite(s.x[i - 1]) || !std::isfinite(s.y[i - 1])) continue;
+          const double x_before = px(s.x[i - 1]), y_before = py(s.y[i - 1]);
+          const int samples = static_cast<int>(std::hypot(x - x_before, y - y_before) / 4);
+          for (int j = 1; j < samples; ++j) {
+            const double t = static_cast<double>(j) / samples;
+            covered += inside(x_before + t * (x - x_before), y_before + t * (y - y_before));
+          }
+        }
+      }
+      if (covered < fewest) fewest = covered, legend_x = bx, legend_y = by;
+    }
+  }
+  std::snprintf(buf, sizeof buf,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" fill-opacity=\"0.85\" "
+                "stroke=\"#ccc\"/>\n",
+                legend_x, legend_y, legend_width, legend_height);
+  svg += buf;
+  for (size_t k = 0; k < series.size(); ++k) {
+    const double y = legend_y + 12 + 16.0 * static_cast<double>(k);
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>"
                   "<text x=\"%.1f\" y=\"%.1f\">",
-                  left + 10, top + 14 + 16.0 * k, left + 30, top + 14 + 16.0 * k, color, left + 36, top + 18 + 16.0 * k);
-    svg += buf + xml_escape(s.name) + "</text>\n";
+                  legend_x + 6, y, legend_x + 26, y, kColors[k % (sizeof kColors / sizeof *kColors)], legend_x + 32,
+                  y + 4);
+    svg += buf + xml_escape(series[k].name) + "</text>\n";
   }
   return svg + "</svg>\n";
 }

@@ -1,5 +1,5 @@
-// SVG charts: escaping, one polyline per series, staircase points, markers on few points, whole
-// x ticks, empty input.
+// SVG charts: escaping, one polyline per series, staircase points, markers on few points, the
+// legend's corner, whole x ticks, empty input.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -44,6 +44,21 @@ TEST_CASE("a series of few points marks each point, so that a single point shows
   // A staircase's points are corners, not values: no markers; nor for a value that is not finite.
   CHECK(count_occurrences(svg_line_chart({{"s", {0, 1}, {0, 1}, true}}, {}), "<circle") == 0);
   CHECK(count_occurrences(svg_line_chart({{"a", {0, 1}, {1, NAN}, false}}, {}), "<circle") == 1);
+}
+
+TEST_CASE("the legend sits in the corner that covers the fewest points", "[svg]") {
+  PlotSeries falling{"loss", {}, {}, false}, rising{"loss", {}, {}, false};
+  for (int i = 1; i <= 10; ++i) {
+    falling.x.push_back(i), falling.y.push_back(11 - i);
+    rising.x.push_back(i), rising.y.push_back(i);
+  }
+  const PlotOptions o{"t", "epoch", "y", 400, 300};  // plot area x 70..380, y 40..250
+  // A legend of one four-letter name is 72 x 24, 4 pixels in from the corner.
+  CHECK(svg_line_chart({falling}, o).find("<rect x=\"304.0\" y=\"44.0\" width=\"72.0\" height=\"24.0\"") !=
+        std::string::npos);
+  CHECK(svg_line_chart({rising}, o).find("<rect x=\"74.0\" y=\"44.0\" width=\"72.0\" height=\"24.0\"") !=
+        std::string::npos);
+  CHECK(svg_line_chart({}, o).find("fill-opacity") == std::string::npos);  // no series, no legend
 }
 
 TEST_CASE("min_x_step keeps whole epochs on the axis of a short run", "[svg]") {
