@@ -12,12 +12,7 @@
 
 namespace lowbit {
 
-double Evaluation::class_accuracy(int64_t k) const {
-  int64_t total = 0;
-  for (int64_t p = 0; p < num_classes; ++p) total += confusion[static_cast<size_t>(k * num_classes + p)];
-  if (total == 0) return 0;
-  return 100.0 * static_cast<double>(confusion[static_cast<size_t>(k * num_classes + k)]) / static_cast<double>(total);
-}
+double Evaluation::class_accuracy(int64_t k) const { return lowbit::class_accuracy(confusion, num_classes, k); }
 
 namespace {
 
@@ -105,16 +100,13 @@ PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_
 }
 
 std::string confusion_csv(const Evaluation& e, const std::vector<std::string>& names) {
-  std::string out = "true\\predicted";
-  for (int64_t k = 0; k < e.num_classes; ++k) out += "," + names.at(static_cast<size_t>(k));
-  out += "\n";
-  for (int64_t t = 0; t < e.num_classes; ++t) {
-    out += names.at(static_cast<size_t>(t));
-    for (int64_t p = 0; p < e.num_classes; ++p)
-      out += "," + std::to_string(e.confusion[static_cast<size_t>(t * e.num_classes + p)]);
-    out += "\n";
-  }
-  return out;
+  return confusion_csv(confusion_matrix(e, names));
+}
+
+ConfusionMatrix confusion_matrix(const Evaluation& e, const std::vector<std::string>& names) {
+  LOWBIT_CHECK(static_cast<int64_t>(names.size()) == e.num_classes, "confusion matrix: ", names.size(),
+               " class names for ", e.num_classes, " classes");
+  return {names, e.confusion};
 }
 
 std::string confusion_table(const Evaluation& e, const std::vector<std::string>& names) {

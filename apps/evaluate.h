@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/confusion_matrix.h"
 #include "data/batch_loader.h"
 #include "layers/module.h"
 
@@ -51,7 +52,8 @@ struct PairedEvaluation {
 };
 PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_t num_classes);
 
-// The confusion matrix as CSV: a header "true\predicted,<class names>", one row per class.
+// The confusion matrix with its class names, and as CSV (the format of apps/confusion_matrix.h).
+ConfusionMatrix confusion_matrix(const Evaluation& evaluation, const std::vector<std::string>& class_names);
 std::string confusion_csv(const Evaluation& evaluation, const std::vector<std::string>& class_names);
 // The same as an aligned text table, followed by per-class accuracy.
 std::string confusion_table(const Evaluation& evaluation, const std::vector<std::string>& class_names);

@@ -1,7 +1,7 @@
 // lowbit-eval: evaluates a lowbit-train or lowbit-quantize checkpoint on its data set's test split:
-// accuracy, per-class accuracy and the confusion matrix (printed, and written as CSV). With
-// --integer, a lowbit-quantize model runs integer-only (models/integer_model.h), and the share of
-// test images on which it predicts as its simulation is reported.
+// accuracy, per-class accuracy and the confusion matrix (printed, and written as CSV and as an SVG
+// heat map). With --integer, a lowbit-quantize model runs integer-only (models/integer_model.h),
+// and the share of test images on which it predicts as its simulation is reported.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +11,7 @@
 
 #include "apps/bn_recalibration.h"
 #include "apps/cli_main.h"
+#include "apps/confusion_report.h"
 #include "apps/evaluate.h"
 #include "apps/run_log.h"
 #include "apps/quantize_model.h"
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "lowbit-eval: test accuracy, per-class accuracy and confusion matrix of a lowbit-train or "
       "lowbit-quantize checkpoint"};
-  std::string checkpoint, data_dir, csv_path, json_path;
+  std::string checkpoint, data_dir, csv_path, svg_path, json_path;
   int threads = 0, batch_size = 256, recalibrate_bn = 0;
   bool integer = false, tta_flip = false;
   app.add_option("--checkpoint", checkpoint,
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000000));
   app.add_option("--data-dir", data_dir, "data directory (default: the run's, then $LOWBIT_DATA/<dataset>, ./data/<dataset>)");
   app.add_option("--csv", csv_path, "where to write the confusion matrix (default: <checkpoint>.confusion.csv)");
+  app.add_option("--svg", svg_path,
+                 "where to draw the confusion matrix as a heat map (default: the --csv path, .svg in place of .csv)");
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   app.add_option("--batch-size", batch_size, "images per batch")->check(CLI::Range(1, 65536));
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
@@ -112,8 +115,17 @@ int main(int argc, char** argv) {
     std::printf("confusion matrix (rows: true class, columns: predicted class)\n%s",
                 confusion_table(e, test.class_names).c_str());
     if (csv_path.empty()) csv_path = checkpoint + ".confusion.csv";
+    if (svg_path.empty()) {  // beside the CSV: its name with .svg for a final .csv, else .svg added
+      const bool csv_suffix = fs::path(csv_path).extension() == ".csv";
+      svg_path = csv_path.substr(0, csv_path.size() - (csv_suffix ? 4 : 0)) + ".svg";
+    }
+    LOWBIT_CHECK(svg_path != csv_path, "--svg ", svg_path, ": the same file as --csv; expected another path");
     write_file_atomic(csv_path, confusion_csv(e, test.class_names));
-    std::printf("\nconfusion matrix written to %s\n", csv_path.c_str());
+    char title[256];
+    std::snprintf(title, sizeof title, "%s on %s: %.2f%% of %lld test images", config.model.c_str(),
+                  config.dataset.c_str(), e.accuracy, static_cast<long long>(e.count));
+    write_file_atomic(svg_path, svg_confusion(e.confusion, test.class_names, title));
+    std::printf("\nconfusion matrix written to %s (CSV) and %s (heat map)\n", csv_path.c_str(), svg_path.c_str());
     if (!json_path.empty()) {
       nlohmann::json per_class = nlohmann::json::object();
       for (int64_t k = 0; k < e.num_classes; ++k) per_class[test.class_names.at(static_cast<size_t>(k))] = e.class_accuracy(k);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "apps/cli_main.h"
+#include "apps/confusion_report.h"
 #include "apps/evaluate.h"
 #include "apps/html_report.h"
 #include "apps/ptq_analysis.h"

@@ -2,13 +2,16 @@
 // elements, the share of non-zeros (1 - sparsity, as Table 5 of Long et al. 2020 prints
 // it), the count at each level of the power-of-two grid and the count off the grid; a
 // whole-network line; with --data-dir, each quantized activation's share of zeros on a
-// batch of test images; with --html, all of it and the training curves as one page.
+// batch of test images; with --html, all of it, the training curves, and the test confusion
+// matrix with per-class accuracy (from the run directory's test_confusion.csv) as one page.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "apps/cli_main.h"
+#include "apps/confusion_report.h"
 #include "apps/html_report.h"
 #include "apps/run_log.h"
 #include "apps/run_setup.h"
@@ -23,6 +26,7 @@
 #include "layers/pow2_activation.h"
 
 using namespace lowbit;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -66,7 +70,8 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", checkpoint, "a checkpoint written by lowbit-train")->required();
   app.add_option("--csv", csv_path, "also write the weight table as CSV to this file");
   app.add_option("--html", html_path,
-                 "also write one self-contained page (tables, training curves as SVG) to this file");
+                 "also write one self-contained page (tables, training curves and the test confusion matrix as SVG) "
+                 "to this file");
   auto* data_option =
       app.add_option("--data-dir", data_dir, "data directory: also report each quantized activation's share of zeros");
   app.add_option("--images", images, "test images for the activation report")->check(CLI::Range(1, 100000));
@@ -80,6 +85,13 @@ int main(int argc, char** argv) {
     DstSpec spec;
     spec.min_exp = config.weight_min_exp;
     const WeightReport report = weight_report(model, spec);
+    // The page's test-set section is read first, so that a malformed test_confusion.csv stops the
+    // program before it prints anything.
+    HtmlSection test_section;
+    if (!html_path.empty()) {
+      const std::string confusion_path = (fs::path(checkpoint).parent_path() / "test_confusion.csv").string();
+      test_section = test_confusion_section(confusion_path, info.num_classes);
+    }
 
     std::printf("%s: %s on %s, %d epochs; weights %s (grid min 2^%d), activations %s\n", checkpoint.c_str(),
                 config.model.c_str(), config.dataset.c_str(), trained.progress.epochs_done, config.weights.c_str(),
@@ -111,7 +123,7 @@ int main(int argc, char** argv) {
       if (!trained.progress.history.empty()) run.figures.push_back(training_curves_svg(trained.progress.history, title));
       HtmlSection weights{"Weights", {"Per weight tensor: non-zero share (1 - sparsity) and the count at each grid level."},
                           {html_table_from_csv("weight levels", weight_report_csv(report))}, {}};
-      std::vector<HtmlSection> sections{run, weights};
+      std::vector<HtmlSection> sections{run, test_section, weights};
       if (!norm_scales.empty()) {
         HtmlTable table{"|gamma| of every batch norm", {"layer", "channels", "mean", "min", "max"}, {}};
         for (const NormScaleReport& r : norm_scales) {

@@ -1,4 +1,4 @@
-// Box plots, stacked histograms and confusion heat maps as SVG text.
+// Box plots and stacked histograms as SVG text.
 #include "apps/ptq_plots.h"
 
 #include <algorithm>
@@ -7,30 +7,10 @@
 #include <limits>
 
 #include "apps/svg_plot.h"
-#include "core/check.h"
 
 namespace lowbit {
 
 namespace {
-
-std::string svg_open(int width, int height) {
-  char buf[256];
-  std::snprintf(
-      buf, sizeof buf,
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" "
-      "fill=\"white\"/>\n",
-      width, height, width, height);
-  return buf;
-}
-
-std::string text_at(double x, double y, const std::string& text, const char* anchor = "middle",
-                    int size = 12) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">",
-                x, y, anchor, size);
-  return buf + xml_escape(text) + "</text>\n";
-}
 
 std::string number(double v) {
   char buf[32];
@@ -56,13 +36,13 @@ std::string svg_box_plots(const std::vector<BoxPanel>& panels, const std::string
   const int height =
       top_margin + panel_height * static_cast<int>(std::max<size_t>(panels.size(), 1)) + 30;
   const double left = 70, right = width - 20.0;
-  std::string svg = svg_open(width, height) + text_at(width / 2.0, 22, title, "middle", 15);
+  std::string svg = svg_open(width, height) + svg_text(width / 2.0, 22, title, "middle", 15);
   char buf[512];
   for (size_t k = 0; k < panels.size(); ++k) {
     const double top = top_margin + panel_height * static_cast<double>(k) + 18,
                  bottom = top + panel_height - 40;
     auto py = [&](double v) { return bottom - (v - lo) / (hi - lo) * (bottom - top); };
-    svg += text_at(left, top - 5, panels[k].title, "start", 13);
+    svg += svg_text(left, top - 5, panels[k].title, "start", 13);
     std::snprintf(buf, sizeof buf,
                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
                   "stroke=\"#444\"/>\n",
@@ -73,7 +53,7 @@ std::string svg_box_plots(const std::vector<BoxPanel>& panels, const std::string
       std::snprintf(buf, sizeof buf,
                     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
                     left, py(t), right, py(t));
-      svg += buf + text_at(left - 6, py(t) + 4, number(t), "end");
+      svg += buf + svg_text(left - 6, py(t) + 4, number(t), "end");
     }
     const size_t n = panels[k].channels.size();
     const double slot = (right - left) / static_cast<double>(std::max<size_t>(n, 1));
@@ -92,7 +72,7 @@ std::string svg_box_plots(const std::vector<BoxPanel>& panels, const std::string
                     py(f.median));
       svg += buf;
     }
-    svg += text_at((left + right) / 2, bottom + 16, "channel (" + std::to_string(n) + ")");
+    svg += svg_text((left + right) / 2, bottom + 16, "channel (" + std::to_string(n) + ")");
   }
   return svg + "</svg>\n";
 }
@@ -101,7 +81,7 @@ std::string svg_histograms(const std::vector<HistogramPanel>& panels, const std:
   const int width = 640, panel_height = 220, top_margin = 30;
   const int height =
       top_margin + panel_height * static_cast<int>(std::max<size_t>(panels.size(), 1));
-  std::string svg = svg_open(width, height) + text_at(width / 2.0, 20, title, "middle", 15);
+  std::string svg = svg_open(width, height) + svg_text(width / 2.0, 20, title, "middle", 15);
   for (size_t k = 0; k < panels.size(); ++k) {
     const Histogram& h = panels[k].histogram;
     PlotSeries s{panels[k].title, {}, {}, true};
@@ -116,49 +96,6 @@ std::string svg_histograms(const std::vector<HistogramPanel>& panels, const std:
     svg += "<g transform=\"translate(0," +
            std::to_string(top_margin + panel_height * static_cast<int>(k)) + ")\">" +
            chart.substr(chart.find("<svg")) + "</g>\n";
-  }
-  return svg + "</svg>\n";
-}
-
-std::string svg_confusion(const std::vector<int64_t>& counts, const std::vector<std::string>& names,
-                          const std::string& title) {
-  const auto k = static_cast<int64_t>(names.size());
-  LOWBIT_CHECK(static_cast<int64_t>(counts.size()) == k * k, "svg_confusion: ", counts.size(),
-               " counts for ", k, " classes; expected ", k * k);
-  const int cell = 34, left = 100, top = 50;
-  const int width = left + cell * static_cast<int>(k) + 20,
-            height = top + cell * static_cast<int>(k) + 60;
-  std::string svg =
-      svg_open(width, height) + text_at(width / 2.0, 20, title, "middle", 14) +
-      text_at(width / 2.0, 38, "rows: true class, columns: predicted class", "middle", 11);
-  char buf[320];
-  for (int64_t t = 0; t < k; ++t) {
-    int64_t row = 0;
-    for (int64_t p = 0; p < k; ++p) row += counts[static_cast<size_t>(t * k + p)];
-    svg += text_at(left - 6, top + cell * (static_cast<double>(t) + 0.6),
-                   names[static_cast<size_t>(t)], "end");
-    for (int64_t p = 0; p < k; ++p) {
-      const int64_t n = counts[static_cast<size_t>(t * k + p)];
-      const double share = row > 0 ? static_cast<double>(n) / static_cast<double>(row) : 0;
-      const int shade = static_cast<int>(std::lround(255 * (1 - share)));
-      std::snprintf(buf, sizeof buf,
-                    "<rect x=\"%lld\" y=\"%lld\" width=\"%d\" height=\"%d\" "
-                    "fill=\"rgb(%d,%d,255)\" stroke=\"#fff\"/>\n",
-                    static_cast<long long>(left + cell * p), static_cast<long long>(top + cell * t),
-                    cell, cell, shade, shade);
-      svg += buf;
-      svg += text_at(left + cell * (static_cast<double>(p) + 0.5),
-                     top + cell * (static_cast<double>(t) + 0.62), std::to_string(n), "middle", 10);
-    }
-  }
-  for (int64_t p = 0; p < k; ++p) {
-    const double x = left + cell * (static_cast<double>(p) + 0.5),
-                 y = top + cell * static_cast<double>(k) + 10;
-    std::snprintf(
-        buf, sizeof buf,
-        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"start\" transform=\"rotate(45 %.1f %.1f)\">", x,
-        y, x, y);
-    svg += buf + xml_escape(names[static_cast<size_t>(p)]) + "</text>\n";
   }
   return svg + "</svg>\n";
 }

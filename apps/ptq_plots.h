@@ -1,6 +1,6 @@
 // SVG figures of the post-training quantization analysis: per-channel box plots of a layer
-// (Figure 1 of the bit-efficient quantization paper), stacked histograms (Figure 2) and
-// confusion-matrix heat maps (Figure 3). Self-contained SVG 1.1, like apps/svg_plot.h.
+// (Figure 1 of the bit-efficient quantization paper) and stacked histograms (Figure 2); the
+// confusion heat maps of Figure 3 are apps/confusion_report.h's. Self-contained SVG 1.1.
 #pragma once
 
 #include <string>
@@ -24,9 +24,5 @@ struct HistogramPanel {
 };
 // One staircase chart per panel, stacked, each with its own count axis.
 std::string svg_histograms(const std::vector<HistogramPanel>& panels, const std::string& title);
-
-// counts[true * k + predicted]; cells shaded by the share of their row, counts printed.
-std::string svg_confusion(const std::vector<int64_t>& counts,
-                          const std::vector<std::string>& class_names, const std::string& title);
 
 }  // namespace lowbit

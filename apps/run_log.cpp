@@ -41,6 +41,7 @@ std::string metrics_csv(const std::vector<EpochMetrics>& history) {
 std::string training_curves_svg(const std::vector<EpochMetrics>& history, const std::string& title) {
   PlotSeries train_loss{"train loss", {}, {}}, val_loss{"validation loss", {}, {}};
   PlotSeries train_acc{"train accuracy", {}, {}}, val_acc{"validation accuracy", {}, {}};
+  bool validated = false;  // a run without a validation split records zeros there: no curve for them
   for (const EpochMetrics& m : history) {
     train_loss.x.push_back(m.epoch);
     train_loss.y.push_back(m.train_loss);
@@ -50,12 +51,16 @@ std::string training_curves_svg(const std::vector<EpochMetrics>& history, const 
     train_acc.y.push_back(m.train_accuracy);
     val_acc.x.push_back(m.epoch);
     val_acc.y.push_back(m.val_accuracy);
+    validated = validated || m.val_loss != 0 || m.val_accuracy != 0;
   }
   PlotOptions loss_options{title + ": loss", "epoch", "cross-entropy"};
   PlotOptions acc_options{title + ": accuracy", "epoch", "accuracy (%)"};
+  loss_options.min_x_step = acc_options.min_x_step = 1;
+  std::vector<PlotSeries> losses{train_loss}, accuracies{train_acc};
+  if (validated) losses.push_back(val_loss), accuracies.push_back(val_acc);
   // Two charts stacked in one SVG document: each chart is a nested <svg> at its offset.
-  const std::string loss = svg_line_chart({train_loss, val_loss}, loss_options);
-  const std::string acc = svg_line_chart({train_acc, val_acc}, acc_options);
+  const std::string loss = svg_line_chart(losses, loss_options);
+  const std::string acc = svg_line_chart(accuracies, acc_options);
   auto nested = [](const std::string& chart, int y) {
     const size_t start = chart.find("<svg");
     return "<g transform=\"translate(0," + std::to_string(y) + ")\">" + chart.substr(start) + "</g>\n";

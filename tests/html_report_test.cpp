@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "apps/confusion_report.h"
 #include "apps/ptq_plots.h"
 #include "apps/run_log.h"
 #include "apps/svg_plot.h"

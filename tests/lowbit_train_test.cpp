@@ -57,6 +57,22 @@ std::string metrics_without_timing(const fs::path& csv) {
   return out.str();
 }
 
+// lowbit-report --html on a checkpoint.
+CommandResult run_report(const fs::path& checkpoint, const fs::path& page) {
+  return run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 2 --checkpoint " + checkpoint.string() + " --html " +
+                     page.string());
+}
+
+// The page of a checkpoint that lowbit-report must write, well-formed.
+std::string report_page(const fs::path& checkpoint, const fs::path& page) {
+  const CommandResult r = run_report(checkpoint, page);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const std::string html = read_text(page);
+  CHECK(lowbit::xml_error(html) == "");
+  return html;
+}
+
 }  // namespace
 
 TEST_CASE("lowbit-train learns a small data set and writes its run directory", "[apps][train]") {
@@ -92,18 +108,27 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   CHECK(eval["confusion"].size() == 100);
   CHECK(fs::exists(out / "last.ckpt.confusion.csv"));
   CHECK(e.output.find("confusion matrix") != std::string::npos);
+  // ... and draws it beside the CSV, saying where both went.
+  const fs::path heat_map = out / "last.ckpt.confusion.svg";
+  CHECK(lowbit::xml_error(read_text(heat_map)) == "");
+  CHECK(count_occurrences(read_text(heat_map), "<rect x=") == 100);
+  CHECK(e.output.find("confusion matrix written to " + (out / "last.ckpt.confusion.csv").string() + " (CSV) and " +
+                      heat_map.string() + " (heat map)") != std::string::npos);
 
   // lowbit-report's page: well-formed, with the weight table and the training curves.
-  const fs::path page = out / "report.html";
-  const CommandResult rep = run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 1 --checkpoint " +
-                                        (out / "last.ckpt").string() + " --html " + page.string());
-  INFO(rep.output);
-  REQUIRE(rep.status == 0);
-  const std::string html = read_text(page);
-  CHECK(lowbit::xml_error(html) == "");
+  const std::string html = report_page(out / "last.ckpt", out / "report.html");
   CHECK(html.find("weight levels") != std::string::npos);
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("total") != std::string::npos);  // the whole-network line of the table
+  // The test set's section, from test_confusion.csv: the accuracy lowbit-train reported, the
+  // per-class table and the heat map beside the two training charts.
+  char accuracy[32];
+  std::snprintf(accuracy, sizeof accuracy, "%.2f%%", summary["test_accuracy"].get<double>());
+  CHECK(html.find("The final model on the test split (" + (out / "test_confusion.csv").string() + "): " + accuracy +
+                  " of 200 images.") != std::string::npos);
+  CHECK(html.find("<caption>per-class accuracy</caption>") != std::string::npos);
+  CHECK(count_occurrences(html, "<svg") == 4);
+  CHECK(count_occurrences(html, "<circle") == 12);  // three epochs of four curves
 
   // A second run into the same directory is refused rather than overwriting it.
   const CommandResult again = run_command(f.train("--epochs 1 --out " + out.string()));
@@ -260,6 +285,62 @@ TEST_CASE("lowbit-train --tta-flip reports the flip-averaged and the single-view
   CHECK(alone["tta_flip"] == false);
   CHECK(alone["test_accuracy"].get<double>() == Approx(single));
   CHECK(alone["test_loss"].get<double>() != Approx(as_run["test_loss"].get<double>()));
+  // CIFAR-10's class names label the heat map and the report page's per-class table.
+  const std::string heat_map = read_text(out / "last.ckpt.confusion.svg");
+  CHECK(heat_map.find(">airplane</text>") != std::string::npos);
+  CHECK(heat_map.find(">truck</text>") != std::string::npos);
+  const std::string html = report_page(out / "last.ckpt", out / "report.html");
+  CHECK(html.find("<tr><td>automobile</td><td>2</td>") != std::string::npos);  // 2 of the 20 test images
+  CHECK(html.find("validation") == std::string::npos);  // --val-split 0: no validation curves
+}
+
+TEST_CASE("lowbit-report draws a one-epoch run and says when its test confusion matrix is absent or wrong",
+          "[apps][train]") {
+  Fixture f;
+  const fs::path out = f.root / "one";
+  REQUIRE(run_command(f.train("--epochs 1 --out " + out.string())).status == 0);
+  const std::string html = report_page(out / "last.ckpt", out / "report.html");
+  CHECK(count_occurrences(html, "<circle") == 4);  // one point for each curve: no line to draw
+  CHECK(html.find("<caption>per-class accuracy</caption>") != std::string::npos);
+  CHECK(html.find("<tr><td>7</td><td>20</td>") != std::string::npos);  // digits name MNIST's classes
+
+  // A checkpoint away from its run directory: the page says the matrix is missing, in one line.
+  const fs::path moved = f.root / "moved";
+  fs::create_directories(moved);
+  fs::copy_file(out / "last.ckpt", moved / "last.ckpt");
+  const std::string without = report_page(moved / "last.ckpt", moved / "report.html");
+  CHECK(without.find("<p>No confusion matrix: " + (moved / "test_confusion.csv").string() + " is absent") !=
+        std::string::npos);
+  CHECK(without.find("per-class accuracy") == std::string::npos);
+
+  // A malformed one is an error that names it: one line, status 2, no page.
+  std::ofstream(moved / "test_confusion.csv") << "true\\predicted,0,1\n0,5,1\n1,0,5\n";
+  fs::remove(moved / "report.html");
+  const CommandResult bad = run_report(moved / "last.ckpt", moved / "report.html");
+  CHECK(bad.status == 2);
+  CHECK(bad.output == "lowbit-report: " + (moved / "test_confusion.csv").string() +
+                          ": 2 classes; expected 10, the classes of the run's data set\n");
+  CHECK_FALSE(fs::exists(moved / "report.html"));
+  std::ofstream(moved / "test_confusion.csv") << "epoch,loss\n";
+  const CommandResult wrong = run_report(moved / "last.ckpt", moved / "report.html");
+  CHECK(wrong.status == 2);
+  CHECK(wrong.output.find((moved / "test_confusion.csv").string() +
+                          ": line 1 is \"epoch,loss\"; expected the header") != std::string::npos);
+  CHECK(count_occurrences(wrong.output, "\n") == 1);
+
+  // lowbit-eval names a heat map it cannot write.
+  const CommandResult unwritable = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
+                                               (out / "last.ckpt").string() + " --svg " +
+                                               (f.root / "no" / "such" / "m.svg").string());
+  CHECK(unwritable.status == 2);
+  CHECK(unwritable.output.find("no/such/m.svg: cannot write") != std::string::npos);
+  // Beside a --csv file not named .csv, the heat map's name is the CSV's with .svg added.
+  const CommandResult drawn = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
+                                          (out / "last.ckpt").string() + " --csv " + (f.root / "m").string());
+  INFO(drawn.output);
+  CHECK(drawn.status == 0);
+  CHECK(fs::exists(f.root / "m"));
+  CHECK(lowbit::xml_error(read_text(f.root / "m.svg")) == "");
 }
 
 TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills from it", "[apps][train]") {

@@ -9,9 +9,11 @@
 
 #include "apps/run_log.h"
 #include "core/check.h"
+#include "tests/program_runs.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
+using testing::count_occurrences;
 
 TEST_CASE("metrics go to CSV and through JSON unchanged", "[apps]") {
   EpochMetrics m;
@@ -34,6 +36,13 @@ TEST_CASE("metrics go to CSV and through JSON unchanged", "[apps]") {
   CHECK(svg.find("<svg") != std::string::npos);
   CHECK(svg.find("validation accuracy") != std::string::npos);
   CHECK(std::count(svg.begin(), svg.end(), '<') > 10);
+  CHECK(count_occurrences(svg, "<circle") == 8);  // two epochs, four curves
+  // Without a validation split the validation numbers are zeros: no curves are drawn for them.
+  m.val_loss = m.val_accuracy = 0;
+  const std::string unvalidated = training_curves_svg({m}, "lenet5");
+  CHECK(unvalidated.find("validation") == std::string::npos);
+  CHECK(count_occurrences(unvalidated, "<circle") == 2);
+  CHECK(count_occurrences(unvalidated, "<polyline") == 2);
 }
 
 TEST_CASE("files are replaced atomically and unwritable places are named", "[apps]") {
