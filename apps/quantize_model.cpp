@@ -2,6 +2,7 @@
 #include "apps/quantize_model.h"
 
 #include <cmath>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 #include "data/datasets.h"
 #include "layers/state_dict.h"
 #include "layers/uniform_quantizer.h"
+#include "models/legacy_names.h"
 #include "models/module_paths.h"
 
 namespace lowbit {
@@ -93,7 +95,9 @@ bool is_quantized_checkpoint(const std::string& path) {
 }
 
 QuantizedModel load_quantized_checkpoint(const std::string& path) {
-  const Checkpoint c = load_checkpoint(path);
+  Checkpoint c = load_checkpoint(path);
+  std::shared_ptr<Module> model;
+  EntryNaming naming = EntryNaming::kCurrent;
   try {
     const nlohmann::json config = nlohmann::json::parse(c.config);
     LOWBIT_CHECK(config.value("format", std::string()) == kFormat,
@@ -101,22 +105,30 @@ QuantizedModel load_quantized_checkpoint(const std::string& path) {
                  config.value("format", std::string()), "')");
     const TrainConfig train = train_config_from_json(config.at("train_config"));
     const QuantizeConfig quantize = quantize_config_from_json(config.at("quantize_config"));
+    const DatasetInfo& info = dataset_info(train.dataset);
+    model = build_model(train, info);
+    // A file from before module paths keys the layers by their old paths ("0", "stem.0").
+    const std::map<std::string, std::string> old_paths = legacy_module_paths(*model);
+    std::map<std::string, std::string> new_path;
+    for (const auto& [now, before] : old_paths) new_path[before] = now;
     UniformQuantizationOptions options = quantize.quantization();
-    for (const auto& [name, is_signed] : config.at("input_signed").items())
-      options.input_signed[name] = is_signed.get<bool>();
+    for (const auto& [name, is_signed] : config.at("input_signed").items()) {
+      const bool old = old_paths.count(name) == 0 && new_path.count(name) > 0;
+      options.input_signed[old ? new_path.at(name) : name] = is_signed.get<bool>();
+    }
     // The structure comes from the transformations on a placeholder input; the values from the file
     // (rescaling changes values only, so it is not repeated).
-    const DatasetInfo& info = dataset_info(train.dataset);
     const std::vector<Tensor> placeholder{Tensor::zeros({1, info.channels, info.side, info.side})};
-    QuantizedModel q =
-        transform(build_model(train, info), train, quantize, placeholder, options, false);
+    QuantizedModel q = transform(model, train, quantize, placeholder, options, false);
+    naming = rename_legacy_entries(c, *q.model);
     load_state_dict(*q.model, c.tensors, "model.");
     q.model->eval();
     return q;
   } catch (const nlohmann::json::exception& e) {
     throw Error(concat(path, ": not a lowbit-quantize checkpoint (", e.what(), ")"));
   } catch (const Error& e) {
-    throw Error(concat(path, ": ", e.what()));
+    const bool neither = naming == EntryNaming::kNeither && model;
+    throw Error(concat(path, ": ", e.what(), neither ? legacy_naming_hint(*model) : ""));
   }
 }
 

@@ -2,7 +2,8 @@
 // blobs "rng" (the global generator's 32 bytes), "progress" (JSON text) and each
 // optimizer's own blobs "optimizer<k>.<name>". Weights that live on the power-of-two grid
 // are held by their DST optimizer as one int8 state per weight (blob "optimizer<k>.dst.<weight>"),
-// so the file stores them as states only, never as floats.
+// so the file stores them as states only, never as floats. Files written before layers were named by
+// module paths load too (models/legacy_names.h).
 #include "apps/training_checkpoint.h"
 
 #include <cmath>
@@ -13,6 +14,7 @@
 #include "core/checkpoint.h"
 #include "core/rng.h"
 #include "layers/state_dict.h"
+#include "models/legacy_names.h"
 
 namespace lowbit {
 namespace {
@@ -108,7 +110,9 @@ LoadedRun read_training_checkpoint(const std::string& path) {
 
 void restore_training_checkpoint(const std::string& path, Module& model, const std::vector<Optimizer*>& optimizers,
                                  bool restore_rng, int grid_min_exp) {
-  const Checkpoint c = load_checkpoint(path);
+  Checkpoint c = load_checkpoint(path);
+  // A checkpoint from before module paths names its layers "0", "stem.0", ...: give them today's names.
+  const EntryNaming naming = rename_legacy_entries(c, model);
   try {
     // Grid weights come back through their optimizer, or decoded from their states when
     // there is none; every other entry must be in the file.
@@ -145,7 +149,7 @@ void restore_training_checkpoint(const std::string& path, Module& model, const s
       global_rng().set_state(rng);
     }
   } catch (const Error& e) {
-    throw Error(concat(path, ": ", e.what()));
+    throw Error(concat(path, ": ", e.what(), naming == EntryNaming::kNeither ? legacy_naming_hint(model) : ""));
   }
 }
 

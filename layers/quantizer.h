@@ -15,7 +15,7 @@ namespace lowbit {
 // (a straight-through estimator, and the gradients of its trained parameters if it has any).
 // It is a Module so that its trained parameters (threshold scales, role kQuantScale) and its
 // calibrated buffers (thresholds) are registered under the layer that owns it, e.g.
-// "stem.0.weight_quantizer.alpha": optimizers, checkpoints and load_state_dict see them like
+// "conv1.weight_quantizer.alpha": optimizers, checkpoints and load_state_dict see them like
 // any other parameter or buffer, with no side table keyed by layer.
 class Quantizer : public Module {
  public:

@@ -10,7 +10,11 @@ Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) {
 }
 
 Sequential& Sequential::add(std::shared_ptr<Module> module) {
-  register_module(std::to_string(children().size()), std::move(module));
+  return add(std::to_string(children().size()), std::move(module));
+}
+
+Sequential& Sequential::add(const std::string& name, std::shared_ptr<Module> module) {
+  register_module(name, std::move(module));
   return *this;
 }
 

@@ -369,8 +369,7 @@ class Compiler {
 
   OpPtr compile(Module& m, const std::string& path) {
     const std::string where = path.empty() ? std::string("the model") : path;
-    if (dynamic_cast<Sequential*>(&m)) return children(m, path);
-    if (dynamic_cast<ResNet*>(&m)) return sequence(m, path, {"stem", "stages", "pool", "fc"});
+    if (dynamic_cast<Sequential*>(&m)) return children(m, path);  // also a ResNet
     if (dynamic_cast<BasicBlock*>(&m))
       return std::make_unique<ResidualOp>(sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2"}),
                                           shortcut(m, path), child(m, path, "relu2"));
@@ -379,7 +378,7 @@ class Compiler {
           sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "conv3", "bn3"}), shortcut(m, path),
           child(m, path, "relu3"));
     if (auto* b = dynamic_cast<InvertedResidual*>(&m)) {
-      OpPtr body = child(m, path, "body");
+      OpPtr body = child(m, path, "conv");
       return b->residual() ? std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr) : std::move(body);
     }
     if (auto* c = dynamic_cast<Conv2d*>(&m)) {
@@ -435,9 +434,10 @@ class Compiler {
     for (const std::string& name : names) ops.push_back(child(m, path, name));
     return std::make_unique<SequenceOp>(std::move(ops));
   }
+  // A projection is "downsample", option A "shortcut" (models/resnet.h).
   OpPtr shortcut(Module& m, const std::string& path) {
     for (const auto& entry : m.children())
-      if (entry.first == "shortcut") return child(m, path, "shortcut");
+      if (entry.first == "downsample" || entry.first == "shortcut") return child(m, path, entry.first);
     return nullptr;  // the identity
   }
 };

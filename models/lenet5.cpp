@@ -1,6 +1,8 @@
 // LeNet-5 builder, with BN before each quantized activation.
 #include "models/lenet5.h"
 
+#include <string>
+
 #include "core/check.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
@@ -32,21 +34,23 @@ std::shared_ptr<Sequential> make_lenet5(const ModelOptions& o, Rng& rng) {
   auto net = std::make_shared<Sequential>();
   // A hidden layer's bias is redundant before BN (the batch mean removes it): leave it out there.
   const bool bias = !normalized;
-  auto block_end = [&](int64_t channels) {
-    if (normalized) net->add(std::make_shared<BatchNorm>(channels));
-    net->add(make_activation(o.activation));
+  // Layer k's BN and activation are "bn<k>" and "relu<k>" (PyTorch's names, also for the
+  // power-of-two activation), so that conv1, conv2, fc1..fc3 are named alike with or without BN.
+  auto block_end = [&](int k, int64_t channels) {
+    if (normalized) net->add("bn" + std::to_string(k), std::make_shared<BatchNorm>(channels));
+    net->add("relu" + std::to_string(k), make_activation(o.activation));
   };
-  net->add(std::make_shared<Conv2d>(o.in_channels, 6, 5, Conv2dOptions{1, pad, 1}, bias, rng));
-  block_end(6);
-  net->add(std::make_shared<MaxPool2d>(2));
-  net->add(std::make_shared<Conv2d>(6, 16, 5, Conv2dOptions{1, 0, 1}, bias, rng));
-  block_end(16);
-  net->add(std::make_shared<MaxPool2d>(2)).add(std::make_shared<Flatten>());
-  net->add(std::make_shared<Linear>(16 * 5 * 5, 120, bias, rng));
-  block_end(120);
-  net->add(std::make_shared<Linear>(120, 84, bias, rng));
-  block_end(84);
-  net->add(std::make_shared<Linear>(84, o.num_classes, true, rng));
+  net->add("conv1", std::make_shared<Conv2d>(o.in_channels, 6, 5, Conv2dOptions{1, pad, 1}, bias, rng));
+  block_end(1, 6);
+  net->add("pool1", std::make_shared<MaxPool2d>(2));
+  net->add("conv2", std::make_shared<Conv2d>(6, 16, 5, Conv2dOptions{1, 0, 1}, bias, rng));
+  block_end(2, 16);
+  net->add("pool2", std::make_shared<MaxPool2d>(2)).add("flatten", std::make_shared<Flatten>());
+  net->add("fc1", std::make_shared<Linear>(16 * 5 * 5, 120, bias, rng));
+  block_end(3, 120);
+  net->add("fc2", std::make_shared<Linear>(120, 84, bias, rng));
+  block_end(4, 84);
+  net->add("fc3", std::make_shared<Linear>(84, o.num_classes, true, rng));
   return net;
 }
 

@@ -34,13 +34,20 @@ std::shared_ptr<Module> make_block_activation(const ActivationSpec& activation) 
   return make_activation(activation);
 }
 
-// conv-BN, then the activation unless the block is a linear projection (activation null).
-void add_conv_bn(Sequential& seq, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-                 const ActivationSpec* activation, Rng& rng) {
+std::shared_ptr<Conv2d> make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Rng& rng) {
   auto conv = std::make_shared<Conv2d>(in, out, kernel, Conv2dOptions{stride, kernel / 2, groups}, false, rng);
   kaiming_normal(conv->weight(), fan_out(conv->weight()), rng);
-  seq.add(conv).add(std::make_shared<BatchNorm>(out));
-  if (activation) seq.add(make_block_activation(*activation));
+  return conv;
+}
+
+// conv-BN-activation as one child, torchvision's Conv2dNormActivation: its layers are <name>.0, .1, .2.
+std::shared_ptr<Sequential> conv_bn_activation(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                                               const ActivationSpec& activation, Rng& rng) {
+  auto block = std::make_shared<Sequential>();
+  block->add(make_conv(in, out, kernel, stride, groups, rng))
+      .add(std::make_shared<BatchNorm>(out))
+      .add(make_block_activation(activation));
+  return block;
 }
 
 }  // namespace
@@ -48,17 +55,19 @@ void add_conv_bn(Sequential& seq, int64_t in, int64_t out, int64_t kernel, int64
 InvertedResidual::InvertedResidual(int64_t in, int64_t out, int64_t stride, int64_t expansion,
                                    const ActivationSpec& activation, Rng& rng)
     : residual_(stride == 1 && in == out) {
-  auto body = std::make_shared<Sequential>();
+  // torchvision's layout: "conv" holds [expansion conv-BN-activation,] depthwise conv-BN-activation,
+  // then the linear bottleneck's conv and BN as two children.
+  auto conv = std::make_shared<Sequential>();
   const int64_t hidden = in * expansion;
-  if (expansion != 1) add_conv_bn(*body, in, hidden, 1, 1, 1, &activation, rng);
-  add_conv_bn(*body, hidden, hidden, 3, stride, hidden, &activation, rng);  // depthwise
-  add_conv_bn(*body, hidden, out, 1, 1, 1, nullptr, rng);                  // linear bottleneck
-  register_module("body", body);
+  if (expansion != 1) conv->add(conv_bn_activation(in, hidden, 1, 1, 1, activation, rng));
+  conv->add(conv_bn_activation(hidden, hidden, 3, stride, hidden, activation, rng));  // depthwise
+  conv->add(make_conv(hidden, out, 1, 1, 1, rng)).add(std::make_shared<BatchNorm>(out));  // linear bottleneck
+  register_module("conv", conv);
 }
 
-// The body is called through the registered table, so that replace_child takes effect.
+// "conv" is called through the registered table, so that replace_child takes effect.
 Tensor InvertedResidual::forward(const Tensor& x) {
-  Tensor y = child("body")(x);
+  Tensor y = child("conv")(x);
   return residual_ ? add(x, y) : y;
 }
 
@@ -70,22 +79,27 @@ std::shared_ptr<Module> make_mobilenet_v2(const ModelOptions& o, Rng& rng) {
   const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, small_input ? 1 : 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
                           {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   const float m = o.width_multiplier;
-  auto net = std::make_shared<Sequential>();
+  // torchvision's layout: features.0 the stem, features.1.. the blocks, then the last 1x1 conv-BN-activation;
+  // the pooling (a function call in torchvision) and the classifier (dropout, linear) after it.
+  auto features = std::make_shared<Sequential>();
   int64_t in = make_divisible(32 * m);
-  add_conv_bn(*net, o.in_channels, in, 3, small_input ? 1 : 2, 1, &o.activation, rng);
+  features->add(conv_bn_activation(o.in_channels, in, 3, small_input ? 1 : 2, 1, o.activation, rng));
   for (const Stage& s : stages) {
     const int64_t out = make_divisible(static_cast<float>(s.channels) * m);
     for (int64_t b = 0; b < s.blocks; ++b) {
-      net->add(std::make_shared<InvertedResidual>(in, out, b == 0 ? s.stride : 1, s.expansion, o.activation, rng));
+      features->add(std::make_shared<InvertedResidual>(in, out, b == 0 ? s.stride : 1, s.expansion, o.activation, rng));
       in = out;
     }
   }
   const int64_t last = make_divisible(1280 * std::max(1.0f, m));
-  add_conv_bn(*net, in, last, 1, 1, 1, &o.activation, rng);
+  features->add(conv_bn_activation(in, last, 1, 1, 1, o.activation, rng));
   auto fc = std::make_shared<Linear>(last, o.num_classes, true, rng);
   normal_fill(fc->weight(), 0.0f, 0.01f, rng);
   fc->bias().fill(0.0f);
-  net->add(std::make_shared<GlobalAvgPool>()).add(std::make_shared<Dropout>(0.2f)).add(fc);
+  auto classifier = std::make_shared<Sequential>();
+  classifier->add(std::make_shared<Dropout>(0.2f)).add(fc);
+  auto net = std::make_shared<Sequential>();
+  net->add("features", features).add("avgpool", std::make_shared<GlobalAvgPool>()).add("classifier", classifier);
   return net;
 }
 

@@ -2,6 +2,8 @@
 // depthwise 3x3 and a linear pointwise projection, ReLU6, width multiplier. For inputs of
 // 64 pixels or less the stem and the second stage keep stride 1 (the usual CIFAR form).
 // ModelOptions::activation other than relu replaces every ReLU6 by the power-of-two activation.
+// Named as torchvision's: features.0.0 (stem conv), features.N.conv.K... (blocks), features.18,
+// avgpool, classifier.1 (the linear layer).
 #pragma once
 
 #include <memory>
@@ -22,7 +24,7 @@ class InvertedResidual : public Module {
   bool residual() const { return residual_; }
 
  private:
-  bool residual_;  // the child "body" is called by name
+  bool residual_;  // the child "conv" is called by name
 };
 
 std::shared_ptr<Module> make_mobilenet_v2(const ModelOptions& options, Rng& rng);

@@ -1,4 +1,4 @@
-// Walking a model tree: every module with its dotted path ("stages.0.1.conv1"), for the model
+// Walking a model tree: every module with its dotted path ("layer1.1.conv1"), for the model
 // transformations (BN folding, calibration, depthwise rescaling) that trace a forward pass and must
 // name what they found.
 #pragma once

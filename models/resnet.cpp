@@ -3,6 +3,7 @@
 // default.
 #include "models/resnet.h"
 
+#include <string>
 #include <vector>
 
 #include "core/check.h"
@@ -34,6 +35,13 @@ std::shared_ptr<Module> make_shortcut(int64_t in, int64_t out, int64_t stride, S
   return projection;
 }
 
+// The name a block gives its shortcut: torchvision's "downsample" for a projection, "shortcut" for
+// option A (as the common PyTorch CIFAR ResNets name it); "" for the identity, which is no child.
+std::string shortcut_name(const std::shared_ptr<Module>& shortcut) {
+  if (!shortcut) return "";
+  return dynamic_cast<PadChannelsShortcut*>(shortcut.get()) ? "shortcut" : "downsample";
+}
+
 template <class Block>
 std::shared_ptr<Sequential> make_stage(int64_t& in, int64_t channels, int blocks, int64_t stride,
                                        ShortcutKind shortcut, const ActivationSpec& activation, Rng& rng) {
@@ -45,43 +53,47 @@ std::shared_ptr<Sequential> make_stage(int64_t& in, int64_t channels, int blocks
   return stage;
 }
 
-std::shared_ptr<Module> make_stem(int64_t in, int64_t out, const ActivationSpec& activation, Rng& rng) {
-  auto stem = std::make_shared<Sequential>();
-  stem->add(conv(in, out, 3, 1, rng)).add(std::make_shared<BatchNorm>(out)).add(make_activation(activation));
-  return stem;
+// A ResNet holding its stem under torchvision's names: conv1, bn1, relu (a 3x3 convolution and no
+// max pooling, for 32x32 inputs).
+std::shared_ptr<ResNet> resnet_with_stem(int64_t in, int64_t out, const ActivationSpec& activation, Rng& rng) {
+  auto net = std::make_shared<ResNet>();
+  net->add("conv1", conv(in, out, 3, 1, rng)).add("bn1", std::make_shared<BatchNorm>(out));
+  net->add("relu", make_activation(activation));
+  return net;
+}
+
+// Appends layer1, layer2, ... (one stage of `blocks` blocks for each width; the first stage keeps
+// the resolution, each later one halves it), then average pooling and the linear classifier.
+template <class Block>
+std::shared_ptr<Module> add_layers(std::shared_ptr<ResNet> net, int64_t in, const std::vector<int64_t>& widths,
+                                   const std::vector<int>& blocks, ShortcutKind shortcut, const ModelOptions& o,
+                                   Rng& rng) {
+  for (size_t s = 0; s < widths.size(); ++s) {
+    net->add("layer" + std::to_string(s + 1),
+             make_stage<Block>(in, widths[s], blocks[s], s == 0 ? 1 : 2, shortcut, o.activation, rng));
+  }
+  net->add("avgpool", std::make_shared<GlobalAvgPool>());
+  net->add("fc", std::make_shared<Linear>(in, o.num_classes, true, rng));
+  return net;
 }
 
 template <class Block>
 std::shared_ptr<Module> make_cifar_resnet(const char* name, const std::vector<int>& blocks, const ModelOptions& o, Rng& rng) {
   LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
-  auto stem = make_stem(o.in_channels, 64, o.activation, rng);
-  auto stages = std::make_shared<Sequential>();
-  int64_t in = 64;
-  const int64_t widths[] = {64, 128, 256, 512};
-  for (size_t s = 0; s < 4; ++s) {
-    stages->add(
-        make_stage<Block>(in, widths[s], blocks[s], s == 0 ? 1 : 2, ShortcutKind::kProjection, o.activation, rng));
-  }
-  return std::make_shared<ResNet>(stem, stages, in, o.num_classes, rng);
+  return add_layers<Block>(resnet_with_stem(o.in_channels, 64, o.activation, rng), 64, {64, 128, 256, 512}, blocks,
+                           ShortcutKind::kProjection, o, rng);
 }
 
 std::shared_ptr<Module> make_he_cifar_resnet(const char* name, int n, const ModelOptions& o, Rng& rng) {
   LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
-  auto stem = make_stem(o.in_channels, 16, o.activation, rng);
-  auto stages = std::make_shared<Sequential>();
-  int64_t in = 16;
-  const int64_t widths[] = {16, 32, 64};
-  for (size_t s = 0; s < 3; ++s) {
-    stages->add(
-        make_stage<BasicBlock>(in, widths[s], n, s == 0 ? 1 : 2, ShortcutKind::kPadChannels, o.activation, rng));
-  }
-  return std::make_shared<ResNet>(stem, stages, in, o.num_classes, rng);
+  return add_layers<BasicBlock>(resnet_with_stem(o.in_channels, 16, o.activation, rng), 16, {16, 32, 64}, {n, n, n},
+                                ShortcutKind::kPadChannels, o, rng);
 }
 
 // The block's output before the last activation: residual plus the shortcut of x (its registered
-// "shortcut" child, or x itself).
-Tensor add_shortcut(const Module& block, const Tensor& residual, const Tensor& x, bool has_shortcut) {
-  return add(residual, has_shortcut ? block.child("shortcut")(x) : x);
+// child `shortcut`, or x itself when that is "").
+Tensor add_shortcut(const Module& block, const Tensor& residual, const Tensor& x, const std::string& shortcut) {
+  return add(residual, shortcut.empty() ? x : block.child(shortcut)(x));
 }
 
 }  // namespace
@@ -94,8 +106,8 @@ BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKin
   register_module("conv2", conv(channels, channels, 3, 1, rng));
   register_module("bn2", std::make_shared<BatchNorm>(channels));
   auto s = make_shortcut(in, channels, stride, shortcut, rng);
-  has_shortcut_ = s != nullptr;
-  if (s) register_module("shortcut", s);
+  shortcut_ = shortcut_name(s);
+  if (s) register_module(shortcut_, s);
   register_module("relu2", make_activation(activation));
 }
 
@@ -103,7 +115,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKin
 Tensor BasicBlock::forward(const Tensor& x) {
   Tensor h = child("relu1")(child("bn1")(child("conv1")(x)));
   h = child("bn2")(child("conv2")(h));
-  return child("relu2")(add_shortcut(*this, h, x, has_shortcut_));
+  return child("relu2")(add_shortcut(*this, h, x, shortcut_));
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
@@ -118,8 +130,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKin
   register_module("conv3", conv(channels, out, 1, 1, rng));
   register_module("bn3", std::make_shared<BatchNorm>(out));
   auto s = make_shortcut(in, out, stride, shortcut, rng);
-  has_shortcut_ = s != nullptr;
-  if (s) register_module("shortcut", s);
+  shortcut_ = shortcut_name(s);
+  if (s) register_module(shortcut_, s);
   register_module("relu3", make_activation(activation));
 }
 
@@ -127,17 +139,8 @@ Tensor Bottleneck::forward(const Tensor& x) {
   Tensor h = child("relu1")(child("bn1")(child("conv1")(x)));
   h = child("relu2")(child("bn2")(child("conv2")(h)));
   h = child("bn3")(child("conv3")(h));
-  return child("relu3")(add_shortcut(*this, h, x, has_shortcut_));
+  return child("relu3")(add_shortcut(*this, h, x, shortcut_));
 }
-
-ResNet::ResNet(std::shared_ptr<Module> stem, std::shared_ptr<Module> stages, int64_t features, int64_t classes, Rng& rng) {
-  register_module("stem", std::move(stem));
-  register_module("stages", std::move(stages));
-  register_module("pool", std::make_shared<GlobalAvgPool>());
-  register_module("fc", std::make_shared<Linear>(features, classes, true, rng));
-}
-
-Tensor ResNet::forward(const Tensor& x) { return child("fc")(child("pool")(child("stages")(child("stem")(x)))); }
 
 std::shared_ptr<Module> make_resnet18(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet18", {2, 2, 2, 2}, o, rng); }
 std::shared_ptr<Module> make_resnet34(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet34", {3, 4, 6, 3}, o, rng); }

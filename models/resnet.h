@@ -9,9 +9,11 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "core/rng.h"
 #include "layers/module.h"
+#include "layers/sequential.h"
 #include "models/model_options.h"
 
 namespace lowbit {
@@ -28,7 +30,7 @@ class BasicBlock : public Module {
   std::string type_name() const override { return "BasicBlock"; }
 
  private:
-  bool has_shortcut_;  // a "shortcut" child exists (else the identity); children are called by name
+  std::string shortcut_;  // the shortcut child's name ("" for the identity); children are called by name
 };
 
 // conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(4x)-BN plus the shortcut, then ReLU (each
@@ -42,14 +44,15 @@ class Bottleneck : public Module {
   std::string type_name() const override { return "Bottleneck"; }
 
  private:
-  bool has_shortcut_;  // a "shortcut" child exists (else the identity); children are called by name
+  std::string shortcut_;  // the shortcut child's name ("" for the identity); children are called by name
 };
 
-// Stem, stages of blocks, global average pooling, linear classifier.
-class ResNet : public Module {
+// The stem (conv1, bn1, relu), the stages of blocks (layer1, layer2, ...), global average pooling
+// (avgpool) and the linear classifier (fc), applied in order: torchvision's names, so that a layer
+// reads "layer2.0.conv1" and a projection shortcut "layer2.0.downsample.0" (option A's, which has no
+// parameters, is "shortcut").
+class ResNet : public Sequential {
  public:
-  ResNet(std::shared_ptr<Module> stem, std::shared_ptr<Module> stages, int64_t features, int64_t classes, Rng& rng);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "ResNet"; }
 };
 

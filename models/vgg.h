@@ -1,6 +1,7 @@
 // VGG with batch norm for 32x32 inputs: vgg7 (the "VGG-small" of low-bit papers:
 // 2x128C3-MP-2x256C3-MP-2x512C3-MP-FC1024-FC), vgg11 and vgg16 (Simonyan and Zisserman's
-// configurations A and D with one linear classifier, as is usual on CIFAR).
+// configurations A and D with one linear classifier, as is usual on CIFAR). Named as torchvision's
+// VGG: features.N (convolutions, BN, activations, pooling), flatten, classifier.N (linear layers).
 #pragma once
 
 #include <memory>

@@ -115,7 +115,7 @@ TEST_CASE("the summary counts layers, parameters and MACs", "[models]") {
   // conv1 28*28*6*25 + conv2 10*10*16*150 + fc 400*120 + 120*84 + 84*10
   CHECK(s.macs == 117600 + 240000 + 48000 + 10080 + 840);
   REQUIRE(s.layers.size() == 12);
-  CHECK(s.layers[0].name == "0");
+  CHECK(s.layers[0].name == "conv1");
   CHECK(s.layers[0].output_shape == Shape({6, 28, 28}));
   CHECK(format_summary(s).find("61,706") != std::string::npos);
   CHECK(lenet->is_training());

@@ -85,6 +85,17 @@ TEST_CASE("sequential applies children in order", "[module]") {
   CHECK(net.forward(x).shape() == Shape({5, 2}));
 }
 
+TEST_CASE("sequential children named by the model keep their names, unnamed ones their position", "[module]") {
+  Sequential net;
+  net.add("conv1", std::make_shared<Linear>(3, 4)).add(std::make_shared<Linear>(4, 2, false));
+  const auto params = net.parameters();
+  REQUIRE(params.size() == 3);
+  CHECK(params[0].name == "conv1.weight");
+  CHECK(params[2].name == "1.weight");
+  CHECK(&net.child("conv1") == &net[0]);
+  CHECK_THROWS_WITH(net.add("a.b", std::make_shared<Linear>(2, 2)), Catch::Contains("'a.b'"));
+}
+
 TEST_CASE("state_dict round-trips parameters and buffers and checks shapes", "[module]") {
   Block a, b;
   a.parameters()[0].tensor.fill(3.0f);

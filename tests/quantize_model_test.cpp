@@ -1,10 +1,11 @@
 // lowbit-quantize's model pieces: the FAT transformation of a zoo model (folded, calibrated; scales
 // only trainable), and the quantized checkpoint, which rebuilds a model that computes the same
-// logits.
+// logits (also from a file with the layer names of before module paths).
 #include "apps/quantize_model.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "layers/batch_norm.h"
 #include "layers/identity.h"
 #include "layers/uniform_quantizer.h"
+#include "models/legacy_names.h"
 #include "models/module_paths.h"
 #include "tests/temp_root.h"
 #include "tests/gradcheck.h"
@@ -103,6 +105,28 @@ TEST_CASE("quantize_model: fold, calibrate, train only the scales, and the check
       for (size_t i = 0; i < q.layers.size(); ++i)
         CHECK(loaded.layers[i].input->spec().is_signed == q.layers[i].input->spec().is_signed);
       CHECK(eval_no_grad(*loaded.model, x).to_vector() == expected.to_vector());
+
+      // The same file as written before module paths (entries and input_signed keyed by the old
+      // layer names) loads to the same logits.
+      Checkpoint old = load_checkpoint(path);
+      const std::map<std::string, std::string> old_entry = legacy_entry_names(*q.model);
+      for (NamedTensor& t : old.tensors) {
+        const auto it = old_entry.find(t.name.substr(6));
+        if (it != old_entry.end()) t.name = "model." + it->second;
+      }
+      REQUIRE_FALSE(old.has_tensor("model.conv1.weight"));
+      nlohmann::json old_config = nlohmann::json::parse(old.config);
+      const std::map<std::string, std::string> old_path = legacy_module_paths(*q.model);
+      nlohmann::json old_signed = nlohmann::json::object();
+      for (const auto& [layer, is_signed] : old_config.at("input_signed").items()) old_signed[old_path.at(layer)] = is_signed;
+      old_config["input_signed"] = old_signed;
+      old.config = old_config.dump();
+      save_checkpoint(path, old);
+      const QuantizedModel from_old = load_quantized_checkpoint(path);
+      REQUIRE(from_old.layers.size() == q.layers.size());
+      for (size_t i = 0; i < q.layers.size(); ++i)
+        CHECK(from_old.layers[i].input->spec().is_signed == q.layers[i].input->spec().is_signed);
+      CHECK(eval_no_grad(*from_old.model, x).to_vector() == expected.to_vector());
     }
   }
 }

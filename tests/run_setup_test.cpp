@@ -129,7 +129,7 @@ double grid_zero_fraction(const std::string& grid_init, const std::string& layer
 TEST_CASE("grid-init nearest projects He initialization as it is, fitted scales it first", "[apps][optim]") {
   // The last 3x3 convolution (512 x 512 x 3 x 3): He's std sqrt(2 / 4608) = 0.021, so nearly every
   // weight is below the first threshold L / 2 = 1/16 (2.98 std: 0.29% above) when projected as it is.
-  const std::string last = "stages.3.1.conv2.weight";
+  const std::string last = "layer4.1.conv2.weight";
   const double nearest = grid_zero_fraction("nearest", last), fitted = grid_zero_fraction("fitted", last);
   INFO("zeros: nearest " << nearest << ", fitted " << fitted);
   CHECK(nearest > 0.99);

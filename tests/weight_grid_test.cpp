@@ -55,23 +55,23 @@ TEST_CASE("lenet5's grid weights for the four first/last combinations", "[weight
   Rng rng(0);
   auto model = make_model("lenet5", o, rng);
   using Names = std::vector<std::string>;
-  CHECK(names(grid_weight_parameters(*model, false, false)) == Names{"3.weight", "7.weight", "9.weight"});
-  CHECK(names(grid_weight_parameters(*model, true, false)) == Names{"0.weight", "3.weight", "7.weight", "9.weight"});
-  CHECK(names(grid_weight_parameters(*model, false, true)) == Names{"3.weight", "7.weight", "9.weight", "11.weight"});
+  CHECK(names(grid_weight_parameters(*model, false, false)) == Names{"conv2.weight", "fc1.weight", "fc2.weight"});
+  CHECK(names(grid_weight_parameters(*model, true, false)) == Names{"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"});
+  CHECK(names(grid_weight_parameters(*model, false, true)) == Names{"conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"});
   CHECK(names(grid_weight_parameters(*model, true, true)) ==
-        Names{"0.weight", "3.weight", "7.weight", "9.weight", "11.weight"});
+        Names{"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"});
   for (bool first : {false, true}) {
     for (bool last : {false, true}) {
       const std::vector<Parameter> grid = grid_weight_parameters(*model, first, last);
       const std::vector<Parameter> other = other_parameters(*model, grid);
       check_partition(*model, grid, other);
       for (const Parameter& p : other) {
-        if (p.role == ParamRole::kWeight) CHECK(((p.name == "0.weight" && !first) || (p.name == "11.weight" && !last)));
+        if (p.role == ParamRole::kWeight) CHECK(((p.name == "conv1.weight" && !first) || (p.name == "fc3.weight" && !last)));
       }
     }
   }
   const std::vector<Parameter> other = other_parameters(*model, grid_weight_parameters(*model, false, false));
-  CHECK(names(other) == Names{"0.weight", "0.bias", "3.bias", "7.bias", "9.bias", "11.weight", "11.bias"});
+  CHECK(names(other) == Names{"conv1.weight", "conv1.bias", "conv2.bias", "fc1.bias", "fc2.bias", "fc3.weight", "fc3.bias"});
 }
 
 TEST_CASE("resnet18's grid weights: 20 convolutions and the linear layer", "[weight_grid]") {
@@ -79,7 +79,7 @@ TEST_CASE("resnet18's grid weights: 20 convolutions and the linear layer", "[wei
   auto model = make_model("resnet18", ModelOptions{}, rng);
   const std::vector<Parameter> all = grid_weight_parameters(*model, true, true);
   REQUIRE(all.size() == 21);
-  CHECK(all.front().name == "stem.0.weight");
+  CHECK(all.front().name == "conv1.weight");
   CHECK(all.front().tensor.shape() == Shape({64, 3, 3, 3}));
   CHECK(all.back().name == "fc.weight");
   CHECK(all.back().tensor.shape() == Shape({10, 512}));
@@ -87,10 +87,10 @@ TEST_CASE("resnet18's grid weights: 20 convolutions and the linear layer", "[wei
 
   const std::vector<Parameter> middle = grid_weight_parameters(*model, false, false);
   REQUIRE(middle.size() == 19);
-  CHECK(middle.front().name == "stages.0.0.conv1.weight");
-  CHECK(middle.back().name == "stages.3.1.conv2.weight");
+  CHECK(middle.front().name == "layer1.0.conv1.weight");
+  CHECK(middle.back().name == "layer4.1.conv2.weight");
   CHECK(grid_weight_parameters(*model, true, false).size() == 20);
-  CHECK(grid_weight_parameters(*model, true, false).front().name == "stem.0.weight");
+  CHECK(grid_weight_parameters(*model, true, false).front().name == "conv1.weight");
   CHECK(grid_weight_parameters(*model, false, true).size() == 20);
   CHECK(grid_weight_parameters(*model, false, true).back().name == "fc.weight");
 
@@ -106,7 +106,7 @@ TEST_CASE("resnet18's grid weights: 20 convolutions and the linear layer", "[wei
     }
   }
   const std::vector<std::string> other = names(other_parameters(*model, middle));
-  CHECK(other.front() == "stem.0.weight");
+  CHECK(other.front() == "conv1.weight");
   CHECK(std::count(other.begin(), other.end(), "fc.weight") == 1);
 }
 
