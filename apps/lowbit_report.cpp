@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include "apps/cli_main.h"
@@ -18,12 +19,14 @@
 #include "apps/train_config.h"
 #include "apps/training_checkpoint.h"
 #include "apps/weight_report.h"
+#include "apps/weight_stats.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
 #include "data/batch_loader.h"
 #include "data/datasets.h"
 #include "layers/pow2_activation.h"
+#include "models/weight_grid.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
@@ -84,7 +87,17 @@ int main(int argc, char** argv) {
     Module& model = *trained.model;
     DstSpec spec;
     spec.min_exp = config.weight_min_exp;
-    const WeightReport report = weight_report(model, spec);
+    // Grid layers get the level table; a float model, and a grid model's float layers, their float
+    // statistics.
+    const bool grid_model = config.weights == "pow2";
+    std::set<std::string> grid_names;
+    if (grid_model)
+      for (const Parameter& p : grid_weight_parameters(model, config.quantize_first, config.quantize_last))
+        grid_names.insert(p.name);
+    const std::vector<WeightStats> stats = weight_stats(model, grid_names);
+    std::set<std::string> float_names;
+    for (const WeightStats& s : stats) float_names.insert(s.name);
+    const WeightReport report = weight_report(model, spec, float_names);
     // The page's test-set section is read first, so that a malformed test_confusion.csv stops the
     // program before it prints anything.
     HtmlSection test_section;
@@ -93,14 +106,20 @@ int main(int argc, char** argv) {
       test_section = test_confusion_section(confusion_path, info.num_classes);
     }
 
-    std::printf("%s: %s on %s, %d epochs; weights %s (grid min 2^%d), activations %s\n", checkpoint.c_str(),
-                config.model.c_str(), config.dataset.c_str(), trained.progress.epochs_done, config.weights.c_str(),
-                config.weight_min_exp, config.act.c_str());
-    std::printf("%s", format_weight_report(report).c_str());
+    const std::string weights_text =
+        grid_model ? "pow2 (grid min 2^" + std::to_string(config.weight_min_exp) + ")" : config.weights;
+    std::printf("%s: %s on %s, %d epochs; weights %s, activations %s\n", checkpoint.c_str(), config.model.c_str(),
+                config.dataset.c_str(), trained.progress.epochs_done, weights_text.c_str(), config.act.c_str());
+    if (grid_model) std::printf("%s", format_weight_report(report).c_str());
+    if (!stats.empty()) {
+      if (grid_model) std::printf("\nfloat layers\n");
+      std::printf("%s", format_weight_stats(stats).c_str());
+    }
     const std::vector<NormScaleReport> norm_scales = norm_scale_report(model);
     std::printf("%s", format_norm_scale_report(norm_scales).c_str());
     if (!csv_path.empty()) {
-      write_file_atomic(csv_path, weight_report_csv(report));
+      // A grid model's table is its levels (float layers marked there); a float model's, its statistics.
+      write_file_atomic(csv_path, grid_model ? weight_report_csv(report) : weight_stats_csv(stats));
       std::printf("weight table written to %s\n", csv_path.c_str());
     }
     std::vector<ActivationZeros> zeros;
@@ -118,11 +137,20 @@ int main(int argc, char** argv) {
       const std::string title = config.model + " on " + config.dataset;
       HtmlSection run{"Run", {}, {}, {}};
       run.paragraphs.push_back(checkpoint + ": " + std::to_string(trained.progress.epochs_done) + " epochs; weights " +
-                               config.weights + " (grid min 2^" + std::to_string(config.weight_min_exp) +
-                               "), activations " + config.act + ".");
+                               weights_text + ", activations " + config.act + ".");
       if (!trained.progress.history.empty()) run.figures.push_back(training_curves_svg(trained.progress.history, title));
-      HtmlSection weights{"Weights", {"Per weight tensor: non-zero share (1 - sparsity) and the count at each grid level."},
-                          {html_table_from_csv("weight levels", weight_report_csv(report))}, {}};
+      HtmlSection weights{"Weights", {}, {}, {}};
+      if (grid_model) {
+        weights.paragraphs.push_back("Per weight tensor on the grid: non-zero share (1 - sparsity) and the count at each "
+                                     "grid level; float layers are marked float.");
+        weights.tables.push_back(html_table_from_csv("weight levels", weight_report_csv(report)));
+      }
+      if (!stats.empty()) {
+        weights.paragraphs.push_back(grid_model ? "The float layers: statistics and histograms."
+                                                : "Per weight tensor: statistics and histograms.");
+        weights.tables.push_back(html_table_from_csv("float weights", weight_stats_csv(stats)));
+        weights.figures.push_back(weight_histograms_svg(stats, "weights of " + title));
+      }
       std::vector<HtmlSection> sections{run, test_section, weights};
       if (!norm_scales.empty()) {
         HtmlTable table{"|gamma| of every batch norm", {"layer", "channels", "mean", "min", "max"}, {}};

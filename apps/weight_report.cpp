@@ -39,7 +39,7 @@ void add_into(WeightLayerReport& total, const WeightLayerReport& layer) {
 
 }  // namespace
 
-WeightReport weight_report(const Module& model, const DstSpec& spec) {
+WeightReport weight_report(const Module& model, const DstSpec& spec, const std::set<std::string>& float_layers) {
   WeightReport report;
   report.levels = grid_levels(spec);
   const int per_sign = static_cast<int>(report.levels.size() / 2);
@@ -52,9 +52,11 @@ WeightReport weight_report(const Module& model, const DstSpec& spec) {
     layer.shape = p.tensor.shape();
     layer.elements = p.tensor.numel();
     layer.level_counts.assign(report.levels.size(), 0);
+    layer.is_float = float_layers.count(p.name) > 0;
     const float* w = p.tensor.data();
     for (int64_t i = 0; i < layer.elements; ++i) {
       layer.nonzero += w[i] != 0.0f;
+      if (layer.is_float) continue;
       const int k = level_index(w[i], spec, per_sign);
       if (k < 0) {
         ++layer.off_grid;
@@ -127,12 +129,13 @@ std::string format_weight_report(const WeightReport& r) {
   }
   out += "\n";
   auto row = [&](const WeightLayerReport& l) {
-    std::snprintf(buf, sizeof buf, "%-34s %-16s %10lld %8.2f%% %9lld", l.name.c_str(),
+    const std::string off_grid = l.is_float ? "float" : std::to_string(l.off_grid);
+    std::snprintf(buf, sizeof buf, "%-34s %-16s %10lld %8.2f%% %9s", l.name.c_str(),
                   l.name == "total" ? "" : dims_text(l.shape).c_str(), static_cast<long long>(l.elements),
-                  100.0 * l.nonzero_fraction(), static_cast<long long>(l.off_grid));
+                  100.0 * l.nonzero_fraction(), off_grid.c_str());
     out += buf;
     for (int64_t c : l.level_counts) {
-      std::snprintf(buf, sizeof buf, " %9lld", static_cast<long long>(c));
+      std::snprintf(buf, sizeof buf, " %9s", l.is_float ? "-" : std::to_string(c).c_str());
       out += buf;
     }
     out += "\n";
@@ -149,10 +152,9 @@ std::string weight_report_csv(const WeightReport& r) {
   char buf[96];
   auto row = [&](const WeightLayerReport& l) {
     const std::string shape = l.name == "total" ? "" : dims_text(l.shape);
-    std::snprintf(buf, sizeof buf, ",%lld,%.6f,%lld", static_cast<long long>(l.elements), l.nonzero_fraction(),
-                  static_cast<long long>(l.off_grid));
-    out += l.name + "," + shape + buf;
-    for (int64_t c : l.level_counts) out += "," + std::to_string(c);
+    std::snprintf(buf, sizeof buf, ",%lld,%.6f,", static_cast<long long>(l.elements), l.nonzero_fraction());
+    out += l.name + "," + shape + buf + (l.is_float ? "float" : std::to_string(l.off_grid));
+    for (int64_t c : l.level_counts) out += "," + (l.is_float ? std::string() : std::to_string(c));
     out += "\n";
   };
   for (const WeightLayerReport& l : r.layers) row(l);

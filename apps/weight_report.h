@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct WeightLayerReport {
   int64_t elements = 0;
   int64_t nonzero = 0;
   int64_t off_grid = 0;              // elements that are not exactly a grid value
+  bool is_float = false;             // a float layer of a grid model: no level counts, not "off the grid"
   std::vector<int64_t> level_counts;  // aligned with grid_levels(spec)
   double nonzero_fraction() const { return elements ? static_cast<double>(nonzero) / static_cast<double>(elements) : 0; }
 };
@@ -30,8 +32,9 @@ struct WeightReport {
 
 // The values of the grid {0, ±2^p, ..., ±1}, ascending.
 std::vector<double> grid_levels(const DstSpec& spec);
-// Counts every weight tensor (role weight, rank 2 or 4) of `model` against the grid.
-WeightReport weight_report(const Module& model, const DstSpec& spec);
+// Counts every weight tensor (role weight, rank 2 or 4) of `model` against the grid; the layers named
+// in `float_layers` (a grid model's float first layer) are marked float instead, with no counts.
+WeightReport weight_report(const Module& model, const DstSpec& spec, const std::set<std::string>& float_layers = {});
 
 // The scale of every BatchNorm (its weight, gamma): with the power-of-two activation after it, a
 // unit-variance input leaves BN with standard deviation |gamma|, so |gamma| against the activation's
@@ -45,7 +48,8 @@ std::vector<NormScaleReport> norm_scale_report(const Module& model);
 // One line per BatchNorm: name, channels, mean / min / max |gamma|; empty when the model has none.
 std::string format_norm_scale_report(const std::vector<NormScaleReport>& report);
 
-// The report as an aligned text table and as CSV (header: layer,shape,elements,nonzero_fraction,off_grid,<levels>).
+// The report as an aligned text table and as CSV (header: layer,shape,elements,nonzero_fraction,off_grid,<levels>);
+// a float layer's off_grid cell says "float" and its level cells are empty ("-" in the text table).
 std::string format_weight_report(const WeightReport& report);
 std::string weight_report_csv(const WeightReport& report);
 

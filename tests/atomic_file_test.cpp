@@ -49,7 +49,7 @@ TEST_CASE("write_file_atomic writes, replaces whole, and leaves no temporary fil
 TEST_CASE("write_file_atomic names the file it cannot write and keeps what was there", "[atomic_file]") {
   TempDir dir;
   CHECK_THROWS_WITH(lowbit::write_file_atomic((dir.root / "missing" / "x.csv").string(), std::string("x")),
-                    Catch::Contains("missing/x.csv: cannot open") && Catch::Contains("writable"));
+                    Catch::Contains("missing/x.csv: cannot write") && Catch::Contains("writable"));
   // A directory in the way: the rename fails, the directory stays, the temporary file is removed.
   const fs::path blocked = dir.root / "blocked";
   fs::create_directories(blocked / "inside");

@@ -115,11 +115,13 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   CHECK(e.output.find("confusion matrix written to " + (out / "last.ckpt.confusion.csv").string() + " (CSV) and " +
                       heat_map.string() + " (heat map)") != std::string::npos);
 
-  // lowbit-report's page: well-formed, with the weight table and the training curves.
+  // lowbit-report's page: well-formed, with the float model's weight statistics, their histograms
+  // and the training curves; no grid-level table for float weights.
   const std::string html = report_page(out / "last.ckpt", out / "report.html");
-  CHECK(html.find("weight levels") != std::string::npos);
-  CHECK(html.find("<svg") != std::string::npos);
-  CHECK(html.find("total") != std::string::npos);  // the whole-network line of the table
+  CHECK(html.find("<caption>float weights</caption>") != std::string::npos);
+  CHECK(html.find("weight levels") == std::string::npos);
+  CHECK(html.find("<td>fc3.weight</td>") != std::string::npos);
+  CHECK(html.find("weights of lenet5 on mnist") != std::string::npos);  // the histogram figure
   // The test set's section, from test_confusion.csv: the accuracy lowbit-train reported, the
   // per-class table and the heat map beside the two training charts.
   char accuracy[32];
@@ -127,7 +129,7 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   CHECK(html.find("The final model on the test split (" + (out / "test_confusion.csv").string() + "): " + accuracy +
                   " of 200 images.") != std::string::npos);
   CHECK(html.find("<caption>per-class accuracy</caption>") != std::string::npos);
-  CHECK(count_occurrences(html, "<svg") == 4);
+  CHECK(count_occurrences(html, "<svg") == 5);
   CHECK(count_occurrences(html, "<circle") == 12);  // three epochs of four curves
 
   // A second run into the same directory is refused rather than overwriting it.
@@ -190,6 +192,23 @@ TEST_CASE("a power-of-two run re-estimates batch norm each epoch and resumes to 
   // Without the re-estimation the validation numbers come from the lagging running averages.
   REQUIRE(run_command(f.train(q + "--recalibrate-bn 0 --out " + stale.string())).status == 0);
   CHECK(metrics_without_timing(whole / "metrics.csv") != metrics_without_timing(stale / "metrics.csv"));
+  // lowbit-report: the grid layers' level table, with the float first layer marked float and given
+  // its float statistics below.
+  const CommandResult report =
+      run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 2 --checkpoint " + (whole / "last.ckpt").string());
+  INFO(report.output);
+  REQUIRE(report.status == 0);
+  const size_t conv1 = report.output.find("\nconv1.weight");
+  REQUIRE(conv1 != std::string::npos);
+  const std::string conv1_row = report.output.substr(conv1 + 1, report.output.find('\n', conv1 + 1) - conv1 - 1);
+  CHECK(conv1_row.find(" float ") != std::string::npos);
+  CHECK(report.output.find("\nfloat layers\n") != std::string::npos);
+  const size_t fc1 = report.output.find("\nfc1.weight");
+  REQUIRE(fc1 != std::string::npos);
+  const std::string fc1_row = report.output.substr(fc1 + 1, report.output.find('\n', fc1 + 1) - fc1 - 1);
+  CHECK(fc1_row.find("% ") != std::string::npos);
+  CHECK(fc1_row.substr(fc1_row.find("% ") + 2).find_first_not_of(' ') == 8);  // off the grid: a right-aligned 0
+  CHECK(fc1_row[fc1_row.find("% ") + 10] == '0');
 }
 
 TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", "[apps][train]") {

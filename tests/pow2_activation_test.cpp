@@ -253,7 +253,7 @@ TEST_CASE("the layer with a trained scale owns it, starts at the fixed levels an
   CHECK(Pow2Activation(fixed_spec).parameters().empty());  // the fixed levels own nothing
 }
 
-TEST_CASE("a scale that is not positive and finite is refused; scale names parse and print", "[pow2]") {
+TEST_CASE("a scale that is not positive and finite is refused, and scale names parse and print", "[pow2]") {
   const Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
   const Tensor x = Tensor::from_vector({1}, {0.5f});
   for (float bad : {0.0f, -1.0f, std::numeric_limits<float>::infinity(), std::nanf("")})

@@ -49,6 +49,18 @@ TEST_CASE("the weight report counts every level and everything off the grid", "[
   CHECK(csv.find("0.weight,2x4,8,0.750000,2,1,1,0,0,2,1,0,0,1\n") != std::string::npos);
   CHECK(csv.find("total,,10,0.800000,2,") != std::string::npos);
   CHECK(format_weight_report(r).find("75.00%") != std::string::npos);
+
+  // The same model with its first layer in float: marked float, no level counts, nothing off the grid.
+  const WeightReport marked = weight_report(*net, spec, {"0.weight"});
+  CHECK(marked.layers[0].is_float);
+  CHECK(marked.layers[0].off_grid == 0);
+  CHECK(marked.layers[0].level_counts == std::vector<int64_t>(9, 0));
+  CHECK(marked.layers[0].nonzero == 6);
+  CHECK(marked.total.off_grid == 0);
+  CHECK(marked.total.nonzero == 8);
+  CHECK(weight_report_csv(marked).find("0.weight,2x4,8,0.750000,float,,,,,,,,,\n") != std::string::npos);
+  const std::string text = format_weight_report(marked);
+  CHECK(text.find("float") != std::string::npos);
 }
 
 TEST_CASE("the batch-norm scale report gives mean, min and max |gamma| of every BN", "[report]") {
