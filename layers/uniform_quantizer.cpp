@@ -294,6 +294,16 @@ UniformQuantizer::Grid UniformQuantizer::grid(int64_t c) const {
   return g;
 }
 
+UniformQuantizer::CodeLimits UniformQuantizer::codes(int64_t channel) const {
+  LOWBIT_CHECK(channel >= 0 && channel < channels_, "uniform quantizer: threshold ", channel, " of ", channels_);
+  if (spec_.thresholds == Thresholds::kSymmetric) {
+    const kernels::CodeRange range = kernels::symmetric_codes(spec_.bits, spec_.is_signed);
+    return {static_cast<int64_t>(range.low), static_cast<int64_t>(range.high)};
+  }
+  const auto z = static_cast<int64_t>(grid(channel).zero_point);
+  return {z, z + (int64_t{1} << spec_.bits) - 1};
+}
+
 std::vector<float> UniformQuantizer::collect(float Grid::*field) const {
   std::vector<float> out(static_cast<size_t>(channels_));
   for (int64_t c = 0; c < channels_; ++c) out[static_cast<size_t>(c)] = grid(c).*field;

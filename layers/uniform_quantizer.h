@@ -111,6 +111,13 @@ class UniformQuantizer : public Quantizer {
   std::vector<float> zero_points() const { return collect(&Grid::zero_point); }
   std::vector<float> lower_limits() const { return collect(&Grid::lower); }
   std::vector<float> upper_limits() const { return collect(&Grid::upper); }
+  // The integer codes [low, high] of threshold `channel`'s grid: symmetric, -(2^(n-1) - 1) .. 2^(n-1) - 1
+  // (signed) or 0 .. 2^n - 1 (kernels::symmetric_codes); asymmetric, z .. z + 2^n - 1. The one place
+  // the code range is computed: integer inference and the rounding-tie check read it here.
+  struct CodeLimits {
+    int64_t low = 0, high = 0;
+  };
+  CodeLimits codes(int64_t channel) const;
 
   const UniformQuantizerSpec& spec() const { return spec_; }
   int64_t channels() const { return channels_; }

@@ -279,17 +279,6 @@ const UniformQuantizer* uniform_weight_quantizer(const Quantizer* q) {
   return nullptr;
 }
 
-// Integer code range [low, high] of a quantizer's per-threshold grid c.
-std::pair<int64_t, int64_t> code_range(const UniformQuantizer& q, int64_t c) {
-  const UniformQuantizerSpec& spec = q.spec();
-  if (spec.thresholds == Thresholds::kSymmetric) {
-    const int64_t high = spec.is_signed ? (int64_t{1} << (spec.bits - 1)) - 1 : (int64_t{1} << spec.bits) - 1;
-    return {spec.is_signed ? -high : 0, high};
-  }
-  const auto z = static_cast<int64_t>(q.zero_points()[static_cast<size_t>(c)]);
-  return {z, z + (int64_t{1} << spec.bits) - 1};
-}
-
 OpPtr compile_product(const std::string& path, Module& layer, const std::shared_ptr<Quantizer>& input_quantizer,
                       const std::shared_ptr<Quantizer>& weight_quantizer, const Tensor& weight, const Tensor& bias,
                       kernels::IntConvShape shape, bool is_linear) {
@@ -310,7 +299,7 @@ OpPtr compile_product(const std::string& path, Module& layer, const std::shared_
   p.is_linear = is_linear;
   p.shape = shape;
   const double step_x = in->steps()[0];
-  const auto [x_low, x_high] = code_range(*in, 0);
+  const auto [x_low, x_high] = in->codes(0);
   p.code_low = static_cast<int32_t>(x_low);
   p.code_high = static_cast<int32_t>(x_high);
   p.to_codes = FixedPointMultiplier::from_real(step_x > 0 ? 1.0 / (kOne * step_x) : 0.0);
@@ -341,7 +330,7 @@ OpPtr compile_product(const std::string& path, Module& layer, const std::shared_
   p.to_fixed.resize(static_cast<size_t>(outs));
   for (int64_t o = 0; o < outs; ++o) {
     const double step_w = steps[static_cast<size_t>(wq->channels() == 1 ? 0 : o)];
-    const auto [w_low, w_high] = code_range(*wq, wq->channels() == 1 ? 0 : o);
+    const auto [w_low, w_high] = wq->codes(wq->channels() == 1 ? 0 : o);
     for (int64_t j = 0; j < depth; ++j) {
       const double value = quantized.data()[o * depth + j];
       const double code = step_w > 0 ? std::rint(value / step_w) : 0.0;

@@ -67,14 +67,9 @@ Candidate grid_at(UniformQuantizer& q, int units, float alpha) {
   c.units = units;
   c.alpha = alpha;
   c.step = q.steps()[0];
-  const UniformQuantizerSpec& s = q.spec();
-  if (s.thresholds == Thresholds::kSymmetric) {
-    c.high = s.is_signed ? (int64_t{1} << (s.bits - 1)) - 1 : (int64_t{1} << s.bits) - 1;
-    c.low = s.is_signed ? -c.high : 0;
-  } else {
-    c.low = static_cast<int64_t>(q.zero_points()[0]);
-    c.high = c.low + (int64_t{1} << s.bits) - 1;
-  }
+  const UniformQuantizer::CodeLimits codes = q.codes(0);
+  c.low = codes.low;
+  c.high = codes.high;
   a = saved;
   return c;
 }

@@ -201,6 +201,18 @@ TEST_CASE("uniform_quantizer: every output is an integer code times the step, fo
           }
           CHECK(off_grid == 0);
           CHECK(out_of_range == 0);
+          // codes(c), the code range integer inference uses, is the same range.
+          for (int64_t c = 0; c < channels; ++c) {
+            const UniformQuantizer::CodeLimits codes = q.codes(c);
+            if (kind == Thresholds::kSymmetric) {
+              CHECK(codes.low == static_cast<int64_t>(is_signed ? -high : 0.0f));
+              CHECK(codes.high == static_cast<int64_t>(high));
+            } else {
+              CHECK(codes.low == static_cast<int64_t>(zero[static_cast<size_t>(c)]));
+              CHECK(codes.high - codes.low == static_cast<int64_t>(n_codes));
+            }
+          }
+          CHECK_THROWS_WITH(q.codes(channels), Catch::Contains("threshold"));
         }
       }
     }
