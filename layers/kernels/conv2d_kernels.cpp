@@ -244,9 +244,9 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
   for_chunk_ranges(p.chunks, [&](int64_t, int64_t c0, int64_t c1) {
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
-      float* col = p.direct && nb == 1 ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
-      float* out = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
-      float* pad = col && p.padded ? thread_scratch(3, pad_size(p, nb)) : nullptr;
+      float* col = p.direct && nb == 1 ? nullptr : thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
+      float* out = nb == 1 ? nullptr : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
+      float* pad = col && p.padded ? thread_scratch(ScratchSlot::kWide, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* a = chunk_columns(g, p, x, b0, nb, gi, col, pad);
         const float* w = weight + gi * p.cout_g * p.k;
@@ -279,9 +279,9 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
   for_chunk_ranges(p.chunks, [&](int64_t, int64_t c0, int64_t c1) {
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
-      float* dcol = thread_scratch(0, static_cast<size_t>(p.k * cols));
-      float* dyc = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
-      float* pad = p.padded ? thread_scratch(3, pad_size(p, nb)) : nullptr;
+      float* dcol = thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
+      float* dyc = nb == 1 ? nullptr : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
+      float* pad = p.padded ? thread_scratch(ScratchSlot::kWide, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         const float* w = weight + gi * p.cout_g * p.k;
@@ -368,7 +368,7 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
   // Range 0 accumulates straight into dweight and dbias; every other range into its own
   // zeroed partial (reused scratch of the calling thread), added in range order after.
   const int64_t stride = wsize + g.out_channels;
-  float* partial = ranges > 1 ? thread_scratch(2, static_cast<size_t>((ranges - 1) * stride)) : nullptr;
+  float* partial = ranges > 1 ? thread_scratch(ScratchSlot::kStaging, static_cast<size_t>((ranges - 1) * stride)) : nullptr;
   if (partial) std::fill(partial, partial + (ranges - 1) * stride, 0.0f);
   for_chunk_ranges(p.chunks, [&](int64_t r, int64_t c0, int64_t c1) {
     float* dw = r == 0 ? dweight : partial + (r - 1) * stride;
@@ -376,9 +376,9 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
       // Without dweight (the bias sum beside the Winograd weight gradient) no columns are needed.
-      float* col = !dweight || (p.direct && nb == 1) ? nullptr : thread_scratch(0, static_cast<size_t>(p.k * cols));
-      float* dyc = nb == 1 ? nullptr : thread_scratch(1, static_cast<size_t>(p.cout_g * cols));
-      float* pad = col && p.padded ? thread_scratch(3, pad_size(p, nb)) : nullptr;
+      float* col = !dweight || (p.direct && nb == 1) ? nullptr : thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
+      float* dyc = nb == 1 ? nullptr : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
+      float* pad = col && p.padded ? thread_scratch(ScratchSlot::kWide, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         if (dweight) {

@@ -54,7 +54,7 @@ void depthwise3x3_forward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t st
                           const float* weight, const float* bias, float* y) {
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
-    float* padded = thread_scratch(0, static_cast<size_t>((h + 2) * pw));
+    float* padded = thread_scratch(ScratchSlot::kWide, static_cast<size_t>((h + 2) * pw));
     for (int64_t plane = p0; plane < p1; ++plane) {
       const int64_t ch = plane % c;
       const float* k = weight + ch * 9;
@@ -87,7 +87,7 @@ void depthwise3x3_backward_input(int64_t n, int64_t c, int64_t h, int64_t w, int
                                  const float* weight, float* dx) {
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
-    float* padded = thread_scratch(0, static_cast<size_t>((h + 2) * pw));
+    float* padded = thread_scratch(ScratchSlot::kWide, static_cast<size_t>((h + 2) * pw));
     for (int64_t plane = p0; plane < p1; ++plane) {
       const float* k = weight + (plane % c) * 9;
       float* out = dx + plane * h * w;
@@ -133,7 +133,7 @@ void depthwise3x3_backward_weight(int64_t n, int64_t c, int64_t h, int64_t w, in
                                   const float* dy, float* dweight, float* dbias) {
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(c, 1, [&](int64_t c0, int64_t c1) {
-    float* padded = thread_scratch(0, static_cast<size_t>((h + 2) * pw));
+    float* padded = thread_scratch(ScratchSlot::kWide, static_cast<size_t>((h + 2) * pw));
     // Per channel of this thread: nine tap sums and the bias sum, in double. Images run in
     // the outer loop so that the planes (b, c0..c1) are read in memory order: a channel-major
     // walk jumps C planes between reads, and the prefetcher never catches up.

@@ -268,9 +268,9 @@ struct Plan {
 // degrees with `rotate`, in the calling thread's scratch with the xi planes ldu floats apart.
 float* transform_weights(const ConvGeometry& g, const float* weight, bool rotate, int64_t ldu) {
   const int64_t w_out = g.out_channels, w_in = g.in_channels;
-  float* u = thread_scratch(3, static_cast<size_t>(kPositions * ldu));
+  float* u = thread_scratch(ScratchSlot::kWide, static_cast<size_t>(kPositions * ldu));
   parallel_for(w_out, 8, [&](int64_t o0, int64_t o1) {
-    float* taps = thread_scratch(2, static_cast<size_t>(9 * w_in));  // (9, w_in): one tap per row
+    float* taps = thread_scratch(ScratchSlot::kStaging, static_cast<size_t>(9 * w_in));  // (9, w_in): one tap per row
     for (int64_t o = o0; o < o1; ++o) {
       for (int64_t c = 0; c < w_in; ++c)
         for (int k = 0; k < 9; ++k) taps[k * w_in + c] = weight[(o * w_in + c) * 9 + (rotate ? 8 - k : k)];
@@ -412,9 +412,9 @@ void run(const Problem& p, const float* src, const float* u, int64_t ldu, bool t
   const int64_t in_buf = (kOut * plan.rows + 2) * plan.wp * plan.images;
   const int64_t out_buf = kOut * plan.rows * plan.wo * plan.images;
   parallel_for(plan.ranges, 1, [&](int64_t r0, int64_t r1) {
-    float* v = thread_scratch(0, static_cast<size_t>(kPositions * s.ldv));
-    float* mm = thread_scratch(1, static_cast<size_t>(kPositions * s.ldm));
-    float* ibuf = thread_scratch(2, static_cast<size_t>(in_buf + out_buf));
+    float* v = thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(kPositions * s.ldv));
+    float* mm = thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(kPositions * s.ldm));
+    float* ibuf = thread_scratch(ScratchSlot::kStaging, static_cast<size_t>(in_buf + out_buf));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t first = p.batch * r / plan.ranges, last = p.batch * (r + 1) / plan.ranges;
       for (int64_t b0 = first; b0 < last; b0 += plan.images)
@@ -526,10 +526,10 @@ void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const fl
   // thread count only.
   std::vector<const float*> partial(static_cast<size_t>(plan.ranges), nullptr);
   parallel_for(plan.ranges, 1, [&](int64_t r0, int64_t r1) {
-    float* v = thread_scratch(0, static_cast<size_t>(kPositions * s.ldv));
-    float* d = thread_scratch(1, static_cast<size_t>(kPositions * s.ldd));
-    float* ibuf = thread_scratch(2, static_cast<size_t>(in_buf + out_buf));
-    float* m = thread_scratch(3, static_cast<size_t>(kPositions * s.ldm + wsize));
+    float* v = thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(kPositions * s.ldv));
+    float* d = thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(kPositions * s.ldd));
+    float* ibuf = thread_scratch(ScratchSlot::kStaging, static_cast<size_t>(in_buf + out_buf));
+    float* m = thread_scratch(ScratchSlot::kWide, static_cast<size_t>(kPositions * s.ldm + wsize));
     bool first = true;
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t begin = p.batch * r / plan.ranges, end = p.batch * (r + 1) / plan.ranges;
