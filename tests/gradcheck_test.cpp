@@ -65,6 +65,14 @@ const std::vector<GradcheckCase>& gradcheck_table() {
                                   [](float v) { return 1.0f - std::tanh(v) * std::tanh(v); });
          }};
        }},
+      // x feeds two gated ops: the first backward assigns the gradient, the second adds to it.
+      {"gated_gradient (a soft clip with slope 1 inside, used twice)", [](Rng& r) {
+         return GradcheckProblem{{uniform({8}, r, -2.0f, 2.0f)}, [](const Inputs& in) {
+           auto inside = [](float v) { return v > -1.0f && v < 1.0f; };
+           auto clip = [](float v) { return v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v; };
+           return add(gated_gradient(in[0], "clip", clip, inside), mul_scalar(gated_gradient(in[0], "clip", clip, inside), 2.0f));
+         }};
+       }},
       // --- linear ---
       {"matmul", [](Rng& r) { return GradcheckProblem{{uniform({3, 4}, r), uniform({4, 5}, r)}, [](const Inputs& in) { return matmul(in[0], in[1]); }}; }},
       {"linear with bias", [](Rng& r) { return GradcheckProblem{{uniform({3, 4}, r), uniform({5, 4}, r), uniform({5}, r)}, [](const Inputs& in) { return linear(in[0], in[1], in[2]); }}; }},
