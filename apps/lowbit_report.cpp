@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
     }
     const std::vector<NormScaleReport> norm_scales = norm_scale_report(model);
     std::printf("%s", format_norm_scale_report(norm_scales).c_str());
+    std::printf("%s", format_activation_scale_report(activation_scale_report(model)).c_str());
     if (!csv_path.empty()) {
       // A grid model's table is its levels (float layers marked there); a float model's, its statistics.
       write_file_atomic(csv_path, grid_model ? weight_report_csv(report) : weight_stats_csv(stats));

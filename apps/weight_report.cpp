@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+
+#include "layers/pow2_activation.h"
 
 namespace lowbit {
 
@@ -100,6 +103,35 @@ std::vector<NormScaleReport> norm_scale_report(const Module& model) {
     }
     r.mean_abs /= static_cast<double>(r.channels);
     out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<ActivationScaleReport> activation_scale_report(const Module& model) {
+  std::vector<ActivationScaleReport> out;
+  // Parents first, children in registration order: the order of the forward pass.
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& path) {
+    const auto* activation = dynamic_cast<const Pow2Activation*>(&m);
+    if (activation != nullptr && activation->spec().scale != Pow2Scale::kFixed) {
+      const double trained = activation->parameters().at(0).tensor.data()[0];
+      const bool rounded = activation->spec().scale == Pow2Scale::kTrainedPow2;
+      out.push_back({path, trained, rounded ? std::exp2(std::round(std::log2(trained))) : trained});
+    }
+    for (const auto& [name, child] : m.children()) walk(*child, path.empty() ? name : path + "." + name);
+  };
+  walk(model, "");
+  return out;
+}
+
+std::string format_activation_scale_report(const std::vector<ActivationScaleReport>& report) {
+  if (report.empty()) return "";
+  std::string out = "\nactivation scales (levels times the trained factor)\n";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "  %-40s %10s %10s\n", "activation", "trained", "used");
+  out += buf;
+  for (const ActivationScaleReport& r : report) {
+    std::snprintf(buf, sizeof buf, "  %-40s %10.4f %10.4f\n", r.name.c_str(), r.trained, r.used);
+    out += buf;
   }
   return out;
 }

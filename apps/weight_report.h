@@ -48,6 +48,17 @@ std::vector<NormScaleReport> norm_scale_report(const Module& model);
 // One line per BatchNorm: name, channels, mean / min / max |gamma|; empty when the model has none.
 std::string format_norm_scale_report(const std::vector<NormScaleReport>& report);
 
+// The factor of every power-of-two activation whose levels are scaled (--act-scale trained or
+// trained-pow2): the trained value and the one the forward uses (rounded to a power of two for
+// trained-pow2). Empty for fixed levels.
+struct ActivationScaleReport {
+  std::string name;  // the activation's module path
+  double trained = 0, used = 0;
+};
+std::vector<ActivationScaleReport> activation_scale_report(const Module& model);
+// One line per scaled activation; empty when there is none.
+std::string format_activation_scale_report(const std::vector<ActivationScaleReport>& report);
+
 // The report as an aligned text table and as CSV (header: layer,shape,elements,nonzero_fraction,off_grid,<levels>);
 // a float layer's off_grid cell says "float" and its level cells are empty ("-" in the text table).
 std::string format_weight_report(const WeightReport& report);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "apps/weight_report.h"
+#include "layers/pow2_activation.h"
 #include "layers/batch_norm.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"
@@ -84,4 +85,26 @@ TEST_CASE("the batch-norm scale report gives mean, min and max |gamma| of every 
   plain->add(std::make_shared<Linear>(3, 4, false, rng));
   CHECK(norm_scale_report(*plain).empty());
   CHECK(format_norm_scale_report({}).empty());
+}
+
+TEST_CASE("the activation scale report gives each scaled activation's trained and used factor", "[report]") {
+  auto net = std::make_shared<Sequential>();
+  auto trained = std::make_shared<Pow2Activation>(
+      Pow2ActivationSpec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained});
+  auto rounded = std::make_shared<Pow2Activation>(
+      Pow2ActivationSpec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrainedPow2});
+  net->add("act1", trained).add("fixed", std::make_shared<Pow2Activation>(Pow2ActivationSpec{}));
+  net->add("act2", rounded);
+  trained->parameters()[0].tensor.data()[0] = 1.3f;
+  rounded->parameters()[0].tensor.data()[0] = 2.9f;
+  const std::vector<ActivationScaleReport> r = activation_scale_report(*net);
+  REQUIRE(r.size() == 2);  // fixed levels have no factor
+  CHECK(r[0].name == "act1");
+  CHECK(r[0].trained == Approx(1.3));
+  CHECK(r[0].used == Approx(1.3));
+  CHECK(r[1].name == "act2");
+  CHECK(r[1].trained == Approx(2.9));
+  CHECK(r[1].used == 4.0);  // log2 2.9 = 1.54 rounds to 2
+  CHECK(format_activation_scale_report(r).find("act2") != std::string::npos);
+  CHECK(format_activation_scale_report({}).empty());
 }
