@@ -1,4 +1,6 @@
-// lowbit-quantizer: look inside the quantizers.
+// lowbit-levels: look inside the quantizers: their levels, backward slopes and expected errors.
+// (Called lowbit-quantizer before; that name, too close to lowbit-quantize, still runs this program
+// for one release, with a notice: it is this file built with LOWBIT_OLD_NAME.)
 //   error-table   the expected squared error of the power-of-two activation quantizer
 //                 for a standard normal input (Table 1 of the power-of-two paper), CSV
 //   best-q2       the q2 that minimizes that error for N bits
@@ -111,8 +113,17 @@ int curve(const std::string& name, int bits, float q2, Pow2Backward proxy, float
 
 }  // namespace
 
+#ifdef LOWBIT_OLD_NAME
+constexpr const char* kProgram = LOWBIT_OLD_NAME;
+#else
+constexpr const char* kProgram = "lowbit-levels";
+#endif
+
 int main(int argc, char** argv) {
-  CLI::App app{"lowbit-quantizer: quantizer levels, backward slopes and expected errors"};
+#ifdef LOWBIT_OLD_NAME
+  std::fprintf(stderr, "%s is now called lowbit-levels; the old name goes away in the next release\n", kProgram);
+#endif
+  CLI::App app{std::string(kProgram) + ": quantizer levels, backward slopes and expected errors"};
   app.require_subcommand(1);
   app.add_subcommand("error-table", "Table 1: expected error of the power-of-two activation (CSV: bits,q2,error)");
   auto* best = app.add_subcommand("best-q2", "the q2 minimizing the expected error for N bits");
@@ -136,7 +147,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "lowbit-quantizer: %s\nRun with --help for the subcommands and flags.\n", e.what());
+    std::fprintf(stderr, "%s: %s\nRun with --help for the subcommands and flags.\n", kProgram, e.what());
     return 2;
   }
   try {
@@ -144,7 +155,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("best-q2")) return best_q2(bits);
     return curve(name, bits, q2, parse_pow2_backward(backward_name), x_min, x_max, points, out);
   } catch (const Error& e) {
-    std::fprintf(stderr, "lowbit-quantizer: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", kProgram, e.what());
     return 2;
   }
 }

@@ -1,4 +1,4 @@
-// lowbit-quantizer end to end: the curve command draws each backward proxy of the power-of-two
+// lowbit-levels end to end: the curve command draws each backward proxy of the power-of-two
 // activation from the layer's real backward, best-q2 prints the minimum of eq. 6, bad flags exit 2.
 #include <catch2/catch.hpp>
 
@@ -24,9 +24,9 @@ std::vector<float> slopes_of(const std::string& csv) {
 
 }  // namespace
 
-TEST_CASE("lowbit-quantizer curve plots the eq. 7 and the clipped backward of the same forward", "[apps][quantizer]") {
+TEST_CASE("lowbit-levels curve plots the eq. 7 and the clipped backward of the same forward", "[apps][levels]") {
   // x = -1, -0.5, ..., 1 with q2 = 0.25, 3 bits: levels 0, 0.25, 0.5; last threshold 0.375.
-  const std::string common = std::string(LOWBIT_QUANTIZER_BIN) + " curve --bits 3 --q2 0.25 --min -1 --max 1 --points 9";
+  const std::string common = std::string(LOWBIT_LEVELS_BIN) + " curve --bits 3 --q2 0.25 --min -1 --max 1 --points 9";
   const CommandResult eq7 = run_command(common + " --backward eq7");
   const CommandResult clipped = run_command(common + " --backward clipped");
   INFO(eq7.output << clipped.output);
@@ -50,10 +50,23 @@ TEST_CASE("lowbit-quantizer curve plots the eq. 7 and the clipped backward of th
   };
   CHECK(values(eq7.output) == values(clipped.output));
 
-  const CommandResult best = run_command(std::string(LOWBIT_QUANTIZER_BIN) + " best-q2 --bits 3");
+  const CommandResult best = run_command(std::string(LOWBIT_LEVELS_BIN) + " best-q2 --bits 3");
   CHECK(best.status == 0);
   CHECK(best.output.find("3,0.8429") != std::string::npos);
   const CommandResult bad = run_command(common + " --backward ste");
   CHECK(bad.status == 2);
   CHECK(bad.output.find("--backward") != std::string::npos);
+}
+
+TEST_CASE("the old name lowbit-quantizer still runs lowbit-levels, with a notice", "[apps][levels]") {
+  const CommandResult now = run_command(std::string(LOWBIT_LEVELS_BIN) + " best-q2 --bits 3");
+  const CommandResult old = run_command(std::string(LOWBIT_OLD_LEVELS_BIN) + " best-q2 --bits 3");
+  REQUIRE(now.status == 0);
+  REQUIRE(old.status == 0);
+  CHECK(now.output.find("is now called") == std::string::npos);
+  CHECK(old.output.find("lowbit-quantizer is now called lowbit-levels") != std::string::npos);
+  CHECK(old.output.find(now.output) != std::string::npos);  // the same result after the notice
+  const CommandResult bad = run_command(std::string(LOWBIT_OLD_LEVELS_BIN) + " best-q2 --bits 40");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("lowbit-quantizer: --bits") != std::string::npos);
 }
