@@ -33,17 +33,30 @@ json merged(json base, const json& extra) {
   return base;
 }
 
+// LeNet-5 in float: Adam at its default rate, cosine, 20 epochs, and random shifts of up to
+// `shift` pixels.
+json lenet5_adam(int shift) {
+  return {{"optimizer", "adam"}, {"lr", 1e-3},        {"weight_decay", 0.0},    {"schedule", "cosine"},
+          {"warmup_epochs", 0},  {"epochs", 20},      {"batch_size", 128},      {"label_smoothing", 0.0},
+          {"augment", true},     {"crop_padding", shift}, {"tta_flip", false}};
+}
+
 std::vector<Recipe> build_table() {
   std::vector<Recipe> t;
   t.push_back({"lenet5",
                "LeNet-5 in float: Adam 1e-3, cosine, 20 epochs, random shifts of up to 2 pixels",
-               "lenet5 with float weights, on any data set",
-               {{"optimizer", "adam"}, {"lr", 1e-3}, {"weight_decay", 0.0}, {"schedule", "cosine"},
-                {"warmup_epochs", 0}, {"epochs", 20}, {"batch_size", 128}, {"label_smoothing", 0.0},
-                {"augment", true}, {"crop_padding", 2}, {"tta_flip", false}},
-               {{"lenet5 on mnist", "99.41% test", "20 epochs, 133 s on 1 thread", "docs/baselines.md, Recipes"},
-                {"lenet5 on fashion-mnist", "90.17% test", "20 epochs, 618 s on 1 thread beside other runs",
+               "lenet5 with float weights, on every data set but fashion-mnist",
+               lenet5_adam(2),
+               {{"lenet5 on mnist", "99.41% test (no shifts: 99.17%)", "20 epochs, 133 s on 1 thread",
                  "docs/baselines.md, Recipes"}}});
+  // Shifts take MNIST's error from 0.83% to 0.59% but leave Fashion-MNIST's model underfitting
+  // (training accuracy at test accuracy, 90.0%): without them it fits to 93.9% and tests higher.
+  t.push_back({"lenet5-fashion-mnist",
+               "LeNet-5 in float on Fashion-MNIST: the lenet5 recipe without the shifts",
+               "lenet5 with float weights on fashion-mnist",
+               lenet5_adam(0),
+               {{"lenet5 on fashion-mnist", "90.38% test on 1 thread, 90.43% on 2 (with shifts: 90.17%, 89.91%)",
+                 "20 epochs, 62 s on 2 threads", "docs/baselines.md, Recipes"}}});
   t.push_back({"lenet5-pow2",
                "LeNet-5 with power-of-two weights by DST: Adam 1e-2, cosine, th 1, 20 epochs, no shifts (the grid "
                "model underfits, and shifted images raised its error)",
@@ -52,7 +65,7 @@ std::vector<Recipe> build_table() {
                {{"lenet5 on mnist, --act pow2 (3 bits, q2 1/8), weights [-3, 0.125]",
                  "98.84% test, mean of seeds 0-2 (98.93, 98.85, 98.75)", "20 epochs, 102-120 s on 1 thread",
                  "docs/reproductions.md, Closing the gap"},
-                {"lenet5 on fashion-mnist, --act pow2", "89.75% test (float, the lenet5 recipe: 90.17%)",
+                {"lenet5 on fashion-mnist, --act pow2", "89.75% test (float, its recipe: 90.38%)",
                  "20 epochs, 474 s on 1 thread beside other runs", "docs/baselines.md, Recipes"}}});
   t.push_back({"cifar-resnet",
                "He et al.'s CIFAR ResNets in float: SGD 0.1 Nesterov, weight decay 5e-4 (not on BN and biases), "
@@ -135,7 +148,8 @@ const Recipe& find_recipe(const std::string& name) {
 
 const Recipe& default_recipe(const std::string& model, const std::string& dataset, const std::string& weights) {
   const bool pow2 = weights == "pow2";
-  if (model == "lenet5") return find_recipe(pow2 ? "lenet5-pow2" : "lenet5");
+  if (model == "lenet5" && pow2) return find_recipe("lenet5-pow2");
+  if (model == "lenet5") return find_recipe(dataset == "fashion-mnist" ? "lenet5-fashion-mnist" : "lenet5");
   const bool color = dataset == "cifar10" || dataset == "svhn";
   if (!is_cifar_form(model) || !color) return find_recipe("generic");
   if (pow2) return find_recipe("cifar-pow2");

@@ -43,6 +43,7 @@ TEST_CASE("each recipe pins its optimizer, rate, schedule, length and augmentati
   const Pinned rows[] = {
       // recipe                 opt     lr     wd     nest   decayNB warm ep   crop tta    val   th
       {"lenet5",               "adam", 1e-3f, 0.0f,  false, true,   0,   20,  2,   false, 5000, 0.5f},
+      {"lenet5-fashion-mnist", "adam", 1e-3f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 0.5f},
       {"lenet5-pow2",          "adam", 1e-2f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 1.0f},
       {"cifar-resnet",         "sgd",  0.1f,  5e-4f, true,  false,  1,   160, -1,  true,  0,    0.5f},
       {"resnet18-cifar10",     "sgd",  0.1f,  5e-4f, true,  false,  1,   60,  -1,  true,  0,    0.5f},
@@ -99,7 +100,8 @@ TEST_CASE("the paper's method is one recipe: eq. 7, BN at 1, [-3, 0.125] weights
 
 TEST_CASE("every model and data set has a default recipe, chosen by its weights", "[apps][recipes]") {
   CHECK(default_recipe("lenet5", "mnist", "float").name == "lenet5");
-  CHECK(default_recipe("lenet5", "fashion-mnist", "float").name == "lenet5");
+  CHECK(default_recipe("lenet5", "fashion-mnist", "float").name == "lenet5-fashion-mnist");
+  CHECK(default_recipe("lenet5", "fashion-mnist", "pow2").name == "lenet5-pow2");
   CHECK(default_recipe("lenet5", "mnist", "pow2").name == "lenet5-pow2");
   CHECK(default_recipe("lenet5", "cifar10", "float").name == "lenet5");
   CHECK(default_recipe("resnet20", "cifar10", "float").name == "cifar-resnet");
