@@ -73,14 +73,13 @@ WeightReport weight_report(const Module& model, const DstSpec& spec, const std::
   return report;
 }
 
-namespace {
-
-// "64x3x3x3": the shape without commas, so that it fits a CSV cell as it is.
 std::string dims_text(const Shape& shape) {
   std::string text;
   for (int d = 0; d < shape.rank(); ++d) text += (d ? "x" : "") + std::to_string(shape[d]);
   return text;
 }
+
+namespace {
 
 std::string level_name(double v) {
   char buf[32];

@@ -30,6 +30,9 @@ struct WeightReport {
   WeightLayerReport total;  // "total": every layer together
 };
 
+// "64x3x3x3": a weight shape without commas, so that it fits a CSV cell as it is.
+std::string dims_text(const Shape& shape);
+
 // The values of the grid {0, ±2^p, ..., ±1}, ascending.
 std::vector<double> grid_levels(const DstSpec& spec);
 // Counts every weight tensor (role weight, rank 2 or 4) of `model` against the grid; the layers named

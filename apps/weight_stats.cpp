@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "apps/svg_plot.h"
+#include "apps/weight_report.h"
 
 namespace lowbit {
 
@@ -46,12 +47,6 @@ std::vector<WeightStats> weight_stats(const Module& model, const std::set<std::s
 
 namespace {
 
-std::string dims(const Shape& shape) {
-  std::string text;
-  for (int d = 0; d < shape.rank(); ++d) text += (d ? "x" : "") + std::to_string(shape[d]);
-  return text;
-}
-
 double nonzero_percent(const WeightStats& s) {
   return s.elements ? 100.0 * static_cast<double>(s.nonzero) / static_cast<double>(s.elements) : 0.0;
 }
@@ -66,7 +61,7 @@ std::string format_weight_stats(const std::vector<WeightStats>& stats) {
   out += buf;
   for (const WeightStats& s : stats) {
     std::snprintf(buf, sizeof buf, "%-34s %-16s %10lld %8.2f%% %10.4f %10.4f %10.5f %10.5f\n", s.name.c_str(),
-                  dims(s.shape).c_str(), static_cast<long long>(s.elements), nonzero_percent(s), s.min, s.max, s.mean,
+                  dims_text(s.shape).c_str(), static_cast<long long>(s.elements), nonzero_percent(s), s.min, s.max, s.mean,
                   s.std);
     out += buf;
   }
@@ -79,7 +74,7 @@ std::string weight_stats_csv(const std::vector<WeightStats>& stats) {
   for (const WeightStats& s : stats) {
     std::snprintf(buf, sizeof buf, ",%lld,%.6f,%.6g,%.6g,%.6g,%.6g\n", static_cast<long long>(s.elements),
                   nonzero_percent(s) / 100.0, s.min, s.max, s.mean, s.std);
-    out += s.name + "," + dims(s.shape) + buf;
+    out += s.name + "," + dims_text(s.shape) + buf;
   }
   return out;
 }
