@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "apps/cli_main.h"
+#include "apps/common/cli_main.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"

@@ -1,6 +1,6 @@
 // lowbit-eval: evaluates a lowbit-train or lowbit-quantize checkpoint on its data set's test split:
 // accuracy, per-class accuracy and the confusion matrix (printed, and written as CSV and as an SVG
-// heat map). With --integer, a lowbit-quantize model runs integer-only (models/integer_model.h),
+// heat map). With --integer, a lowbit-quantize model runs integer-only (models/transforms/integer_model.h),
 // and the share of test images on which it predicts as its simulation is reported.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -9,20 +9,20 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "apps/bn_recalibration.h"
-#include "apps/cli_main.h"
-#include "apps/confusion_report.h"
-#include "apps/evaluate.h"
-#include "apps/run_log.h"
-#include "apps/quantize_model.h"
-#include "apps/run_setup.h"
-#include "apps/train_config.h"
-#include "apps/training_checkpoint.h"
+#include "apps/train/bn_recalibration.h"
+#include "apps/common/cli_main.h"
+#include "apps/train/confusion_report.h"
+#include "apps/train/evaluate.h"
+#include "apps/train/run_log.h"
+#include "apps/fat/quantize_model.h"
+#include "apps/train/run_setup.h"
+#include "apps/train/train_config.h"
+#include "apps/train/training_checkpoint.h"
 #include "core/check.h"
 #include "core/parallel.h"
 #include "data/datasets.h"
 #include "data/split.h"
-#include "models/integer_model.h"
+#include "models/transforms/integer_model.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;

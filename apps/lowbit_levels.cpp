@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "apps/svg_plot.h"
+#include "apps/common/svg_plot.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "layers/activations.h"
-#include "layers/pow2_activation.h"
+#include "layers/quant/pow2_activation.h"
 #include "layers/reduce.h"
 
 using namespace lowbit;

@@ -2,8 +2,8 @@
 // (Goncharenko et al.): fold BN (eq. 10-11), optionally rescale depthwise-separable pairs (3.3.1),
 // calibrate max thresholds (eq. 2, 6), evaluate float and naive quantization, fine-tune only the
 // threshold scales on the RMSE to the float logits (eq. 24-25, no labels) with Adam and warm
-// restarts (4.1.2), move input thresholds off rounding ties (models/rounding_ties.h), evaluate
-// again, and run the result integer-only (models/integer_model.h) beside its simulation. Output
+// restarts (4.1.2), move input thresholds off rounding ties (models/transforms/rounding_ties.h), evaluate
+// again, and run the result integer-only (models/transforms/integer_model.h) beside its simulation. Output
 // directory: config.json, metrics.csv, quantized.ckpt, summary.json, accuracy.{txt,csv,json}.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -15,21 +15,21 @@
 #include <string>
 #include <vector>
 
-#include "apps/cli_main.h"
-#include "apps/evaluate.h"
-#include "apps/progress.h"
-#include "apps/quantize_config.h"
-#include "apps/quantize_finetune.h"
-#include "apps/quantize_model.h"
-#include "apps/quantize_report.h"
-#include "apps/run_log.h"
-#include "apps/run_setup.h"
+#include "apps/common/cli_main.h"
+#include "apps/train/evaluate.h"
+#include "apps/common/progress.h"
+#include "apps/fat/quantize_config.h"
+#include "apps/fat/quantize_finetune.h"
+#include "apps/fat/quantize_model.h"
+#include "apps/fat/quantize_report.h"
+#include "apps/train/run_log.h"
+#include "apps/train/run_setup.h"
 #include "core/check.h"
 #include "core/parallel.h"
 #include "data/datasets.h"
 #include "data/split.h"
-#include "models/integer_model.h"
-#include "models/rounding_ties.h"
+#include "models/transforms/integer_model.h"
+#include "models/transforms/rounding_ties.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;

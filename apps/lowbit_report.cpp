@@ -11,22 +11,22 @@
 #include <set>
 #include <string>
 
-#include "apps/cli_main.h"
-#include "apps/confusion_report.h"
-#include "apps/html_report.h"
-#include "apps/run_log.h"
-#include "apps/run_setup.h"
-#include "apps/train_config.h"
-#include "apps/training_checkpoint.h"
-#include "apps/weight_report.h"
-#include "apps/weight_stats.h"
+#include "apps/common/cli_main.h"
+#include "apps/train/confusion_report.h"
+#include "apps/common/html_report.h"
+#include "apps/train/run_log.h"
+#include "apps/train/run_setup.h"
+#include "apps/train/train_config.h"
+#include "apps/train/training_checkpoint.h"
+#include "apps/train/weight_report.h"
+#include "apps/train/weight_stats.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
 #include "data/batch_loader.h"
 #include "data/datasets.h"
-#include "layers/pow2_activation.h"
-#include "models/weight_grid.h"
+#include "layers/quant/pow2_activation.h"
+#include "models/transforms/weight_grid.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;

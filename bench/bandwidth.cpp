@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/autograd.h"
-#include "apps/cli_main.h"
+#include "apps/common/cli_main.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"

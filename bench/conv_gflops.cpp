@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/cli_main.h"
+#include "apps/common/cli_main.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "apps/cli_main.h"
-#include "apps/run_setup.h"
+#include "apps/common/cli_main.h"
+#include "apps/train/run_setup.h"
 #include "bench/timing.h"
 #include "core/autograd.h"
 #include "core/parallel.h"

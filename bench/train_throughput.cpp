@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/cli_main.h"
+#include "apps/common/cli_main.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"

@@ -12,7 +12,7 @@
 //                    clipping activations (ReLU, ReLU6, hardtanh) and clipped STEs are this; a
 //                    multiply by a 0/1 slope that a branch computes does not vectorize, a select does.
 // Ops with several constants per element (the power-of-two activation's levels) write the same
-// pattern out with their own kernels (layers/pow2_activation.cpp).
+// pattern out with their own kernels (layers/quant/pow2_activation.cpp).
 #pragma once
 
 #include <cstdint>

@@ -7,7 +7,7 @@
 
 #include "core/rng.h"
 #include "layers/module.h"
-#include "layers/quantizer.h"
+#include "layers/quant/quantizer.h"
 
 namespace lowbit {
 
@@ -42,7 +42,7 @@ class Conv2d : public Module {
   const std::shared_ptr<Quantizer>& weight_quantizer() const { return weight_quantizer_; }
   const std::shared_ptr<Quantizer>& input_quantizer() const { return input_quantizer_; }
   // Adds a zero bias (role kBias) if the layer has none and returns the bias: BN folding
-  // (models/bn_folding.h) gives every folded layer one.
+  // (models/transforms/bn_folding.h) gives every folded layer one.
   const Tensor& add_bias();
 
   const Tensor& weight() const { return weight_; }

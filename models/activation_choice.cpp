@@ -3,7 +3,7 @@
 
 #include "core/check.h"
 #include "layers/activations.h"
-#include "layers/pow2_activation.h"
+#include "layers/quant/pow2_activation.h"
 
 namespace lowbit {
 namespace {

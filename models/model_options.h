@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "layers/pow2_activation.h"
+#include "layers/quant/pow2_activation.h"
 
 namespace lowbit {
 

@@ -4,7 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
-#include "layers/pow2_activation.h"
+#include "layers/quant/pow2_activation.h"
 #include "models/activation_choice.h"
 
 using namespace lowbit;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "apps/bn_recalibration.h"
+#include "apps/train/bn_recalibration.h"
 #include "layers/batch_norm.h"
 #include "layers/dropout.h"
 #include "layers/sequential.h"

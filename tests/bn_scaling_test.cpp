@@ -5,7 +5,7 @@
 #include "core/rng.h"
 #include "layers/batch_norm.h"
 #include "layers/sequential.h"
-#include "models/bn_scaling.h"
+#include "models/transforms/bn_scaling.h"
 #include "models/model_zoo.h"
 
 using namespace lowbit;

@@ -1,6 +1,6 @@
-// The confusion matrix (apps/confusion_matrix.h): its sums on a matrix small enough to count by
+// The confusion matrix (apps/train/confusion_matrix.h): its sums on a matrix small enough to count by
 // hand, the CSV written and read back unchanged, and one named error for each malformed file.
-#include "apps/confusion_matrix.h"
+#include "apps/train/confusion_matrix.h"
 
 #include <catch2/catch.hpp>
 

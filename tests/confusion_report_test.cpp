@@ -1,7 +1,7 @@
-// The confusion matrix shown to people (apps/confusion_report.h): the heat map's cells and
+// The confusion matrix shown to people (apps/train/confusion_report.h): the heat map's cells and
 // labels, the per-class table cell by cell, and the report section for a present, an absent,
 // a malformed and a mismatched test_confusion.csv.
-#include "apps/confusion_report.h"
+#include "apps/train/confusion_report.h"
 
 #include <catch2/catch.hpp>
 

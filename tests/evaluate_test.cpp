@@ -6,7 +6,7 @@
 #include <cmath>
 #include <memory>
 
-#include "apps/evaluate.h"
+#include "apps/train/evaluate.h"
 #include "core/rng.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"

@@ -18,7 +18,7 @@
 #include "layers/reduce.h"
 #include "layers/reshape.h"
 #include "layers/shortcut.h"
-#include "layers/uniform_quantizer.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;

@@ -1,8 +1,8 @@
-// Integer-only inference (models/integer_model.h): fixed-point multipliers round x r to nearest;
+// Integer-only inference (models/transforms/integer_model.h): fixed-point multipliers round x r to nearest;
 // the int16 convolution equals the float one on integer codes; a hand-worked layer gives its exact
 // integers; every zoo family quantized at 8 bits (and 4) predicts as its fake-quantized model does,
 // with logits within a few grid steps; models without an integer form are refused by path.
-#include "models/integer_model.h"
+#include "models/transforms/integer_model.h"
 
 #include <catch2/catch.hpp>
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/evaluate.h"
+#include "apps/train/evaluate.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -21,12 +21,12 @@
 #include "layers/conv2d.h"
 #include "layers/kernels/integer_ops.h"
 #include "layers/linear.h"
-#include "layers/pointwise_scaled_quantizer.h"
+#include "layers/quant/pointwise_scaled_quantizer.h"
 #include "layers/sequential.h"
-#include "layers/uniform_quantizer.h"
-#include "models/bn_folding.h"
-#include "models/calibration.h"
-#include "models/dws_rescaling.h"
+#include "layers/quant/uniform_quantizer.h"
+#include "models/transforms/bn_folding.h"
+#include "models/transforms/calibration.h"
+#include "models/transforms/dws_rescaling.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
 #include "tests/gradcheck.h"

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "apps/run_setup.h"
-#include "apps/training_checkpoint.h"
+#include "apps/train/run_setup.h"
+#include "apps/train/training_checkpoint.h"
 #include "core/checkpoint.h"
 #include "core/rng.h"
 #include "data/datasets.h"

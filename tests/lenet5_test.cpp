@@ -13,7 +13,7 @@
 #include "layers/batch_norm.h"
 #include "layers/losses.h"
 #include "models/lenet5.h"
-#include "models/weight_grid.h"
+#include "models/transforms/weight_grid.h"
 #include "optim/adam.h"
 #include "optim/dst_optimizer.h"
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "apps/evaluate.h"
-#include "apps/quantize_model.h"
-#include "apps/run_setup.h"
+#include "apps/train/evaluate.h"
+#include "apps/fat/quantize_model.h"
+#include "apps/train/run_setup.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "data/datasets.h"

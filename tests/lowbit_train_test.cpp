@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/html_report.h"
+#include "apps/common/html_report.h"
 #include "core/rng.h"
 #include "tests/program_runs.h"
 

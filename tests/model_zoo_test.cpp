@@ -7,7 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
-#include "layers/pow2_activation.h"
+#include "layers/quant/pow2_activation.h"
 #include "models/model_zoo.h"
 #include "models/summary.h"
 

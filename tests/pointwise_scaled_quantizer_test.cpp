@@ -1,7 +1,7 @@
 // Point-wise weight scale factors (FAT section 4.2): the op clip(s) * x and its backward by hand,
 // the quantizer equal to its inner quantizer on the scaled weight, dscale = x * (the gradient the
 // inner quantizer passes to its input), the clip range, projection, names and errors.
-#include "layers/pointwise_scaled_quantizer.h"
+#include "layers/quant/pointwise_scaled_quantizer.h"
 
 #include <catch2/catch.hpp>
 #include <memory>
@@ -11,7 +11,7 @@
 #include "core/check.h"
 #include "layers/elementwise.h"
 #include "layers/reduce.h"
-#include "layers/uniform_quantizer.h"
+#include "layers/quant/uniform_quantizer.h"
 
 using namespace lowbit;
 

@@ -13,7 +13,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/elementwise.h"
-#include "layers/pow2_activation.h"
+#include "layers/quant/pow2_activation.h"
 #include "layers/reduce.h"
 
 using namespace lowbit;

@@ -1,7 +1,7 @@
-// The quantization analysis (apps/ptq_analysis.h): quartiles by hand, histograms with their
+// The quantization analysis (apps/ptq/ptq_analysis.h): quartiles by hand, histograms with their
 // end bins, bit-levels, class groups and grouped accuracy from a confusion matrix, level
 // summaries and the weight analysis that leaves the model as it found it.
-#include "apps/ptq_analysis.h"
+#include "apps/ptq/ptq_analysis.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "apps/html_report.h"
-#include "apps/run_setup.h"
-#include "apps/train_config.h"
-#include "apps/training_checkpoint.h"
+#include "apps/common/html_report.h"
+#include "apps/train/run_setup.h"
+#include "apps/train/train_config.h"
+#include "apps/train/training_checkpoint.h"
 #include "core/rng.h"
 #include "data/datasets.h"
 #include "tests/program_runs.h"

@@ -1,7 +1,7 @@
-// Whole-model post-training quantization (layers/ptq_model.h): which tensors each target
+// Whole-model post-training quantization (models/transforms/ptq_model.h): which tensors each target
 // setting touches, per-channel grids on kernels only, codes that decode to the stored values,
 // and the snapshot that restores the float model exactly.
-#include "layers/ptq_model.h"
+#include "models/transforms/ptq_model.h"
 
 #include <catch2/catch.hpp>
 #include <memory>

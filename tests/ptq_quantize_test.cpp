@@ -1,7 +1,7 @@
-// Post-training quantization grids (layers/ptq_quantize.h): hand-computed levels and codes
+// Post-training quantization grids (layers/quant/ptq_quantize.h): hand-computed levels and codes
 // of each scheme, values exactly on the grid, per-channel against per-tensor, 8-bit error,
 // constant and all-zero channels, and the errors for bad bit widths, names and values.
-#include "layers/ptq_quantize.h"
+#include "layers/quant/ptq_quantize.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

@@ -1,7 +1,7 @@
-// Model sizes (apps/ptq_size.h): bit packing by hand, the exact byte count of a packed model
+// Model sizes (apps/ptq/ptq_size.h): bit packing by hand, the exact byte count of a packed model
 // per scheme and granularity, and sane compression: packed below float, and the float copy of
 // quantized weights compressing far better than the raw float weights.
-#include "apps/ptq_size.h"
+#include "apps/ptq/ptq_size.h"
 
 #include <catch2/catch.hpp>
 #include <memory>
@@ -9,7 +9,7 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "layers/linear.h"
-#include "layers/ptq_model.h"
+#include "models/transforms/ptq_model.h"
 #include "layers/sequential.h"
 
 using namespace lowbit;

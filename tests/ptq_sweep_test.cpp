@@ -1,7 +1,7 @@
-// The sweep (apps/ptq_sweep.h) on a tiny model and an in-memory data set: the cells in
+// The sweep (apps/ptq/ptq_sweep.h) on a tiny model and an in-memory data set: the cells in
 // table order, the float baseline equal to a plain evaluation, 8 bits close to float, the
 // model restored afterwards, and the tables, CSV and JSON in their documented shapes.
-#include "apps/ptq_sweep.h"
+#include "apps/ptq/ptq_sweep.h"
 
 #include <catch2/catch.hpp>
 #include <memory>

@@ -3,7 +3,7 @@
 // a 3-bit model, leaves every weight as it was, keeps the scales in their clip ranges, restarts the
 // learning rate every period, and the metrics CSV has one line per epoch.
 #include <cmath>
-#include "apps/quantize_finetune.h"
+#include "apps/fat/quantize_finetune.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/quantize_model.h"
+#include "apps/fat/quantize_model.h"
 #include "core/rng.h"
 #include "data/batch_loader.h"
 #include "layers/activations.h"
@@ -21,7 +21,7 @@
 #include "layers/pooling.h"
 #include "layers/sequential.h"
 #include "layers/state_dict.h"
-#include "models/calibration.h"
+#include "models/transforms/calibration.h"
 
 using namespace lowbit;
 

@@ -1,7 +1,7 @@
 // lowbit-quantize's model pieces: the FAT transformation of a zoo model (folded, calibrated; scales
 // only trainable), and the quantized checkpoint, which rebuilds a model that computes the same
 // logits (also from a file with the layer names of before module paths).
-#include "apps/quantize_model.h"
+#include "apps/fat/quantize_model.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/run_setup.h"
+#include "apps/train/run_setup.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/checkpoint.h"
@@ -18,7 +18,7 @@
 #include "data/datasets.h"
 #include "layers/batch_norm.h"
 #include "layers/identity.h"
-#include "layers/uniform_quantizer.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "models/legacy_names.h"
 #include "models/module_paths.h"
 #include "tests/temp_root.h"

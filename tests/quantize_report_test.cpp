@@ -1,12 +1,12 @@
 // lowbit-quantize's accuracy table (text, CSV, JSON) and its configuration (flags to quantizer
 // options, the default output directory, the JSON round trip).
-#include "apps/quantize_report.h"
+#include "apps/fat/quantize_report.h"
 
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
-#include "apps/quantize_config.h"
+#include "apps/fat/quantize_config.h"
 
 using namespace lowbit;
 

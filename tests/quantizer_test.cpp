@@ -16,7 +16,7 @@
 #include "layers/linear.h"
 #include "layers/reduce.h"
 #include "layers/state_dict.h"
-#include "layers/uniform_quantizer.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;

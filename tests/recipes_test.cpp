@@ -6,8 +6,8 @@
 #include <set>
 #include <string>
 
-#include "apps/recipes.h"
-#include "apps/train_config.h"
+#include "apps/train/recipes.h"
+#include "apps/train/train_config.h"
 
 using namespace lowbit;
 

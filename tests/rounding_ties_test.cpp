@@ -1,8 +1,8 @@
-// Rounding-tie clearance (models/rounding_ties.h): the count of values near a boundary is exact; a
+// Rounding-tie clearance (models/transforms/rounding_ties.h): the count of values near a boundary is exact; a
 // repeated value on a boundary moves its layer's alpha by one 2^-12, and a tie that appears only
 // after an upstream move is found by tracing again; single values and tie-free inputs move nothing;
 // and on a model whose simulated and integer-only outputs differ at a tie, they agree afterwards.
-#include "models/rounding_ties.h"
+#include "models/transforms/rounding_ties.h"
 
 #include <catch2/catch.hpp>
 
@@ -14,8 +14,8 @@
 #include "core/rng.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"
-#include "layers/uniform_quantizer.h"
-#include "models/integer_model.h"
+#include "layers/quant/uniform_quantizer.h"
+#include "models/transforms/integer_model.h"
 
 using namespace lowbit;
 

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "apps/run_log.h"
+#include "apps/train/run_log.h"
 #include "core/check.h"
 #include "tests/program_runs.h"
 

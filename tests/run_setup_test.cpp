@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "apps/run_setup.h"
+#include "apps/train/run_setup.h"
 #include "core/autograd.h"
 #include "data/datasets.h"
 #include "models/model_zoo.h"

@@ -8,7 +8,7 @@
 #include "core/rng.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
-#include "layers/uniform_quantizer.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
 

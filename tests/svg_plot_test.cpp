@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "apps/progress.h"
-#include "apps/svg_plot.h"
+#include "apps/common/progress.h"
+#include "apps/common/svg_plot.h"
 #include "tests/program_runs.h"
 
 using namespace lowbit;

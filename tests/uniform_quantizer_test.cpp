@@ -11,7 +11,7 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/rng.h"
-#include "layers/uniform_quantizer.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;

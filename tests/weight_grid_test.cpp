@@ -10,7 +10,7 @@
 
 #include "layers/linear.h"
 #include "models/model_zoo.h"
-#include "models/weight_grid.h"
+#include "models/transforms/weight_grid.h"
 #include "optim/dst_optimizer.h"
 
 using namespace lowbit;

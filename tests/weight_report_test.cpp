@@ -2,8 +2,8 @@
 // set by hand, and its CSV form.
 #include <catch2/catch.hpp>
 
-#include "apps/weight_report.h"
-#include "layers/pow2_activation.h"
+#include "apps/train/weight_report.h"
+#include "layers/quant/pow2_activation.h"
 #include "layers/batch_norm.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"

@@ -4,7 +4,7 @@
 
 #include <numeric>
 
-#include "apps/weight_stats.h"
+#include "apps/train/weight_stats.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"
 

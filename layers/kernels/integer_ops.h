@@ -1,4 +1,4 @@
-// Integer arithmetic for integer-only inference (models/integer_model.h): fixed-point
+// Integer arithmetic for integer-only inference (models/transforms/integer_model.h): fixed-point
 // multipliers for requantization and the int16 x int16 -> int32 convolution and dot product.
 // Everything here is exact integer arithmetic; no float value is touched.
 #pragma once

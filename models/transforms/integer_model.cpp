@@ -1,0 +1,476 @@
+#include "models/transforms/integer_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <deque>
+#include <utility>
+
+#include "core/autograd.h"
+#include "core/check.h"
+#include "core/parallel.h"
+#include "layers/activations.h"
+#include "layers/conv2d.h"
+#include "layers/dropout.h"
+#include "layers/flatten.h"
+#include "layers/identity.h"
+#include "layers/kernels/integer_ops.h"
+#include "layers/linear.h"
+#include "layers/quant/pointwise_scaled_quantizer.h"
+#include "layers/pooling.h"
+#include "layers/sequential.h"
+#include "layers/shortcut.h"
+#include "layers/quant/uniform_quantizer.h"
+#include "models/mobilenet_v2.h"
+#include "models/resnet.h"
+
+namespace lowbit {
+
+using kernels::FixedPointMultiplier;
+
+namespace {
+
+constexpr double kOne = static_cast<double>(1 << kIntegerFractionBits);  // 1.0 in fixed point
+
+// One image's activation in fixed point: dims (C, H, W) or (F).
+struct IntActivation {
+  std::vector<int64_t> dims;
+  std::vector<int32_t> values;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return n;
+  }
+};
+
+// Per-thread scratch reused from image to image (fresh buffers would cost page faults).
+struct Workspace {
+  std::vector<int16_t> codes;
+  kernels::IntConvScratch conv;
+  std::vector<int32_t> accumulators;
+  IntActivation spare;
+  // The inputs kept for residual adds, one per nesting level (a deque keeps references stable).
+  std::deque<IntActivation> skips;
+  size_t skip_depth = 0;
+  int64_t saturated = 0;
+};
+
+// v clamped to int32, counting the clamps: a value beyond +-2^(31 - F) does not fit the fixed point.
+int32_t clamp_counted(int64_t v, Workspace& ws) {
+  if (v > INT32_MAX || v < INT32_MIN) ++ws.saturated;
+  return kernels::saturate_int32(v);
+}
+
+// Rounds sum / count to nearest, halves away from zero (count > 0).
+int32_t divide_rounded(int64_t sum, int64_t count) {
+  const int64_t q = (2 * std::abs(sum) + count) / (2 * count);
+  return kernels::saturate_int32(sum < 0 ? -q : q);
+}
+
+}  // namespace
+
+class IntegerOp {
+ public:
+  virtual ~IntegerOp() = default;
+  virtual void run(IntActivation& x, Workspace& ws) const = 0;
+};
+
+namespace {
+
+using OpPtr = std::unique_ptr<IntegerOp>;
+
+class SequenceOp : public IntegerOp {
+ public:
+  explicit SequenceOp(std::vector<OpPtr> ops) : ops_(std::move(ops)) {}
+  void run(IntActivation& x, Workspace& ws) const override {
+    for (const OpPtr& op : ops_) op->run(x, ws);
+  }
+
+ private:
+  std::vector<OpPtr> ops_;
+};
+
+class IdentityOp : public IntegerOp {
+ public:
+  void run(IntActivation&, Workspace&) const override {}
+};
+
+// after(body(x) + shortcut(x)); a null shortcut is the identity, a null `after` does nothing.
+class ResidualOp : public IntegerOp {
+ public:
+  ResidualOp(OpPtr body, OpPtr shortcut, OpPtr after)
+      : body_(std::move(body)), shortcut_(std::move(shortcut)), after_(std::move(after)) {}
+  void run(IntActivation& x, Workspace& ws) const override {
+    if (ws.skips.size() == ws.skip_depth) ws.skips.emplace_back();
+    IntActivation& skip = ws.skips[ws.skip_depth++];
+    skip = x;  // reuses the buffer of the previous image
+    body_->run(x, ws);
+    if (shortcut_) shortcut_->run(skip, ws);
+    LOWBIT_CHECK(skip.dims == x.dims, "integer inference: a residual block's shortcut and body disagree in shape");
+    for (size_t i = 0; i < x.values.size(); ++i)
+      x.values[i] = clamp_counted(static_cast<int64_t>(x.values[i]) + skip.values[i], ws);
+    --ws.skip_depth;
+    if (after_) after_->run(x, ws);
+  }
+
+ private:
+  OpPtr body_, shortcut_, after_;
+};
+
+class ClampOp : public IntegerOp {  // ReLU (no upper bound) and ReLU6 (6 in fixed point)
+ public:
+  explicit ClampOp(int32_t high) : high_(high) {}
+  void run(IntActivation& x, Workspace&) const override {
+    for (int32_t& v : x.values) v = std::min(std::max(v, 0), high_);
+  }
+
+ private:
+  int32_t high_;
+};
+
+class FlattenOp : public IntegerOp {
+ public:
+  void run(IntActivation& x, Workspace&) const override { x.dims = {x.numel()}; }
+};
+
+void check_image(const IntActivation& x, const std::string& path) {
+  LOWBIT_CHECK(x.dims.size() == 3, "integer inference: ", path, " expects an image (C, H, W), got ", x.dims.size(),
+               " dimensions");
+}
+
+class PoolOp : public IntegerOp {
+ public:
+  PoolOp(std::string path, bool is_max, int64_t kernel, int64_t stride, int64_t padding)
+      : path_(std::move(path)), is_max_(is_max), kernel_(kernel), stride_(stride), padding_(padding) {}
+  void run(IntActivation& x, Workspace& ws) const override {
+    check_image(x, path_);
+    const int64_t c = x.dims[0], h = x.dims[1], w = x.dims[2];
+    const int64_t ho = (h + 2 * padding_ - kernel_) / stride_ + 1, wo = (w + 2 * padding_ - kernel_) / stride_ + 1;
+    IntActivation& y = ws.spare;
+    y.dims = {c, ho, wo};
+    y.values.resize(static_cast<size_t>(c * ho * wo));
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t oy = 0; oy < ho; ++oy)
+        for (int64_t ox = 0; ox < wo; ++ox) {
+          int64_t sum = 0;
+          int32_t best = INT32_MIN;
+          for (int64_t ky = 0; ky < kernel_; ++ky)
+            for (int64_t kx = 0; kx < kernel_; ++kx) {
+              const int64_t iy = oy * stride_ - padding_ + ky, ix = ox * stride_ - padding_ + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;  // max: -infinity; average: 0
+              const int32_t v = x.values[static_cast<size_t>((ch * h + iy) * w + ix)];
+              best = std::max(best, v);
+              sum += v;
+            }
+          // Average pooling counts the padding (count_include_pad, as the float op).
+          y.values[static_cast<size_t>((ch * ho + oy) * wo + ox)] =
+              is_max_ ? best : divide_rounded(sum, kernel_ * kernel_);
+        }
+    std::swap(x, y);
+  }
+
+ private:
+  std::string path_;
+  bool is_max_;
+  int64_t kernel_, stride_, padding_;
+};
+
+class GlobalAvgPoolOp : public IntegerOp {
+ public:
+  explicit GlobalAvgPoolOp(std::string path) : path_(std::move(path)) {}
+  void run(IntActivation& x, Workspace&) const override {
+    check_image(x, path_);
+    const int64_t c = x.dims[0], plane = x.dims[1] * x.dims[2];
+    for (int64_t ch = 0; ch < c; ++ch) {
+      int64_t sum = 0;
+      for (int64_t i = 0; i < plane; ++i) sum += x.values[static_cast<size_t>(ch * plane + i)];
+      x.values[static_cast<size_t>(ch)] = divide_rounded(sum, plane);
+    }
+    x.values.resize(static_cast<size_t>(c));
+    x.dims = {c};
+  }
+
+ private:
+  std::string path_;
+};
+
+class PadChannelsOp : public IntegerOp {  // y[c, i, j] = x[c, i s, j s] for c < C, else 0
+ public:
+  PadChannelsOp(std::string path, int64_t out_channels, int64_t stride)
+      : path_(std::move(path)), out_channels_(out_channels), stride_(stride) {}
+  void run(IntActivation& x, Workspace& ws) const override {
+    check_image(x, path_);
+    const int64_t c = x.dims[0], h = x.dims[1], w = x.dims[2];
+    LOWBIT_CHECK(c <= out_channels_, "integer inference: ", path_, " pads ", c, " channels to ", out_channels_);
+    const int64_t ho = (h + stride_ - 1) / stride_, wo = (w + stride_ - 1) / stride_;
+    IntActivation& y = ws.spare;
+    y.dims = {out_channels_, ho, wo};
+    y.values.assign(static_cast<size_t>(out_channels_ * ho * wo), 0);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < ho; ++i)
+        for (int64_t j = 0; j < wo; ++j)
+          y.values[static_cast<size_t>((ch * ho + i) * wo + j)] =
+              x.values[static_cast<size_t>((ch * h + i * stride_) * w + j * stride_)];
+    std::swap(x, y);
+  }
+
+ private:
+  std::string path_;
+  int64_t out_channels_, stride_;
+};
+
+// The integer form of one quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1 image).
+class QuantizedProductOp : public IntegerOp {
+ public:
+  struct Parts {
+    std::string path;
+    bool is_linear = false;
+    kernels::IntConvShape shape;                 // C, H, W are checked/filled per image
+    FixedPointMultiplier to_codes;               // fixed point -> input codes: 2^-F / step_x
+    int32_t code_low = 0, code_high = 0;         // the input code range
+    std::vector<int16_t> weight_codes;           // (O, C/groups * k * k)
+    std::vector<int32_t> bias;                   // (O) in fixed point, added after requantization
+    std::vector<FixedPointMultiplier> to_fixed;  // accumulator -> fixed point per output: step_x step_w[o] 2^F
+  };
+  explicit QuantizedProductOp(Parts parts) : p_(std::move(parts)) {}
+
+  void run(IntActivation& x, Workspace& ws) const override {
+    kernels::IntConvShape shape = p_.shape;
+    if (p_.is_linear) {
+      LOWBIT_CHECK(x.dims.size() == 1 && x.dims[0] == shape.channels, "integer inference: ", p_.path,
+                   " expects ", shape.channels, " features, got ", x.numel(), " values");
+      shape.height = shape.width = 1;
+    } else {
+      check_image(x, p_.path);
+      LOWBIT_CHECK(x.dims[0] == shape.channels, "integer inference: ", p_.path, " expects ", shape.channels,
+                   " channels, got ", x.dims[0]);
+      shape.height = x.dims[1];
+      shape.width = x.dims[2];
+    }
+    const int64_t n = x.numel();
+    ws.codes.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = p_.to_codes.apply(x.values[static_cast<size_t>(i)]);
+      ws.codes[static_cast<size_t>(i)] =
+          static_cast<int16_t>(std::min<int64_t>(std::max<int64_t>(k, p_.code_low), p_.code_high));
+    }
+    const int64_t ho = shape.out_height(), wo = shape.out_width(), positions = ho * wo;
+    ws.accumulators.resize(static_cast<size_t>(shape.out_channels * positions));
+    kernels::conv2d_int16(shape, ws.codes.data(), p_.weight_codes.data(), ws.accumulators.data(), ws.conv);
+    x.dims = p_.is_linear ? std::vector<int64_t>{shape.out_channels} : std::vector<int64_t>{shape.out_channels, ho, wo};
+    x.values.resize(static_cast<size_t>(shape.out_channels * positions));
+    for (int64_t o = 0; o < shape.out_channels; ++o)
+      for (int64_t q = 0; q < positions; ++q) {
+        const size_t i = static_cast<size_t>(o * positions + q);
+        x.values[i] = clamp_counted(
+            p_.to_fixed[static_cast<size_t>(o)].apply(ws.accumulators[i]) + p_.bias[static_cast<size_t>(o)], ws);
+      }
+  }
+
+ private:
+  Parts p_;
+};
+
+// The uniform quantizer behind a layer's weight quantizer (itself, or inside point-wise scales).
+const UniformQuantizer* uniform_weight_quantizer(const Quantizer* q) {
+  if (const auto* u = dynamic_cast<const UniformQuantizer*>(q)) return u;
+  if (const auto* s = dynamic_cast<const PointwiseScaledQuantizer*>(q))
+    return dynamic_cast<const UniformQuantizer*>(s->inner().get());
+  return nullptr;
+}
+
+OpPtr compile_product(const std::string& path, Module& layer, const std::shared_ptr<Quantizer>& input_quantizer,
+                      const std::shared_ptr<Quantizer>& weight_quantizer, const Tensor& weight, const Tensor& bias,
+                      kernels::IntConvShape shape, bool is_linear) {
+  const auto* in = dynamic_cast<const UniformQuantizer*>(input_quantizer.get());
+  const UniformQuantizer* wq = uniform_weight_quantizer(weight_quantizer.get());
+  LOWBIT_CHECK(in != nullptr && wq != nullptr, "integer inference: ", path, " (", layer.type_name(),
+               ") needs uniform input and weight quantizers (lowbit-quantize); it has ",
+               input_quantizer ? input_quantizer->describe() : "no input quantizer", " and ",
+               weight_quantizer ? weight_quantizer->describe() : "no weight quantizer");
+  LOWBIT_CHECK(in->channels() == 1, "integer inference: ", path, "'s input quantizer has one threshold per channel (",
+               in->describe(), "); integer products need one input scale per tensor");
+  const int64_t outs = shape.out_channels, depth = weight.numel() / outs;
+  LOWBIT_CHECK(wq->channels() == 1 || wq->channels() == outs, "integer inference: ", path, "'s weight quantizer has ",
+               wq->channels(), " thresholds for ", outs, " output channels");
+
+  QuantizedProductOp::Parts p;
+  p.path = path;
+  p.is_linear = is_linear;
+  p.shape = shape;
+  const double step_x = in->steps()[0];
+  const auto [x_low, x_high] = in->codes(0);
+  p.code_low = static_cast<int32_t>(x_low);
+  p.code_high = static_cast<int32_t>(x_high);
+  p.to_codes = FixedPointMultiplier::from_real(step_x > 0 ? 1.0 / (kOne * step_x) : 0.0);
+
+  // The weight codes: the quantizer's own output (point-wise scales included) over its step.
+  Tensor quantized;
+  {
+    NoGradGuard no_grad;
+    quantized = weight_quantizer->forward(weight);
+  }
+  const std::vector<float> steps = wq->steps();
+  p.weight_codes.resize(static_cast<size_t>(weight.numel()));
+  int64_t max_weight_code = 0;
+  // The bias in fixed point. Eq. 20 puts it in accumulator units, round(b / (step_x step_w)); we add
+  // it after the requantization instead, at 2^-F, because the simulated model adds its bias in
+  // float and the accumulator unit is coarse at low bit widths (3 bits: step_x step_w ~ 0.02): eq.
+  // 20's rounding was then the largest difference between the two models (the 3-bit LeNet-5 of
+  // tests/lowbit_quantize_test.cpp: 98.7% of the predictions agreeing with eq. 20's bias, above the
+  // test's 99.5% with this one). At 8 bits both are about as fine as the 2^-F the output is rounded to anyway.
+  p.bias.assign(static_cast<size_t>(outs), 0);
+  if (bias.defined())
+    for (int64_t o = 0; o < outs; ++o) {
+      const double fixed = std::round(static_cast<double>(bias.data()[o]) * kOne);
+      LOWBIT_CHECK(std::fabs(fixed) < 2147483647.0, "integer inference: ", path, " bias ", o, " = ", bias.data()[o],
+                   " does not fit the fixed point (|b| < 2^", 31 - kIntegerFractionBits, ")");
+      p.bias[static_cast<size_t>(o)] = static_cast<int32_t>(fixed);
+    }
+  p.to_fixed.resize(static_cast<size_t>(outs));
+  for (int64_t o = 0; o < outs; ++o) {
+    const double step_w = steps[static_cast<size_t>(wq->channels() == 1 ? 0 : o)];
+    const auto [w_low, w_high] = wq->codes(wq->channels() == 1 ? 0 : o);
+    for (int64_t j = 0; j < depth; ++j) {
+      const double value = quantized.data()[o * depth + j];
+      const double code = step_w > 0 ? std::rint(value / step_w) : 0.0;
+      LOWBIT_CHECK(std::fabs(value - code * step_w) <= 1e-3 * step_w + 1e-12 && code >= w_low && code <= w_high,
+                   "integer inference: ", path, " weight ", o * depth + j, " = ", value, " is not on its grid (step ",
+                   step_w, ", codes ", w_low, "..", w_high, ")");
+      p.weight_codes[static_cast<size_t>(o * depth + j)] = static_cast<int16_t>(code);
+    }
+    max_weight_code = std::max({max_weight_code, std::abs(w_low), std::abs(w_high)});
+    p.to_fixed[static_cast<size_t>(o)] = FixedPointMultiplier::from_real(step_x * step_w * kOne);
+  }
+  // The int32 accumulator must hold any sum of `depth` products.
+  const double largest = static_cast<double>(depth) * static_cast<double>(std::max(std::abs(x_low), std::abs(x_high))) *
+                         static_cast<double>(max_weight_code);
+  LOWBIT_CHECK(largest < 2147483647.0 && max_weight_code < 32768 &&
+                   std::max(std::abs(x_low), std::abs(x_high)) < 32768,
+               "integer inference: ", path, " could overflow its int32 accumulator (", depth, " products of codes up to ",
+               std::max(std::abs(x_low), std::abs(x_high)), " and ", max_weight_code, ")");
+  return std::make_unique<QuantizedProductOp>(std::move(p));
+}
+
+class Compiler {
+ public:
+  std::vector<std::string> layers;
+
+  OpPtr compile(Module& m, const std::string& path) {
+    const std::string where = path.empty() ? std::string("the model") : path;
+    if (dynamic_cast<Sequential*>(&m)) return children(m, path);  // also a ResNet
+    if (dynamic_cast<BasicBlock*>(&m))
+      return std::make_unique<ResidualOp>(sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2"}),
+                                          shortcut(m, path), child(m, path, "relu2"));
+    if (dynamic_cast<Bottleneck*>(&m))
+      return std::make_unique<ResidualOp>(
+          sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "conv3", "bn3"}), shortcut(m, path),
+          child(m, path, "relu3"));
+    if (auto* b = dynamic_cast<InvertedResidual*>(&m)) {
+      OpPtr body = child(m, path, "conv");
+      return b->residual() ? std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr) : std::move(body);
+    }
+    if (auto* c = dynamic_cast<Conv2d*>(&m)) {
+      layers.push_back(where);
+      kernels::IntConvShape shape;
+      shape.channels = c->in_channels();
+      shape.out_channels = c->out_channels();
+      shape.kernel = c->kernel_size();
+      shape.stride = c->options().stride;
+      shape.padding = c->options().padding;
+      shape.groups = c->options().groups;
+      return compile_product(where, m, c->input_quantizer(), c->weight_quantizer(), c->weight(), c->bias(), shape,
+                             false);
+    }
+    if (auto* l = dynamic_cast<Linear*>(&m)) {
+      layers.push_back(where);
+      kernels::IntConvShape shape;
+      shape.channels = l->weight().size(1);
+      shape.out_channels = l->weight().size(0);
+      shape.kernel = 1;
+      return compile_product(where, m, l->input_quantizer(), l->weight_quantizer(), l->weight(), l->bias(), shape, true);
+    }
+    if (dynamic_cast<ReLU*>(&m)) return std::make_unique<ClampOp>(INT32_MAX);
+    if (dynamic_cast<ReLU6*>(&m)) return std::make_unique<ClampOp>(6 << kIntegerFractionBits);
+    if (auto* p = dynamic_cast<MaxPool2d*>(&m))
+      return std::make_unique<PoolOp>(where, true, p->kernel(), p->stride(), p->padding());
+    if (auto* p = dynamic_cast<AvgPool2d*>(&m))
+      return std::make_unique<PoolOp>(where, false, p->kernel(), p->stride(), p->padding());
+    if (dynamic_cast<GlobalAvgPool*>(&m)) return std::make_unique<GlobalAvgPoolOp>(where);
+    if (auto* s = dynamic_cast<PadChannelsShortcut*>(&m))
+      return std::make_unique<PadChannelsOp>(where, s->out_channels(), s->stride());
+    if (dynamic_cast<Flatten*>(&m)) return std::make_unique<FlattenOp>();
+    if (dynamic_cast<Identity*>(&m) || dynamic_cast<Dropout*>(&m)) return std::make_unique<IdentityOp>();
+    throw Error(concat("integer inference: ", where, " is a ", m.type_name(),
+                m.type_name() == "BatchNorm" ? " that is not folded; expected fold_batch_norms first"
+                                             : ", which has no integer form here"));
+  }
+
+ private:
+  static std::string join(const std::string& path, const std::string& name) {
+    return path.empty() ? name : path + "." + name;
+  }
+  OpPtr child(Module& m, const std::string& path, const std::string& name) {
+    return compile(m.child(name), join(path, name));
+  }
+  OpPtr children(Module& m, const std::string& path) {
+    std::vector<OpPtr> ops;
+    for (const auto& [name, module] : m.children()) ops.push_back(compile(*module, join(path, name)));
+    return std::make_unique<SequenceOp>(std::move(ops));
+  }
+  OpPtr sequence(Module& m, const std::string& path, const std::vector<std::string>& names) {
+    std::vector<OpPtr> ops;
+    for (const std::string& name : names) ops.push_back(child(m, path, name));
+    return std::make_unique<SequenceOp>(std::move(ops));
+  }
+  // A projection is "downsample", option A "shortcut" (models/resnet.h).
+  OpPtr shortcut(Module& m, const std::string& path) {
+    for (const auto& entry : m.children())
+      if (entry.first == "downsample" || entry.first == "shortcut") return child(m, path, entry.first);
+    return nullptr;  // the identity
+  }
+};
+
+}  // namespace
+
+IntegerModel::IntegerModel(Module& model) {
+  {
+    // The model is compiled in evaluation mode and gets its own mode back also when it is refused.
+    const ModeGuard mode(model, false);
+    Compiler compiler;
+    program_ = compiler.compile(model, "");
+    layers_ = std::move(compiler.layers);
+  }
+  eval();
+}
+
+IntegerModel::~IntegerModel() = default;
+
+Tensor IntegerModel::forward(const Tensor& images) {
+  LOWBIT_CHECK(images.rank() >= 2, "IntegerModel: input shape ", images.shape().str(), "; expected (N, ...)");
+  const int64_t n = images.size(0), per_image = images.numel() / std::max<int64_t>(n, 1);
+  std::vector<int64_t> image_dims(images.shape().dims().begin() + 1, images.shape().dims().end());
+  std::vector<std::vector<float>> logits(static_cast<size_t>(n));
+  parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    Workspace ws;
+    IntActivation x;
+    for (int64_t i = begin; i < end; ++i) {
+      x.dims = image_dims;
+      x.values.resize(static_cast<size_t>(per_image));
+      const float* image = images.data() + i * per_image;
+      for (int64_t j = 0; j < per_image; ++j)  // the input boundary: float to fixed point
+        x.values[static_cast<size_t>(j)] = clamp_counted(std::llround(static_cast<double>(image[j]) * kOne), ws);
+      program_->run(x, ws);
+      std::vector<float>& out = logits[static_cast<size_t>(i)];
+      out.resize(x.values.size());
+      for (size_t j = 0; j < x.values.size(); ++j) out[j] = static_cast<float>(x.values[j] / kOne);
+    }
+    saturated_ += ws.saturated;
+  });
+  const int64_t classes = n > 0 ? static_cast<int64_t>(logits[0].size()) : 0;
+  Tensor result = Tensor::empty({n, classes});
+  for (int64_t i = 0; i < n; ++i) std::copy(logits[i].begin(), logits[i].end(), result.data() + i * classes);
+  return result;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,41 @@
+// The split of a model's parameters into grid weights and float parameters.
+#include "models/transforms/weight_grid.h"
+
+#include <algorithm>
+
+namespace lowbit {
+namespace {
+
+bool is_layer_weight(const Parameter& p) {
+  return p.role == ParamRole::kWeight && (p.tensor.rank() == 2 || p.tensor.rank() == 4);
+}
+
+}  // namespace
+
+std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize_first, bool quantize_last) {
+  std::vector<Parameter> weights;
+  for (const Parameter& p : model.parameters()) {
+    if (is_layer_weight(p)) weights.push_back(p);
+  }
+  const size_t n = weights.size();
+  std::vector<Parameter> out;
+  for (size_t i = 0; i < n; ++i) {
+    const bool first = i == 0, last = i + 1 == n;
+    // A layer that is both first and last is left out unless both flags ask for it.
+    if ((first && !quantize_first) || (last && !quantize_last)) continue;
+    out.push_back(weights[i]);
+  }
+  return out;
+}
+
+std::vector<Parameter> other_parameters(const Module& model, const std::vector<Parameter>& grid) {
+  std::vector<Parameter> out;
+  for (const Parameter& p : model.parameters()) {
+    const bool on_grid =
+        std::any_of(grid.begin(), grid.end(), [&](const Parameter& g) { return g.tensor.impl() == p.tensor.impl(); });
+    if (!on_grid) out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace lowbit
