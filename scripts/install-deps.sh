@@ -10,6 +10,7 @@ packages=(
   libcli11-dev      # command-line flags
   libstb-dev        # image decoding (image-folder data sets)
   libmatio-dev      # MATLAB .mat files (SVHN)
+  libonnx-dev libprotobuf-dev  # ONNX import and export (the generated onnx.proto classes)
   zlib1g-dev        # .gz data files, checkpoint checksums
   liblzma-dev       # xz (LZMA2) compressed model sizes in lowbit-ptq
   nlohmann-json3-dev  # configuration, metrics and summaries as JSON

@@ -9,6 +9,7 @@
 #include "core/custom_gradient.h"
 #include "layers/activations.h"
 #include "layers/batch_norm.h"
+#include "layers/concatenate.h"
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
 #include "layers/elementwise.h"
@@ -105,6 +106,8 @@ const std::vector<GradcheckCase>& gradcheck_table() {
        [](const Inputs& in) { return linear(in[0], in[1], in[2]); }),
     on("linear without bias", {{2, 3}, {4, 3}},
        [](const Inputs& in) { return linear(in[0], in[1]); }),
+    on("concatenate along channels, one input twice", {{2, 3, 2}, {2, 1, 2}},
+       [](const Inputs& in) { return concatenate({in[0], in[1], in[0]}, 1); }),
     on("pad_channels_subsample (option-A shortcut)", {{2, 3, 5, 5}},
        [](const Inputs& in) { return pad_channels_subsample(in[0], 5, 2); }),
     // --- convolution (conv2d, depthwise); {stride, padding, groups} ---

@@ -1,0 +1,560 @@
+// ONNX import: one pass over the graph's nodes in file order (ONNX requires a topological order).
+// Initializers and Constant nodes are constants; every other value is a GraphModel value. Each
+// node becomes one lowbit module, a sum or a concatenation, or is refused.
+//
+// Readings chosen where ONNX allows more than lowbit computes:
+// - Conv, MaxPool, AveragePool: square kernels, equal strides, equal padding on all four sides and
+//   no dilation, as lowbit's layers take them; anything else is refused, not approximated.
+// - AveragePool with padding counts the padded zeros (count_include_pad = 1, PyTorch's default);
+//   count_include_pad = 0 with padding is refused.
+// - GlobalAveragePool keeps ONNX's (N, C, 1, 1) output: lowbit's GlobalAvgPool, which gives (N, C),
+//   followed by a Reshape to (N, C, 1, 1).
+// - Reshape's shape must be a constant. PyTorch folds x.view(x.size(0), -1) into the constant
+//   (B, -1) for the batch size B it traced with; a first dimension equal to a fixed batch size of
+//   the graph input is read as "keep the batch" (0), so the model runs on any batch size.
+// - Pad (constant zeros, the same on the four spatial sides) is kept for the pooling or conv it
+//   feeds, which takes it as its own padding: PyTorch exports avg_pool2d(padding=p) as Pad +
+//   AveragePool. That consumer must have no padding of its own; no-op pads are dropped.
+// - MatMul by a constant (K, N) is a Linear without bias; an Add of a constant (N) that is the
+//   MatMul's only consumer becomes that Linear's bias.
+// - Dropout becomes lowbit's Dropout with the node's ratio (inactive in evaluation, as in ONNX).
+#include "models/onnx/onnx_import.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "core/check.h"
+#include "layers/activations.h"
+#include "layers/batch_norm.h"
+#include "layers/conv2d.h"
+#include "layers/dropout.h"
+#include "layers/flatten.h"
+#include "layers/identity.h"
+#include "layers/linear.h"
+#include "layers/pooling.h"
+#include "layers/reshape.h"
+
+namespace lowbit {
+namespace {
+
+// A constant: float data or int64 data with its dimensions.
+struct Constant {
+  std::vector<int64_t> dims;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+  bool is_float = true;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return n;
+  }
+};
+
+template <class T>
+std::vector<T> raw_values(const std::string& raw, int64_t count, const std::string& where) {
+  LOWBIT_CHECK(raw.size() == static_cast<size_t>(count) * sizeof(T), where, ": raw_data holds ",
+               raw.size(), " bytes; expected ", count * static_cast<int64_t>(sizeof(T)));
+  std::vector<T> values(static_cast<size_t>(count));
+  if (count > 0) std::memcpy(values.data(), raw.data(), raw.size());  // ONNX: little-endian
+  return values;
+}
+
+Constant read_tensor(const onnx::TensorProto& t, const std::string& where) {
+  LOWBIT_CHECK(t.data_location() != onnx::TensorProto::EXTERNAL, where, ": tensor '", t.name(),
+               "' keeps its data in an external file; expected the data inside the model");
+  Constant c;
+  c.dims.assign(t.dims().begin(), t.dims().end());
+  const int64_t n = c.numel();
+  if (t.data_type() == onnx::TensorProto::FLOAT) {
+    c.floats = t.has_raw_data() ? raw_values<float>(t.raw_data(), n, where)
+                                : std::vector<float>(t.float_data().begin(), t.float_data().end());
+    LOWBIT_CHECK(static_cast<int64_t>(c.floats.size()) == n, where, ": tensor '", t.name(),
+                 "' holds ", c.floats.size(), " floats; expected ", n);
+  } else if (t.data_type() == onnx::TensorProto::INT64) {
+    c.is_float = false;
+    c.ints = t.has_raw_data() ? raw_values<int64_t>(t.raw_data(), n, where)
+                              : std::vector<int64_t>(t.int64_data().begin(), t.int64_data().end());
+    LOWBIT_CHECK(static_cast<int64_t>(c.ints.size()) == n, where, ": tensor '", t.name(),
+                 "' holds ", c.ints.size(), " integers; expected ", n);
+  } else {
+    throw Error(concat(where, ": tensor '", t.name(), "' has ONNX data type ", t.data_type(),
+                "; expected float (1) or int64 (7)"));
+  }
+  return c;
+}
+
+// The names a module may take as a child: no '.', unique, never empty.
+std::string layer_name(const onnx::NodeProto& node, size_t index) {
+  std::string name = node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
+  std::string out;
+  for (char ch : name) out += (ch == '.' || ch == '/' || ch == ':' || ch == ' ') ? '_' : ch;
+  const size_t first = out.find_first_not_of('_');
+  return first == std::string::npos ? node.op_type() + "_" + std::to_string(index) : out.substr(first);
+}
+
+class Importer {
+ public:
+  Importer(const onnx::ModelProto& model, std::string source)
+      : model_(model), graph_(model.graph()), source_(std::move(source)) {}
+
+  OnnxImport run();
+
+ private:
+  // Attributes and inputs of the node being imported.
+  const onnx::AttributeProto* attribute(const std::string& name) const;
+  int64_t int_attribute(const std::string& name, int64_t fallback) const;
+  float float_attribute(const std::string& name, float fallback) const;
+  std::vector<int64_t> ints_attribute(const std::string& name, std::vector<int64_t> fallback) const;
+  bool has_input(int i) const { return i < node_->input_size() && !node_->input(i).empty(); }
+  GraphModel::Value value(int i) const;
+  const Constant& constant(int i) const;
+  bool is_constant(int i) const { return has_input(i) && constants_.count(node_->input(i)) > 0; }
+  std::string where() const;
+
+  void import_node();
+  void add_layer(std::shared_ptr<Module> module, GraphModel::Value x);
+  // A square kernel, equal strides, the same padding on every side, no dilation.
+  struct Window {
+    int64_t kernel = 0, stride = 1, padding = 0;
+  };
+  Window window(int64_t kernel_from_weight) const;
+  void import_conv();
+  void import_batch_norm();
+  void import_clip();
+  void import_pool(bool max);
+  void import_reshape();
+  void import_gemm();
+  void import_matmul();
+  void import_add();
+  void import_pad();
+  // The input of a padded layer: a pending Pad's input (and its padding added to `padding`), or
+  // input 0.
+  GraphModel::Value padded_input(int64_t& padding) const;
+  void copy_into(const Tensor& dst, const std::vector<float>& src, const char* what) const;
+
+  const onnx::ModelProto& model_;
+  const onnx::GraphProto& graph_;
+  std::string source_;
+  std::shared_ptr<GraphModel> g_ = std::make_shared<GraphModel>();
+  std::map<std::string, Constant> constants_;
+  std::map<std::string, GraphModel::Value> values_;
+  std::map<std::string, int> consumers_;
+  // Linear layers made from a MatMul, by output name, that an Add may give a bias.
+  std::map<std::string, std::shared_ptr<Linear>> bias_free_linears_;
+  // Pad outputs waiting for the layer they feed: name -> (the Pad's input, spatial padding).
+  std::map<std::string, std::pair<GraphModel::Value, int64_t>> pending_pads_;
+  const onnx::NodeProto* node_ = nullptr;
+  size_t index_ = 0;
+  int64_t traced_batch_ = 0;
+  int64_t opset_ = 0;
+};
+
+std::string Importer::where() const {
+  return source_ + ": node '" + node_->name() + "' (" + node_->op_type() + ")";
+}
+
+const onnx::AttributeProto* Importer::attribute(const std::string& name) const {
+  for (const onnx::AttributeProto& a : node_->attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+int64_t Importer::int_attribute(const std::string& name, int64_t fallback) const {
+  const onnx::AttributeProto* a = attribute(name);
+  return a ? a->i() : fallback;
+}
+
+float Importer::float_attribute(const std::string& name, float fallback) const {
+  const onnx::AttributeProto* a = attribute(name);
+  return a ? a->f() : fallback;
+}
+
+std::vector<int64_t> Importer::ints_attribute(const std::string& name,
+                                              std::vector<int64_t> fallback) const {
+  const onnx::AttributeProto* a = attribute(name);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : fallback;
+}
+
+GraphModel::Value Importer::value(int i) const {
+  LOWBIT_CHECK(has_input(i), where(), ": input ", i, " is missing; expected a tensor");
+  LOWBIT_CHECK(pending_pads_.count(node_->input(i)) == 0, where(), ": input '", node_->input(i),
+               "' is a Pad's output; expected a Pad only before a Conv, MaxPool or AveragePool "
+               "without padding of its own");
+  const auto it = values_.find(node_->input(i));
+  LOWBIT_CHECK(it != values_.end(), where(), ": input '", node_->input(i),
+               "' is not computed by any earlier node; expected the graph input, an earlier "
+               "node's output, or (for weights) a constant");
+  return it->second;
+}
+
+const Constant& Importer::constant(int i) const {
+  LOWBIT_CHECK(is_constant(i), where(), ": input ", i, " ('", has_input(i) ? node_->input(i) : "",
+               "') is computed at run time; expected a constant (an initializer)");
+  return constants_.at(node_->input(i));
+}
+
+void Importer::copy_into(const Tensor& dst, const std::vector<float>& src, const char* what) const {
+  LOWBIT_CHECK(static_cast<int64_t>(src.size()) == dst.numel(), where(), ": ", what, " has ",
+               src.size(), " values; expected ", dst.numel(), " for shape ", dst.shape().str());
+  std::memcpy(dst.data(), src.data(), src.size() * sizeof(float));
+}
+
+void Importer::add_layer(std::shared_ptr<Module> module, GraphModel::Value x) {
+  std::string name = layer_name(*node_, index_);
+  for (int k = 2; !g_->children().empty(); ++k) {  // unique among the layers so far
+    bool taken = false;
+    for (const auto& c : g_->children()) taken = taken || c.first == name;
+    if (!taken) break;
+    name = layer_name(*node_, index_) + "_" + std::to_string(k);
+  }
+  values_[node_->output(0)] = g_->add_module(name, std::move(module), x);
+}
+
+Importer::Window Importer::window(int64_t kernel_from_weight) const {
+  const std::vector<int64_t> kernel = ints_attribute("kernel_shape", {});
+  const std::vector<int64_t> strides = ints_attribute("strides", {1, 1});
+  const std::vector<int64_t> pads = ints_attribute("pads", {0, 0, 0, 0});
+  const std::vector<int64_t> dilations = ints_attribute("dilations", {1, 1});
+  const onnx::AttributeProto* auto_pad = attribute("auto_pad");
+  LOWBIT_CHECK(!auto_pad || auto_pad->s() == "NOTSET" || auto_pad->s() == "VALID", where(),
+               ": auto_pad ", auto_pad ? auto_pad->s() : "", "; expected explicit pads (NOTSET)");
+  Window w;
+  if (kernel.empty()) {
+    LOWBIT_CHECK(kernel_from_weight > 0, where(), ": no kernel_shape; expected one");
+    w.kernel = kernel_from_weight;
+  } else {
+    LOWBIT_CHECK(kernel.size() == 2 && kernel[0] == kernel[1], where(), ": kernel_shape of ",
+                 kernel.size(), " sizes (", kernel[0], kernel.size() > 1 ? "x..." : "",
+                 "); expected a square 2-D kernel");
+    w.kernel = kernel[0];
+  }
+  LOWBIT_CHECK(strides.size() == 2 && strides[0] == strides[1], where(),
+               ": strides differ between height and width; expected equal strides");
+  LOWBIT_CHECK(pads.size() == 4 && pads[0] == pads[1] && pads[0] == pads[2] && pads[0] == pads[3],
+               where(), ": pads differ between sides; expected the same padding on all four sides");
+  LOWBIT_CHECK(dilations.size() == 2 && dilations[0] == 1 && dilations[1] == 1, where(),
+               ": dilation ", dilations.empty() ? 0 : dilations[0], "; expected no dilation (1)");
+  w.stride = strides[0];
+  w.padding = pads[0];
+  return w;
+}
+
+GraphModel::Value Importer::padded_input(int64_t& padding) const {
+  const auto it = has_input(0) ? pending_pads_.find(node_->input(0)) : pending_pads_.end();
+  if (it == pending_pads_.end()) return value(0);
+  LOWBIT_CHECK(padding == 0, where(), ": padding ", padding, " of its own after a Pad of ",
+               it->second.second, "; expected one of the two");
+  padding = it->second.second;
+  return it->second.first;
+}
+
+void Importer::import_pad() {
+  const std::string mode = attribute("mode") ? attribute("mode")->s() : "constant";
+  LOWBIT_CHECK(mode == "constant", where(), ": mode '", mode, "'; expected constant");
+  std::vector<int64_t> pads;
+  float fill = 0.0f;
+  if (opset_ >= 11) {
+    const Constant& c = constant(1);
+    LOWBIT_CHECK(!c.is_float, where(), ": float pads; expected int64");
+    pads = c.ints;
+    if (has_input(2)) fill = constant(2).floats.at(0);
+  } else {
+    pads = ints_attribute("pads", {});
+    fill = float_attribute("value", 0.0f);
+  }
+  LOWBIT_CHECK(fill == 0.0f, where(), ": pads with ", fill, "; expected zeros");
+  LOWBIT_CHECK(pads.size() == 8 && pads[0] == 0 && pads[1] == 0 && pads[4] == 0 && pads[5] == 0 &&
+                   pads[2] == pads[3] && pads[2] == pads[6] && pads[2] == pads[7],
+               where(), ": pads of ", pads.size(), " values that are not (0, 0, p, p, 0, 0, p, p)",
+               "; expected the same padding on the four spatial sides of an (N, C, H, W) input");
+  if (pads[2] == 0) {
+    values_[node_->output(0)] = value(0);  // a no-op
+    return;
+  }
+  LOWBIT_CHECK(consumers_[node_->output(0)] == 1, where(), ": feeds ",
+               consumers_[node_->output(0)], " nodes; expected one Conv or pooling to pad");
+  pending_pads_[node_->output(0)] = {value(0), pads[2]};
+}
+
+void Importer::import_conv() {
+  const Constant& w = constant(1);
+  LOWBIT_CHECK(w.dims.size() == 4, where(), ": weight of rank ", w.dims.size(),
+               "; expected (C_out, C_in/groups, kh, kw)");
+  LOWBIT_CHECK(w.dims[2] == w.dims[3], where(), ": a ", w.dims[2], "x", w.dims[3],
+               " kernel; expected a square kernel");
+  Window win = window(w.dims[2]);
+  const GraphModel::Value x = padded_input(win.padding);
+  LOWBIT_CHECK(win.kernel == w.dims[2], where(), ": kernel_shape ", win.kernel,
+               " but the weight's kernel is ", w.dims[2], "; expected them equal");
+  const int64_t groups = int_attribute("group", 1);
+  LOWBIT_CHECK(groups >= 1 && w.dims[0] % groups == 0, where(), ": group ", groups,
+               " does not divide ", w.dims[0], " output channels");
+  const bool has_bias = has_input(2);
+  auto conv = std::make_shared<Conv2d>(w.dims[1] * groups, w.dims[0], w.dims[2],
+                                       Conv2dOptions{win.stride, win.padding, groups}, has_bias);
+  copy_into(conv->weight(), w.floats, "the weight");
+  if (has_bias) copy_into(conv->bias(), constant(2).floats, "the bias");
+  add_layer(conv, x);
+}
+
+void Importer::import_batch_norm() {
+  const Constant& scale = constant(1);
+  const int64_t channels = scale.numel();
+  auto bn = std::make_shared<BatchNorm>(channels, 0.1f, float_attribute("epsilon", 1e-5f));
+  copy_into(bn->weight(), scale.floats, "the scale");
+  copy_into(bn->bias(), constant(2).floats, "the bias B");
+  copy_into(bn->running_mean(), constant(3).floats, "the mean");
+  copy_into(bn->running_var(), constant(4).floats, "the variance");
+  add_layer(bn, value(0));
+}
+
+void Importer::import_clip() {
+  // Opset 11 and later give min and max as (optional) inputs, earlier ones as attributes.
+  const float inf = std::numeric_limits<float>::infinity();
+  float lo = -inf, hi = inf;
+  if (opset_ >= 11) {
+    auto bound = [&](int i, float fallback) {
+      if (!has_input(i)) return fallback;
+      const Constant& c = constant(i);
+      LOWBIT_CHECK(c.is_float && c.numel() == 1, where(), ": bound ", i,
+                   " is not one float; expected a scalar");
+      return c.floats[0];
+    };
+    lo = bound(1, -inf);
+    hi = bound(2, inf);
+  } else {
+    lo = float_attribute("min", -inf);
+    hi = float_attribute("max", inf);
+  }
+  std::shared_ptr<Module> module;
+  if (lo == 0.0f && hi == 6.0f) {
+    module = std::make_shared<ReLU6>();
+  } else if (lo == 0.0f && hi == inf) {
+    module = std::make_shared<ReLU>();
+  } else {
+    LOWBIT_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, where(), ": clip to [", lo,
+                 ", ", hi, "]; expected finite bounds min < max (or [0, 6], or [0, inf))");
+    module = std::make_shared<Hardtanh>(lo, hi);
+  }
+  add_layer(module, value(0));
+}
+
+void Importer::import_pool(bool max) {
+  Window win = window(0);
+  const bool padded_before = has_input(0) && pending_pads_.count(node_->input(0)) > 0;
+  const GraphModel::Value x = padded_input(win.padding);
+  LOWBIT_CHECK(int_attribute("ceil_mode", 0) == 0, where(),
+               ": ceil_mode 1; expected 0 (output sizes rounded down)");
+  if (max) {
+    LOWBIT_CHECK(node_->output_size() == 1 || node_->output(1).empty(), where(),
+                 ": asks for the Indices output; expected only the pooled values");
+    // Max pooling pads with -infinity, a Pad with zeros: the two differ on negative inputs.
+    LOWBIT_CHECK(!padded_before, where(), ": max pooling after a zero Pad; expected the padding "
+                 "inside the MaxPool");
+    add_layer(std::make_shared<MaxPool2d>(win.kernel, win.stride, win.padding), x);
+  } else {
+    LOWBIT_CHECK(win.padding == 0 || padded_before || int_attribute("count_include_pad", 0) == 1,
+                 where(),
+                 ": count_include_pad 0 with padding ", win.padding,
+                 "; expected count_include_pad 1 (lowbit averages over the padded window)");
+    add_layer(std::make_shared<AvgPool2d>(win.kernel, win.stride, win.padding), x);
+  }
+}
+
+void Importer::import_reshape() {
+  const Constant& shape = constant(1);
+  LOWBIT_CHECK(!shape.is_float, where(), ": the shape is float; expected int64");
+  std::vector<int64_t> dims = shape.ints;
+  const bool allowzero = int_attribute("allowzero", 0) == 1;
+  for (int64_t d : dims)
+    LOWBIT_CHECK(!(allowzero && d == 0), where(),
+                 ": allowzero 1 with a 0 in the shape; expected allowzero 0");
+  if (!dims.empty() && traced_batch_ > 0 && dims[0] == traced_batch_) dims[0] = 0;  // keep N
+  add_layer(std::make_shared<Reshape>(dims), value(0));
+}
+
+void Importer::import_gemm() {
+  LOWBIT_CHECK(float_attribute("alpha", 1.0f) == 1.0f && float_attribute("beta", 1.0f) == 1.0f,
+               where(), ": alpha or beta differs from 1; expected Y = A B' + C");
+  LOWBIT_CHECK(int_attribute("transA", 0) == 0, where(), ": transA 1; expected transA 0");
+  const Constant& b = constant(1);
+  LOWBIT_CHECK(b.dims.size() == 2, where(), ": B of rank ", b.dims.size(), "; expected a matrix");
+  const bool trans_b = int_attribute("transB", 0) == 1;
+  const int64_t out = trans_b ? b.dims[0] : b.dims[1], in = trans_b ? b.dims[1] : b.dims[0];
+  const bool has_bias = has_input(2);
+  auto linear = std::make_shared<Linear>(in, out, has_bias);
+  std::vector<float> weight = b.floats;  // Linear keeps (out, in)
+  if (!trans_b)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i) weight[o * in + i] = b.floats[i * out + o];
+  copy_into(linear->weight(), weight, "B");
+  if (has_bias) {
+    const Constant& c = constant(2);
+    LOWBIT_CHECK(c.numel() == out, where(), ": C has ", c.numel(), " values; expected ", out,
+                 " (one per output, no other broadcast)");
+    copy_into(linear->bias(), c.floats, "C");
+  }
+  add_layer(linear, value(0));
+}
+
+void Importer::import_matmul() {
+  const Constant& b = constant(1);
+  LOWBIT_CHECK(b.dims.size() == 2, where(), ": B of rank ", b.dims.size(), "; expected a matrix");
+  const int64_t in = b.dims[0], out = b.dims[1];
+  auto linear = std::make_shared<Linear>(in, out, false);
+  std::vector<float> weight(b.floats.size());
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) weight[o * in + i] = b.floats[i * out + o];
+  copy_into(linear->weight(), weight, "B");
+  add_layer(linear, value(0));
+  if (consumers_[node_->output(0)] == 1) bias_free_linears_[node_->output(0)] = linear;
+}
+
+void Importer::import_add() {
+  const bool c0 = is_constant(0), c1 = is_constant(1);
+  if (!c0 && !c1) {
+    values_[node_->output(0)] = g_->add_sum(value(0), value(1));
+    return;
+  }
+  // value + constant: the bias of the MatMul before it.
+  const int v = c0 ? 1 : 0;
+  const auto it = has_input(v) ? bias_free_linears_.find(node_->input(v)) : bias_free_linears_.end();
+  LOWBIT_CHECK(it != bias_free_linears_.end(), where(),
+               ": adds a constant to a value that is not a MatMul's sole output; expected a sum of "
+               "two computed values or a MatMul's bias");
+  const Constant& bias = constant(1 - v);
+  LOWBIT_CHECK(bias.numel() == it->second->out_features(), where(), ": bias of ", bias.numel(),
+               " values; expected ", it->second->out_features());
+  copy_into(it->second->add_bias(), bias.floats, "the bias");
+  values_[node_->output(0)] = values_.at(node_->input(v));
+  bias_free_linears_.erase(it);
+}
+
+void Importer::import_node() {
+  const std::string& op = node_->op_type();
+  LOWBIT_CHECK(node_->domain().empty() || node_->domain() == "ai.onnx", where(), ": domain '",
+               node_->domain(), "'; expected the default ONNX domain");
+  LOWBIT_CHECK(node_->output_size() >= 1, where(), ": no output; expected one");
+  if (op == "Constant") {
+    const onnx::AttributeProto* a = attribute("value");
+    LOWBIT_CHECK(a && a->has_t(), where(), ": no tensor 'value'; expected a tensor constant");
+    constants_[node_->output(0)] = read_tensor(a->t(), where());
+  } else if (op == "Conv") {
+    import_conv();
+  } else if (op == "BatchNormalization") {
+    import_batch_norm();
+  } else if (op == "Relu") {
+    add_layer(std::make_shared<ReLU>(), value(0));
+  } else if (op == "Clip") {
+    import_clip();
+  } else if (op == "MaxPool" || op == "AveragePool") {
+    import_pool(op == "MaxPool");
+  } else if (op == "GlobalAveragePool") {
+    add_layer(std::make_shared<GlobalAvgPool>(), value(0));
+    const GraphModel::Value pooled = values_.at(node_->output(0));
+    values_[node_->output(0)] =
+        g_->add_module(layer_name(*node_, index_) + "_nchw",
+                       std::make_shared<Reshape>(std::vector<int64_t>{0, 0, 1, 1}), pooled);
+  } else if (op == "Flatten") {
+    LOWBIT_CHECK(int_attribute("axis", 1) == 1, where(), ": axis ", int_attribute("axis", 1),
+                 "; expected 1 (keep the batch, flatten the rest)");
+    add_layer(std::make_shared<Flatten>(), value(0));
+  } else if (op == "Reshape") {
+    import_reshape();
+  } else if (op == "Gemm") {
+    import_gemm();
+  } else if (op == "MatMul") {
+    import_matmul();
+  } else if (op == "Add") {
+    import_add();
+  } else if (op == "Pad") {
+    import_pad();
+  } else if (op == "Concat") {
+    std::vector<GraphModel::Value> xs;
+    for (int i = 0; i < node_->input_size(); ++i) xs.push_back(value(i));
+    const onnx::AttributeProto* axis = attribute("axis");
+    LOWBIT_CHECK(axis != nullptr, where(), ": no axis; expected one");
+    values_[node_->output(0)] = g_->add_concat(xs, static_cast<int>(axis->i()));
+  } else if (op == "Dropout") {
+    float ratio = float_attribute("ratio", 0.5f);
+    if (is_constant(1)) ratio = constant(1).floats.at(0);
+    add_layer(std::make_shared<Dropout>(ratio), value(0));
+  } else if (op == "Identity") {
+    if (is_constant(0)) {
+      constants_[node_->output(0)] = constant(0);
+    } else {
+      add_layer(std::make_shared<Identity>(), value(0));
+    }
+  } else {
+    throw Error(concat(where(), " is not supported; expected one of Conv, BatchNormalization, Relu, Clip, "
+                "MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, "
+                "Concat, Pad, Dropout, Identity, Constant"));
+  }
+}
+
+OnnxImport Importer::run() {
+  OnnxImport result;
+  for (const onnx::OperatorSetIdProto& o : model_.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") opset_ = o.version();
+  LOWBIT_CHECK(opset_ >= 7, source_, ": default-domain opset ", opset_,
+               "; expected opset 7 or later");
+  result.opset = opset_;
+  result.producer = model_.producer_name() +
+                    (model_.producer_version().empty() ? "" : " " + model_.producer_version());
+
+  for (const onnx::TensorProto& t : graph_.initializer())
+    constants_[t.name()] = read_tensor(t, source_ + ": initializer");
+  for (const onnx::ValueInfoProto& input : graph_.input()) {
+    if (constants_.count(input.name())) continue;  // older exporters list initializers as inputs
+    LOWBIT_CHECK(result.input_name.empty(), source_, ": graph inputs '", result.input_name,
+                 "' and '", input.name(), "'; expected one input image tensor");
+    result.input_name = input.name();
+    for (const onnx::TensorShapeProto::Dimension& d : input.type().tensor_type().shape().dim())
+      result.input_dims.push_back(d.has_dim_value() ? d.dim_value() : 0);
+  }
+  LOWBIT_CHECK(!result.input_name.empty(), source_, ": no graph input; expected one image tensor");
+  LOWBIT_CHECK(graph_.output_size() == 1, source_, ": ", graph_.output_size(),
+               " graph outputs; expected one (the logits)");
+  result.output_name = graph_.output(0).name();
+  if (!result.input_dims.empty()) traced_batch_ = result.input_dims[0];
+  values_[result.input_name] = GraphModel::kInput;
+
+  for (const onnx::NodeProto& node : graph_.node())
+    for (const std::string& in : node.input()) ++consumers_[in];
+  for (index_ = 0; index_ < static_cast<size_t>(graph_.node_size()); ++index_) {
+    node_ = &graph_.node(static_cast<int>(index_));
+    import_node();
+  }
+  const auto out = values_.find(result.output_name);
+  LOWBIT_CHECK(out != values_.end(), source_, ": the graph output '", result.output_name,
+               "' is not computed by any node; expected a node's output");
+  g_->set_output(out->second);
+  result.model = g_;
+  return result;
+}
+
+}  // namespace
+
+OnnxImport import_onnx_bytes(const std::string& bytes, const std::string& source) {
+  onnx::ModelProto model;
+  LOWBIT_CHECK(model.ParseFromString(bytes), source, ": not an ONNX model (the protobuf does not "
+               "parse); expected a .onnx file");
+  LOWBIT_CHECK(model.has_graph(), source, ": no graph; expected an ONNX model with a graph");
+  return Importer(model, source).run();
+}
+
+OnnxImport import_onnx(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  LOWBIT_CHECK(in.good(), path, ": cannot open; expected a readable .onnx file");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return import_onnx_bytes(bytes.str(), path);
+}
+
+}  // namespace lowbit

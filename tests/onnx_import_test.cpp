@@ -1,0 +1,284 @@
+// ONNX import: a graph written here with the onnx.proto classes imports to the modules it
+// describes (exact values), every refusal names the node and what was expected, and networks
+// built and exported by PyTorch (tests/onnx/torch_models.py, when python3-torch is installed)
+// give PyTorch's logits within 1e-4 of the logit scale.
+#include <catch2/catch.hpp>
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "layers/activations.h"
+#include "layers/batch_norm.h"
+#include "layers/concatenate.h"
+#include "layers/conv2d.h"
+#include "layers/elementwise.h"
+#include "layers/linear.h"
+#include "layers/pooling.h"
+#include "layers/reshape.h"
+#include "models/onnx/onnx_import.h"
+#include "tests/gradcheck.h"
+#include "tests/program_runs.h"
+#include "tests/temp_root.h"
+
+using namespace lowbit;
+using lowbit::testing::random_tensor;
+
+namespace {
+
+const lowbit::testing::TempRoot temp_root("lowbit_onnx_import_test");
+
+// Builds a ModelProto node by node.
+struct GraphWriter {
+  onnx::ModelProto model;
+  onnx::GraphProto* graph = model.mutable_graph();
+
+  explicit GraphWriter(std::vector<int64_t> input_dims, int64_t opset = 13) {
+    model.set_ir_version(8);
+    model.set_producer_name("lowbit-test");
+    onnx::OperatorSetIdProto* o = model.add_opset_import();
+    o->set_version(opset);
+    onnx::ValueInfoProto* in = graph->add_input();
+    in->set_name("input");
+    auto* shape = in->mutable_type()->mutable_tensor_type()->mutable_shape();
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : input_dims) shape->add_dim()->set_dim_value(d);
+  }
+  void initializer(const std::string& name, const Tensor& t) {
+    onnx::TensorProto* p = graph->add_initializer();
+    p->set_name(name);
+    p->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : t.shape().dims()) p->add_dims(d);
+    for (float v : t.to_vector()) p->add_float_data(v);
+  }
+  void ints(const std::string& name, const std::vector<int64_t>& values) {
+    onnx::TensorProto* p = graph->add_initializer();
+    p->set_name(name);
+    p->set_data_type(onnx::TensorProto::INT64);
+    p->add_dims(static_cast<int64_t>(values.size()));
+    for (int64_t v : values) p->add_int64_data(v);
+  }
+  onnx::NodeProto* node(const std::string& op, std::vector<std::string> inputs,
+                        const std::string& output) {
+    onnx::NodeProto* n = graph->add_node();
+    n->set_op_type(op);
+    n->set_name(output);
+    for (const std::string& i : inputs) n->add_input(i);
+    n->add_output(output);
+    return n;
+  }
+  static void attribute(onnx::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
+    onnx::AttributeProto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  }
+  static void attribute(onnx::NodeProto* n, const std::string& name, int64_t v) {
+    onnx::AttributeProto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  OnnxImport import(const std::string& output) {
+    graph->add_output()->set_name(output);
+    std::string bytes;
+    model.SerializeToString(&bytes);
+    return import_onnx_bytes(bytes, "test.onnx");
+  }
+};
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<float> v;
+  float x;
+  while (in.read(reinterpret_cast<char*>(&x), sizeof x)) v.push_back(x);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("an ONNX graph of every supported operator imports to the layers it describes",
+          "[onnx]") {
+  Rng rng(11);
+  const Tensor w1 = random_tensor({4, 2, 3, 3}, rng), b1 = random_tensor({4}, rng);
+  const Tensor scale = random_tensor({4}, rng, 0.5f, 1.5f), shift = random_tensor({4}, rng);
+  const Tensor mean = random_tensor({4}, rng, -0.2f, 0.2f), var = random_tensor({4}, rng, 0.5f, 1.5f);
+  const Tensor w2 = random_tensor({4, 2, 1, 1}, rng);
+  const Tensor fc = random_tensor({3, 8}, rng), fc_bias = random_tensor({3}, rng);
+  GraphWriter w({2, 2, 6, 6});
+  w.initializer("w1", w1);
+  w.initializer("b1", b1);
+  w.initializer("scale", scale);
+  w.initializer("shift", shift);
+  w.initializer("mean", mean);
+  w.initializer("var", var);
+  w.initializer("w2", w2);
+  w.initializer("fc", fc);
+  w.initializer("fc_bias", fc_bias);
+  w.initializer("six", Tensor::from_vector({}, {6.0f}));
+  w.initializer("zero", Tensor::from_vector({}, {0.0f}));
+  w.ints("pads", {0, 0, 1, 1, 0, 0, 1, 1});
+  auto* conv = w.node("Conv", {"input", "w1", "b1"}, "conv");
+  GraphWriter::attribute(conv, "kernel_shape", {3, 3});
+  GraphWriter::attribute(conv, "pads", {1, 1, 1, 1});
+  w.node("BatchNormalization", {"conv", "scale", "shift", "mean", "var"}, "bn");
+  w.node("Clip", {"bn", "zero", "six"}, "relu6");
+  auto* side = w.node("Conv", {"input", "w2"}, "side");
+  GraphWriter::attribute(side, "kernel_shape", {1, 1});
+  w.node("Add", {"relu6", "side"}, "sum");
+  w.node("Relu", {"sum"}, "relu");
+  w.node("Concat", {"relu", "side"}, "cat");
+  GraphWriter::attribute(w.graph->mutable_node(w.graph->node_size() - 1), "axis", int64_t{1});
+  w.node("Pad", {"cat", "pads"}, "padded");
+  auto* pool = w.node("AveragePool", {"padded"}, "pool");
+  GraphWriter::attribute(pool, "kernel_shape", {3, 3});
+  GraphWriter::attribute(pool, "strides", {2, 2});
+  w.node("GlobalAveragePool", {"pool"}, "gap");
+  w.node("Flatten", {"gap"}, "flat");
+  auto* gemm = w.node("Gemm", {"flat", "fc", "fc_bias"}, "logits");
+  GraphWriter::attribute(gemm, "transB", int64_t{1});
+  const OnnxImport imported = w.import("logits");
+  CHECK(imported.opset == 13);
+  CHECK(imported.input_dims == std::vector<int64_t>{2, 2, 6, 6});
+  GraphModel& model = *imported.model;
+  model.eval();
+
+  // The same network from lowbit's ops.
+  const Tensor x = random_tensor({2, 2, 6, 6}, rng);
+  NoGradGuard no_grad;
+  const Tensor bn = batch_norm(conv2d(x, w1, b1, {1, 1, 1}), scale, shift, mean, var, false);
+  const Tensor s = conv2d(x, w2, Tensor(), {1, 0, 1});
+  const Tensor cat = concatenate({relu(add(relu6(bn), s)), s}, 1);
+  const Tensor expected = linear(global_avg_pool(avg_pool2d(cat, 3, 2, 1)), fc, fc_bias);
+  const Tensor y = model(x);
+  REQUIRE(y.shape() == expected.shape());
+  const std::vector<float> got = y.to_vector(), want = expected.to_vector();
+  for (size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-6));
+  CHECK(model.child("conv").type_name() == "Conv2d");
+  CHECK(model.child("bn").type_name() == "BatchNorm");
+  CHECK(model.child("relu6").type_name() == "ReLU6");
+  CHECK(model.child("pool").type_name() == "AvgPool2d");
+}
+
+TEST_CASE("MatMul by a constant and the Add of its bias import as one Linear", "[onnx]") {
+  Rng rng(12);
+  const Tensor b = random_tensor({5, 3}, rng), bias = random_tensor({3}, rng);
+  GraphWriter w({4, 5});
+  w.initializer("b", b);
+  w.initializer("bias", bias);
+  w.node("MatMul", {"input", "b"}, "mm");
+  w.node("Add", {"bias", "mm"}, "y");
+  const OnnxImport imported = w.import("y");
+  REQUIRE(imported.model->children().size() == 1);
+  const Linear& layer = dynamic_cast<const Linear&>(imported.model->child("mm"));
+  CHECK(layer.bias().to_vector() == bias.to_vector());
+  const Tensor x = random_tensor({4, 5}, rng);
+  const std::vector<float> y = (*imported.model)(x).to_vector();
+  for (int64_t n = 0; n < 4; ++n) {
+    for (int64_t j = 0; j < 3; ++j) {
+      double want = bias.data()[j];
+      for (int64_t k = 0; k < 5; ++k) want += x.data()[n * 5 + k] * b.data()[k * 3 + j];
+      CHECK(y[n * 3 + j] == Approx(want).margin(1e-5));
+    }
+  }
+}
+
+TEST_CASE("a Reshape to the traced batch size keeps any batch size", "[onnx]") {
+  GraphWriter w({2, 3, 2, 2});
+  w.ints("shape", {2, -1});
+  w.node("Reshape", {"input", "shape"}, "flat");
+  const OnnxImport imported = w.import("flat");
+  CHECK((*imported.model)(Tensor::zeros({5, 3, 2, 2})).shape() == Shape({5, 12}));
+}
+
+TEST_CASE("ONNX import refuses what lowbit cannot compute, naming the node", "[onnx]") {
+  SECTION("an unsupported operator") {
+    GraphWriter w({1, 3});
+    w.node("Sigmoid", {"input"}, "gate");
+    CHECK_THROWS_WITH(w.import("gate"),
+                      Catch::StartsWith("test.onnx: node 'gate' (Sigmoid) is not supported"));
+  }
+  SECTION("a dilated convolution") {
+    GraphWriter w({1, 1, 5, 5});
+    w.initializer("k", Tensor::zeros({1, 1, 3, 3}));
+    auto* n = w.node("Conv", {"input", "k"}, "c");
+    GraphWriter::attribute(n, "dilations", {2, 2});
+    CHECK_THROWS_WITH(w.import("c"), Catch::Contains("node 'c' (Conv): dilation 2"));
+  }
+  SECTION("a zero Pad before max pooling") {
+    GraphWriter w({1, 1, 4, 4});
+    w.ints("pads", {0, 0, 1, 1, 0, 0, 1, 1});
+    w.node("Pad", {"input", "pads"}, "p");
+    auto* n = w.node("MaxPool", {"p"}, "m");
+    GraphWriter::attribute(n, "kernel_shape", {2, 2});
+    CHECK_THROWS_WITH(w.import("m"), Catch::Contains("max pooling after a zero Pad"));
+  }
+  SECTION("weights computed at run time") {
+    GraphWriter w({1, 4});
+    w.node("Relu", {"input"}, "r");
+    w.node("MatMul", {"input", "r"}, "mm");
+    CHECK_THROWS_WITH(w.import("mm"), Catch::Contains("is computed at run time"));
+  }
+  SECTION("an input no node computes") {
+    GraphWriter w({1, 4});
+    w.node("Relu", {"nowhere"}, "r");
+    CHECK_THROWS_WITH(w.import("r"), Catch::Contains("'nowhere' is not computed"));
+  }
+  SECTION("a file that is not ONNX, and a missing file") {
+    const std::string path = (temp_root.dir("bad") / "not.onnx").string();
+    std::ofstream(path) << "this is not a protobuf";
+    CHECK_THROWS_WITH(import_onnx(path), Catch::Contains("not an ONNX model"));
+    CHECK_THROWS_WITH(import_onnx(path + ".missing"), Catch::Contains("cannot open"));
+  }
+}
+
+TEST_CASE("networks built and exported by PyTorch give PyTorch's logits", "[onnx][torch]") {
+  const auto probe = lowbit::testing::run_command("/usr/bin/python3 -c 'import torch' 2>&1");
+  if (probe.status != 0) {
+    WARN("skipped: /usr/bin/python3 cannot import torch (Debian: apt-get install python3-torch)");
+    return;
+  }
+  const std::string dir = temp_root.fresh("torch").string();
+  const auto made = lowbit::testing::run_command("/usr/bin/python3 " LOWBIT_SOURCE_DIR
+                                                 "/tests/onnx/torch_models.py " + dir + " 2>&1");
+  INFO(made.output);
+  REQUIRE(made.status == 0);
+  std::istringstream manifest(lowbit::testing::read_text(dir + "/manifest.txt"));
+  std::string name;
+  int64_t n, c, h, w, classes;
+  int models = 0;
+  while (manifest >> name >> n >> c >> h >> w >> classes) {
+    ++models;
+    DYNAMIC_SECTION(name) {
+      const OnnxImport imported = import_onnx(dir + "/" + name + ".onnx");
+      GraphModel& model = *imported.model;
+      model.eval();
+      const Tensor x = Tensor::from_vector({n, c, h, w}, read_floats(dir + "/" + name + ".input.f32"));
+      const std::vector<float> want = read_floats(dir + "/" + name + ".logits.f32");
+      NoGradGuard no_grad;
+      const std::vector<float> got = model(x).to_vector();
+      REQUIRE(got.size() == want.size());
+      float scale = 0.0f, worst = 0.0f;
+      for (size_t i = 0; i < want.size(); ++i) {
+        scale = std::max(scale, std::abs(want[i]));
+        worst = std::max(worst, std::abs(got[i] - want[i]));
+      }
+      INFO(name << ": worst |lowbit - PyTorch| " << worst << " at logit scale " << scale);
+      CHECK(worst <= 1e-4f * scale);
+      // The first image alone gives the first row: the batch size is free.
+      const Tensor first = Tensor::from_vector({1, c, h, w}, std::vector<float>(
+                                                              x.data(), x.data() + c * h * w));
+      const std::vector<float> alone = model(first).to_vector();
+      for (int64_t k = 0; k < classes; ++k) CHECK(alone[k] == Approx(got[k]).margin(1e-4 * scale));
+    }
+  }
+  CHECK(models == 6);
+}
