@@ -11,6 +11,7 @@
 #include <set>
 
 #include "apps/common/cli_main.h"
+#include "apps/common/text_format.h"
 #include "apps/train/confusion_report.h"
 #include "apps/train/evaluate.h"
 #include "apps/common/html_report.h"
@@ -28,12 +29,6 @@ using namespace lowbit;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fixed(double v, int decimals) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 HtmlTable html_table(const std::string& caption, const TextTable& t) {
   HtmlTable h;

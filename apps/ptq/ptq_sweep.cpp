@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "apps/common/text_format.h"
 #include "core/check.h"
 
 namespace lowbit {
@@ -29,12 +30,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string fixed(double v, int decimals) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
 }
 
 // Bytes as kB (10^3 bytes) with three significant digits or more; "-" when not measured.
