@@ -65,7 +65,7 @@ TEST_CASE("ptq_quantize_model touches exactly the targeted tensors and codes dec
   std::vector<std::vector<float>> original;
   for (const ModelTensor& m : before) original.push_back(values(m.tensor));
 
-  PtqSpec spec{PtqScheme::kSymmetric, 3, PtqGranularity::kTensor};
+  PtqSpec spec{PtqScheme::kSymmetric, 3, Granularity::kScalar};
   const PtqModelResult r = ptq_quantize_model(*net, spec, PtqTargets{});  // biases + BN affine
   REQUIRE(r.tensors.size() == 6);
   const std::vector<ModelTensor> after = model_tensors(*net);
@@ -111,11 +111,11 @@ TEST_CASE("per-channel quantization gives kernels one grid per output channel", 
   const ModelSnapshot snapshot(*net);
   const Tensor conv_weight = model_tensors(*net)[0].tensor;
   const PtqModelResult tensor =
-      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, PtqGranularity::kTensor}, {});
+      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, Granularity::kScalar}, {});
   const std::vector<float> per_tensor = values(conv_weight);
   snapshot.restore();
   const PtqModelResult channel =
-      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, PtqGranularity::kChannel}, {});
+      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, Granularity::kVector}, {});
   const std::vector<float> per_channel = values(conv_weight);
   CHECK(channel.tensors[0].grids.size() == 4);  // conv: 4 output channels
   CHECK(channel.tensors[4].grids.size() == 3);  // linear: 3 outputs
@@ -135,6 +135,6 @@ TEST_CASE("per-channel quantization gives kernels one grid per output channel", 
   CHECK(channel.tensors[0].distinct_values > 3);
   snapshot.restore();
   CHECK_THROWS_WITH(
-      ptq_quantize_model(*net, {PtqScheme::kAsymmetric, 1, PtqGranularity::kTensor}, {}),
+      ptq_quantize_model(*net, {PtqScheme::kAsymmetric, 1, Granularity::kScalar}, {}),
       Catch::Contains("bit width 1"));
 }

@@ -121,7 +121,7 @@ PtqModelResult ptq_quantize_model(Module& model, const PtqSpec& spec, const PtqT
     const int64_t n = m.tensor.numel();
     // Per channel means per output channel (dim 0) of a kernel; a 1-D tensor keeps one grid.
     const int64_t channels =
-        spec.granularity == PtqGranularity::kChannel && m.tensor.rank() >= 2 ? m.tensor.size(0) : 1;
+        spec.granularity == Granularity::kVector && m.tensor.rank() >= 2 ? m.tensor.size(0) : 1;
     t.codes.resize(static_cast<size_t>(n));
     float* data = m.tensor.data();
     t.grids =
