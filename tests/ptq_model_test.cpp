@@ -47,15 +47,20 @@ TEST_CASE("model tensors are named and classified by what they are", "[ptq]") {
   const std::vector<ModelTensor> t = model_tensors(*net);
   REQUIRE(t.size() == 8);
   CHECK(t[0].name == "0.weight");
-  CHECK(t[0].kind == PtqTensorKind::kWeight);
-  CHECK(t[1].kind == PtqTensorKind::kBias);
-  CHECK(t[2].kind == PtqTensorKind::kNormScale);
-  CHECK(t[3].kind == PtqTensorKind::kNormShift);
-  CHECK(t[4].kind == PtqTensorKind::kWeight);
-  CHECK(t[5].kind == PtqTensorKind::kBias);
+  CHECK(t[0].role == ParamRole::kWeight);
+  CHECK(t[1].role == ParamRole::kBias);
+  CHECK(t[2].role == ParamRole::kNormScale);
+  CHECK(t[3].role == ParamRole::kNormShift);
+  CHECK(t[4].role == ParamRole::kWeight);
+  CHECK(t[5].role == ParamRole::kBias);
   CHECK(t[6].name == "1.running_mean");
-  CHECK(t[6].kind == PtqTensorKind::kRunningMean);
-  CHECK(t[7].kind == PtqTensorKind::kRunningVar);
+  CHECK(t[7].name == "1.running_var");
+  for (size_t i = 0; i < t.size(); ++i) {
+    INFO(t[i].name);
+    CHECK(is_kernel(t[i]) == (i == 0 || i == 4));
+    CHECK(is_running_statistic(t[i]) == (i >= 6));
+    CHECK(t[i].role.has_value() == (i < 6));
+  }
 }
 
 TEST_CASE("ptq_quantize_model touches exactly the targeted tensors and codes decode to them", "[ptq]") {
@@ -70,8 +75,7 @@ TEST_CASE("ptq_quantize_model touches exactly the targeted tensors and codes dec
   REQUIRE(r.tensors.size() == 6);
   const std::vector<ModelTensor> after = model_tensors(*net);
   for (size_t i = 0; i < after.size(); ++i) {
-    const bool stats =
-        after[i].kind == PtqTensorKind::kRunningMean || after[i].kind == PtqTensorKind::kRunningVar;
+    const bool stats = is_running_statistic(after[i]);
     INFO(after[i].name);
     CHECK((values(after[i].tensor) == original[i]) == stats);  // every other tensor changed
   }
