@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
+#include "apps/train/train_epoch.h"
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
@@ -31,12 +32,8 @@ namespace {
 constexpr int kSize = 16;    // image side
 constexpr int kClasses = 4;  // stripe orientations: 0, 45, 90, 135 degrees
 
-struct Batch {
-  Tensor images;  // (N, 1, kSize, kSize)
-  std::vector<int32_t> labels;
-};
-
-// Stripes at the class's angle with a random frequency and phase, plus Gaussian noise.
+// Stripes at the class's angle with a random frequency and phase, plus Gaussian noise: images
+// (count, 1, kSize, kSize).
 Batch make_stripes(int count, Rng& rng, float noise) {
   Batch b{Tensor::empty({count, 1, kSize, kSize}), std::vector<int32_t>(static_cast<size_t>(count))};
   for (int n = 0; n < count; ++n) {
@@ -67,16 +64,10 @@ std::shared_ptr<Sequential> make_model(Rng& rng) {
   return net;
 }
 
+// Percent of the rows of `logits` whose arg-max is the label.
 float accuracy(const Tensor& logits, const std::vector<int32_t>& labels) {
-  int correct = 0;
-  const int64_t k = logits.size(1);
-  for (size_t n = 0; n < labels.size(); ++n) {
-    const float* row = logits.data() + static_cast<int64_t>(n) * k;
-    int best = 0;
-    for (int j = 1; j < k; ++j) best = row[j] > row[best] ? j : best;
-    correct += best == labels[n];
-  }
-  return 100.0f * static_cast<float>(correct) / static_cast<float>(labels.size());
+  return 100.0f * static_cast<float>(count_correct(logits, labels)) /
+         static_cast<float>(labels.size());
 }
 
 }  // namespace
@@ -93,16 +84,7 @@ int main(int argc, char** argv) {
   app.add_option("--noise", noise, "standard deviation of the pixel noise")->check(real_range(0.0, 10.0));
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", seed, "random seed");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "lowbit-demo: %s\nRun with --help for the flags.\n", e.what());
-    return 2;
-  }
-
-  try {
+  return run_cli(app, argc, argv, "lowbit-demo", [&]() -> int {
     set_num_threads(threads);
     Rng rng(seed);
     auto model = make_model(rng);
@@ -145,8 +127,5 @@ int main(int argc, char** argv) {
     std::printf("final test accuracy: %.2f%% on 1000 held-out images (chance: %.0f%%)\n", test_acc,
                 100.0 / kClasses);
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "lowbit-demo: %s\n", e.what());
-    return 2;
-  }
+  });
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/cli_main.h"
 #include "apps/common/svg_plot.h"
 #include "core/autograd.h"
 #include "core/check.h"
@@ -142,20 +143,9 @@ int main(int argc, char** argv) {
   curve_cmd->add_option("--max", x_max, "last x");
   curve_cmd->add_option("--points", points, "number of x values")->check(CLI::Range(2, 1000000));
   curve_cmd->add_option("--out", out, "write OUT.csv and OUT.svg instead of CSV on stdout");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s\nRun with --help for the subcommands and flags.\n", kProgram, e.what());
-    return 2;
-  }
-  try {
+  return run_cli(app, argc, argv, kProgram, [&]() -> int {
     if (app.got_subcommand("error-table")) return error_table();
     if (app.got_subcommand("best-q2")) return best_q2(bits);
     return curve(name, bits, q2, parse_pow2_backward(backward_name), x_min, x_max, points, out);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "%s: %s\n", kProgram, e.what());
-    return 2;
-  }
+  });
 }

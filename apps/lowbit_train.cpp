@@ -37,8 +37,9 @@ namespace {
 
 constexpr const char* kProgram = "lowbit-train";
 
-void list_models() {
+int list_models() {
   for (const ModelEntry& e : model_table()) std::printf("%-12s %s\n", e.name.c_str(), e.description.c_str());
+  return 0;
 }
 
 // On --resume the run continues with its saved configuration: a flag given with it must
@@ -232,6 +233,64 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   return 0;
 }
 
+// The flags that say what lowbit-train does rather than how the run trains (TrainConfig).
+struct ProgramFlags {
+  bool resume = false, overwrite = false, summary_only = false, list_models = false, list_recipes = false;
+  int stop_after = 0;
+};
+
+void add_program_flags(CLI::App& app, ProgramFlags& f) {
+  app.add_flag("--resume", f.resume, "continue the run in --out from its last.ckpt");
+  app.add_flag("--overwrite", f.overwrite, "start afresh even if --out already holds a run");
+  app.add_option("--stop-after", f.stop_after, "train at most N epochs in this invocation, then stop (resumable)")
+      ->check(CLI::Range(1, 100000));
+  app.add_flag("--summary", f.summary_only, "print the model summary and exit");
+  app.add_flag("--list-models", f.list_models, "list the models and exit");
+  app.add_flag("--list-recipes", f.list_recipes,
+               "list the training recipes (values, the runs each is the default for, recorded accuracy) and exit");
+}
+
+int print_summary(const TrainConfig& config, const DatasetInfo& info) {
+  auto model = build_model(config, info);
+  std::printf("%s for %s (%lldx%lldx%lld input, %lld classes)\n", config.model.c_str(), config.dataset.c_str(),
+              static_cast<long long>(info.channels), static_cast<long long>(info.side),
+              static_cast<long long>(info.side), static_cast<long long>(info.num_classes));
+  std::printf("%s", format_summary(summarize(*model, info.channels, info.side)).c_str());
+  return 0;
+}
+
+// With --resume, the run's saved configuration with what may change (--epochs, --threads,
+// --data-dir, --out) from `given`; else `given`, unless --out already holds a run. The run
+// directory exists afterwards.
+TrainConfig prepare_run_directory(const CLI::App& app, const TrainConfig& given, const ProgramFlags& flags) {
+  const fs::path out = given.out;
+  const fs::path last = out / "last.ckpt";
+  TrainConfig config = given;
+  if (flags.resume) {
+    LOWBIT_CHECK(fs::exists(last), last.string(), ": no checkpoint to resume (run without --resume to start)");
+    TrainConfig saved = train_config_from_json(read_training_checkpoint(last.string()).config);
+    // --model and --dataset may be left out (the run knows them); given, they must match it.
+    const bool model_given = app.count("--model") > 0, dataset_given = app.count("--dataset") > 0;
+    LOWBIT_CHECK((!model_given || saved.model == given.model) && (!dataset_given || saved.dataset == given.dataset),
+                 last.string(), ": holds a run of ", saved.model, " on ", saved.dataset, ", not ",
+                 model_given ? given.model : saved.model, " on ", dataset_given ? given.dataset : saved.dataset);
+    check_resume_flags(app, given, saved);
+    if (app.count("--epochs") > 0) saved.epochs = given.epochs;
+    if (app.count("--threads") > 0) saved.threads = given.threads;
+    if (app.count("--data-dir") > 0) saved.data_dir = given.data_dir;
+    saved.out = given.out;
+    config = saved;
+    set_num_threads(config.threads);
+  } else {
+    LOWBIT_CHECK(flags.overwrite || !fs::exists(last), out.string(),
+                 " already holds a run (last.ckpt): continue it with --resume, or pass --overwrite or another --out");
+  }
+  std::error_code error;
+  fs::create_directories(out, error);
+  LOWBIT_CHECK(!error, out.string(), ": cannot create the run directory: ", error.message());
+  return config;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -240,22 +299,11 @@ int main(int argc, char** argv) {
       "the run's recipe (--list-recipes): the defaults shown below are those of no recipe"};
   TrainConfig config;
   add_train_flags(app, config);
-  bool resume = false, summary_only = false, list = false, list_recipes = false, overwrite = false;
-  int stop_after = 0;
-  app.add_flag("--resume", resume, "continue the run in --out from its last.ckpt");
-  app.add_flag("--overwrite", overwrite, "start afresh even if --out already holds a run");
-  app.add_option("--stop-after", stop_after, "train at most N epochs in this invocation, then stop (resumable)")
-      ->check(CLI::Range(1, 100000));
-  app.add_flag("--summary", summary_only, "print the model summary and exit");
-  app.add_flag("--list-models", list, "list the models and exit");
-  app.add_flag("--list-recipes", list_recipes,
-               "list the training recipes (values, the runs each is the default for, recorded accuracy) and exit");
+  ProgramFlags flags;
+  add_program_flags(app, flags);
   return run_cli(app, argc, argv, "lowbit-train", [&]() -> int {
-    if (list) {
-      list_models();
-      return 0;
-    }
-    if (list_recipes) {
+    if (flags.list_models) return list_models();
+    if (flags.list_recipes) {
       std::printf("%s", format_recipe_table().c_str());
       return 0;
     }
@@ -264,40 +312,9 @@ int main(int argc, char** argv) {
     apply_recipe(recipe, given_train_flags(app), config);
     set_num_threads(config.threads);
     config.resolve();
-    const DatasetInfo& info = dataset_info(config.dataset);
-    if (summary_only) {
-      auto model = build_model(config, info);
-      std::printf("%s for %s (%lldx%lldx%lld input, %lld classes)\n", config.model.c_str(), config.dataset.c_str(),
-                  static_cast<long long>(info.channels), static_cast<long long>(info.side),
-                  static_cast<long long>(info.side), static_cast<long long>(info.num_classes));
-      std::printf("%s", format_summary(summarize(*model, info.channels, info.side)).c_str());
-      return 0;
-    }
+    const DatasetInfo& info = dataset_info(config.dataset);  // an unknown data set fails here
+    if (flags.summary_only) return print_summary(config, info);
     model_entry(config.model);  // an unknown name fails here, before any data is read
-    const fs::path out = config.out;
-    const fs::path last = out / "last.ckpt";
-    if (resume) {
-      LOWBIT_CHECK(fs::exists(last), last.string(), ": no checkpoint to resume (run without --resume to start)");
-      TrainConfig saved = train_config_from_json(read_training_checkpoint(last.string()).config);
-      // --model and --dataset may be left out (the run knows them); given, they must match it.
-      const bool model_given = app.count("--model") > 0, dataset_given = app.count("--dataset") > 0;
-      LOWBIT_CHECK((!model_given || saved.model == config.model) && (!dataset_given || saved.dataset == config.dataset),
-                   last.string(), ": holds a run of ", saved.model, " on ", saved.dataset, ", not ",
-                   model_given ? config.model : saved.model, " on ", dataset_given ? config.dataset : saved.dataset);
-      check_resume_flags(app, config, saved);
-      if (app.count("--epochs") > 0) saved.epochs = config.epochs;
-      if (app.count("--threads") > 0) saved.threads = config.threads;
-      if (app.count("--data-dir") > 0) saved.data_dir = config.data_dir;
-      saved.out = config.out;
-      config = saved;
-      set_num_threads(config.threads);
-    } else {
-      LOWBIT_CHECK(overwrite || !fs::exists(last), out.string(),
-                   " already holds a run (last.ckpt): continue it with --resume, or pass --overwrite or another --out");
-    }
-    std::error_code error;
-    fs::create_directories(out, error);
-    LOWBIT_CHECK(!error, out.string(), ": cannot create the run directory: ", error.message());
-    return run(config, resume, stop_after);
+    return run(prepare_run_directory(app, config, flags), flags.resume, flags.stop_after);
   });
 }

@@ -92,3 +92,18 @@ TEST_CASE("flip averaging evaluates the mean of each image's and its mirror's lo
   CHECK(on.loss != Approx(off.loss).epsilon(1e-5));
   CHECK(on.count == 6);
 }
+
+TEST_CASE("class_accuracy_json names every class with its accuracy", "[apps][evaluate]") {
+  Evaluation e;
+  e.num_classes = 3;
+  e.count = 7;
+  e.confusion = {2, 0, 0,   // a: 2 of 2 right
+                 1, 3, 0,   // b: 3 of 4 right
+                 0, 1, 0};  // c: 0 of 1 right
+  const nlohmann::json j = class_accuracy_json(e, {"a", "b", "c"});
+  REQUIRE(j.size() == 3);
+  CHECK(j.at("a").get<double>() == Approx(100.0));
+  CHECK(j.at("b").get<double>() == Approx(75.0));
+  CHECK(j.at("c").get<double>() == Approx(0.0));
+  CHECK_THROWS(class_accuracy_json(e, {"a", "b"}));  // a name for every class
+}

@@ -56,6 +56,7 @@ TEST_CASE("lowbit-levels curve plots the eq. 7 and the clipped backward of the s
   const CommandResult bad = run_command(common + " --backward ste");
   CHECK(bad.status == 2);
   CHECK(bad.output.find("--backward") != std::string::npos);
+  CHECK(bad.output.find("Run with --help for the subcommands and flags.") != std::string::npos);
 }
 
 TEST_CASE("the old name lowbit-quantizer still runs lowbit-levels, with a notice", "[apps][levels]") {

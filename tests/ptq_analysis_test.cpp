@@ -68,7 +68,7 @@ TEST_CASE("bit-levels are ceil(log2(distinct values))", "[ptq]") {
   CHECK(bit_levels(23) == 5);
   auto net = two_linear(3);
   const PtqModelResult q =
-      ptq_quantize_model(*net, PtqSpec{PtqScheme::kSymmetric, 2, PtqGranularity::kTensor}, {});
+      ptq_quantize_model(*net, PtqSpec{PtqScheme::kSymmetric, 2, Granularity::kScalar}, {});
   const LevelSummary s = level_summary(q);
   REQUIRE(s.layers.size() == 2);  // kernels only
   for (const LayerLevels& l : s.layers) {
@@ -112,8 +112,8 @@ TEST_CASE("the weight analysis measures every variant and restores the model", "
   auto net = two_linear(4);
   const std::vector<Parameter> before = net->parameters();
   const std::vector<float> w0(before[0].tensor.data(), before[0].tensor.data() + 48);
-  const std::vector<PtqSpec> specs = {{PtqScheme::kSymmetric, 2, PtqGranularity::kTensor},
-                                      {PtqScheme::kPow2Free, 0, PtqGranularity::kTensor}};
+  const std::vector<PtqSpec> specs = {{PtqScheme::kSymmetric, 2, Granularity::kScalar},
+                                      {PtqScheme::kPow2Free, 0, Granularity::kScalar}};
   CHECK(default_analysis_layer(*net) == "1.weight");  // fewer than 9 kernels: the middle one
   const WeightAnalysis a = analyse_weights(*net, specs, {}, {"0.weight"}, 16);
   CHECK(a.layers == std::vector<std::string>{"0.weight", "1.weight"});

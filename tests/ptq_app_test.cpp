@@ -121,6 +121,7 @@ TEST_CASE("lowbit-ptq refuses bad flags and files with one line and status 2", "
   expect_error(run_command(f.ptq("--bits 17" + out)), "expected 2..16");
   expect_error(run_command(f.ptq("--schemes log" + out)), "unknown quantization scheme 'log'");
   expect_error(run_command(f.ptq("--granularity row" + out)), "--granularity");
+  expect_error(run_command(f.ptq("--granularity row" + out)), "Run with --help for the flags.");
   expect_error(run_command(f.ptq("--layers conv9.weight" + out)), "the kernels are");
   expect_error(run_command(f.ptq("--merge-classes 3,wolf" + out)), "unknown class 'wolf'");
   expect_error(run_command(std::string(LOWBIT_PTQ_BIN) + " --checkpoint " +

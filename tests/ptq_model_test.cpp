@@ -47,15 +47,20 @@ TEST_CASE("model tensors are named and classified by what they are", "[ptq]") {
   const std::vector<ModelTensor> t = model_tensors(*net);
   REQUIRE(t.size() == 8);
   CHECK(t[0].name == "0.weight");
-  CHECK(t[0].kind == PtqTensorKind::kWeight);
-  CHECK(t[1].kind == PtqTensorKind::kBias);
-  CHECK(t[2].kind == PtqTensorKind::kNormScale);
-  CHECK(t[3].kind == PtqTensorKind::kNormShift);
-  CHECK(t[4].kind == PtqTensorKind::kWeight);
-  CHECK(t[5].kind == PtqTensorKind::kBias);
+  CHECK(t[0].role == ParamRole::kWeight);
+  CHECK(t[1].role == ParamRole::kBias);
+  CHECK(t[2].role == ParamRole::kNormScale);
+  CHECK(t[3].role == ParamRole::kNormShift);
+  CHECK(t[4].role == ParamRole::kWeight);
+  CHECK(t[5].role == ParamRole::kBias);
   CHECK(t[6].name == "1.running_mean");
-  CHECK(t[6].kind == PtqTensorKind::kRunningMean);
-  CHECK(t[7].kind == PtqTensorKind::kRunningVar);
+  CHECK(t[7].name == "1.running_var");
+  for (size_t i = 0; i < t.size(); ++i) {
+    INFO(t[i].name);
+    CHECK(is_kernel(t[i]) == (i == 0 || i == 4));
+    CHECK(is_running_statistic(t[i]) == (i >= 6));
+    CHECK(t[i].role.has_value() == (i < 6));
+  }
 }
 
 TEST_CASE("ptq_quantize_model touches exactly the targeted tensors and codes decode to them", "[ptq]") {
@@ -65,13 +70,12 @@ TEST_CASE("ptq_quantize_model touches exactly the targeted tensors and codes dec
   std::vector<std::vector<float>> original;
   for (const ModelTensor& m : before) original.push_back(values(m.tensor));
 
-  PtqSpec spec{PtqScheme::kSymmetric, 3, PtqGranularity::kTensor};
+  PtqSpec spec{PtqScheme::kSymmetric, 3, Granularity::kScalar};
   const PtqModelResult r = ptq_quantize_model(*net, spec, PtqTargets{});  // biases + BN affine
   REQUIRE(r.tensors.size() == 6);
   const std::vector<ModelTensor> after = model_tensors(*net);
   for (size_t i = 0; i < after.size(); ++i) {
-    const bool stats =
-        after[i].kind == PtqTensorKind::kRunningMean || after[i].kind == PtqTensorKind::kRunningVar;
+    const bool stats = is_running_statistic(after[i]);
     INFO(after[i].name);
     CHECK((values(after[i].tensor) == original[i]) == stats);  // every other tensor changed
   }
@@ -111,11 +115,11 @@ TEST_CASE("per-channel quantization gives kernels one grid per output channel", 
   const ModelSnapshot snapshot(*net);
   const Tensor conv_weight = model_tensors(*net)[0].tensor;
   const PtqModelResult tensor =
-      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, PtqGranularity::kTensor}, {});
+      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, Granularity::kScalar}, {});
   const std::vector<float> per_tensor = values(conv_weight);
   snapshot.restore();
   const PtqModelResult channel =
-      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, PtqGranularity::kChannel}, {});
+      ptq_quantize_model(*net, {PtqScheme::kSymmetric, 2, Granularity::kVector}, {});
   const std::vector<float> per_channel = values(conv_weight);
   CHECK(channel.tensors[0].grids.size() == 4);  // conv: 4 output channels
   CHECK(channel.tensors[4].grids.size() == 3);  // linear: 3 outputs
@@ -135,6 +139,6 @@ TEST_CASE("per-channel quantization gives kernels one grid per output channel", 
   CHECK(channel.tensors[0].distinct_values > 3);
   snapshot.restore();
   CHECK_THROWS_WITH(
-      ptq_quantize_model(*net, {PtqScheme::kAsymmetric, 1, PtqGranularity::kTensor}, {}),
+      ptq_quantize_model(*net, {PtqScheme::kAsymmetric, 1, Granularity::kScalar}, {}),
       Catch::Contains("bit width 1"));
 }

@@ -201,6 +201,9 @@ TEST_CASE("bad bit widths, names and values are errors that say what was expecte
   CHECK_THROWS_WITH(parse_ptq_scheme("log"),
                     Catch::Contains("'log'") && Catch::Contains("asym, sym, pow2"));
   CHECK_THROWS_WITH(parse_ptq_granularity("row"), Catch::Contains("tensor or channel"));
+  for (Granularity g : {Granularity::kScalar, Granularity::kVector})
+    CHECK(parse_ptq_granularity(ptq_granularity_name(g)) == g);
+  CHECK(std::string(ptq_granularity_name(Granularity::kScalar)) == "tensor");
   CHECK(parse_ptq_scheme("pow2-free") == PtqScheme::kPow2Free);
-  CHECK(ptq_spec_label(PtqSpec{PtqScheme::kSymmetric, 3, PtqGranularity::kTensor}) == "sym-3");
+  CHECK(ptq_spec_label(PtqSpec{PtqScheme::kSymmetric, 3, Granularity::kScalar}) == "sym-3");
 }

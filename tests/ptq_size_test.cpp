@@ -49,24 +49,24 @@ TEST_CASE("a packed model holds bits, grids and codes, and nothing else", "[ptq]
   auto net = linear_net(4, 2, 1);  // weight 8 values, bias 2: 40 bytes as float32
   const ModelSnapshot snapshot(*net);
   CHECK(float_model_bytes(*net).size() == 40);
-  auto packed = [&](PtqScheme scheme, int bits, PtqGranularity g) {
+  auto packed = [&](PtqScheme scheme, int bits, Granularity g) {
     const PtqModelResult q = ptq_quantize_model(*net, PtqSpec{scheme, bits, g}, PtqTargets{});
     const size_t n = packed_model_bytes(*net, q).size();
     snapshot.restore();
     return n;
   };
   // weight: 1 (bits) + grid + ceil(8 * 3 / 8) = 3 code bytes; bias: 1 + grid + ceil(2 * 3 / 8) = 1.
-  CHECK(packed(PtqScheme::kSymmetric, 3, PtqGranularity::kTensor) == (1 + 4 + 3) + (1 + 4 + 1));
-  CHECK(packed(PtqScheme::kAsymmetric, 3, PtqGranularity::kTensor) == (1 + 8 + 3) + (1 + 8 + 1));
-  CHECK(packed(PtqScheme::kPow2, 3, PtqGranularity::kTensor) == (1 + 2 + 3) + (1 + 2 + 1));
-  CHECK(packed(PtqScheme::kSymmetric, 3, PtqGranularity::kChannel) ==
+  CHECK(packed(PtqScheme::kSymmetric, 3, Granularity::kScalar) == (1 + 4 + 3) + (1 + 4 + 1));
+  CHECK(packed(PtqScheme::kAsymmetric, 3, Granularity::kScalar) == (1 + 8 + 3) + (1 + 8 + 1));
+  CHECK(packed(PtqScheme::kPow2, 3, Granularity::kScalar) == (1 + 2 + 3) + (1 + 2 + 1));
+  CHECK(packed(PtqScheme::kSymmetric, 3, Granularity::kVector) ==
         (1 + 2 * 4 + 3) + (1 + 4 + 1));
-  CHECK(packed(PtqScheme::kSymmetric, 8, PtqGranularity::kTensor) == (1 + 4 + 8) + (1 + 4 + 2));
+  CHECK(packed(PtqScheme::kSymmetric, 8, Granularity::kScalar) == (1 + 4 + 8) + (1 + 4 + 2));
   // Tensors left in float are stored as float32.
   PtqTargets no_bias;
   no_bias.biases = false;
   const PtqModelResult q =
-      ptq_quantize_model(*net, PtqSpec{PtqScheme::kSymmetric, 3, PtqGranularity::kTensor}, no_bias);
+      ptq_quantize_model(*net, PtqSpec{PtqScheme::kSymmetric, 3, Granularity::kScalar}, no_bias);
   CHECK(packed_model_bytes(*net, q).size() == (1 + 4 + 3) + 2 * 4);
   snapshot.restore();
 }
@@ -84,7 +84,7 @@ TEST_CASE("compressed sizes are sane", "[ptq]") {
   CHECK(raw.float_gzip < raw.float_bytes + 1000);
 
   const PtqModelResult q =
-      ptq_quantize_model(*net, PtqSpec{PtqScheme::kSymmetric, 4, PtqGranularity::kTensor}, {});
+      ptq_quantize_model(*net, PtqSpec{PtqScheme::kSymmetric, 4, Granularity::kScalar}, {});
   const ModelSize s = model_size(*net, &q, o);
   CHECK(s.float_bytes == raw.float_bytes);
   CHECK(s.packed_bytes < s.float_bytes / 7);  // 4 of 32 bits, plus grids

@@ -7,48 +7,11 @@
 #include <memory>
 
 #include "core/check.h"
-#include "core/rng.h"
-#include "layers/flatten.h"
-#include "layers/linear.h"
-#include "layers/sequential.h"
+#include "tests/ptq_fixture.h"
 
 using namespace lowbit;
-
-namespace {
-
-// 60 images of 1x4x4 in three classes: class k is bright in row k.
-Dataset rows_dataset() {
-  Dataset d;
-  d.name = "rows";
-  d.channels = 1, d.height = 4, d.width = 4;
-  d.class_names = {"top", "middle", "bottom"};
-  Rng rng(9);
-  for (int i = 0; i < 60; ++i) {
-    const int label = i % 3;
-    d.labels.push_back(label);
-    for (int y = 0; y < 4; ++y) {
-      for (int x = 0; x < 4; ++x)
-        d.pixels.push_back(static_cast<uint8_t>(y == label ? 200 + rng.below(50) : rng.below(80)));
-    }
-  }
-  return d;
-}
-
-// A linear classifier that reads the bright row, with some noise in its weights.
-std::shared_ptr<Sequential> row_classifier() {
-  Rng rng(2);
-  auto fc = std::make_shared<Linear>(16, 3, true, rng);
-  for (int k = 0; k < 3; ++k) {
-    for (int j = 0; j < 16; ++j)
-      fc->weight().data()[k * 16 + j] = (j / 4 == k ? 0.5f : 0.0f) + rng.normal(0.0f, 0.05f);
-    fc->bias().data()[k] = 0.01f * static_cast<float>(k);
-  }
-  auto net = std::make_shared<Sequential>();
-  net->add(std::make_shared<Flatten>()).add(fc);
-  return net;
-}
-
-}  // namespace
+using testing::row_classifier;
+using testing::rows_dataset;
 
 TEST_CASE("a sweep evaluates the float model and every cell from the same float values", "[ptq]") {
   const Dataset data = rows_dataset();

@@ -28,7 +28,10 @@ int run_cli(CLI::App& app, int argc, char** argv, const char* program, const std
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s\nRun with --help for the flags.\n", program, e.what());
+    // A program with subcommands (lowbit-levels) lists them in its --help as well.
+    const bool subcommands = !app.get_subcommands([](CLI::App*) { return true; }).empty();
+    std::fprintf(stderr, "%s: %s\nRun with --help for the %s.\n", program, e.what(),
+                 subcommands ? "subcommands and flags" : "flags");
     return 2;
   }
   try {

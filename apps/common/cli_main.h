@@ -13,7 +13,8 @@ namespace lowbit {
 // with NaN is false), so a NaN learning rate would reach the optimizer; this check does not.
 CLI::Validator real_range(double lo, double hi);
 
-// Parses argv into `app`, then returns body()'s status; --help prints and returns 0.
+// Parses argv into `app`, then returns body()'s status; --help prints and returns 0. Bad flags:
+// "<program>: <what>" and a hint to run with --help, status 2; body() throwing: its message, status 2.
 int run_cli(CLI::App& app, int argc, char** argv, const char* program, const std::function<int()>& body);
 
 }  // namespace lowbit

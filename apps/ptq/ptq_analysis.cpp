@@ -58,7 +58,7 @@ LevelSummary level_summary(const PtqModelResult& quantized) {
   double sum = 0, weighted = 0;
   int64_t elements = 0;
   for (const PtqTensor& t : quantized.tensors) {
-    if (t.kind != PtqTensorKind::kWeight) continue;
+    if (t.role != ParamRole::kWeight) continue;  // quantized weights are kernels
     LayerLevels l{t.name, t.shape.numel(), t.distinct_values, bit_levels(t.distinct_values)};
     sum += l.bit_levels;
     weighted += static_cast<double>(l.bit_levels) * static_cast<double>(l.elements);
@@ -157,7 +157,7 @@ GroupedAccuracy grouped_accuracy(const Evaluation& e, const std::vector<ClassGro
 std::vector<std::string> kernel_names(const Module& model) {
   std::vector<std::string> names;
   for (const ModelTensor& m : model_tensors(model)) {
-    if (m.kind == PtqTensorKind::kWeight) names.push_back(m.name);
+    if (is_kernel(m)) names.push_back(m.name);
   }
   return names;
 }
@@ -174,7 +174,7 @@ WeightAnalysis analyse_weights(Module& model, const std::vector<PtqSpec>& specs,
   WeightAnalysis a;
   std::vector<Tensor> kernels;
   for (const ModelTensor& m : model_tensors(model)) {
-    if (m.kind != PtqTensorKind::kWeight) continue;
+    if (!is_kernel(m)) continue;
     a.layers.push_back(m.name);
     kernels.push_back(m.tensor);
   }

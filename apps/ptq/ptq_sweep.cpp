@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "apps/common/text_format.h"
 #include "core/check.h"
 
 namespace lowbit {
@@ -29,12 +30,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string fixed(double v, int decimals) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
 }
 
 // Bytes as kB (10^3 bytes) with three significant digits or more; "-" when not measured.
@@ -216,10 +211,6 @@ std::string levels_csv(const PtqSweep& s) {
 
 nlohmann::json ptq_json(const PtqSweep& s, const std::vector<std::string>& class_names) {
   auto cell_json = [&](const PtqCell& c) {
-    nlohmann::json per_class = nlohmann::json::object();
-    for (int64_t k = 0; k < c.evaluation.num_classes; ++k) {
-      per_class[class_names.at(static_cast<size_t>(k))] = c.evaluation.class_accuracy(k);
-    }
     nlohmann::json layers = nlohmann::json::array();
     for (const LayerLevels& l : c.levels.layers) {
       layers.push_back({{"layer", l.name},
@@ -234,7 +225,7 @@ nlohmann::json ptq_json(const PtqSweep& s, const std::vector<std::string>& class
                         {"accuracy", c.evaluation.accuracy},
                         {"loss", c.evaluation.loss},
                         {"images", c.evaluation.count},
-                        {"class_accuracy", per_class},
+                        {"class_accuracy", class_accuracy_json(c.evaluation, class_names)},
                         {"confusion", c.evaluation.confusion},
                         {"grouped_accuracy", c.grouped.accuracy},
                         {"group_accuracy", c.grouped.group_accuracy},

@@ -21,7 +21,7 @@ struct PtqSweepOptions {
   std::vector<PtqScheme> schemes = {PtqScheme::kAsymmetric, PtqScheme::kSymmetric, PtqScheme::kPow2,
                                     PtqScheme::kPow2Free};
   std::vector<int> bits = {8, 7, 6, 5, 4, 3, 2};
-  PtqGranularity granularity = PtqGranularity::kTensor;
+  Granularity granularity = Granularity::kScalar;
   PtqTargets targets;
   CompressionOptions compression;
   std::vector<ClassGroup> groups;  // --merge-classes

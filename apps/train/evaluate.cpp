@@ -148,4 +148,10 @@ void accumulate_agreement(const Tensor& a, const Tensor& b, Agreement& agreement
   agreement.count += n;
 }
 
+nlohmann::json class_accuracy_json(const Evaluation& e, const std::vector<std::string>& names) {
+  nlohmann::json per_class = nlohmann::json::object();
+  for (int64_t k = 0; k < e.num_classes; ++k) per_class[names.at(static_cast<size_t>(k))] = e.class_accuracy(k);
+  return per_class;
+}
+
 }  // namespace lowbit

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -57,5 +58,7 @@ ConfusionMatrix confusion_matrix(const Evaluation& evaluation, const std::vector
 std::string confusion_csv(const Evaluation& evaluation, const std::vector<std::string>& class_names);
 // The same as an aligned text table, followed by per-class accuracy.
 std::string confusion_table(const Evaluation& evaluation, const std::vector<std::string>& class_names);
+// Per-class accuracy as a JSON object: {"<class name>": percent, ...}.
+nlohmann::json class_accuracy_json(const Evaluation& evaluation, const std::vector<std::string>& class_names);
 
 }  // namespace lowbit

@@ -12,7 +12,6 @@
 #include "layers/losses.h"
 
 namespace lowbit {
-namespace {
 
 int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
   const int64_t k = logits.size(1);
@@ -25,8 +24,6 @@ int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) 
   }
   return correct;
 }
-
-}  // namespace
 
 PassResult gradient_pass(BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
                          LrScheduler& scheduler, int64_t& step, const std::string& label, const std::string& what,

@@ -14,6 +14,9 @@
 
 namespace lowbit {
 
+// The rows n of (N, classes) logits whose arg-max (the first one on ties) is labels[n].
+int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels);
+
 struct PassResult {
   double seconds = 0;
   int64_t batches = 0, images = 0;

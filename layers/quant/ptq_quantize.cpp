@@ -43,8 +43,8 @@ const char* ptq_scheme_name(PtqScheme scheme) {
   return "?";
 }
 
-const char* ptq_granularity_name(PtqGranularity granularity) {
-  return granularity == PtqGranularity::kTensor ? "tensor" : "channel";
+const char* ptq_granularity_name(Granularity granularity) {
+  return granularity == Granularity::kScalar ? "tensor" : "channel";
 }
 
 PtqScheme parse_ptq_scheme(const std::string& name) {
@@ -56,9 +56,9 @@ PtqScheme parse_ptq_scheme(const std::string& name) {
                      "'; known schemes: asym, sym, pow2, pow2-free"));
 }
 
-PtqGranularity parse_ptq_granularity(const std::string& name) {
-  if (name == "tensor") return PtqGranularity::kTensor;
-  if (name == "channel") return PtqGranularity::kChannel;
+Granularity parse_ptq_granularity(const std::string& name) {
+  if (name == "tensor") return Granularity::kScalar;
+  if (name == "channel") return Granularity::kVector;
   throw Error(concat("unknown granularity '", name, "'; expected tensor or channel"));
 }
 

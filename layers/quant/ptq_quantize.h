@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "layers/quant/uniform_quantizer.h"
+
 namespace lowbit {
 
 // asym:      x_q = round((x - min) / step), step = (max - min) / (2^n - 1), value = min + x_q step
@@ -15,22 +17,22 @@ namespace lowbit {
 // pow2-free: the same without a bit budget: the exponents the values have (the paper's Table 1
 //            row, whose bit width is an outcome: "average bit-levels")
 enum class PtqScheme { kAsymmetric, kSymmetric, kPow2, kPow2Free };
-// Per tensor: one grid for the tensor. Per channel: one grid per output channel (dim 0).
-enum class PtqGranularity { kTensor, kChannel };
 
 constexpr int kPtqMinBits = 2;
 constexpr int kPtqMaxBits = 16;  // codes are stored as uint16
 
-const char* ptq_scheme_name(PtqScheme scheme);                 // "asym", "sym", "pow2", "pow2-free"
-const char* ptq_granularity_name(PtqGranularity granularity);  // "tensor", "channel"
+const char* ptq_scheme_name(PtqScheme scheme);  // "asym", "sym", "pow2", "pow2-free"
+// Granularity (layers/quant/uniform_quantizer.h) by the sweep's names: kScalar is "tensor" (one
+// grid for the tensor), kVector "channel" (one grid per output channel, dim 0).
+const char* ptq_granularity_name(Granularity granularity);
 // Parses those names; anything else: lowbit::Error listing the known names.
 PtqScheme parse_ptq_scheme(const std::string& name);
-PtqGranularity parse_ptq_granularity(const std::string& name);
+Granularity parse_ptq_granularity(const std::string& name);
 
 struct PtqSpec {
   PtqScheme scheme = PtqScheme::kSymmetric;
   int bits = 8;  // kPtqMinBits..kPtqMaxBits; ignored (and reported as 0) by pow2-free
-  PtqGranularity granularity = PtqGranularity::kTensor;
+  Granularity granularity = Granularity::kScalar;
 };
 // Throws lowbit::Error naming the bad bit width and the range expected.
 void validate(const PtqSpec& spec);

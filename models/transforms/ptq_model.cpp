@@ -8,26 +8,6 @@
 
 namespace lowbit {
 
-const char* ptq_kind_name(PtqTensorKind kind) {
-  switch (kind) {
-    case PtqTensorKind::kWeight:
-      return "weight";
-    case PtqTensorKind::kBias:
-      return "bias";
-    case PtqTensorKind::kNormScale:
-      return "bn-scale";
-    case PtqTensorKind::kNormShift:
-      return "bn-shift";
-    case PtqTensorKind::kRunningMean:
-      return "bn-mean";
-    case PtqTensorKind::kRunningVar:
-      return "bn-var";
-    case PtqTensorKind::kOther:
-      return "other";
-  }
-  return "?";
-}
-
 PtqBn parse_ptq_bn(const std::string& name) {
   if (name == "none") return PtqBn::kNone;
   if (name == "affine") return PtqBn::kAffine;
@@ -54,50 +34,34 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-PtqTensorKind kind_of(const Parameter& p) {
-  switch (p.role) {
-    case ParamRole::kWeight:
-      return p.tensor.rank() == 2 || p.tensor.rank() == 4 ? PtqTensorKind::kWeight
-                                                          : PtqTensorKind::kOther;
-    case ParamRole::kBias:
-      return PtqTensorKind::kBias;
-    case ParamRole::kNormScale:
-      return PtqTensorKind::kNormScale;
-    case ParamRole::kNormShift:
-      return PtqTensorKind::kNormShift;
-    default:
-      return PtqTensorKind::kOther;  // e.g. a quantizer's own trained scales: not model weights
-  }
-}
-
 }  // namespace
 
 std::vector<ModelTensor> model_tensors(const Module& model) {
   std::vector<ModelTensor> out;
-  for (const Parameter& p : model.parameters())
-    out.push_back(ModelTensor{p.name, kind_of(p), p.tensor});
-  for (const NamedTensor& b : model.buffers()) {
-    PtqTensorKind kind = PtqTensorKind::kOther;
-    if (ends_with(b.name, "running_mean")) kind = PtqTensorKind::kRunningMean;
-    if (ends_with(b.name, "running_var")) kind = PtqTensorKind::kRunningVar;
-    out.push_back(ModelTensor{b.name, kind, b.tensor});
-  }
+  for (const Parameter& p : model.parameters()) out.push_back(ModelTensor{p.name, p.role, p.tensor});
+  for (const NamedTensor& b : model.buffers()) out.push_back(ModelTensor{b.name, std::nullopt, b.tensor});
   return out;
 }
 
-bool ptq_quantizes(PtqTensorKind kind, const PtqTargets& t) {
-  switch (kind) {
-    case PtqTensorKind::kWeight:
-      return true;
-    case PtqTensorKind::kBias:
+bool is_kernel(const ModelTensor& m) {
+  return m.role == ParamRole::kWeight && (m.tensor.rank() == 2 || m.tensor.rank() == 4);
+}
+
+bool is_running_statistic(const ModelTensor& m) {
+  return !m.role && (ends_with(m.name, "running_mean") || ends_with(m.name, "running_var"));
+}
+
+bool ptq_quantizes(const ModelTensor& m, const PtqTargets& t) {
+  if (!m.role) return t.bn == PtqBn::kAll && is_running_statistic(m);
+  switch (*m.role) {
+    case ParamRole::kWeight:
+      return is_kernel(m);
+    case ParamRole::kBias:
       return t.biases;
-    case PtqTensorKind::kNormScale:
-    case PtqTensorKind::kNormShift:
+    case ParamRole::kNormScale:
+    case ParamRole::kNormShift:
       return t.bn != PtqBn::kNone;
-    case PtqTensorKind::kRunningMean:
-    case PtqTensorKind::kRunningVar:
-      return t.bn == PtqBn::kAll;
-    case PtqTensorKind::kOther:
+    case ParamRole::kQuantScale:
       return false;
   }
   return false;
@@ -113,15 +77,15 @@ PtqModelResult ptq_quantize_model(Module& model, const PtqSpec& spec, const PtqT
   validate(spec);
   PtqModelResult result{spec, targets, {}};
   for (const ModelTensor& m : model_tensors(model)) {
-    if (!ptq_quantizes(m.kind, targets) || m.tensor.numel() == 0) continue;
+    if (!ptq_quantizes(m, targets) || m.tensor.numel() == 0) continue;
     PtqTensor t;
     t.name = m.name;
-    t.kind = m.kind;
+    t.role = m.role;
     t.shape = m.tensor.shape();
     const int64_t n = m.tensor.numel();
     // Per channel means per output channel (dim 0) of a kernel; a 1-D tensor keeps one grid.
     const int64_t channels =
-        spec.granularity == PtqGranularity::kChannel && m.tensor.rank() >= 2 ? m.tensor.size(0) : 1;
+        spec.granularity == Granularity::kVector && m.tensor.rank() >= 2 ? m.tensor.size(0) : 1;
     t.codes.resize(static_cast<size_t>(n));
     float* data = m.tensor.data();
     t.grids =

@@ -4,25 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/parameter.h"
 #include "layers/module.h"
 #include "layers/quant/ptq_quantize.h"
 
 namespace lowbit {
-
-// What a tensor of a model is to the quantizer.
-enum class PtqTensorKind {
-  kWeight,
-  kBias,
-  kNormScale,
-  kNormShift,
-  kRunningMean,
-  kRunningVar,
-  kOther
-};
-const char* ptq_kind_name(PtqTensorKind kind);  // "weight", "bias", "bn-scale", ...
 
 // Which batch-norm tensors are quantized: none; the trained scale and shift (gamma, beta);
 // or also the running mean and variance (all four weights of a Keras BatchNormalization
@@ -36,22 +26,29 @@ struct PtqTargets {
   PtqBn bn = PtqBn::kAffine;
 };
 
+// A tensor of a model's state: a parameter with its role, or a buffer (running statistics),
+// which has none.
 struct ModelTensor {
   std::string name;
-  PtqTensorKind kind;
+  std::optional<ParamRole> role;  // empty for a buffer
   Tensor tensor;
 };
 // Every parameter, then every buffer, in registration order: the model's whole state.
-// Weights are the rank-2 and rank-4 kernels of Linear and Conv2d (role weight).
 std::vector<ModelTensor> model_tensors(const Module& model);
-bool ptq_quantizes(PtqTensorKind kind, const PtqTargets& targets);
+// A convolution or dense kernel: a weight of rank 4 (Conv2d) or 2 (Linear).
+bool is_kernel(const ModelTensor& m);
+// A batch norm's running mean or variance: a buffer named *running_mean or *running_var.
+bool is_running_statistic(const ModelTensor& m);
+// Kernels always; biases and BN tensors as `targets` says; nothing else (a quantizer's own
+// trained scales are not model weights).
+bool ptq_quantizes(const ModelTensor& m, const PtqTargets& targets);
 
 // One quantized tensor: its grids (one per output channel of a kernel under per-channel
 // granularity; one for the tensor otherwise, and always one for 1-D tensors such as biases
 // and BN parameters, whose "channels" are single values) and every element's code.
 struct PtqTensor {
   std::string name;
-  PtqTensorKind kind = PtqTensorKind::kOther;
+  std::optional<ParamRole> role;  // as ModelTensor's: empty for a running statistic
   Shape shape;
   int bits = 0;  // bits per code: spec.bits, or for pow2-free the most any of its grids needs
   std::vector<PtqGrid> grids;
