@@ -7,7 +7,7 @@
 // bit-identical for a given thread count.
 #pragma once
 
-#include "layers/kernels/conv2d_kernels.h"
+#include "layers/kernels/conv_geometry.h"
 
 namespace lowbit::kernels {
 
