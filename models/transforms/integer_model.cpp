@@ -360,13 +360,12 @@ class Compiler {
   OpPtr compile(Module& m, const std::string& path) {
     const std::string where = path.empty() ? std::string("the model") : path;
     if (dynamic_cast<Sequential*>(&m)) return children(m, path);  // also a ResNet
-    if (dynamic_cast<BasicBlock*>(&m))
-      return std::make_unique<ResidualOp>(sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2"}),
-                                          shortcut(m, path), child(m, path, "relu2"));
-    if (dynamic_cast<Bottleneck*>(&m))
-      return std::make_unique<ResidualOp>(
-          sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "conv3", "bn3"}), shortcut(m, path),
-          child(m, path, "relu3"));
+    if (auto* b = dynamic_cast<ResidualBlock*>(&m)) {  // BasicBlock, Bottleneck (models/resnet.h)
+      OpPtr branch = sequence(m, path, b->branch());
+      OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
+      OpPtr activation = child(m, path, b->activation());
+      return std::make_unique<ResidualOp>(std::move(branch), std::move(shortcut), std::move(activation));
+    }
     if (auto* b = dynamic_cast<InvertedResidual*>(&m)) {
       OpPtr body = child(m, path, "conv");
       return b->residual() ? std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr) : std::move(body);
@@ -423,12 +422,6 @@ class Compiler {
     std::vector<OpPtr> ops;
     for (const std::string& name : names) ops.push_back(child(m, path, name));
     return std::make_unique<SequenceOp>(std::move(ops));
-  }
-  // A projection is "downsample", option A "shortcut" (models/resnet.h).
-  OpPtr shortcut(Module& m, const std::string& path) {
-    for (const auto& entry : m.children())
-      if (entry.first == "downsample" || entry.first == "shortcut") return child(m, path, entry.first);
-    return nullptr;  // the identity
   }
 };
 
