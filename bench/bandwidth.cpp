@@ -52,15 +52,16 @@ int run(bool quick) {
   Tensor xg = x.clone();
   xg.set_requires_grad(true);
 
+  const kernels::ConvGeometry depthwise{n, c, h, w, c, 3, 3, 1, 1, c};
   std::printf("%-28s %8s %8s\n", "op", "1 thr", "2 thr");
   struct Op { const char* name; double tensors; std::function<void()> run; };
   const std::vector<Op> ops = {
       {"copy", 2, [&] { std::memcpy(y.data(), x.data(), static_cast<size_t>(bytes)); }},
       {"batch_norm forward (train)", 3, [&] { NoGradGuard ng; batch_norm(x, gamma, beta, rm, rv, true); }},
       {"batch_norm backward (train)", 5, nullptr},  // timed by backward_seconds below
-      {"depthwise3x3 forward", 2, [&] { kernels::depthwise3x3_forward(n, c, h, w, 1, x.data(), kernel.data(), nullptr, y.data()); }},
-      {"depthwise3x3 input grad", 3, [&] { kernels::depthwise3x3_backward_input(n, c, h, w, 1, dy.data(), kernel.data(), dx.data()); }},
-      {"depthwise3x3 weight grad", 2, [&] { kernels::depthwise3x3_backward_weight(n, c, h, w, 1, x.data(), dy.data(), dkernel.data(), nullptr); }},
+      {"depthwise3x3 forward", 2, [&] { kernels::depthwise3x3_forward(depthwise, x.data(), kernel.data(), nullptr, y.data()); }},
+      {"depthwise3x3 input grad", 3, [&] { kernels::depthwise3x3_backward_input(depthwise, dy.data(), kernel.data(), dx.data()); }},
+      {"depthwise3x3 weight grad", 2, [&] { kernels::depthwise3x3_backward_weight(depthwise, x.data(), dy.data(), dkernel.data(), nullptr); }},
   };
   // The backward alone: the graph is built outside the timed region; the time includes
   // backward()'s seeding of the output gradient (one extra pass over dy).

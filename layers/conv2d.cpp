@@ -32,12 +32,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     LOWBIT_CHECK(bias.rank() == 1 && bias.size(0) == c_out, "conv2d: bias shape ", bias.shape().str(), " should be (",
                  c_out, ",)");
   }
-  const bool depthwise3x3 = o.groups == c_in && c_in == c_out && g.kernel_h == 3 && g.kernel_w == 3 &&
-                            o.padding == 1 && (o.stride == 1 || o.stride == 2);
+  const bool depthwise3x3 = kernels::depthwise3x3_applies(g);
   Tensor y = Tensor::empty({g.batch, c_out, g.out_height(), g.out_width()});
   const float* b = bias.defined() ? bias.data() : nullptr;
   if (depthwise3x3) {
-    kernels::depthwise3x3_forward(g.batch, c_in, g.height, g.width, o.stride, x.data(), weight.data(), b, y.data());
+    kernels::depthwise3x3_forward(g, x.data(), weight.data(), b, y.data());
   } else {
     kernels::conv2d_forward(g, x.data(), weight.data(), b, y.data());
   }
@@ -48,10 +47,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     float* dw = weight.requires_grad() ? weight.grad() : nullptr;
     float* db = bias.defined() && bias.requires_grad() ? bias.grad() : nullptr;
     if (depthwise3x3) {
-      if (x.requires_grad())
-        kernels::depthwise3x3_backward_input(g.batch, g.in_channels, g.height, g.width, g.stride, dy, weight.data(), x.grad());
-      if (dw || db)
-        kernels::depthwise3x3_backward_weight(g.batch, g.in_channels, g.height, g.width, g.stride, x.data(), dy, dw, db);
+      if (x.requires_grad()) kernels::depthwise3x3_backward_input(g, dy, weight.data(), x.grad());
+      if (dw || db) kernels::depthwise3x3_backward_weight(g, x.data(), dy, dw, db);
     } else {
       if (x.requires_grad()) {
         bool fresh = false;

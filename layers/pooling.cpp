@@ -88,6 +88,37 @@ void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset
   if (ox < wo) block(wo - 8);
 }
 
+// The max pool's backward: each output's gradient goes to the input its argmax (in-plane index)
+// names. dy, argmax: (N*C, H_out*W_out); dx: (N*C, H*W), added into, or with `overwrite` zeroed
+// first (plane by plane, in parallel and in cache) so that it may be uninitialized.
+void max_pool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* argmax, float* dx, bool overwrite) {
+  const int64_t per_plane = g.ho * g.wo;
+  parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      float* d = dx + plane * g.h * g.w;
+      if (overwrite) std::fill(d, d + g.h * g.w, 0.0f);
+      const float* dyp = dy + plane * per_plane;
+      const int32_t* arg = argmax + plane * per_plane;
+      for (int64_t q = 0; q < per_plane; ++q) d[arg[q]] += dyp[q];
+    }
+  });
+}
+
+// Global average pooling's backward: dx[p][i] = dy[p] / area for every plane p and its `area`
+// inputs; added into dx, or with `overwrite` assigned.
+void global_avg_pool_backward(int64_t planes, int64_t area, const float* dy, float* dx, bool overwrite) {
+  parallel_for(planes, 64, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float v = dy[p] / static_cast<float>(area);
+      if (overwrite) {
+        for (int64_t i = 0; i < area; ++i) dx[p * area + i] = v;
+      } else {
+        for (int64_t i = 0; i < area; ++i) dx[p * area + i] += v;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
@@ -147,20 +178,9 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     }
   });
   record(y, "max_pool2d", {x}, [x, argmax_storage, g](const Tensor& out) {
-    const float* dy = out.grad();
-    const int32_t* argmax = reinterpret_cast<const int32_t*>(argmax_storage->data());
-    bool fresh = false;  // a fresh dx is zeroed plane by plane here, in parallel and in cache
+    bool fresh = false;  // a fresh dx is zeroed by the kernel
     float* dx = x.grad_for_write(fresh);
-    const int64_t per_plane = g.ho * g.wo;
-    parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
-      for (int64_t plane = p0; plane < p1; ++plane) {
-        float* d = dx + plane * g.h * g.w;
-        if (fresh) std::fill(d, d + g.h * g.w, 0.0f);
-        const float* dyp = dy + plane * per_plane;
-        const int32_t* arg = argmax + plane * per_plane;
-        for (int64_t q = 0; q < per_plane; ++q) d[arg[q]] += dyp[q];
-      }
-    });
+    max_pool2d_backward(g, out.grad(), reinterpret_cast<const int32_t*>(argmax_storage->data()), dx, fresh);
   });
   return y;
 }
@@ -224,19 +244,9 @@ Tensor global_avg_pool(const Tensor& x) {
     }
   });
   record(y, "global_avg_pool", {x}, [x, planes, area](const Tensor& out) {
-    const float* dy = out.grad();
     bool fresh = false;
     float* dx = x.grad_for_write(fresh);
-    parallel_for(planes, 64, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const float v = dy[p] / static_cast<float>(area);
-        if (fresh) {
-          for (int64_t i = 0; i < area; ++i) dx[p * area + i] = v;
-        } else {
-          for (int64_t i = 0; i < area; ++i) dx[p * area + i] += v;
-        }
-      }
-    });
+    global_avg_pool_backward(planes, area, out.grad(), dx, fresh);
   });
   return y;
 }

@@ -35,13 +35,6 @@ std::shared_ptr<Module> make_shortcut(int64_t in, int64_t out, int64_t stride, S
   return projection;
 }
 
-// The name a block gives its shortcut: torchvision's "downsample" for a projection, "shortcut" for
-// option A (as the common PyTorch CIFAR ResNets name it); "" for the identity, which is no child.
-std::string shortcut_name(const std::shared_ptr<Module>& shortcut) {
-  if (!shortcut) return "";
-  return dynamic_cast<PadChannelsShortcut*>(shortcut.get()) ? "shortcut" : "downsample";
-}
-
 template <class Block>
 std::shared_ptr<Sequential> make_stage(int64_t& in, int64_t channels, int blocks, int64_t stride,
                                        ShortcutKind shortcut, const ActivationSpec& activation, Rng& rng) {
@@ -90,56 +83,57 @@ std::shared_ptr<Module> make_he_cifar_resnet(const char* name, int n, const Mode
                                 ShortcutKind::kPadChannels, o, rng);
 }
 
-// The block's output before the last activation: residual plus the shortcut of x (its registered
-// child `shortcut`, or x itself when that is "").
-Tensor add_shortcut(const Module& block, const Tensor& residual, const Tensor& x, const std::string& shortcut) {
-  return add(residual, shortcut.empty() ? x : block.child(shortcut)(x));
+}  // namespace
+
+// Children are called through the registered table, so that replace_child (BN folding) takes effect.
+Tensor ResidualBlock::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const std::string& name : branch_) h = child(name)(h);
+  return child(activation_)(add(h, shortcut_.empty() ? x : child(shortcut_)(x)));
 }
 
-}  // namespace
+void ResidualBlock::add_to_branch(const std::string& name, std::shared_ptr<Module> module) {
+  register_module(name, std::move(module));
+  branch_.push_back(name);
+}
+
+// torchvision's "downsample" for a projection, "shortcut" for option A (as the common PyTorch
+// CIFAR ResNets name it).
+void ResidualBlock::set_shortcut(std::shared_ptr<Module> shortcut) {
+  if (!shortcut) return;
+  shortcut_ = dynamic_cast<PadChannelsShortcut*>(shortcut.get()) ? "shortcut" : "downsample";
+  register_module(shortcut_, std::move(shortcut));
+}
+
+void ResidualBlock::set_activation(const std::string& name, std::shared_ptr<Module> module) {
+  register_module(name, std::move(module));
+  activation_ = name;
+}
 
 BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
-  register_module("conv1", conv(in, channels, 3, stride, rng));
-  register_module("bn1", std::make_shared<BatchNorm>(channels));
-  register_module("relu1", make_activation(activation));
-  register_module("conv2", conv(channels, channels, 3, 1, rng));
-  register_module("bn2", std::make_shared<BatchNorm>(channels));
-  auto s = make_shortcut(in, channels, stride, shortcut, rng);
-  shortcut_ = shortcut_name(s);
-  if (s) register_module(shortcut_, s);
-  register_module("relu2", make_activation(activation));
-}
-
-// Children are called through the registered table, so that replace_child (BN folding) takes effect.
-Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor h = child("relu1")(child("bn1")(child("conv1")(x)));
-  h = child("bn2")(child("conv2")(h));
-  return child("relu2")(add_shortcut(*this, h, x, shortcut_));
+  add_to_branch("conv1", conv(in, channels, 3, stride, rng));
+  add_to_branch("bn1", std::make_shared<BatchNorm>(channels));
+  add_to_branch("relu1", make_activation(activation));
+  add_to_branch("conv2", conv(channels, channels, 3, 1, rng));
+  add_to_branch("bn2", std::make_shared<BatchNorm>(channels));
+  set_shortcut(make_shortcut(in, channels, stride, shortcut, rng));
+  set_activation("relu2", make_activation(activation));
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
   const int64_t out = channels * kExpansion;
-  register_module("conv1", conv(in, channels, 1, 1, rng));
-  register_module("bn1", std::make_shared<BatchNorm>(channels));
-  register_module("relu1", make_activation(activation));
-  register_module("conv2", conv(channels, channels, 3, stride, rng));
-  register_module("bn2", std::make_shared<BatchNorm>(channels));
-  register_module("relu2", make_activation(activation));
-  register_module("conv3", conv(channels, out, 1, 1, rng));
-  register_module("bn3", std::make_shared<BatchNorm>(out));
-  auto s = make_shortcut(in, out, stride, shortcut, rng);
-  shortcut_ = shortcut_name(s);
-  if (s) register_module(shortcut_, s);
-  register_module("relu3", make_activation(activation));
-}
-
-Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor h = child("relu1")(child("bn1")(child("conv1")(x)));
-  h = child("relu2")(child("bn2")(child("conv2")(h)));
-  h = child("bn3")(child("conv3")(h));
-  return child("relu3")(add_shortcut(*this, h, x, shortcut_));
+  add_to_branch("conv1", conv(in, channels, 1, 1, rng));
+  add_to_branch("bn1", std::make_shared<BatchNorm>(channels));
+  add_to_branch("relu1", make_activation(activation));
+  add_to_branch("conv2", conv(channels, channels, 3, stride, rng));
+  add_to_branch("bn2", std::make_shared<BatchNorm>(channels));
+  add_to_branch("relu2", make_activation(activation));
+  add_to_branch("conv3", conv(channels, out, 1, 1, rng));
+  add_to_branch("bn3", std::make_shared<BatchNorm>(out));
+  set_shortcut(make_shortcut(in, out, stride, shortcut, rng));
+  set_activation("relu3", make_activation(activation));
 }
 
 std::shared_ptr<Module> make_resnet18(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet18", {2, 2, 2, 2}, o, rng); }
@@ -150,8 +144,8 @@ std::shared_ptr<Module> make_resnet56(const ModelOptions& o, Rng& rng) { return 
 
 int64_t zero_init_residual(Module& model) {
   int64_t blocks = 0;
-  if (dynamic_cast<BasicBlock*>(&model) || dynamic_cast<Bottleneck*>(&model)) {
-    const char* last = dynamic_cast<BasicBlock*>(&model) ? "bn2" : "bn3";
+  if (auto* block = dynamic_cast<ResidualBlock*>(&model)) {
+    const std::string& last = block->branch().back();
     auto* bn = dynamic_cast<BatchNorm*>(&model.child(last));
     LOWBIT_CHECK(bn != nullptr, "zero_init_residual: ", model.type_name(), "'s ", last, " is a ",
                  model.child(last).type_name(), ", expected a BatchNorm");

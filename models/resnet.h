@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/rng.h"
 #include "layers/module.h"
@@ -20,31 +21,50 @@ namespace lowbit {
 
 enum class ShortcutKind { kProjection, kPadChannels };
 
+// A residual block: y = activation(branch(x) + shortcut(x)), the branch a chain of children
+// applied in order. Its parts are named children (called by name, so that replace_child, as BN
+// folding uses it, takes effect); model transformations find them through the accessors below
+// rather than by spelling the names.
+class ResidualBlock : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  // The branch's children in the order forward applies them (conv1, bn1, relu1, conv2, bn2, ...);
+  // the last is the branch's last batch norm.
+  const std::vector<std::string>& branch() const { return branch_; }
+  // The shortcut child: "downsample" for a projection (1x1 conv + BN), "shortcut" for option A;
+  // "" for the identity, which is no child.
+  const std::string& shortcut() const { return shortcut_; }
+  // The activation applied after the addition.
+  const std::string& activation() const { return activation_; }
+
+ protected:
+  // The constructors of the blocks register their parts through these, in the order of forward.
+  void add_to_branch(const std::string& name, std::shared_ptr<Module> module);
+  void set_shortcut(std::shared_ptr<Module> shortcut);  // null: the identity
+  void set_activation(const std::string& name, std::shared_ptr<Module> module);
+
+ private:
+  std::vector<std::string> branch_;
+  std::string shortcut_, activation_;
+};
+
 // conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU (each ReLU is `activation`'s module).
-class BasicBlock : public Module {
+class BasicBlock : public ResidualBlock {
  public:
   static constexpr int64_t kExpansion = 1;
   BasicBlock(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut,
              const ActivationSpec& activation, Rng& rng);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "BasicBlock"; }
-
- private:
-  std::string shortcut_;  // the shortcut child's name ("" for the identity); children are called by name
 };
 
 // conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(4x)-BN plus the shortcut, then ReLU (each
 // ReLU is `activation`'s module).
-class Bottleneck : public Module {
+class Bottleneck : public ResidualBlock {
  public:
   static constexpr int64_t kExpansion = 4;
   Bottleneck(int64_t in_channels, int64_t channels, int64_t stride, ShortcutKind shortcut,
              const ActivationSpec& activation, Rng& rng);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Bottleneck"; }
-
- private:
-  std::string shortcut_;  // the shortcut child's name ("" for the identity); children are called by name
 };
 
 // The stem (conv1, bn1, relu), the stages of blocks (layer1, layer2, ...), global average pooling

@@ -81,6 +81,29 @@ TEST_CASE("fixed-point multipliers round x times r to nearest", "[integer]") {
   CHECK_THROWS_WITH(FixedPointMultiplier::from_real(std::ldexp(1.0, 30)), Catch::Contains("too large"));
 }
 
+namespace {
+
+// Both int16 kernels on random codes of one image of geometry g equal the float convolution of the codes.
+void require_int16_equals_float(const kernels::ConvGeometry& g, Rng& rng) {
+  std::vector<int16_t> x(static_cast<size_t>(g.in_channels * g.height * g.width));
+  std::vector<int16_t> w(static_cast<size_t>(g.out_channels * g.in_channels / g.groups * g.kernel_h * g.kernel_w));
+  Tensor xf = Tensor::empty({1, g.in_channels, g.height, g.width});
+  Tensor wf = Tensor::empty({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w});
+  for (size_t i = 0; i < x.size(); ++i) xf.data()[i] = x[i] = static_cast<int16_t>(std::lround(rng.uniform(-128.0f, 255.0f)));
+  for (size_t i = 0; i < w.size(); ++i) wf.data()[i] = w[i] = static_cast<int16_t>(std::lround(rng.uniform(-127.0f, 127.0f)));
+  const Tensor expected = conv2d(xf, wf, Tensor(), Conv2dOptions{g.stride, g.padding, g.groups});
+  kernels::IntConvScratch scratch;
+  for (auto* kernel : {&kernels::conv2d_int16, &kernels::conv2d_int16_portable}) {
+    std::vector<int32_t> out(static_cast<size_t>(g.out_channels * g.out_height() * g.out_width()), -7);
+    kernel(g, x.data(), w.data(), out.data(), scratch);
+    REQUIRE(expected.numel() == static_cast<int64_t>(out.size()));
+    for (size_t i = 0; i < out.size(); ++i)
+      REQUIRE(static_cast<double>(out[i]) == static_cast<double>(expected.data()[i]));
+  }
+}
+
+}  // namespace
+
 TEST_CASE("the int16 convolution equals the float convolution on integer codes", "[integer]") {
   Rng rng(5);
   struct Case {
@@ -90,21 +113,22 @@ TEST_CASE("the int16 convolution equals the float convolution on integer codes",
   for (const Case& t : {Case{3, 4, 3, 1, 1, 1, 7, 6}, Case{4, 6, 3, 2, 1, 2, 9, 9}, Case{5, 5, 3, 1, 1, 5, 6, 8},
                         Case{6, 6, 3, 2, 1, 6, 7, 7}, Case{8, 3, 1, 1, 0, 1, 5, 5}, Case{2, 3, 5, 1, 2, 1, 6, 6},
                         Case{16, 7, 3, 1, 1, 1, 8, 8}, Case{6, 10, 1, 1, 0, 1, 4, 4}}) {
-    kernels::IntConvShape shape{t.c, t.h, t.w, t.o, t.k, t.stride, t.padding, t.groups};
-    std::vector<int16_t> x(static_cast<size_t>(t.c * t.h * t.w)), w(static_cast<size_t>(t.o * t.c / t.groups * t.k * t.k));
-    Tensor xf = Tensor::empty({1, t.c, t.h, t.w}), wf = Tensor::empty({t.o, t.c / t.groups, t.k, t.k});
-    for (size_t i = 0; i < x.size(); ++i) xf.data()[i] = x[i] = static_cast<int16_t>(std::lround(rng.uniform(-128.0f, 255.0f)));
-    for (size_t i = 0; i < w.size(); ++i) wf.data()[i] = w[i] = static_cast<int16_t>(std::lround(rng.uniform(-127.0f, 127.0f)));
-    const Tensor expected = conv2d(xf, wf, Tensor(), Conv2dOptions{t.stride, t.padding, t.groups});
-    kernels::IntConvScratch scratch;
-    for (auto* kernel : {&kernels::conv2d_int16, &kernels::conv2d_int16_portable}) {
-      std::vector<int32_t> out(static_cast<size_t>(t.o * shape.out_height() * shape.out_width()), -7);
-      kernel(shape, x.data(), w.data(), out.data(), scratch);
-      REQUIRE(expected.numel() == static_cast<int64_t>(out.size()));
-      for (size_t i = 0; i < out.size(); ++i)
-        REQUIRE(static_cast<double>(out[i]) == static_cast<double>(expected.data()[i]));
-    }
+    require_int16_equals_float({1, t.c, t.h, t.w, t.o, t.k, t.k, t.stride, t.padding, t.groups}, rng);
   }
+}
+
+TEST_CASE("the int16 convolution takes non-square kernels and one image", "[integer]") {
+  Rng rng(6);
+  // (C, O, kh, kw, stride, padding, groups, H, W): a 3x1 and a 1x5 kernel, odd depths.
+  for (const kernels::ConvGeometry& g : {kernels::ConvGeometry{1, 3, 7, 6, 4, 3, 1, 1, 1, 1},
+                                         kernels::ConvGeometry{1, 4, 5, 9, 2, 1, 5, 2, 2, 2}})
+    require_int16_equals_float(g, rng);
+  kernels::ConvGeometry two_images{2, 1, 3, 3, 1, 1, 1, 1, 0, 1};
+  std::vector<int16_t> x(18, 1), w(1, 1);
+  std::vector<int32_t> out(18);
+  kernels::IntConvScratch scratch;
+  CHECK_THROWS_WITH(kernels::conv2d_int16(two_images, x.data(), w.data(), out.data(), scratch),
+                    Catch::Contains("batch 2"));
 }
 
 TEST_CASE("a hand-worked quantized linear layer gives its exact integers", "[integer]") {

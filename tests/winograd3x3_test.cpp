@@ -12,17 +12,12 @@
 #include "core/rng.h"
 #include "layers/kernels/conv2d_kernels.h"
 #include "layers/kernels/winograd3x3.h"
+#include "tests/thread_count.h"
 
 using namespace lowbit;
 using kernels::ConvGeometry;
 
 namespace {
-
-// Puts the thread count back when a test that changed it ends, even through a failed REQUIRE.
-struct ThreadCountRestorer {
-  int saved = num_threads();
-  ~ThreadCountRestorer() { set_num_threads(saved); }
-};
 
 // Runs body() with 1 and then with 2 threads, naming the count in any failure.
 template <class Body>

@@ -40,10 +40,8 @@ struct Plan {
 // maps, small enough that a chunk's column matrix stays a few MB.
 constexpr int64_t kTargetColumns = 2048;
 // Output rows at least this wide are copied row by row; narrower ones go through the
-// gather table (rows of 4 floats make per-row loop overhead dominate). At 16, LeNet-5's
-// 10-wide rows took the gather: its second convolution's im2col and col2im were 30% of a
-// step; at 8 the step is 12% faster (35,200 -> 40,000 images/s, batch 64, 2 threads), and
-// ResNet-18/20 and VGG-7 steps are unchanged within 2%.
+// gather table (rows of 4 floats make per-row loop overhead dominate). 8 lets LeNet-5's
+// 10-wide rows be copied (docs/performance.md, 'im2col row copies').
 constexpr int64_t kRowCopyWidth = 8;
 // Stride-2 rows at least this wide are copied with a constant-stride loop.
 constexpr int64_t kStridedRowWidth = 8;
@@ -298,15 +296,10 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
   });
 }
 
-// Winograd F(4x4, 3x3) runs the CIFAR ResNet-18/20 and VGG-7 3x3 stride-1 layers at batch 128
-// 2.4-5x faster than im2col (bench/winograd_bench; one thread, CPU time). It lost (forward,
-// one thread) with
-// - fewer than 8 channels: 3 -> 64 on 32x32 maps at batch 128, 0.89x;
-// - maps under 4 wide or high, which waste most of each 6x6 tile: 256 channels on 2x2, 0.82x;
-// - fewer than 8 images per thread, which leave its transforms' image lanes mostly empty:
-//   8 channels on 32x32, one image, 0.47x (8 images: 1.44x);
-// - fewer than 32 tiles per thread, too few GEMM columns for the transformed weights read per
-//   chunk: 512 channels on 4x4 maps, 16 images 0.88x (8 images 0.50x, 32 images 1.5x).
+// Winograd wherever it beat im2col; it lost with fewer than 8 channels, maps under 4 wide or high
+// (which waste most of each 6x6 tile), fewer than 8 images per thread (its transforms' image
+// lanes mostly empty) and fewer than 32 tiles per thread (too few GEMM columns for the
+// transformed weights read per chunk) (docs/performance.md, 'Winograd dispatch').
 bool conv2d_uses_winograd(const ConvGeometry& g) {
   const int64_t images = g.batch / num_threads(), tiles = (g.height + 3) / 4 * ((g.width + 3) / 4);
   return winograd3x3_applies(g) && std::min(g.in_channels, g.out_channels) >= 8 && std::min(g.height, g.width) >= 4 &&
@@ -331,20 +324,12 @@ void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* 
     conv2d_backward_input_im2col(g, dy, weight, dx, overwrite);
 }
 
-// Winograd's weight gradient ran the CIFAR ResNet-18/20 and VGG-7 3x3 stride-1 layers at batch 128
-// 2.9-4.0x faster than im2col, the 3 -> 64 first layer 1.34x (one thread, CPU time; im2col's
-// weight gradient is slowest on few channels, so unlike the forward it wins at any channel count:
-// 64 -> 3 6x, 8 channels 6x). It lost (one thread; "images" per thread) with
-// - maps under 4 wide or high: 512 channels on 3x3 maps 0.67x at 16 images (1.03x at 32); 2x2
-//   maps 0.35-0.83x at 256-512 channels; 1x1 maps 0.13-0.82x;
-// - fewer than 16 tiles per thread: its M (36 C_out C_in floats, 4x dW) is written and read
-//   whatever the tile count: 512 channels on 4x4 maps, 8 images 0.68x (16: 1.18x); on 8x8 maps,
-//   2 images 0.64x (4: 1.03x);
-// - one image per thread (no image lanes at all): 0.13-1.3x, 64 channels on 32x32 0.71x;
-// - 2 to 15 images per thread (transforms on scalar lanes) with fewer than 8 input channels or
-//   more output than input channels: 3 -> 64 on 32x32 0.5-0.6x (16 images 1.63x), 8 -> 64
-//   0.73-0.78x, 16 -> 64 0.99-1.06x, 4 -> 4 0.43-0.49x; while 16 -> 16 gave 1.33-1.52x,
-//   128 channels on 16x16 1.65-2.34x, 64 -> 3 2.1-2.4x.
+// Winograd's weight gradient wherever it beat im2col (which is slowest on few channels, so unlike
+// the forward Winograd wins at any channel count). It lost ("images" per thread) with maps under
+// 4 wide or high; fewer than 16 tiles per thread (its M, 36 C_out C_in floats, 4x dW, is written
+// and read whatever the tile count); one image per thread (no image lanes at all); and 2 to 15
+// images per thread (transforms on scalar lanes) with fewer than 8 input channels or more output
+// than input channels (docs/performance.md, 'Winograd weight-gradient dispatch').
 bool conv2d_backward_weight_uses_winograd(const ConvGeometry& g) {
   const int64_t images = g.batch / num_threads(), tiles = (g.height + 3) / 4 * ((g.width + 3) / 4);
   const bool lanes = images >= 16 || (images >= 2 && g.in_channels >= std::max<int64_t>(8, g.out_channels));
@@ -386,8 +371,8 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const 
           gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f, dw + gi * p.cout_g * p.k, p.k);
         }
         if (dbias) {
-          // 16 float lanes, as batch norm's sums: a serial double sum was a chain of dependent
-          // adds, 0.1 ms of LeNet-5's first convolution (6 x 50,176 values at batch 64).
+          // 16 float lanes, as batch norm's sums: a serial double sum is one chain of dependent
+          // adds (docs/performance.md, 'im2col row copies and the bias gradient').
           for (int64_t o = 0; o < p.cout_g; ++o) {
             const float* row = d + o * cols;
             db[gi * p.cout_g + o] += lane_sum(cols, [row](int64_t q) { return row[q]; });

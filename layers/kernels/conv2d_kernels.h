@@ -6,17 +6,9 @@
 // even for 4x4 feature maps; chunks run in parallel (OpenMP), each GEMM single-threaded.
 #pragma once
 
-#include <cstdint>
+#include "layers/kernels/conv_geometry.h"
 
 namespace lowbit::kernels {
-
-struct ConvGeometry {
-  int64_t batch, in_channels, height, width;
-  int64_t out_channels, kernel_h, kernel_w;
-  int64_t stride, padding, groups;
-  int64_t out_height() const { return (height + 2 * padding - kernel_h) / stride + 1; }
-  int64_t out_width() const { return (width + 2 * padding - kernel_w) / stride + 1; }
-};
 
 // y = conv(x, weight) + bias (bias may be null). Overwrites y.
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);

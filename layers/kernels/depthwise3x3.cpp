@@ -50,8 +50,13 @@ float fold_lanes(const LaneVector& v) {
 
 }  // namespace
 
-void depthwise3x3_forward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t stride, const float* x,
-                          const float* weight, const float* bias, float* y) {
+bool depthwise3x3_applies(const ConvGeometry& g) {
+  return g.groups == g.in_channels && g.in_channels == g.out_channels && g.kernel_h == 3 && g.kernel_w == 3 &&
+         g.padding == 1 && (g.stride == 1 || g.stride == 2);
+}
+
+void depthwise3x3_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y) {
+  const int64_t n = g.batch, c = g.in_channels, h = g.height, w = g.width, stride = g.stride;
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
     float* padded = thread_scratch(ScratchSlot::kWide, static_cast<size_t>((h + 2) * pw));
@@ -83,8 +88,8 @@ void depthwise3x3_forward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t st
   });
 }
 
-void depthwise3x3_backward_input(int64_t n, int64_t c, int64_t h, int64_t w, int64_t stride, const float* dy,
-                                 const float* weight, float* dx) {
+void depthwise3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx) {
+  const int64_t n = g.batch, c = g.in_channels, h = g.height, w = g.width, stride = g.stride;
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
     float* padded = thread_scratch(ScratchSlot::kWide, static_cast<size_t>((h + 2) * pw));
@@ -129,8 +134,9 @@ void depthwise3x3_backward_input(int64_t n, int64_t c, int64_t h, int64_t w, int
   });
 }
 
-void depthwise3x3_backward_weight(int64_t n, int64_t c, int64_t h, int64_t w, int64_t stride, const float* x,
-                                  const float* dy, float* dweight, float* dbias) {
+void depthwise3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
+                                  float* dbias) {
+  const int64_t n = g.batch, c = g.in_channels, h = g.height, w = g.width, stride = g.stride;
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(c, 1, [&](int64_t c0, int64_t c1) {
     float* padded = thread_scratch(ScratchSlot::kWide, static_cast<size_t>((h + 2) * pw));

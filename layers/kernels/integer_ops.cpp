@@ -38,11 +38,20 @@ int32_t dot_int16(const int16_t* a, const int16_t* b, int64_t n) {
   return sum;
 }
 
-void conv2d_int16_portable(const IntConvShape& s, const int16_t* x, const int16_t* weight, int32_t* out,
+namespace {
+
+void check_one_image(const ConvGeometry& g) {
+  LOWBIT_CHECK(g.batch == 1, "conv2d_int16: batch ", g.batch, "; expected one image (1)");
+}
+
+}  // namespace
+
+void conv2d_int16_portable(const ConvGeometry& s, const int16_t* x, const int16_t* weight, int32_t* out,
                            IntConvScratch& scratch) {
+  check_one_image(s);
   const int64_t ho = s.out_height(), wo = s.out_width(), positions = ho * wo;
-  const int64_t group_in = s.channels / s.groups, group_out = s.out_channels / s.groups;
-  const int64_t k = s.kernel, depth = group_in * k * k;
+  const int64_t group_in = s.in_channels / s.groups, group_out = s.out_channels / s.groups;
+  const int64_t kh = s.kernel_h, kw = s.kernel_w, depth = group_in * kh * kw;
   std::vector<int16_t>& col = scratch.col;
   col.resize(static_cast<size_t>(positions * depth));
   for (int64_t g = 0; g < s.groups; ++g) {
@@ -52,9 +61,9 @@ void conv2d_int16_portable(const IntConvShape& s, const int16_t* x, const int16_
         int16_t* row = col.data() + (oy * wo + ox) * depth;
         for (int64_t c = 0; c < group_in; ++c) {
           const int16_t* plane = x + (g * group_in + c) * s.height * s.width;
-          for (int64_t ky = 0; ky < k; ++ky) {
+          for (int64_t ky = 0; ky < kh; ++ky) {
             const int64_t iy = oy * s.stride - s.padding + ky;
-            for (int64_t kx = 0; kx < k; ++kx) {
+            for (int64_t kx = 0; kx < kw; ++kx) {
               const int64_t ix = ox * s.stride - s.padding + kx;
               const bool inside = iy >= 0 && iy < s.height && ix >= 0 && ix < s.width;
               *row++ = inside ? plane[iy * s.width + ix] : int16_t{0};
@@ -113,12 +122,12 @@ void vnni_channels(const int32_t* pairs, int64_t depth_pairs, int64_t blocks, co
 
 // The AVX-512 VNNI path: the depth in pairs (an odd depth padded with a zero code), one int32 per
 // position and pair, laid out by blocks of 16 positions; tiles of 4 channels x 32 positions.
-void conv2d_int16_vnni(const IntConvShape& s, const int16_t* x, const int16_t* weight, int32_t* out,
+void conv2d_int16_vnni(const ConvGeometry& s, const int16_t* x, const int16_t* weight, int32_t* out,
                        IntConvScratch& scratch) {
   const int64_t ho = s.out_height(), wo = s.out_width(), positions = ho * wo;
   const int64_t blocks = (positions + kBlock - 1) / kBlock;
-  const int64_t group_in = s.channels / s.groups, group_out = s.out_channels / s.groups;
-  const int64_t k = s.kernel, depth = group_in * k * k, depth_pairs = (depth + 1) / 2;
+  const int64_t group_in = s.in_channels / s.groups, group_out = s.out_channels / s.groups;
+  const int64_t kh = s.kernel_h, kw = s.kernel_w, depth = group_in * kh * kw, depth_pairs = (depth + 1) / 2;
   std::vector<int32_t>& pairs = scratch.pairs;
   pairs.assign(static_cast<size_t>(blocks * depth_pairs * kBlock), 0);  // padding positions stay 0
   scratch.weight_pairs.resize(static_cast<size_t>(group_out * depth_pairs));
@@ -130,7 +139,7 @@ void conv2d_int16_vnni(const IntConvShape& s, const int16_t* x, const int16_t* w
   auto tap_row = [&](int64_t g, int64_t j, int64_t oy, int16_t* row) {
     std::fill(row, row + wo, int16_t{0});
     if (j >= depth) return;  // the zero half of an odd depth's last pair
-    const int64_t c = j / (k * k), ky = j / k % k, kx = j % k;
+    const int64_t c = j / (kh * kw), ky = j / kw % kh, kx = j % kw;
     const int64_t iy = oy * s.stride - s.padding + ky;
     if (iy < 0 || iy >= s.height) return;
     const int16_t* src = x + ((g * group_in + c) * s.height + iy) * s.width;
@@ -182,9 +191,10 @@ void conv2d_int16_vnni(const IntConvShape& s, const int16_t* x, const int16_t* w
 
 #endif
 
-void conv2d_int16(const IntConvShape& s, const int16_t* x, const int16_t* weight, int32_t* out,
+void conv2d_int16(const ConvGeometry& s, const int16_t* x, const int16_t* weight, int32_t* out,
                   IntConvScratch& scratch) {
 #if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+  check_one_image(s);
   conv2d_int16_vnni(s, x, weight, out, scratch);
 #else
   conv2d_int16_portable(s, x, weight, out, scratch);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "layers/kernels/conv_geometry.h"
+
 namespace lowbit::kernels {
 
 // A positive real multiplier r held as an integer m in [2^30, 2^31) and a right shift s,
@@ -37,27 +39,20 @@ inline int32_t saturate_int32(int64_t x) {
 // sum_i a[i] b[i] in int32 (the caller guarantees that it cannot overflow).
 int32_t dot_int16(const int16_t* a, const int16_t* b, int64_t n);
 
-struct IntConvShape {
-  int64_t channels = 0, height = 0, width = 0;  // input (C, H, W)
-  int64_t out_channels = 0, kernel = 0, stride = 1, padding = 0, groups = 1;
-  int64_t out_height() const { return (height + 2 * padding - kernel) / stride + 1; }
-  int64_t out_width() const { return (width + 2 * padding - kernel) / stride + 1; }
-};
-
 // Scratch buffers reused from call to call (fresh ones would cost page faults on every image).
 struct IntConvScratch {
   std::vector<int16_t> col, row0, row1;
   std::vector<int32_t> pairs, weight_pairs;
 };
 
-// One image. x: input codes (C, H, W); weight: codes (O, C/groups, k, k); out: (O, H_out, W_out)
-// accumulators sum_j x_j w_j (the caller adds the bias). Padding reads code 0, the value 0, as
-// the float convolution pads the quantized input with zeros. With AVX-512 VNNI (vpdpwssd) when
-// the build targets it, else conv2d_int16_portable.
-void conv2d_int16(const IntConvShape& shape, const int16_t* x, const int16_t* weight, int32_t* out,
+// One image (g.batch == 1). x: input codes (C, H, W); weight: codes (O, C/groups, kh, kw); out:
+// (O, H_out, W_out) accumulators sum_j x_j w_j (the caller adds the bias). Padding reads code 0,
+// the value 0, as the float convolution pads the quantized input with zeros. With AVX-512 VNNI
+// (vpdpwssd) when the build targets it, else conv2d_int16_portable.
+void conv2d_int16(const ConvGeometry& g, const int16_t* x, const int16_t* weight, int32_t* out,
                   IntConvScratch& scratch);
 // The same in plain C++: im2col rows and one dot product per output (any CPU; the tests compare both).
-void conv2d_int16_portable(const IntConvShape& shape, const int16_t* x, const int16_t* weight, int32_t* out,
+void conv2d_int16_portable(const ConvGeometry& g, const int16_t* x, const int16_t* weight, int32_t* out,
                            IntConvScratch& scratch);
 
 }  // namespace lowbit::kernels

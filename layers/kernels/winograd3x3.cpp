@@ -32,19 +32,8 @@
 // that every transform is a loop over 16 contiguous image lanes (one AVX-512 register);
 // column t of V[xi] and M[xi] is (tile row, tile column, image).
 //
-// Float error, N(0, 1) data, 512 input channels, max |error| / max |y| against a double
-// direct convolution: 8.0e-6 forward, 1.1e-5 input gradient (im2col 3.3e-7), below the 1e-4
-// training needs. F(2x2, 3x3) (4x4 tiles, 2.25x fewer multiplies) erred 5e-7 but ran at
-// 0.6-0.9x this speed. The weight gradient, max |error| / max |dW| at batch 128: 2.8e-6 (16
-// channels, 32x32) to 5.5e-6 (64 channels, 32x32; 512 on 4x4: 5.0e-6), im2col 3.8e-7 to 5.1e-7.
-// Speed (bench/winograd_bench, batch 128, one thread, CPU time, OpenBLAS Cooperlake kernels on
-// Zen 5), as GFLOP/s of the direct convolution: 465-600 forward and input gradient at 64-512
-// channels, 2.6-3.5x im2col's; 230-620 on ResNet-20's 16-64 channels, 3-5.5x. A ResNet-18
-// training step at batch 128 went from 2.80 to 1.83 CPU seconds (bench/step_profile).
-// Weight gradient (same bench): 420-675 at 64-512 channels, 2.9-3.4x im2col's; 210-470 on
-// ResNet-20's, 3.3-4x; 89 on the 3 -> 64 first layer, 1.34x. Chunks of 256 tiles instead of 128
-// (the GEMMs' K) moved layers by -13% to +8%, 64 and 512 were no faster. The ResNet-18 step at
-// batch 128 then went from 2.40-2.49 to 1.92-1.98 CPU seconds (2 threads, shared machine).
+// F(4x4, 3x3) rather than F(2x2, 3x3): its float error stays well below what training needs and
+// it outran the smaller tiles and im2col (error and speed: docs/performance.md, 'Winograd').
 #include "layers/kernels/winograd3x3.h"
 
 #include <algorithm>
@@ -67,7 +56,7 @@ constexpr int64_t kOut = 4;                // output tile side (m)
 constexpr int64_t kIn = 6;                 // input tile side (m + 2)
 constexpr int64_t kPositions = kIn * kIn;  // xi: 36 GEMMs
 // Column skew of the xi planes of U, V and M: planes a power of two bytes apart would put the
-// 36 streams of a tile transform in the same cache sets (64 channels ran 1.4x slower).
+// 36 streams of a tile transform in the same cache sets (docs/performance.md, 'Winograd').
 constexpr int64_t kSkew = 16;
 
 // kLanes floats as one value (GCC/Clang vector extension): one AVX-512 register with -march=native.
@@ -237,8 +226,8 @@ struct Problem {
   int64_t batch, in, out, height, width;
 };
 
-// GEMM columns (tiles) per chunk: 128 was as fast as or faster than 64-256 and than sizing
-// chunks by a 1-4 MB budget for V and M, on every benchmark shape (bench/winograd_bench).
+// GEMM columns (tiles) per chunk: the best of the fixed sizes and memory budgets tried
+// (docs/performance.md, 'Winograd').
 constexpr int64_t kColumns = 128;
 
 struct Plan {

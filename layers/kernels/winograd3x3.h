@@ -1,12 +1,13 @@
 // Winograd minimal filtering F(4x4, 3x3) for 3x3 convolutions with stride 1, padding 1 and one
 // group (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks"):
-// 4x fewer multiplies than direct convolution. The math and measurements are in the .cpp.
+// 4x fewer multiplies than direct convolution. The math is in the .cpp, the measurements in
+// docs/performance.md ('Winograd').
 //   x: (N, C_in, H, W)   weight: (C_out, C_in, 3, 3)   y: (N, C_out, H, W), any H, W >= 1
 // Parallel over contiguous ranges of images, one per thread, in fixed chunks: the results are
 // bit-identical for a given thread count.
 #pragma once
 
-#include "layers/kernels/conv2d_kernels.h"
+#include "layers/kernels/conv_geometry.h"
 
 namespace lowbit::kernels {
 

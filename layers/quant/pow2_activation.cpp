@@ -211,17 +211,67 @@ struct Pow2Kernel {
   }
 };
 
+// Elements per parallel task of the ops below; also the blocks of the scale gradient's sum.
+constexpr int64_t kGrain = 1 << 14;
 // The scaled op's stack buffers hold u = x / a and P(u) for this many elements at a time.
 constexpr int64_t kScaledChunk = 256;
+
+// Calls body(start, m, u, p) for the chunks of xs[0, count): u[e] = xs[start + e] / a for the m
+// elements of the chunk, p a buffer as long, so that no tensor of u is kept.
+template <class Body>
+void for_each_scaled_chunk(float a, const float* xs, int64_t count, Body&& body) {
+  float u[kScaledChunk], p[kScaledChunk];
+  for (int64_t start = 0; start < count; start += kScaledChunk) {
+    const int64_t m = std::min(kScaledChunk, count - start);
+    for (int64_t e = 0; e < m; ++e) u[e] = xs[start + e] / a;
+    body(start, m, u, p);
+  }
+}
+
+// y = a P(x / a) over n elements.
+void scaled_pow2_forward(const Pow2Kernel& kernel, float a, const float* x, float* y, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    for_each_scaled_chunk(a, x + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
+      kernel.forward(u, p, m);
+      for (int64_t e = 0; e < m; ++e) y[begin + start + e] = a * p[e];
+    });
+  });
+}
+
+// With u = x / a over n elements: dx += dy P'(u) (dx may be null), and returns
+// sum dy (P(u) - u P'(u)), the derivative of a P(x / a) in a before LSQ's gradient scale. One
+// partial sum per fixed block of kGrain elements, added in block order: the same sum on any
+// thread count.
+double scaled_pow2_backward(const Pow2Kernel& kernel, float a, const float* x, const float* dy, float* dx,
+                            int64_t n) {
+  std::vector<double> partial((n + kGrain - 1) / kGrain, 0.0);
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    double sum = 0;
+    for_each_scaled_chunk(a, x + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
+      const float* g = dy + begin + start;
+      float slope[kScaledChunk], ones[kScaledChunk];
+      std::fill(slope, slope + m, 0.0f);
+      std::fill(ones, ones + m, 1.0f);
+      kernel.forward(u, p, m);
+      kernel.backward(u, ones, slope, m);
+      if (dx)
+        for (int64_t e = 0; e < m; ++e) dx[begin + start + e] += g[e] * slope[e];
+      for (int64_t e = 0; e < m; ++e) sum += static_cast<double>(g[e]) * (p[e] - u[e] * slope[e]);
+    });
+    partial[begin / kGrain] = sum;
+  });
+  double total = 0;
+  for (double s : partial) total += s;
+  return total;
+}
 
 }  // namespace
 
 // The op is custom_gradient's pattern (core/custom_gradient.h) written out with the kernels
 // above: the same forward value and slope as pow2_activation_value / pow2_activation_slope,
-// 25-40x faster than calling them element by element (bench/step_profile, ResNet-20).
+// vectorized instead of called element by element (docs/performance.md, 'Power-of-two activation').
 Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec) {
   check_spec(spec);
-  constexpr int64_t kGrain = 1 << 14;
   auto kernel = std::make_shared<const Pow2Kernel>(spec);
   Tensor y = Tensor::empty(x.shape());
   const float* px = x.data();
@@ -247,52 +297,13 @@ Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2Ac
   LOWBIT_CHECK(trained > 0 && std::isfinite(trained), "scaled power-of-two activation: the trained scale is ", trained,
                "; expected a positive finite number");
   const float a = spec.scale == Pow2Scale::kTrainedPow2 ? std::exp2(std::round(std::log2(trained))) : trained;
-  constexpr int64_t kGrain = 1 << 14;
   auto kernel = std::make_shared<const Pow2Kernel>(spec);
   Tensor y = Tensor::empty(x.shape());
-  const float* px = x.data();
-  float* py = y.data();
-  const int64_t n = x.numel();
-  // u = x / a and P(u) chunk by chunk in stack buffers, so that no tensor of u is kept.
-  auto for_each_chunk = [a](const float* xs, int64_t count, auto&& body) {
-    float u[kScaledChunk], p[kScaledChunk];
-    for (int64_t start = 0; start < count; start += kScaledChunk) {
-      const int64_t m = std::min(kScaledChunk, count - start);
-      for (int64_t e = 0; e < m; ++e) u[e] = xs[start + e] / a;
-      body(start, m, u, p);
-    }
-  };
-  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    for_each_chunk(px + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
-      kernel->forward(u, p, m);
-      for (int64_t e = 0; e < m; ++e) py[begin + start + e] = a * p[e];
-    });
-  });
-  record(y, "scaled_pow2_activation", {x, scale}, [x, scale, kernel, grad_scale, for_each_chunk](const Tensor& out) {
-    const float* xs = x.data();
-    const float* dy = out.grad();
+  scaled_pow2_forward(*kernel, a, x.data(), y.data(), x.numel());
+  record(y, "scaled_pow2_activation", {x, scale}, [x, scale, kernel, a, grad_scale](const Tensor& out) {
     float* dx = x.requires_grad() ? x.grad() : nullptr;
-    const int64_t count = x.numel();
-    // One partial sum per fixed block, added in block order: the same sum on any thread count.
-    std::vector<double> partial((count + kGrain - 1) / kGrain, 0.0);
-    parallel_for(count, kGrain, [&](int64_t begin, int64_t end) {
-      double sum = 0;
-      for_each_chunk(xs + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
-        const float* g = dy + begin + start;
-        float slope[kScaledChunk], ones[kScaledChunk];
-        std::fill(slope, slope + m, 0.0f);
-        std::fill(ones, ones + m, 1.0f);
-        kernel->forward(u, p, m);
-        kernel->backward(u, ones, slope, m);
-        if (dx)
-          for (int64_t e = 0; e < m; ++e) dx[begin + start + e] += g[e] * slope[e];
-        for (int64_t e = 0; e < m; ++e) sum += static_cast<double>(g[e]) * (p[e] - u[e] * slope[e]);
-      });
-      partial[begin / kGrain] = sum;
-    });
-    double total = 0;
-    for (double s : partial) total += s;
-    if (scale.requires_grad()) scale.grad()[0] += static_cast<float>(grad_scale * total);
+    const double dscale = scaled_pow2_backward(*kernel, a, x.data(), out.grad(), dx, x.numel());
+    if (scale.requires_grad()) scale.grad()[0] += static_cast<float>(grad_scale * dscale);
   });
   return y;
 }

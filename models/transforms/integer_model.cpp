@@ -225,27 +225,27 @@ class QuantizedProductOp : public IntegerOp {
   struct Parts {
     std::string path;
     bool is_linear = false;
-    kernels::IntConvShape shape;                 // C, H, W are checked/filled per image
+    kernels::ConvGeometry geometry;              // one image; H, W are filled per image
     FixedPointMultiplier to_codes;               // fixed point -> input codes: 2^-F / step_x
     int32_t code_low = 0, code_high = 0;         // the input code range
-    std::vector<int16_t> weight_codes;           // (O, C/groups * k * k)
+    std::vector<int16_t> weight_codes;           // (O, C/groups * kh * kw)
     std::vector<int32_t> bias;                   // (O) in fixed point, added after requantization
     std::vector<FixedPointMultiplier> to_fixed;  // accumulator -> fixed point per output: step_x step_w[o] 2^F
   };
   explicit QuantizedProductOp(Parts parts) : p_(std::move(parts)) {}
 
   void run(IntActivation& x, Workspace& ws) const override {
-    kernels::IntConvShape shape = p_.shape;
+    kernels::ConvGeometry geometry = p_.geometry;
     if (p_.is_linear) {
-      LOWBIT_CHECK(x.dims.size() == 1 && x.dims[0] == shape.channels, "integer inference: ", p_.path,
-                   " expects ", shape.channels, " features, got ", x.numel(), " values");
-      shape.height = shape.width = 1;
+      LOWBIT_CHECK(x.dims.size() == 1 && x.dims[0] == geometry.in_channels, "integer inference: ", p_.path,
+                   " expects ", geometry.in_channels, " features, got ", x.numel(), " values");
+      geometry.height = geometry.width = 1;
     } else {
       check_image(x, p_.path);
-      LOWBIT_CHECK(x.dims[0] == shape.channels, "integer inference: ", p_.path, " expects ", shape.channels,
+      LOWBIT_CHECK(x.dims[0] == geometry.in_channels, "integer inference: ", p_.path, " expects ", geometry.in_channels,
                    " channels, got ", x.dims[0]);
-      shape.height = x.dims[1];
-      shape.width = x.dims[2];
+      geometry.height = x.dims[1];
+      geometry.width = x.dims[2];
     }
     const int64_t n = x.numel();
     ws.codes.resize(static_cast<size_t>(n));
@@ -254,12 +254,13 @@ class QuantizedProductOp : public IntegerOp {
       ws.codes[static_cast<size_t>(i)] =
           static_cast<int16_t>(std::min<int64_t>(std::max<int64_t>(k, p_.code_low), p_.code_high));
     }
-    const int64_t ho = shape.out_height(), wo = shape.out_width(), positions = ho * wo;
-    ws.accumulators.resize(static_cast<size_t>(shape.out_channels * positions));
-    kernels::conv2d_int16(shape, ws.codes.data(), p_.weight_codes.data(), ws.accumulators.data(), ws.conv);
-    x.dims = p_.is_linear ? std::vector<int64_t>{shape.out_channels} : std::vector<int64_t>{shape.out_channels, ho, wo};
-    x.values.resize(static_cast<size_t>(shape.out_channels * positions));
-    for (int64_t o = 0; o < shape.out_channels; ++o)
+    const int64_t ho = geometry.out_height(), wo = geometry.out_width(), positions = ho * wo;
+    ws.accumulators.resize(static_cast<size_t>(geometry.out_channels * positions));
+    kernels::conv2d_int16(geometry, ws.codes.data(), p_.weight_codes.data(), ws.accumulators.data(), ws.conv);
+    x.dims = p_.is_linear ? std::vector<int64_t>{geometry.out_channels}
+                          : std::vector<int64_t>{geometry.out_channels, ho, wo};
+    x.values.resize(static_cast<size_t>(geometry.out_channels * positions));
+    for (int64_t o = 0; o < geometry.out_channels; ++o)
       for (int64_t q = 0; q < positions; ++q) {
         const size_t i = static_cast<size_t>(o * positions + q);
         x.values[i] = clamp_counted(
@@ -281,7 +282,7 @@ const UniformQuantizer* uniform_weight_quantizer(const Quantizer* q) {
 
 OpPtr compile_product(const std::string& path, Module& layer, const std::shared_ptr<Quantizer>& input_quantizer,
                       const std::shared_ptr<Quantizer>& weight_quantizer, const Tensor& weight, const Tensor& bias,
-                      kernels::IntConvShape shape, bool is_linear) {
+                      const kernels::ConvGeometry& geometry, bool is_linear) {
   const auto* in = dynamic_cast<const UniformQuantizer*>(input_quantizer.get());
   const UniformQuantizer* wq = uniform_weight_quantizer(weight_quantizer.get());
   LOWBIT_CHECK(in != nullptr && wq != nullptr, "integer inference: ", path, " (", layer.type_name(),
@@ -290,14 +291,14 @@ OpPtr compile_product(const std::string& path, Module& layer, const std::shared_
                weight_quantizer ? weight_quantizer->describe() : "no weight quantizer");
   LOWBIT_CHECK(in->channels() == 1, "integer inference: ", path, "'s input quantizer has one threshold per channel (",
                in->describe(), "); integer products need one input scale per tensor");
-  const int64_t outs = shape.out_channels, depth = weight.numel() / outs;
+  const int64_t outs = geometry.out_channels, depth = weight.numel() / outs;
   LOWBIT_CHECK(wq->channels() == 1 || wq->channels() == outs, "integer inference: ", path, "'s weight quantizer has ",
                wq->channels(), " thresholds for ", outs, " output channels");
 
   QuantizedProductOp::Parts p;
   p.path = path;
   p.is_linear = is_linear;
-  p.shape = shape;
+  p.geometry = geometry;
   const double step_x = in->steps()[0];
   const auto [x_low, x_high] = in->codes(0);
   p.code_low = static_cast<int32_t>(x_low);
@@ -359,36 +360,35 @@ class Compiler {
   OpPtr compile(Module& m, const std::string& path) {
     const std::string where = path.empty() ? std::string("the model") : path;
     if (dynamic_cast<Sequential*>(&m)) return children(m, path);  // also a ResNet
-    if (dynamic_cast<BasicBlock*>(&m))
-      return std::make_unique<ResidualOp>(sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2"}),
-                                          shortcut(m, path), child(m, path, "relu2"));
-    if (dynamic_cast<Bottleneck*>(&m))
-      return std::make_unique<ResidualOp>(
-          sequence(m, path, {"conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "conv3", "bn3"}), shortcut(m, path),
-          child(m, path, "relu3"));
+    if (auto* b = dynamic_cast<ResidualBlock*>(&m)) {  // BasicBlock, Bottleneck (models/resnet.h)
+      OpPtr branch = sequence(m, path, b->branch());
+      OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
+      OpPtr activation = child(m, path, b->activation());
+      return std::make_unique<ResidualOp>(std::move(branch), std::move(shortcut), std::move(activation));
+    }
     if (auto* b = dynamic_cast<InvertedResidual*>(&m)) {
       OpPtr body = child(m, path, "conv");
       return b->residual() ? std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr) : std::move(body);
     }
     if (auto* c = dynamic_cast<Conv2d*>(&m)) {
       layers.push_back(where);
-      kernels::IntConvShape shape;
-      shape.channels = c->in_channels();
-      shape.out_channels = c->out_channels();
-      shape.kernel = c->kernel_size();
-      shape.stride = c->options().stride;
-      shape.padding = c->options().padding;
-      shape.groups = c->options().groups;
-      return compile_product(where, m, c->input_quantizer(), c->weight_quantizer(), c->weight(), c->bias(), shape,
+      kernels::ConvGeometry geometry;
+      geometry.in_channels = c->in_channels();
+      geometry.out_channels = c->out_channels();
+      geometry.kernel_h = geometry.kernel_w = c->kernel_size();
+      geometry.stride = c->options().stride;
+      geometry.padding = c->options().padding;
+      geometry.groups = c->options().groups;
+      return compile_product(where, m, c->input_quantizer(), c->weight_quantizer(), c->weight(), c->bias(), geometry,
                              false);
     }
     if (auto* l = dynamic_cast<Linear*>(&m)) {
       layers.push_back(where);
-      kernels::IntConvShape shape;
-      shape.channels = l->weight().size(1);
-      shape.out_channels = l->weight().size(0);
-      shape.kernel = 1;
-      return compile_product(where, m, l->input_quantizer(), l->weight_quantizer(), l->weight(), l->bias(), shape, true);
+      kernels::ConvGeometry geometry;  // a 1x1 convolution of a 1x1 image
+      geometry.in_channels = l->weight().size(1);
+      geometry.out_channels = l->weight().size(0);
+      return compile_product(where, m, l->input_quantizer(), l->weight_quantizer(), l->weight(), l->bias(), geometry,
+                             true);
     }
     if (dynamic_cast<ReLU*>(&m)) return std::make_unique<ClampOp>(INT32_MAX);
     if (dynamic_cast<ReLU6*>(&m)) return std::make_unique<ClampOp>(6 << kIntegerFractionBits);
@@ -422,12 +422,6 @@ class Compiler {
     std::vector<OpPtr> ops;
     for (const std::string& name : names) ops.push_back(child(m, path, name));
     return std::make_unique<SequenceOp>(std::move(ops));
-  }
-  // A projection is "downsample", option A "shortcut" (models/resnet.h).
-  OpPtr shortcut(Module& m, const std::string& path) {
-    for (const auto& entry : m.children())
-      if (entry.first == "downsample" || entry.first == "shortcut") return child(m, path, entry.first);
-    return nullptr;  // the identity
   }
 };
 
