@@ -2,7 +2,6 @@
 // A small CNN (conv-BN-ReLU-pool, conv-BN-ReLU, global pool, linear) learns to tell the
 // orientation of noisy stripe patterns; Adam with cosine annealing; prints each epoch.
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,7 +34,8 @@ constexpr int kClasses = 4;  // stripe orientations: 0, 45, 90, 135 degrees
 // Stripes at the class's angle with a random frequency and phase, plus Gaussian noise: images
 // (count, 1, kSize, kSize).
 Batch make_stripes(int count, Rng& rng, float noise) {
-  Batch b{Tensor::empty({count, 1, kSize, kSize}), std::vector<int32_t>(static_cast<size_t>(count))};
+  Batch b{Tensor::empty({count, 1, kSize, kSize}),
+          std::vector<int32_t>(static_cast<size_t>(count))};
   for (int n = 0; n < count; ++n) {
     const int label = static_cast<int>(rng.below(kClasses));
     b.labels[static_cast<size_t>(n)] = label;
@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps_per_epoch, "batches per epoch")->check(CLI::Range(1, 100000));
   app.add_option("--batch-size", batch_size, "images per batch")->check(CLI::Range(1, 65536));
   app.add_option("--lr", lr, "Adam learning rate")->check(real_range(0.0, 10.0));
-  app.add_option("--noise", noise, "standard deviation of the pixel noise")->check(real_range(0.0, 10.0));
+  app.add_option("--noise", noise, "standard deviation of the pixel noise")
+      ->check(real_range(0.0, 10.0));
   app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", seed, "random seed");
   return run_cli(app, argc, argv, "lowbit-demo", [&]() -> int {
@@ -115,7 +116,8 @@ int main(int argc, char** argv) {
         loss_sum += loss.item();
         acc_sum += accuracy(logits, batch.labels);
       }
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       model->eval();
       {
         NoGradGuard no_grad;

@@ -2,9 +2,10 @@
 // (Goncharenko et al.): fold BN (eq. 10-11), optionally rescale depthwise-separable pairs (3.3.1),
 // calibrate max thresholds (eq. 2, 6), evaluate float and naive quantization, fine-tune only the
 // threshold scales on the RMSE to the float logits (eq. 24-25, no labels) with Adam and warm
-// restarts (4.1.2), move input thresholds off rounding ties (models/transforms/rounding_ties.h), evaluate
-// again, and run the result integer-only (models/transforms/integer_model.h) beside its simulation. Output
-// directory: config.json, metrics.csv, quantized.ckpt, summary.json, accuracy.{txt,csv,json}.
+// restarts (4.1.2), move input thresholds off rounding ties (models/transforms/rounding_ties.h),
+// evaluate again, and run the result integer-only (models/transforms/integer_model.h) beside its
+// simulation. Output directory: config.json, metrics.csv, quantized.ckpt, summary.json,
+// accuracy.{txt,csv,json}.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -16,12 +17,12 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
-#include "apps/train/evaluate.h"
 #include "apps/common/progress.h"
 #include "apps/fat/quantize_config.h"
 #include "apps/fat/quantize_finetune.h"
 #include "apps/fat/quantize_model.h"
 #include "apps/fat/quantize_report.h"
+#include "apps/train/evaluate.h"
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
 #include "core/check.h"
@@ -65,7 +66,8 @@ QuantizeData load_quantize_data(const QuantizeConfig& q, const TrainConfig& trai
   const auto fine_tune =
       std::max<int64_t>(1, std::llround(q.data_fraction * static_cast<double>(pool.size())));
   d.fine_tune = take_first(pool, fine_tune);
-  if (q.tie_images > 0) d.tie_check = take_first(pool, q.tie_images);  // take_first(0) is everything
+  if (q.tie_images > 0)
+    d.tie_check = take_first(pool, q.tie_images);  // take_first(0) is everything
   d.held_out_name = split.val.size() > 0 ? "validation" : "test";
   d.held_out = take_first(
       split.val.size() > 0 ? interleave_classes(split.val) : interleave_classes(both.test),
@@ -178,8 +180,10 @@ int run(QuantizeConfig config) {
   double tie_seconds = 0;
   if (config.tie_images > 0) {
     const auto tie_start = std::chrono::steady_clock::now();
-    tie_checks = clear_rounding_ties(*q.model, image_batches(data.tie_check, config.eval_batch_size, info));
-    tie_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tie_start).count();
+    tie_checks =
+        clear_rounding_ties(*q.model, image_batches(data.tie_check, config.eval_batch_size, info));
+    tie_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - tie_start).count();
     std::printf("%s", tie_clearance_text(tie_checks, data.tie_check.size(), tie_seconds).c_str());
   }
   // The fine-tuned model and its integer-only inference (int codes, int32 accumulators, fixed-point
@@ -187,8 +191,10 @@ int run(QuantizeConfig config) {
   IntegerModel integer(*q.model);
   const auto integer_start = std::chrono::steady_clock::now();
   const PairedEvaluation tuned = evaluate_pair(*q.model, integer, *test_loader, info.num_classes);
-  rows.push_back(accuracy_row("fine-tuned", tuned.first, logits_rmse(*teacher.model, *q.model, *held_out_loader)));
-  rows.push_back(accuracy_row("integer", tuned.second, logits_rmse(*teacher.model, integer, *held_out_loader)));
+  rows.push_back(accuracy_row("fine-tuned", tuned.first,
+                              logits_rmse(*teacher.model, *q.model, *held_out_loader)));
+  rows.push_back(accuracy_row("integer", tuned.second,
+                              logits_rmse(*teacher.model, integer, *held_out_loader)));
   const Agreement& agreement = tuned.agreement;
   const double integer_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - integer_start).count();
@@ -215,39 +221,40 @@ int run(QuantizeConfig config) {
   int64_t scales = 0;
   for (const Parameter& p : q.model->parameters())
     if (p.role == ParamRole::kQuantScale) scales += p.tensor.numel();
-  const nlohmann::json summary = {{"model", train.model},
-                                  {"dataset", train.dataset},
-                                  {"checkpoint", config.checkpoint},
-                                  {"bits", config.bits},
-                                  {"mode", config.mode},
-                                  {"thresholds", config.thresholds},
-                                  {"rescale_dws", config.rescale_dws},
-                                  {"train_weight_scales", config.train_weight_scales},
-                                  {"bn_folded", q.fold.folded},
-                                  {"bn_unfolded", q.fold.unfolded},
-                                  {"dws_pairs_rescaled", q.rescaled.size()},
-                                  {"quantized_layers", q.layers.size()},
-                                  {"trained_scales", scales},
-                                  {"calibration_images", data.calibration.size()},
-                                  {"fine_tune_images", data.fine_tune.size()},
-                                  {"held_out_images", data.held_out.size()},
-                                  {"held_out_set", data.held_out_name},
-                                  {"epochs", config.epochs},
-                                  {"float_accuracy", rows[0].accuracy},
-                                  {"naive_accuracy", rows[1].accuracy},
-                                  {"fine_tuned_accuracy", rows[2].accuracy},
-                                  {"integer_accuracy", rows[3].accuracy},
-                                  {"integer_agreement", agreement.percent()},
-                                  {"integer_max_logit_difference", agreement.max_abs_logit_difference},
-                                  {"integer_saturated_values", integer.saturated_values()},
-                                  {"naive_rmse", rows[1].rmse},
-                                  {"fine_tuned_rmse", rows[2].rmse},
-                                  {"accuracy", accuracy_table_json(rows)},
-                                  {"fine_tune_seconds", fine_tune_seconds},
-                                  {"rounding_ties", tie_clearance_json(tie_checks, data.tie_check.size(), tie_seconds)},
-                                  {"float_train_seconds", teacher.progress.train_seconds},
-                                  {"threads", num_threads()},
-                                  {"seed", config.seed}};
+  const nlohmann::json summary = {
+      {"model", train.model},
+      {"dataset", train.dataset},
+      {"checkpoint", config.checkpoint},
+      {"bits", config.bits},
+      {"mode", config.mode},
+      {"thresholds", config.thresholds},
+      {"rescale_dws", config.rescale_dws},
+      {"train_weight_scales", config.train_weight_scales},
+      {"bn_folded", q.fold.folded},
+      {"bn_unfolded", q.fold.unfolded},
+      {"dws_pairs_rescaled", q.rescaled.size()},
+      {"quantized_layers", q.layers.size()},
+      {"trained_scales", scales},
+      {"calibration_images", data.calibration.size()},
+      {"fine_tune_images", data.fine_tune.size()},
+      {"held_out_images", data.held_out.size()},
+      {"held_out_set", data.held_out_name},
+      {"epochs", config.epochs},
+      {"float_accuracy", rows[0].accuracy},
+      {"naive_accuracy", rows[1].accuracy},
+      {"fine_tuned_accuracy", rows[2].accuracy},
+      {"integer_accuracy", rows[3].accuracy},
+      {"integer_agreement", agreement.percent()},
+      {"integer_max_logit_difference", agreement.max_abs_logit_difference},
+      {"integer_saturated_values", integer.saturated_values()},
+      {"naive_rmse", rows[1].rmse},
+      {"fine_tuned_rmse", rows[2].rmse},
+      {"accuracy", accuracy_table_json(rows)},
+      {"fine_tune_seconds", fine_tune_seconds},
+      {"rounding_ties", tie_clearance_json(tie_checks, data.tie_check.size(), tie_seconds)},
+      {"float_train_seconds", teacher.progress.train_seconds},
+      {"threads", num_threads()},
+      {"seed", config.seed}};
   write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
 
   std::printf("\n%s", table.c_str());

@@ -13,9 +13,9 @@
 #include <functional>
 #include <vector>
 
-#include "core/autograd.h"
 #include "apps/common/cli_main.h"
 #include "bench/timing.h"
+#include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/batch_norm.h"
@@ -38,8 +38,9 @@ int run(bool quick) {
   const int64_t n = quick ? 16 : 128, c = 64, h = 32, w = 32, numel = n * c * h * w;
   const int reps = quick ? 2 : 10;
   const double bytes = 4.0 * static_cast<double>(numel);
-  std::printf("bandwidth: (%lld, 64, 32, 32) float tensors, %.0f MB each, OpenBLAS core %s, best of %d\n",
-              static_cast<long long>(n), bytes / 1e6, blas_core_name(), reps);
+  std::printf(
+      "bandwidth: (%lld, 64, 32, 32) float tensors, %.0f MB each, OpenBLAS core %s, best of %d\n",
+      static_cast<long long>(n), bytes / 1e6, blas_core_name(), reps);
   Rng rng(0);
   Tensor x = Tensor::empty({n, c, h, w}), dy = Tensor::empty({n, c, h, w});
   for (int64_t i = 0; i < numel; ++i) x.data()[i] = rng.normal(), dy.data()[i] = rng.normal();
@@ -54,14 +55,32 @@ int run(bool quick) {
 
   const kernels::ConvGeometry depthwise{n, c, h, w, c, 3, 3, 1, 1, c};
   std::printf("%-28s %8s %8s\n", "op", "1 thr", "2 thr");
-  struct Op { const char* name; double tensors; std::function<void()> run; };
+  struct Op {
+    const char* name;
+    double tensors;
+    std::function<void()> run;
+  };
   const std::vector<Op> ops = {
       {"copy", 2, [&] { std::memcpy(y.data(), x.data(), static_cast<size_t>(bytes)); }},
-      {"batch_norm forward (train)", 3, [&] { NoGradGuard ng; batch_norm(x, gamma, beta, rm, rv, true); }},
+      {"batch_norm forward (train)", 3,
+       [&] {
+         NoGradGuard ng;
+         batch_norm(x, gamma, beta, rm, rv, true);
+       }},
       {"batch_norm backward (train)", 5, nullptr},  // timed by backward_seconds below
-      {"depthwise3x3 forward", 2, [&] { kernels::depthwise3x3_forward(depthwise, x.data(), kernel.data(), nullptr, y.data()); }},
-      {"depthwise3x3 input grad", 3, [&] { kernels::depthwise3x3_backward_input(depthwise, dy.data(), kernel.data(), dx.data()); }},
-      {"depthwise3x3 weight grad", 2, [&] { kernels::depthwise3x3_backward_weight(depthwise, x.data(), dy.data(), dkernel.data(), nullptr); }},
+      {"depthwise3x3 forward", 2,
+       [&] {
+         kernels::depthwise3x3_forward(depthwise, x.data(), kernel.data(), nullptr, y.data());
+       }},
+      {"depthwise3x3 input grad", 3,
+       [&] {
+         kernels::depthwise3x3_backward_input(depthwise, dy.data(), kernel.data(), dx.data());
+       }},
+      {"depthwise3x3 weight grad", 2,
+       [&] {
+         kernels::depthwise3x3_backward_weight(depthwise, x.data(), dy.data(), dkernel.data(),
+                                               nullptr);
+       }},
   };
   // The backward alone: the graph is built outside the timed region; the time includes
   // backward()'s seeding of the output gradient (one extra pass over dy).

@@ -3,16 +3,17 @@
 // of every op summed by op name (and, with --detail, by op name and output shape). The model and
 // its optimizers are built as lowbit-train builds them, so --weights pow2 --act pow2 profiles a
 // power-of-two run.
-// Usage: step_profile [--detail] [--steps N] [--threads T] [--weights W] [--act A] [model[:batch] ...]
+// Usage: step_profile [--detail] [--steps N] [--threads T] [--weights W] [--act A] [model[:batch]
+// ...]
 //   default models: resnet18:128 vgg7:128 lenet5:256 (lenet5 on 1x28x28, the others 3x32x32)
 #include <algorithm>
-#include <stdexcept>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -95,8 +96,11 @@ void profile(TrainConfig config, int64_t batch, int steps, bool detail) {
     for (const auto& optimizer : optimizers) optimizer->step();
     const auto t4 = Clock::now();
     set_op_profiler(previous);
-    auto d = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-    ph.forward += d(t0, t1), ph.zero += d(t1, t2), ph.backward += d(t2, t3), ph.step += d(t3, t4), ph.total += d(t0, t4);
+    auto d = [](Clock::time_point a, Clock::time_point b) {
+      return std::chrono::duration<double>(b - a).count();
+    };
+    ph.forward += d(t0, t1), ph.zero += d(t1, t2), ph.backward += d(t2, t3), ph.step += d(t3, t4),
+        ph.total += d(t0, t4);
   };
   Phases warm;
   for (int i = 0; i < 2; ++i) run_step(warm, false);
@@ -115,13 +119,17 @@ void profile(TrainConfig config, int64_t batch, int steps, bool detail) {
   profiler.clear();
   for (int i = 0; i < steps; ++i) run_step(sum, true);
   const double inv = 1.0 / steps, ms = 1e3 * inv;
-  std::printf("\n%s (weights %s, act %s) batch %lld, %d threads, OpenBLAS %s: best step %.1f ms = %.1f img/s "
-              "(CPU %.1f ms)\n",
-              name.c_str(), config.weights.c_str(), config.act.c_str(), static_cast<long long>(batch), num_threads(),
-              blas_core_name(), best * 1e3, batch / best, best_cpu * 1e3);
-  std::printf("  profiled step %.1f ms: forward+loss %.1f, zero_grad %.2f, backward %.1f, optimizer %.2f\n",
-              sum.total * ms, sum.forward * ms, sum.zero * ms, sum.backward * ms, sum.step * ms);
-  std::vector<std::pair<std::string, OpTimes>> rows(profiler.times().begin(), profiler.times().end());
+  std::printf(
+      "\n%s (weights %s, act %s) batch %lld, %d threads, OpenBLAS %s: best step %.1f ms = %.1f "
+      "img/s "
+      "(CPU %.1f ms)\n",
+      name.c_str(), config.weights.c_str(), config.act.c_str(), static_cast<long long>(batch),
+      num_threads(), blas_core_name(), best * 1e3, batch / best, best_cpu * 1e3);
+  std::printf(
+      "  profiled step %.1f ms: forward+loss %.1f, zero_grad %.2f, backward %.1f, optimizer %.2f\n",
+      sum.total * ms, sum.forward * ms, sum.zero * ms, sum.backward * ms, sum.step * ms);
+  std::vector<std::pair<std::string, OpTimes>> rows(profiler.times().begin(),
+                                                    profiler.times().end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
     return a.second.forward + a.second.backward > b.second.forward + b.second.backward;
   });
@@ -129,24 +137,27 @@ void profile(TrainConfig config, int64_t batch, int steps, bool detail) {
   std::printf("  %-40s %6s %9s %9s %6s\n", "op", "calls", "fwd ms", "bwd ms", "%step");
   for (const auto& [key, t] : rows) {
     fwd_sum += t.forward, bwd_sum += t.backward;
-    std::printf("  %-40s %6lld %9.2f %9.2f %5.1f%%\n", key.c_str(), static_cast<long long>(t.calls * inv),
-                t.forward * ms, t.backward * ms, 100 * (t.forward + t.backward) / sum.total);
+    std::printf("  %-40s %6lld %9.2f %9.2f %5.1f%%\n", key.c_str(),
+                static_cast<long long>(t.calls * inv), t.forward * ms, t.backward * ms,
+                100 * (t.forward + t.backward) / sum.total);
   }
-  std::printf("  %-40s %6s %9.2f %9.2f   (backward bookkeeping %.2f ms)\n", "sum of ops", "", fwd_sum * ms,
-              bwd_sum * ms, (sum.backward - bwd_sum) * ms);
+  std::printf("  %-40s %6s %9.2f %9.2f   (backward bookkeeping %.2f ms)\n", "sum of ops", "",
+              fwd_sum * ms, bwd_sum * ms, (sum.backward - bwd_sum) * ms);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"step_profile: where a training step's time goes, op by op (forward, backward, optimizer)"};
+  CLI::App app{
+      "step_profile: where a training step's time goes, op by op (forward, backward, optimizer)"};
   bool detail = false;
   int steps = 5, threads = 0;
   std::vector<std::string> models;
   TrainConfig config;  // Adam at its defaults, as lowbit-train
   app.add_option("--weights", config.weights, "float, or pow2 (grid weights trained by DST)")
       ->check(CLI::IsMember({"float", "pow2"}));
-  app.add_option("--act", config.act, "relu, pow2 or relu-pow2")->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
+  app.add_option("--act", config.act, "relu, pow2 or relu-pow2")
+      ->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
   app.add_option("models", models, "model[:batch] ... (default: resnet18:128 vgg7:128 lenet5:256)");
   app.add_flag("--detail", detail, "time ops by name and output shape instead of by name");
   app.add_option("--steps", steps, "profiled steps per model")->check(CLI::Range(1, 100000));
@@ -162,7 +173,8 @@ int main(int argc, char** argv) {
       if (colon != std::string::npos) {
         char* end = nullptr;
         batch = std::strtoll(m.c_str() + colon + 1, &end, 10);
-        if (*end != '\0' || batch < 1) throw std::runtime_error("batch in '" + m + "' should be a whole number >= 1");
+        if (*end != '\0' || batch < 1)
+          throw std::runtime_error("batch in '" + m + "' should be a whole number >= 1");
       }
       config.model = name;
       profile(config, batch, steps, detail);

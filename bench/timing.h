@@ -1,4 +1,5 @@
-// Benchmark timing: the best wall (or process CPU) time of several repetitions after one warm-up run.
+// Benchmark timing: the best wall (or process CPU) time of several repetitions after one warm-up
+// run.
 #pragma once
 
 #include <algorithm>
@@ -14,7 +15,8 @@ inline double best_seconds(int reps, const std::function<void()>& f) {
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }

@@ -15,7 +15,8 @@ namespace lowbit {
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  LOWBIT_CHECK(fd >= 0, path, ": cannot write (", std::strerror(errno), "; does the directory exist, writable?)");
+  LOWBIT_CHECK(fd >= 0, path, ": cannot write (", std::strerror(errno),
+               "; does the directory exist, writable?)");
   const auto* bytes = static_cast<const char*>(data);
   size_t done = 0;
   while (done < size) {

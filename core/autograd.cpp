@@ -13,7 +13,7 @@ namespace lowbit {
 namespace {
 thread_local bool g_grad_enabled = true;
 thread_local OpProfiler* g_profiler = nullptr;
-}
+}  // namespace
 
 OpProfiler* set_op_profiler(OpProfiler* profiler) {
   OpProfiler* previous = g_profiler;
@@ -83,7 +83,8 @@ void backward(const Tensor& root, const Tensor& seed) {
   if (seed.defined() && !root.has_grad()) {
     // A fresh root gradient is the seed itself: one copy instead of zero-fill plus add.
     root.impl()->grad = std::make_shared<Storage>(static_cast<size_t>(root.numel()));
-    std::memcpy(root.impl()->grad->data(), seed.data(), sizeof(float) * static_cast<size_t>(root.numel()));
+    std::memcpy(root.impl()->grad->data(), seed.data(),
+                sizeof(float) * static_cast<size_t>(root.numel()));
   } else if (seed.defined()) {
     float* root_grad = root.grad();
     const float* s = seed.data();
@@ -106,7 +107,7 @@ void backward(const Tensor& root, const Tensor& seed) {
         node->backward(Tensor(impl));
       }
     }
-    impl->grad.reset();  // an intermediate gradient is not needed once consumed
+    impl->grad.reset();           // an intermediate gradient is not needed once consumed
     impl->requires_grad = false;  // its history is gone: it now reads as a constant
     impl.reset();
   }

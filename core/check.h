@@ -33,7 +33,7 @@ std::string concat(const Parts&... parts) {
 }  // namespace lowbit
 
 // LOWBIT_CHECK(cond, "message", parts...) throws lowbit::Error when cond is false.
-#define LOWBIT_CHECK(cond, ...)                                       \
-  do {                                                                \
+#define LOWBIT_CHECK(cond, ...)                                        \
+  do {                                                                 \
     if (!(cond)) throw ::lowbit::Error(::lowbit::concat(__VA_ARGS__)); \
   } while (0)

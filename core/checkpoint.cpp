@@ -26,7 +26,9 @@ class Writer {
     out_.insert(out_.end(), b, b + n);
   }
   template <class T>
-  void pod(T v) { bytes(&v, sizeof v); }
+  void pod(T v) {
+    bytes(&v, sizeof v);
+  }
   void str(const std::string& s) {
     pod<uint64_t>(s.size());
     bytes(s.data(), s.size());
@@ -42,7 +44,8 @@ class Reader {
   Reader(const std::string& path, const std::vector<uint8_t>& data, size_t end)
       : path_(path), data_(data), end_(end) {}
   void bytes(void* p, size_t n) {
-    LOWBIT_CHECK(n <= end_ - pos_, path_, ": checkpoint is truncated (needed ", n, " more bytes at offset ", pos_, ")");
+    LOWBIT_CHECK(n <= end_ - pos_, path_, ": checkpoint is truncated (needed ", n,
+                 " more bytes at offset ", pos_, ")");
     std::memcpy(p, data_.data() + pos_, n);
     pos_ += n;
   }
@@ -129,9 +132,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
 Checkpoint load_checkpoint(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   LOWBIT_CHECK(in.good(), path, ": cannot open checkpoint (missing or unreadable)");
-  const std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  LOWBIT_CHECK(data.size() >= sizeof kMagic + 8 && std::memcmp(data.data(), kMagic, sizeof kMagic) == 0, path,
-               ": not a lowbit checkpoint (magic number LOWBITCK missing)");
+  const std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  LOWBIT_CHECK(
+      data.size() >= sizeof kMagic + 8 && std::memcmp(data.data(), kMagic, sizeof kMagic) == 0,
+      path, ": not a lowbit checkpoint (magic number LOWBITCK missing)");
   uint32_t stored_crc;
   std::memcpy(&stored_crc, data.data() + data.size() - 4, 4);
   LOWBIT_CHECK(crc_of(data.data(), data.size() - 4) == stored_crc, path,
@@ -149,12 +154,13 @@ Checkpoint load_checkpoint(const std::string& path) {
     NamedTensor t;
     t.name = r.str();
     const uint32_t rank = r.pod<uint32_t>();
-    LOWBIT_CHECK(rank <= 8, path, ": tensor '", t.name, "' has rank ", rank, ", expected at most 8");
+    LOWBIT_CHECK(rank <= 8, path, ": tensor '", t.name, "' has rank ", rank,
+                 ", expected at most 8");
     std::vector<int64_t> dims(rank);
     for (auto& d : dims) d = r.pod<int64_t>();
     const Shape shape(dims);
-    LOWBIT_CHECK(static_cast<uint64_t>(shape.numel()) * sizeof(float) <= r.remaining(), path, ": tensor '", t.name,
-                 "' of shape ", shape.str(), " is truncated");
+    LOWBIT_CHECK(static_cast<uint64_t>(shape.numel()) * sizeof(float) <= r.remaining(), path,
+                 ": tensor '", t.name, "' of shape ", shape.str(), " is truncated");
     t.tensor = Tensor::empty(shape);
     r.bytes(t.tensor.data(), sizeof(float) * static_cast<size_t>(shape.numel()));
     c.tensors.push_back(std::move(t));
@@ -169,7 +175,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     r.bytes(b.bytes.data(), size);
     c.blobs.push_back(std::move(b));
   }
-  LOWBIT_CHECK(r.remaining() == 0, path, ": ", r.remaining(), " unexpected bytes after the last entry");
+  LOWBIT_CHECK(r.remaining() == 0, path, ": ", r.remaining(),
+               " unexpected bytes after the last entry");
   return c;
 }
 

@@ -10,7 +10,8 @@
 //   custom_gradient: any slope.
 //   gated_gradient:  a slope of 0 or 1 given as a predicate `pass`, applied as a select. The
 //                    clipping activations (ReLU, ReLU6, hardtanh) and clipped STEs are this; a
-//                    multiply by a 0/1 slope that a branch computes does not vectorize, a select does.
+//                    multiply by a 0/1 slope that a branch computes does not vectorize, a select
+//                    does.
 // Ops with several constants per element (the power-of-two activation's levels) write the same
 // pattern out with their own kernels (layers/quant/pow2_activation.cpp).
 #pragma once
@@ -68,7 +69,8 @@ template <class Value, class Slope>
 Tensor custom_gradient(const Tensor& x, const char* name, Value value, Slope slope) {
   Tensor y = custom_gradient_detail::map_forward(x, value);
   record(y, name, {x}, [x, slope](const Tensor& out) {
-    custom_gradient_detail::backward_into(x, out, [slope](float v, float d) { return d * slope(v); });
+    custom_gradient_detail::backward_into(x, out,
+                                          [slope](float v, float d) { return d * slope(v); });
   });
   return y;
 }
@@ -78,7 +80,8 @@ template <class Value, class Pass>
 Tensor gated_gradient(const Tensor& x, const char* name, Value value, Pass pass) {
   Tensor y = custom_gradient_detail::map_forward(x, value);
   record(y, name, {x}, [x, pass](const Tensor& out) {
-    custom_gradient_detail::backward_into(x, out, [pass](float v, float d) { return pass(v) ? d : 0.0f; });
+    custom_gradient_detail::backward_into(x, out,
+                                          [pass](float v, float d) { return pass(v) ? d : 0.0f; });
   });
   return y;
 }

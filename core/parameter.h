@@ -18,7 +18,7 @@ const char* role_name(ParamRole role);
 struct Parameter {
   std::string name;  // dotted path in the module tree, e.g. "layer1.0.conv1.weight"
   ParamRole role;
-  Tensor tensor;     // a leaf with requires_grad
+  Tensor tensor;  // a leaf with requires_grad
 };
 
 }  // namespace lowbit

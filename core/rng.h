@@ -17,11 +17,11 @@ class Rng {
   void seed_with(uint64_t seed);
 
   uint64_t next_u64();
-  float uniform();                     // [0, 1)
+  float uniform();                       // [0, 1)
   float uniform(float low, float high);  // [low, high)
-  float normal();                      // standard normal (Box-Muller)
+  float normal();                        // standard normal (Box-Muller)
   float normal(float mean, float stddev) { return mean + stddev * normal(); }
-  uint64_t below(uint64_t n);          // uniform integer in [0, n), unbiased
+  uint64_t below(uint64_t n);  // uniform integer in [0, n), unbiased
   bool bernoulli(float p) { return uniform() < p; }
 
   // A key for counter_uniform: one draw from this generator.
@@ -43,9 +43,13 @@ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 // The top 24 bits of `bits` as a float in [0, 1): every value is exactly representable.
-inline float unit_float(uint64_t bits) { return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f); }
+inline float unit_float(uint64_t bits) {
+  return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);
+}
 // The index-th uniform [0, 1) number of the stream `key`; same value on any thread.
-inline float counter_uniform(uint64_t key, uint64_t index) { return unit_float(splitmix64(key ^ splitmix64(index))); }
+inline float counter_uniform(uint64_t key, uint64_t index) {
+  return unit_float(splitmix64(key ^ splitmix64(index)));
+}
 
 // The process-wide generator that every default random choice draws from.
 Rng& global_rng();

@@ -27,7 +27,7 @@ class Storage {
 
 // Statistics and control of the buffer pool (for tests and benchmarks).
 struct BufferPoolStats {
-  size_t cached_bytes = 0;   // bytes held for reuse
+  size_t cached_bytes = 0;         // bytes held for reuse
   uint64_t fresh_allocations = 0;  // buffers that had to come from the OS
   uint64_t reused_allocations = 0;
 };

@@ -30,9 +30,8 @@ Tensor Tensor::full(const Shape& shape, float value) {
 }
 
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values) {
-  LOWBIT_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), "from_vector: ",
-               values.size(), " values given for shape ", shape.str(), " (expected ",
-               shape.numel(), ")");
+  LOWBIT_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), "from_vector: ", values.size(),
+               " values given for shape ", shape.str(), " (expected ", shape.numel(), ")");
   Tensor t = empty(shape);
   std::copy(values.begin(), values.end(), t.data());
   return t;
@@ -53,7 +52,9 @@ float Tensor::item() const {
   return data()[0];
 }
 
-std::vector<float> Tensor::to_vector() const { return std::vector<float>(data(), data() + numel()); }
+std::vector<float> Tensor::to_vector() const {
+  return std::vector<float>(data(), data() + numel());
+}
 
 bool Tensor::has_grad() const { return impl_ && impl_->grad != nullptr; }
 

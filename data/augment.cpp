@@ -10,25 +10,28 @@
 namespace lowbit {
 
 void check_normalization(const Normalization& norm, int64_t channels) {
-  LOWBIT_CHECK(static_cast<int64_t>(norm.mean.size()) == channels, "normalization has ", norm.mean.size(),
-               " means, expected one per channel (", channels, ")");
-  LOWBIT_CHECK(static_cast<int64_t>(norm.stddev.size()) == channels, "normalization has ", norm.stddev.size(),
-               " standard deviations, expected one per channel (", channels, ")");
+  LOWBIT_CHECK(static_cast<int64_t>(norm.mean.size()) == channels, "normalization has ",
+               norm.mean.size(), " means, expected one per channel (", channels, ")");
+  LOWBIT_CHECK(static_cast<int64_t>(norm.stddev.size()) == channels, "normalization has ",
+               norm.stddev.size(), " standard deviations, expected one per channel (", channels,
+               ")");
   for (size_t c = 0; c < norm.mean.size(); ++c) {
-    LOWBIT_CHECK(std::isfinite(norm.mean[c]), "normalization mean[", c, "] = ", norm.mean[c], ", expected finite");
+    LOWBIT_CHECK(std::isfinite(norm.mean[c]), "normalization mean[", c, "] = ", norm.mean[c],
+                 ", expected finite");
     LOWBIT_CHECK(std::isfinite(norm.stddev[c]) && norm.stddev[c] > 0.0f, "normalization stddev[", c,
                  "] = ", norm.stddev[c], ", expected finite and > 0");
   }
 }
 
-void normalize_augment(const uint8_t* src, int64_t channels, int64_t height, int64_t width, const Normalization& norm,
-                       int64_t dy, int64_t dx, bool flip, float* dst) {
-  LOWBIT_CHECK(channels > 0 && height > 0 && width > 0, "normalize_augment: image size ", channels, "x", height, "x",
-               width, ", expected positive");
+void normalize_augment(const uint8_t* src, int64_t channels, int64_t height, int64_t width,
+                       const Normalization& norm, int64_t dy, int64_t dx, bool flip, float* dst) {
+  LOWBIT_CHECK(channels > 0 && height > 0 && width > 0, "normalize_augment: image size ", channels,
+               "x", height, "x", width, ", expected positive");
   LOWBIT_CHECK(src != nullptr && dst != nullptr, "normalize_augment: null image pointer");
   check_normalization(norm, channels);
 
-  // A shift by the full size or more already gives padding only; clamping keeps y + dy from overflowing.
+  // A shift by the full size or more already gives padding only; clamping keeps y + dy from
+  // overflowing.
   dy = std::clamp<int64_t>(dy, -height, height);
   dx = std::clamp<int64_t>(dx, -width, width);
   // Output column x reads source column sx = x + dx (or W-1-x + dx flipped); the columns with
@@ -51,9 +54,11 @@ void normalize_augment(const uint8_t* src, int64_t channels, int64_t height, int
       std::fill(out, out + x_begin, shift);
       const uint8_t* row = plane + sy * width;
       if (flip) {
-        for (int64_t x = x_begin; x < x_end; ++x) out[x] = static_cast<float>(row[width - 1 - x + dx]) * scale + shift;
+        for (int64_t x = x_begin; x < x_end; ++x)
+          out[x] = static_cast<float>(row[width - 1 - x + dx]) * scale + shift;
       } else {
-        for (int64_t x = x_begin; x < x_end; ++x) out[x] = static_cast<float>(row[x + dx]) * scale + shift;
+        for (int64_t x = x_begin; x < x_end; ++x)
+          out[x] = static_cast<float>(row[x + dx]) * scale + shift;
       }
       std::fill(out + x_end, out + width, shift);
     }

@@ -13,16 +13,22 @@
 namespace lowbit {
 namespace {
 
-const BatchLoaderOptions& checked(const Dataset& data, const Normalization& norm, const BatchLoaderOptions& options) {
-  LOWBIT_CHECK(data.channels > 0 && data.height > 0 && data.width > 0, "BatchLoader: dataset '", data.name,
-               "' has image size ", data.channels, "x", data.height, "x", data.width, ", expected positive");
-  const uint64_t expected = static_cast<uint64_t>(data.size()) * static_cast<uint64_t>(data.image_bytes());
-  LOWBIT_CHECK(data.pixels.size() == expected, "BatchLoader: dataset '", data.name, "' has ", data.pixels.size(),
-               " pixel bytes, expected ", data.size(), " images x ", data.image_bytes(), " = ", expected);
-  LOWBIT_CHECK(options.batch_size >= 1, "BatchLoader: batch_size ", options.batch_size, ", expected >= 1");
-  LOWBIT_CHECK(options.prefetch >= 0, "BatchLoader: prefetch ", options.prefetch, ", expected >= 0");
-  LOWBIT_CHECK(options.augment.crop_padding >= 0, "BatchLoader: crop_padding ", options.augment.crop_padding,
+const BatchLoaderOptions& checked(const Dataset& data, const Normalization& norm,
+                                  const BatchLoaderOptions& options) {
+  LOWBIT_CHECK(data.channels > 0 && data.height > 0 && data.width > 0, "BatchLoader: dataset '",
+               data.name, "' has image size ", data.channels, "x", data.height, "x", data.width,
+               ", expected positive");
+  const uint64_t expected =
+      static_cast<uint64_t>(data.size()) * static_cast<uint64_t>(data.image_bytes());
+  LOWBIT_CHECK(data.pixels.size() == expected, "BatchLoader: dataset '", data.name, "' has ",
+               data.pixels.size(), " pixel bytes, expected ", data.size(), " images x ",
+               data.image_bytes(), " = ", expected);
+  LOWBIT_CHECK(options.batch_size >= 1, "BatchLoader: batch_size ", options.batch_size,
+               ", expected >= 1");
+  LOWBIT_CHECK(options.prefetch >= 0, "BatchLoader: prefetch ", options.prefetch,
                ", expected >= 0");
+  LOWBIT_CHECK(options.augment.crop_padding >= 0, "BatchLoader: crop_padding ",
+               options.augment.crop_padding, ", expected >= 0");
   try {
     check_normalization(norm, data.channels);
   } catch (const Error& e) {
@@ -32,8 +38,11 @@ const BatchLoaderOptions& checked(const Dataset& data, const Normalization& norm
 }
 
 // Independent streams per (seed, epoch): one key for the order, one for the augmentation.
-uint64_t epoch_key(uint64_t seed, int64_t epoch) { return splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(epoch)); }
-constexpr uint64_t kOrderStream = 0x6f72646572ull, kAugmentStream = 0x6175676d656e74ull, kFlipStream = 0x666c6970ull;
+uint64_t epoch_key(uint64_t seed, int64_t epoch) {
+  return splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(epoch));
+}
+constexpr uint64_t kOrderStream = 0x6f72646572ull, kAugmentStream = 0x6175676d656e74ull,
+                   kFlipStream = 0x666c6970ull;
 
 }  // namespace
 
@@ -68,7 +77,8 @@ void BatchLoader::start_epoch(int64_t epoch) {
   if (options_.shuffle) {  // Fisher-Yates on a generator seeded by (seed, epoch) alone
     Rng rng(splitmix64(key ^ kOrderStream));
     for (int64_t i = count_ - 1; i > 0; --i) {
-      std::swap((*order)[static_cast<size_t>(i)], (*order)[rng.below(static_cast<uint64_t>(i) + 1)]);
+      std::swap((*order)[static_cast<size_t>(i)],
+                (*order)[rng.below(static_cast<uint64_t>(i) + 1)]);
     }
   }
   std::deque<Batch> abandoned;  // released after the lock
@@ -90,7 +100,8 @@ bool BatchLoader::next(Batch& batch) {
   std::unique_lock<std::mutex> lock(mutex_);
   LOWBIT_CHECK(started_, "BatchLoader::next: no epoch started, expected start_epoch(epoch) first");
   if (consumed_ >= batches_) return false;
-  if (options_.prefetch == 0) {  // synchronous: assemble here; an exception goes straight to the caller
+  if (options_.prefetch ==
+      0) {  // synchronous: assemble here; an exception goes straight to the caller
     const Job job{generation_, consumed_, order_, augment_key_, odd_epoch_};
     lock.unlock();
     assemble(job, batch);
@@ -114,7 +125,8 @@ void BatchLoader::produce() {
   try {
     for (;;) {
       changed_.wait(lock, [&] {
-        return stop_ || (started_ && !error_ && produced_ < batches_ && produced_ - consumed_ < options_.prefetch);
+        return stop_ || (started_ && !error_ && produced_ < batches_ &&
+                         produced_ - consumed_ < options_.prefetch);
       });
       if (stop_) return;
       const Job job{generation_, produced_++, order_, augment_key_, odd_epoch_};
@@ -152,20 +164,22 @@ void BatchLoader::produce() {
 bool BatchLoader::assemble(const Job& job, Batch& batch) const {
   const int64_t image_bytes = channels_ * height_ * width_;
   LOWBIT_CHECK(data_.size() == count_ && data_.channels == channels_ && data_.height == height_ &&
-                   data_.width == width_ && data_.pixels.size() == static_cast<size_t>(count_ * image_bytes),
-               "BatchLoader: dataset '", data_.name, "' changed after the loader was built (", data_.size(),
-               " images, ", data_.pixels.size(), " pixel bytes; expected ", count_, " and ", count_ * image_bytes,
-               "); it must outlive the loader unchanged");
+                   data_.width == width_ &&
+                   data_.pixels.size() == static_cast<size_t>(count_ * image_bytes),
+               "BatchLoader: dataset '", data_.name, "' changed after the loader was built (",
+               data_.size(), " images, ", data_.pixels.size(), " pixel bytes; expected ", count_,
+               " and ", count_ * image_bytes, "); it must outlive the loader unchanged");
   const int64_t begin = job.index * options_.batch_size;
   const int64_t count = std::min(options_.batch_size, size_ - begin);
   batch.images = Tensor::empty(Shape{count, channels_, height_, width_});
   batch.labels.resize(static_cast<size_t>(count));
   float* out = batch.images.data();
   const int64_t pad = options_.augment.crop_padding;
-  const uint64_t flip_key = splitmix64(options_.seed ^ kFlipStream);  // alternate_flip's coins: the seed alone
+  const uint64_t flip_key =
+      splitmix64(options_.seed ^ kFlipStream);  // alternate_flip's coins: the seed alone
   for (int64_t j = 0; j < count; ++j) {
-    if (options_.prefetch > 0 &&
-        (stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_relaxed) != job.generation)) {
+    if (options_.prefetch > 0 && (stop_.load(std::memory_order_relaxed) ||
+                                  generation_.load(std::memory_order_relaxed) != job.generation)) {
       return false;
     }
     const int64_t image = (*job.order)[static_cast<size_t>(begin + j)];
@@ -181,8 +195,8 @@ bool BatchLoader::assemble(const Job& job, Batch& batch) const {
       const uint64_t coin = splitmix64(flip_key ^ splitmix64(static_cast<uint64_t>(image)));
       flip = ((coin >> 63) != 0) != job.odd_epoch;
     }
-    normalize_augment(data_.pixels.data() + image * image_bytes, channels_, height_, width_, norm_, dy, dx, flip,
-                      out + j * image_bytes);
+    normalize_augment(data_.pixels.data() + image * image_bytes, channels_, height_, width_, norm_,
+                      dy, dx, flip, out + j * image_bytes);
     batch.labels[static_cast<size_t>(j)] = data_.labels[static_cast<size_t>(image)];
   }
   return true;

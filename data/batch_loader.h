@@ -44,9 +44,9 @@ class BatchLoader {
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // Starts epoch `epoch` (0-based): the order and every random crop/flip derive from (seed, epoch) only, so a run
-  // resumed at epoch e sees exactly the batches an uninterrupted run saw, whatever the thread count or prefetch
-  // depth. May be called again mid-epoch (abandons the rest).
+  // Starts epoch `epoch` (0-based): the order and every random crop/flip derive from (seed, epoch)
+  // only, so a run resumed at epoch e sees exactly the batches an uninterrupted run saw, whatever
+  // the thread count or prefetch depth. May be called again mid-epoch (abandons the rest).
   void start_epoch(int64_t epoch);
   // The next batch of the epoch; false when the epoch is over. Throws if no epoch was started.
   bool next(Batch& batch);
@@ -73,11 +73,13 @@ class BatchLoader {
   const int64_t count_, channels_, height_, width_;  // the dataset as validated at construction
   const int64_t size_, batches_;
 
-  // Epoch state, guarded by mutex_ (generation_ and stop_ are also read without it, to cancel early).
+  // Epoch state, guarded by mutex_ (generation_ and stop_ are also read without it, to cancel
+  // early).
   std::mutex mutex_;
   std::condition_variable changed_;  // a batch is ready, a slot is free, an epoch started, or stop
   bool started_ = false;
-  std::atomic<uint64_t> generation_{0};  // bumped by start_epoch: batches of an older one are dropped
+  std::atomic<uint64_t> generation_{
+      0};  // bumped by start_epoch: batches of an older one are dropped
   std::atomic<bool> stop_{false};
   std::shared_ptr<const std::vector<int64_t>> order_;
   uint64_t augment_key_ = 0;
@@ -85,8 +87,9 @@ class BatchLoader {
   int64_t produced_ = 0, consumed_ = 0;  // batches begun by the producer / returned by next()
   std::deque<Batch> ready_;
   std::exception_ptr error_;
-  bool producer_failed_ = false;  // the producer thread has exited on an error it could not recover from
-  std::thread worker_;            // last: started once everything above is initialized
+  bool producer_failed_ =
+      false;            // the producer thread has exited on an error it could not recover from
+  std::thread worker_;  // last: started once everything above is initialized
 };
 
 }  // namespace lowbit

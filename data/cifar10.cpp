@@ -10,17 +10,19 @@
 namespace lowbit {
 namespace {
 
-constexpr int64_t kSide = 32, kChannels = 3, kImageBytes = kChannels * kSide * kSide, kRecordBytes = 1 + kImageBytes;
+constexpr int64_t kSide = 32, kChannels = 3, kImageBytes = kChannels * kSide * kSide,
+                  kRecordBytes = 1 + kImageBytes;
 constexpr int kNumClasses = 10;
 
 std::vector<uint8_t> read_file(const std::string& path) {
-  LOWBIT_CHECK(std::filesystem::is_regular_file(path), path, ": file not found (a CIFAR-10 binary batch)");
+  LOWBIT_CHECK(std::filesystem::is_regular_file(path), path,
+               ": file not found (a CIFAR-10 binary batch)");
   std::ifstream in(path, std::ios::binary);
   LOWBIT_CHECK(in.good(), path, ": cannot open");
   std::vector<uint8_t> bytes(std::filesystem::file_size(path));
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  LOWBIT_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), path, ": read ", in.gcount(), " of ",
-               bytes.size(), " bytes");
+  LOWBIT_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), path, ": read ",
+               in.gcount(), " of ", bytes.size(), " bytes");
   return bytes;
 }
 
@@ -39,7 +41,8 @@ void append_batch(const std::string& path, Dataset& d) {
     LOWBIT_CHECK(record[0] < kNumClasses, path, ": label ", int{record[0]}, " in record ", r,
                  " is out of range [0, 10)");
     d.labels[first + r] = record[0];
-    std::copy(record + 1, record + kRecordBytes, d.pixels.begin() + static_cast<int64_t>((first + r) * kImageBytes));
+    std::copy(record + 1, record + kRecordBytes,
+              d.pixels.begin() + static_cast<int64_t>((first + r) * kImageBytes));
   }
 }
 
@@ -47,18 +50,22 @@ void append_batch(const std::string& path, Dataset& d) {
 
 Dataset load_cifar10_binary(const std::string& dir, bool train) {
   const std::filesystem::path root(dir);
-  LOWBIT_CHECK(std::filesystem::is_directory(root), dir, ": not a directory (expected the CIFAR-10 binary batches)");
+  LOWBIT_CHECK(std::filesystem::is_directory(root), dir,
+               ": not a directory (expected the CIFAR-10 binary batches)");
   std::vector<std::string> files;
   if (train) {
-    for (int i = 1; i <= 5; ++i) files.push_back((root / ("data_batch_" + std::to_string(i) + ".bin")).string());
+    for (int i = 1; i <= 5; ++i)
+      files.push_back((root / ("data_batch_" + std::to_string(i) + ".bin")).string());
   } else {
     files.push_back((root / "test_batch.bin").string());
   }
   // Every batch must be there before any is read: a missing one is an error, never a smaller set.
   uintmax_t total_bytes = 0;
   for (const std::string& file : files) {
-    LOWBIT_CHECK(std::filesystem::is_regular_file(file), file, ": file not found (a CIFAR-10 binary batch; ",
-                 train ? "training needs data_batch_1.bin .. data_batch_5.bin" : "the test split is test_batch.bin",
+    LOWBIT_CHECK(std::filesystem::is_regular_file(file), file,
+                 ": file not found (a CIFAR-10 binary batch; ",
+                 train ? "training needs data_batch_1.bin .. data_batch_5.bin"
+                       : "the test split is test_batch.bin",
                  ")");
     total_bytes += std::filesystem::file_size(file);
   }
@@ -75,8 +82,8 @@ Dataset load_cifar10_binary(const std::string& dir, bool train) {
 }
 
 const std::vector<std::string>& cifar10_class_names() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                                 "dog",      "frog",       "horse", "ship", "truck"};
+  static const std::vector<std::string> names = {
+      "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
   return names;
 }
 

@@ -34,16 +34,16 @@ TrainTest load_idx_layout(const DatasetInfo& info, const fs::path& dir) {
   std::vector<std::string> missing;
   for (const std::string& name : names)
     if (!exists_maybe_gzipped(dir / name)) missing.push_back(name);
-  LOWBIT_CHECK(missing.empty(), dir.string(), ": missing ", join(missing, ", "), " (plain or .gz); expected the ",
-               info.name, " IDX files ", join(names, ", "));
+  LOWBIT_CHECK(missing.empty(), dir.string(), ": missing ", join(missing, ", "),
+               " (plain or .gz); expected the ", info.name, " IDX files ", join(names, ", "));
   const int classes = static_cast<int>(info.num_classes);
   return {load_idx((dir / names[0]).string(), (dir / names[1]).string(), classes),
           load_idx((dir / names[2]).string(), (dir / names[3]).string(), classes)};
 }
 
 bool has_cifar_batches(const fs::path& dir) {
-  for (const char* name : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
-                           "data_batch_5.bin", "test_batch.bin"})
+  for (const char* name : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                           "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"})
     if (fs::exists(dir / name)) return true;
   return false;
 }
@@ -52,8 +52,9 @@ Dataset load_cifar_folder(const fs::path& dir) {
   Dataset d = load_image_folder(dir.string(), 3, 32);
   // Sorted folder names give the labels, and the CIFAR-10 names are in sorted order, so
   // checking the names is checking the labels.
-  LOWBIT_CHECK(d.class_names == cifar10_class_names(), dir.string(), ": class folders ", join(d.class_names, " "),
-               "; expected the ten CIFAR-10 classes ", join(cifar10_class_names(), " "));
+  LOWBIT_CHECK(d.class_names == cifar10_class_names(), dir.string(), ": class folders ",
+               join(d.class_names, " "), "; expected the ten CIFAR-10 classes ",
+               join(cifar10_class_names(), " "));
   // The official batches mix the classes; a folder groups them. Interleaving makes every
   // prefix of the set (--train-subset) hold all ten classes, as a prefix of the batches does.
   return interleave_classes(d);
@@ -62,13 +63,15 @@ Dataset load_cifar_folder(const fs::path& dir) {
 TrainTest load_cifar10_layout(const fs::path& dir) {
   for (const fs::path& candidate : {dir, dir / "cifar-10-batches-bin"})
     if (has_cifar_batches(candidate))
-      return {load_cifar10_binary(candidate.string(), true), load_cifar10_binary(candidate.string(), false)};
+      return {load_cifar10_binary(candidate.string(), true),
+              load_cifar10_binary(candidate.string(), false)};
   for (const fs::path& candidate : {dir, dir / "cifar10-jpeg"})
     if (fs::is_directory(candidate / "train") || fs::is_directory(candidate / "test"))
       return {load_cifar_folder(candidate / "train"), load_cifar_folder(candidate / "test")};
-  throw Error(concat(dir.string(), ": no CIFAR-10 data; expected data_batch_1.bin .. data_batch_5.bin and ",
-                     "test_batch.bin (in it or in cifar-10-batches-bin/), or image folders train/<class>/ and ",
-                     "test/<class>/ (in it or in cifar10-jpeg/)"));
+  throw Error(concat(
+      dir.string(), ": no CIFAR-10 data; expected data_batch_1.bin .. data_batch_5.bin and ",
+      "test_batch.bin (in it or in cifar-10-batches-bin/), or image folders train/<class>/ and ",
+      "test/<class>/ (in it or in cifar10-jpeg/)"));
 }
 
 TrainTest load_svhn_layout(const fs::path& dir) {
@@ -78,19 +81,22 @@ TrainTest load_svhn_layout(const fs::path& dir) {
   return {load_svhn_mat(train.string()), load_svhn_mat(test.string())};
 }
 
-void check_against_table(const Dataset& d, const DatasetInfo& info, const std::string& dir, const char* split) {
-  LOWBIT_CHECK(d.channels == info.channels && d.height == info.side && d.width == info.side, dir, ": the ", split,
-               " split has ", d.channels, "x", d.height, "x", d.width, " images, expected ", info.channels, "x",
-               info.side, "x", info.side, " for ", info.name);
+void check_against_table(const Dataset& d, const DatasetInfo& info, const std::string& dir,
+                         const char* split) {
+  LOWBIT_CHECK(d.channels == info.channels && d.height == info.side && d.width == info.side, dir,
+               ": the ", split, " split has ", d.channels, "x", d.height, "x", d.width,
+               " images, expected ", info.channels, "x", info.side, "x", info.side, " for ",
+               info.name);
   LOWBIT_CHECK(d.size() > 0, dir, ": the ", split, " split is empty");
   for (int32_t label : d.labels)
-    LOWBIT_CHECK(label >= 0 && label < info.num_classes, dir, ": the ", split, " split has label ", label,
-                 ", expected 0..", info.num_classes - 1, " for ", info.name);
+    LOWBIT_CHECK(label >= 0 && label < info.num_classes, dir, ": the ", split, " split has label ",
+                 label, ", expected 0..", info.num_classes - 1, " for ", info.name);
 }
 
 std::vector<std::string> class_names_of(const std::string& name) {
   if (name == "fashion-mnist")
-    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   if (name == "cifar10") return cifar10_class_names();
   return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};  // mnist, svhn: the digits
 }
@@ -122,7 +128,8 @@ const DatasetInfo& dataset_info(const std::string& name) {
 std::string resolve_data_dir(const std::string& name, const std::string& flag_dir) {
   dataset_info(name);  // an unknown name is an error before any directory is looked at
   if (!flag_dir.empty()) {
-    LOWBIT_CHECK(fs::is_directory(flag_dir), flag_dir, ": no such directory (the ", name, " data directory given)");
+    LOWBIT_CHECK(fs::is_directory(flag_dir), flag_dir, ": no such directory (the ", name,
+                 " data directory given)");
     return flag_dir;
   }
   std::vector<std::string> candidates;

@@ -14,9 +14,11 @@ namespace lowbit {
 struct DatasetInfo {
   std::string name;
   int64_t channels, side, num_classes;
-  std::vector<float> mean, stddev;  // per channel, on pixels scaled to [0, 1] (the usual published values)
-  bool horizontal_flip;             // augmentation: true for cifar10 only (not digits)
-  int64_t crop_padding;             // random-crop padding for augmentation: 4 for the 32x32 sets, 0 for the 28x28 ones
+  std::vector<float> mean,
+      stddev;            // per channel, on pixels scaled to [0, 1] (the usual published values)
+  bool horizontal_flip;  // augmentation: true for cifar10 only (not digits)
+  int64_t crop_padding;  // random-crop padding for augmentation: 4 for the 32x32 sets, 0 for the
+                         // 28x28 ones
 };
 
 const std::vector<DatasetInfo>& dataset_table();

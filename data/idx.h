@@ -13,7 +13,8 @@ namespace lowbit {
 // in .gz or name a file whose .gz sibling exists. Throws lowbit::Error with one line
 // naming the file and what was expected (magic number, truncation, count mismatch,
 // label out of range).
-Dataset load_idx(const std::string& images_path, const std::string& labels_path, int num_classes = 10);
+Dataset load_idx(const std::string& images_path, const std::string& labels_path,
+                 int num_classes = 10);
 
 // The bytes of a file, gunzipped when its name ends in .gz; the plain name falls back
 // to name.gz when only that exists.

@@ -20,7 +20,8 @@ namespace {
 
 bool is_image_name(const fs::path& path) {
   std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
 }
 
@@ -31,7 +32,8 @@ std::vector<std::string> sorted_entries(const fs::path& dir, bool directories) {
   try {
     for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
       if (is_hidden(entry.path())) continue;
-      if (directories ? entry.is_directory() : (entry.is_regular_file() && is_image_name(entry.path())))
+      if (directories ? entry.is_directory()
+                      : (entry.is_regular_file() && is_image_name(entry.path())))
         names.push_back(entry.path().filename().string());
     }
   } catch (const fs::filesystem_error& e) {
@@ -71,7 +73,8 @@ std::string truncation_problem(const std::vector<uint8_t>& b) {
       if (b[i + 1] == 0xDA) last_sos = i;
       if (b[i + 1] == 0xD9) last_eoi = i;
     }
-    if (last_sos == 0 || last_eoi < last_sos) return "truncated JPEG (no end-of-image marker after the last scan)";
+    if (last_sos == 0 || last_eoi < last_sos)
+      return "truncated JPEG (no end-of-image marker after the last scan)";
   } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
     if (n < 34) return "truncated BMP header";
     const uint64_t offset = little_endian_u32(b, 10);
@@ -97,14 +100,18 @@ std::string decode_into(const std::string& path, int64_t channels, int64_t heigh
   int w = 0, h = 0, file_channels = 0;
   // The header first: a wrong size is reported without decoding (or allocating) the image.
   if (!stbi_info_from_memory(bytes.data(), length, &w, &h, &file_channels))
-    return concat(path, ": cannot decode (", stbi_failure_reason(), "); expected a PNG, JPEG or BMP image");
+    return concat(path, ": cannot decode (", stbi_failure_reason(),
+                  "); expected a PNG, JPEG or BMP image");
   if (h != height || w != width)
-    return concat(path, ": image is ", h, "x", w, " (height x width), expected ", height, "x", width);
+    return concat(path, ": image is ", h, "x", w, " (height x width), expected ", height, "x",
+                  width);
   const std::string truncated = truncation_problem(bytes);
   if (!truncated.empty()) return concat(path, ": ", truncated);
-  stbi_uc* decoded = stbi_load_from_memory(bytes.data(), length, &w, &h, &file_channels, static_cast<int>(channels));
+  stbi_uc* decoded = stbi_load_from_memory(bytes.data(), length, &w, &h, &file_channels,
+                                           static_cast<int>(channels));
   if (decoded == nullptr)
-    return concat(path, ": cannot decode (", stbi_failure_reason(), "); expected a PNG, JPEG or BMP image");
+    return concat(path, ": cannot decode (", stbi_failure_reason(),
+                  "); expected a PNG, JPEG or BMP image");
   if (h != height || w != width) {
     stbi_image_free(decoded);
     return concat(path, ": decoded to ", h, "x", w, ", expected ", height, "x", width);
@@ -120,18 +127,22 @@ std::string decode_into(const std::string& path, int64_t channels, int64_t heigh
 }  // namespace
 
 Dataset load_image_folder(const std::string& root, int64_t channels, int64_t expected_side) {
-  LOWBIT_CHECK(channels >= 1 && channels <= 4, root, ": ", channels, " channels requested, expected 1 to 4");
+  LOWBIT_CHECK(channels >= 1 && channels <= 4, root, ": ", channels,
+               " channels requested, expected 1 to 4");
   LOWBIT_CHECK(expected_side >= 0, root, ": expected side ", expected_side, " is negative");
-  LOWBIT_CHECK(fs::is_directory(root), root, ": not a directory (expected ROOT/<class>/*.png|jpg|jpeg|bmp)");
+  LOWBIT_CHECK(fs::is_directory(root), root,
+               ": not a directory (expected ROOT/<class>/*.png|jpg|jpeg|bmp)");
   Dataset d;
   d.name = fs::path(root).filename().string();
   d.class_names = sorted_entries(root, /*directories=*/true);
-  LOWBIT_CHECK(!d.class_names.empty(), root, ": no class folders, expected ROOT/<class>/*.png|jpg|jpeg|bmp");
+  LOWBIT_CHECK(!d.class_names.empty(), root,
+               ": no class folders, expected ROOT/<class>/*.png|jpg|jpeg|bmp");
   std::vector<std::string> files;
   for (size_t k = 0; k < d.class_names.size(); ++k) {
     const fs::path class_dir = fs::path(root) / d.class_names[k];
     const std::vector<std::string> names = sorted_entries(class_dir, /*directories=*/false);
-    LOWBIT_CHECK(!names.empty(), class_dir.string(), ": empty class folder, expected *.png|jpg|jpeg|bmp images");
+    LOWBIT_CHECK(!names.empty(), class_dir.string(),
+                 ": empty class folder, expected *.png|jpg|jpeg|bmp images");
     for (const std::string& name : names) {
       files.push_back((class_dir / name).string());
       d.labels.push_back(static_cast<int32_t>(k));
@@ -145,8 +156,9 @@ Dataset load_image_folder(const std::string& root, int64_t channels, int64_t exp
     int w = 0, h = 0, c = 0;
     LOWBIT_CHECK(read_file(files[0], bytes), files[0], ": cannot read");
     const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
-    LOWBIT_CHECK(!bytes.empty() && stbi_info_from_memory(bytes.data(), length, &w, &h, &c), files[0],
-                 ": cannot decode (", bytes.empty() ? "empty file" : stbi_failure_reason(),
+    LOWBIT_CHECK(!bytes.empty() && stbi_info_from_memory(bytes.data(), length, &w, &h, &c),
+                 files[0], ": cannot decode (",
+                 bytes.empty() ? "empty file" : stbi_failure_reason(),
                  "); expected a PNG, JPEG or BMP image");
     height = h;
     width = w;
@@ -166,7 +178,8 @@ Dataset load_image_folder(const std::string& root, int64_t channels, int64_t exp
     for (int64_t i = begin; i < end; ++i) {
       const size_t s = static_cast<size_t>(i);
       try {
-        errors[s] = decode_into(files[s], channels, height, width, bytes, d.pixels.data() + i * image_bytes);
+        errors[s] = decode_into(files[s], channels, height, width, bytes,
+                                d.pixels.data() + i * image_bytes);
       } catch (const std::exception& e) {  // e.g. bad_alloc: never let it leave the parallel region
         errors[s] = concat(files[s], ": ", e.what());
       }

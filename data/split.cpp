@@ -14,11 +14,14 @@ namespace lowbit {
 namespace {
 
 void check_consistent(const Dataset& data, const char* caller) {
-  LOWBIT_CHECK(data.channels >= 0 && data.height >= 0 && data.width >= 0, caller, ": dataset '", data.name,
-               "' has image size ", data.channels, "x", data.height, "x", data.width, ", expected non-negative");
-  const uint64_t expected = static_cast<uint64_t>(data.size()) * static_cast<uint64_t>(data.image_bytes());
-  LOWBIT_CHECK(data.pixels.size() == expected, caller, ": dataset '", data.name, "' has ", data.pixels.size(),
-               " pixel bytes, expected ", data.size(), " images x ", data.image_bytes(), " = ", expected);
+  LOWBIT_CHECK(data.channels >= 0 && data.height >= 0 && data.width >= 0, caller, ": dataset '",
+               data.name, "' has image size ", data.channels, "x", data.height, "x", data.width,
+               ", expected non-negative");
+  const uint64_t expected =
+      static_cast<uint64_t>(data.size()) * static_cast<uint64_t>(data.image_bytes());
+  LOWBIT_CHECK(data.pixels.size() == expected, caller, ": dataset '", data.name, "' has ",
+               data.pixels.size(), " pixel bytes, expected ", data.size(), " images x ",
+               data.image_bytes(), " = ", expected);
 }
 
 // A Dataset with the metadata of `data` and no images.
@@ -44,8 +47,8 @@ void append_image(const Dataset& data, int64_t index, Dataset& out) {
 TrainValSplit split_validation(const Dataset& data, int64_t val_count, uint64_t seed) {
   check_consistent(data, "split_validation");
   const int64_t n = data.size();
-  LOWBIT_CHECK(val_count >= 0 && val_count < n, "split_validation: val_count ", val_count, " for dataset '", data.name,
-               "' of ", n, " images, expected 0 <= val_count < ", n);
+  LOWBIT_CHECK(val_count >= 0 && val_count < n, "split_validation: val_count ", val_count,
+               " for dataset '", data.name, "' of ", n, " images, expected 0 <= val_count < ", n);
 
   // The first val_count entries of a uniform random permutation (a partial Fisher-Yates shuffle
   // on a generator of its own, so nothing else that draws random numbers can change the split).
@@ -64,7 +67,8 @@ TrainValSplit split_validation(const Dataset& data, int64_t val_count, uint64_t 
   split.train.labels.reserve(static_cast<size_t>(n - val_count));
   split.val.pixels.reserve(static_cast<size_t>(val_count * data.image_bytes()));
   split.val.labels.reserve(static_cast<size_t>(val_count));
-  for (int64_t i = 0; i < n; ++i) append_image(data, i, held_out[static_cast<size_t>(i)] ? split.val : split.train);
+  for (int64_t i = 0; i < n; ++i)
+    append_image(data, i, held_out[static_cast<size_t>(i)] ? split.val : split.train);
   return split;
 }
 
@@ -82,8 +86,8 @@ Dataset interleave_classes(const Dataset& data) {
   std::vector<std::vector<int64_t>> by_class;
   for (int64_t i = 0; i < data.size(); ++i) {
     const auto label = static_cast<size_t>(data.labels[static_cast<size_t>(i)]);
-    LOWBIT_CHECK(data.labels[static_cast<size_t>(i)] >= 0, "interleave_classes: label ", data.labels[static_cast<size_t>(i)],
-                 " at index ", i, " is negative");
+    LOWBIT_CHECK(data.labels[static_cast<size_t>(i)] >= 0, "interleave_classes: label ",
+                 data.labels[static_cast<size_t>(i)], " at index ", i, " is negative");
     if (label >= by_class.size()) by_class.resize(label + 1);
     by_class[label].push_back(i);
   }

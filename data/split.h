@@ -12,9 +12,10 @@ struct TrainValSplit {
   Dataset train, val;
 };
 
-// Holds `val_count` images out of `data` for validation: a permutation drawn from `seed` picks them (the same seed
-// always gives the same split, independent of anything else); both parts keep the original relative order.
-// val_count == 0: val is empty (same metadata). val_count >= data.size(): error naming the value and the size.
+// Holds `val_count` images out of `data` for validation: a permutation drawn from `seed` picks them
+// (the same seed always gives the same split, independent of anything else); both parts keep the
+// original relative order. val_count == 0: val is empty (same metadata). val_count >= data.size():
+// error naming the value and the size.
 TrainValSplit split_validation(const Dataset& data, int64_t val_count, uint64_t seed);
 
 // The first n images (n <= 0 or n >= size: all). Keeps metadata.

@@ -76,16 +76,19 @@ double element(const matvar_t* var, size_t i) {
 // The header of `name` (dims, class) without its data; error when it is absent.
 MatVar read_info(mat_t* mat, const std::string& path, const char* name) {
   MatVar var(Mat_VarReadInfo(mat, name));
-  LOWBIT_CHECK(var != nullptr, path, ": no variable '", name,
-               "', expected X (uint8 32x32x3xN) and y (Nx1 labels 1..10) as in the official SVHN files");
+  LOWBIT_CHECK(
+      var != nullptr, path, ": no variable '", name,
+      "', expected X (uint8 32x32x3xN) and y (Nx1 labels 1..10) as in the official SVHN files");
   return var;
 }
 
 // Reads the data of a variable whose header was checked; error when it is short.
-void read_data(mat_t* mat, matvar_t* var, const std::string& path, const char* name, size_t element_bytes) {
+void read_data(mat_t* mat, matvar_t* var, const std::string& path, const char* name,
+               size_t element_bytes) {
   const size_t expected = static_cast<size_t>(Mat_VarGetSize(var));
   const int status = Mat_VarReadDataAll(mat, var);
-  LOWBIT_CHECK(status == 0 && var->data != nullptr && var->nbytes >= expected && var->data_size == int(element_bytes),
+  LOWBIT_CHECK(status == 0 && var->data != nullptr && var->nbytes >= expected &&
+                   var->data_size == int(element_bytes),
                path, ": cannot read the data of '", name, "' (", expected,
                " bytes expected; truncated or corrupt file)");
 }
@@ -104,19 +107,22 @@ void check_mat5_complete(const std::string& path) {
   LOWBIT_CHECK(little || (header[126] == 'M' && header[127] == 'I'), path,
                ": no endian indicator in the MAT-file header (expected MATLAB 5 format)");
   auto u32 = [little](const unsigned char* b) {
-    return little ? uint32_t{b[0]} | (uint32_t{b[1]} << 8) | (uint32_t{b[2]} << 16) | (uint32_t{b[3]} << 24)
-                  : uint32_t{b[3]} | (uint32_t{b[2]} << 8) | (uint32_t{b[1]} << 16) | (uint32_t{b[0]} << 24);
+    return little ? uint32_t{b[0]} | (uint32_t{b[1]} << 8) | (uint32_t{b[2]} << 16) |
+                        (uint32_t{b[3]} << 24)
+                  : uint32_t{b[3]} | (uint32_t{b[2]} << 8) | (uint32_t{b[1]} << 16) |
+                        (uint32_t{b[0]} << 24);
   };
   for (uint64_t offset = 128; offset < size;) {
     unsigned char tag[8];
-    LOWBIT_CHECK(
-        offset + 8 <= size && in.seekg(static_cast<std::streamoff>(offset)) && in.read(reinterpret_cast<char*>(tag), 8),
-        path, ": truncated MAT-file (a data element's tag at byte ", offset, " of ", size, ")");
+    LOWBIT_CHECK(offset + 8 <= size && in.seekg(static_cast<std::streamoff>(offset)) &&
+                     in.read(reinterpret_cast<char*>(tag), 8),
+                 path, ": truncated MAT-file (a data element's tag at byte ", offset, " of ", size,
+                 ")");
     const uint32_t type = u32(tag);
     // The small format packs up to 4 bytes into the tag itself (byte count in the upper half).
     const uint64_t end = (type >> 16) != 0 ? offset + 8 : offset + 8 + u32(tag + 4);
-    LOWBIT_CHECK(end <= size, path, ": truncated MAT-file (", size, " bytes, a data element at byte ", offset,
-                 " needs ", end, "); download it again");
+    LOWBIT_CHECK(end <= size, path, ": truncated MAT-file (", size,
+                 " bytes, a data element at byte ", offset, " needs ", end, "); download it again");
     offset = end;
   }
 }
@@ -124,14 +130,16 @@ void check_mat5_complete(const std::string& path) {
 }  // namespace
 
 Dataset load_svhn_mat(const std::string& path) {
-  LOWBIT_CHECK(std::filesystem::is_regular_file(path), path, ": file not found (an SVHN .mat file)");
+  LOWBIT_CHECK(std::filesystem::is_regular_file(path), path,
+               ": file not found (an SVHN .mat file)");
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
-  LOWBIT_CHECK(mat != nullptr, path, ": cannot open as a MATLAB .mat file (expected the official SVHN format)");
+  LOWBIT_CHECK(mat != nullptr, path,
+               ": cannot open as a MATLAB .mat file (expected the official SVHN format)");
   if (Mat_GetVersion(mat.get()) == MAT_FT_MAT5) check_mat5_complete(path);
 
   MatVar x = read_info(mat.get(), path, "X");
-  LOWBIT_CHECK(x->class_type == MAT_C_UINT8 && !x->isComplex, path, ": X is ", x->isComplex ? "complex " : "",
-               class_name(x->class_type), ", expected uint8");
+  LOWBIT_CHECK(x->class_type == MAT_C_UINT8 && !x->isComplex, path, ": X is ",
+               x->isComplex ? "complex " : "", class_name(x->class_type), ", expected uint8");
   // MATLAB drops trailing singleton dimensions: one image is saved as (32, 32, 3).
   LOWBIT_CHECK((x->rank == 4 || x->rank == 3) && x->dims[0] == kSide && x->dims[1] == kSide &&
                    x->dims[2] == kChannels && (x->rank == 3 || x->dims[3] > 0),
@@ -139,12 +147,16 @@ Dataset load_svhn_mat(const std::string& path) {
   const size_t n = x->rank == 4 ? x->dims[3] : 1;
 
   MatVar y = read_info(mat.get(), path, "y");
-  LOWBIT_CHECK(is_real_numeric(y.get()), path, ": y is ", y->isComplex ? "complex " : "", class_name(y->class_type),
+  LOWBIT_CHECK(is_real_numeric(y.get()), path, ": y is ", y->isComplex ? "complex " : "",
+               class_name(y->class_type),
                ", expected real numeric labels (double in the official files)");
-  LOWBIT_CHECK(y->rank == 2 && ((y->dims[0] == n && y->dims[1] == 1) || (y->dims[0] == 1 && y->dims[1] == n)), path,
-               ": y has dims ", dims_string(y.get()), ", expected (", n, ", 1) to match X's ", n, " images");
+  LOWBIT_CHECK(y->rank == 2 &&
+                   ((y->dims[0] == n && y->dims[1] == 1) || (y->dims[0] == 1 && y->dims[1] == n)),
+               path, ": y has dims ", dims_string(y.get()), ", expected (", n, ", 1) to match X's ",
+               n, " images");
 
-  // matio's own read of the data (Mat_VarRead) would re-parse the header; read into the checked ones.
+  // matio's own read of the data (Mat_VarRead) would re-parse the header; read into the checked
+  // ones.
   read_data(mat.get(), y.get(), path, "y", Mat_SizeOfClass(y->class_type));
   read_data(mat.get(), x.get(), path, "X", 1);
 
@@ -156,8 +168,8 @@ Dataset load_svhn_mat(const std::string& path) {
   d.labels.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const double label = element(y.get(), i);
-    LOWBIT_CHECK(label >= 1 && label <= 10 && label == std::floor(label), path, ": label ", label, " at index ", i,
-                 " is outside 1..10 (10 stands for the digit 0)");
+    LOWBIT_CHECK(label >= 1 && label <= 10 && label == std::floor(label), path, ": label ", label,
+                 " at index ", i, " is outside 1..10 (10 stands for the digit 0)");
     d.labels[i] = label == 10 ? 0 : static_cast<int32_t>(label);
   }
   // X(r, c, ch, i) sits at r + 32 c + 1024 ch + 3072 i; NCHW wants i, ch, r, c.

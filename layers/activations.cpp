@@ -30,7 +30,8 @@ Tensor hardtanh(const Tensor& x, float lo, float hi) {
 }
 
 Hardtanh::Hardtanh(float min_value, float max_value) : min_(min_value), max_(max_value) {
-  LOWBIT_CHECK(min_value < max_value, "Hardtanh: min ", min_value, " must be below max ", max_value);
+  LOWBIT_CHECK(min_value < max_value, "Hardtanh: min ", min_value, " must be below max ",
+               max_value);
 }
 
 }  // namespace lowbit

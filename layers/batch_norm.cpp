@@ -19,19 +19,22 @@ kernels::BatchNormLayout layout_of(const Tensor& x) {
 }
 
 void check_channel_tensor(const char* what, const Tensor& t, int64_t c) {
-  LOWBIT_CHECK(t.rank() == 1 && t.size(0) == c, "batch_norm: ", what, " shape ", t.shape().str(), " should be (", c, ",)");
+  LOWBIT_CHECK(t.rank() == 1 && t.size(0) == c, "batch_norm: ", what, " shape ", t.shape().str(),
+               " should be (", c, ",)");
 }
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, float momentum, float eps) {
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  float momentum, float eps) {
   const kernels::BatchNormLayout L = layout_of(x);
   if (weight.defined()) check_channel_tensor("weight", weight, L.c);
   if (bias.defined()) check_channel_tensor("bias", bias, L.c);
   check_channel_tensor("running_mean", running_mean, L.c);
   check_channel_tensor("running_var", running_var, L.c);
-  LOWBIT_CHECK(!training || L.n * L.inner > 1, "batch_norm: training needs more than one value per channel, got input ",
+  LOWBIT_CHECK(!training || L.n * L.inner > 1,
+               "batch_norm: training needs more than one value per channel, got input ",
                x.shape().str());
 
   // Per-channel statistics used by forward and backward: mean and 1/sqrt(var + eps).
@@ -39,8 +42,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   auto invstd = std::make_shared<std::vector<float>>(static_cast<size_t>(L.c));
   Tensor y = Tensor::empty(x.shape());
   kernels::batch_norm_forward(L, x.data(), weight.defined() ? weight.data() : nullptr,
-                              bias.defined() ? bias.data() : nullptr, running_mean.data(), running_var.data(), training,
-                              momentum, eps, mean->data(), invstd->data(), y.data());
+                              bias.defined() ? bias.data() : nullptr, running_mean.data(),
+                              running_var.data(), training, momentum, eps, mean->data(),
+                              invstd->data(), y.data());
 
   std::vector<Tensor> inputs{x};
   if (weight.defined()) inputs.push_back(weight);
@@ -50,7 +54,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     float* dx = x.requires_grad() ? x.grad_for_write(fresh) : nullptr;
     float* dgamma = weight.defined() && weight.requires_grad() ? weight.grad() : nullptr;
     float* dbeta = bias.defined() && bias.requires_grad() ? bias.grad() : nullptr;
-    kernels::batch_norm_backward(L, x.data(), out.grad(), weight.defined() ? weight.data() : nullptr, mean->data(),
+    kernels::batch_norm_backward(L, x.data(), out.grad(),
+                                 weight.defined() ? weight.data() : nullptr, mean->data(),
                                  invstd->data(), training, dx, fresh, dgamma, dbeta);
   });
   return y;
@@ -59,7 +64,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 BatchNorm::BatchNorm(int64_t channels, float momentum, float eps, bool affine)
     : channels_(channels), momentum_(momentum), eps_(eps) {
   LOWBIT_CHECK(channels > 0, "BatchNorm: channels ", channels, " must be positive");
-  LOWBIT_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm: momentum ", momentum, " must be in [0, 1]");
+  LOWBIT_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm: momentum ", momentum,
+               " must be in [0, 1]");
   LOWBIT_CHECK(eps > 0, "BatchNorm: eps ", eps, " must be positive");
   if (affine) {
     weight_ = register_parameter("weight", ParamRole::kNormScale, Tensor::full({channels}, 1.0f));
@@ -70,7 +76,8 @@ BatchNorm::BatchNorm(int64_t channels, float momentum, float eps, bool affine)
 }
 
 void BatchNorm::set_momentum(float momentum) {
-  LOWBIT_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm: momentum ", momentum, " must be in [0, 1]");
+  LOWBIT_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm: momentum ", momentum,
+               " must be in [0, 1]");
   momentum_ = momentum;
 }
 

@@ -12,12 +12,14 @@ namespace lowbit {
 
 // weight/bias: (C) or undefined (no affine); running_mean/running_var: (C), updated in
 // place in training mode.
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  float momentum = 0.1f, float eps = 1e-5f);
 
 class BatchNorm : public Module {
  public:
-  explicit BatchNorm(int64_t channels, float momentum = 0.1f, float eps = 1e-5f, bool affine = true);
+  explicit BatchNorm(int64_t channels, float momentum = 0.1f, float eps = 1e-5f,
+                     bool affine = true);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "BatchNorm"; }
 

@@ -21,8 +21,8 @@ ConcatLayout concat_layout(const std::vector<Tensor>& xs, int axis, Shape& y_sha
   LOWBIT_CHECK(!xs.empty(), "concatenate: no inputs; expected at least one tensor");
   const Shape& first = xs[0].shape();
   const int rank = first.rank();
-  LOWBIT_CHECK(axis >= -rank && axis < rank, "concatenate: axis ", axis, " is out of range for rank ",
-               rank, "; expected -", rank, " to ", rank - 1);
+  LOWBIT_CHECK(axis >= -rank && axis < rank, "concatenate: axis ", axis,
+               " is out of range for rank ", rank, "; expected -", rank, " to ", rank - 1);
   ConcatLayout l;
   l.axis = axis < 0 ? axis + rank : axis;
   for (int d = 0; d < l.axis; ++d) l.outer *= first[d];

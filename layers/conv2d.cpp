@@ -14,23 +14,25 @@ namespace lowbit {
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
   LOWBIT_CHECK(x.rank() == 4, "conv2d: input shape ", x.shape().str(), " should be (N, C, H, W)");
-  LOWBIT_CHECK(weight.rank() == 4, "conv2d: weight shape ", weight.shape().str(), " should be (C_out, C_in/groups, kh, kw)");
+  LOWBIT_CHECK(weight.rank() == 4, "conv2d: weight shape ", weight.shape().str(),
+               " should be (C_out, C_in/groups, kh, kw)");
   LOWBIT_CHECK(o.stride >= 1, "conv2d: stride ", o.stride, " must be >= 1");
   LOWBIT_CHECK(o.padding >= 0, "conv2d: padding ", o.padding, " must be >= 0");
   LOWBIT_CHECK(o.groups >= 1, "conv2d: groups ", o.groups, " must be >= 1");
   const int64_t c_in = x.size(1), c_out = weight.size(0);
-  LOWBIT_CHECK(c_in % o.groups == 0 && c_out % o.groups == 0, "conv2d: channels ", c_in, " -> ", c_out,
-               " are not divisible by groups ", o.groups);
-  LOWBIT_CHECK(weight.size(1) * o.groups == c_in, "conv2d: weight shape ", weight.shape().str(), " does not fit input ",
-               x.shape().str(), " with groups ", o.groups, "; expected weight.size(1) = ", c_in / o.groups);
-  const kernels::ConvGeometry g{x.size(0), c_in, x.size(2), x.size(3), c_out, weight.size(2), weight.size(3),
-                                o.stride, o.padding, o.groups};
-  LOWBIT_CHECK(g.height + 2 * o.padding >= g.kernel_h && g.width + 2 * o.padding >= g.kernel_w, "conv2d: kernel ",
-               g.kernel_h, "x", g.kernel_w, " is larger than the padded input ", g.height + 2 * o.padding, "x",
-               g.width + 2 * o.padding);
+  LOWBIT_CHECK(c_in % o.groups == 0 && c_out % o.groups == 0, "conv2d: channels ", c_in, " -> ",
+               c_out, " are not divisible by groups ", o.groups);
+  LOWBIT_CHECK(weight.size(1) * o.groups == c_in, "conv2d: weight shape ", weight.shape().str(),
+               " does not fit input ", x.shape().str(), " with groups ", o.groups,
+               "; expected weight.size(1) = ", c_in / o.groups);
+  const kernels::ConvGeometry g{x.size(0),      c_in,           x.size(2), x.size(3), c_out,
+                                weight.size(2), weight.size(3), o.stride,  o.padding, o.groups};
+  LOWBIT_CHECK(g.height + 2 * o.padding >= g.kernel_h && g.width + 2 * o.padding >= g.kernel_w,
+               "conv2d: kernel ", g.kernel_h, "x", g.kernel_w, " is larger than the padded input ",
+               g.height + 2 * o.padding, "x", g.width + 2 * o.padding);
   if (bias.defined()) {
-    LOWBIT_CHECK(bias.rank() == 1 && bias.size(0) == c_out, "conv2d: bias shape ", bias.shape().str(), " should be (",
-                 c_out, ",)");
+    LOWBIT_CHECK(bias.rank() == 1 && bias.size(0) == c_out, "conv2d: bias shape ",
+                 bias.shape().str(), " should be (", c_out, ",)");
   }
   const bool depthwise3x3 = kernels::depthwise3x3_applies(g);
   Tensor y = Tensor::empty({g.batch, c_out, g.out_height(), g.out_width()});
@@ -61,12 +63,19 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   return y;
 }
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options, bool bias, Rng& rng)
-    : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size), options_(options) {
-  LOWBIT_CHECK(in_channels > 0 && out_channels > 0 && kernel_size > 0, "Conv2d: sizes must be positive, got ",
-               in_channels, " -> ", out_channels, " kernel ", kernel_size);
-  LOWBIT_CHECK(options.groups >= 1 && in_channels % options.groups == 0 && out_channels % options.groups == 0,
-               "Conv2d: channels ", in_channels, " -> ", out_channels, " are not divisible by groups ", options.groups);
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+               Conv2dOptions options, bool bias, Rng& rng)
+    : in_channels_(in_channels),
+      out_channels_(out_channels),
+      kernel_size_(kernel_size),
+      options_(options) {
+  LOWBIT_CHECK(in_channels > 0 && out_channels > 0 && kernel_size > 0,
+               "Conv2d: sizes must be positive, got ", in_channels, " -> ", out_channels,
+               " kernel ", kernel_size);
+  LOWBIT_CHECK(options.groups >= 1 && in_channels % options.groups == 0 &&
+                   out_channels % options.groups == 0,
+               "Conv2d: channels ", in_channels, " -> ", out_channels,
+               " are not divisible by groups ", options.groups);
   Tensor w = Tensor::empty({out_channels, in_channels / options.groups, kernel_size, kernel_size});
   const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in(w)));
   uniform_fill(w, -bound, bound, rng);
@@ -80,25 +89,29 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, C
 
 Tensor Conv2d::forward(const Tensor& x) {
   if (!input_quantizer_ && !weight_quantizer_) return conv2d(x, weight_, bias_, options_);  // float
-  return conv2d(quantize_optional(input_quantizer_, x, "Conv2d input"), quantize_optional(weight_quantizer_, weight_, "Conv2d weight"), bias_, options_);
+  return conv2d(quantize_optional(input_quantizer_, x, "Conv2d input"),
+                quantize_optional(weight_quantizer_, weight_, "Conv2d weight"), bias_, options_);
 }
 
 void Conv2d::set_weight_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr, "Conv2d::set_weight_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(weight_quantizer_ == nullptr, "Conv2d: a weight quantizer (", weight_quantizer_->describe(),
-               ") is attached already; a layer takes one");
+  LOWBIT_CHECK(quantizer != nullptr,
+               "Conv2d::set_weight_quantizer: the quantizer is null; expected a Quantizer");
+  LOWBIT_CHECK(weight_quantizer_ == nullptr, "Conv2d: a weight quantizer (",
+               weight_quantizer_->describe(), ") is attached already; a layer takes one");
   weight_quantizer_ = register_module("weight_quantizer", std::move(quantizer));
 }
 
 void Conv2d::set_input_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr, "Conv2d::set_input_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(input_quantizer_ == nullptr, "Conv2d: an input quantizer (", input_quantizer_->describe(),
-               ") is attached already; a layer takes one");
+  LOWBIT_CHECK(quantizer != nullptr,
+               "Conv2d::set_input_quantizer: the quantizer is null; expected a Quantizer");
+  LOWBIT_CHECK(input_quantizer_ == nullptr, "Conv2d: an input quantizer (",
+               input_quantizer_->describe(), ") is attached already; a layer takes one");
   input_quantizer_ = register_module("input_quantizer", std::move(quantizer));
 }
 
 const Tensor& Conv2d::add_bias() {
-  if (!bias_.defined()) bias_ = register_parameter("bias", ParamRole::kBias, Tensor::zeros({out_channels_}));
+  if (!bias_.defined())
+    bias_ = register_parameter("bias", ParamRole::kBias, Tensor::zeros({out_channels_}));
   return bias_;
 }
 

@@ -19,7 +19,8 @@ struct Conv2dOptions {
 
 // x: (N, C_in, H, W); weight: (C_out, C_in/groups, kh, kw); bias: (C_out) or undefined.
 // y: (N, C_out, (H + 2p - kh)/s + 1, (W + 2p - kw)/s + 1).
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {});
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dOptions& options = {});
 
 class Conv2d : public Module {
  public:

@@ -15,27 +15,31 @@ using kernels::parallel_gemm;
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   LOWBIT_CHECK(a.rank() == 2 && b.rank() == 2 && a.size(1) == b.size(0), "matmul: shapes ",
-               a.shape().str(), " and ", b.shape().str(), " do not fit; expected (M, K) and (K, N)");
+               a.shape().str(), " and ", b.shape().str(),
+               " do not fit; expected (M, K) and (K, N)");
   const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
   Tensor c = Tensor::empty(Shape{m, n});
   parallel_gemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
   record(c, "matmul", {a, b}, [a, b, m, n, k](const Tensor& out) {
     const float* dc = out.grad();
-    if (a.requires_grad()) parallel_gemm(false, true, m, k, n, 1.0f, dc, n, b.data(), n, 1.0f, a.grad(), k);
-    if (b.requires_grad()) parallel_gemm(true, false, k, n, m, 1.0f, a.data(), k, dc, n, 1.0f, b.grad(), n);
+    if (a.requires_grad())
+      parallel_gemm(false, true, m, k, n, 1.0f, dc, n, b.data(), n, 1.0f, a.grad(), k);
+    if (b.requires_grad())
+      parallel_gemm(true, false, k, n, m, 1.0f, a.data(), k, dc, n, 1.0f, b.grad(), n);
   });
   return c;
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  LOWBIT_CHECK(x.rank() == 2, "linear: input shape ", x.shape().str(), " should be (N, in_features)");
+  LOWBIT_CHECK(x.rank() == 2, "linear: input shape ", x.shape().str(),
+               " should be (N, in_features)");
   LOWBIT_CHECK(weight.rank() == 2 && weight.size(1) == x.size(1), "linear: weight shape ",
                weight.shape().str(), " does not fit input ", x.shape().str(),
                "; expected (out_features, ", x.size(1), ")");
   const int64_t batch = x.size(0), in = x.size(1), outf = weight.size(0);
   if (bias.defined()) {
-    LOWBIT_CHECK(bias.rank() == 1 && bias.size(0) == outf, "linear: bias shape ", bias.shape().str(),
-                 " should be (", outf, ",)");
+    LOWBIT_CHECK(bias.rank() == 1 && bias.size(0) == outf, "linear: bias shape ",
+                 bias.shape().str(), " should be (", outf, ",)");
   }
   Tensor y = Tensor::empty(Shape{batch, outf});
   float* py = y.data();
@@ -53,9 +57,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (x.requires_grad()) {
       bool fresh = false;  // a fresh dx is written by the GEMM (beta 0) without a zero fill
       float* dx = x.grad_for_write(fresh);
-      parallel_gemm(false, false, batch, in, outf, 1.0f, dy, outf, weight.data(), in, fresh ? 0.0f : 1.0f, dx, in);
+      parallel_gemm(false, false, batch, in, outf, 1.0f, dy, outf, weight.data(), in,
+                    fresh ? 0.0f : 1.0f, dx, in);
     }
-    if (weight.requires_grad()) parallel_gemm(true, false, outf, in, batch, 1.0f, dy, outf, x.data(), in, 1.0f, weight.grad(), in);
+    if (weight.requires_grad())
+      parallel_gemm(true, false, outf, in, batch, 1.0f, dy, outf, x.data(), in, 1.0f, weight.grad(),
+                    in);
     if (bias.defined() && bias.requires_grad()) {
       float* db = bias.grad();
       for (int64_t r = 0; r < batch; ++r)
@@ -67,8 +74,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng)
     : in_features_(in_features), out_features_(out_features) {
-  LOWBIT_CHECK(in_features > 0 && out_features > 0, "Linear: sizes must be positive, got in=",
-               in_features, " out=", out_features);
+  LOWBIT_CHECK(in_features > 0 && out_features > 0,
+               "Linear: sizes must be positive, got in=", in_features, " out=", out_features);
   const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
   Tensor w = Tensor::empty(Shape{out_features, in_features});
   for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = rng.uniform(-bound, bound);
@@ -82,25 +89,29 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng)
 
 Tensor Linear::forward(const Tensor& x) {
   if (!input_quantizer_ && !weight_quantizer_) return linear(x, weight_, bias_);  // float
-  return linear(quantize_optional(input_quantizer_, x, "Linear input"), quantize_optional(weight_quantizer_, weight_, "Linear weight"), bias_);
+  return linear(quantize_optional(input_quantizer_, x, "Linear input"),
+                quantize_optional(weight_quantizer_, weight_, "Linear weight"), bias_);
 }
 
 void Linear::set_weight_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr, "Linear::set_weight_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(weight_quantizer_ == nullptr, "Linear: a weight quantizer (", weight_quantizer_->describe(),
-               ") is attached already; a layer takes one");
+  LOWBIT_CHECK(quantizer != nullptr,
+               "Linear::set_weight_quantizer: the quantizer is null; expected a Quantizer");
+  LOWBIT_CHECK(weight_quantizer_ == nullptr, "Linear: a weight quantizer (",
+               weight_quantizer_->describe(), ") is attached already; a layer takes one");
   weight_quantizer_ = register_module("weight_quantizer", std::move(quantizer));
 }
 
 void Linear::set_input_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr, "Linear::set_input_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(input_quantizer_ == nullptr, "Linear: an input quantizer (", input_quantizer_->describe(),
-               ") is attached already; a layer takes one");
+  LOWBIT_CHECK(quantizer != nullptr,
+               "Linear::set_input_quantizer: the quantizer is null; expected a Quantizer");
+  LOWBIT_CHECK(input_quantizer_ == nullptr, "Linear: an input quantizer (",
+               input_quantizer_->describe(), ") is attached already; a layer takes one");
   input_quantizer_ = register_module("input_quantizer", std::move(quantizer));
 }
 
 const Tensor& Linear::add_bias() {
-  if (!bias_.defined()) bias_ = register_parameter("bias", ParamRole::kBias, Tensor::zeros({out_features_}));
+  if (!bias_.defined())
+    bias_ = register_parameter("bias", ParamRole::kBias, Tensor::zeros({out_features_}));
   return bias_;
 }
 

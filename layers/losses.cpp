@@ -46,16 +46,19 @@ void add_difference_gradient(const Tensor& pred, const Tensor& target, float coe
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, float label_smoothing) {
-  LOWBIT_CHECK(logits.rank() == 2, "cross_entropy: logits shape ", logits.shape().str(), " should be (N, classes)");
+Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
+                     float label_smoothing) {
+  LOWBIT_CHECK(logits.rank() == 2, "cross_entropy: logits shape ", logits.shape().str(),
+               " should be (N, classes)");
   const int64_t n = logits.size(0), k = logits.size(1);
-  LOWBIT_CHECK(static_cast<int64_t>(labels.size()) == n, "cross_entropy: ", labels.size(), " labels for ", n,
-               " rows of logits");
-  LOWBIT_CHECK(label_smoothing >= 0.0f && label_smoothing < 1.0f, "cross_entropy: label smoothing ", label_smoothing,
-               " must be in [0, 1)");
+  LOWBIT_CHECK(static_cast<int64_t>(labels.size()) == n, "cross_entropy: ", labels.size(),
+               " labels for ", n, " rows of logits");
+  LOWBIT_CHECK(label_smoothing >= 0.0f && label_smoothing < 1.0f, "cross_entropy: label smoothing ",
+               label_smoothing, " must be in [0, 1)");
   for (int64_t i = 0; i < n; ++i) {
-    LOWBIT_CHECK(labels[static_cast<size_t>(i)] >= 0 && labels[static_cast<size_t>(i)] < k, "cross_entropy: label ",
-                 labels[static_cast<size_t>(i)], " at index ", i, " is out of range [0, ", k, ")");
+    LOWBIT_CHECK(labels[static_cast<size_t>(i)] >= 0 && labels[static_cast<size_t>(i)] < k,
+                 "cross_entropy: label ", labels[static_cast<size_t>(i)], " at index ", i,
+                 " is out of range [0, ", k, ")");
   }
   // softmax probabilities, kept for the backward.
   auto probs = std::make_shared<std::vector<float>>(static_cast<size_t>(n * k));
@@ -105,13 +108,15 @@ void log_softmax_row(const float* row, int64_t k, float temperature, double* out
 
 }  // namespace
 
-Tensor distillation_kl(const Tensor& student_logits, const Tensor& teacher_logits, float temperature) {
-  LOWBIT_CHECK(student_logits.rank() == 2, "distillation_kl: student logits shape ", student_logits.shape().str(),
-               " should be (N, classes)");
-  LOWBIT_CHECK(student_logits.shape() == teacher_logits.shape(), "distillation_kl: teacher logits shape ",
-               teacher_logits.shape().str(), " differs from student logits shape ", student_logits.shape().str());
-  LOWBIT_CHECK(temperature > 0.0f && std::isfinite(temperature), "distillation_kl: temperature ", temperature,
-               " must be positive");
+Tensor distillation_kl(const Tensor& student_logits, const Tensor& teacher_logits,
+                       float temperature) {
+  LOWBIT_CHECK(student_logits.rank() == 2, "distillation_kl: student logits shape ",
+               student_logits.shape().str(), " should be (N, classes)");
+  LOWBIT_CHECK(student_logits.shape() == teacher_logits.shape(),
+               "distillation_kl: teacher logits shape ", teacher_logits.shape().str(),
+               " differs from student logits shape ", student_logits.shape().str());
+  LOWBIT_CHECK(temperature > 0.0f && std::isfinite(temperature), "distillation_kl: temperature ",
+               temperature, " must be positive");
   const int64_t n = student_logits.size(0), k = student_logits.size(1);
   LOWBIT_CHECK(n > 0 && k > 0, "distillation_kl: empty logits ", student_logits.shape().str());
   // Per element: q (student) and p (teacher) probabilities and d = log p - log q; per row: KL.
@@ -144,7 +149,8 @@ Tensor distillation_kl(const Tensor& student_logits, const Tensor& teacher_logit
            const float scale = out.grad()[0] * temperature / static_cast<float>(n);
            if (student_logits.requires_grad()) {
              float* ds = student_logits.grad();
-             for (int64_t e = 0; e < n * k; ++e) ds[e] += scale * ((*q)[static_cast<size_t>(e)] - (*p)[static_cast<size_t>(e)]);
+             for (int64_t e = 0; e < n * k; ++e)
+               ds[e] += scale * ((*q)[static_cast<size_t>(e)] - (*p)[static_cast<size_t>(e)]);
            }
            if (teacher_logits.requires_grad()) {
              float* dt = teacher_logits.grad();
@@ -173,7 +179,8 @@ Tensor rmse_loss(const Tensor& pred, const Tensor& target) {
   Tensor y = Tensor::scalar(rmse);
   record(y, "rmse_loss", {pred, target}, [pred, target, rmse](const Tensor& out) {
     if (rmse == 0.0f) return;
-    add_difference_gradient(pred, target, out.grad()[0] / (static_cast<float>(pred.numel()) * rmse));
+    add_difference_gradient(pred, target,
+                            out.grad()[0] / (static_cast<float>(pred.numel()) * rmse));
   });
   return y;
 }

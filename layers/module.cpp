@@ -7,8 +7,8 @@ namespace lowbit {
 namespace {
 
 void check_local_name(const std::string& name) {
-  LOWBIT_CHECK(!name.empty() && name.find('.') == std::string::npos, "module member name '",
-               name, "' is invalid: expected a non-empty name without dots");
+  LOWBIT_CHECK(!name.empty() && name.find('.') == std::string::npos, "module member name '", name,
+               "' is invalid: expected a non-empty name without dots");
 }
 
 thread_local ForwardObserver* g_observer = nullptr;
@@ -52,12 +52,13 @@ Module& Module::child(const std::string& name) const {
     if (child_name == name) return *module;
   std::string known;
   for (const auto& entry : children_) known += (known.empty() ? "" : ", ") + entry.first;
-  throw Error(concat("module ", type_name(), " has no child '", name, "'; its children: ",
-                     known.empty() ? "none" : known));
+  throw Error(concat("module ", type_name(), " has no child '", name,
+                     "'; its children: ", known.empty() ? "none" : known));
 }
 
 void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
-  LOWBIT_CHECK(module != nullptr, "replace_child: the replacement for '", name, "' is null; expected a module");
+  LOWBIT_CHECK(module != nullptr, "replace_child: the replacement for '", name,
+               "' is null; expected a module");
   for (auto& entry : children_) {
     if (entry.first != name) continue;
     module->train(training_);
@@ -68,7 +69,8 @@ void Module::replace_child(const std::string& name, std::shared_ptr<Module> modu
 }
 
 void Module::collect_parameters(const std::string& prefix, std::vector<Parameter>& out) const {
-  for (const Parameter& p : parameters_) out.push_back(Parameter{prefix + p.name, p.role, p.tensor});
+  for (const Parameter& p : parameters_)
+    out.push_back(Parameter{prefix + p.name, p.role, p.tensor});
   for (const auto& [name, child] : children_) child->collect_parameters(prefix + name + ".", out);
 }
 

@@ -19,12 +19,14 @@ struct PoolGeometry {
   int64_t n, c, h, w, kernel, stride, padding, ho, wo;
 };
 
-PoolGeometry pool_geometry(const char* op, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+PoolGeometry pool_geometry(const char* op, const Tensor& x, int64_t kernel, int64_t stride,
+                           int64_t padding) {
   LOWBIT_CHECK(x.rank() == 4, op, ": input shape ", x.shape().str(), " should be (N, C, H, W)");
   LOWBIT_CHECK(kernel >= 1, op, ": kernel ", kernel, " must be >= 1");
   if (stride == 0) stride = kernel;
   LOWBIT_CHECK(stride >= 1, op, ": stride ", stride, " must be >= 1");
-  LOWBIT_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding, " must be in [0, kernel/2]");
+  LOWBIT_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding,
+               " must be in [0, kernel/2]");
   PoolGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), kernel, stride, padding, 0, 0};
   LOWBIT_CHECK(g.h + 2 * padding >= kernel && g.w + 2 * padding >= kernel, op, ": kernel ", kernel,
                " is larger than the padded input of shape ", x.shape().str());
@@ -52,7 +54,8 @@ V load_unaligned(const void* p) {
   return v;
 }
 
-void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset, float* out, int32_t* arg) {
+void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset, float* out,
+                      int32_t* arg) {
   const float* r1 = r0 + w;
   const int32_t w32 = static_cast<int32_t>(w);
   auto scalar = [&](int64_t ox) {
@@ -69,8 +72,10 @@ void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset
   }
   const Ints8 even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1, lane = even / 2;
   auto block = [&](int64_t ox) {
-    const Floats8 top0 = load_unaligned<Floats8>(r0 + 2 * ox), top1 = load_unaligned<Floats8>(r0 + 2 * ox + 8);
-    const Floats8 bot0 = load_unaligned<Floats8>(r1 + 2 * ox), bot1 = load_unaligned<Floats8>(r1 + 2 * ox + 8);
+    const Floats8 top0 = load_unaligned<Floats8>(r0 + 2 * ox),
+                  top1 = load_unaligned<Floats8>(r0 + 2 * ox + 8);
+    const Floats8 bot0 = load_unaligned<Floats8>(r1 + 2 * ox),
+                  bot1 = load_unaligned<Floats8>(r1 + 2 * ox + 8);
     const Floats8 a = __builtin_shuffle(top0, top1, even), b = __builtin_shuffle(top0, top1, odd);
     const Floats8 c = __builtin_shuffle(bot0, bot1, even), d = __builtin_shuffle(bot0, bot1, odd);
     // std::max(x, y) is (x < y) ? y : x, NaN included.
@@ -79,7 +84,8 @@ void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset
     // Vector comparisons give -1 for true: negate for 0/1.
     const Ints8 ea = -(a == best), eb = -(b == best), ec = -(c == best);
     const Ints8 o3 = w32 + 1 - ec;
-    const Ints8 index = row_offset + static_cast<int32_t>(2 * ox) + 2 * lane + (1 - ea) * (o3 + eb * (1 - o3));
+    const Ints8 index =
+        row_offset + static_cast<int32_t>(2 * ox) + 2 * lane + (1 - ea) * (o3 + eb * (1 - o3));
     std::memcpy(out + ox, &best, sizeof best);
     std::memcpy(arg + ox, &index, sizeof index);
   };
@@ -91,7 +97,8 @@ void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset
 // The max pool's backward: each output's gradient goes to the input its argmax (in-plane index)
 // names. dy, argmax: (N*C, H_out*W_out); dx: (N*C, H*W), added into, or with `overwrite` zeroed
 // first (plane by plane, in parallel and in cache) so that it may be uninitialized.
-void max_pool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* argmax, float* dx, bool overwrite) {
+void max_pool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* argmax, float* dx,
+                         bool overwrite) {
   const int64_t per_plane = g.ho * g.wo;
   parallel_for(g.n * g.c, 4, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
@@ -106,7 +113,8 @@ void max_pool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* 
 
 // Global average pooling's backward: dx[p][i] = dy[p] / area for every plane p and its `area`
 // inputs; added into dx, or with `overwrite` assigned.
-void global_avg_pool_backward(int64_t planes, int64_t area, const float* dy, float* dx, bool overwrite) {
+void global_avg_pool_backward(int64_t planes, int64_t area, const float* dy, float* dx,
+                              bool overwrite) {
   parallel_for(planes, 64, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const float v = dy[p] / static_cast<float>(area);
@@ -141,8 +149,8 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
       int32_t* arg = argmax + plane * g.ho * g.wo;
       if (inside && g.kernel == 2 && g.stride == 2) {  // the common 2x2 pool, vectorized
         for (int64_t oy = 0; oy < g.ho; ++oy) {
-          max_pool_2x2_row(in + 2 * oy * g.w, g.w, g.wo, static_cast<int32_t>(2 * oy * g.w), out + oy * g.wo,
-                           arg + oy * g.wo);
+          max_pool_2x2_row(in + 2 * oy * g.w, g.w, g.wo, static_cast<int32_t>(2 * oy * g.w),
+                           out + oy * g.wo, arg + oy * g.wo);
         }
         continue;
       }
@@ -180,7 +188,8 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   record(y, "max_pool2d", {x}, [x, argmax_storage, g](const Tensor& out) {
     bool fresh = false;  // a fresh dx is zeroed by the kernel
     float* dx = x.grad_for_write(fresh);
-    max_pool2d_backward(g, out.grad(), reinterpret_cast<const int32_t*>(argmax_storage->data()), dx, fresh);
+    max_pool2d_backward(g, out.grad(), reinterpret_cast<const int32_t*>(argmax_storage->data()), dx,
+                        fresh);
   });
   return y;
 }
@@ -231,7 +240,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 }
 
 Tensor global_avg_pool(const Tensor& x) {
-  LOWBIT_CHECK(x.rank() == 4, "global_avg_pool: input shape ", x.shape().str(), " should be (N, C, H, W)");
+  LOWBIT_CHECK(x.rank() == 4, "global_avg_pool: input shape ", x.shape().str(),
+               " should be (N, C, H, W)");
   const int64_t planes = x.size(0) * x.size(1), area = x.size(2) * x.size(3);
   Tensor y = Tensor::empty({x.size(0), x.size(1)});
   const float* px = x.data();

@@ -31,9 +31,12 @@ struct AxisSplit {
 AxisSplit split_at(const Shape& shape, int dim) {
   AxisSplit s;
   for (int i = 0; i < shape.rank(); ++i) {
-    if (i < dim) s.outer *= shape[i];
-    else if (i == dim) s.extent = shape[i];
-    else s.inner *= shape[i];
+    if (i < dim)
+      s.outer *= shape[i];
+    else if (i == dim)
+      s.extent = shape[i];
+    else
+      s.inner *= shape[i];
   }
   return s;
 }
@@ -41,7 +44,8 @@ AxisSplit split_at(const Shape& shape, int dim) {
 Tensor scaled_axis_sum(const Tensor& x, int dim, bool average, const char* name) {
   const int rank = x.rank();
   const int d = dim < 0 ? dim + rank : dim;
-  LOWBIT_CHECK(d >= 0 && d < rank, name, ": axis ", dim, " is out of range for shape ", x.shape().str());
+  LOWBIT_CHECK(d >= 0 && d < rank, name, ": axis ", dim, " is out of range for shape ",
+               x.shape().str());
   const AxisSplit s = split_at(x.shape(), d);
   const float scale = average ? 1.0f / static_cast<float>(s.extent) : 1.0f;
   std::vector<int64_t> dims = x.shape().dims();
@@ -51,13 +55,15 @@ Tensor scaled_axis_sum(const Tensor& x, int dim, bool average, const char* name)
   float* py = y.data();
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t e = 0; e < s.extent; ++e)
-      for (int64_t i = 0; i < s.inner; ++i) py[o * s.inner + i] += scale * px[(o * s.extent + e) * s.inner + i];
+      for (int64_t i = 0; i < s.inner; ++i)
+        py[o * s.inner + i] += scale * px[(o * s.extent + e) * s.inner + i];
   record(y, name, {x}, [x, s, scale](const Tensor& out) {
     const float* dy = out.grad();
     float* dx = x.grad();
     for (int64_t o = 0; o < s.outer; ++o)
       for (int64_t e = 0; e < s.extent; ++e)
-        for (int64_t i = 0; i < s.inner; ++i) dx[(o * s.extent + e) * s.inner + i] += scale * dy[o * s.inner + i];
+        for (int64_t i = 0; i < s.inner; ++i)
+          dx[(o * s.extent + e) * s.inner + i] += scale * dy[o * s.inner + i];
   });
   return y;
 }

@@ -56,8 +56,8 @@ Tensor Reshape::forward(const Tensor& x) {
   std::vector<int64_t> dims = dims_;
   for (size_t i = 0; i < dims.size(); ++i) {
     if (dims[i] != 0) continue;
-    LOWBIT_CHECK(static_cast<int>(i) < x.rank(), "Reshape: a 0 (keep) at dimension ", i,
-                 " of ", dims.size(), " for an input of shape ", x.shape().str(),
+    LOWBIT_CHECK(static_cast<int>(i) < x.rank(), "Reshape: a 0 (keep) at dimension ", i, " of ",
+                 dims.size(), " for an input of shape ", x.shape().str(),
                  "; expected a dimension the input has");
     dims[i] = x.size(static_cast<int>(i));
   }

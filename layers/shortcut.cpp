@@ -21,7 +21,8 @@ Tensor pad_channels_subsample(const Tensor& x, int64_t out_channels, int64_t str
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t i = 0; i < ho; ++i)
         for (int64_t j = 0; j < wo; ++j)
-          py[((b * out_channels + ch) * ho + i) * wo + j] = px[((b * c + ch) * h + i * stride) * w + j * stride];
+          py[((b * out_channels + ch) * ho + i) * wo + j] =
+              px[((b * c + ch) * h + i * stride) * w + j * stride];
   record(y, "pad_channels_subsample", {x}, [x, out_channels, stride, ho, wo](const Tensor& out) {
     const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
     const float* dy = out.grad();
@@ -30,7 +31,8 @@ Tensor pad_channels_subsample(const Tensor& x, int64_t out_channels, int64_t str
       for (int64_t ch = 0; ch < c; ++ch)
         for (int64_t i = 0; i < ho; ++i)
           for (int64_t j = 0; j < wo; ++j)
-            dx[((b * c + ch) * h + i * stride) * w + j * stride] += dy[((b * out_channels + ch) * ho + i) * wo + j];
+            dx[((b * c + ch) * h + i * stride) * w + j * stride] +=
+                dy[((b * out_channels + ch) * ho + i) * wo + j];
   });
   return y;
 }

@@ -14,8 +14,11 @@ Tensor pad_channels_subsample(const Tensor& x, int64_t out_channels, int64_t str
 
 class PadChannelsShortcut : public Module {
  public:
-  PadChannelsShortcut(int64_t out_channels, int64_t stride) : out_channels_(out_channels), stride_(stride) {}
-  Tensor forward(const Tensor& x) override { return pad_channels_subsample(x, out_channels_, stride_); }
+  PadChannelsShortcut(int64_t out_channels, int64_t stride)
+      : out_channels_(out_channels), stride_(stride) {}
+  Tensor forward(const Tensor& x) override {
+    return pad_channels_subsample(x, out_channels_, stride_);
+  }
   std::string type_name() const override { return "PadChannelsShortcut"; }
   int64_t out_channels() const { return out_channels_; }
   int64_t stride() const { return stride_; }

@@ -14,6 +14,7 @@ namespace lowbit {
 std::vector<NamedTensor> state_dict(const Module& module, const std::string& prefix = "");
 // Loads the values saved by state_dict. Every entry of the module must be present with
 // the same shape; the error names the first missing or mismatched one.
-void load_state_dict(Module& module, const std::vector<NamedTensor>& state, const std::string& prefix = "");
+void load_state_dict(Module& module, const std::vector<NamedTensor>& state,
+                     const std::string& prefix = "");
 
 }  // namespace lowbit

@@ -26,9 +26,11 @@ std::shared_ptr<Module> make_activation(const ActivationSpec& spec) {
     case ActivationSpec::Kind::kRelu:
       return std::make_shared<ReLU>();
     case ActivationSpec::Kind::kPow2:
-      return std::make_shared<Pow2Activation>(Pow2ActivationSpec{spec.bits, spec.q2, true, spec.backward, spec.scale});
+      return std::make_shared<Pow2Activation>(
+          Pow2ActivationSpec{spec.bits, spec.q2, true, spec.backward, spec.scale});
     case ActivationSpec::Kind::kReluPow2:
-      return std::make_shared<Pow2Activation>(Pow2ActivationSpec{spec.bits, spec.q2, false, spec.backward, spec.scale});
+      return std::make_shared<Pow2Activation>(
+          Pow2ActivationSpec{spec.bits, spec.q2, false, spec.backward, spec.scale});
   }
   throw Error(concat("activation kind ", static_cast<int>(spec.kind), " is unknown"));
 }

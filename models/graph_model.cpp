@@ -9,8 +9,8 @@
 namespace lowbit {
 
 void GraphModel::check_value(Value v, const char* what) const {
-  LOWBIT_CHECK(v >= 0 && v <= static_cast<Value>(steps_.size()), "GraphModel: ", what, " value ",
-               v, " does not exist; expected 0 (the input) to ", steps_.size());
+  LOWBIT_CHECK(v >= 0 && v <= static_cast<Value>(steps_.size()), "GraphModel: ", what, " value ", v,
+               " does not exist; expected 0 (the input) to ", steps_.size());
 }
 
 GraphModel::Value GraphModel::add_step(Step step) {

@@ -13,7 +13,9 @@
 namespace lowbit {
 namespace {
 
-std::string join(const std::string& path, const std::string& name) { return path.empty() ? name : path + "." + name; }
+std::string join(const std::string& path, const std::string& name) {
+  return path.empty() ? name : path + "." + name;
+}
 
 using Unit = std::pair<std::string, const Module*>;  // path below the Sequential, module
 
@@ -36,15 +38,18 @@ std::string legacy_child_name(const Module& parent, const std::string& name) {
     if (name == "bn1") return "stem.1";
     if (name == "relu") return "stem.2";
     if (name == "avgpool") return "pool";
-    if (name.compare(0, 5, "layer") == 0) return "stages." + std::to_string(std::stoi(name.substr(5)) - 1);
+    if (name.compare(0, 5, "layer") == 0)
+      return "stages." + std::to_string(std::stoi(name.substr(5)) - 1);
   }
-  if ((dynamic_cast<const BasicBlock*>(&parent) || dynamic_cast<const Bottleneck*>(&parent)) && name == "downsample")
+  if ((dynamic_cast<const BasicBlock*>(&parent) || dynamic_cast<const Bottleneck*>(&parent)) &&
+      name == "downsample")
     return "shortcut";
   if (dynamic_cast<const InvertedResidual*>(&parent) && name == "conv") return "body";
   return name;
 }
 
-void walk(const Module& m, const std::string& path, const std::string& old, std::map<std::string, std::string>& out) {
+void walk(const Module& m, const std::string& path, const std::string& old,
+          std::map<std::string, std::string>& out) {
   if (!path.empty()) out[path] = old;
   if (dynamic_cast<const Sequential*>(&m) && !dynamic_cast<const ResNet*>(&m)) {
     std::vector<Unit> units;
@@ -80,8 +85,8 @@ std::string renamed(const std::string& name, const std::map<std::string, std::st
 }
 
 std::string hint(const std::string& now, const std::string& before) {
-  return "; the file has neither the model's layer names nor those of older checkpoints ('" + now + "', formerly '" +
-         before + "')";
+  return "; the file has neither the model's layer names nor those of older checkpoints ('" + now +
+         "', formerly '" + before + "')";
 }
 
 }  // namespace
@@ -105,7 +110,8 @@ std::map<std::string, std::string> legacy_entry_names(const Module& model) {
   return names;
 }
 
-EntryNaming rename_legacy_entries(Checkpoint& checkpoint, const Module& model, const std::string& prefix) {
+EntryNaming rename_legacy_entries(Checkpoint& checkpoint, const Module& model,
+                                  const std::string& prefix) {
   const std::map<std::string, std::string> old_of = legacy_entry_names(model);
   bool has_old = false, has_new = old_of.empty();
   for (const auto& [now, before] : old_of) {

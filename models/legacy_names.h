@@ -37,15 +37,17 @@ enum class EntryNaming {
   kNeither,  // no renamed entry under either name: the file holds another model
 };
 
-// Renames a checkpoint written with the old names to today's: every tensor and blob whose name ends,
-// after a dot, in an old entry name ("model.0.weight", "optimizer1.dst.4.weight",
+// Renames a checkpoint written with the old names to today's: every tensor and blob whose name
+// ends, after a dot, in an old entry name ("model.0.weight", "optimizer1.dst.4.weight",
 // "optimizer0.exp_avg.stem.1.bias") gets the new one. Returns how the file named the entries; it is
 // changed only when that is kLegacy.
-EntryNaming rename_legacy_entries(Checkpoint& checkpoint, const Module& model, const std::string& prefix = "model.");
+EntryNaming rename_legacy_entries(Checkpoint& checkpoint, const Module& model,
+                                  const std::string& prefix = "model.");
 
-// For an error when a checkpoint is kNeither: a clause that says so, with the first renamed entry of
-// `model` under both its names ("; the file has neither ... ('conv1.weight', formerly '0.weight')"),
-// so that a file from before the renaming is not taken for another model; "" when no name changed.
+// For an error when a checkpoint is kNeither: a clause that says so, with the first renamed entry
+// of `model` under both its names ("; the file has neither ... ('conv1.weight', formerly
+// '0.weight')"), so that a file from before the renaming is not taken for another model; "" when no
+// name changed.
 std::string legacy_naming_hint(const Module& model);
 
 }  // namespace lowbit

@@ -40,7 +40,8 @@ std::shared_ptr<Sequential> make_lenet5(const ModelOptions& o, Rng& rng) {
     if (normalized) net->add("bn" + std::to_string(k), std::make_shared<BatchNorm>(channels));
     net->add("relu" + std::to_string(k), make_activation(o.activation));
   };
-  net->add("conv1", std::make_shared<Conv2d>(o.in_channels, 6, 5, Conv2dOptions{1, pad, 1}, bias, rng));
+  net->add("conv1",
+           std::make_shared<Conv2d>(o.in_channels, 6, 5, Conv2dOptions{1, pad, 1}, bias, rng));
   block_end(1, 6);
   net->add("pool1", std::make_shared<MaxPool2d>(2));
   net->add("conv2", std::make_shared<Conv2d>(6, 16, 5, Conv2dOptions{1, 0, 1}, bias, rng));

@@ -1,6 +1,6 @@
 // LeNet-5 (LeCun et al. 1998) in its common modern form: conv6-pool-conv16-pool-fc120-fc84-fc; with
-// a quantized activation, each hidden layer gains batch normalization before it (the conv-BN-activation
-// block of Long et al. 2020, whose eq. 2-7 assume a unit-Gaussian input).
+// a quantized activation, each hidden layer gains batch normalization before it (the
+// conv-BN-activation block of Long et al. 2020, whose eq. 2-7 assume a unit-Gaussian input).
 #pragma once
 
 #include <memory>
@@ -18,8 +18,9 @@ namespace lowbit {
 //   activation kPow2 / kReluPow2:
 //     conv-BN-q-pool, conv-BN-q-pool, flatten, fc-BN-q, fc-BN-q, fc   (no bias before a BN: the BN
 //     shift replaces it; the last layer keeps its bias)
-// The layers are named as PyTorch's LeNet-5 tutorials name them: conv1, pool1, conv2, pool2, flatten,
-// fc1, fc2, fc3, with bn<k> and relu<k> after layer k (relu<k> is the quantized activation too).
+// The layers are named as PyTorch's LeNet-5 tutorials name them: conv1, pool1, conv2, pool2,
+// flatten, fc1, fc2, fc3, with bn<k> and relu<k> after layer k (relu<k> is the quantized activation
+// too).
 std::shared_ptr<Sequential> make_lenet5(const ModelOptions& options, Rng& rng);
 
 }  // namespace lowbit

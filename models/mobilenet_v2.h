@@ -20,7 +20,8 @@ class InvertedResidual : public Module {
                    const ActivationSpec& activation, Rng& rng);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "InvertedResidual"; }
-  // Whether the block adds its input to the body's output (stride 1 and as many channels out as in).
+  // Whether the block adds its input to the body's output (stride 1 and as many channels out as
+  // in).
   bool residual() const { return residual_; }
 
  private:

@@ -18,7 +18,7 @@ struct ActivationSpec {
   int bits = 3;
   float q2 = 0.125f;
   Pow2Backward backward = Pow2Backward::kEq7;  // the quantized activations' backward proxy
-  Pow2Scale scale = Pow2Scale::kFixed;          // fixed levels, or levels times a trained factor
+  Pow2Scale scale = Pow2Scale::kFixed;         // fixed levels, or levels times a trained factor
 };
 
 struct ModelOptions {

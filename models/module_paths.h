@@ -14,9 +14,11 @@ namespace lowbit {
 // The dotted path of every module under `root` ("" for the root itself).
 inline std::unordered_map<const Module*, std::string> module_paths(const Module& root) {
   std::unordered_map<const Module*, std::string> paths;
-  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& prefix) {
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
+                                                                    const std::string& prefix) {
     paths.emplace(&m, prefix);
-    for (const auto& [name, child] : m.children()) walk(*child, prefix.empty() ? name : prefix + "." + name);
+    for (const auto& [name, child] : m.children())
+      walk(*child, prefix.empty() ? name : prefix + "." + name);
   };
   walk(root, "");
   return paths;

@@ -21,13 +21,15 @@ namespace lowbit {
 namespace {
 
 std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, Rng& rng) {
-  auto c = std::make_shared<Conv2d>(in, out, kernel, Conv2dOptions{stride, kernel / 2, 1}, false, rng);
+  auto c =
+      std::make_shared<Conv2d>(in, out, kernel, Conv2dOptions{stride, kernel / 2, 1}, false, rng);
   kaiming_normal(c->weight(), fan_out(c->weight()), rng);
   return c;
 }
 
 // The identity when shapes match; otherwise a projection (1x1 conv + BN) or option A.
-std::shared_ptr<Module> make_shortcut(int64_t in, int64_t out, int64_t stride, ShortcutKind kind, Rng& rng) {
+std::shared_ptr<Module> make_shortcut(int64_t in, int64_t out, int64_t stride, ShortcutKind kind,
+                                      Rng& rng) {
   if (in == out && stride == 1) return nullptr;
   if (kind == ShortcutKind::kPadChannels) return std::make_shared<PadChannelsShortcut>(out, stride);
   auto projection = std::make_shared<Sequential>();
@@ -37,10 +39,12 @@ std::shared_ptr<Module> make_shortcut(int64_t in, int64_t out, int64_t stride, S
 
 template <class Block>
 std::shared_ptr<Sequential> make_stage(int64_t& in, int64_t channels, int blocks, int64_t stride,
-                                       ShortcutKind shortcut, const ActivationSpec& activation, Rng& rng) {
+                                       ShortcutKind shortcut, const ActivationSpec& activation,
+                                       Rng& rng) {
   auto stage = std::make_shared<Sequential>();
   for (int b = 0; b < blocks; ++b) {
-    stage->add(std::make_shared<Block>(in, channels, b == 0 ? stride : 1, shortcut, activation, rng));
+    stage->add(
+        std::make_shared<Block>(in, channels, b == 0 ? stride : 1, shortcut, activation, rng));
     in = channels * Block::kExpansion;
   }
   return stage;
@@ -48,7 +52,8 @@ std::shared_ptr<Sequential> make_stage(int64_t& in, int64_t channels, int blocks
 
 // A ResNet holding its stem under torchvision's names: conv1, bn1, relu (a 3x3 convolution and no
 // max pooling, for 32x32 inputs).
-std::shared_ptr<ResNet> resnet_with_stem(int64_t in, int64_t out, const ActivationSpec& activation, Rng& rng) {
+std::shared_ptr<ResNet> resnet_with_stem(int64_t in, int64_t out, const ActivationSpec& activation,
+                                         Rng& rng) {
   auto net = std::make_shared<ResNet>();
   net->add("conv1", conv(in, out, 3, 1, rng)).add("bn1", std::make_shared<BatchNorm>(out));
   net->add("relu", make_activation(activation));
@@ -58,12 +63,14 @@ std::shared_ptr<ResNet> resnet_with_stem(int64_t in, int64_t out, const Activati
 // Appends layer1, layer2, ... (one stage of `blocks` blocks for each width; the first stage keeps
 // the resolution, each later one halves it), then average pooling and the linear classifier.
 template <class Block>
-std::shared_ptr<Module> add_layers(std::shared_ptr<ResNet> net, int64_t in, const std::vector<int64_t>& widths,
-                                   const std::vector<int>& blocks, ShortcutKind shortcut, const ModelOptions& o,
-                                   Rng& rng) {
+std::shared_ptr<Module> add_layers(std::shared_ptr<ResNet> net, int64_t in,
+                                   const std::vector<int64_t>& widths,
+                                   const std::vector<int>& blocks, ShortcutKind shortcut,
+                                   const ModelOptions& o, Rng& rng) {
   for (size_t s = 0; s < widths.size(); ++s) {
-    net->add("layer" + std::to_string(s + 1),
-             make_stage<Block>(in, widths[s], blocks[s], s == 0 ? 1 : 2, shortcut, o.activation, rng));
+    net->add(
+        "layer" + std::to_string(s + 1),
+        make_stage<Block>(in, widths[s], blocks[s], s == 0 ? 1 : 2, shortcut, o.activation, rng));
   }
   net->add("avgpool", std::make_shared<GlobalAvgPool>());
   net->add("fc", std::make_shared<Linear>(in, o.num_classes, true, rng));
@@ -71,21 +78,26 @@ std::shared_ptr<Module> add_layers(std::shared_ptr<ResNet> net, int64_t in, cons
 }
 
 template <class Block>
-std::shared_ptr<Module> make_cifar_resnet(const char* name, const std::vector<int>& blocks, const ModelOptions& o, Rng& rng) {
-  LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
-  return add_layers<Block>(resnet_with_stem(o.in_channels, 64, o.activation, rng), 64, {64, 128, 256, 512}, blocks,
-                           ShortcutKind::kProjection, o, rng);
+std::shared_ptr<Module> make_cifar_resnet(const char* name, const std::vector<int>& blocks,
+                                          const ModelOptions& o, Rng& rng) {
+  LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size,
+               " is not supported; expected 32");
+  return add_layers<Block>(resnet_with_stem(o.in_channels, 64, o.activation, rng), 64,
+                           {64, 128, 256, 512}, blocks, ShortcutKind::kProjection, o, rng);
 }
 
-std::shared_ptr<Module> make_he_cifar_resnet(const char* name, int n, const ModelOptions& o, Rng& rng) {
-  LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
-  return add_layers<BasicBlock>(resnet_with_stem(o.in_channels, 16, o.activation, rng), 16, {16, 32, 64}, {n, n, n},
-                                ShortcutKind::kPadChannels, o, rng);
+std::shared_ptr<Module> make_he_cifar_resnet(const char* name, int n, const ModelOptions& o,
+                                             Rng& rng) {
+  LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size,
+               " is not supported; expected 32");
+  return add_layers<BasicBlock>(resnet_with_stem(o.in_channels, 16, o.activation, rng), 16,
+                                {16, 32, 64}, {n, n, n}, ShortcutKind::kPadChannels, o, rng);
 }
 
 }  // namespace
 
-// Children are called through the registered table, so that replace_child (BN folding) takes effect.
+// Children are called through the registered table, so that replace_child (BN folding) takes
+// effect.
 Tensor ResidualBlock::forward(const Tensor& x) {
   Tensor h = x;
   for (const std::string& name : branch_) h = child(name)(h);
@@ -136,11 +148,21 @@ Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKin
   set_activation("relu3", make_activation(activation));
 }
 
-std::shared_ptr<Module> make_resnet18(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet18", {2, 2, 2, 2}, o, rng); }
-std::shared_ptr<Module> make_resnet34(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<BasicBlock>("resnet34", {3, 4, 6, 3}, o, rng); }
-std::shared_ptr<Module> make_resnet50(const ModelOptions& o, Rng& rng) { return make_cifar_resnet<Bottleneck>("resnet50", {3, 4, 6, 3}, o, rng); }
-std::shared_ptr<Module> make_resnet20(const ModelOptions& o, Rng& rng) { return make_he_cifar_resnet("resnet20", 3, o, rng); }
-std::shared_ptr<Module> make_resnet56(const ModelOptions& o, Rng& rng) { return make_he_cifar_resnet("resnet56", 9, o, rng); }
+std::shared_ptr<Module> make_resnet18(const ModelOptions& o, Rng& rng) {
+  return make_cifar_resnet<BasicBlock>("resnet18", {2, 2, 2, 2}, o, rng);
+}
+std::shared_ptr<Module> make_resnet34(const ModelOptions& o, Rng& rng) {
+  return make_cifar_resnet<BasicBlock>("resnet34", {3, 4, 6, 3}, o, rng);
+}
+std::shared_ptr<Module> make_resnet50(const ModelOptions& o, Rng& rng) {
+  return make_cifar_resnet<Bottleneck>("resnet50", {3, 4, 6, 3}, o, rng);
+}
+std::shared_ptr<Module> make_resnet20(const ModelOptions& o, Rng& rng) {
+  return make_he_cifar_resnet("resnet20", 3, o, rng);
+}
+std::shared_ptr<Module> make_resnet56(const ModelOptions& o, Rng& rng) {
+  return make_he_cifar_resnet("resnet56", 9, o, rng);
+}
 
 int64_t zero_init_residual(Module& model) {
   int64_t blocks = 0;

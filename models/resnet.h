@@ -5,7 +5,8 @@
 //    paper: in each block conv1, conv2, then the shortcut's 1x1 convolution.
 //  - resnet20/56: He et al.'s CIFAR ResNets (6n+2 layers, 16/32/64 channels) with their
 //    parameter-free option-A shortcuts (subsample and zero-pad channels).
-// Every ReLU is ModelOptions::activation's module (the power-of-two activation, eq. 2-7, on request).
+// Every ReLU is ModelOptions::activation's module (the power-of-two activation, eq. 2-7, on
+// request).
 #pragma once
 
 #include <memory>
@@ -69,8 +70,8 @@ class Bottleneck : public ResidualBlock {
 
 // The stem (conv1, bn1, relu), the stages of blocks (layer1, layer2, ...), global average pooling
 // (avgpool) and the linear classifier (fc), applied in order: torchvision's names, so that a layer
-// reads "layer2.0.conv1" and a projection shortcut "layer2.0.downsample.0" (option A's, which has no
-// parameters, is "shortcut").
+// reads "layer2.0.conv1" and a projection shortcut "layer2.0.downsample.0" (option A's, which has
+// no parameters, is "shortcut").
 class ResNet : public Sequential {
  public:
   std::string type_name() const override { return "ResNet"; }

@@ -13,7 +13,8 @@
 namespace lowbit {
 namespace {
 
-void name_modules(const Module& m, const std::string& prefix, std::unordered_map<const Module*, std::string>& names) {
+void name_modules(const Module& m, const std::string& prefix,
+                  std::unordered_map<const Module*, std::string>& names) {
   names[&m] = prefix;
   for (const auto& [name, child] : m.children()) {
     name_modules(*child, prefix.empty() ? name : prefix + "." + name, names);
@@ -60,8 +61,8 @@ ModelSummary summarize(Module& model, int64_t channels, int64_t side) {
       if (!is_layer(m)) return;
       std::vector<int64_t> dims = out.shape().dims();
       dims.erase(dims.begin());
-      LayerSummary layer{names.count(&m) ? names[&m] : "?", m.type_name(), Shape(dims), own_parameters(m),
-                         count_macs(m, out)};
+      LayerSummary layer{names.count(&m) ? names[&m] : "?", m.type_name(), Shape(dims),
+                         own_parameters(m), count_macs(m, out)};
       summary.macs += layer.macs;
       summary.layers.push_back(std::move(layer));
     });
@@ -74,15 +75,17 @@ ModelSummary summarize(Module& model, int64_t channels, int64_t side) {
 std::string format_summary(const ModelSummary& s) {
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-40s %-20s %-18s %12s %14s\n", "layer", "type", "output", "params", "MACs");
+  std::snprintf(line, sizeof line, "%-40s %-20s %-18s %12s %14s\n", "layer", "type", "output",
+                "params", "MACs");
   out += line;
   for (const LayerSummary& l : s.layers) {
-    std::snprintf(line, sizeof line, "%-40s %-20s %-18s %12s %14s\n", l.name.c_str(), l.type.c_str(),
-                  l.output_shape.str().c_str(), with_separators(l.parameters).c_str(), with_separators(l.macs).c_str());
+    std::snprintf(line, sizeof line, "%-40s %-20s %-18s %12s %14s\n", l.name.c_str(),
+                  l.type.c_str(), l.output_shape.str().c_str(),
+                  with_separators(l.parameters).c_str(), with_separators(l.macs).c_str());
     out += line;
   }
-  std::snprintf(line, sizeof line, "total: %s parameters, %s MACs per image\n", with_separators(s.parameters).c_str(),
-                with_separators(s.macs).c_str());
+  std::snprintf(line, sizeof line, "total: %s parameters, %s MACs per image\n",
+                with_separators(s.parameters).c_str(), with_separators(s.macs).c_str());
   return out + line;
 }
 

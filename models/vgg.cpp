@@ -43,12 +43,14 @@ std::shared_ptr<Linear> classifier_linear(int64_t in, int64_t out, Rng& rng) {
 }
 
 void check_input(const char* name, const ModelOptions& o) {
-  LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size, " is not supported; expected 32");
+  LOWBIT_CHECK(o.image_size == 32, name, ": input side ", o.image_size,
+               " is not supported; expected 32");
 }
 
 // torchvision's VGG layout: "features" (the convolutions) then "classifier" (the linear layers),
 // here with the flattening between them as a child of its own.
-std::shared_ptr<Sequential> make_vgg(std::shared_ptr<Sequential> features, std::shared_ptr<Sequential> classifier) {
+std::shared_ptr<Sequential> make_vgg(std::shared_ptr<Sequential> features,
+                                     std::shared_ptr<Sequential> classifier) {
   auto net = std::make_shared<Sequential>();
   net->add("features", std::move(features)).add("flatten", std::make_shared<Flatten>());
   net->add("classifier", std::move(classifier));
@@ -71,7 +73,8 @@ std::shared_ptr<Sequential> make_vgg7(const ModelOptions& o, Rng& rng) {
   check_input("vgg7", o);
   auto features = std::make_shared<Sequential>();
   const int64_t channels =
-      add_features(*features, {128, 128, kPool, 256, 256, kPool, 512, 512, kPool}, o.in_channels, o.activation, rng);
+      add_features(*features, {128, 128, kPool, 256, 256, kPool, 512, 512, kPool}, o.in_channels,
+                   o.activation, rng);
   auto classifier = std::make_shared<Sequential>();
   classifier->add(classifier_linear(channels * 4 * 4, 1024, rng))
       .add(std::make_shared<BatchNorm>(1024))
@@ -81,12 +84,14 @@ std::shared_ptr<Sequential> make_vgg7(const ModelOptions& o, Rng& rng) {
 }
 
 std::shared_ptr<Sequential> make_vgg11(const ModelOptions& o, Rng& rng) {
-  return make_cifar_vgg("vgg11", {64, kPool, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool}, o, rng);
+  return make_cifar_vgg(
+      "vgg11", {64, kPool, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool}, o, rng);
 }
 
 std::shared_ptr<Sequential> make_vgg16(const ModelOptions& o, Rng& rng) {
   return make_cifar_vgg("vgg16",
-                        {64, 64, kPool, 128, 128, kPool, 256, 256, 256, kPool, 512, 512, 512, kPool, 512, 512, 512, kPool},
+                        {64, 64, kPool, 128, 128, kPool, 256, 256, 256, kPool, 512, 512, 512, kPool,
+                         512, 512, 512, kPool},
                         o, rng);
 }
 

@@ -14,7 +14,8 @@ constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
 
 }  // namespace
 
-Adam::Adam(std::vector<Parameter> params, AdamOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
+Adam::Adam(std::vector<Parameter> params, AdamOptions o)
+    : Optimizer(std::move(params), o.lr), options_(o) {
   LOWBIT_CHECK(o.beta1 >= 0 && o.beta1 < 1, "Adam: beta1 ", o.beta1, " must be in [0, 1)");
   LOWBIT_CHECK(o.beta2 >= 0 && o.beta2 < 1, "Adam: beta2 ", o.beta2, " must be in [0, 1)");
   LOWBIT_CHECK(o.eps > 0, "Adam: eps ", o.eps, " must be > 0");
@@ -34,8 +35,10 @@ void Adam::propose_step(size_t k, float* delta) {
   float* v = exp_avg_sq_[k].data();
   const int64_t step = ++steps_[k];
   const float b1 = options_.beta1, b2 = options_.beta2;
-  const float c1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(b1), static_cast<double>(step)));
-  const float c2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(b2), static_cast<double>(step)));
+  const float c1 =
+      1.0f - static_cast<float>(std::pow(static_cast<double>(b1), static_cast<double>(step)));
+  const float c2 =
+      1.0f - static_cast<float>(std::pow(static_cast<double>(b2), static_cast<double>(step)));
   const float l2 = options_.decoupled_weight_decay ? 0.0f : options_.weight_decay;
   const float lr = this->lr(), sqrt_c2 = std::sqrt(c2);
   const float eps = options_.eps;

@@ -37,7 +37,9 @@ bool is_grid_state(int s, const DstSpec& spec) {
   return a == 0 || (is_power_of_two(a) && a <= max_grid_state(spec));
 }
 
-float grid_value(GridState s, const DstSpec& spec) { return std::ldexp(static_cast<float>(s), spec.min_exp); }
+float grid_value(GridState s, const DstSpec& spec) {
+  return std::ldexp(static_cast<float>(s), spec.min_exp);
+}
 
 GridState project_to_grid(float w, const DstSpec& spec) {
   const int top = max_grid_state(spec);

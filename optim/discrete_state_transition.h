@@ -49,7 +49,9 @@ class DstRule {
  public:
   explicit DstRule(const DstSpec& spec);
   GridState operator()(GridState s, float dw, uint64_t key, uint64_t index) const;
-  float value(GridState s) const { return static_cast<float>(s) * step_; }  // == grid_value(s, spec)
+  float value(GridState s) const {
+    return static_cast<float>(s) * step_;
+  }  // == grid_value(s, spec)
 
  private:
   float th_, step_, inverse_step_;  // L = 2^p and 2^-p: scaling by them is exact, as ldexp
@@ -80,7 +82,8 @@ inline GridState DstRule::operator()(GridState s, float dw, uint64_t key, uint64
   const float moved = std::fmin(whole + static_cast<float>(gate), static_cast<float>(2 * top_));
   int next = static_cast<int>(s) + sign * static_cast<int>(moved);
   next = next < -top_ ? -top_ : (next > top_ ? top_ : next);
-  if (is_between_powers_of_two(next)) return land_on_grid(next, counter_uniform(key, 2 * index + 1));
+  if (is_between_powers_of_two(next))
+    return land_on_grid(next, counter_uniform(key, 2 * index + 1));
   return static_cast<GridState>(next);
 }
 

@@ -21,7 +21,8 @@ constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
 // The random stream of parameter k at step t: one splitmix64 round per coordinate, so
 // neighbouring steps and parameters get unrelated streams.
 uint64_t transition_key(uint64_t seed, int64_t step, size_t k) {
-  return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(step)) ^ static_cast<uint64_t>(k));
+  return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(step)) ^
+                    static_cast<uint64_t>(k));
 }
 
 }  // namespace
@@ -38,7 +39,9 @@ float grid_fitting_scale(const float* w, int64_t n, const DstSpec& spec) {
   auto error_at = [&](float c) {
     double error = 0;
     for (double x : sample) {
-      const double back = static_cast<double>(grid_value(project_to_grid(c * static_cast<float>(x), spec), spec)) / c;
+      const double back =
+          static_cast<double>(grid_value(project_to_grid(c * static_cast<float>(x), spec), spec)) /
+          c;
       error += (back - x) * (back - x);
     }
     return error;
@@ -72,8 +75,8 @@ BaseOptimizerOptions BaseOptimizerOptions::with_sgd(SgdOptions options) {
   return b;
 }
 
-DstOptimizer::DstOptimizer(std::vector<Parameter> params, DstSpec spec, BaseOptimizerOptions base, uint64_t seed,
-                           GridInit init)
+DstOptimizer::DstOptimizer(std::vector<Parameter> params, DstSpec spec, BaseOptimizerOptions base,
+                           uint64_t seed, GridInit init)
     : Optimizer(std::move(params), base.lr()), spec_(spec), base_options_(base), seed_(seed) {
   max_grid_state(spec_);  // validates the spec (min_exp in -6..0, th > 0)
   if (base.kind == BaseOptimizerOptions::Kind::kAdam) {
@@ -164,7 +167,8 @@ void DstOptimizer::load_state(const std::vector<NamedTensor>& state) {
   const std::string prefix = kStatePrefix;
   std::vector<NamedTensor> base;
   for (const NamedTensor& s : state) {
-    if (s.name.compare(0, prefix.size(), prefix) == 0) base.push_back({s.name.substr(prefix.size()), s.tensor});
+    if (s.name.compare(0, prefix.size(), prefix) == 0)
+      base.push_back({s.name.substr(prefix.size()), s.tensor});
   }
   if (adam_) {
     adam_->load_state(base);
@@ -193,17 +197,20 @@ void DstOptimizer::load_blob_state(const std::vector<NamedBlob>& blobs) {
   std::vector<const NamedBlob*> found;
   for (size_t k = 0; k < params_.size(); ++k) {
     const NamedBlob& blob = find_blob(blobs, kBlobPrefix + params_[k].name);
-    LOWBIT_CHECK(static_cast<int64_t>(blob.bytes.size()) == params_[k].tensor.numel(), "DST: blob '", blob.name,
-                 "' has ", blob.bytes.size(), " bytes, expected ", params_[k].tensor.numel(), " (one per weight)");
+    LOWBIT_CHECK(static_cast<int64_t>(blob.bytes.size()) == params_[k].tensor.numel(),
+                 "DST: blob '", blob.name, "' has ", blob.bytes.size(), " bytes, expected ",
+                 params_[k].tensor.numel(), " (one per weight)");
     for (uint8_t byte : blob.bytes) {
       const int s = static_cast<GridState>(byte);
       LOWBIT_CHECK(is_grid_state(s, spec_), "DST: blob '", blob.name, "' holds state ", s,
-                   ", which is not on the grid of min_exp ", spec_.min_exp, " (saved with another grid?)");
+                   ", which is not on the grid of min_exp ", spec_.min_exp,
+                   " (saved with another grid?)");
     }
     found.push_back(&blob);
   }
   const NamedBlob& steps = find_blob(blobs, kStepsBlob);
-  LOWBIT_CHECK(steps.bytes.size() == 8, "DST: blob '", kStepsBlob, "' has ", steps.bytes.size(), " bytes, expected 8");
+  LOWBIT_CHECK(steps.bytes.size() == 8, "DST: blob '", kStepsBlob, "' has ", steps.bytes.size(),
+               " bytes, expected 8");
   NoGradGuard no_grad;
   for (size_t k = 0; k < params_.size(); ++k) {
     std::memcpy(states_[k].data(), found[k]->bytes.data(), states_[k].size());

@@ -1,6 +1,6 @@
 // DstOptimizer: weights that live on the power-of-two grid {0, ±2^min_exp, ..., ±1} as int8 states
-// (Long et al. 2020, eq. 8-15). A base optimizer (Adam, the paper's choice, or SGD) proposes Δw from the
-// gradient; the discrete state transition turns it into a stochastic jump between states.
+// (Long et al. 2020, eq. 8-15). A base optimizer (Adam, the paper's choice, or SGD) proposes Δw
+// from the gradient; the discrete state transition turns it into a stochastic jump between states.
 #pragma once
 
 #include <cstdint>
@@ -66,8 +66,8 @@ class DstOptimizer : public Optimizer {
  public:
   // Maps the parameters' current values onto the grid as `init` says and writes the decoded
   // values back into them.
-  DstOptimizer(std::vector<Parameter> params, DstSpec spec, BaseOptimizerOptions base, uint64_t seed,
-               GridInit init = GridInit::kFittedScale);
+  DstOptimizer(std::vector<Parameter> params, DstSpec spec, BaseOptimizerOptions base,
+               uint64_t seed, GridInit init = GridInit::kFittedScale);
 
   void step() override;
   // Resets the base optimizer's moments. The step count (the random stream's position) and

@@ -7,7 +7,8 @@
 
 namespace lowbit {
 
-Optimizer::Optimizer(std::vector<Parameter> params, float lr) : params_(std::move(params)), lr_(lr), base_lr_(lr) {
+Optimizer::Optimizer(std::vector<Parameter> params, float lr)
+    : params_(std::move(params)), lr_(lr), base_lr_(lr) {
   LOWBIT_CHECK(lr >= 0 && std::isfinite(lr), "optimizer: learning rate ", lr, " must be >= 0");
   for (const Parameter& p : params_) {
     LOWBIT_CHECK(p.tensor.defined(), "optimizer: parameter '", p.name, "' is undefined");
@@ -23,17 +24,19 @@ void Optimizer::set_lr(float lr) {
   lr_ = lr;
 }
 
-const Tensor& Optimizer::find_state(const std::vector<NamedTensor>& state, const std::string& name, const Shape& shape) {
+const Tensor& Optimizer::find_state(const std::vector<NamedTensor>& state, const std::string& name,
+                                    const Shape& shape) {
   for (const NamedTensor& s : state) {
     if (s.name != name) continue;
-    LOWBIT_CHECK(s.tensor.shape() == shape, "optimizer state '", name, "' has shape ", s.tensor.shape().str(),
-                 ", expected ", shape.str());
+    LOWBIT_CHECK(s.tensor.shape() == shape, "optimizer state '", name, "' has shape ",
+                 s.tensor.shape().str(), ", expected ", shape.str());
     return s.tensor;
   }
   throw Error(concat("optimizer state has no entry '", name, "'"));
 }
 
-const NamedBlob& Optimizer::find_blob(const std::vector<NamedBlob>& blobs, const std::string& name) {
+const NamedBlob& Optimizer::find_blob(const std::vector<NamedBlob>& blobs,
+                                      const std::string& name) {
   for (const NamedBlob& b : blobs) {
     if (b.name == name) return b;
   }

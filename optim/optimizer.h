@@ -30,8 +30,9 @@ class Optimizer {
   // State that is not a float tensor (e.g. the integer grid states of DST), for checkpoints.
   virtual std::vector<NamedBlob> blob_state() const { return {}; }
   virtual void load_blob_state(const std::vector<NamedBlob>& blobs) { (void)blobs; }
-  // True when the optimizer holds its parameters' values itself (grid states): a checkpoint then stores them
-  // through blob_state() instead of as float tensors, and load_blob_state() writes the values back into the parameters.
+  // True when the optimizer holds its parameters' values itself (grid states): a checkpoint then
+  // stores them through blob_state() instead of as float tensors, and load_blob_state() writes the
+  // values back into the parameters.
   virtual bool holds_parameter_values() const { return false; }
 
   void zero_grad();
@@ -42,8 +43,10 @@ class Optimizer {
 
  protected:
   // Finds `name` in `state` with the given shape (helper for load_state).
-  static const Tensor& find_state(const std::vector<NamedTensor>& state, const std::string& name, const Shape& shape);
-  // Finds the blob `name` in `blobs` (helper for load_blob_state); throws lowbit::Error naming a missing one.
+  static const Tensor& find_state(const std::vector<NamedTensor>& state, const std::string& name,
+                                  const Shape& shape);
+  // Finds the blob `name` in `blobs` (helper for load_blob_state); throws lowbit::Error naming a
+  // missing one.
   static const NamedBlob& find_blob(const std::vector<NamedBlob>& blobs, const std::string& name);
 
   std::vector<Parameter> params_;

@@ -14,12 +14,14 @@ float step_decay(int64_t step, int64_t step_size, float gamma) {
 }
 
 float cosine_annealing(int64_t step, int64_t total_steps, float min_factor) {
-  const double t = std::clamp<double>(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0);
+  const double t =
+      std::clamp<double>(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0);
   return static_cast<float>(min_factor + (1.0 - min_factor) * 0.5 * (1.0 + std::cos(M_PI * t)));
 }
 
 float linear_decay(int64_t step, int64_t total_steps, float min_factor) {
-  const double t = std::clamp<double>(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0);
+  const double t =
+      std::clamp<double>(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0);
   return static_cast<float>(min_factor + (1.0 - min_factor) * (1.0 - t));
 }
 
@@ -44,14 +46,17 @@ ScheduleKind parse_schedule_kind(const std::string& name) {
   if (name == "cosine") return ScheduleKind::kCosine;
   if (name == "cosine-restarts") return ScheduleKind::kCosineRestarts;
   if (name == "linear") return ScheduleKind::kLinear;
-  throw Error(concat("unknown schedule '", name, "'; known: constant, step, cosine, cosine-restarts, linear"));
+  throw Error(concat("unknown schedule '", name,
+                     "'; known: constant, step, cosine, cosine-restarts, linear"));
 }
 
 void validate(const ScheduleConfig& c) {
   LOWBIT_CHECK(c.warmup_steps >= 0, "schedule: warmup_steps ", c.warmup_steps, " must be >= 0");
-  LOWBIT_CHECK(c.min_factor >= 0 && c.min_factor <= 1, "schedule: min_factor ", c.min_factor, " must be in [0, 1]");
+  LOWBIT_CHECK(c.min_factor >= 0 && c.min_factor <= 1, "schedule: min_factor ", c.min_factor,
+               " must be in [0, 1]");
   switch (c.kind) {
-    case ScheduleKind::kConstant: break;
+    case ScheduleKind::kConstant:
+      break;
     case ScheduleKind::kStep:
       LOWBIT_CHECK(c.step_size > 0, "schedule: step_size ", c.step_size, " must be > 0");
       LOWBIT_CHECK(c.gamma > 0 && c.gamma <= 1, "schedule: gamma ", c.gamma, " must be in (0, 1]");
@@ -68,14 +73,20 @@ void validate(const ScheduleConfig& c) {
 }
 
 float schedule_factor(const ScheduleConfig& c, int64_t step) {
-  if (step < c.warmup_steps) return static_cast<float>(step + 1) / static_cast<float>(c.warmup_steps);
+  if (step < c.warmup_steps)
+    return static_cast<float>(step + 1) / static_cast<float>(c.warmup_steps);
   const int64_t t = step - c.warmup_steps;
   switch (c.kind) {
-    case ScheduleKind::kConstant: return 1.0f;
-    case ScheduleKind::kStep: return step_decay(t, c.step_size, c.gamma);
-    case ScheduleKind::kCosine: return cosine_annealing(t, c.total_steps, c.min_factor);
-    case ScheduleKind::kCosineRestarts: return cosine_warm_restarts(t, c.t0, c.t_mult, c.min_factor);
-    case ScheduleKind::kLinear: return linear_decay(t, c.total_steps, c.min_factor);
+    case ScheduleKind::kConstant:
+      return 1.0f;
+    case ScheduleKind::kStep:
+      return step_decay(t, c.step_size, c.gamma);
+    case ScheduleKind::kCosine:
+      return cosine_annealing(t, c.total_steps, c.min_factor);
+    case ScheduleKind::kCosineRestarts:
+      return cosine_warm_restarts(t, c.t0, c.t_mult, c.min_factor);
+    case ScheduleKind::kLinear:
+      return linear_decay(t, c.total_steps, c.min_factor);
   }
   return 1.0f;
 }

@@ -34,12 +34,12 @@ enum class ScheduleKind { kConstant, kStep, kCosine, kCosineRestarts, kLinear };
 
 struct ScheduleConfig {
   ScheduleKind kind = ScheduleKind::kConstant;
-  int64_t total_steps = 1;   // cosine and linear: the annealing length (after warm-up)
-  int64_t step_size = 1;     // step decay period
-  float gamma = 0.1f;        // step decay factor
-  int64_t t0 = 1;            // cosine-restarts first period
-  int64_t t_mult = 1;        // cosine-restarts period multiplier
-  float min_factor = 0.0f;   // the cosine's floor, as a fraction of the base rate
+  int64_t total_steps = 1;  // cosine and linear: the annealing length (after warm-up)
+  int64_t step_size = 1;    // step decay period
+  float gamma = 0.1f;       // step decay factor
+  int64_t t0 = 1;           // cosine-restarts first period
+  int64_t t_mult = 1;       // cosine-restarts period multiplier
+  float min_factor = 0.0f;  // the cosine's floor, as a fraction of the base rate
   int64_t warmup_steps = 0;
   bool reset_state_on_restart = false;
 };

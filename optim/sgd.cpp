@@ -14,11 +14,15 @@ constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
 
 }  // namespace
 
-Sgd::Sgd(std::vector<Parameter> params, SgdOptions o) : Optimizer(std::move(params), o.lr), options_(o) {
-  LOWBIT_CHECK(o.momentum >= 0 && o.momentum < 1, "Sgd: momentum ", o.momentum, " must be in [0, 1)");
+Sgd::Sgd(std::vector<Parameter> params, SgdOptions o)
+    : Optimizer(std::move(params), o.lr), options_(o) {
+  LOWBIT_CHECK(o.momentum >= 0 && o.momentum < 1, "Sgd: momentum ", o.momentum,
+               " must be in [0, 1)");
   LOWBIT_CHECK(o.weight_decay >= 0, "Sgd: weight_decay ", o.weight_decay, " must be >= 0");
-  LOWBIT_CHECK(o.dampening >= 0 && o.dampening <= 1, "Sgd: dampening ", o.dampening, " must be in [0, 1]");
-  LOWBIT_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), "Sgd: nesterov needs momentum > 0 and dampening 0");
+  LOWBIT_CHECK(o.dampening >= 0 && o.dampening <= 1, "Sgd: dampening ", o.dampening,
+               " must be in [0, 1]");
+  LOWBIT_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
+               "Sgd: nesterov needs momentum > 0 and dampening 0");
   for (const Parameter& p : params_) velocity_.push_back(Tensor::zeros(p.tensor.shape()));
   started_.assign(params_.size(), false);
 }
@@ -78,7 +82,8 @@ std::vector<NamedTensor> Sgd::state() const {
 
 void Sgd::load_state(const std::vector<NamedTensor>& state) {
   for (size_t k = 0; k < params_.size(); ++k) {
-    velocity_[k].copy_from(find_state(state, "momentum." + params_[k].name, params_[k].tensor.shape()));
+    velocity_[k].copy_from(
+        find_state(state, "momentum." + params_[k].name, params_[k].tensor.shape()));
     started_[k] = find_state(state, "started." + params_[k].name, Shape{}).item() != 0.0f;
   }
 }

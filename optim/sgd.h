@@ -35,7 +35,7 @@ class Sgd : public Optimizer {
   SgdOptions options_;
   std::vector<Tensor> velocity_;  // momentum buffers, aligned with params_
   std::vector<bool> started_;     // whether each buffer has been initialized
-  std::vector<float> delta_;  // step() scratch, reused across steps and parameters
+  std::vector<float> delta_;      // step() scratch, reused across steps and parameters
 };
 
 }  // namespace lowbit

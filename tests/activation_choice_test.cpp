@@ -1,11 +1,12 @@
 // Activation choice: each kind builds its module with the spec's levels; names parse both ways and
 // an unknown one lists the known ones.
+#include "models/activation_choice.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/autograd.h"
 #include "core/check.h"
 #include "layers/quant/pow2_activation.h"
-#include "models/activation_choice.h"
 
 using namespace lowbit;
 
@@ -18,7 +19,8 @@ std::vector<float> apply(Module& m, const std::vector<float>& x) {
 
 }  // namespace
 
-TEST_CASE("make_activation builds ReLU, the signed and the unsigned power-of-two activation", "[activation_choice]") {
+TEST_CASE("make_activation builds ReLU, the signed and the unsigned power-of-two activation",
+          "[activation_choice]") {
   const std::vector<float> x = {-2.0f, -0.3f, -0.05f, 0.05f, 0.1f, 0.3f, 2.0f};
   ActivationSpec spec;  // relu, 3 bits, q2 = 0.125: levels 0, 0.125, 0.25
   auto relu = make_activation(spec);
@@ -46,20 +48,24 @@ TEST_CASE("the unsigned variant passes no gradient below zero, as ReLU", "[activ
   ActivationSpec spec;
   spec.kind = ActivationSpec::Kind::kReluPow2;
   auto m = make_activation(spec);
-  Tensor x = Tensor::from_vector({3}, {-0.15f, 0.15f, -3.0f});  // 0.15: between the thresholds, slope 1
+  Tensor x =
+      Tensor::from_vector({3}, {-0.15f, 0.15f, -3.0f});  // 0.15: between the thresholds, slope 1
   x.set_requires_grad(true);
   Tensor y = (*m)(x);
   backward(y, Tensor::full({3}, 1.0f));
   CHECK(x.grad_tensor().to_vector() == std::vector<float>{0.0f, 1.0f, 0.0f});
 }
 
-TEST_CASE("activation names parse both ways and an unknown name lists the known ones", "[activation_choice]") {
-  for (auto kind : {ActivationSpec::Kind::kRelu, ActivationSpec::Kind::kPow2, ActivationSpec::Kind::kReluPow2}) {
+TEST_CASE("activation names parse both ways and an unknown name lists the known ones",
+          "[activation_choice]") {
+  for (auto kind : {ActivationSpec::Kind::kRelu, ActivationSpec::Kind::kPow2,
+                    ActivationSpec::Kind::kReluPow2}) {
     CHECK(parse_activation_kind(activation_kind_name(kind)) == kind);
   }
   CHECK(parse_activation_kind("relu-pow2") == ActivationSpec::Kind::kReluPow2);
-  CHECK_THROWS_WITH(parse_activation_kind("tanh"), Catch::Contains("tanh") && Catch::Contains("relu") &&
-                                                       Catch::Contains("pow2") && Catch::Contains("relu-pow2"));
+  CHECK_THROWS_WITH(parse_activation_kind("tanh"),
+                    Catch::Contains("tanh") && Catch::Contains("relu") && Catch::Contains("pow2") &&
+                        Catch::Contains("relu-pow2"));
   CHECK_THROWS_AS(parse_activation_kind("Pow2"), Error);
 }
 

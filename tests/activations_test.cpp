@@ -1,9 +1,10 @@
 // Activations: values and the slopes their backward uses.
+#include "layers/activations.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/autograd.h"
 #include "core/check.h"
-#include "layers/activations.h"
 #include "layers/reduce.h"
 
 using namespace lowbit;
@@ -27,6 +28,7 @@ TEST_CASE("relu, relu6 and hardtanh values and slopes", "[activations]") {
   CHECK(hardtanh(x).to_vector() == std::vector<float>{-1, -0.5f, 0.5f, 1, 1});
   CHECK(slopes(relu, xs) == std::vector<float>{0, 0, 1, 1, 1});
   CHECK(slopes(relu6, xs) == std::vector<float>{0, 0, 1, 1, 0});
-  CHECK(slopes([](const Tensor& t) { return hardtanh(t); }, xs) == std::vector<float>{0, 1, 1, 0, 0});
+  CHECK(slopes([](const Tensor& t) { return hardtanh(t); }, xs) ==
+        std::vector<float>{0, 1, 1, 0, 0});
   CHECK_THROWS_AS(Hardtanh(1, -1), Error);
 }

@@ -1,10 +1,10 @@
 // Adam against hand-computed steps (bias correction, L2 and decoupled decay), state, reset.
-#include <catch2/catch.hpp>
+#include "optim/adam.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/check.h"
-#include "optim/adam.h"
 
 using namespace lowbit;
 
@@ -28,7 +28,8 @@ TEST_CASE("Adam's first two steps", "[optim]") {
   adam.step();
   // m = 0.9*0.2 + 0.1*1 = 0.28, v = 0.999*0.004 + 0.001*1 = 0.004996
   // mhat = 0.28 / 0.19 = 1.473684, vhat = 0.004996 / 0.001999 = 2.499250
-  const double expected = 0.9 - 0.1 * (0.28 / 0.19) / (std::sqrt(0.004996 / (1 - 0.999 * 0.999)) + 1e-8);
+  const double expected =
+      0.9 - 0.1 * (0.28 / 0.19) / (std::sqrt(0.004996 / (1 - 0.999 * 0.999)) + 1e-8);
   CHECK(p.tensor.item() == Approx(expected).epsilon(1e-5));
 }
 

@@ -1,14 +1,14 @@
 // write_file_atomic: the whole new file or the old one, never a part, and a clear error.
-#include <catch2/catch.hpp>
+#include "core/atomic_file.h"
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
-#include "core/atomic_file.h"
 #include "core/check.h"
 
 namespace fs = std::filesystem;
@@ -23,7 +23,8 @@ std::string read_all(const fs::path& path) {
 }
 
 struct TempDir {
-  fs::path root = fs::temp_directory_path() / ("lowbit_atomic_file_test_" + std::to_string(::getpid()));
+  fs::path root =
+      fs::temp_directory_path() / ("lowbit_atomic_file_test_" + std::to_string(::getpid()));
   TempDir() { fs::create_directories(root); }
   ~TempDir() {
     std::error_code ignored;
@@ -33,7 +34,8 @@ struct TempDir {
 
 }  // namespace
 
-TEST_CASE("write_file_atomic writes, replaces whole, and leaves no temporary file", "[atomic_file]") {
+TEST_CASE("write_file_atomic writes, replaces whole, and leaves no temporary file",
+          "[atomic_file]") {
   TempDir dir;
   const fs::path path = dir.root / "out.json";
   lowbit::write_file_atomic(path.string(), std::string("first version, longer than the second"));
@@ -46,10 +48,12 @@ TEST_CASE("write_file_atomic writes, replaces whole, and leaves no temporary fil
   CHECK(fs::file_size(path) == 0);
 }
 
-TEST_CASE("write_file_atomic names the file it cannot write and keeps what was there", "[atomic_file]") {
+TEST_CASE("write_file_atomic names the file it cannot write and keeps what was there",
+          "[atomic_file]") {
   TempDir dir;
-  CHECK_THROWS_WITH(lowbit::write_file_atomic((dir.root / "missing" / "x.csv").string(), std::string("x")),
-                    Catch::Contains("missing/x.csv: cannot write") && Catch::Contains("writable"));
+  CHECK_THROWS_WITH(
+      lowbit::write_file_atomic((dir.root / "missing" / "x.csv").string(), std::string("x")),
+      Catch::Contains("missing/x.csv: cannot write") && Catch::Contains("writable"));
   // A directory in the way: the rename fails, the directory stays, the temporary file is removed.
   const fs::path blocked = dir.root / "blocked";
   fs::create_directories(blocked / "inside");

@@ -39,7 +39,8 @@ float padding(int64_t c) {
 
 }  // namespace
 
-TEST_CASE("normalize_augment without augmentation is per-channel normalization", "[data][augment]") {
+TEST_CASE("normalize_augment without augmentation is per-channel normalization",
+          "[data][augment]") {
   const std::vector<float> out = run(0, 0, false);
   // Hand-computed values: channel 0 has mean 0.5, std 0.5; channel 1 mean 0.25, std 2.
   CHECK(at(out, 0, 0, 0) == Approx(-1.0f).epsilon(1e-6).margin(1e-7));
@@ -52,7 +53,8 @@ TEST_CASE("normalize_augment without augmentation is per-channel normalization",
   for (int64_t c = 0; c < C; ++c)
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x)
-        CHECK(at(out, c, y, x) == Approx(expected(c, kImage[(c * H + y) * W + x])).epsilon(1e-6).margin(1e-7));
+        CHECK(at(out, c, y, x) ==
+              Approx(expected(c, kImage[(c * H + y) * W + x])).epsilon(1e-6).margin(1e-7));
   // A pixel of value 0 gives exactly the padding value.
   CHECK(at(out, 0, 0, 0) == padding(0));
 }
@@ -62,13 +64,16 @@ TEST_CASE("normalize_augment flips each row", "[data][augment]") {
   for (int64_t c = 0; c < C; ++c)
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x)
-        CHECK(at(out, c, y, x) ==
-              Approx(expected(c, kImage[(c * H + y) * W + (W - 1 - x)])).epsilon(1e-6).margin(1e-7));
-  CHECK(at(out, 0, 0, 0) == Approx(1.0f).epsilon(1e-6).margin(1e-7));  // was the 255 at the right end
-  CHECK(at(out, 0, 0, 2) == padding(0));                               // the 0 moved to the right end
+        CHECK(
+            at(out, c, y, x) ==
+            Approx(expected(c, kImage[(c * H + y) * W + (W - 1 - x)])).epsilon(1e-6).margin(1e-7));
+  CHECK(at(out, 0, 0, 0) ==
+        Approx(1.0f).epsilon(1e-6).margin(1e-7));  // was the 255 at the right end
+  CHECK(at(out, 0, 0, 2) == padding(0));           // the 0 moved to the right end
 }
 
-TEST_CASE("normalize_augment shifts with zero padding added before normalization", "[data][augment]") {
+TEST_CASE("normalize_augment shifts with zero padding added before normalization",
+          "[data][augment]") {
   // dy = 1, dx = -1: out(y, x) = src(y + 1, x - 1); row 1 and column 0 fall outside.
   const std::vector<float> out = run(1, -1, false);
   for (int64_t c = 0; c < C; ++c) {
@@ -97,9 +102,13 @@ TEST_CASE("normalize_augment shifts with zero padding added before normalization
   CHECK(at(corner, 1, 1, 0) == Approx(expected(1, 30)).epsilon(1e-6).margin(1e-7));
 
   // A shift by the whole image (or far beyond) leaves padding only.
-  for (auto shift : {std::pair<int64_t, int64_t>{H, 0}, {0, -W}, {int64_t{1} << 62, 0}, {0, -(int64_t{1} << 62)}}) {
+  for (auto shift : {std::pair<int64_t, int64_t>{H, 0},
+                     {0, -W},
+                     {int64_t{1} << 62, 0},
+                     {0, -(int64_t{1} << 62)}}) {
     const std::vector<float> gone = run(shift.first, shift.second, shift.second != 0);
-    for (int64_t i = 0; i < C * H * W; ++i) CHECK(gone[static_cast<size_t>(i)] == padding(i / (H * W)));
+    for (int64_t i = 0; i < C * H * W; ++i)
+      CHECK(gone[static_cast<size_t>(i)] == padding(i / (H * W)));
   }
 }
 
@@ -121,7 +130,8 @@ TEST_CASE("normalize_augment crops first, then flips", "[data][augment]") {
   CHECK(at(left, 0, 0, 2) == padding(0));
 }
 
-TEST_CASE("normalize_augment uses each channel's own mean and standard deviation", "[data][augment]") {
+TEST_CASE("normalize_augment uses each channel's own mean and standard deviation",
+          "[data][augment]") {
   // The same pixel value in two channels with different statistics.
   const uint8_t image[2] = {128, 128};
   const Normalization norm{{0.0f, 1.0f}, {1.0f, 0.25f}};
@@ -135,17 +145,23 @@ TEST_CASE("normalize_augment uses each channel's own mean and standard deviation
   CHECK(out[1] == -4.0f);
 }
 
-TEST_CASE("normalize_augment rejects a normalization that does not fit the image", "[data][augment]") {
+TEST_CASE("normalize_augment rejects a normalization that does not fit the image",
+          "[data][augment]") {
   float out[C * H * W];
-  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{0.5f}, {0.5f}}, 0, 0, false, out),
-                    Catch::Contains("1 means") && Catch::Contains("one per channel (2)"));
-  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{0.5f, 0.5f}, {0.5f}}, 0, 0, false, out),
-                    Catch::Contains("1 standard deviations"));
-  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{0.5f, 0.5f}, {0.5f, 0.0f}}, 0, 0, false, out),
+  CHECK_THROWS_WITH(
+      normalize_augment(kImage, C, H, W, Normalization{{0.5f}, {0.5f}}, 0, 0, false, out),
+      Catch::Contains("1 means") && Catch::Contains("one per channel (2)"));
+  CHECK_THROWS_WITH(
+      normalize_augment(kImage, C, H, W, Normalization{{0.5f, 0.5f}, {0.5f}}, 0, 0, false, out),
+      Catch::Contains("1 standard deviations"));
+  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{0.5f, 0.5f}, {0.5f, 0.0f}}, 0,
+                                      0, false, out),
                     Catch::Contains("stddev[1] = 0"));
-  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{0.5f, 0.5f}, {-1.0f, 1.0f}}, 0, 0, false, out),
+  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{0.5f, 0.5f}, {-1.0f, 1.0f}},
+                                      0, 0, false, out),
                     Catch::Contains("stddev[0] = -1"));
-  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{NAN, 0.5f}, {1.0f, 1.0f}}, 0, 0, false, out),
+  CHECK_THROWS_WITH(normalize_augment(kImage, C, H, W, Normalization{{NAN, 0.5f}, {1.0f, 1.0f}}, 0,
+                                      0, false, out),
                     Catch::Contains("mean[0]"));
   CHECK_THROWS_WITH(normalize_augment(kImage, 0, H, W, Normalization{}, 0, 0, false, out),
                     Catch::Contains("image size 0x2x3"));

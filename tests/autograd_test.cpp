@@ -1,7 +1,8 @@
 // Autograd: accumulation across consumers, graph release, no-grad guard, errors.
+#include "core/autograd.h"
+
 #include <catch2/catch.hpp>
 
-#include "core/autograd.h"
 #include "core/check.h"
 #include "layers/elementwise.h"
 #include "layers/reduce.h"

@@ -25,7 +25,8 @@ Dataset indexed_dataset(int64_t n) {
   d.height = kH;
   d.width = kW;
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t k = 0; k < kImageSize; ++k) d.pixels.push_back(static_cast<uint8_t>(1 + (i * 61 + k * 7) % 250));
+    for (int64_t k = 0; k < kImageSize; ++k)
+      d.pixels.push_back(static_cast<uint8_t>(1 + (i * 61 + k * 7) % 250));
     d.labels.push_back(static_cast<int32_t>(i));
   }
   return d;
@@ -33,7 +34,8 @@ Dataset indexed_dataset(int64_t n) {
 
 const Normalization kNorm{{0.1f, 0.2f, 0.3f}, {0.5f, 1.0f, 2.0f}};
 
-BatchLoaderOptions options(int64_t batch_size, bool shuffle = false, bool drop_last = false, int prefetch = 2) {
+BatchLoaderOptions options(int64_t batch_size, bool shuffle = false, bool drop_last = false,
+                           int prefetch = 2) {
   BatchLoaderOptions o;
   o.batch_size = batch_size;
   o.shuffle = shuffle;
@@ -70,9 +72,11 @@ Epoch run_epoch(BatchLoader& loader, int64_t epoch) {
 }
 
 // The image a batch row must hold: image `index` of `data` under one crop/flip choice.
-std::vector<float> reference(const Dataset& data, int32_t index, int64_t dy, int64_t dx, bool flip) {
+std::vector<float> reference(const Dataset& data, int32_t index, int64_t dy, int64_t dx,
+                             bool flip) {
   std::vector<float> out(kImageSize);
-  normalize_augment(data.pixels.data() + index * kImageSize, kC, kH, kW, kNorm, dy, dx, flip, out.data());
+  normalize_augment(data.pixels.data() + index * kImageSize, kC, kH, kW, kNorm, dy, dx, flip,
+                    out.data());
   return out;
 }
 
@@ -82,7 +86,8 @@ bool same_bits(const float* a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("BatchLoader gives every image once per epoch, labels matching pixels", "[data][batch_loader]") {
+TEST_CASE("BatchLoader gives every image once per epoch, labels matching pixels",
+          "[data][batch_loader]") {
   const Dataset data = indexed_dataset(10);
   for (bool shuffle : {false, true}) {
     for (int prefetch : {0, 1, 2}) {
@@ -100,7 +105,8 @@ TEST_CASE("BatchLoader gives every image once per epoch, labels matching pixels"
         CHECK(seen == data.labels);
         for (size_t b = 0; b < e.labels.size(); ++b)
           for (size_t j = 0; j < e.labels[b].size(); ++j)
-            CHECK(same_bits(e.images[b].data() + j * kImageSize, reference(data, e.labels[b][j], 0, 0, false)));
+            CHECK(same_bits(e.images[b].data() + j * kImageSize,
+                            reference(data, e.labels[b][j], 0, 0, false)));
       }
     }
   }
@@ -129,7 +135,8 @@ TEST_CASE("BatchLoader drop_last drops only the last partial batch", "[data][bat
   CHECK(run_epoch(none, 0).labels.empty());
 }
 
-TEST_CASE("BatchLoader shuffles per epoch, the same way for the same seed", "[data][batch_loader]") {
+TEST_CASE("BatchLoader shuffles per epoch, the same way for the same seed",
+          "[data][batch_loader]") {
   const Dataset data = indexed_dataset(50);
   BatchLoaderOptions o = options(8, true);
   o.seed = 11;
@@ -147,7 +154,8 @@ TEST_CASE("BatchLoader shuffles per epoch, the same way for the same seed", "[da
   CHECK(run_epoch(other, 0).order() != a0);
 }
 
-TEST_CASE("BatchLoader augmentation is random per image, reproducible per epoch", "[data][batch_loader]") {
+TEST_CASE("BatchLoader augmentation is random per image, reproducible per epoch",
+          "[data][batch_loader]") {
   const Dataset data = indexed_dataset(40);
   BatchLoaderOptions o = options(6, true);
   o.augment.crop_padding = 2;
@@ -166,7 +174,8 @@ TEST_CASE("BatchLoader augmentation is random per image, reproducible per epoch"
       for (int64_t dy = -2; dy <= 2; ++dy)
         for (int64_t dx = -2; dx <= 2; ++dx)
           for (bool flip : {false, true})
-            if (same_bits(first.images[b].data() + j * kImageSize, reference(data, first.labels[b][j], dy, dx, flip))) {
+            if (same_bits(first.images[b].data() + j * kImageSize,
+                          reference(data, first.labels[b][j], dy, dx, flip))) {
               ++matches;
               choices.emplace(dy, dx, flip);
             }
@@ -221,7 +230,8 @@ TEST_CASE("BatchLoader start_epoch mid-epoch abandons the rest", "[data][batch_l
   }
 }
 
-TEST_CASE("BatchLoader restarted at random points never leaks a batch of another epoch", "[data][batch_loader]") {
+TEST_CASE("BatchLoader restarted at random points never leaks a batch of another epoch",
+          "[data][batch_loader]") {
   // A stress test of the hand-over between start_epoch and the producer: every batch after a
   // restart must be the batch a synchronous loader gives for that epoch and position.
   const Dataset data = indexed_dataset(64);
@@ -231,7 +241,8 @@ TEST_CASE("BatchLoader restarted at random points never leaks a batch of another
   o.prefetch = 0;
   BatchLoader reference_loader(data, kNorm, o);
   std::vector<Epoch> expected;
-  for (int64_t epoch = 0; epoch < 3; ++epoch) expected.push_back(run_epoch(reference_loader, epoch));
+  for (int64_t epoch = 0; epoch < 3; ++epoch)
+    expected.push_back(run_epoch(reference_loader, epoch));
   o.prefetch = 3;
   BatchLoader loader(data, kNorm, o);
   Batch batch;
@@ -242,7 +253,8 @@ TEST_CASE("BatchLoader restarted at random points never leaks a batch of another
     for (int k = 0; k < round % 7; ++k) {
       REQUIRE(loader.next(batch));
       const size_t b = static_cast<size_t>(k);
-      if (batch.labels != expected[epoch].labels[b] || batch.images.to_vector() != expected[epoch].images[b])
+      if (batch.labels != expected[epoch].labels[b] ||
+          batch.images.to_vector() != expected[epoch].images[b])
         ++mismatches;
     }
   }
@@ -275,21 +287,26 @@ TEST_CASE("BatchLoader rejects bad input at construction", "[data][batch_loader]
   Dataset short_pixels = data;
   short_pixels.pixels.resize(short_pixels.pixels.size() - 1);
   CHECK_THROWS_WITH(BatchLoader(short_pixels, kNorm, options(2)),
-                    Catch::Contains("'indexed'") && Catch::Contains("239 pixel bytes") && Catch::Contains("= 240"));
+                    Catch::Contains("'indexed'") && Catch::Contains("239 pixel bytes") &&
+                        Catch::Contains("= 240"));
   Dataset extra_label = data;
   extra_label.labels.push_back(0);
-  CHECK_THROWS_WITH(BatchLoader(extra_label, kNorm, options(2)), Catch::Contains("5 images x 60 = 300"));
+  CHECK_THROWS_WITH(BatchLoader(extra_label, kNorm, options(2)),
+                    Catch::Contains("5 images x 60 = 300"));
   Dataset no_size = data;
   no_size.height = 0;
   CHECK_THROWS_WITH(BatchLoader(no_size, kNorm, options(2)), Catch::Contains("image size 3x0x5"));
-  CHECK_THROWS_WITH(BatchLoader(data, kNorm, options(0)), Catch::Contains("batch_size 0, expected >= 1"));
+  CHECK_THROWS_WITH(BatchLoader(data, kNorm, options(0)),
+                    Catch::Contains("batch_size 0, expected >= 1"));
   CHECK_THROWS_WITH(BatchLoader(data, kNorm, options(-3)), Catch::Contains("batch_size -3"));
-  CHECK_THROWS_WITH(BatchLoader(data, kNorm, options(2, false, false, -1)), Catch::Contains("prefetch -1"));
+  CHECK_THROWS_WITH(BatchLoader(data, kNorm, options(2, false, false, -1)),
+                    Catch::Contains("prefetch -1"));
   BatchLoaderOptions bad_pad = options(2);
   bad_pad.augment.crop_padding = -1;
   CHECK_THROWS_WITH(BatchLoader(data, kNorm, bad_pad), Catch::Contains("crop_padding -1"));
-  CHECK_THROWS_WITH(BatchLoader(data, Normalization{{0.5f}, {0.5f}}, options(2)),
-                    Catch::Contains("'indexed'") && Catch::Contains("1 means, expected one per channel (3)"));
+  CHECK_THROWS_WITH(
+      BatchLoader(data, Normalization{{0.5f}, {0.5f}}, options(2)),
+      Catch::Contains("'indexed'") && Catch::Contains("1 means, expected one per channel (3)"));
   CHECK_THROWS_WITH(BatchLoader(data, Normalization{{0, 0, 0}, {1, 0, 1}}, options(2)),
                     Catch::Contains("stddev[1] = 0"));
 }
@@ -339,7 +356,8 @@ std::vector<int> flips_by_image(BatchLoader& loader, const Dataset& data, int64_
   return flipped;
 }
 
-TEST_CASE("BatchLoader alternate flips reverse every image's flip each epoch", "[data][batch_loader]") {
+TEST_CASE("BatchLoader alternate flips reverse every image's flip each epoch",
+          "[data][batch_loader]") {
   const Dataset data = indexed_dataset(64);
   BatchLoaderOptions o = options(8, true);
   o.augment.horizontal_flip = true;

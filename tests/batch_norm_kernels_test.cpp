@@ -1,14 +1,14 @@
 // The batch norm kernels against a double-precision reference: the training forward (batch
 // statistics, running statistics with momentum), the eval forward, and the backward's dx
 // (added and overwritten), dgamma and dbeta, with and without gamma, on 1 and 2 threads.
-#include <catch2/catch.hpp>
+#include "layers/kernels/batch_norm_kernels.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <vector>
 
 #include "core/parallel.h"
 #include "core/rng.h"
-#include "layers/kernels/batch_norm_kernels.h"
 #include "tests/thread_count.h"
 
 using namespace lowbit;
@@ -27,21 +27,24 @@ size_t at(const BatchNormLayout& L, int64_t b, int64_t c, int64_t i) {
 }
 
 // The batch mean and biased variance of channel c.
-void reference_statistics(const BatchNormLayout& L, const std::vector<float>& x, int64_t c, double& mean, double& var) {
+void reference_statistics(const BatchNormLayout& L, const std::vector<float>& x, int64_t c,
+                          double& mean, double& var) {
   const double m = static_cast<double>(L.n * L.inner);
   double s = 0.0, s2 = 0.0;
   for (int64_t b = 0; b < L.n; ++b)
     for (int64_t i = 0; i < L.inner; ++i) s += x[at(L, b, c, i)];
   mean = s / m;
   for (int64_t b = 0; b < L.n; ++b)
-    for (int64_t i = 0; i < L.inner; ++i) s2 += (x[at(L, b, c, i)] - mean) * (x[at(L, b, c, i)] - mean);
+    for (int64_t i = 0; i < L.inner; ++i)
+      s2 += (x[at(L, b, c, i)] - mean) * (x[at(L, b, c, i)] - mean);
   var = s2 / m;
 }
 
 }  // namespace
 
-TEST_CASE("batch_norm_forward: batch statistics, running statistics and y against a double reference",
-          "[batch_norm_kernels]") {
+TEST_CASE(
+    "batch_norm_forward: batch statistics, running statistics and y against a double reference",
+    "[batch_norm_kernels]") {
   ThreadCountRestorer restore;
   Rng rng(3);
   const BatchNormLayout L{3, 5, 37};  // 37: lanes of 16 and a tail
@@ -52,8 +55,8 @@ TEST_CASE("batch_norm_forward: batch statistics, running statistics and y agains
     INFO(threads << " threads");
     set_num_threads(threads);
     std::vector<float> rm(5, 0.5f), rv(5, 2.0f), mean(5), invstd(5), y(x.size());
-    kernels::batch_norm_forward(L, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), true, momentum, eps,
-                                mean.data(), invstd.data(), y.data());
+    kernels::batch_norm_forward(L, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), true,
+                                momentum, eps, mean.data(), invstd.data(), y.data());
     const double m = static_cast<double>(L.n * L.inner);
     for (int64_t c = 0; c < L.c; ++c) {
       double mu, var;
@@ -65,27 +68,32 @@ TEST_CASE("batch_norm_forward: batch statistics, running statistics and y agains
       CHECK(rv[c] == Approx(0.9 * 2.0 + 0.1 * var * m / (m - 1)).epsilon(1e-5));
       for (int64_t b = 0; b < L.n; ++b)
         for (int64_t i = 0; i < L.inner; ++i)
-          CHECK(y[at(L, b, c, i)] == Approx(gamma[c] * (x[at(L, b, c, i)] - mu) * is + beta[c]).margin(1e-5));
+          CHECK(y[at(L, b, c, i)] ==
+                Approx(gamma[c] * (x[at(L, b, c, i)] - mu) * is + beta[c]).margin(1e-5));
     }
   }
 }
 
-TEST_CASE("batch_norm_forward: eval uses the running statistics and leaves them alone, with null gamma and beta",
-          "[batch_norm_kernels]") {
+TEST_CASE(
+    "batch_norm_forward: eval uses the running statistics and leaves them alone, with null gamma "
+    "and beta",
+    "[batch_norm_kernels]") {
   const BatchNormLayout L{2, 2, 3};
   const std::vector<float> x{1, 2, 3, -1, 0, 1, 4, 5, 6, 2, 2, 2};
   std::vector<float> rm{1.0f, -2.0f}, rv{4.0f, 0.25f}, mean(2), invstd(2), y(x.size());
-  kernels::batch_norm_forward(L, x.data(), nullptr, nullptr, rm.data(), rv.data(), false, 0.1f, 0.0f, mean.data(),
-                              invstd.data(), y.data());
+  kernels::batch_norm_forward(L, x.data(), nullptr, nullptr, rm.data(), rv.data(), false, 0.1f,
+                              0.0f, mean.data(), invstd.data(), y.data());
   CHECK(rm == std::vector<float>{1.0f, -2.0f});
   CHECK(rv == std::vector<float>{4.0f, 0.25f});
   CHECK(mean == std::vector<float>{1.0f, -2.0f});
   CHECK(invstd == std::vector<float>{0.5f, 2.0f});
-  CHECK(y == std::vector<float>{0.0f, 0.5f, 1.0f, 2.0f, 4.0f, 6.0f, 1.5f, 2.0f, 2.5f, 8.0f, 8.0f, 8.0f});
+  CHECK(y ==
+        std::vector<float>{0.0f, 0.5f, 1.0f, 2.0f, 4.0f, 6.0f, 1.5f, 2.0f, 2.5f, 8.0f, 8.0f, 8.0f});
 }
 
-TEST_CASE("batch_norm_backward: dx, dgamma and dbeta against a double reference, added and overwritten",
-          "[batch_norm_kernels]") {
+TEST_CASE(
+    "batch_norm_backward: dx, dgamma and dbeta against a double reference, added and overwritten",
+    "[batch_norm_kernels]") {
   ThreadCountRestorer restore;
   Rng rng(5);
   const BatchNormLayout L{4, 3, 21};
@@ -117,7 +125,8 @@ TEST_CASE("batch_norm_backward: dx, dgamma and dbeta against a double reference,
           for (int64_t i = 0; i < L.inner; ++i) {
             const size_t e = at(L, b, c, i);
             const double xhat = (x[e] - mean[c]) * invstd[c];
-            dx_ref[e] = training ? g / m * (m * dy[e] - dbeta_ref[c] - xhat * dgamma_ref[c]) : g * dy[e];
+            dx_ref[e] =
+                training ? g / m * (m * dy[e] - dbeta_ref[c] - xhat * dgamma_ref[c]) : g * dy[e];
           }
       }
       for (int threads : {1, 2}) {
@@ -125,10 +134,12 @@ TEST_CASE("batch_norm_backward: dx, dgamma and dbeta against a double reference,
         set_num_threads(threads);
         for (bool overwrite : {true, false}) {
           INFO((overwrite ? "overwrite" : "add"));
-          const float start = overwrite ? std::nanf("") : 0.25f;  // an overwritten dx may hold anything
+          const float start =
+              overwrite ? std::nanf("") : 0.25f;  // an overwritten dx may hold anything
           std::vector<float> dx(x.size(), start), dgamma(3, 1.0f), dbeta(3, -1.0f);
-          kernels::batch_norm_backward(L, x.data(), dy.data(), with_gamma ? gamma.data() : nullptr, mean.data(),
-                                       invstd.data(), training, dx.data(), overwrite, dgamma.data(), dbeta.data());
+          kernels::batch_norm_backward(L, x.data(), dy.data(), with_gamma ? gamma.data() : nullptr,
+                                       mean.data(), invstd.data(), training, dx.data(), overwrite,
+                                       dgamma.data(), dbeta.data());
           for (size_t e = 0; e < x.size(); ++e)
             CHECK(dx[e] == Approx(dx_ref[e] + (overwrite ? 0.0 : 0.25)).margin(1e-5));
           for (int64_t c = 0; c < L.c; ++c) {
@@ -139,11 +150,12 @@ TEST_CASE("batch_norm_backward: dx, dgamma and dbeta against a double reference,
       }
       // Only the parameter gradients (dx null), and only dx (both sums null).
       std::vector<float> dgamma(3, 0.0f), dx(x.size(), 0.0f);
-      kernels::batch_norm_backward(L, x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), training, nullptr,
-                                   false, dgamma.data(), nullptr);
+      kernels::batch_norm_backward(L, x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(),
+                                   training, nullptr, false, dgamma.data(), nullptr);
       for (int64_t c = 0; c < L.c; ++c) CHECK(dgamma[c] == Approx(dgamma_ref[c]).margin(1e-5));
-      kernels::batch_norm_backward(L, x.data(), dy.data(), with_gamma ? gamma.data() : nullptr, mean.data(),
-                                   invstd.data(), training, dx.data(), false, nullptr, nullptr);
+      kernels::batch_norm_backward(L, x.data(), dy.data(), with_gamma ? gamma.data() : nullptr,
+                                   mean.data(), invstd.data(), training, dx.data(), false, nullptr,
+                                   nullptr);
       for (size_t e = 0; e < x.size(); ++e) CHECK(dx[e] == Approx(dx_ref[e]).margin(1e-5));
     }
   }

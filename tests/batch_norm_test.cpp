@@ -1,15 +1,16 @@
 // batch_norm: normalized values, running statistics with momentum, eval mode, errors.
-#include <catch2/catch.hpp>
+#include "layers/batch_norm.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/check.h"
-#include "layers/batch_norm.h"
 
 using namespace lowbit;
 
 TEST_CASE("training normalizes each channel with batch statistics", "[batch_norm]") {
-  // Channel 0 holds 1, 2, 3, 4 (mean 2.5, biased var 1.25); channel 1 holds 10 x 4... (2, 2, 1, 2) layout.
+  // Channel 0 holds 1, 2, 3, 4 (mean 2.5, biased var 1.25); channel 1 holds 10 x 4... (2, 2, 1, 2)
+  // layout.
   Tensor x = Tensor::from_vector({2, 2, 1, 2}, {1, 2, 10, 10, 3, 4, 10, 14});
   BatchNorm bn(2);
   bn.weight().fill(2.0f);

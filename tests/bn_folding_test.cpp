@@ -1,10 +1,11 @@
-// BN folding (FAT eq. 10-11): hand-computed folds of a conv and a linear layer, and whole zoo models
-// (LeNet-5, ResNet-20, MobileNet-v2) with randomized BN statistics whose folded outputs, in eval and
-// in train mode, equal the unfolded eval outputs, every folded BN replaced by an Identity; BNs that
-// cannot be folded are left and named; folds the trace cannot see are caught.
-#include <catch2/catch.hpp>
+// BN folding (FAT eq. 10-11): hand-computed folds of a conv and a linear layer, and whole zoo
+// models (LeNet-5, ResNet-20, MobileNet-v2) with randomized BN statistics whose folded outputs, in
+// eval and in train mode, equal the unfolded eval outputs, every folded BN replaced by an Identity;
+// BNs that cannot be folded are left and named; folds the trace cannot see are caught.
+#include "models/transforms/bn_folding.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -16,11 +17,10 @@
 #include "core/rng.h"
 #include "layers/activations.h"
 #include "layers/dropout.h"
-#include "layers/identity.h"
 #include "layers/elementwise.h"
-#include "layers/sequential.h"
+#include "layers/identity.h"
 #include "layers/quant/uniform_quantizer.h"
-#include "models/transforms/bn_folding.h"
+#include "layers/sequential.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
 #include "tests/gradcheck.h"
@@ -54,13 +54,15 @@ Tensor eval(Module& model, const Tensor& x) {
 
 double max_abs_difference(const Tensor& a, const Tensor& b) {
   double d = 0.0;
-  for (int64_t i = 0; i < a.numel(); ++i) d = std::max(d, std::fabs(static_cast<double>(a.data()[i]) - b.data()[i]));
+  for (int64_t i = 0; i < a.numel(); ++i)
+    d = std::max(d, std::fabs(static_cast<double>(a.data()[i]) - b.data()[i]));
   return d;
 }
 
 double max_abs(const Tensor& a) {
   double m = 0.0;
-  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(a.data()[i])));
+  for (int64_t i = 0; i < a.numel(); ++i)
+    m = std::max(m, std::fabs(static_cast<double>(a.data()[i])));
   return m;
 }
 
@@ -78,7 +80,8 @@ class HiddenConsumer : public Module {
   std::string type_name() const override { return "HiddenConsumer"; }
 };
 
-// Calls its BN through a pointer of its own, so that replacing the registered child changes nothing.
+// Calls its BN through a pointer of its own, so that replacing the registered child changes
+// nothing.
 class OwnPointer : public Module {
  public:
   explicit OwnPointer(Rng& rng) {
@@ -113,7 +116,8 @@ class TwoConsumers : public Module {
 }  // namespace
 
 TEST_CASE("bn_folding: a conv and a linear layer folded by hand (eq. 10-11)", "[bn_folding]") {
-  // eps = 2^-10 and variances 4 - eps and 1 - eps make every sqrt exact: s = gamma / 2 and gamma / 1.
+  // eps = 2^-10 and variances 4 - eps and 1 - eps make every sqrt exact: s = gamma / 2 and gamma
+  // / 1.
   const float eps = 1.0f / 1024.0f;
   Rng rng(1);
   Conv2d conv(1, 2, 1, Conv2dOptions{}, false, rng);
@@ -125,8 +129,10 @@ TEST_CASE("bn_folding: a conv and a linear layer folded by hand (eq. 10-11)", "[
   bn.running_var().copy_from(Tensor::from_vector({2}, {4.0f - eps, 1.0f - eps}));
   fold_batch_norm(conv, bn);
   CHECK(conv.weight().to_vector() == std::vector<float>{3.0f, -2.0f});  // s = 1.5, 2
-  CHECK(conv.bias().to_vector() == std::vector<float>{0.25f, 2.0f});    // 1 + 1.5 (0 - 0.5), 0 + 2 (0 + 1)
-  CHECK(bn.running_mean().to_vector() == std::vector<float>{0.5f, -1.0f});  // the BN itself is left as it was
+  CHECK(conv.bias().to_vector() ==
+        std::vector<float>{0.25f, 2.0f});  // 1 + 1.5 (0 - 0.5), 0 + 2 (0 + 1)
+  CHECK(bn.running_mean().to_vector() ==
+        std::vector<float>{0.5f, -1.0f});  // the BN itself is left as it was
 
   Linear fc(2, 2, true, rng);
   fc.weight().copy_from(Tensor::from_vector({2, 2}, {1.0f, 2.0f, 3.0f, 4.0f}));
@@ -138,20 +144,23 @@ TEST_CASE("bn_folding: a conv and a linear layer folded by hand (eq. 10-11)", "[
   bn1.running_var().copy_from(Tensor::from_vector({2}, {1.0f - eps, 4.0f - eps}));
   fold_batch_norm(fc, bn1);
   CHECK(fc.weight().to_vector() == std::vector<float>{2.0f, 4.0f, 1.5f, 2.0f});  // s = 2, 0.5
-  CHECK(fc.bias().to_vector() == std::vector<float>{-1.0f, 0.75f});              // 2 (0.5 - 1), 1 + 0.5 (-0.5)
+  CHECK(fc.bias().to_vector() == std::vector<float>{-1.0f, 0.75f});  // 2 (0.5 - 1), 1 + 0.5 (-0.5)
 }
 
-TEST_CASE("bn_folding: zoo models with random BN statistics give the same outputs folded, in eval and train mode",
-          "[bn_folding]") {
+TEST_CASE(
+    "bn_folding: zoo models with random BN statistics give the same outputs folded, in eval and "
+    "train mode",
+    "[bn_folding]") {
   struct Case {
     const char* model;
     int64_t channels, side;
     ActivationSpec::Kind activation;
   };
-  // LeNet-5 has BN only before a quantized activation (models/lenet5.cpp): the unsigned power-of-two one.
-  for (const Case& c :
-       {Case{"lenet5", 1, 28, ActivationSpec::Kind::kReluPow2}, Case{"resnet20", 3, 32, ActivationSpec::Kind::kRelu},
-        Case{"mobilenetv2", 3, 32, ActivationSpec::Kind::kRelu}}) {
+  // LeNet-5 has BN only before a quantized activation (models/lenet5.cpp): the unsigned
+  // power-of-two one.
+  for (const Case& c : {Case{"lenet5", 1, 28, ActivationSpec::Kind::kReluPow2},
+                        Case{"resnet20", 3, 32, ActivationSpec::Kind::kRelu},
+                        Case{"mobilenetv2", 3, 32, ActivationSpec::Kind::kRelu}}) {
     DYNAMIC_SECTION(c.model) {
       Rng rng(42);
       ModelOptions o;
@@ -177,16 +186,18 @@ TEST_CASE("bn_folding: zoo models with random BN statistics give the same output
       });
       CHECK(bns_left == 0);
       CHECK(identities == bns);
-      for (const NamedTensor& b : model->buffers()) CHECK(b.name.find("running") == std::string::npos);
+      for (const NamedTensor& b : model->buffers())
+        CHECK(b.name.find("running") == std::string::npos);
       // Inputs other than the tracing sample: the relative difference is float rounding.
       const Tensor folded = eval(*model, unseen);
       const double relative = max_abs_difference(folded, expected) / max_abs(expected);
       INFO(c.model << ": max |folded - unfolded| = " << max_abs_difference(folded, expected)
-                   << " of max |y| = " << max_abs(expected) << " (sample: " << report.max_abs_difference << ")");
+                   << " of max |y| = " << max_abs(expected)
+                   << " (sample: " << report.max_abs_difference << ")");
       CHECK(relative <= 1e-4);
       CHECK(report.max_abs_difference <= 1e-4 * report.max_abs_output);
-      // Train mode: no batch statistics are left to undo the fold (dropout, MobileNet-v2's, stays off:
-      // it is random in train mode, and has nothing to do with folding).
+      // Train mode: no batch statistics are left to undo the fold (dropout, MobileNet-v2's, stays
+      // off: it is random in train mode, and has nothing to do with folding).
       model->train();
       for_each_module(*model, [](Module& m) {
         if (dynamic_cast<Dropout*>(&m)) m.eval();
@@ -197,7 +208,8 @@ TEST_CASE("bn_folding: zoo models with random BN statistics give the same output
   }
 }
 
-TEST_CASE("bn_folding: BNs not fed by a sole conv or linear call are left and named", "[bn_folding]") {
+TEST_CASE("bn_folding: BNs not fed by a sole conv or linear call are left and named",
+          "[bn_folding]") {
   Rng rng(3);
   Sequential net;
   net.add(std::make_shared<Conv2d>(2, 3, 1, Conv2dOptions{}, false, rng))
@@ -217,13 +229,16 @@ TEST_CASE("bn_folding: errors", "[bn_folding]") {
   Rng rng(4);
   Conv2d conv(2, 3, 1, Conv2dOptions{}, false, rng);
   BatchNorm four(4);
-  CHECK_THROWS_WITH(fold_batch_norm(conv, four), Catch::Contains("3 outputs but the BatchNorm has 4 channels"));
+  CHECK_THROWS_WITH(fold_batch_norm(conv, four),
+                    Catch::Contains("3 outputs but the BatchNorm has 4 channels"));
   auto q = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true), 1);
   conv.set_weight_quantizer(q);
   BatchNorm three(3);
-  CHECK_THROWS_WITH(fold_batch_norm(conv, three), Catch::Contains("before quantizers are attached"));
+  CHECK_THROWS_WITH(fold_batch_norm(conv, three),
+                    Catch::Contains("before quantizers are attached"));
 
-  // A functional consumer the trace cannot see: the comparison on the sample catches the wrong fold.
+  // A functional consumer the trace cannot see: the comparison on the sample catches the wrong
+  // fold.
   HiddenConsumer hidden(rng);
   randomize_batch_norms(hidden, rng);
   CHECK_THROWS_WITH(fold_batch_norms(hidden, random_tensor({1, 2, 2, 2}, rng)),
@@ -232,6 +247,7 @@ TEST_CASE("bn_folding: errors", "[bn_folding]") {
   // A parent calling the BN through its own pointer: the replacement would not take effect.
   OwnPointer own(rng);
   randomize_batch_norms(own, rng);
-  CHECK_THROWS_WITH(fold_batch_norms(own, random_tensor({1, 2, 2, 2}, rng)),
-                    Catch::Contains("BatchNorm 'bn' is still called") && Catch::Contains("Module::child"));
+  CHECK_THROWS_WITH(
+      fold_batch_norms(own, random_tensor({1, 2, 2, 2}, rng)),
+      Catch::Contains("BatchNorm 'bn' is still called") && Catch::Contains("Module::child"));
 }

@@ -1,13 +1,13 @@
 // Batch-norm re-estimation: after it, the running statistics are exactly the average of the
 // batches' statistics (momentum 1/k), only BN ran in training mode, and modes and momenta are
 // restored.
-#include <catch2/catch.hpp>
+#include "apps/train/bn_recalibration.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 #include <vector>
 
-#include "apps/train/bn_recalibration.h"
 #include "layers/batch_norm.h"
 #include "layers/dropout.h"
 #include "layers/sequential.h"
@@ -26,7 +26,8 @@ Dataset small_images(int64_t n) {
   d.height = kSide;
   d.width = kSide;
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t k = 0; k < kC * kSide * kSide; ++k) d.pixels.push_back(static_cast<uint8_t>((i * 37 + k * k * 11) % 256));
+    for (int64_t k = 0; k < kC * kSide * kSide; ++k)
+      d.pixels.push_back(static_cast<uint8_t>((i * 37 + k * k * 11) % 256));
     d.labels.push_back(0);
   }
   d.class_names = {"only"};
@@ -34,7 +35,8 @@ Dataset small_images(int64_t n) {
 }
 
 // Per channel: the mean over the batches of each batch's mean and unbiased variance over (N, H, W).
-void average_batch_statistics(BatchLoader& loader, std::vector<double>& mean, std::vector<double>& var) {
+void average_batch_statistics(BatchLoader& loader, std::vector<double>& mean,
+                              std::vector<double>& var) {
   mean.assign(kC, 0.0);
   var.assign(kC, 0.0);
   loader.start_epoch(0);
@@ -53,7 +55,8 @@ void average_batch_statistics(BatchLoader& loader, std::vector<double>& mean, st
         }
       const double mu = s / static_cast<double>(m);
       mean[static_cast<size_t>(c)] += mu;
-      var[static_cast<size_t>(c)] += (s2 - static_cast<double>(m) * mu * mu) / static_cast<double>(m - 1);
+      var[static_cast<size_t>(c)] +=
+          (s2 - static_cast<double>(m) * mu * mu) / static_cast<double>(m - 1);
     }
   }
   for (int64_t c = 0; c < kC; ++c) {
@@ -76,7 +79,8 @@ struct SmallLoader {
 
 }  // namespace
 
-TEST_CASE("batch-norm re-estimation leaves the average of the batches' statistics", "[apps][batch_norm]") {
+TEST_CASE("batch-norm re-estimation leaves the average of the batches' statistics",
+          "[apps][batch_norm]") {
   SmallLoader small;
   BatchLoader& loader = small.loader;
 

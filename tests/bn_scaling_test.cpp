@@ -1,11 +1,12 @@
 // scale_batch_norms: every BN's output is multiplied by the factor, and nothing else changes.
+#include "models/transforms/bn_scaling.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/check.h"
 #include "core/rng.h"
 #include "layers/batch_norm.h"
 #include "layers/sequential.h"
-#include "models/transforms/bn_scaling.h"
 #include "models/model_zoo.h"
 
 using namespace lowbit;
@@ -22,7 +23,8 @@ TEST_CASE("scaling batch norms multiplies each BN output by the factor", "[model
   const std::vector<float> before = (*bn)(x).to_vector();
   CHECK(scale_batch_norms(*bn, 0.125f) == 1);
   const std::vector<float> after = (*bn)(x).to_vector();
-  for (size_t i = 0; i < before.size(); ++i) CHECK(after[i] == Approx(0.125f * before[i]).margin(1e-6));
+  for (size_t i = 0; i < before.size(); ++i)
+    CHECK(after[i] == Approx(0.125f * before[i]).margin(1e-6));
   CHECK(bn->weight().data()[2] == 0.3125f);  // 2.5 / 8, exactly
   CHECK(bn->bias().data()[2] == -0.0625f);
 }
@@ -31,7 +33,8 @@ TEST_CASE("scaling batch norms reaches every BN of a model and only BNs", "[mode
   Rng rng(1);
   ModelOptions options;
   auto resnet = make_model("resnet20", options, rng);
-  CHECK(scale_batch_norms(*resnet, 0.5f) == 19);  // the stem and two per block (option-A shortcuts have none)
+  CHECK(scale_batch_norms(*resnet, 0.5f) ==
+        19);  // the stem and two per block (option-A shortcuts have none)
   for (const Parameter& p : resnet->parameters()) {
     if (p.role == ParamRole::kNormScale) CHECK(p.tensor.data()[0] == 0.5f);
   }

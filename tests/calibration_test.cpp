@@ -2,9 +2,10 @@
 // over the calibration batches and max|W| per tensor or output channel; inputs after ReLU get an
 // unsigned quantizer; a BN-folded ResNet-20 quantized naively at 8 bits stays close to its float
 // outputs, at 4 bits further away.
-#include <catch2/catch.hpp>
+#include "models/transforms/calibration.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -20,10 +21,9 @@
 #include "layers/linear.h"
 #include "layers/losses.h"
 #include "layers/sequential.h"
-#include "models/transforms/bn_folding.h"
-#include "models/transforms/calibration.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
+#include "models/transforms/bn_folding.h"
 #include "optim/adam.h"
 #include "tests/gradcheck.h"
 
@@ -76,10 +76,10 @@ TEST_CASE("calibration: T_max of inputs and weights, signedness from the data", 
   auto& conv = dynamic_cast<Conv2d&>((*net)[0]);
   auto& fc = dynamic_cast<Linear&>((*net)[3]);
   const std::vector<float> w = conv.weight().to_vector();
-  const float w0 = std::fabs(
-      *std::max_element(w.begin(), w.begin() + 9, [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
-  const float w1 = std::fabs(
-      *std::max_element(w.begin() + 9, w.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
+  const float w0 = std::fabs(*std::max_element(
+      w.begin(), w.begin() + 9, [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
+  const float w1 = std::fabs(*std::max_element(
+      w.begin() + 9, w.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
 
   const std::vector<CalibratedLayer> layers = attach_calibrated_quantizers(*net, batches);
   REQUIRE(layers.size() == 2);
@@ -91,10 +91,12 @@ TEST_CASE("calibration: T_max of inputs and weights, signedness from the data", 
   CHECK_FALSE(layers[1].input->spec().is_signed);  // after ReLU: eq. 9
   CHECK(layers[0].input->upper_limits() == std::vector<float>{conv_input_max});
   CHECK(layers[1].input->upper_limits() == std::vector<float>{fc_input_max});
-  CHECK(layers[0].weight->upper_limits() == std::vector<float>{w0, w1});  // per output channel (default)
+  CHECK(layers[0].weight->upper_limits() ==
+        std::vector<float>{w0, w1});  // per output channel (default)
   CHECK(layers[1].weight->channels() == 3);
   for (const CalibratedLayer& l : layers) {
-    CHECK(l.weight->alpha().to_vector() == std::vector<float>(static_cast<size_t>(l.weight->channels()), 1.0f));
+    CHECK(l.weight->alpha().to_vector() ==
+          std::vector<float>(static_cast<size_t>(l.weight->channels()), 1.0f));
   }
   std::vector<std::string> names;
   for (const Parameter& p : net->parameters())
@@ -119,16 +121,20 @@ TEST_CASE("calibration: asymmetric limits per tensor and per channel", "[calibra
   CHECK(layers[0].input->spec().is_signed);
   CHECK(layers[0].input->lower_limits() == std::vector<float>{-0.375f});
   // The upper limit is L + 1 * (T_r - T_l), exact up to one float rounding.
-  CHECK(layers[0].input->upper_limits()[0] == Approx(*std::max_element(x.begin(), x.end())).epsilon(1e-6));
+  CHECK(layers[0].input->upper_limits()[0] ==
+        Approx(*std::max_element(x.begin(), x.end())).epsilon(1e-6));
   CHECK(layers[1].input->channels() == 32);  // per input feature of the linear layer
   for (float l : layers[1].input->lower_limits()) CHECK(l == 0.0f);
   const std::vector<float> w = dynamic_cast<Linear&>((*net)[3]).weight().to_vector();
-  CHECK(layers[1].weight->lower_limits() == std::vector<float>{std::min(0.0f, *std::min_element(w.begin(), w.end()))});
+  CHECK(layers[1].weight->lower_limits() ==
+        std::vector<float>{std::min(0.0f, *std::min_element(w.begin(), w.end()))});
   CHECK(layers[1].weight->upper_limits()[0] ==
         Approx(std::max(0.0f, *std::max_element(w.begin(), w.end()))).epsilon(1e-6));
 }
 
-TEST_CASE("calibration: a folded ResNet-20 quantized naively stays near its float outputs at 8 bits", "[calibration]") {
+TEST_CASE(
+    "calibration: a folded ResNet-20 quantized naively stays near its float outputs at 8 bits",
+    "[calibration]") {
   Rng rng(3);
   ModelOptions options;
   auto make = [&] {
@@ -145,7 +151,8 @@ TEST_CASE("calibration: a folded ResNet-20 quantized naively stays near its floa
     });
     return m;
   };
-  const std::vector<Tensor> batches{random_tensor({4, 3, 32, 32}, rng), random_tensor({4, 3, 32, 32}, rng)};
+  const std::vector<Tensor> batches{random_tensor({4, 3, 32, 32}, rng),
+                                    random_tensor({4, 3, 32, 32}, rng)};
   const Tensor test = random_tensor({4, 3, 32, 32}, rng);
   auto reference = make();
   const Tensor expected = eval_no_grad(*reference, test);
@@ -165,20 +172,25 @@ TEST_CASE("calibration: a folded ResNet-20 quantized naively stays near its floa
   CHECK(error[1] > 2 * error[0]);
 }
 
-TEST_CASE("calibration: the alphas train, and fine-tuning on the RMSE to the float logits (eq. 25) lowers it",
-          "[calibration]") {
-  // The FAT loop in small: a folded ResNet-20 with naive 4-bit quantizers, only the threshold scales
-  // trained (Adam), on the RMSE between float and quantized logits, no labels.
+TEST_CASE(
+    "calibration: the alphas train, and fine-tuning on the RMSE to the float logits (eq. 25) "
+    "lowers it",
+    "[calibration]") {
+  // The FAT loop in small: a folded ResNet-20 with naive 4-bit quantizers, only the threshold
+  // scales trained (Adam), on the RMSE between float and quantized logits, no labels.
   Rng rng(5);
   ModelOptions options;
   auto model = make_model("resnet20", options, rng);
   for_each_module(*model, [&](Module& m) {
     if (auto* bn = dynamic_cast<BatchNorm*>(&m))
-      for (int64_t c = 0; c < bn->channels(); ++c) bn->running_var().data()[c] = rng.uniform(0.5f, 2.0f);
+      for (int64_t c = 0; c < bn->channels(); ++c)
+        bn->running_var().data()[c] = rng.uniform(0.5f, 2.0f);
   });
-  const Tensor train = random_tensor({8, 3, 32, 32}, rng), held_out = random_tensor({8, 3, 32, 32}, rng);
+  const Tensor train = random_tensor({8, 3, 32, 32}, rng),
+               held_out = random_tensor({8, 3, 32, 32}, rng);
   fold_batch_norms(*model, train);
-  const Tensor train_target = eval_no_grad(*model, train), held_out_target = eval_no_grad(*model, held_out);
+  const Tensor train_target = eval_no_grad(*model, train),
+               held_out_target = eval_no_grad(*model, held_out);
   UniformQuantizationOptions o;
   o.weight_bits = o.input_bits = 4;
   attach_calibrated_quantizers(*model, {train}, o);
@@ -216,7 +228,8 @@ TEST_CASE("calibration: the alphas train, and fine-tuning on the RMSE to the flo
 TEST_CASE("calibration: errors", "[calibration]") {
   Rng rng(4);
   auto net = small_net(rng);
-  CHECK_THROWS_WITH(attach_calibrated_quantizers(*net, {}), Catch::Contains("no calibration batches"));
+  CHECK_THROWS_WITH(attach_calibrated_quantizers(*net, {}),
+                    Catch::Contains("no calibration batches"));
   attach_calibrated_quantizers(*net, {random_tensor({1, 1, 4, 4}, rng)});
   CHECK_THROWS_WITH(attach_calibrated_quantizers(*net, {random_tensor({1, 1, 4, 4}, rng)}),
                     Catch::Contains("layer '0' has a quantizer already"));

@@ -1,14 +1,14 @@
 // Checkpoints: round trip, atomic replacement, and a clear error for every kind of damage.
-#include <catch2/catch.hpp>
+#include "core/checkpoint.h"
 
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
-
 #include "core/check.h"
-#include "core/checkpoint.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("lowbit_checkpoint_test_" + std::to_string(::getpid()));
+  fs::path dir =
+      fs::temp_directory_path() / ("lowbit_checkpoint_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   return dir;
 }
@@ -61,14 +62,16 @@ TEST_CASE("damaged checkpoints give one clear error each", "[checkpoint]") {
   save_checkpoint(good.string(), sample());
   const std::vector<char> bytes = read_all(good);
 
-  CHECK_THROWS_WITH(load_checkpoint((dir / "absent.ckpt").string()), Catch::Contains("absent.ckpt"));
+  CHECK_THROWS_WITH(load_checkpoint((dir / "absent.ckpt").string()),
+                    Catch::Contains("absent.ckpt"));
 
   std::vector<char> wrong_magic = bytes;
   wrong_magic[0] = 'X';
   write_all(dir / "magic.ckpt", wrong_magic);
   CHECK_THROWS_WITH(load_checkpoint((dir / "magic.ckpt").string()), Catch::Contains("magic"));
 
-  write_all(dir / "short.ckpt", std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)));
+  write_all(dir / "short.ckpt",
+            std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)));
   CHECK_THROWS_AS(load_checkpoint((dir / "short.ckpt").string()), Error);
 
   std::vector<char> flipped = bytes;
@@ -87,5 +90,6 @@ TEST_CASE("saving over an existing checkpoint replaces it whole", "[checkpoint]"
 }
 
 TEST_CASE("an unwritable location is an error, not a crash", "[checkpoint]") {
-  CHECK_THROWS_WITH(save_checkpoint("/nonexistent-dir/x.ckpt", sample()), Catch::Contains("/nonexistent-dir/x.ckpt"));
+  CHECK_THROWS_WITH(save_checkpoint("/nonexistent-dir/x.ckpt", sample()),
+                    Catch::Contains("/nonexistent-dir/x.ckpt"));
 }

@@ -21,7 +21,9 @@ const testing::TempRoot temp_root("lowbit_cifar10_test");
 fs::path fresh_dir(const std::string& name) { return temp_root.fresh(name); }
 
 // Pixel value of image `id`, channel c, row y, column x: distinct across planes and positions.
-uint8_t pixel(int id, int c, int y, int x) { return static_cast<uint8_t>(id * 31 + c * 101 + y * 7 + x * 3); }
+uint8_t pixel(int id, int c, int y, int x) {
+  return static_cast<uint8_t>(id * 31 + c * 101 + y * 7 + x * 3);
+}
 
 // One record: the label byte, then the R, G and B planes, each row-major 32x32.
 void append_record(std::vector<uint8_t>& bytes, int label, int id) {
@@ -33,7 +35,8 @@ void append_record(std::vector<uint8_t>& bytes, int label, int id) {
 
 void write(const fs::path& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
 }
 
 // Five training batches of 2 + i records (ids 0..) and a test batch of 3 records (ids 100..).
@@ -66,7 +69,8 @@ TEST_CASE("CIFAR-10 binary batches load in order with their planes as C, H, W", 
     for (int c = 0; c < 3; ++c)
       for (int y = 0; y < 32; ++y)
         for (int x = 0; x < 32; ++x)
-          same = same && train.pixels[static_cast<size_t>(((i * 3 + c) * 32 + y) * 32 + x)] == pixel(i, c, y, x);
+          same = same && train.pixels[static_cast<size_t>(((i * 3 + c) * 32 + y) * 32 + x)] ==
+                             pixel(i, c, y, x);
     CHECK(same);
   }
   // One hand-picked value: image 7, green plane, row 2, column 5.
@@ -93,23 +97,27 @@ TEST_CASE("bad CIFAR-10 batches give one line naming the file", "[data][cifar10]
     append_record(bytes, 1, 1);
     bytes.resize(bytes.size() - 1);
     write(dir / "data_batch_3.bin", bytes);
-    CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), true),
-                      Catch::Contains("data_batch_3.bin: 3072 bytes") && Catch::Contains("truncated"));
+    CHECK_THROWS_WITH(
+        load_cifar10_binary(dir.string(), true),
+        Catch::Contains("data_batch_3.bin: 3072 bytes") && Catch::Contains("truncated"));
   }
   SECTION("missing batch") {
     const fs::path dir = fresh_dir("missing");
     write_batches(dir);
     fs::remove(dir / "data_batch_5.bin");
-    CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), true), Catch::Contains("data_batch_5.bin: file not found"));
+    CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), true),
+                      Catch::Contains("data_batch_5.bin: file not found"));
     CHECK(load_cifar10_binary(dir.string(), false).size() == 3);  // the test split is still whole
     fs::remove(dir / "test_batch.bin");
-    CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), false), Catch::Contains("test_batch.bin: file not found"));
+    CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), false),
+                      Catch::Contains("test_batch.bin: file not found"));
   }
   SECTION("empty batch") {
     const fs::path dir = fresh_dir("empty");
     write_batches(dir);
     write(dir / "test_batch.bin", {});
-    CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), false), Catch::Contains("test_batch.bin: 0 bytes"));
+    CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), false),
+                      Catch::Contains("test_batch.bin: 0 bytes"));
   }
   SECTION("label out of range") {
     const fs::path dir = fresh_dir("label");
@@ -122,6 +130,7 @@ TEST_CASE("bad CIFAR-10 batches give one line naming the file", "[data][cifar10]
                       Catch::Contains("data_batch_2.bin: label 10 in record 1"));
   }
   SECTION("not a directory") {
-    CHECK_THROWS_WITH(load_cifar10_binary("/nonexistent/cifar", true), Catch::Contains("/nonexistent/cifar: not a"));
+    CHECK_THROWS_WITH(load_cifar10_binary("/nonexistent/cifar", true),
+                      Catch::Contains("/nonexistent/cifar: not a"));
   }
 }

@@ -1,9 +1,10 @@
 // concatenate: exact values along every axis, the backward's slices, and the shape errors.
+#include "layers/concatenate.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/autograd.h"
 #include "core/check.h"
-#include "layers/concatenate.h"
 #include "layers/elementwise.h"
 #include "layers/reduce.h"
 

@@ -1,9 +1,8 @@
-// The confusion matrix (apps/train/confusion_matrix.h): its sums on a matrix small enough to count by
-// hand, the CSV written and read back unchanged, and one named error for each malformed file.
+// The confusion matrix (apps/train/confusion_matrix.h): its sums on a matrix small enough to count
+// by hand, the CSV written and read back unchanged, and one named error for each malformed file.
 #include "apps/train/confusion_matrix.h"
 
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <utility>
 #include <vector>
@@ -51,7 +50,8 @@ TEST_CASE("the confusion CSV is read back as it was written", "[confusion]") {
   // Line ends saved as CRLF and a missing final newline are accepted.
   CHECK(parse_confusion_csv("true\\predicted,a,b\r\na,1,2\r\nb,3,4", "m.csv").counts ==
         std::vector<int64_t>{1, 2, 3, 4});
-  CHECK_THROWS_WITH(confusion_csv({{"a"}, {1, 2}}), Catch::Contains("2 counts for 1 class names; expected 1"));
+  CHECK_THROWS_WITH(confusion_csv({{"a"}, {1, 2}}),
+                    Catch::Contains("2 counts for 1 class names; expected 1"));
 }
 
 TEST_CASE("a malformed confusion CSV is named with what was expected", "[confusion]") {
@@ -62,10 +62,14 @@ TEST_CASE("a malformed confusion CSV is named with what was expected", "[confusi
       {"epoch,loss\n1,2\n", "line 1 is \"epoch,loss\"; " + header},
       {"true\\predicted\n", "line 1 is \"true\\predicted\"; " + header},
       {"true\\predicted,a,b\na,1,2\n", "1 row; expected 2, one per class of the header"},
-      {"true\\predicted,a,b\na,1,2\nb,3,4\nc,5,6\n", "3 rows; expected 2, one per class of the header"},
-      {"true\\predicted,a,b\na,1,2\nb,3\n", "line 3 has 2 cells; expected 3 (the class name and 2 counts)"},
-      {"true\\predicted,a,b\na,1,2\nb,3,4,\n", "line 3 has 4 cells; expected 3 (the class name and 2 counts)"},
-      {"true\\predicted,a,b\nb,1,2\na,3,4\n", "line 2 is the row of \"b\"; expected \"a\", the header's class 1"},
+      {"true\\predicted,a,b\na,1,2\nb,3,4\nc,5,6\n",
+       "3 rows; expected 2, one per class of the header"},
+      {"true\\predicted,a,b\na,1,2\nb,3\n",
+       "line 3 has 2 cells; expected 3 (the class name and 2 counts)"},
+      {"true\\predicted,a,b\na,1,2\nb,3,4,\n",
+       "line 3 has 4 cells; expected 3 (the class name and 2 counts)"},
+      {"true\\predicted,a,b\nb,1,2\na,3,4\n",
+       "line 2 is the row of \"b\"; expected \"a\", the header's class 1"},
       {"true\\predicted,a,b\na,1,-2\nb,3,4\n", "line 2, column 3 is \"-2\"; " + count},
       {"true\\predicted,a,b\na,1,2\nb,3.5,4\n", "line 3, column 2 is \"3.5\"; " + count},
       {"true\\predicted,a,b\na,1,\nb,3,4\n", "line 2, column 3 is \"\"; " + count},
@@ -74,15 +78,17 @@ TEST_CASE("a malformed confusion CSV is named with what was expected", "[confusi
   };
   for (const auto& c : cases) {
     INFO(c.first);
-    CHECK_THROWS_WITH(parse_confusion_csv(c.first, "run/test_confusion.csv"), "run/test_confusion.csv: " + c.second);
+    CHECK_THROWS_WITH(parse_confusion_csv(c.first, "run/test_confusion.csv"),
+                      "run/test_confusion.csv: " + c.second);
   }
 }
 
 TEST_CASE("a confusion CSV file that cannot be read is named", "[confusion]") {
   const testing::TempRoot root("lowbit_confusion_matrix_test");
   const std::filesystem::path dir = root.dir("files");
-  CHECK_THROWS_WITH(read_confusion_csv((dir / "absent.csv").string()),
-                    (dir / "absent.csv").string() + ": cannot be read; expected a confusion matrix as CSV");
+  CHECK_THROWS_WITH(
+      read_confusion_csv((dir / "absent.csv").string()),
+      (dir / "absent.csv").string() + ": cannot be read; expected a confusion matrix as CSV");
   CHECK_THROWS_WITH(read_confusion_csv(dir.string()), Catch::Contains("cannot be read"));
   const std::string path = (dir / "m.csv").string();
   std::ofstream(path) << confusion_csv(three_classes());

@@ -1,15 +1,16 @@
 // conv2d against a direct double-precision reference for forward, dx, dweight and dbias,
 // across kernel sizes, strides, paddings, groups (depthwise included) and batch sizes;
-// the same results (to rounding) for 1 and 2 threads, bit-identical repeats; errors for bad arguments.
-#include <catch2/catch.hpp>
+// the same results (to rounding) for 1 and 2 threads, bit-identical repeats; errors for bad
+// arguments.
+#include "layers/conv2d.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
-#include "layers/conv2d.h"
 
 using namespace lowbit;
 
@@ -24,13 +25,16 @@ struct Reference {
   std::vector<double> y, dx, dw, db;
 };
 
-// Direct loops: y[b,o,i,j] = bias[o] + sum_{c,ky,kx} x[b, g*cg + c, i*s - p + ky, j*s - p + kx] w[o,c,ky,kx].
+// Direct loops: y[b,o,i,j] = bias[o] + sum_{c,ky,kx} x[b, g*cg + c, i*s - p + ky, j*s - p + kx]
+// w[o,c,ky,kx].
 Reference reference(const Case& k, const std::vector<float>& x, const std::vector<float>& w,
                     const std::vector<float>& bias, const std::vector<float>& dy) {
-  const int64_t ho = (k.h + 2 * k.padding - k.kh) / k.stride + 1, wo = (k.w + 2 * k.padding - k.kw) / k.stride + 1;
+  const int64_t ho = (k.h + 2 * k.padding - k.kh) / k.stride + 1,
+                wo = (k.w + 2 * k.padding - k.kw) / k.stride + 1;
   const int64_t cg = k.c_in / k.groups, og = k.c_out / k.groups;
-  Reference r{std::vector<double>(static_cast<size_t>(k.n * k.c_out * ho * wo)), std::vector<double>(x.size()),
-              std::vector<double>(w.size()), std::vector<double>(static_cast<size_t>(k.c_out))};
+  Reference r{std::vector<double>(static_cast<size_t>(k.n * k.c_out * ho * wo)),
+              std::vector<double>(x.size()), std::vector<double>(w.size()),
+              std::vector<double>(static_cast<size_t>(k.c_out))};
   for (int64_t b = 0; b < k.n; ++b)
     for (int64_t o = 0; o < k.c_out; ++o)
       for (int64_t i = 0; i < ho; ++i)
@@ -42,9 +46,11 @@ Reference reference(const Case& k, const std::vector<float>& x, const std::vecto
           for (int64_t c = 0; c < cg; ++c)
             for (int64_t ky = 0; ky < k.kh; ++ky)
               for (int64_t kx = 0; kx < k.kw; ++kx) {
-                const int64_t iy = i * k.stride - k.padding + ky, ix = j * k.stride - k.padding + kx;
+                const int64_t iy = i * k.stride - k.padding + ky,
+                              ix = j * k.stride - k.padding + kx;
                 if (iy < 0 || iy >= k.h || ix < 0 || ix >= k.w) continue;
-                const size_t xi = static_cast<size_t>(((b * k.c_in + (o / og) * cg + c) * k.h + iy) * k.w + ix);
+                const size_t xi =
+                    static_cast<size_t>(((b * k.c_in + (o / og) * cg + c) * k.h + iy) * k.w + ix);
                 const size_t wi = static_cast<size_t>(((o * cg + c) * k.kh + ky) * k.kw + kx);
                 s += static_cast<double>(x[xi]) * w[wi];
                 r.dx[xi] += d * w[wi];
@@ -73,8 +79,8 @@ struct Result {
   std::vector<float> y, dx, dw, db;
 };
 
-Result run(const Case& k, const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& bias,
-           const std::vector<float>& dy) {
+Result run(const Case& k, const std::vector<float>& x, const std::vector<float>& w,
+           const std::vector<float>& bias, const std::vector<float>& dy) {
   Tensor tx = Tensor::from_vector({k.n, k.c_in, k.h, k.w}, x);
   Tensor tw = Tensor::from_vector({k.c_out, k.c_in / k.groups, k.kh, k.kw}, w);
   tx.set_requires_grad(true);
@@ -94,27 +100,37 @@ Result run(const Case& k, const std::vector<float>& x, const std::vector<float>&
 
 TEST_CASE("conv2d matches the direct reference in every configuration", "[conv2d]") {
   const std::vector<Case> cases = {
-      {1, 1, 4, 4, 1, 1, 1, 1, 0, 1, false},   {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, true},
-      {5, 4, 9, 9, 6, 3, 3, 2, 1, 1, true},    {2, 4, 13, 11, 8, 5, 5, 1, 2, 1, false},
-      {3, 4, 8, 8, 4, 3, 3, 3, 0, 2, true},    {2, 4, 6, 5, 4, 3, 1, 1, 1, 2, true},
-      {5, 6, 7, 7, 6, 3, 3, 1, 1, 6, true},    {5, 6, 8, 9, 6, 3, 3, 2, 1, 6, false},
-      {5, 8, 4, 4, 16, 3, 3, 1, 1, 1, true},   {4, 16, 4, 4, 32, 1, 1, 2, 0, 1, false},
-      {7, 8, 2, 2, 8, 3, 3, 1, 1, 1, false},   {3, 6, 5, 5, 6, 5, 5, 1, 2, 6, true},
+      {1, 1, 4, 4, 1, 1, 1, 1, 0, 1, false},
+      {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, true},
+      {5, 4, 9, 9, 6, 3, 3, 2, 1, 1, true},
+      {2, 4, 13, 11, 8, 5, 5, 1, 2, 1, false},
+      {3, 4, 8, 8, 4, 3, 3, 3, 0, 2, true},
+      {2, 4, 6, 5, 4, 3, 1, 1, 1, 2, true},
+      {5, 6, 7, 7, 6, 3, 3, 1, 1, 6, true},
+      {5, 6, 8, 9, 6, 3, 3, 2, 1, 6, false},
+      {5, 8, 4, 4, 16, 3, 3, 1, 1, 1, true},
+      {4, 16, 4, 4, 32, 1, 1, 2, 0, 1, false},
+      {7, 8, 2, 2, 8, 3, 3, 1, 1, 1, false},
+      {3, 6, 5, 5, 6, 5, 5, 1, 2, 6, true},
       {2, 3, 10, 10, 3, 1, 1, 1, 0, 1, true},
       // stride 2 with output rows >= 8 wide (the constant-stride im2col/col2im rows)
-      {3, 4, 18, 17, 6, 3, 3, 2, 1, 1, true},  {2, 8, 16, 16, 8, 1, 1, 2, 0, 1, false},
+      {3, 4, 18, 17, 6, 3, 3, 2, 1, 1, true},
+      {2, 8, 16, 16, 8, 1, 1, 2, 0, 1, false},
   };
   const int saved = num_threads();
   Rng rng(4);
   for (const Case& k : cases) {
-    const int64_t ho = (k.h + 2 * k.padding - k.kh) / k.stride + 1, wo = (k.w + 2 * k.padding - k.kw) / k.stride + 1;
+    const int64_t ho = (k.h + 2 * k.padding - k.kh) / k.stride + 1,
+                  wo = (k.w + 2 * k.padding - k.kw) / k.stride + 1;
     const auto x = random_vector(static_cast<size_t>(k.n * k.c_in * k.h * k.w), rng);
-    const auto w = random_vector(static_cast<size_t>(k.c_out * k.c_in / k.groups * k.kh * k.kw), rng);
+    const auto w =
+        random_vector(static_cast<size_t>(k.c_out * k.c_in / k.groups * k.kh * k.kw), rng);
     const auto bias = random_vector(static_cast<size_t>(k.c_out), rng);
     const auto dy = random_vector(static_cast<size_t>(k.n * k.c_out * ho * wo), rng);
     const Reference ref = reference(k, x, w, bias, dy);
-    INFO("case n=" << k.n << " c=" << k.c_in << "->" << k.c_out << " " << k.h << "x" << k.w << " k=" << k.kh << "x"
-                   << k.kw << " s=" << k.stride << " p=" << k.padding << " g=" << k.groups);
+    INFO("case n=" << k.n << " c=" << k.c_in << "->" << k.c_out << " " << k.h << "x" << k.w
+                   << " k=" << k.kh << "x" << k.kw << " s=" << k.stride << " p=" << k.padding
+                   << " g=" << k.groups);
     set_num_threads(1);
     const Result one = run(k, x, w, bias, dy);
     set_num_threads(2);
@@ -132,12 +148,16 @@ TEST_CASE("conv2d matches the direct reference in every configuration", "[conv2d
 
 TEST_CASE("conv2d rejects bad arguments with the shapes in the message", "[conv2d]") {
   Tensor x = Tensor::zeros({1, 4, 5, 5});
-  CHECK_THROWS_WITH(conv2d(Tensor::zeros({4, 5, 5}), Tensor::zeros({2, 4, 3, 3})), Catch::Contains("(4, 5, 5)"));
+  CHECK_THROWS_WITH(conv2d(Tensor::zeros({4, 5, 5}), Tensor::zeros({2, 4, 3, 3})),
+                    Catch::Contains("(4, 5, 5)"));
   CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({2, 3, 3, 3})), Catch::Contains("(2, 3, 3, 3)"));
-  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({3, 2, 3, 3}), Tensor(), {1, 0, 2}), Catch::Contains("groups 2"));
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({3, 2, 3, 3}), Tensor(), {1, 0, 2}),
+                    Catch::Contains("groups 2"));
   CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({2, 4, 7, 7})), Catch::Contains("larger"));
-  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({2, 4, 3, 3}), Tensor(), {0, 0, 1}), Catch::Contains("stride 0"));
-  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({2, 4, 3, 3}), Tensor::zeros({3})), Catch::Contains("bias"));
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({2, 4, 3, 3}), Tensor(), {0, 0, 1}),
+                    Catch::Contains("stride 0"));
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({2, 4, 3, 3}), Tensor::zeros({3})),
+                    Catch::Contains("bias"));
   CHECK_THROWS_AS(Conv2d(4, 6, 3, {1, 1, 4}), Error);
 }
 

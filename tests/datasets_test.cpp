@@ -22,7 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path test_root() { return fs::temp_directory_path() / ("lowbit_datasets_test_" + std::to_string(::getpid())); }
+fs::path test_root() {
+  return fs::temp_directory_path() / ("lowbit_datasets_test_" + std::to_string(::getpid()));
+}
 
 // Removes this file's temporary files when the test program exits, however the tests end.
 struct TempCleaner {
@@ -50,7 +52,8 @@ void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes, bool g
     gzclose(f);
   } else {
     std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
   }
 }
 
@@ -61,13 +64,15 @@ void put_u32(std::vector<uint8_t>& b, uint32_t v) {
 // The four IDX files of an MNIST-like set with `train` and `test` images of side x side;
 // the training files gzip-compressed, the test files plain (both are accepted).
 void write_idx_set(const fs::path& dir, uint32_t train, uint32_t test, uint32_t side = 28) {
-  for (auto [prefix, count, gz] : {std::tuple{"train", train, true}, std::tuple{"t10k", test, false}}) {
+  for (auto [prefix, count, gz] :
+       {std::tuple{"train", train, true}, std::tuple{"t10k", test, false}}) {
     std::vector<uint8_t> images, labels;
     put_u32(images, 0x803);
     put_u32(images, count);
     put_u32(images, side);
     put_u32(images, side);
-    for (uint32_t i = 0; i < count * side * side; ++i) images.push_back(static_cast<uint8_t>(i % 251));
+    for (uint32_t i = 0; i < count * side * side; ++i)
+      images.push_back(static_cast<uint8_t>(i % 251));
     put_u32(labels, 0x801);
     put_u32(labels, count);
     for (uint32_t i = 0; i < count; ++i) labels.push_back(static_cast<uint8_t>((i * 3) % 10));
@@ -77,7 +82,8 @@ void write_idx_set(const fs::path& dir, uint32_t train, uint32_t test, uint32_t 
   }
 }
 
-// CIFAR-10 binary batches: `per_batch` records in each of the five training batches, 2 in the test batch.
+// CIFAR-10 binary batches: `per_batch` records in each of the five training batches, 2 in the test
+// batch.
 void write_cifar_batches(const fs::path& dir, int per_batch) {
   auto batch = [](int records, int first_id) {
     std::vector<uint8_t> bytes;
@@ -88,7 +94,8 @@ void write_cifar_batches(const fs::path& dir, int per_batch) {
     return bytes;
   };
   for (int b = 1; b <= 5; ++b)
-    write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), batch(per_batch, (b - 1) * per_batch));
+    write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"),
+                batch(per_batch, (b - 1) * per_batch));
   write_bytes(dir / "test_batch.bin", batch(2, 100));
 }
 
@@ -97,11 +104,13 @@ void write_cifar_folder(const fs::path& dir, const std::vector<std::string>& cla
   for (size_t k = 0; k < classes.size(); ++k) {
     fs::create_directories(dir / classes[k]);
     const std::vector<uint8_t> hwc(32 * 32 * 3, static_cast<uint8_t>(10 * k));
-    REQUIRE(stbi_write_png((dir / classes[k] / "0.png").c_str(), 32, 32, 3, hwc.data(), 32 * 3) != 0);
+    REQUIRE(stbi_write_png((dir / classes[k] / "0.png").c_str(), 32, 32, 3, hwc.data(), 32 * 3) !=
+            0);
   }
 }
 
-// An SVHN-layout .mat file with n images (pixel = image index) and labels 10, 1, 2, ..., 9, 10, 1, ...
+// An SVHN-layout .mat file with n images (pixel = image index) and labels 10, 1, 2, ..., 9, 10, 1,
+// ...
 void write_svhn(const fs::path& path, size_t n) {
   std::vector<uint8_t> x(3072 * n);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i / 3072);
@@ -110,8 +119,10 @@ void write_svhn(const fs::path& path, size_t n) {
   mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5);
   REQUIRE(mat != nullptr);
   size_t x_dims[4] = {32, 32, 3, n}, y_dims[2] = {n, 1};
-  matvar_t* vx = Mat_VarCreate("X", MAT_C_UINT8, MAT_T_UINT8, 4, x_dims, x.data(), MAT_F_DONT_COPY_DATA);
-  matvar_t* vy = Mat_VarCreate("y", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, y_dims, y.data(), MAT_F_DONT_COPY_DATA);
+  matvar_t* vx =
+      Mat_VarCreate("X", MAT_C_UINT8, MAT_T_UINT8, 4, x_dims, x.data(), MAT_F_DONT_COPY_DATA);
+  matvar_t* vy =
+      Mat_VarCreate("y", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, y_dims, y.data(), MAT_F_DONT_COPY_DATA);
   Mat_VarWrite(mat, vx, MAT_COMPRESSION_ZLIB);
   Mat_VarWrite(mat, vy, MAT_COMPRESSION_ZLIB);
   Mat_VarFree(vx);
@@ -193,11 +204,13 @@ TEST_CASE("the data-set table", "[data][datasets]") {
   }
   CHECK(dataset_info("cifar10").mean[2] == Approx(0.4465f));
   CHECK(&dataset_info("svhn") == &table[3]);
-  CHECK_THROWS_WITH(dataset_info("imagenet"), Catch::Contains("unknown data set 'imagenet'") &&
-                                                  Catch::Contains("mnist, fashion-mnist, cifar10, svhn"));
+  CHECK_THROWS_WITH(dataset_info("imagenet"),
+                    Catch::Contains("unknown data set 'imagenet'") &&
+                        Catch::Contains("mnist, fashion-mnist, cifar10, svhn"));
 }
 
-TEST_CASE("resolve_data_dir: flag, then $LOWBIT_DATA, then ./data, then Debian's Fashion-MNIST", "[data][datasets]") {
+TEST_CASE("resolve_data_dir: flag, then $LOWBIT_DATA, then ./data, then Debian's Fashion-MNIST",
+          "[data][datasets]") {
   EnvironmentGuard guard;
   const fs::path root = fresh_dir("resolve");
   const fs::path flag = root / "flag", env = root / "env", cwd = root / "cwd";
@@ -215,12 +228,15 @@ TEST_CASE("resolve_data_dir: flag, then $LOWBIT_DATA, then ./data, then Debian's
   ::unsetenv("LOWBIT_DATA");
   CHECK(resolve_data_dir("mnist", "") == "./data/mnist");
   fs::remove(cwd / "data" / "mnist");
-  CHECK_THROWS_WITH(resolve_data_dir("mnist", ""), Catch::Contains("no mnist data: looked in ./data/mnist;") &&
-                                                       Catch::Contains("scripts/download-data.sh mnist"));
+  CHECK_THROWS_WITH(resolve_data_dir("mnist", ""),
+                    Catch::Contains("no mnist data: looked in ./data/mnist;") &&
+                        Catch::Contains("scripts/download-data.sh mnist"));
   ::setenv("LOWBIT_DATA", env.c_str(), 1);
-  CHECK_THROWS_WITH(resolve_data_dir("cifar10", ""),
-                    Catch::Contains("looked in " + (env / "cifar10").string() + ", ./data/cifar10;"));
-  CHECK_THROWS_WITH(resolve_data_dir("svhn", ""), Catch::Contains("svhn") && !Catch::Contains("apt-get"));
+  CHECK_THROWS_WITH(
+      resolve_data_dir("cifar10", ""),
+      Catch::Contains("looked in " + (env / "cifar10").string() + ", ./data/cifar10;"));
+  CHECK_THROWS_WITH(resolve_data_dir("svhn", ""),
+                    Catch::Contains("svhn") && !Catch::Contains("apt-get"));
   CHECK_THROWS_WITH(resolve_data_dir("resnet", ""), Catch::Contains("unknown data set 'resnet'"));
 
   // fashion-mnist: $LOWBIT_DATA and ./data win over the system copy, which is the last resort.
@@ -239,7 +255,8 @@ TEST_CASE("resolve_data_dir: flag, then $LOWBIT_DATA, then ./data, then Debian's
   }
 }
 
-TEST_CASE("load_dataset reads MNIST and Fashion-MNIST IDX files, plain or gzip", "[data][datasets]") {
+TEST_CASE("load_dataset reads MNIST and Fashion-MNIST IDX files, plain or gzip",
+          "[data][datasets]") {
   const fs::path dir = fresh_dir("idx");
   write_idx_set(dir, 5, 3);
   const TrainTest mnist = load_dataset("mnist", dir.string());
@@ -258,13 +275,15 @@ TEST_CASE("load_dataset reads MNIST and Fashion-MNIST IDX files, plain or gzip",
 
   fs::remove(dir / "t10k-labels-idx1-ubyte");
   fs::remove(dir / "train-images-idx3-ubyte.gz");
-  CHECK_THROWS_WITH(load_dataset("mnist", dir.string()),
-                    Catch::Contains(dir.string() + ": missing train-images-idx3-ubyte, t10k-labels-idx1-ubyte"));
+  CHECK_THROWS_WITH(
+      load_dataset("mnist", dir.string()),
+      Catch::Contains(dir.string() + ": missing train-images-idx3-ubyte, t10k-labels-idx1-ubyte"));
   const fs::path small = fresh_dir("idx8");
   write_idx_set(small, 2, 2, 8);
   CHECK_THROWS_WITH(load_dataset("mnist", small.string()),
                     Catch::Contains("train split has 1x8x8 images, expected 1x28x28 for mnist"));
-  CHECK_THROWS_WITH(load_dataset("mnist", (dir / "absent").string()), Catch::Contains("absent: no such directory"));
+  CHECK_THROWS_WITH(load_dataset("mnist", (dir / "absent").string()),
+                    Catch::Contains("absent: no such directory"));
 }
 
 TEST_CASE("load_dataset reads CIFAR-10 batches or image folders", "[data][datasets]") {
@@ -285,7 +304,8 @@ TEST_CASE("load_dataset reads CIFAR-10 batches or image folders", "[data][datase
     const fs::path dir = fresh_dir("cifar_partial");
     write_cifar_batches(dir, 1);
     fs::remove(dir / "data_batch_4.bin");
-    CHECK_THROWS_WITH(load_dataset("cifar10", dir.string()), Catch::Contains("data_batch_4.bin: file not found"));
+    CHECK_THROWS_WITH(load_dataset("cifar10", dir.string()),
+                      Catch::Contains("data_batch_4.bin: file not found"));
   }
   SECTION("image folders dir/{train,test} or dir/cifar10-jpeg/{train,test}") {
     for (const char* sub : {"", "cifar10-jpeg"}) {
@@ -319,9 +339,10 @@ TEST_CASE("load_dataset reads CIFAR-10 batches or image folders", "[data][datase
   }
   SECTION("no layout at all") {
     const fs::path dir = fresh_dir("cifar_none");
-    CHECK_THROWS_WITH(load_dataset("cifar10", dir.string()),
-                      Catch::Contains(dir.string() + ": no CIFAR-10 data; expected data_batch_1.bin") &&
-                          Catch::Contains("cifar10-jpeg"));
+    CHECK_THROWS_WITH(
+        load_dataset("cifar10", dir.string()),
+        Catch::Contains(dir.string() + ": no CIFAR-10 data; expected data_batch_1.bin") &&
+            Catch::Contains("cifar10-jpeg"));
   }
 }
 
@@ -338,11 +359,14 @@ TEST_CASE("load_dataset reads SVHN .mat files", "[data][datasets]") {
   CHECK(data.test.name == "svhn");
   CHECK(data.test.class_names[0] == "0");
   fs::remove(dir / "test_32x32.mat");
-  CHECK_THROWS_WITH(load_dataset("svhn", dir.string()), Catch::Contains("test_32x32.mat: file not found"));
+  CHECK_THROWS_WITH(load_dataset("svhn", dir.string()),
+                    Catch::Contains("test_32x32.mat: file not found"));
   fs::remove(dir / "train_32x32.mat");
   CHECK_THROWS_WITH(load_dataset("svhn", dir.string()),
-                    Catch::Contains(dir.string() + ": no SVHN data; expected train_32x32.mat and test_32x32.mat"));
-  CHECK_THROWS_WITH(load_dataset("caltech", dir.string()), Catch::Contains("unknown data set 'caltech'"));
+                    Catch::Contains(dir.string() +
+                                    ": no SVHN data; expected train_32x32.mat and test_32x32.mat"));
+  CHECK_THROWS_WITH(load_dataset("caltech", dir.string()),
+                    Catch::Contains("unknown data set 'caltech'"));
 }
 
 TEST_CASE("the real MNIST and Fashion-MNIST load through load_dataset", "[data][datasets][real]") {
@@ -365,7 +389,8 @@ TEST_CASE("the real MNIST and Fashion-MNIST load through load_dataset", "[data][
     CHECK(class_counts(data.test) == std::vector<int>(10, 1000));
     check_stats_against_table(data.train, 0.0005);
   } else {
-    WARN("skipped real Fashion-MNIST: " << fashion << " is not installed (apt-get install dataset-fashion-mnist)");
+    WARN("skipped real Fashion-MNIST: "
+         << fashion << " is not installed (apt-get install dataset-fashion-mnist)");
   }
 }
 
@@ -381,8 +406,9 @@ TEST_CASE("the real CIFAR-10 JPEG copy loads through load_dataset", "[data][data
   }
   // 60,000 small files: on tmpfs extraction takes seconds, on a busy disk it can take minutes.
   const bool shm = ::access("/dev/shm", W_OK) == 0;
-  const fs::path dir = shm ? fs::path("/dev/shm") / ("lowbit_datasets_test_cifar_" + std::to_string(::getpid()))
-                           : fresh_dir("cifar_real");
+  const fs::path dir =
+      shm ? fs::path("/dev/shm") / ("lowbit_datasets_test_cifar_" + std::to_string(::getpid()))
+          : fresh_dir("cifar_real");
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string command = "tar -xzf '" + tarball.string() + "' -C '" + dir.string() + "'";

@@ -1,7 +1,8 @@
 // DST: the grid, projection, exact transitions, staying on the grid, and Monte Carlo jump
 // frequencies against eq. 14's probability.
-#include <catch2/catch.hpp>
+#include "optim/discrete_state_transition.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -9,7 +10,6 @@
 #include <vector>
 
 #include "core/check.h"
-#include "optim/discrete_state_transition.h"
 
 using namespace lowbit;
 
@@ -62,7 +62,8 @@ TEST_CASE("jump frequencies match tanh(th |v| / L)", "[dst]") {
     for (int i = 0; i < trials; ++i) jumps += dst_transition(0, dw, spec, rng) == 1;
     const double expected = std::tanh(0.5 * fraction);
     const double sigma = std::sqrt(expected * (1 - expected) / trials);
-    INFO("fraction " << fraction << ": " << static_cast<double>(jumps) / trials << " vs " << expected);
+    INFO("fraction " << fraction << ": " << static_cast<double>(jumps) / trials << " vs "
+                     << expected);
     CHECK(std::fabs(static_cast<double>(jumps) / trials - expected) < 5 * sigma);
   }
 }
@@ -85,14 +86,16 @@ TEST_CASE("the same seed gives the same states", "[dst]") {
     Rng rng(seed), steps(99);
     std::vector<int> states;
     GridState s = 0;
-    for (int i = 0; i < 1000; ++i) states.push_back(s = dst_transition(s, steps.normal(0.0f, 0.2f), spec, rng));
+    for (int i = 0; i < 1000; ++i)
+      states.push_back(s = dst_transition(s, steps.normal(0.0f, 0.2f), spec, rng));
     return states;
   };
   CHECK(run(5) == run(5));
   CHECK(run(5) != run(6));
 }
 
-TEST_CASE("the optimizer's DstRule returns what dst_transition returns for the same draws", "[dst]") {
+TEST_CASE("the optimizer's DstRule returns what dst_transition returns for the same draws",
+          "[dst]") {
   Rng rng(21);
   int64_t compared = 0, mismatches = 0, gates_opened = 0;
   for (int min_exp = -6; min_exp <= -1; ++min_exp) {
@@ -104,23 +107,39 @@ TEST_CASE("the optimizer's DstRule returns what dst_transition returns for the s
       std::vector<GridState> grid;
       for (int s = -top; s <= top; ++s)
         if (is_grid_state(s, spec)) grid.push_back(static_cast<GridState>(s));
-      const uint64_t key = splitmix64(static_cast<uint64_t>(100 * min_exp) + static_cast<uint64_t>(th));
+      const uint64_t key =
+          splitmix64(static_cast<uint64_t>(100 * min_exp) + static_cast<uint64_t>(th));
       for (uint64_t i = 0; i < 40000; ++i) {
         // Proposals at every scale: Adam-sized and tiny (z in tanhf's awkward range near 2^-12),
         // whole multiples of L, huge, and the non-finite ones.
         float dw;
         switch (i % 8) {
-          case 0: dw = rng.normal(0.0f, 0.01f); break;
-          case 1: dw = rng.normal(0.0f, 1e-4f * step); break;
-          case 2: dw = rng.normal(0.0f, 3.0f * step); break;
-          case 3: dw = static_cast<float>(static_cast<int>(rng.uniform(-9.0f, 9.0f))) * step; break;
-          case 4: dw = rng.normal(0.0f, 1e30f); break;
-          case 5: dw = i % 3 == 0 ? std::numeric_limits<float>::infinity() : (i % 3 == 1 ? std::nanf("") : -0.0f); break;
-          default: dw = rng.normal(0.0f, 0.3f * step); break;
+          case 0:
+            dw = rng.normal(0.0f, 0.01f);
+            break;
+          case 1:
+            dw = rng.normal(0.0f, 1e-4f * step);
+            break;
+          case 2:
+            dw = rng.normal(0.0f, 3.0f * step);
+            break;
+          case 3:
+            dw = static_cast<float>(static_cast<int>(rng.uniform(-9.0f, 9.0f))) * step;
+            break;
+          case 4:
+            dw = rng.normal(0.0f, 1e30f);
+            break;
+          case 5:
+            dw = i % 3 == 0 ? std::numeric_limits<float>::infinity()
+                            : (i % 3 == 1 ? std::nanf("") : -0.0f);
+            break;
+          default:
+            dw = rng.normal(0.0f, 0.3f * step);
+            break;
         }
         const GridState s = grid[i % grid.size()];
-        const GridState expected =
-            dst_transition(s, dw, spec, counter_uniform(key, 2 * i), counter_uniform(key, 2 * i + 1));
+        const GridState expected = dst_transition(s, dw, spec, counter_uniform(key, 2 * i),
+                                                  counter_uniform(key, 2 * i + 1));
         const GridState got = rule(s, dw, key, i);
         mismatches += got != expected || rule.value(got) != grid_value(got, spec);
         gates_opened += std::isfinite(dw) && dw != 0.0f && expected != s;
@@ -145,7 +164,8 @@ TEST_CASE("tanhf exceeds its argument by at most 2^-35 on [0, 100], as DstRule a
   for (uint32_t b = 0; b <= bits_of_100; b += (b >= 0x39000000u && b < 0x3a000000u) ? 7 : 977) {
     float z;
     std::memcpy(&z, &b, sizeof z);
-    largest_excess = std::max(largest_excess, static_cast<double>(std::tanh(z)) - static_cast<double>(z));
+    largest_excess =
+        std::max(largest_excess, static_cast<double>(std::tanh(z)) - static_cast<double>(z));
     ++sampled;
   }
   CHECK(sampled > 3000000);

@@ -1,9 +1,10 @@
 // Dropout: keep rate, scaling, thread-count independence, evaluation identity.
+#include "layers/dropout.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/check.h"
 #include "core/parallel.h"
-#include "layers/dropout.h"
 
 using namespace lowbit;
 

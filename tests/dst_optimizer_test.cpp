@@ -1,14 +1,14 @@
 // DstOptimizer: weights stay exactly on the grid, move against the gradient, jump with eq. 14's
 // probability, do not depend on the thread count, and round-trip through their checkpoint blobs.
-#include <catch2/catch.hpp>
+#include "optim/dst_optimizer.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 
 #include "core/check.h"
 #include "core/parallel.h"
 #include "core/rng.h"
-#include "optim/dst_optimizer.h"
 
 using namespace lowbit;
 
@@ -81,8 +81,8 @@ TEST_CASE("DST weights stay exactly on the grid under random gradients", "[dst_o
   Rng rng(3);
   std::vector<Parameter> params = {random_param("conv.weight", {16, 3, 3, 3}, rng),
                                    random_param("fc.weight", {10, 40}, rng)};
-  for (auto base :
-       {BaseOptimizerOptions::with_adam(AdamOptions{0.05f}), BaseOptimizerOptions::with_sgd(SgdOptions{0.2f, 0.9f})}) {
+  for (auto base : {BaseOptimizerOptions::with_adam(AdamOptions{0.05f}),
+                    BaseOptimizerOptions::with_sgd(SgdOptions{0.2f, 0.9f})}) {
     DstOptimizer opt(params, DstSpec{-3, 0.5f}, base, 7);
     require_on_grid(opt);
     for (int step = 0; step < 200; ++step) {
@@ -146,7 +146,8 @@ TEST_CASE("DST jump frequencies match tanh(th |dw| / L) for |dw| < L", "[dst_opt
   }
 }
 
-TEST_CASE("DST whole steps are deterministic and SGD's proposal is lr times its momentum buffer", "[dst_optimizer]") {
+TEST_CASE("DST whole steps are deterministic and SGD's proposal is lr times its momentum buffer",
+          "[dst_optimizer]") {
   // L = 1/8. SGD lr 0.25, momentum 0.5, g = 1: the first proposal is 0.25 = 2L, so 0 -> -2 exactly.
   SgdOptions o{0.25f, 0.5f};
   Parameter p = param("w", {3}, 0.0f);
@@ -232,8 +233,10 @@ TEST_CASE("DST folds Adam's decoupled weight decay into the proposal", "[dst_opt
 TEST_CASE("DST with the same seed repeats and with another seed it differs", "[dst_optimizer]") {
   auto run = [](uint64_t seed) {
     Rng init(1), grads(2);
-    std::vector<Parameter> params = {random_param("a", {300}, init), random_param("b", {50, 4}, init)};
-    DstOptimizer opt(params, DstSpec{-3, 0.5f}, BaseOptimizerOptions::with_adam(AdamOptions{0.03f}), seed);
+    std::vector<Parameter> params = {random_param("a", {300}, init),
+                                     random_param("b", {50, 4}, init)};
+    DstOptimizer opt(params, DstSpec{-3, 0.5f}, BaseOptimizerOptions::with_adam(AdamOptions{0.03f}),
+                     seed);
     for (int step = 0; step < 30; ++step) {
       set_random_grads(params, grads);
       opt.step();
@@ -250,8 +253,10 @@ TEST_CASE("DST states do not depend on the thread count", "[dst_optimizer]") {
     set_num_threads(threads);
     Rng init(1), grads(2);
     // Large enough that parallel_for splits it across two threads.
-    std::vector<Parameter> params = {random_param("big", {100000}, init), random_param("small", {100}, init)};
-    DstOptimizer opt(params, DstSpec{-4, 0.5f}, BaseOptimizerOptions::with_adam(AdamOptions{0.02f}), 3);
+    std::vector<Parameter> params = {random_param("big", {100000}, init),
+                                     random_param("small", {100}, init)};
+    DstOptimizer opt(params, DstSpec{-4, 0.5f}, BaseOptimizerOptions::with_adam(AdamOptions{0.02f}),
+                     3);
     for (int step = 0; step < 5; ++step) {
       set_random_grads(params, grads);
       opt.step();
@@ -264,11 +269,13 @@ TEST_CASE("DST states do not depend on the thread count", "[dst_optimizer]") {
   CHECK(one == two);
 }
 
-TEST_CASE("DST blob state round-trips into a fresh optimizer that continues identically", "[dst_optimizer]") {
+TEST_CASE("DST blob state round-trips into a fresh optimizer that continues identically",
+          "[dst_optimizer]") {
   Rng init(5), grads(6);
   std::vector<Parameter> a = {random_param("conv.weight", {8, 3, 3, 3}, init),
                               random_param("fc.weight", {10, 20}, init)};
-  std::vector<Parameter> b = {param("conv.weight", {8, 3, 3, 3}, 0.0f), param("fc.weight", {10, 20}, 0.0f)};
+  std::vector<Parameter> b = {param("conv.weight", {8, 3, 3, 3}, 0.0f),
+                              param("fc.weight", {10, 20}, 0.0f)};
   const DstSpec spec{-3, 0.5f};
   const auto base = BaseOptimizerOptions::with_adam(AdamOptions{0.05f});
   DstOptimizer first(a, spec, base, 42);
@@ -321,19 +328,22 @@ TEST_CASE("DST rejects blobs that do not fit", "[dst_optimizer]") {
   CHECK(opt.grid_states(0) == std::vector<GridState>(4, 2));  // unchanged
 }
 
-TEST_CASE("grid_fitting_scale finds the scale at which the grid represents a tensor best", "[dst_optimizer]") {
+TEST_CASE("grid_fitting_scale finds the scale at which the grid represents a tensor best",
+          "[dst_optimizer]") {
   const DstSpec spec{-3, 0.5f};
   Rng rng(12);
   std::vector<float> gauss(50000);
   for (float& v : gauss) v = rng.normal(0.0f, 0.05f);
   const float c = grid_fitting_scale(gauss.data(), static_cast<int64_t>(gauss.size()), spec);
-  // For a Gaussian and L = 1/8 the error is least near rms 0.42 (numerically, a 1/16-octave search).
+  // For a Gaussian and L = 1/8 the error is least near rms 0.42 (numerically, a 1/16-octave
+  // search).
   CHECK(c * 0.05f == Approx(0.42f).epsilon(0.1));
   // Relative: a multiple of the tensor gets the reciprocal multiple of the scale (the same search
   // points, up to float rounding of the sample's rms).
   std::vector<float> tenfold(gauss);
   for (float& v : tenfold) v *= 10.0f;
-  CHECK(grid_fitting_scale(tenfold.data(), static_cast<int64_t>(tenfold.size()), spec) == Approx(c / 10.0f));
+  CHECK(grid_fitting_scale(tenfold.data(), static_cast<int64_t>(tenfold.size()), spec) ==
+        Approx(c / 10.0f));
   // Its error is below that of the nearest projection (scale 1) and of scales around it.
   auto error = [&](float scale) {
     double e = 0;
@@ -362,7 +372,8 @@ TEST_CASE("DST's default initialization is the fitted scale", "[dst_optimizer]")
   DstOptimizer opt({p}, DstSpec{-3, 0.5f}, BaseOptimizerOptions{}, 1);
   CHECK(opt.init_scale(0) == c);
   int64_t mismatches = 0;
-  for (size_t i = 0; i < init.size(); ++i) mismatches += opt.grid_states(0)[i] != project_to_grid(c * init[i], opt.spec());
+  for (size_t i = 0; i < init.size(); ++i)
+    mismatches += opt.grid_states(0)[i] != project_to_grid(c * init[i], opt.spec());
   CHECK(mismatches == 0);
   require_on_grid(opt);
 }

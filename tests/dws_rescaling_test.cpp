@@ -1,9 +1,10 @@
 // Depthwise-separable rescaling (FAT section 3.3.1): a hand-computed pair (a locked channel, a
 // rescaled one, a capped one), MobileNet-v2 with random BN statistics folded then rescaled (same
 // outputs, depthwise filter ranges closer), and the errors.
-#include <catch2/catch.hpp>
+#include "models/transforms/dws_rescaling.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 #include <numeric>
@@ -16,12 +17,11 @@
 #include "layers/activations.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
-#include "layers/sequential.h"
 #include "layers/quant/uniform_quantizer.h"
-#include "models/transforms/bn_folding.h"
-#include "models/transforms/dws_rescaling.h"
+#include "layers/sequential.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
+#include "models/transforms/bn_folding.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;
@@ -57,7 +57,8 @@ std::shared_ptr<Sequential> pair(Rng& rng, float w0, float w1) {
 
 }  // namespace
 
-TEST_CASE("dws_rescaling: a locked channel sets T_0, the other is rescaled to it (steps 1-5)", "[dws_rescaling]") {
+TEST_CASE("dws_rescaling: a locked channel sets T_0, the other is rescaled to it (steps 1-5)",
+          "[dws_rescaling]") {
   Rng rng(1);
   auto net = pair(rng, 2.0f, 0.5f);
   // Channel 0 reaches 2 * 3 = 6 >= 5.9: locked. Channel 1 reaches 0.5 * 2 = 1.
@@ -79,7 +80,8 @@ TEST_CASE("dws_rescaling: a locked channel sets T_0, the other is rescaled to it
   CHECK(eval(*net, x).to_vector() == before.to_vector());
 }
 
-TEST_CASE("dws_rescaling: step 6 caps a factor so that the channel stays below the lock limit", "[dws_rescaling]") {
+TEST_CASE("dws_rescaling: step 6 caps a factor so that the channel stays below the lock limit",
+          "[dws_rescaling]") {
   Rng rng(2);
   auto net = pair(rng, 2.0f, 0.5f);
   // Channel 1 now reaches 0.5 * 4 = 2: the factor 4 would take it to 8, the cap is 5.9 / 2 = 2.95.
@@ -97,13 +99,15 @@ TEST_CASE("dws_rescaling: step 6 caps a factor so that the channel stays below t
   CHECK(r5[0].scales[1] == Approx(2.5f).epsilon(1e-6));
 }
 
-TEST_CASE("dws_rescaling: MobileNet-v2, BN folded then rescaled, computes the same outputs with closer filter ranges",
-          "[dws_rescaling]") {
+TEST_CASE(
+    "dws_rescaling: MobileNet-v2, BN folded then rescaled, computes the same outputs with closer "
+    "filter ranges",
+    "[dws_rescaling]") {
   Rng rng(3);
   ModelOptions o;
   std::shared_ptr<Module> model = make_model("mobilenetv2", o, rng);
-  // Random statistics; the BNs after depthwise convolutions get shifts up to 8, so that some of their
-  // channels pass ReLU6's 6 (and lock) while others stay below it.
+  // Random statistics; the BNs after depthwise convolutions get shifts up to 8, so that some of
+  // their channels pass ReLU6's 6 (and lock) while others stay below it.
   bool after_depthwise = false;
   for_each_module(*model, [&](Module& m) {
     auto* bn = dynamic_cast<BatchNorm*>(&m);
@@ -129,8 +133,8 @@ TEST_CASE("dws_rescaling: MobileNet-v2, BN folded then rescaled, computes the sa
   double log_before = 0.0, log_after = 0.0;
   int64_t off_target = 0;
   for (const DwsRescaling& p : r) {
-    INFO(p.depthwise << " -> " << p.next << ": spread " << p.spread_before << " -> " << p.spread_after << ", locked "
-                     << p.locked << " of " << p.channels);
+    INFO(p.depthwise << " -> " << p.next << ": spread " << p.spread_before << " -> "
+                     << p.spread_after << ", locked " << p.locked << " of " << p.channels);
     CHECK(p.spread_after <= p.spread_before);
     for (size_t k = 0; k < p.scales.size(); ++k) {
       const double before = p.filter_max_before[k], after = p.filter_max_after[k];
@@ -138,9 +142,11 @@ TEST_CASE("dws_rescaling: MobileNet-v2, BN folded then rescaled, computes the sa
         CHECK(after == before);  // step 3: locked filters stay unchanged
         continue;
       }
-      // Step 5 takes a filter to T_0 unless step 6 capped its factor; a capped one still moves towards T_0.
+      // Step 5 takes a filter to T_0 unless step 6 capped its factor; a capped one still moves
+      // towards T_0.
       const bool capped = std::fabs(after - p.t0) > 1e-5 * p.t0;
-      off_target += capped && std::fabs(std::log(after / p.t0)) >= std::fabs(std::log(before / p.t0));
+      off_target +=
+          capped && std::fabs(std::log(after / p.t0)) >= std::fabs(std::log(before / p.t0));
     }
     locked += p.locked;
     channels += p.channels;
@@ -149,13 +155,13 @@ TEST_CASE("dws_rescaling: MobileNet-v2, BN folded then rescaled, computes the sa
   }
   // The geometric mean of max_k T_k / min_k T_k over the 17 layers.
   const double mean_before = std::exp(log_before / 17.0), mean_after = std::exp(log_after / 17.0);
-  INFO("locked " << locked << " of " << channels << " channels; spread (geometric mean) " << mean_before << " -> "
-                 << mean_after);
+  INFO("locked " << locked << " of " << channels << " channels; spread (geometric mean) "
+                 << mean_before << " -> " << mean_after);
   CHECK(locked > 0);
   CHECK(locked < channels);
   CHECK(off_target == 0);
-  // Locked filters keep their own spread, so the layers' max/min ratios shrink less than the rescaled
-  // filters do (25 -> 16 here; 25 -> 1.1 when nothing locks).
+  // Locked filters keep their own spread, so the layers' max/min ratios shrink less than the
+  // rescaled filters do (25 -> 16 here; 25 -> 1.1 when nothing locks).
   CHECK(mean_after < 0.75 * mean_before);
   for (size_t i = 0; i < calibration.size(); ++i) {
     const double d = relative_max_difference(eval(*model, calibration[i]), before[i]);
@@ -168,12 +174,14 @@ TEST_CASE("dws_rescaling: errors", "[dws_rescaling]") {
   Rng rng(4);
   auto net = pair(rng, 1.0f, 1.0f);
   const Tensor x = random_tensor({1, 2, 2, 2}, rng);
-  CHECK_THROWS_WITH(rescale_depthwise_separable(*net, {}), Catch::Contains("no calibration batches"));
+  CHECK_THROWS_WITH(rescale_depthwise_separable(*net, {}),
+                    Catch::Contains("no calibration batches"));
   CHECK_THROWS_WITH(rescale_depthwise_separable(*net, {x}, 7.0f), Catch::Contains("lock limit 7"));
   auto q = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true), 1);
   q->set_threshold({1.0f});
   dynamic_cast<Conv2d&>((*net)[2]).set_weight_quantizer(q);
-  CHECK_THROWS_WITH(rescale_depthwise_separable(*net, {x}), Catch::Contains("'2' has a weight quantizer"));
+  CHECK_THROWS_WITH(rescale_depthwise_separable(*net, {x}),
+                    Catch::Contains("'2' has a weight quantizer"));
 
   // A BN between the depthwise convolution and ReLU6 that is not folded.
   Sequential unfolded;

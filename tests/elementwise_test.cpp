@@ -1,8 +1,9 @@
 // Elementwise ops, reductions and reshape: exact values and errors.
+#include "layers/elementwise.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/check.h"
-#include "layers/elementwise.h"
 #include "layers/reduce.h"
 #include "layers/reshape.h"
 

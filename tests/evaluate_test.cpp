@@ -1,12 +1,12 @@
 // Evaluation over a data set: the mirror image of a batch, and test-time flip averaging, whose
 // logits must be the mean of the two views' logits image by image.
-#include <catch2/catch.hpp>
+#include "apps/train/evaluate.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 
-#include "apps/train/evaluate.h"
 #include "core/rng.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
@@ -43,10 +43,12 @@ TEST_CASE("mirror_horizontally reverses every row and nothing else", "[apps][eva
   CHECK(m.shape() == x.shape());
   const std::vector<float> expected = {3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10};
   for (size_t i = 0; i < expected.size(); ++i) CHECK(m.data()[i] == expected[i]);
-  CHECK_THROWS_WITH(mirror_horizontally(Tensor::zeros(Shape{2, 3})), Catch::Contains("expected (N, C, H, W)"));
+  CHECK_THROWS_WITH(mirror_horizontally(Tensor::zeros(Shape{2, 3})),
+                    Catch::Contains("expected (N, C, H, W)"));
 }
 
-TEST_CASE("flip averaging evaluates the mean of each image's and its mirror's logits", "[apps][evaluate]") {
+TEST_CASE("flip averaging evaluates the mean of each image's and its mirror's logits",
+          "[apps][evaluate]") {
   const Dataset data = six_images();
   Rng rng(11);
   Sequential model;

@@ -13,7 +13,8 @@ namespace {
 double weighted_sum(const Tensor& out, const std::vector<double>& r) {
   double s = 0.0;
   const float* p = out.data();
-  for (int64_t i = 0; i < out.numel(); ++i) s += static_cast<double>(p[i]) * r[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < out.numel(); ++i)
+    s += static_cast<double>(p[i]) * r[static_cast<size_t>(i)];
   return s;
 }
 
@@ -64,7 +65,8 @@ GradcheckResult gradcheck(const GradcheckProblem& problem) {
                           static_cast<double>(static_cast<float>(saved - problem.eps));
       const double numeric = (plus - minus) / step;
       const double a = analytic[static_cast<size_t>(i)];
-      const double error = std::fabs(a - numeric) / std::max({std::fabs(a), std::fabs(numeric), 1.0});
+      const double error =
+          std::fabs(a - numeric) / std::max({std::fabs(a), std::fabs(numeric), 1.0});
       result.worst_error = std::max(result.worst_error, error);
       result.max_abs_grad = std::max(result.max_abs_grad, std::fabs(a));
       if (error > problem.tol) {
@@ -114,7 +116,8 @@ Tensor distinct_values(const Shape& shape, Rng& rng, float low, float high) {
   const int64_t n = t.numel();
   std::vector<float> values(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    values[static_cast<size_t>(i)] = n == 1 ? low : low + (high - low) * static_cast<float>(i) / static_cast<float>(n - 1);
+    values[static_cast<size_t>(i)] =
+        n == 1 ? low : low + (high - low) * static_cast<float>(i) / static_cast<float>(n - 1);
   }
   for (int64_t i = n - 1; i > 0; --i) {
     std::swap(values[static_cast<size_t>(i)], values[rng.below(static_cast<uint64_t>(i + 1))]);

@@ -1,7 +1,8 @@
 // The gradient-check table: every differentiable op, each input and each parameter
 // against central finite differences (tests/gradcheck.h). Adding an op adds a line here.
-#include <catch2/catch.hpp>
+#include "tests/gradcheck.h"
 
+#include <catch2/catch.hpp>
 #include <functional>
 #include <string>
 #include <vector>
@@ -13,14 +14,13 @@
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
 #include "layers/elementwise.h"
+#include "layers/linear.h"
 #include "layers/losses.h"
 #include "layers/pooling.h"
-#include "layers/linear.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "layers/reduce.h"
 #include "layers/reshape.h"
 #include "layers/shortcut.h"
-#include "layers/quant/uniform_quantizer.h"
-#include "tests/gradcheck.h"
 
 using namespace lowbit;
 using namespace lowbit::testing;

@@ -1,8 +1,9 @@
 // GraphModel: a graph of modules with sums and concatenations computes what the same modules
 // composed by hand compute; its layers are children that traces and BN folding see; bad graphs
 // are refused.
-#include <catch2/catch.hpp>
+#include "models/graph_model.h"
 
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,7 +17,6 @@
 #include "layers/conv2d.h"
 #include "layers/elementwise.h"
 #include "layers/reduce.h"
-#include "models/graph_model.h"
 #include "models/transforms/bn_folding.h"
 #include "tests/gradcheck.h"
 

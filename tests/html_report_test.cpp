@@ -1,14 +1,14 @@
-// The HTML report and the figures it inlines (apps/common/html_report.h, apps/ptq/ptq_plots.h): the XML
-// checker catches what it should, every figure and the page are well-formed XML, the page
-// shows each table and figure, and text is escaped.
+// The HTML report and the figures it inlines (apps/common/html_report.h, apps/ptq/ptq_plots.h): the
+// XML checker catches what it should, every figure and the page are well-formed XML, the page shows
+// each table and figure, and text is escaped.
 #include "apps/common/html_report.h"
 
 #include <catch2/catch.hpp>
 
-#include "apps/train/confusion_report.h"
-#include "apps/ptq/ptq_plots.h"
-#include "apps/train/run_log.h"
 #include "apps/common/svg_plot.h"
+#include "apps/ptq/ptq_plots.h"
+#include "apps/train/confusion_report.h"
+#include "apps/train/run_log.h"
 #include "tests/program_runs.h"
 
 using namespace lowbit;

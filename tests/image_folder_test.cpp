@@ -10,8 +10,8 @@
 #include <fstream>
 
 #include "core/check.h"
-#include "tests/temp_root.h"
 #include "core/parallel.h"
+#include "tests/temp_root.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
@@ -23,7 +23,9 @@ const testing::TempRoot temp_root("lowbit_image_folder_test");
 fs::path fresh_dir(const std::string& name) { return temp_root.fresh(name); }
 
 // Channel c of pixel (y, x) of image `id`, distinct across channels and positions.
-uint8_t value(int id, int c, int y, int x) { return static_cast<uint8_t>(id * 40 + c * 80 + y * 9 + x * 2 + 1); }
+uint8_t value(int id, int c, int y, int x) {
+  return static_cast<uint8_t>(id * 40 + c * 80 + y * 9 + x * 2 + 1);
+}
 
 // (H, W, C) interleaved, as the writers want it.
 std::vector<uint8_t> interleaved(int id, int height, int width, int channels) {
@@ -56,7 +58,8 @@ std::vector<uint8_t> read_bytes(const fs::path& path) {
 
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
 }
 
 // Image i of d equals the written image `id` in every channel, row and column.
@@ -78,11 +81,13 @@ struct ThreadsGuard {
 
 }  // namespace
 
-TEST_CASE("image folders: sorted classes give labels, files sorted by name, exact pixels", "[data][image_folder]") {
+TEST_CASE("image folders: sorted classes give labels, files sorted by name, exact pixels",
+          "[data][image_folder]") {
   const fs::path root = fresh_dir("good");
   for (const char* c : {"b_cat", "a_dog", "c_owl"}) fs::create_directories(root / c);
   write_png(root / "b_cat" / "2.png", 1, 4, 5);
-  write_png(root / "b_cat" / "10.PNG", 2, 4, 5);  // "10.PNG" < "2.png" byte-wise; extensions ignore case
+  write_png(root / "b_cat" / "10.PNG", 2, 4,
+            5);  // "10.PNG" < "2.png" byte-wise; extensions ignore case
   write_bmp(root / "a_dog" / "x.bmp", 3, 4, 5);
   write_png(root / "c_owl" / "only.png", 4, 4, 5);
   write_bytes(root / "c_owl" / "notes.txt", {'h', 'i'});  // not an image: ignored
@@ -113,7 +118,8 @@ TEST_CASE("image folders convert grey and RGB to the requested channels", "[data
   const Dataset rgb = load_image_folder(root.string(), 3, 3);
   // The grey image is copied into all three planes.
   for (int c = 0; c < 3; ++c)
-    for (int p = 0; p < 9; ++p) CHECK(rgb.pixels[static_cast<size_t>(c * 9 + p)] == value(1, 0, p / 3, p % 3));
+    for (int p = 0; p < 9; ++p)
+      CHECK(rgb.pixels[static_cast<size_t>(c * 9 + p)] == value(1, 0, p / 3, p % 3));
   CHECK(same_image(rgb, 1, 2));
   const Dataset grey = load_image_folder(root.string(), 1, 3);
   REQUIRE(grey.pixels.size() == 18u);
@@ -134,7 +140,8 @@ TEST_CASE("image folders decode JPEG", "[data][image_folder]") {
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < 8; ++y)
       for (int x = 0; x < 8; ++x)
-        worst = std::max(worst, std::abs(int{d.pixels[static_cast<size_t>((c * 8 + y) * 8 + x)]} - value(1, c, y, x)));
+        worst = std::max(worst, std::abs(int{d.pixels[static_cast<size_t>((c * 8 + y) * 8 + x)]} -
+                                         value(1, c, y, x)));
   CHECK(worst <= 12);
 }
 
@@ -144,7 +151,8 @@ TEST_CASE("image folders give the same result on one thread and on two", "[data]
   for (int k = 0; k < 3; ++k) {
     fs::create_directories(root / ("class" + std::to_string(k)));
     for (int i = 0; i < 70; ++i)
-      write_png(root / ("class" + std::to_string(k)) / (std::to_string(1000 + i) + ".png"), k * 70 + i, 6, 6);
+      write_png(root / ("class" + std::to_string(k)) / (std::to_string(1000 + i) + ".png"),
+                k * 70 + i, 6, 6);
   }
   set_num_threads(1);
   const Dataset one = load_image_folder(root.string(), 3, 6);
@@ -159,7 +167,8 @@ TEST_CASE("image folders give the same result on one thread and on two", "[data]
   write_bytes(root / "class0" / "1060.png", {1, 2, 3, 4});
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    CHECK_THROWS_WITH(load_image_folder(root.string(), 3, 6), Catch::Contains("class0/1060.png: cannot decode"));
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3, 6),
+                      Catch::Contains("class0/1060.png: cannot decode"));
   }
 }
 
@@ -173,7 +182,8 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
 
   SECTION("undecodable file") {
     write_bytes(root / "b" / "2.png", {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'});
-    CHECK_THROWS_WITH(load_image_folder(root.string(), 3), Catch::Contains("b/2.png: cannot decode"));
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("b/2.png: cannot decode"));
   }
   SECTION("empty file") {
     write_bytes(root / "b" / "2.jpg", {});
@@ -192,7 +202,8 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     std::vector<uint8_t> bytes = read_bytes(root / "b" / "1.png");
     bytes.resize(bytes.size() - 20);
     write_bytes(root / "b" / "1.png", bytes);
-    CHECK_THROWS_WITH(load_image_folder(root.string(), 3), Catch::Contains("b/1.png: cannot decode"));
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("b/1.png: cannot decode"));
   }
   SECTION("truncated JPEG") {
     write_jpg(root / "b" / "2.jpg", 3, 4, 4);
@@ -200,7 +211,8 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     std::vector<uint8_t> bytes = read_bytes(root / "b" / "2.jpg");
     bytes.resize(bytes.size() - 10);
     write_bytes(root / "b" / "2.jpg", bytes);
-    CHECK_THROWS_WITH(load_image_folder(root.string(), 3), Catch::Contains("b/2.jpg: truncated JPEG"));
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("b/2.jpg: truncated JPEG"));
   }
   SECTION("truncated BMP") {
     write_bmp(root / "b" / "2.bmp", 3, 4, 4);
@@ -208,19 +220,23 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     std::vector<uint8_t> bytes = read_bytes(root / "b" / "2.bmp");
     bytes.resize(bytes.size() - 5);
     write_bytes(root / "b" / "2.bmp", bytes);
-    CHECK_THROWS_WITH(load_image_folder(root.string(), 3), Catch::Contains("b/2.bmp: truncated BMP"));
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("b/2.bmp: truncated BMP"));
   }
   SECTION("empty class folder") {
     fs::create_directories(root / "c");
     write_bytes(root / "c" / "readme.txt", {'x'});
-    CHECK_THROWS_WITH(load_image_folder(root.string(), 3), Catch::Contains("/c: empty class folder"));
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("/c: empty class folder"));
   }
   SECTION("no class folders") {
     const fs::path empty = fresh_dir("none");
-    CHECK_THROWS_WITH(load_image_folder(empty.string(), 3), Catch::Contains("none: no class folders"));
+    CHECK_THROWS_WITH(load_image_folder(empty.string(), 3),
+                      Catch::Contains("none: no class folders"));
   }
   SECTION("missing root and bad channel count") {
-    CHECK_THROWS_WITH(load_image_folder((root / "nope").string(), 3), Catch::Contains("nope: not a directory"));
+    CHECK_THROWS_WITH(load_image_folder((root / "nope").string(), 3),
+                      Catch::Contains("nope: not a directory"));
     CHECK_THROWS_WITH(load_image_folder(root.string(), 0), Catch::Contains("0 channels requested"));
   }
 }

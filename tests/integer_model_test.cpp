@@ -1,12 +1,12 @@
-// Integer-only inference (models/transforms/integer_model.h): fixed-point multipliers round x r to nearest;
-// the int16 convolution equals the float one on integer codes; a hand-worked layer gives its exact
-// integers; every zoo family quantized at 8 bits (and 4) predicts as its fake-quantized model does,
-// with logits within a few grid steps; models without an integer form are refused by path.
+// Integer-only inference (models/transforms/integer_model.h): fixed-point multipliers round x r to
+// nearest; the int16 convolution equals the float one on integer codes; a hand-worked layer gives
+// its exact integers; every zoo family quantized at 8 bits (and 4) predicts as its fake-quantized
+// model does, with logits within a few grid steps; models without an integer form are refused by
+// path.
 #include "models/transforms/integer_model.h"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -22,13 +22,13 @@
 #include "layers/kernels/integer_ops.h"
 #include "layers/linear.h"
 #include "layers/quant/pointwise_scaled_quantizer.h"
-#include "layers/sequential.h"
 #include "layers/quant/uniform_quantizer.h"
+#include "layers/sequential.h"
+#include "models/model_zoo.h"
+#include "models/module_paths.h"
 #include "models/transforms/bn_folding.h"
 #include "models/transforms/calibration.h"
 #include "models/transforms/dws_rescaling.h"
-#include "models/model_zoo.h"
-#include "models/module_paths.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;
@@ -40,7 +40,8 @@ namespace {
 
 double max_abs(const Tensor& t) {
   double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data()[i])));
+  for (int64_t i = 0; i < t.numel(); ++i)
+    m = std::max(m, std::fabs(static_cast<double>(t.data()[i])));
   return m;
 }
 
@@ -53,7 +54,9 @@ void perturb_scales(Module& model, Rng& rng) {
     const bool left = name.size() >= 10 && name.compare(name.size() - 10, 10, "alpha_left") == 0;
     const bool pointwise = name.size() >= 5 && name.compare(name.size() - 5, 5, "scale") == 0;
     for (int64_t i = 0; i < p.tensor.numel(); ++i)
-      p.tensor.data()[i] = left ? rng.uniform(0.0f, 0.1f) : pointwise ? rng.uniform(0.8f, 1.2f) : rng.uniform(0.7f, 1.0f);
+      p.tensor.data()[i] = left        ? rng.uniform(0.0f, 0.1f)
+                           : pointwise ? rng.uniform(0.8f, 1.2f)
+                                       : rng.uniform(0.7f, 1.0f);
   }
 }
 
@@ -77,24 +80,31 @@ TEST_CASE("fixed-point multipliers round x times r to nearest", "[integer]") {
   CHECK(FixedPointMultiplier::from_real(0.5).apply(-3) == -1);
   CHECK(FixedPointMultiplier::from_real(0.0).apply(12345) == 0);
   CHECK(FixedPointMultiplier::from_real(1e-12).apply(2000000000) == 0);
-  CHECK_THROWS_WITH(FixedPointMultiplier::from_real(-1.0), Catch::Contains("must be finite and >= 0"));
-  CHECK_THROWS_WITH(FixedPointMultiplier::from_real(std::ldexp(1.0, 30)), Catch::Contains("too large"));
+  CHECK_THROWS_WITH(FixedPointMultiplier::from_real(-1.0),
+                    Catch::Contains("must be finite and >= 0"));
+  CHECK_THROWS_WITH(FixedPointMultiplier::from_real(std::ldexp(1.0, 30)),
+                    Catch::Contains("too large"));
 }
 
 namespace {
 
-// Both int16 kernels on random codes of one image of geometry g equal the float convolution of the codes.
+// Both int16 kernels on random codes of one image of geometry g equal the float convolution of the
+// codes.
 void require_int16_equals_float(const kernels::ConvGeometry& g, Rng& rng) {
   std::vector<int16_t> x(static_cast<size_t>(g.in_channels * g.height * g.width));
-  std::vector<int16_t> w(static_cast<size_t>(g.out_channels * g.in_channels / g.groups * g.kernel_h * g.kernel_w));
+  std::vector<int16_t> w(
+      static_cast<size_t>(g.out_channels * g.in_channels / g.groups * g.kernel_h * g.kernel_w));
   Tensor xf = Tensor::empty({1, g.in_channels, g.height, g.width});
   Tensor wf = Tensor::empty({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w});
-  for (size_t i = 0; i < x.size(); ++i) xf.data()[i] = x[i] = static_cast<int16_t>(std::lround(rng.uniform(-128.0f, 255.0f)));
-  for (size_t i = 0; i < w.size(); ++i) wf.data()[i] = w[i] = static_cast<int16_t>(std::lround(rng.uniform(-127.0f, 127.0f)));
+  for (size_t i = 0; i < x.size(); ++i)
+    xf.data()[i] = x[i] = static_cast<int16_t>(std::lround(rng.uniform(-128.0f, 255.0f)));
+  for (size_t i = 0; i < w.size(); ++i)
+    wf.data()[i] = w[i] = static_cast<int16_t>(std::lround(rng.uniform(-127.0f, 127.0f)));
   const Tensor expected = conv2d(xf, wf, Tensor(), Conv2dOptions{g.stride, g.padding, g.groups});
   kernels::IntConvScratch scratch;
   for (auto* kernel : {&kernels::conv2d_int16, &kernels::conv2d_int16_portable}) {
-    std::vector<int32_t> out(static_cast<size_t>(g.out_channels * g.out_height() * g.out_width()), -7);
+    std::vector<int32_t> out(static_cast<size_t>(g.out_channels * g.out_height() * g.out_width()),
+                             -7);
     kernel(g, x.data(), w.data(), out.data(), scratch);
     REQUIRE(expected.numel() == static_cast<int64_t>(out.size()));
     for (size_t i = 0; i < out.size(); ++i)
@@ -110,10 +120,12 @@ TEST_CASE("the int16 convolution equals the float convolution on integer codes",
     int64_t c, o, k, stride, padding, groups, h, w;
   };
   // Odd and even depths, positions that are and are not multiples of 16, 1-7 outputs per group.
-  for (const Case& t : {Case{3, 4, 3, 1, 1, 1, 7, 6}, Case{4, 6, 3, 2, 1, 2, 9, 9}, Case{5, 5, 3, 1, 1, 5, 6, 8},
-                        Case{6, 6, 3, 2, 1, 6, 7, 7}, Case{8, 3, 1, 1, 0, 1, 5, 5}, Case{2, 3, 5, 1, 2, 1, 6, 6},
-                        Case{16, 7, 3, 1, 1, 1, 8, 8}, Case{6, 10, 1, 1, 0, 1, 4, 4}}) {
-    require_int16_equals_float({1, t.c, t.h, t.w, t.o, t.k, t.k, t.stride, t.padding, t.groups}, rng);
+  for (const Case& t :
+       {Case{3, 4, 3, 1, 1, 1, 7, 6}, Case{4, 6, 3, 2, 1, 2, 9, 9}, Case{5, 5, 3, 1, 1, 5, 6, 8},
+        Case{6, 6, 3, 2, 1, 6, 7, 7}, Case{8, 3, 1, 1, 0, 1, 5, 5}, Case{2, 3, 5, 1, 2, 1, 6, 6},
+        Case{16, 7, 3, 1, 1, 1, 8, 8}, Case{6, 10, 1, 1, 0, 1, 4, 4}}) {
+    require_int16_equals_float({1, t.c, t.h, t.w, t.o, t.k, t.k, t.stride, t.padding, t.groups},
+                               rng);
   }
 }
 
@@ -153,7 +165,8 @@ TEST_CASE("a hand-worked quantized linear layer gives its exact integers", "[int
   static_assert(kIntegerFractionBits == 22, "the hand-worked numbers assume F = 22");
   CHECK(static_cast<double>(y.data()[0]) * 4194304.0 == 306309.0);
   // The fake-quantized float layer agrees to the fixed-point resolution.
-  CHECK(std::fabs(eval_no_grad(layer, Tensor::from_vector({1, 2}, {0.3f, -0.7f})).data()[0] - y.data()[0]) < 1e-6f);
+  CHECK(std::fabs(eval_no_grad(layer, Tensor::from_vector({1, 2}, {0.3f, -0.7f})).data()[0] -
+                  y.data()[0]) < 1e-6f);
   CHECK(integer.saturated_values() == 0);
   // An input beyond the fixed-point range (+-512) is clamped and counted.
   integer.forward(Tensor::from_vector({1, 2}, {600.0f, 0.0f}));
@@ -169,14 +182,17 @@ TEST_CASE("integer-only models predict as their fake-quantized models", "[intege
     Granularity weights;
     bool pointwise, rescale;
   };
-  for (const Case& c : {Case{"lenet5", 1, 28, 8, Thresholds::kSymmetric, Granularity::kVector, false, false},
-                        Case{"lenet5", 1, 28, 4, Thresholds::kAsymmetric, Granularity::kScalar, true, false},
-                        Case{"resnet20", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, true, false},
-                        Case{"resnet20", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, false},
-                        Case{"vgg7", 3, 32, 8, Thresholds::kSymmetric, Granularity::kScalar, false, false},
-                        Case{"mobilenetv2", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, true},
-                        Case{"resnet50", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, false, false}}) {
-    DYNAMIC_SECTION(c.model << " " << c.bits << "-bit " << (c.thresholds == Thresholds::kSymmetric ? "symmetric" : "asymmetric")) {
+  for (const Case& c :
+       {Case{"lenet5", 1, 28, 8, Thresholds::kSymmetric, Granularity::kVector, false, false},
+        Case{"lenet5", 1, 28, 4, Thresholds::kAsymmetric, Granularity::kScalar, true, false},
+        Case{"resnet20", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, true, false},
+        Case{"resnet20", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, false},
+        Case{"vgg7", 3, 32, 8, Thresholds::kSymmetric, Granularity::kScalar, false, false},
+        Case{"mobilenetv2", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, true},
+        Case{"resnet50", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, false, false}}) {
+    DYNAMIC_SECTION(
+        c.model << " " << c.bits << "-bit "
+                << (c.thresholds == Thresholds::kSymmetric ? "symmetric" : "asymmetric")) {
       Rng rng(11);
       ModelOptions options;
       options.in_channels = c.channels;
@@ -210,10 +226,12 @@ TEST_CASE("integer-only models predict as their fake-quantized models", "[intege
       REQUIRE(computed.shape() == simulated.shape());
       Agreement agreement;
       accumulate_agreement(simulated, computed, agreement);
-      INFO("max |logit difference| " << agreement.max_abs_logit_difference << " of logits up to " << max_abs(simulated));
+      INFO("max |logit difference| " << agreement.max_abs_logit_difference << " of logits up to "
+                                     << max_abs(simulated));
       CHECK(agreement.agreeing == agreement.count);
-      // Only values within the fixed-point resolution (2^-F) of a rounding boundary can take another
-      // code than in float; each such flip moves the logits by about one grid step downstream.
+      // Only values within the fixed-point resolution (2^-F) of a rounding boundary can take
+      // another code than in float; each such flip moves the logits by about one grid step
+      // downstream.
       CHECK(agreement.max_abs_logit_difference <= (c.bits == 8 ? 0.03 : 0.15) * max_abs(simulated));
       CHECK(!integer.quantized_layers().empty());
       CHECK(integer.saturated_values() == 0);
@@ -225,7 +243,9 @@ TEST_CASE("integer inference refuses what has no integer form, naming the module
   Rng rng(2);
   Sequential unfolded;
   unfolded.add(std::make_shared<Conv2d>(1, 2, 3)).add(std::make_shared<BatchNorm>(2));
-  CHECK_THROWS_WITH(IntegerModel(unfolded), Catch::Contains("integer inference: 0 (Conv2d) needs uniform input and weight quantizers"));
+  CHECK_THROWS_WITH(
+      IntegerModel(unfolded),
+      Catch::Contains("integer inference: 0 (Conv2d) needs uniform input and weight quantizers"));
   CHECK(unfolded.is_training());  // a refused model keeps its mode
 
   Sequential model;
@@ -237,14 +257,18 @@ TEST_CASE("integer inference refuses what has no integer form, naming the module
   wq->set_threshold({1.0f});
   conv->set_input_quantizer(in);
   conv->set_weight_quantizer(wq);
-  CHECK_THROWS_WITH(IntegerModel(model), Catch::Contains("integer inference: 1 is a BatchNorm that is not folded"));
+  CHECK_THROWS_WITH(IntegerModel(model),
+                    Catch::Contains("integer inference: 1 is a BatchNorm that is not folded"));
 
   Sequential hardtanh;
   hardtanh.add(std::make_shared<Hardtanh>());
-  CHECK_THROWS_WITH(IntegerModel(hardtanh), Catch::Contains("integer inference: 0 is a Hardtanh, which has no integer form"));
+  CHECK_THROWS_WITH(
+      IntegerModel(hardtanh),
+      Catch::Contains("integer inference: 0 is a Hardtanh, which has no integer form"));
 
   Linear per_channel_input(3, 2, true, rng);
-  auto in3 = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true, Granularity::kVector, 1), 3);
+  auto in3 = std::make_shared<UniformQuantizer>(
+      symmetric_quantizer_spec(8, true, Granularity::kVector, 1), 3);
   in3->set_threshold({1.0f, 1.0f, 1.0f});
   per_channel_input.set_input_quantizer(in3);
   auto w3 = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true));

@@ -1,9 +1,10 @@
 // LeNet-5: the published form (no BN) with ReLU, and BN before every quantized activation with
 // the power-of-two activation (Long et al. 2020's conv-BN-activation blocks); end to end, such a
 // LeNet-5 with power-of-two weights trained by DST learns a small synthetic task.
-#include <catch2/catch.hpp>
+#include "models/lenet5.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,7 +13,6 @@
 #include "core/rng.h"
 #include "layers/batch_norm.h"
 #include "layers/losses.h"
-#include "models/lenet5.h"
 #include "models/transforms/weight_grid.h"
 #include "optim/adam.h"
 #include "optim/dst_optimizer.h"
@@ -53,11 +53,13 @@ Squares squares(int64_t count, uint64_t seed) {
   for (int64_t i = 0; i < count; ++i) {
     const int label = static_cast<int>(i % 10);
     d.labels.push_back(label);
-    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)), left = 2 + (label % 5) * 5;
+    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)),
+              left = 2 + (label % 5) * 5;
     for (int y = 0; y < 28; ++y) {
       for (int x = 0; x < 28; ++x) {
         const bool inside = y >= top && y < top + 7 && x >= left && x < left + 4;
-        const float pixel = inside ? 200.0f + static_cast<float>(rng.below(56)) : static_cast<float>(rng.below(60));
+        const float pixel =
+            inside ? 200.0f + static_cast<float>(rng.below(56)) : static_cast<float>(rng.below(60));
         *px++ = (pixel / 255.0f - 0.15f) / 0.3f;
       }
     }
@@ -93,8 +95,8 @@ TEST_CASE("lenet5 with ReLU is the published model, without batch norm", "[lenet
   Rng rng(1);
   auto net = make_lenet5(mnist_options(ActivationSpec::Kind::kRelu), rng);
   using Types = std::vector<std::string>;
-  CHECK(module_types(*net) == Types{"Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear",
-                                    "ReLU", "Linear", "ReLU", "Linear"});
+  CHECK(module_types(*net) == Types{"Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d",
+                                    "Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"});
   // 156 + 2416 + 48120 + 10164 + 850 = 61706 parameters, every layer with a bias.
   int64_t count = 0;
   for (const Parameter& p : net->parameters()) count += p.tensor.numel();
@@ -106,9 +108,10 @@ TEST_CASE("lenet5 with a quantized activation has BN before each one", "[lenet5]
     Rng rng(1);
     auto net = make_lenet5(mnist_options(kind), rng);
     using Types = std::vector<std::string>;
-    const Types expected{"Conv2d",         "BatchNorm", "Pow2Activation", "MaxPool2d", "Conv2d", "BatchNorm",
-                         "Pow2Activation", "MaxPool2d", "Flatten",        "Linear",    "BatchNorm", "Pow2Activation",
-                         "Linear",         "BatchNorm", "Pow2Activation", "Linear"};
+    const Types expected{"Conv2d",  "BatchNorm", "Pow2Activation", "MaxPool2d",
+                         "Conv2d",  "BatchNorm", "Pow2Activation", "MaxPool2d",
+                         "Flatten", "Linear",    "BatchNorm",      "Pow2Activation",
+                         "Linear",  "BatchNorm", "Pow2Activation", "Linear"};
     CHECK(module_types(*net) == expected);
     // Every activation directly follows a BN whose width is the preceding layer's output.
     for (size_t i = 0; i < net->size(); ++i) {
@@ -129,7 +132,8 @@ TEST_CASE("lenet5 with a quantized activation has BN before each one", "[lenet5]
   }
 }
 
-TEST_CASE("a power-of-two LeNet-5 trained by DST learns a small synthetic task", "[lenet5][dst][train]") {
+TEST_CASE("a power-of-two LeNet-5 trained by DST learns a small synthetic task",
+          "[lenet5][dst][train]") {
   // The paper's setting [-3, 0.125]: grid {0, ±1/8, ..., ±1} from the fitted initialization, 3-bit
   // activations with q2 = 0.125, the first layer in float, th = 0.5, Adam proposing the steps.
   ModelOptions o = mnist_options(ActivationSpec::Kind::kPow2);

@@ -1,11 +1,11 @@
 // linear and matmul: values against hand-computed products, initialization bounds, errors.
-#include <catch2/catch.hpp>
+#include "layers/linear.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/check.h"
 #include "core/parallel.h"
-#include "layers/linear.h"
 
 using namespace lowbit;
 

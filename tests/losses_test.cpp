@@ -1,11 +1,12 @@
-// Losses: cross-entropy against hand values (also with huge logits and smoothing), distillation KL, mse, rmse.
-#include <catch2/catch.hpp>
+// Losses: cross-entropy against hand values (also with huge logits and smoothing), distillation KL,
+// mse, rmse.
+#include "layers/losses.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "core/autograd.h"
 #include "core/check.h"
-#include "layers/losses.h"
 
 using namespace lowbit;
 
@@ -19,7 +20,8 @@ TEST_CASE("cross-entropy equals -log softmax of the label, averaged", "[losses]"
   CHECK(cross_entropy(z, {2, 1}, 0.3f).item() == Approx((smooth0 + std::log(3.0)) / 2.0));
 }
 
-TEST_CASE("cross-entropy stays finite for huge logits and its gradient is softmax - onehot", "[losses]") {
+TEST_CASE("cross-entropy stays finite for huge logits and its gradient is softmax - onehot",
+          "[losses]") {
   Tensor z = Tensor::from_vector({1, 2}, {1000, 0});
   z.set_requires_grad(true);
   Tensor loss = cross_entropy(z, {1});
@@ -32,13 +34,16 @@ TEST_CASE("distillation KL is T^2 KL(p_teacher || p_student) of the softened log
   // One row, T = 2: softened logits (0, 1) and (1, 0).
   Tensor s = Tensor::from_vector({1, 2}, {0, 2});
   Tensor t = Tensor::from_vector({1, 2}, {2, 0});
-  const double a = std::exp(1.0) / (1 + std::exp(1.0)), b = 1 - a;  // teacher p = (a, b), student q = (b, a)
+  const double a = std::exp(1.0) / (1 + std::exp(1.0)),
+               b = 1 - a;  // teacher p = (a, b), student q = (b, a)
   const double kl = a * std::log(a / b) + b * std::log(b / a);
   CHECK(distillation_kl(s, t, 2.0f).item() == Approx(4.0 * kl));
-  CHECK(distillation_kl(t, t, 3.0f).item() == Approx(0.0).margin(1e-7));  // equal logits: no divergence
+  CHECK(distillation_kl(t, t, 3.0f).item() ==
+        Approx(0.0).margin(1e-7));  // equal logits: no divergence
   // A teacher shifted by a constant is the same distribution.
-  CHECK(distillation_kl(Tensor::from_vector({1, 3}, {1, 2, 3}), Tensor::from_vector({1, 3}, {11, 12, 13}), 1.0f).item() ==
-        Approx(0.0).margin(1e-6));
+  CHECK(distillation_kl(Tensor::from_vector({1, 3}, {1, 2, 3}),
+                        Tensor::from_vector({1, 3}, {11, 12, 13}), 1.0f)
+            .item() == Approx(0.0).margin(1e-6));
   // Gradient on the student: T (q - p) / N; huge logits stay finite.
   s.set_requires_grad(true);
   backward(distillation_kl(s, t, 2.0f));
@@ -52,7 +57,7 @@ TEST_CASE("distillation KL is T^2 KL(p_teacher || p_student) of the softened log
 TEST_CASE("mse and rmse", "[losses]") {
   Tensor a = Tensor::from_vector({2, 2}, {1, 2, 3, 4});
   Tensor b = Tensor::from_vector({2, 2}, {1, 0, 3, 0});
-  CHECK(mse_loss(a, b).item() == Approx(5.0f));             // (0 + 4 + 0 + 16) / 4
+  CHECK(mse_loss(a, b).item() == Approx(5.0f));              // (0 + 4 + 0 + 16) / 4
   CHECK(rmse_loss(a, b).item() == Approx(std::sqrt(5.0f)));  // eq. 25
   Tensor c = a.clone();
   c.set_requires_grad(true);
@@ -62,7 +67,8 @@ TEST_CASE("mse and rmse", "[losses]") {
 
 TEST_CASE("loss errors name the bad label or shape", "[losses]") {
   Tensor z = Tensor::zeros({2, 3});
-  CHECK_THROWS_WITH(cross_entropy(z, {0, 3}), Catch::Contains("label 3") && Catch::Contains("index 1"));
+  CHECK_THROWS_WITH(cross_entropy(z, {0, 3}),
+                    Catch::Contains("label 3") && Catch::Contains("index 1"));
   CHECK_THROWS_WITH(cross_entropy(z, {0}), Catch::Contains("1 labels"));
   CHECK_THROWS_WITH(mse_loss(z, Tensor::zeros({3, 2})), Catch::Contains("(3, 2)"));
 }

@@ -1,7 +1,6 @@
 // lowbit-levels end to end: the curve command draws each backward proxy of the power-of-two
 // activation from the layer's real backward, best-q2 prints the minimum of eq. 6, bad flags exit 2.
 #include <catch2/catch.hpp>
-
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,9 +23,11 @@ std::vector<float> slopes_of(const std::string& csv) {
 
 }  // namespace
 
-TEST_CASE("lowbit-levels curve plots the eq. 7 and the clipped backward of the same forward", "[apps][levels]") {
+TEST_CASE("lowbit-levels curve plots the eq. 7 and the clipped backward of the same forward",
+          "[apps][levels]") {
   // x = -1, -0.5, ..., 1 with q2 = 0.25, 3 bits: levels 0, 0.25, 0.5; last threshold 0.375.
-  const std::string common = std::string(LOWBIT_LEVELS_BIN) + " curve --bits 3 --q2 0.25 --min -1 --max 1 --points 9";
+  const std::string common =
+      std::string(LOWBIT_LEVELS_BIN) + " curve --bits 3 --q2 0.25 --min -1 --max 1 --points 9";
   const CommandResult eq7 = run_command(common + " --backward eq7");
   const CommandResult clipped = run_command(common + " --backward clipped");
   INFO(eq7.output << clipped.output);
@@ -35,10 +36,10 @@ TEST_CASE("lowbit-levels curve plots the eq. 7 and the clipped backward of the s
   // eq. 7: 1 / (|x| - (0.375 - 1)) beyond 0.375, 1 between 0.125 and 0.375, 0 in the dead zone.
   const std::vector<float> e = slopes_of(eq7.output), c = slopes_of(clipped.output);
   REQUIRE(e.size() == 9);
-  CHECK(e[0] == Approx(1.0 / 1.625));   // x = -1
-  CHECK(e[3] == Approx(1.0));           // x = -0.25
-  CHECK(e[4] == 0.0f);                  // x = 0
-  CHECK(e[6] == Approx(1.0 / 1.125));   // x = 0.5
+  CHECK(e[0] == Approx(1.0 / 1.625));  // x = -1
+  CHECK(e[3] == Approx(1.0));          // x = -0.25
+  CHECK(e[4] == 0.0f);                 // x = 0
+  CHECK(e[6] == Approx(1.0 / 1.125));  // x = 0.5
   // clipped: 1 up to the top level 0.5, dead zone included; 0 beyond.
   CHECK(c == std::vector<float>{0, 0, 1, 1, 1, 1, 1, 0, 0});
   // The forward values (the middle column) are the same.
@@ -59,7 +60,8 @@ TEST_CASE("lowbit-levels curve plots the eq. 7 and the clipped backward of the s
   CHECK(bad.output.find("Run with --help for the subcommands and flags.") != std::string::npos);
 }
 
-TEST_CASE("the old name lowbit-quantizer still runs lowbit-levels, with a notice", "[apps][levels]") {
+TEST_CASE("the old name lowbit-quantizer still runs lowbit-levels, with a notice",
+          "[apps][levels]") {
   const CommandResult now = run_command(std::string(LOWBIT_LEVELS_BIN) + " best-q2 --bits 3");
   const CommandResult old = run_command(std::string(LOWBIT_OLD_LEVELS_BIN) + " best-q2 --bits 3");
   REQUIRE(now.status == 0);

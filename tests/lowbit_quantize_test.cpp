@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "apps/train/evaluate.h"
 #include "apps/fat/quantize_model.h"
+#include "apps/train/evaluate.h"
 #include "apps/train/run_setup.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -72,8 +72,10 @@ nlohmann::json row(const nlohmann::json& table, const std::string& stage) {
 
 }  // namespace
 
-TEST_CASE("lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, summary, metrics and checkpoint",
-          "[apps][quantize]") {
+TEST_CASE(
+    "lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, summary, metrics and "
+    "checkpoint",
+    "[apps][quantize]") {
   const Trained& t = trained();
   const fs::path out = t.root.fresh("q3");
   const CommandResult r = run_command(t.quantize(
@@ -137,15 +139,19 @@ TEST_CASE("lowbit-quantize: 3-bit fine-tuning lowers the RMSE, with the table, s
 
   // lowbit-eval reads the quantized checkpoint and runs it integer-only: the numbers of the table.
   const fs::path eval_json = out / "integer.json";
-  const CommandResult integer = run_command(
-      std::string(LOWBIT_EVAL_BIN) + " --threads 1 --integer --checkpoint " + (out / "quantized.ckpt").string() +
-      " --data-dir " + t.data.string() + " --json " + eval_json.string());
+  const CommandResult integer =
+      run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 1 --integer --checkpoint " +
+                  (out / "quantized.ckpt").string() + " --data-dir " + t.data.string() +
+                  " --json " + eval_json.string());
   INFO(integer.output);
   REQUIRE(integer.status == 0);
-  CHECK(integer.output.find("3-bit vector symmetric (lowbit-quantize), run integer-only") != std::string::npos);
+  CHECK(integer.output.find("3-bit vector symmetric (lowbit-quantize), run integer-only") !=
+        std::string::npos);
   const nlohmann::json evaluated = nlohmann::json::parse(read_text(eval_json));
-  CHECK(evaluated["test_accuracy"].get<double>() == Approx(row(table, "integer")["test_accuracy"].get<double>()));
-  CHECK(evaluated["integer_agreement"].get<double>() == Approx(summary["integer_agreement"].get<double>()));
+  CHECK(evaluated["test_accuracy"].get<double>() ==
+        Approx(row(table, "integer")["test_accuracy"].get<double>()));
+  CHECK(evaluated["integer_agreement"].get<double>() ==
+        Approx(summary["integer_agreement"].get<double>()));
   CHECK(evaluated["integer_saturated_values"] == 0);
 }
 
@@ -195,10 +201,12 @@ TEST_CASE("lowbit-quantize: bad flags and files give one line and exit status 2"
     CHECK(r.output.find(c.message) != std::string::npos);
   }
   // --integer wants a lowbit-quantize checkpoint.
-  const CommandResult not_quantized = run_command(std::string(LOWBIT_EVAL_BIN) + " --integer --checkpoint " +
-                                                  t.checkpoint.string() + " --data-dir " + t.data.string());
+  const CommandResult not_quantized =
+      run_command(std::string(LOWBIT_EVAL_BIN) + " --integer --checkpoint " +
+                  t.checkpoint.string() + " --data-dir " + t.data.string());
   CHECK(not_quantized.status == 2);
-  CHECK(not_quantized.output.find("--integer needs a lowbit-quantize checkpoint") != std::string::npos);
+  CHECK(not_quantized.output.find("--integer needs a lowbit-quantize checkpoint") !=
+        std::string::npos);
   const CommandResult missing =
       run_command(bin + " --checkpoint " + (out / "missing.ckpt").string());
   CHECK(std::count(missing.output.begin(), missing.output.end(), '\n') == 1);

@@ -1,14 +1,13 @@
 // lowbit-train and lowbit-eval end to end, as a user runs them: a small MNIST-format data
 // set written here, a short run that must learn it, a resumed run that must end with the
 // same numbers as an uninterrupted one, and clear errors with exit status 2 for bad input.
-#include <catch2/catch.hpp>
-
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,8 +35,9 @@ struct Fixture {
     fs::remove_all(root, ignored);
   }
   std::string train(const std::string& flags) const {
-    return std::string(LOWBIT_TRAIN_BIN) + " --model lenet5 --dataset mnist --data-dir " + data.string() +
-           " --batch-size 50 --lr 0.003 --threads 2 --seed 3 " + flags + (flags.find("--val-split") == std::string::npos ? " --val-split 100" : "");
+    return std::string(LOWBIT_TRAIN_BIN) + " --model lenet5 --dataset mnist --data-dir " +
+           data.string() + " --batch-size 50 --lr 0.003 --threads 2 --seed 3 " + flags +
+           (flags.find("--val-split") == std::string::npos ? " --val-split 100" : "");
   }
 };
 
@@ -59,8 +59,8 @@ std::string metrics_without_timing(const fs::path& csv) {
 
 // lowbit-report --html on a checkpoint.
 CommandResult run_report(const fs::path& checkpoint, const fs::path& page) {
-  return run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 2 --checkpoint " + checkpoint.string() + " --html " +
-                     page.string());
+  return run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 2 --checkpoint " +
+                     checkpoint.string() + " --html " + page.string());
 }
 
 // The page of a checkpoint that lowbit-report must write, well-formed.
@@ -82,8 +82,8 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("\"model\": \"lenet5\"") != std::string::npos);  // the resolved configuration
-  for (const char* file : {"config.json", "metrics.csv", "curves.svg", "last.ckpt", "best.ckpt", "summary.json",
-                           "test_confusion.csv"}) {
+  for (const char* file : {"config.json", "metrics.csv", "curves.svg", "last.ckpt", "best.ckpt",
+                           "summary.json", "test_confusion.csv"}) {
     CHECK(fs::exists(out / file));
   }
   const nlohmann::json summary = nlohmann::json::parse(read_text(out / "summary.json"));
@@ -95,12 +95,15 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   CHECK(summary["train_images_per_second"].get<double>() > 0);
   CHECK(summary["test_images"] == 200);
   const std::string metrics = read_text(out / "metrics.csv");
-  CHECK(metrics.rfind("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second\n", 0) == 0);
+  CHECK(metrics.rfind(
+            "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second\n",
+            0) == 0);
   CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 4);
 
   // lowbit-eval on the same checkpoint reproduces the test accuracy and writes the matrix.
-  const CommandResult e = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
-                                      (out / "last.ckpt").string() + " --json " + (out / "eval.json").string());
+  const CommandResult e =
+      run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
+                  (out / "last.ckpt").string() + " --json " + (out / "eval.json").string());
   INFO(e.output);
   REQUIRE(e.status == 0);
   const nlohmann::json eval = nlohmann::json::parse(read_text(out / "eval.json"));
@@ -112,8 +115,8 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   const fs::path heat_map = out / "last.ckpt.confusion.svg";
   CHECK(lowbit::xml_error(read_text(heat_map)) == "");
   CHECK(count_occurrences(read_text(heat_map), "<rect x=") == 100);
-  CHECK(e.output.find("confusion matrix written to " + (out / "last.ckpt.confusion.csv").string() + " (CSV) and " +
-                      heat_map.string() + " (heat map)") != std::string::npos);
+  CHECK(e.output.find("confusion matrix written to " + (out / "last.ckpt.confusion.csv").string() +
+                      " (CSV) and " + heat_map.string() + " (heat map)") != std::string::npos);
 
   // lowbit-report's page: well-formed, with the float model's weight statistics, their histograms
   // and the training curves; no grid-level table for float weights.
@@ -126,8 +129,8 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   // per-class table and the heat map beside the two training charts.
   char accuracy[32];
   std::snprintf(accuracy, sizeof accuracy, "%.2f%%", summary["test_accuracy"].get<double>());
-  CHECK(html.find("The final model on the test split (" + (out / "test_confusion.csv").string() + "): " + accuracy +
-                  " of 200 images.") != std::string::npos);
+  CHECK(html.find("The final model on the test split (" + (out / "test_confusion.csv").string() +
+                  "): " + accuracy + " of 200 images.") != std::string::npos);
   CHECK(html.find("<caption>per-class accuracy</caption>") != std::string::npos);
   CHECK(count_occurrences(html, "<svg") == 5);
   CHECK(count_occurrences(html, "<circle") == 12);  // three epochs of four curves
@@ -138,24 +141,29 @@ TEST_CASE("lowbit-train learns a small data set and writes its run directory", "
   CHECK(again.output.find("already holds a run") != std::string::npos);
 }
 
-TEST_CASE("a resumed lowbit-train run ends with the same numbers as an uninterrupted one", "[apps][train]") {
+TEST_CASE("a resumed lowbit-train run ends with the same numbers as an uninterrupted one",
+          "[apps][train]") {
   Fixture f;
   const fs::path whole = f.root / "whole", parts = f.root / "parts", killed = f.root / "killed";
   REQUIRE(run_command(f.train("--epochs 3 --out " + whole.string())).status == 0);
   const nlohmann::json a = nlohmann::json::parse(read_text(whole / "summary.json"));
 
   // Stopped after one epoch on purpose, then resumed.
-  const CommandResult first = run_command(f.train("--epochs 3 --stop-after 1 --out " + parts.string()));
+  const CommandResult first =
+      run_command(f.train("--epochs 3 --stop-after 1 --out " + parts.string()));
   INFO(first.output);
   REQUIRE(first.status == 0);
   CHECK(first.output.find("stopped after epoch 1 of 3") != std::string::npos);
   CHECK_FALSE(fs::exists(parts / "summary.json"));
-  // Resuming needs only the run directory: the model, data set and every other setting come from it.
-  const CommandResult rest = run_command(std::string(LOWBIT_TRAIN_BIN) + " --resume --out " + parts.string());
+  // Resuming needs only the run directory: the model, data set and every other setting come from
+  // it.
+  const CommandResult rest =
+      run_command(std::string(LOWBIT_TRAIN_BIN) + " --resume --out " + parts.string());
   INFO(rest.output);
   REQUIRE(rest.status == 0);
   CHECK(rest.output.find("resumed from") != std::string::npos);
-  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(parts / "metrics.csv"));
+  CHECK(metrics_without_timing(whole / "metrics.csv") ==
+        metrics_without_timing(parts / "metrics.csv"));
   const nlohmann::json b = nlohmann::json::parse(read_text(parts / "summary.json"));
   CHECK(a["test_accuracy"] == b["test_accuracy"]);
   CHECK(a["test_loss"] == b["test_loss"]);
@@ -163,21 +171,26 @@ TEST_CASE("a resumed lowbit-train run ends with the same numbers as an uninterru
   // Killed (SIGKILL) at an arbitrary moment, then resumed from whatever checkpoint was
   // complete (or started afresh when none was): the run still ends with the same numbers.
   const std::string log = (f.root / "killed.log").string();
-  run_command(f.train("--epochs 3 --out " + killed.string()) + " > " + log + " 2>&1 & sleep 0.6; kill -9 $! 2>/dev/null; wait");
+  run_command(f.train("--epochs 3 --out " + killed.string()) + " > " + log +
+              " 2>&1 & sleep 0.6; kill -9 $! 2>/dev/null; wait");
   const bool saved = fs::exists(killed / "last.ckpt");
-  const CommandResult after = run_command(f.train("--epochs 3 --out " + killed.string() + (saved ? " --resume" : " --overwrite")));
+  const CommandResult after = run_command(
+      f.train("--epochs 3 --out " + killed.string() + (saved ? " --resume" : " --overwrite")));
   INFO(after.output);
   REQUIRE(after.status == 0);
-  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(killed / "metrics.csv"));
+  CHECK(metrics_without_timing(whole / "metrics.csv") ==
+        metrics_without_timing(killed / "metrics.csv"));
   CHECK(a["test_loss"] == nlohmann::json::parse(read_text(killed / "summary.json"))["test_loss"]);
 
   // The same seed and thread count give bit-identical metrics.
   const fs::path twin = f.root / "twin";
   REQUIRE(run_command(f.train("--epochs 3 --out " + twin.string())).status == 0);
-  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(twin / "metrics.csv"));
+  CHECK(metrics_without_timing(whole / "metrics.csv") ==
+        metrics_without_timing(twin / "metrics.csv"));
 }
 
-TEST_CASE("a power-of-two run re-estimates batch norm each epoch and resumes to the same numbers", "[apps][train]") {
+TEST_CASE("a power-of-two run re-estimates batch norm each epoch and resumes to the same numbers",
+          "[apps][train]") {
   Fixture f;
   const std::string q = "--weights pow2 --act pow2 --act-bits 3 --act-q2 0.25 --epochs 2 ";
   const fs::path whole = f.root / "whole", parts = f.root / "parts", stale = f.root / "stale";
@@ -188,26 +201,32 @@ TEST_CASE("a power-of-two run re-estimates batch norm each epoch and resumes to 
   CHECK(nlohmann::json::parse(read_text(whole / "config.json"))["recalibrate_bn"] == 5120);
   REQUIRE(run_command(f.train(q + "--stop-after 1 --out " + parts.string())).status == 0);
   REQUIRE(run_command(f.train(q + "--resume --out " + parts.string())).status == 0);
-  CHECK(metrics_without_timing(whole / "metrics.csv") == metrics_without_timing(parts / "metrics.csv"));
+  CHECK(metrics_without_timing(whole / "metrics.csv") ==
+        metrics_without_timing(parts / "metrics.csv"));
   // Without the re-estimation the validation numbers come from the lagging running averages.
   REQUIRE(run_command(f.train(q + "--recalibrate-bn 0 --out " + stale.string())).status == 0);
-  CHECK(metrics_without_timing(whole / "metrics.csv") != metrics_without_timing(stale / "metrics.csv"));
+  CHECK(metrics_without_timing(whole / "metrics.csv") !=
+        metrics_without_timing(stale / "metrics.csv"));
   // lowbit-report: the grid layers' level table, with the float first layer marked float and given
   // its float statistics below.
   const CommandResult report =
-      run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 2 --checkpoint " + (whole / "last.ckpt").string());
+      run_command(std::string(LOWBIT_REPORT_BIN) + " --threads 2 --checkpoint " +
+                  (whole / "last.ckpt").string());
   INFO(report.output);
   REQUIRE(report.status == 0);
   const size_t conv1 = report.output.find("\nconv1.weight");
   REQUIRE(conv1 != std::string::npos);
-  const std::string conv1_row = report.output.substr(conv1 + 1, report.output.find('\n', conv1 + 1) - conv1 - 1);
+  const std::string conv1_row =
+      report.output.substr(conv1 + 1, report.output.find('\n', conv1 + 1) - conv1 - 1);
   CHECK(conv1_row.find(" float ") != std::string::npos);
   CHECK(report.output.find("\nfloat layers\n") != std::string::npos);
   const size_t fc1 = report.output.find("\nfc1.weight");
   REQUIRE(fc1 != std::string::npos);
-  const std::string fc1_row = report.output.substr(fc1 + 1, report.output.find('\n', fc1 + 1) - fc1 - 1);
+  const std::string fc1_row =
+      report.output.substr(fc1 + 1, report.output.find('\n', fc1 + 1) - fc1 - 1);
   CHECK(fc1_row.find("% ") != std::string::npos);
-  CHECK(fc1_row.substr(fc1_row.find("% ") + 2).find_first_not_of(' ') == 8);  // off the grid: a right-aligned 0
+  CHECK(fc1_row.substr(fc1_row.find("% ") + 2).find_first_not_of(' ') ==
+        8);  // off the grid: a right-aligned 0
   CHECK(fc1_row[fc1_row.find("% ") + 10] == '0');
 }
 
@@ -224,16 +243,20 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
   // NaN passes every comparison, so a range check must be written to refuse it.
   expect_error(run_command(bin + " --lr nan"), "--lr: Value nan not in range 0 to 100");
   expect_error(run_command(bin + " --act-q2 -nan"), "--act-q2: Value -nan not in range");
-  expect_error(run_command(bin + " --weight-decay 1e-3x"), "--weight-decay: Value 1e-3x is not a number");
+  expect_error(run_command(bin + " --weight-decay 1e-3x"),
+               "--weight-decay: Value 1e-3x is not a number");
   expect_error(run_command(bin + " --model resnet1000 --dataset cifar10"), "known models: lenet5");
-  const CommandResult no_data = run_command(bin + " --dataset mnist --model lenet5 --out " + (f.root / "no_data").string() +
-                                            " --data-dir " + (f.root / "nowhere").string());
+  const CommandResult no_data =
+      run_command(bin + " --dataset mnist --model lenet5 --out " + (f.root / "no_data").string() +
+                  " --data-dir " + (f.root / "nowhere").string());
   expect_error(no_data, "nowhere");
   // A run that cannot start prints its error alone, not the configuration it would have used.
   CHECK(no_data.output.find("configuration") == std::string::npos);
   CHECK(count_occurrences(no_data.output, "\n") == 1);
-  expect_error(run_command(f.train("--val-split 5000 --out " + (f.root / "big_split").string())), "5000");
-  expect_error(run_command(f.train("--resume --out " + (f.root / "never_ran").string())), "no checkpoint to resume");
+  expect_error(run_command(f.train("--val-split 5000 --out " + (f.root / "big_split").string())),
+               "5000");
+  expect_error(run_command(f.train("--resume --out " + (f.root / "never_ran").string())),
+               "no checkpoint to resume");
   expect_error(run_command(f.train("--tta-flip --out " + (f.root / "mirrored_digits").string())),
                "--tta-flip: mnist is not trained on mirror images");
   const fs::path lenet_run = f.root / "lenet_run";
@@ -249,7 +272,8 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
     file.put('\x7f');
   }
   expect_error(run_command(f.train("--epochs 2 --resume --out " + run.string())), "last.ckpt");
-  expect_error(run_command(std::string(LOWBIT_EVAL_BIN) + " --checkpoint " + (run / "missing.ckpt").string()),
+  expect_error(run_command(std::string(LOWBIT_EVAL_BIN) + " --checkpoint " +
+                           (run / "missing.ckpt").string()),
                "missing.ckpt");
   // Listing and summaries need no data.
   const CommandResult list = run_command(bin + " --list-models");
@@ -260,8 +284,10 @@ TEST_CASE("lowbit-train rejects bad flags and data with one line and status 2", 
   CHECK(summary.output.find("269,722 parameters") != std::string::npos);
 }
 
-TEST_CASE("lowbit-train --tta-flip reports the flip-averaged and the single-view test accuracy as lowbit-eval does",
-          "[apps][train]") {
+TEST_CASE(
+    "lowbit-train --tta-flip reports the flip-averaged and the single-view test accuracy as "
+    "lowbit-eval does",
+    "[apps][train]") {
   Fixture f;
   // A CIFAR-10 copy of random images: five training batches of 8 records and a test batch of 20.
   const fs::path cifar = f.root / "cifar";
@@ -279,21 +305,24 @@ TEST_CASE("lowbit-train --tta-flip reports the flip-averaged and the single-view
   write_batch("test_batch.bin", 20);
 
   const fs::path out = f.root / "tta";
-  const CommandResult r = run_command(std::string(LOWBIT_TRAIN_BIN) + " --model resnet20 --dataset cifar10 --data-dir " +
-                                      cifar.string() + " --epochs 1 --batch-size 8 --val-split 0 --threads 2 --tta-flip --out " +
-                                      out.string());
+  const CommandResult r = run_command(
+      std::string(LOWBIT_TRAIN_BIN) + " --model resnet20 --dataset cifar10 --data-dir " +
+      cifar.string() + " --epochs 1 --batch-size 8 --val-split 0 --threads 2 --tta-flip --out " +
+      out.string());
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("on the images alone") != std::string::npos);
   const nlohmann::json summary = nlohmann::json::parse(read_text(out / "summary.json"));
   CHECK(summary["tta_flip"] == true);
-  const double averaged = summary["test_accuracy"].get<double>(), single = summary["test_accuracy_single_view"].get<double>();
+  const double averaged = summary["test_accuracy"].get<double>(),
+               single = summary["test_accuracy_single_view"].get<double>();
 
   // lowbit-eval follows the run's setting by default, and --no-tta-flip scores the images alone.
   auto eval_accuracy = [&](const std::string& flags) {
     const fs::path json = out / "eval.json";
-    const CommandResult e = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
-                                        (out / "last.ckpt").string() + " --json " + json.string() + flags);
+    const CommandResult e =
+        run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
+                    (out / "last.ckpt").string() + " --json " + json.string() + flags);
     INFO(e.output);
     REQUIRE(e.status == 0);
     return nlohmann::json::parse(read_text(json));
@@ -309,27 +338,31 @@ TEST_CASE("lowbit-train --tta-flip reports the flip-averaged and the single-view
   CHECK(heat_map.find(">airplane</text>") != std::string::npos);
   CHECK(heat_map.find(">truck</text>") != std::string::npos);
   const std::string html = report_page(out / "last.ckpt", out / "report.html");
-  CHECK(html.find("<tr><td>automobile</td><td>2</td>") != std::string::npos);  // 2 of the 20 test images
+  CHECK(html.find("<tr><td>automobile</td><td>2</td>") !=
+        std::string::npos);                             // 2 of the 20 test images
   CHECK(html.find("validation") == std::string::npos);  // --val-split 0: no validation curves
 }
 
-TEST_CASE("lowbit-report draws a one-epoch run and says when its test confusion matrix is absent or wrong",
-          "[apps][train]") {
+TEST_CASE(
+    "lowbit-report draws a one-epoch run and says when its test confusion matrix is absent or "
+    "wrong",
+    "[apps][train]") {
   Fixture f;
   const fs::path out = f.root / "one";
   REQUIRE(run_command(f.train("--epochs 1 --out " + out.string())).status == 0);
   const std::string html = report_page(out / "last.ckpt", out / "report.html");
   CHECK(count_occurrences(html, "<circle") == 4);  // one point for each curve: no line to draw
   CHECK(html.find("<caption>per-class accuracy</caption>") != std::string::npos);
-  CHECK(html.find("<tr><td>7</td><td>20</td>") != std::string::npos);  // digits name MNIST's classes
+  CHECK(html.find("<tr><td>7</td><td>20</td>") !=
+        std::string::npos);  // digits name MNIST's classes
 
   // A checkpoint away from its run directory: the page says the matrix is missing, in one line.
   const fs::path moved = f.root / "moved";
   fs::create_directories(moved);
   fs::copy_file(out / "last.ckpt", moved / "last.ckpt");
   const std::string without = report_page(moved / "last.ckpt", moved / "report.html");
-  CHECK(without.find("<p>No confusion matrix: " + (moved / "test_confusion.csv").string() + " is absent") !=
-        std::string::npos);
+  CHECK(without.find("<p>No confusion matrix: " + (moved / "test_confusion.csv").string() +
+                     " is absent") != std::string::npos);
   CHECK(without.find("per-class accuracy") == std::string::npos);
 
   // A malformed one is an error that names it: one line, status 2, no page.
@@ -348,36 +381,41 @@ TEST_CASE("lowbit-report draws a one-epoch run and says when its test confusion 
   CHECK(count_occurrences(wrong.output, "\n") == 1);
 
   // lowbit-eval names a heat map it cannot write.
-  const CommandResult unwritable = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
-                                               (out / "last.ckpt").string() + " --svg " +
-                                               (f.root / "no" / "such" / "m.svg").string());
+  const CommandResult unwritable = run_command(
+      std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " + (out / "last.ckpt").string() +
+      " --svg " + (f.root / "no" / "such" / "m.svg").string());
   CHECK(unwritable.status == 2);
   CHECK(unwritable.output.find("no/such/m.svg: cannot write") != std::string::npos);
   // Beside a --csv file not named .csv, the heat map's name is the CSV's with .svg added.
-  const CommandResult drawn = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
-                                          (out / "last.ckpt").string() + " --csv " + (f.root / "m").string());
+  const CommandResult drawn =
+      run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 2 --checkpoint " +
+                  (out / "last.ckpt").string() + " --csv " + (f.root / "m").string());
   INFO(drawn.output);
   CHECK(drawn.status == 0);
   CHECK(fs::exists(f.root / "m"));
   CHECK(lowbit::xml_error(read_text(f.root / "m.svg")) == "");
 }
 
-TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills from it", "[apps][train]") {
+TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills from it",
+          "[apps][train]") {
   Fixture f;
   const fs::path teacher = f.root / "float", student = f.root / "student";
-  REQUIRE(run_command(f.train("--epochs 1 --val-split 0 --act relu --out " + teacher.string())).status == 0);
+  REQUIRE(run_command(f.train("--epochs 1 --val-split 0 --act relu --out " + teacher.string()))
+              .status == 0);
   // The float LeNet-5 has no BN: a run with quantized activations cannot take its weights.
-  const CommandResult mismatch = run_command(f.train("--epochs 1 --weights pow2 --act pow2 --init-from " +
-                                                     (teacher / "last.ckpt").string() + " --out " + student.string()));
+  const CommandResult mismatch =
+      run_command(f.train("--epochs 1 --weights pow2 --act pow2 --init-from " +
+                          (teacher / "last.ckpt").string() + " --out " + student.string()));
   INFO(mismatch.output);
   CHECK(mismatch.status == 2);
-  CHECK(mismatch.output.find("--init-from " + (teacher / "last.ckpt").string()) != std::string::npos);
+  CHECK(mismatch.output.find("--init-from " + (teacher / "last.ckpt").string()) !=
+        std::string::npos);
   // A float-weight run with the quantized activation is the first stage of a progressive run.
   const fs::path stage1 = f.root / "stage1";
   REQUIRE(run_command(f.train("--epochs 1 --act pow2 --out " + stage1.string())).status == 0);
-  const CommandResult r = run_command(f.train("--epochs 1 --weights pow2 --act pow2 --init-from " +
-                                              (stage1 / "last.ckpt").string() + " --teacher " +
-                                              (teacher / "last.ckpt").string() + " --out " + student.string()));
+  const CommandResult r = run_command(f.train(
+      "--epochs 1 --weights pow2 --act pow2 --init-from " + (stage1 / "last.ckpt").string() +
+      " --teacher " + (teacher / "last.ckpt").string() + " --out " + student.string()));
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("initialized from " + (stage1 / "last.ckpt").string()) != std::string::npos);
@@ -387,7 +425,8 @@ TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills 
   const nlohmann::json config = nlohmann::json::parse(read_text(student / "config.json"));
   CHECK(config["teacher"] == (teacher / "last.ckpt").string());
   CHECK(config["act_backward"] == "clipped");
-  CHECK(config["lr"].get<double>() == Approx(0.003));  // the fixture's flag wins over the pow2 default
+  CHECK(config["lr"].get<double>() ==
+        Approx(0.003));  // the fixture's flag wins over the pow2 default
   // The student resumes with its teacher, and bad values are named.
   REQUIRE(run_command(f.train("--epochs 2 --resume --out " + student.string())).status == 0);
   auto expect_error = [](const CommandResult& e, const std::string& text) {
@@ -395,27 +434,32 @@ TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills 
     CHECK(e.status == 2);
     CHECK(e.output.find(text) != std::string::npos);
   };
-  expect_error(run_command(f.train("--teacher " + (f.root / "none.ckpt").string() + " --out " + (f.root / "x").string())),
+  expect_error(run_command(f.train("--teacher " + (f.root / "none.ckpt").string() + " --out " +
+                                   (f.root / "x").string())),
                "none.ckpt");
   expect_error(run_command(f.train("--distill-weight 1.5")), "--distill-weight");
   expect_error(run_command(f.train("--act-backward ste")), "--act-backward");
-  expect_error(run_command(f.train("--bn-scale-init 0 --out " + (f.root / "y").string())), "--bn-scale-init 0");
+  expect_error(run_command(f.train("--bn-scale-init 0 --out " + (f.root / "y").string())),
+               "--bn-scale-init 0");
   expect_error(run_command(f.train("--crop-padding 17")), "--crop-padding");
 }
 
-TEST_CASE("crop padding, the activation backward and its scale change what a run trains on and with",
-          "[apps][train]") {
+TEST_CASE(
+    "crop padding, the activation backward and its scale change what a run trains on and with",
+    "[apps][train]") {
   Fixture f;
   auto metrics = [&](const std::string& name, const std::string& flags) {
     const fs::path out = f.root / name;
-    const CommandResult r = run_command(f.train("--epochs 1 --weights pow2 --act pow2 " + flags + " --out " + out.string()));
+    const CommandResult r = run_command(
+        f.train("--epochs 1 --weights pow2 --act pow2 " + flags + " --out " + out.string()));
     INFO(r.output);
     REQUIRE(r.status == 0);
     return std::make_pair(metrics_without_timing(out / "metrics.csv"),
                           nlohmann::json::parse(read_text(out / "config.json")));
   };
   const auto plain = metrics("plain", ""), shifted = metrics("shifted", "--crop-padding 2"),
-             paper = metrics("paper", "--act-backward eq7"), scaled = metrics("scaled", "--act-scale trained");
+             paper = metrics("paper", "--act-backward eq7"),
+             scaled = metrics("scaled", "--act-scale trained");
   CHECK(plain.second["crop_padding"] == 0);  // the lenet5-pow2 recipe's: no shifts
   CHECK(shifted.second["crop_padding"] == 2);
   CHECK(paper.second["act_backward"] == "eq7");
@@ -426,7 +470,8 @@ TEST_CASE("crop padding, the activation backward and its scale change what a run
   CHECK(plain.first == metrics("again", "").first);  // and nothing else varies between runs
 }
 
-TEST_CASE("lowbit-train takes its recipe's values for every flag not given and lists the recipes", "[apps][train]") {
+TEST_CASE("lowbit-train takes its recipe's values for every flag not given and lists the recipes",
+          "[apps][train]") {
   Fixture f;
   auto config = [&](const std::string& name, const std::string& flags) {
     const fs::path out = f.root / name;
@@ -438,8 +483,8 @@ TEST_CASE("lowbit-train takes its recipe's values for every flag not given and l
   };
   const nlohmann::json plain = config("plain", "");
   CHECK(plain["recipe"] == "lenet5");
-  CHECK(plain["crop_padding"] == 2);               // the recipe's
-  CHECK(plain["lr"].get<float>() == 0.003f);       // given by the fixture's flags
+  CHECK(plain["crop_padding"] == 2);          // the recipe's
+  CHECK(plain["lr"].get<float>() == 0.003f);  // given by the fixture's flags
   CHECK(plain["epochs"] == 1);
   const nlohmann::json paper = config("paper", "--recipe dst-paper --act-bits 2");
   CHECK(paper["recipe"] == "dst-paper");
@@ -454,6 +499,7 @@ TEST_CASE("lowbit-train takes its recipe's values for every flag not given and l
   CHECK(list.output.find("expected: ") != std::string::npos);
   const CommandResult unknown = run_command(f.train("--recipe fast"));
   CHECK(unknown.status == 2);
-  CHECK(unknown.output.find("--recipe fast: unknown recipe; known recipes: lenet5,") != std::string::npos);
+  CHECK(unknown.output.find("--recipe fast: unknown recipe; known recipes: lenet5,") !=
+        std::string::npos);
   CHECK(unknown.output.find("configuration") == std::string::npos);
 }

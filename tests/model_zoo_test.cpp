@@ -1,14 +1,14 @@
 // The model zoo: every model builds and maps a batch to class scores; parameter counts
 // match the published architectures; resnet18's weights follow Table 5 of the
 // power-of-two paper; unknown names list the known ones.
-#include <catch2/catch.hpp>
+#include "models/model_zoo.h"
 
+#include <catch2/catch.hpp>
 #include <map>
 
 #include "core/autograd.h"
 #include "core/check.h"
 #include "layers/quant/pow2_activation.h"
-#include "models/model_zoo.h"
 #include "models/summary.h"
 
 using namespace lowbit;
@@ -68,9 +68,10 @@ TEST_CASE("parameter counts match the published architectures", "[models]") {
   // (it is redundant there); implementations that keep it count 2,752 (vgg11) and 4,224
   // (vgg16) parameters more.
   const std::map<std::string, int64_t> expected = {
-      {"lenet5", 61706},       {"vgg7", 12980106},      {"vgg11", 9228362},     {"vgg16", 14724042},
-      {"resnet18", 11173962},  {"resnet34", 21282122},  {"resnet50", 23520842}, {"resnet20", 269722},
-      {"resnet56", 853018},    {"mobilenetv2", 2236682},
+      {"lenet5", 61706},        {"vgg7", 12980106},     {"vgg11", 9228362},
+      {"vgg16", 14724042},      {"resnet18", 11173962}, {"resnet34", 21282122},
+      {"resnet50", 23520842},   {"resnet20", 269722},   {"resnet56", 853018},
+      {"mobilenetv2", 2236682},
   };
   for (const auto& [name, count] : expected) {
     ModelOptions o;
@@ -123,8 +124,9 @@ TEST_CASE("the summary counts layers, parameters and MACs", "[models]") {
 
 TEST_CASE("an unknown model name lists the known ones", "[models]") {
   Rng rng(0);
-  CHECK_THROWS_WITH(make_model("resnet19", ModelOptions{}, rng),
-                    Catch::Contains("resnet19") && Catch::Contains("resnet18") && Catch::Contains("lenet5"));
+  CHECK_THROWS_WITH(make_model("resnet19", ModelOptions{}, rng), Catch::Contains("resnet19") &&
+                                                                     Catch::Contains("resnet18") &&
+                                                                     Catch::Contains("lenet5"));
   ModelOptions bad;
   bad.image_size = 64;
   CHECK_THROWS_AS(make_model("resnet18", bad, rng), Error);

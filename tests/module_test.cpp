@@ -1,6 +1,5 @@
 // Module and Sequential: dotted names, roles, buffers, train/eval propagation.
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <stdexcept>
 
@@ -55,7 +54,8 @@ TEST_CASE("train and eval reach every descendant", "[module]") {
   CHECK(block->is_training());
 }
 
-TEST_CASE("a mode guard sets a mode for a scope and gives the old one back, also on an exception", "[module]") {
+TEST_CASE("a mode guard sets a mode for a scope and gives the old one back, also on an exception",
+          "[module]") {
   Sequential net;
   auto block = std::make_shared<Block>();
   net.add(block);
@@ -85,7 +85,8 @@ TEST_CASE("sequential applies children in order", "[module]") {
   CHECK(net.forward(x).shape() == Shape({5, 2}));
 }
 
-TEST_CASE("sequential children named by the model keep their names, unnamed ones their position", "[module]") {
+TEST_CASE("sequential children named by the model keep their names, unnamed ones their position",
+          "[module]") {
   Sequential net;
   net.add("conv1", std::make_shared<Linear>(3, 4)).add(std::make_shared<Linear>(4, 2, false));
   const auto params = net.parameters();
@@ -106,5 +107,6 @@ TEST_CASE("state_dict round-trips parameters and buffers and checks shapes", "[m
   CHECK_THROWS_WITH(load_state_dict(b, state_dict(a), "m."), Catch::Contains("m.fc.weight"));
   auto wrong = state_dict(a);
   wrong[0].tensor = Tensor::zeros({1});
-  CHECK_THROWS_WITH(load_state_dict(b, wrong), Catch::Contains("fc.weight") && Catch::Contains("(2, 3)"));
+  CHECK_THROWS_WITH(load_state_dict(b, wrong),
+                    Catch::Contains("fc.weight") && Catch::Contains("(2, 3)"));
 }

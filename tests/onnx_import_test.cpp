@@ -2,10 +2,12 @@
 // describes (exact values), every refusal names the node and what was expected, and networks
 // built and exported by PyTorch (tests/onnx/torch_models.py, when python3-torch is installed)
 // give PyTorch's logits within 1e-4 of the logit scale.
-#include <catch2/catch.hpp>
+#include "models/onnx/onnx_import.h"
+
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -24,7 +26,6 @@
 #include "layers/linear.h"
 #include "layers/pooling.h"
 #include "layers/reshape.h"
-#include "models/onnx/onnx_import.h"
 #include "tests/gradcheck.h"
 #include "tests/program_runs.h"
 #include "tests/temp_root.h"
@@ -110,7 +111,8 @@ TEST_CASE("an ONNX graph of every supported operator imports to the layers it de
   Rng rng(11);
   const Tensor w1 = random_tensor({4, 2, 3, 3}, rng), b1 = random_tensor({4}, rng);
   const Tensor scale = random_tensor({4}, rng, 0.5f, 1.5f), shift = random_tensor({4}, rng);
-  const Tensor mean = random_tensor({4}, rng, -0.2f, 0.2f), var = random_tensor({4}, rng, 0.5f, 1.5f);
+  const Tensor mean = random_tensor({4}, rng, -0.2f, 0.2f),
+               var = random_tensor({4}, rng, 0.5f, 1.5f);
   const Tensor w2 = random_tensor({4, 2, 1, 1}, rng);
   const Tensor fc = random_tensor({3, 8}, rng), fc_bias = random_tensor({3}, rng);
   GraphWriter w({2, 2, 6, 6});
@@ -247,8 +249,8 @@ TEST_CASE("networks built and exported by PyTorch give PyTorch's logits", "[onnx
     return;
   }
   const std::string dir = temp_root.fresh("torch").string();
-  const auto made = lowbit::testing::run_command("/usr/bin/python3 " LOWBIT_SOURCE_DIR
-                                                 "/tests/onnx/torch_models.py " + dir + " 2>&1");
+  const auto made = lowbit::testing::run_command(
+      "/usr/bin/python3 " LOWBIT_SOURCE_DIR "/tests/onnx/torch_models.py " + dir + " 2>&1");
   INFO(made.output);
   REQUIRE(made.status == 0);
   std::istringstream manifest(lowbit::testing::read_text(dir + "/manifest.txt"));
@@ -261,7 +263,8 @@ TEST_CASE("networks built and exported by PyTorch give PyTorch's logits", "[onnx
       const OnnxImport imported = import_onnx(dir + "/" + name + ".onnx");
       GraphModel& model = *imported.model;
       model.eval();
-      const Tensor x = Tensor::from_vector({n, c, h, w}, read_floats(dir + "/" + name + ".input.f32"));
+      const Tensor x =
+          Tensor::from_vector({n, c, h, w}, read_floats(dir + "/" + name + ".input.f32"));
       const std::vector<float> want = read_floats(dir + "/" + name + ".logits.f32");
       NoGradGuard no_grad;
       const std::vector<float> got = model(x).to_vector();
@@ -274,8 +277,8 @@ TEST_CASE("networks built and exported by PyTorch give PyTorch's logits", "[onnx
       INFO(name << ": worst |lowbit - PyTorch| " << worst << " at logit scale " << scale);
       CHECK(worst <= 1e-4f * scale);
       // The first image alone gives the first row: the batch size is free.
-      const Tensor first = Tensor::from_vector({1, c, h, w}, std::vector<float>(
-                                                              x.data(), x.data() + c * h * w));
+      const Tensor first =
+          Tensor::from_vector({1, c, h, w}, std::vector<float>(x.data(), x.data() + c * h * w));
       const std::vector<float> alone = model(first).to_vector();
       for (int64_t k = 0; k < classes; ++k) CHECK(alone[k] == Approx(got[k]).margin(1e-4 * scale));
     }

@@ -10,8 +10,8 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "layers/elementwise.h"
-#include "layers/reduce.h"
 #include "layers/quant/uniform_quantizer.h"
+#include "layers/reduce.h"
 
 using namespace lowbit;
 

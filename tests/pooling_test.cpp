@@ -1,15 +1,17 @@
 // Pooling: exact values with padding and strides, tie routing, errors.
+#include "layers/pooling.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/autograd.h"
 #include "core/check.h"
-#include "layers/pooling.h"
 #include "layers/reduce.h"
 
 using namespace lowbit;
 
 TEST_CASE("max_pool2d values, padding and first-maximum routing", "[pooling]") {
-  Tensor x = Tensor::from_vector({1, 1, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
+  Tensor x =
+      Tensor::from_vector({1, 1, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
   CHECK(max_pool2d(x, 2).to_vector() == std::vector<float>{6, 8, 14, 16});
   CHECK(max_pool2d(x, 3, 2, 1).to_vector() == std::vector<float>{6, 8, 14, 16});
   CHECK(max_pool2d(x, 3, 1).to_vector() == std::vector<float>{11, 12, 15, 16});
@@ -40,7 +42,8 @@ TEST_CASE("the vectorized 2x2 max pool routes like the general loop, ties includ
           for (int64_t ky = 0; ky < 2; ++ky)
             for (int64_t kx = 0; kx < 2; ++kx) {
               const int64_t i = plane * h * w + (2 * oy + ky) * w + 2 * ox + kx;
-              if (at < 0 || values[static_cast<size_t>(i)] > values[static_cast<size_t>(at)]) at = i;
+              if (at < 0 || values[static_cast<size_t>(i)] > values[static_cast<size_t>(at)])
+                at = i;
             }
           want_y.push_back(values[static_cast<size_t>(at)]);
           want_dx[static_cast<size_t>(at)] += 1.0f;
@@ -58,7 +61,8 @@ TEST_CASE("avg_pool2d counts padding as zeros", "[pooling]") {
   REQUIRE(padded.size() == 9);
   CHECK(padded[0] == Approx(0.25f));
   CHECK(padded[4] == Approx(2.5f));
-  CHECK(global_avg_pool(Tensor::from_vector({1, 2, 1, 2}, {1, 3, 5, 9})).to_vector() == std::vector<float>{2, 7});
+  CHECK(global_avg_pool(Tensor::from_vector({1, 2, 1, 2}, {1, 3, 5, 9})).to_vector() ==
+        std::vector<float>{2, 7});
 }
 
 TEST_CASE("pooling errors", "[pooling]") {

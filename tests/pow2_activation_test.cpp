@@ -1,6 +1,8 @@
-// Power-of-two activation: levels, thresholds, the eq. 7 and clipped slopes, Table 1 of the paper, best q2.
-#include <catch2/catch.hpp>
+// Power-of-two activation: levels, thresholds, the eq. 7 and clipped slopes, Table 1 of the paper,
+// best q2.
+#include "layers/quant/pow2_activation.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -13,7 +15,6 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/elementwise.h"
-#include "layers/quant/pow2_activation.h"
 #include "layers/reduce.h"
 
 using namespace lowbit;
@@ -22,7 +23,8 @@ TEST_CASE("levels and thresholds for 3 bits", "[pow2]") {
   const Pow2ActivationSpec s{3, 0.5f, true};
   CHECK(pow2_activation_levels(s) == std::vector<float>{0.0f, 0.5f, 1.0f});
   CHECK(pow2_activation_thresholds(s) == std::vector<float>{0.25f, 0.75f});
-  CHECK(pow2_activation_levels({5, 0.125f, true}) == std::vector<float>{0, 0.125f, 0.25f, 0.5f, 1.0f});
+  CHECK(pow2_activation_levels({5, 0.125f, true}) ==
+        std::vector<float>{0, 0.125f, 0.25f, 0.5f, 1.0f});
 }
 
 TEST_CASE("forward values lie on the levels with midpoint thresholds", "[pow2]") {
@@ -54,14 +56,15 @@ TEST_CASE("the backward slope is eq. 7", "[pow2]") {
   CHECK(x.grad_tensor().to_vector() == std::vector<float>{0.0f, 1.0f, 0.5f, 0.25f});
 }
 
-TEST_CASE("the clipped backward is 1 up to the top level, dead zone included, and 0 beyond", "[pow2]") {
+TEST_CASE("the clipped backward is 1 up to the top level, dead zone included, and 0 beyond",
+          "[pow2]") {
   const Pow2ActivationSpec s{3, 0.125f, true, Pow2Backward::kClipped};  // levels 0, .125, .25
   CHECK(pow2_activation_slope(0.0f, s) == 1.0f);
-  CHECK(pow2_activation_slope(0.05f, s) == 1.0f);    // dead zone: eq. 7 gives 0 here
-  CHECK(pow2_activation_slope(0.2f, s) == 1.0f);     // past the last threshold 0.1875, below the top
-  CHECK(pow2_activation_slope(0.25f, s) == 1.0f);    // the top level itself
+  CHECK(pow2_activation_slope(0.05f, s) == 1.0f);  // dead zone: eq. 7 gives 0 here
+  CHECK(pow2_activation_slope(0.2f, s) == 1.0f);   // past the last threshold 0.1875, below the top
+  CHECK(pow2_activation_slope(0.25f, s) == 1.0f);  // the top level itself
   CHECK(pow2_activation_slope(std::nextafter(0.25f, 1.0f), s) == 0.0f);
-  CHECK(pow2_activation_slope(3.0f, s) == 0.0f);     // eq. 7 gives 1 / (3 - (0.1875 - 1)) here
+  CHECK(pow2_activation_slope(3.0f, s) == 0.0f);  // eq. 7 gives 1 / (3 - (0.1875 - 1)) here
   CHECK(pow2_activation_slope(-0.25f, s) == 1.0f);
   CHECK(pow2_activation_slope(-0.3f, s) == 0.0f);
   CHECK(pow2_activation_slope(-0.1f, {3, 0.125f, false, Pow2Backward::kClipped}) == 0.0f);
@@ -79,7 +82,8 @@ TEST_CASE("backward names parse and print", "[pow2]") {
   CHECK(parse_pow2_backward("eq7") == Pow2Backward::kEq7);
   CHECK(parse_pow2_backward("clipped") == Pow2Backward::kClipped);
   CHECK(std::string(pow2_backward_name(Pow2Backward::kClipped)) == "clipped");
-  CHECK_THROWS_WITH(parse_pow2_backward("ste"), Catch::Contains("'ste'") && Catch::Contains("eq7 or clipped"));
+  CHECK_THROWS_WITH(parse_pow2_backward("ste"),
+                    Catch::Contains("'ste'") && Catch::Contains("eq7 or clipped"));
 }
 
 TEST_CASE("the best q2 minimizes the expected error", "[pow2]") {
@@ -93,7 +97,8 @@ TEST_CASE("the best q2 minimizes the expected error", "[pow2]") {
     }
     INFO("bits " << bits);
     CHECK(best == Approx(scan_best).margin(2e-3));
-    CHECK(pow2_activation_expected_error({bits, static_cast<float>(best), true}) <= scan_error + 1e-7);
+    CHECK(pow2_activation_expected_error({bits, static_cast<float>(best), true}) <=
+          scan_error + 1e-7);
   }
   CHECK(pow2_activation_best_q2(3) == Approx(0.8430).margin(1e-3));
 }
@@ -101,9 +106,10 @@ TEST_CASE("the best q2 minimizes the expected error", "[pow2]") {
 TEST_CASE("the expected error reproduces Table 1 of the paper", "[pow2]") {
   const float q2s[] = {0.0625f, 0.125f, 0.25f, 0.5f, 1.0f};
   // Table 1, rows n = 3..8, columns q2 = 0.0625 .. 1.
-  const double table1[6][5] = {{0.4078, 0.3298, 0.2106, 0.0825, 0.0458}, {0.3298, 0.2103, 0.0795, 0.0239, 0.0443},
-                               {0.2102, 0.0791, 0.0209, 0.0223, 0.0443}, {0.0790, 0.0205, 0.0193, 0.0223, 0.0443},
-                               {0.0204, 0.0189, 0.0193, 0.0223, 0.0443}, {0.0189, 0.0189, 0.0193, 0.0223, 0.0443}};
+  const double table1[6][5] = {
+      {0.4078, 0.3298, 0.2106, 0.0825, 0.0458}, {0.3298, 0.2103, 0.0795, 0.0239, 0.0443},
+      {0.2102, 0.0791, 0.0209, 0.0223, 0.0443}, {0.0790, 0.0205, 0.0193, 0.0223, 0.0443},
+      {0.0204, 0.0189, 0.0193, 0.0223, 0.0443}, {0.0189, 0.0189, 0.0193, 0.0223, 0.0443}};
   for (int n = 3; n <= 8; ++n) {
     for (int j = 0; j < 5; ++j) {
       const double e = pow2_activation_expected_error({n, q2s[j], true});
@@ -126,9 +132,15 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
         const bool is_signed = variant % 2 == 0;
         const Pow2Backward proxy = variant < 2 ? Pow2Backward::kEq7 : Pow2Backward::kClipped;
         const Pow2ActivationSpec spec{bits, q2, is_signed, proxy};
-        // Every threshold and its float neighbours, zeros of both signs, infinities, NaN, and a spread of values.
-        std::vector<float> values = {0.0f, -0.0f, std::numeric_limits<float>::infinity(),
-                                     -std::numeric_limits<float>::infinity(), 1e30f, -1e30f, std::nanf("")};
+        // Every threshold and its float neighbours, zeros of both signs, infinities, NaN, and a
+        // spread of values.
+        std::vector<float> values = {0.0f,
+                                     -0.0f,
+                                     std::numeric_limits<float>::infinity(),
+                                     -std::numeric_limits<float>::infinity(),
+                                     1e30f,
+                                     -1e30f,
+                                     std::nanf("")};
         for (float t : pow2_activation_thresholds(spec)) {
           for (float v : {t, std::nextafter(t, 0.0f), std::nextafter(t, 1e30f)}) {
             values.push_back(v);
@@ -139,8 +151,10 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
         values.push_back(last);
         values.push_back(-std::nextafter(last, 1e30f));
         const float top = std::ldexp(q2, bits - 2);
-        for (float v : {top, std::nextafter(top, 1e30f), -top, -std::nextafter(top, 1e30f)}) values.push_back(v);
-        while (values.size() < 70000) values.push_back(rng.normal() * std::ldexp(q2, bits - 1));  // several chunks
+        for (float v : {top, std::nextafter(top, 1e30f), -top, -std::nextafter(top, 1e30f)})
+          values.push_back(v);
+        while (values.size() < 70000)
+          values.push_back(rng.normal() * std::ldexp(q2, bits - 1));  // several chunks
         const auto n = static_cast<int64_t>(values.size());
         Tensor x = Tensor::from_vector({n}, values);
         x.set_requires_grad(true);
@@ -152,7 +166,8 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
         int64_t value_mismatches = 0, slope_mismatches = 0;
         for (int64_t i = 0; i < n; ++i) {
           const float v = values[static_cast<size_t>(i)];
-          const float expected_y = pow2_activation_value(v, spec);  // bit for bit: the sign of a zero too
+          const float expected_y =
+              pow2_activation_value(v, spec);  // bit for bit: the sign of a zero too
           value_mismatches += std::memcmp(&y.data()[i], &expected_y, sizeof expected_y) != 0;
           const float expected_dx = dy.data()[i] * pow2_activation_slope(v, spec);
           const bool both_nan = std::isnan(dx.data()[i]) && std::isnan(expected_dx);
@@ -168,7 +183,8 @@ TEST_CASE("the tensor op equals the scalar value and slope bit for bit", "[pow2]
 }
 
 TEST_CASE("scaled levels: y = a P(x / a), with LSQ's gradient for the trained scale", "[pow2]") {
-  // 3 bits, q2 1/8, clipped: levels 0, 0.125, 0.25; thresholds 0.0625 and 0.1875; slope 1 for |u| <= 0.25.
+  // 3 bits, q2 1/8, clipped: levels 0, 0.125, 0.25; thresholds 0.0625 and 0.1875; slope 1 for |u|
+  // <= 0.25.
   Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
   Tensor x = Tensor::from_vector({4}, {0.3f, 0.6f, 0.1f, -0.7f});
   x.set_requires_grad(true);
@@ -181,23 +197,29 @@ TEST_CASE("scaled levels: y = a P(x / a), with LSQ's gradient for the trained sc
   backward(sum(mul(y, dy)));
   // dx = dy P'(u), P' = 1, 0, 1, 0.
   CHECK(std::vector<float>(x.grad(), x.grad() + 4) == std::vector<float>{1.0f, 0.0f, 3.0f, 0.0f});
-  // dscale = 0.5 * sum dy (P(u) - u P'(u)) = 0.5 * (1 (0.125 - 0.15) + 2 (0.25) + 3 (0 - 0.05) + 4 (-0.25)).
+  // dscale = 0.5 * sum dy (P(u) - u P'(u)) = 0.5 * (1 (0.125 - 0.15) + 2 (0.25) + 3 (0 - 0.05) + 4
+  // (-0.25)).
   CHECK(scale.grad()[0] == Approx(0.5 * (-0.025 + 0.5 - 0.15 - 1.0)).epsilon(1e-6));
 }
 
-TEST_CASE("a scale rounded to a power of two keeps the levels powers of two and passes its gradient straight",
-          "[pow2]") {
+TEST_CASE(
+    "a scale rounded to a power of two keeps the levels powers of two and passes its gradient "
+    "straight",
+    "[pow2]") {
   Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrainedPow2};
   const Tensor x = Tensor::from_vector({3}, {0.3f, 0.6f, -0.2f});
-  for (auto [trained, used] : {std::pair{1.5f, 2.0f}, std::pair{1.3f, 1.0f}, std::pair{0.7f, 0.5f}}) {
+  for (auto [trained, used] :
+       {std::pair{1.5f, 2.0f}, std::pair{1.3f, 1.0f}, std::pair{0.7f, 0.5f}}) {
     INFO("scale " << trained);
     Tensor scale = Tensor::from_vector({1}, {trained});
     scale.set_requires_grad(true);
     Tensor y = scaled_pow2_activation(x, scale, spec, 1.0f);
     Pow2ActivationSpec fixed = spec;
     fixed.scale = Pow2Scale::kTrained;
-    const Tensor expected = scaled_pow2_activation(x, Tensor::from_vector({1}, {used}), fixed, 1.0f);
-    CHECK(std::vector<float>(y.data(), y.data() + 3) == std::vector<float>(expected.data(), expected.data() + 3));
+    const Tensor expected =
+        scaled_pow2_activation(x, Tensor::from_vector({1}, {used}), fixed, 1.0f);
+    CHECK(std::vector<float>(y.data(), y.data() + 3) ==
+          std::vector<float>(expected.data(), expected.data() + 3));
     backward(sum(y));
     double dscale = 0;  // at the rounded scale
     for (float v : {0.3f, 0.6f, -0.2f}) {
@@ -227,8 +249,9 @@ TEST_CASE("the trained scale's gradient is the same sum on any thread count", "[
   CHECK(one != 0.0f);
 }
 
-TEST_CASE("the layer with a trained scale owns it, starts at the fixed levels and scales LSQ's gradient",
-          "[pow2]") {
+TEST_CASE(
+    "the layer with a trained scale owns it, starts at the fixed levels and scales LSQ's gradient",
+    "[pow2]") {
   Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
   Pow2Activation layer(spec);
   const std::vector<Parameter> params = layer.parameters();
@@ -249,19 +272,23 @@ TEST_CASE("the layer with a trained scale owns it, starts at the fixed levels an
   Tensor unscaled = Tensor::from_vector({1}, {1.0f});
   unscaled.set_requires_grad(true);
   backward(sum(scaled_pow2_activation(x, unscaled, spec, 1.0f)));
-  CHECK(params[0].tensor.grad()[0] == Approx(unscaled.grad()[0] / std::sqrt(48.0 * 2.0)).epsilon(1e-6));
+  CHECK(params[0].tensor.grad()[0] ==
+        Approx(unscaled.grad()[0] / std::sqrt(48.0 * 2.0)).epsilon(1e-6));
   CHECK(Pow2Activation(fixed_spec).parameters().empty());  // the fixed levels own nothing
 }
 
-TEST_CASE("a scale that is not positive and finite is refused, and scale names parse and print", "[pow2]") {
+TEST_CASE("a scale that is not positive and finite is refused, and scale names parse and print",
+          "[pow2]") {
   const Pow2ActivationSpec spec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained};
   const Tensor x = Tensor::from_vector({1}, {0.5f});
   for (float bad : {0.0f, -1.0f, std::numeric_limits<float>::infinity(), std::nanf("")})
     CHECK_THROWS_WITH(scaled_pow2_activation(x, Tensor::from_vector({1}, {bad}), spec, 1.0f),
-                      Catch::Contains("the trained scale is") && Catch::Contains("expected a positive finite number"));
+                      Catch::Contains("the trained scale is") &&
+                          Catch::Contains("expected a positive finite number"));
   CHECK_THROWS_WITH(scaled_pow2_activation(x, Tensor::from_vector({2}, {1.0f, 1.0f}), spec, 1.0f),
                     Catch::Contains("expected 1"));
   for (Pow2Scale s : {Pow2Scale::kFixed, Pow2Scale::kTrained, Pow2Scale::kTrainedPow2})
     CHECK(parse_pow2_scale(pow2_scale_name(s)) == s);
-  CHECK_THROWS_WITH(parse_pow2_scale("learned"), Catch::Contains("expected fixed, trained or trained-pow2"));
+  CHECK_THROWS_WITH(parse_pow2_scale("learned"),
+                    Catch::Contains("expected fixed, trained or trained-pow2"));
 }

@@ -1,10 +1,10 @@
 // Running programs and writing small MNIST-format data sets for the end-to-end tests.
 #include "tests/program_runs.h"
 
-#include <catch2/catch.hpp>
 #include <sys/wait.h>
 #include <zlib.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -47,8 +47,8 @@ std::string read_text(const fs::path& path) {
   return s.str();
 }
 
-void write_mnist_idx(const fs::path& dir, const std::string& prefix, const std::vector<uint8_t>& pixels,
-                     const std::vector<uint8_t>& labels) {
+void write_mnist_idx(const fs::path& dir, const std::string& prefix,
+                     const std::vector<uint8_t>& pixels, const std::vector<uint8_t>& labels) {
   const uint32_t count = static_cast<uint32_t>(labels.size());
   REQUIRE(pixels.size() == size_t{count} * 28 * 28);
   std::vector<uint8_t> images, label_file;
@@ -67,13 +67,15 @@ void write_class_bars(const fs::path& dir, const std::string& prefix, uint32_t c
   for (uint32_t i = 0; i < count; ++i) {
     const int label = static_cast<int>(i % 10);
     labels.push_back(static_cast<uint8_t>(label));
-    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)), left = 2 + (label % 5) * 5;
+    const int top = 2 + (label / 5) * 12 + static_cast<int>(rng.below(3)),
+              left = 2 + (label % 5) * 5;
     const int bright = look.base + (look.spread > 0 ? static_cast<int>(rng.below(look.spread)) : 0);
     for (int y = 0; y < 28; ++y)
       for (int x = 0; x < 28; ++x) {
         const bool inside = y >= top && y < top + 7 && x >= left && x < left + 4;
-        pixels.push_back(static_cast<uint8_t>(inside ? bright + static_cast<int>(rng.below(look.noise))
-                                                     : static_cast<int>(rng.below(look.background))));
+        pixels.push_back(static_cast<uint8_t>(inside
+                                                  ? bright + static_cast<int>(rng.below(look.noise))
+                                                  : static_cast<int>(rng.below(look.background))));
       }
   }
   write_mnist_idx(dir, prefix, pixels, labels);

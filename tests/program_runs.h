@@ -10,8 +10,8 @@
 namespace lowbit::testing {
 
 struct CommandResult {
-  int status = -1;      // the exit status, -1 when the program did not exit normally
-  std::string output;   // stdout and stderr together
+  int status = -1;     // the exit status, -1 when the program did not exit normally
+  std::string output;  // stdout and stderr together
 };
 
 // Runs `command` through the shell.
@@ -28,8 +28,8 @@ inline size_t count_occurrences(const std::string& text, const std::string& what
 
 // Writes DIR/PREFIX-images-idx3-ubyte.gz and DIR/PREFIX-labels-idx1-ubyte.gz (MNIST's names and
 // IDX format, gzip-compressed) for count = labels.size() images of 28x28 `pixels`.
-void write_mnist_idx(const std::filesystem::path& dir, const std::string& prefix, const std::vector<uint8_t>& pixels,
-                     const std::vector<uint8_t>& labels);
+void write_mnist_idx(const std::filesystem::path& dir, const std::string& prefix,
+                     const std::vector<uint8_t>& pixels, const std::vector<uint8_t>& labels);
 
 // How the images of write_class_bars look: a 7x4 bar of brightness base + U[0, spread) per
 // image + U[0, noise) per pixel, on a background of U[0, background) per pixel.
@@ -39,7 +39,7 @@ struct BarLook {
 
 // `count` images of ten classes (label i % 10): the bar sits at a class-specific place (with
 // a random vertical jitter of 0-2 pixels), so that LeNet-5 learns them in an epoch or two.
-void write_class_bars(const std::filesystem::path& dir, const std::string& prefix, uint32_t count, uint64_t seed,
-                      const BarLook& look = {});
+void write_class_bars(const std::filesystem::path& dir, const std::string& prefix, uint32_t count,
+                      uint64_t seed, const BarLook& look = {});
 
 }  // namespace lowbit::testing

@@ -63,7 +63,8 @@ TEST_CASE("model tensors are named and classified by what they are", "[ptq]") {
   }
 }
 
-TEST_CASE("ptq_quantize_model touches exactly the targeted tensors and codes decode to them", "[ptq]") {
+TEST_CASE("ptq_quantize_model touches exactly the targeted tensors and codes decode to them",
+          "[ptq]") {
   auto net = small_net();
   const ModelSnapshot snapshot(*net);
   const std::vector<ModelTensor> before = model_tensors(*net);
@@ -138,7 +139,6 @@ TEST_CASE("per-channel quantization gives kernels one grid per output channel", 
   CHECK(tensor.tensors[0].distinct_values <= 3);
   CHECK(channel.tensors[0].distinct_values > 3);
   snapshot.restore();
-  CHECK_THROWS_WITH(
-      ptq_quantize_model(*net, {PtqScheme::kAsymmetric, 1, Granularity::kScalar}, {}),
-      Catch::Contains("bit width 1"));
+  CHECK_THROWS_WITH(ptq_quantize_model(*net, {PtqScheme::kAsymmetric, 1, Granularity::kScalar}, {}),
+                    Catch::Contains("bit width 1"));
 }

@@ -9,8 +9,8 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "layers/linear.h"
-#include "models/transforms/ptq_model.h"
 #include "layers/sequential.h"
+#include "models/transforms/ptq_model.h"
 
 using namespace lowbit;
 
@@ -59,8 +59,7 @@ TEST_CASE("a packed model holds bits, grids and codes, and nothing else", "[ptq]
   CHECK(packed(PtqScheme::kSymmetric, 3, Granularity::kScalar) == (1 + 4 + 3) + (1 + 4 + 1));
   CHECK(packed(PtqScheme::kAsymmetric, 3, Granularity::kScalar) == (1 + 8 + 3) + (1 + 8 + 1));
   CHECK(packed(PtqScheme::kPow2, 3, Granularity::kScalar) == (1 + 2 + 3) + (1 + 2 + 1));
-  CHECK(packed(PtqScheme::kSymmetric, 3, Granularity::kVector) ==
-        (1 + 2 * 4 + 3) + (1 + 4 + 1));
+  CHECK(packed(PtqScheme::kSymmetric, 3, Granularity::kVector) == (1 + 2 * 4 + 3) + (1 + 4 + 1));
   CHECK(packed(PtqScheme::kSymmetric, 8, Granularity::kScalar) == (1 + 4 + 8) + (1 + 4 + 2));
   // Tensors left in float are stored as float32.
   PtqTargets no_bias;

@@ -2,11 +2,11 @@
 // the RMSE of a model against itself is 0, fine-tuning only the scales lowers the held-out RMSE of
 // a 3-bit model, leaves every weight as it was, keeps the scales in their clip ranges, restarts the
 // learning rate every period, and the metrics CSV has one line per epoch.
-#include <cmath>
 #include "apps/fat/quantize_finetune.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>

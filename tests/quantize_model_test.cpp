@@ -21,8 +21,8 @@
 #include "layers/quant/uniform_quantizer.h"
 #include "models/legacy_names.h"
 #include "models/module_paths.h"
-#include "tests/temp_root.h"
 #include "tests/gradcheck.h"
+#include "tests/temp_root.h"
 
 using namespace lowbit;
 using lowbit::testing::eval_no_grad;
@@ -118,7 +118,8 @@ TEST_CASE("quantize_model: fold, calibrate, train only the scales, and the check
       nlohmann::json old_config = nlohmann::json::parse(old.config);
       const std::map<std::string, std::string> old_path = legacy_module_paths(*q.model);
       nlohmann::json old_signed = nlohmann::json::object();
-      for (const auto& [layer, is_signed] : old_config.at("input_signed").items()) old_signed[old_path.at(layer)] = is_signed;
+      for (const auto& [layer, is_signed] : old_config.at("input_signed").items())
+        old_signed[old_path.at(layer)] = is_signed;
       old_config["input_signed"] = old_signed;
       old.config = old_config.dump();
       save_checkpoint(path, old);
@@ -151,7 +152,8 @@ TEST_CASE("quantize_model: errors", "[quantize_model]") {
   CHECK_THROWS_WITH(freeze_all_but_scales(*model), Catch::Contains("no quantizer scales"));
 }
 
-TEST_CASE("quantize_model: snap_scales rounds every scale to 2^-12 inside its clip range", "[quantize_model]") {
+TEST_CASE("quantize_model: snap_scales rounds every scale to 2^-12 inside its clip range",
+          "[quantize_model]") {
   UniformQuantizerSpec symmetric;
   symmetric.granularity = Granularity::kVector;
   UniformQuantizer a(symmetric, 3);

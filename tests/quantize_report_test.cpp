@@ -61,10 +61,12 @@ TEST_CASE("quantize_config: quantizer options, output directory, JSON round trip
 }
 
 TEST_CASE("quantize_report: the rounding-tie clearance as text and JSON", "[quantize_report]") {
-  const std::vector<TieCheck> checks{{"conv1", 0, 2, 2, 1000}, {"features.6.conv.0.0", -1, 56, 1, 4096}};
+  const std::vector<TieCheck> checks{{"conv1", 0, 2, 2, 1000},
+                                     {"features.6.conv.0.0", -1, 56, 1, 4096}};
   const std::string text = tie_clearance_text(checks, 500, 16.14);
   CHECK(text.rfind("rounding ties: 1 of 2 input thresholds moved off values on a rounding boundary "
-                   "(500 training images, 16.1 s)\n", 0) == 0);
+                   "(500 training images, 16.1 s)\n",
+                   0) == 0);
   CHECK(text.find("  features.6.conv.0.0 ") != std::string::npos);
   CHECK(text.find("alpha -1 x 2^-12: 56 values near a boundary -> 1\n") != std::string::npos);
   CHECK(text.find("conv1") == std::string::npos);  // only the moved layers are listed

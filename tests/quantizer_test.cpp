@@ -3,7 +3,6 @@
 // quantizer's parameters and buffers under their own names, pass gradients to the trained scales,
 // accept any Quantizer (not only the uniform one), and keep the float path unchanged without one.
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,9 +13,9 @@
 #include "layers/conv2d.h"
 #include "layers/elementwise.h"
 #include "layers/linear.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "layers/reduce.h"
 #include "layers/state_dict.h"
-#include "layers/quant/uniform_quantizer.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;
@@ -48,14 +47,16 @@ std::vector<std::string> names(const std::vector<Parameter>& ps) {
 
 }  // namespace
 
-TEST_CASE("quantizer: Conv2d with weight and input quantizers is conv2d of the quantized tensors", "[quantizer]") {
+TEST_CASE("quantizer: Conv2d with weight and input quantizers is conv2d of the quantized tensors",
+          "[quantizer]") {
   Rng rng(5);
   Conv2d conv(3, 4, 3, Conv2dOptions{1, 1, 1}, true, rng);
   const Tensor x = random_tensor({2, 3, 5, 5}, rng, 0.0f, 2.0f);
   const Tensor float_y = conv(x);
   CHECK(float_y.to_vector() == conv2d(x, conv.weight(), conv.bias(), conv.options()).to_vector());
 
-  auto wq = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(4, true, Granularity::kVector, 0), 4);
+  auto wq = std::make_shared<UniformQuantizer>(
+      symmetric_quantizer_spec(4, true, Granularity::kVector, 0), 4);
   wq->observe(conv.weight());
   auto xq = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(4, false), 1);
   xq->observe(x);
@@ -68,24 +69,29 @@ TEST_CASE("quantizer: Conv2d with weight and input quantizers is conv2d of the q
   CHECK(y.to_vector() == expected.to_vector());
   CHECK(y.to_vector() != float_y.to_vector());  // 4 bits do change the result
 
-  CHECK(names(conv.parameters()) ==
-        std::vector<std::string>{"weight", "bias", "weight_quantizer.alpha", "input_quantizer.alpha"});
+  CHECK(names(conv.parameters()) == std::vector<std::string>{"weight", "bias",
+                                                             "weight_quantizer.alpha",
+                                                             "input_quantizer.alpha"});
   CHECK(conv.parameters()[2].role == ParamRole::kQuantScale);
   std::vector<std::string> state;
   for (const NamedTensor& t : state_dict(conv)) state.push_back(t.name);
-  CHECK(state == std::vector<std::string>{"weight", "bias", "weight_quantizer.alpha", "input_quantizer.alpha",
-                                          "weight_quantizer.t_max", "input_quantizer.t_max"});
+  CHECK(state == std::vector<std::string>{"weight", "bias", "weight_quantizer.alpha",
+                                          "input_quantizer.alpha", "weight_quantizer.t_max",
+                                          "input_quantizer.t_max"});
 }
 
-TEST_CASE("quantizer: gradients reach the trained scales and, straight through, the weight", "[quantizer]") {
+TEST_CASE("quantizer: gradients reach the trained scales and, straight through, the weight",
+          "[quantizer]") {
   Rng rng(6);
   Conv2d conv(2, 3, 3, Conv2dOptions{1, 1, 1}, false, rng);
-  auto wq = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(8, true, Granularity::kVector, 0), 3);
+  auto wq = std::make_shared<UniformQuantizer>(
+      symmetric_quantizer_spec(8, true, Granularity::kVector, 0), 3);
   wq->observe(conv.weight());
   auto xq = std::make_shared<UniformQuantizer>(asymmetric_quantizer_spec(8, true), 1);
   Tensor x = random_tensor({2, 2, 4, 4}, rng);
   xq->observe(x);
-  xq->alpha().data()[0] = 0.8f;  // the top of the range clips: those values train the left limit (eq. 22)
+  xq->alpha().data()[0] =
+      0.8f;  // the top of the range clips: those values train the left limit (eq. 22)
   conv.set_weight_quantizer(wq);
   conv.set_input_quantizer(xq);
   x.set_requires_grad(true);
@@ -96,8 +102,8 @@ TEST_CASE("quantizer: gradients reach the trained scales and, straight through, 
     for (float g : p.tensor.grad_tensor().to_vector()) any = any || g != 0.0f;
     CHECK(any);
   }
-  // With alpha = 1 every weight lies within its channel's threshold: round' = 1 passes dW unchanged, so
-  // it equals the float layer's dW on the quantized input.
+  // With alpha = 1 every weight lies within its channel's threshold: round' = 1 passes dW
+  // unchanged, so it equals the float layer's dW on the quantized input.
   Tensor w_float = conv.weight().detach().clone();
   w_float.set_requires_grad(true);
   backward(sum(conv2d((*xq)(x.detach()), (*wq)(w_float), Tensor(), conv.options())));
@@ -108,15 +114,18 @@ TEST_CASE("quantizer: Linear with weight and input quantizers", "[quantizer]") {
   Rng rng(7);
   Linear fc(6, 3, true, rng);
   const Tensor x = random_tensor({4, 6}, rng);
-  auto wq = std::make_shared<UniformQuantizer>(asymmetric_quantizer_spec(3, true, Granularity::kVector, 0), 3);
+  auto wq = std::make_shared<UniformQuantizer>(
+      asymmetric_quantizer_spec(3, true, Granularity::kVector, 0), 3);
   wq->observe(fc.weight());
-  auto xq = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(5, true, Granularity::kVector, 1), 6);
+  auto xq = std::make_shared<UniformQuantizer>(
+      symmetric_quantizer_spec(5, true, Granularity::kVector, 1), 6);
   xq->observe(x);
   fc.set_weight_quantizer(wq);
   fc.set_input_quantizer(xq);
   CHECK(fc(x).to_vector() == linear((*xq)(x), (*wq)(fc.weight()), fc.bias()).to_vector());
-  CHECK(names(fc.parameters()) == std::vector<std::string>{"weight", "bias", "weight_quantizer.alpha_left",
-                                                           "weight_quantizer.alpha_width", "input_quantizer.alpha"});
+  CHECK(names(fc.parameters()) ==
+        std::vector<std::string>{"weight", "bias", "weight_quantizer.alpha_left",
+                                 "weight_quantizer.alpha_width", "input_quantizer.alpha"});
 }
 
 TEST_CASE("quantizer: layers take any Quantizer and never know the scheme", "[quantizer]") {
@@ -124,14 +133,17 @@ TEST_CASE("quantizer: layers take any Quantizer and never know the scheme", "[qu
   Linear fc(3, 2, false, rng);
   const Tensor x = random_tensor({2, 3}, rng);
   fc.set_weight_quantizer(std::make_shared<HalvingQuantizer>());
-  const std::vector<float> y = fc(x).to_vector(), expected = linear(x, mul_scalar(fc.weight(), 0.5f)).to_vector();
+  const std::vector<float> y = fc(x).to_vector(),
+                           expected = linear(x, mul_scalar(fc.weight(), 0.5f)).to_vector();
   CHECK(y == expected);
   Conv2d conv(1, 1, 1, Conv2dOptions{}, false, rng);
   conv.set_input_quantizer(std::make_shared<FlatteningQuantizer>());
-  CHECK_THROWS_WITH(conv(Tensor::zeros({1, 1, 2, 2})), Catch::Contains("changed shape (1, 1, 2, 2) to (4,)"));
+  CHECK_THROWS_WITH(conv(Tensor::zeros({1, 1, 2, 2})),
+                    Catch::Contains("changed shape (1, 1, 2, 2) to (4,)"));
 }
 
-TEST_CASE("quantizer: a forward observer sees the layer with its float input, not its quantizers", "[quantizer]") {
+TEST_CASE("quantizer: a forward observer sees the layer with its float input, not its quantizers",
+          "[quantizer]") {
   Rng rng(9);
   Conv2d conv(1, 2, 1, Conv2dOptions{}, true, rng);
   auto xq = std::make_shared<UniformQuantizer>(symmetric_quantizer_spec(2, true), 1);
@@ -160,7 +172,8 @@ TEST_CASE("quantizer: a layer takes each quantizer once, never a null one", "[qu
   CHECK_THROWS_WITH(conv.set_input_quantizer(nullptr), Catch::Contains("null"));
   Linear fc(1, 1, true, rng);
   fc.set_input_quantizer(std::make_shared<HalvingQuantizer>());
-  CHECK_THROWS_WITH(fc.set_input_quantizer(std::make_shared<HalvingQuantizer>()), Catch::Contains("attached already"));
+  CHECK_THROWS_WITH(fc.set_input_quantizer(std::make_shared<HalvingQuantizer>()),
+                    Catch::Contains("attached already"));
   CHECK_THROWS_WITH(fc.set_weight_quantizer(nullptr), Catch::Contains("null"));
 }
 

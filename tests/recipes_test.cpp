@@ -1,12 +1,12 @@
 // Training recipes: the values each one pins, which runs take which by default, and how flags
 // given on the command line override a recipe.
-#include <catch2/catch.hpp>
+#include "apps/train/recipes.h"
 
+#include <catch2/catch.hpp>
 #include <iterator>
 #include <set>
 #include <string>
 
-#include "apps/train/recipes.h"
 #include "apps/train/train_config.h"
 
 using namespace lowbit;
@@ -14,7 +14,8 @@ using namespace lowbit;
 namespace {
 
 // A run of `model` on `dataset` with no flag but these, as lowbit-train resolves it.
-TrainConfig resolved(const std::string& recipe, const std::set<std::string>& given = {}, TrainConfig config = {}) {
+TrainConfig resolved(const std::string& recipe, const std::set<std::string>& given = {},
+                     TrainConfig config = {}) {
   apply_recipe(find_recipe(recipe), given, config);
   config.resolve();
   return config;
@@ -38,21 +39,22 @@ struct Pinned {
 
 }  // namespace
 
-TEST_CASE("each recipe pins its optimizer, rate, schedule, length and augmentation", "[apps][recipes]") {
+TEST_CASE("each recipe pins its optimizer, rate, schedule, length and augmentation",
+          "[apps][recipes]") {
   // clang-format off
   const Pinned rows[] = {
-      // recipe                 opt     lr     wd     nest   decayNB warm ep   crop tta    val   th
-      {"lenet5",               "adam", 1e-3f, 0.0f,  false, true,   0,   20,  2,   false, 5000, 0.5f},
-      {"lenet5-fashion-mnist", "adam", 1e-3f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 0.5f},
-      {"lenet5-pow2",          "adam", 1e-2f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 1.0f},
-      {"cifar-resnet",         "sgd",  0.1f,  5e-4f, true,  false,  1,   160, -1,  true,  0,    0.5f},
-      {"resnet18-cifar10",     "sgd",  0.1f,  5e-4f, true,  false,  1,   60,  -1,  true,  0,    0.5f},
-      {"vgg-cifar10",          "sgd",  0.05f, 5e-4f, true,  true,   1,   15,  -1,  false, 5000, 0.5f},
-      {"mobilenetv2-cifar10",  "sgd",  0.1f,  4e-5f, true,  true,   1,   30,  -1,  false, 5000, 0.5f},
-      {"cifar-pow2",           "adam", 1e-2f, 0.0f,  false, true,   1,   30,  -1,  false, 5000, 0.5f},
-      {"svhn",                 "sgd",  0.05f, 5e-4f, true,  false,  1,   20,  -1,  false, 5000, 0.5f},
-      {"generic",              "adam", 1e-3f, 0.0f,  false, true,   0,   30,  -1,  false, 5000, 0.5f},
-      {"dst-paper",            "adam", 1e-2f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 0.5f},
+    // recipe                opt     lr     wd     nest   decayNB warm ep   crop tta    val   th
+    {"lenet5",               "adam", 1e-3f, 0.0f,  false, true,   0,   20,  2,   false, 5000, 0.5f},
+    {"lenet5-fashion-mnist", "adam", 1e-3f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 0.5f},
+    {"lenet5-pow2",          "adam", 1e-2f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 1.0f},
+    {"cifar-resnet",         "sgd",  0.1f,  5e-4f, true,  false,  1,   160, -1,  true,  0,    0.5f},
+    {"resnet18-cifar10",     "sgd",  0.1f,  5e-4f, true,  false,  1,   60,  -1,  true,  0,    0.5f},
+    {"vgg-cifar10",          "sgd",  0.05f, 5e-4f, true,  true,   1,   15,  -1,  false, 5000, 0.5f},
+    {"mobilenetv2-cifar10",  "sgd",  0.1f,  4e-5f, true,  true,   1,   30,  -1,  false, 5000, 0.5f},
+    {"cifar-pow2",           "adam", 1e-2f, 0.0f,  false, true,   1,   30,  -1,  false, 5000, 0.5f},
+    {"svhn",                 "sgd",  0.05f, 5e-4f, true,  false,  1,   20,  -1,  false, 5000, 0.5f},
+    {"generic",              "adam", 1e-3f, 0.0f,  false, true,   0,   30,  -1,  false, 5000, 0.5f},
+    {"dst-paper",            "adam", 1e-2f, 0.0f,  false, true,   0,   20,  0,   false, 5000, 0.5f},
   };
   // clang-format on
   REQUIRE(std::size(rows) == recipe_table().size());
@@ -78,8 +80,9 @@ TEST_CASE("each recipe pins its optimizer, rate, schedule, length and augmentati
   }
 }
 
-TEST_CASE("the paper's method is one recipe: eq. 7, BN at 1, [-3, 0.125] weights and 3-bit activations",
-          "[apps][recipes]") {
+TEST_CASE(
+    "the paper's method is one recipe: eq. 7, BN at 1, [-3, 0.125] weights and 3-bit activations",
+    "[apps][recipes]") {
   const TrainConfig paper = resolved("dst-paper");
   CHECK(paper.weights == "pow2");
   CHECK(paper.weight_min_exp == -3);
@@ -98,7 +101,8 @@ TEST_CASE("the paper's method is one recipe: eq. 7, BN at 1, [-3, 0.125] weights
   }
 }
 
-TEST_CASE("every model and data set has a default recipe, chosen by its weights", "[apps][recipes]") {
+TEST_CASE("every model and data set has a default recipe, chosen by its weights",
+          "[apps][recipes]") {
   CHECK(default_recipe("lenet5", "mnist", "float").name == "lenet5");
   CHECK(default_recipe("lenet5", "fashion-mnist", "float").name == "lenet5-fashion-mnist");
   CHECK(default_recipe("lenet5", "fashion-mnist", "pow2").name == "lenet5-pow2");
@@ -115,8 +119,8 @@ TEST_CASE("every model and data set has a default recipe, chosen by its weights"
   CHECK(default_recipe("vgg7", "svhn", "pow2").name == "cifar-pow2");
   CHECK(default_recipe("resnet20", "svhn", "float").name == "svhn");
   CHECK(default_recipe("resnet20", "mnist", "float").name == "generic");
-  for (const char* model : {"lenet5", "vgg7", "vgg11", "vgg16", "resnet18", "resnet34", "resnet50", "resnet20",
-                            "resnet56", "mobilenetv2"})
+  for (const char* model : {"lenet5", "vgg7", "vgg11", "vgg16", "resnet18", "resnet34", "resnet50",
+                            "resnet20", "resnet56", "mobilenetv2"})
     for (const char* dataset : {"mnist", "fashion-mnist", "cifar10", "svhn"})
       for (const char* weights : {"float", "pow2"}) {
         INFO(model << " " << dataset << " " << weights);
@@ -138,8 +142,8 @@ TEST_CASE("a flag given on the command line wins over its recipe", "[apps][recip
   CHECK(c.epochs == 3);
   CHECK(c.crop_padding == 0);
   CHECK(c.optimizer == "adam");  // not given: the recipe's
-  // --optimizer given against the recipe's: the recipe's rate and decay belong to the other optimizer,
-  // so the chosen one's own defaults apply (SGD: 0.1 and 5e-4), unless given too.
+  // --optimizer given against the recipe's: the recipe's rate and decay belong to the other
+  // optimizer, so the chosen one's own defaults apply (SGD: 0.1 and 5e-4), unless given too.
   TrainConfig sgd;
   sgd.optimizer = "sgd";
   const TrainConfig switched = resolved("lenet5", {"optimizer"}, sgd);
@@ -152,7 +156,8 @@ TEST_CASE("a flag given on the command line wins over its recipe", "[apps][recip
   // The same optimizer given explicitly keeps the recipe's rate.
   TrainConfig adam;
   CHECK(resolved("lenet5", {"optimizer"}, adam).lr == 1e-3f);
-  // A run shorter than the recipe's warm-up warms up for all but its last epoch; a given warm-up stays.
+  // A run shorter than the recipe's warm-up warms up for all but its last epoch; a given warm-up
+  // stays.
   TrainConfig short_run;
   short_run.epochs = 1;
   CHECK(resolved("cifar-resnet", {"epochs"}, short_run).warmup_epochs == 0);
@@ -168,10 +173,12 @@ TEST_CASE("a flag given on the command line wins over its recipe", "[apps][recip
 
 TEST_CASE("an unknown recipe is refused with the names of the known ones", "[apps][recipes]") {
   CHECK_THROWS_WITH(find_recipe("resnet"), Catch::Contains("--recipe resnet: unknown recipe") &&
-                                               Catch::Contains("cifar-resnet") && Catch::Contains("dst-paper"));
+                                               Catch::Contains("cifar-resnet") &&
+                                               Catch::Contains("dst-paper"));
 }
 
-TEST_CASE("the recipe list shows each recipe's values, default runs and recorded accuracy", "[apps][recipes]") {
+TEST_CASE("the recipe list shows each recipe's values, default runs and recorded accuracy",
+          "[apps][recipes]") {
   const std::string table = format_recipe_table();
   for (const Recipe& r : recipe_table()) CHECK(table.find(r.name + "\n") != std::string::npos);
   CHECK(table.find("lr=0.05") != std::string::npos);

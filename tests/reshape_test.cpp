@@ -1,8 +1,9 @@
 // reshape, flatten and the Reshape module (ONNX's reading: 0 keeps a dimension, -1 is inferred).
+#include "layers/reshape.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/check.h"
-#include "layers/reshape.h"
 
 using namespace lowbit;
 

@@ -1,8 +1,9 @@
 // The ResNet blocks' parts: every child of a residual block is its branch, its shortcut or its
 // activation, as the accessors name them (what integer inference and zero_init_residual rely on).
-#include <catch2/catch.hpp>
+#include "models/resnet.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <functional>
 #include <string>
 #include <vector>
@@ -10,14 +11,14 @@
 #include "core/rng.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
-#include "layers/shortcut.h"
 #include "layers/sequential.h"
+#include "layers/shortcut.h"
 #include "models/model_zoo.h"
-#include "models/resnet.h"
 
 using namespace lowbit;
 
-TEST_CASE("a residual block's accessors name every child: branch, shortcut and activation", "[resnet]") {
+TEST_CASE("a residual block's accessors name every child: branch, shortcut and activation",
+          "[resnet]") {
   struct Expected {
     const char* model;
     int blocks, projections, option_a;

@@ -1,9 +1,8 @@
 // Rng: reproducibility, ranges, moments, and thread-independent counter streams.
-#include <catch2/catch.hpp>
-
-#include <cmath>
-
 #include "core/rng.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
 
 using namespace lowbit;
 

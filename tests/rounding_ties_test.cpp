@@ -1,11 +1,11 @@
-// Rounding-tie clearance (models/transforms/rounding_ties.h): the count of values near a boundary is exact; a
-// repeated value on a boundary moves its layer's alpha by one 2^-12, and a tie that appears only
-// after an upstream move is found by tracing again; single values and tie-free inputs move nothing;
-// and on a model whose simulated and integer-only outputs differ at a tie, they agree afterwards.
+// Rounding-tie clearance (models/transforms/rounding_ties.h): the count of values near a boundary
+// is exact; a repeated value on a boundary moves its layer's alpha by one 2^-12, and a tie that
+// appears only after an upstream move is found by tracing again; single values and tie-free inputs
+// move nothing; and on a model whose simulated and integer-only outputs differ at a tie, they agree
+// afterwards.
 #include "models/transforms/rounding_ties.h"
 
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -13,8 +13,8 @@
 #include "core/autograd.h"
 #include "core/rng.h"
 #include "layers/linear.h"
-#include "layers/sequential.h"
 #include "layers/quant/uniform_quantizer.h"
+#include "layers/sequential.h"
 #include "models/transforms/integer_model.h"
 
 using namespace lowbit;
@@ -62,7 +62,8 @@ Chain make_chain(float b1) {
 
 }  // namespace
 
-TEST_CASE("rounding ties: values within the margin of a boundary between two codes are counted", "[rounding_ties]") {
+TEST_CASE("rounding ties: values within the margin of a boundary between two codes are counted",
+          "[rounding_ties]") {
   // step 0.5, codes 0..15: u = x / 0.5.
   const std::vector<float> x{0.75f,       // u = 1.5: on the boundary of codes 1 and 2
                              0.7500005f,  // u = 1.500001: inside a margin of 2e-6
@@ -77,7 +78,10 @@ TEST_CASE("rounding ties: values within the margin of a boundary between two cod
   CHECK(count_near_boundaries(x.data(), static_cast<int64_t>(x.size()), 0.5, 0, 16, 2e-6) == 4);
 }
 
-TEST_CASE("rounding ties: a repeated tie moves its alpha one unit and a tie made by that move is found next", "[rounding_ties]") {
+TEST_CASE(
+    "rounding ties: a repeated tie moves its alpha one unit and a tie made by that move is found "
+    "next",
+    "[rounding_ties]") {
   Chain c = make_chain(1.5f + kUnit);
   const std::vector<Tensor> batches{Tensor::full({8, 1}, 0.75f)};
   {  // before: l1 sees 8 values on a boundary, l2 none (its input is 2.5 + 2^-12)
@@ -102,7 +106,8 @@ TEST_CASE("rounding ties: a repeated tie moves its alpha one unit and a tie made
   CHECK(c.model->is_training());  // the mode is restored
 }
 
-TEST_CASE("rounding ties: single values and inputs off the boundaries move nothing", "[rounding_ties]") {
+TEST_CASE("rounding ties: single values and inputs off the boundaries move nothing",
+          "[rounding_ties]") {
   Chain c = make_chain(0.3f);
   Rng rng(11);
   Tensor x = Tensor::empty({64, 1});
@@ -122,9 +127,11 @@ TEST_CASE("rounding ties: single values and inputs off the boundaries move nothi
   CHECK_THROWS_WITH(clear_rounding_ties(*c.model, {x}, strict), Catch::Contains("margin 0.5"));
 }
 
-TEST_CASE("rounding ties: the simulated and the integer-only model agree once the tie is cleared", "[rounding_ties]") {
-  // l2's input is exactly 2.5 steps: float rounds the tie to even (2), the fixed-point requantization
-  // rounds it up (3), so the two models' outputs differ by a whole step until l2's alpha moves.
+TEST_CASE("rounding ties: the simulated and the integer-only model agree once the tie is cleared",
+          "[rounding_ties]") {
+  // l2's input is exactly 2.5 steps: float rounds the tie to even (2), the fixed-point
+  // requantization rounds it up (3), so the two models' outputs differ by a whole step until l2's
+  // alpha moves.
   Chain c = make_chain(1.5f);
   const Tensor x = Tensor::full({8, 1}, 1.0f);  // 2 steps of l1: code 2, l1's output 1 + 1.5
   auto outputs = [&] {

@@ -1,13 +1,13 @@
 // Run logs: metrics CSV, JSON round trip, training curves as SVG, atomic file writes.
-#include <catch2/catch.hpp>
+#include "apps/train/run_log.h"
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "apps/train/run_log.h"
 #include "core/check.h"
 #include "tests/program_runs.h"
 
@@ -46,7 +46,8 @@ TEST_CASE("metrics go to CSV and through JSON unchanged", "[apps]") {
 }
 
 TEST_CASE("files are replaced atomically and unwritable places are named", "[apps]") {
-  const fs::path dir = fs::temp_directory_path() / ("lowbit_run_log_test_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("lowbit_run_log_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string path = (dir / "summary.json").string();
   write_file_atomic(path, "first");
@@ -56,6 +57,7 @@ TEST_CASE("files are replaced atomically and unwritable places are named", "[app
   text << in.rdbuf();
   CHECK(text.str() == "second");
   CHECK_FALSE(fs::exists(path + ".tmp"));
-  CHECK_THROWS_WITH(write_file_atomic((dir / "no" / "such" / "file").string(), "x"), Catch::Contains("no/such/file"));
+  CHECK_THROWS_WITH(write_file_atomic((dir / "no" / "such" / "file").string(), "x"),
+                    Catch::Contains("no/such/file"));
   fs::remove_all(dir);
 }

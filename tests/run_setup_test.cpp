@@ -1,15 +1,15 @@
 // run_setup: which parameters get which optimizer and which weight decay (a step with zero
 // gradients isolates the decay: SGD then moves a parameter by exactly -lr * wd * p), the
 // power-of-two defaults, --init-from and --teacher.
-#include <catch2/catch.hpp>
+#include "apps/train/run_setup.h"
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <string>
 
-#include "apps/train/run_setup.h"
 #include "core/autograd.h"
 #include "data/datasets.h"
 #include "models/model_zoo.h"
@@ -46,7 +46,8 @@ DecayByRole step_with_zero_grads(const TrainConfig& config) {
   for (const Parameter& p : params) {
     // BN scales start at exactly 1 and shifts at 0: give every parameter non-zero values.
     float* v = p.tensor.data();
-    for (int64_t i = 0; i < p.tensor.numel(); ++i) v[i] = 0.25f + 0.001f * static_cast<float>(i % 7);
+    for (int64_t i = 0; i < p.tensor.numel(); ++i)
+      v[i] = 0.25f + 0.001f * static_cast<float>(i % 7);
     before.push_back(p.tensor.clone());
   }
   for (auto& o : optimizers) o->zero_grad();
@@ -75,7 +76,8 @@ DecayByRole step_with_zero_grads(const TrainConfig& config) {
 
 }  // namespace
 
-TEST_CASE("by default the weight decay applies to every parameter as in torch.optim", "[apps][optim]") {
+TEST_CASE("by default the weight decay applies to every parameter as in torch.optim",
+          "[apps][optim]") {
   const TrainConfig config = sgd_config(true);
   auto model = build_model(config, dataset_info(config.dataset));
   CHECK(build_optimizers(config, *model).size() == 1);
@@ -84,7 +86,8 @@ TEST_CASE("by default the weight decay applies to every parameter as in torch.op
   CHECK(r.others_decayed);
 }
 
-TEST_CASE("no-decay-norm-bias exempts biases and BN parameters from the weight decay only", "[apps][optim]") {
+TEST_CASE("no-decay-norm-bias exempts biases and BN parameters from the weight decay only",
+          "[apps][optim]") {
   const TrainConfig config = sgd_config(false);
   auto model = build_model(config, dataset_info(config.dataset));
   CHECK(build_optimizers(config, *model).size() == 2);
@@ -94,7 +97,8 @@ TEST_CASE("no-decay-norm-bias exempts biases and BN parameters from the weight d
   CHECK_FALSE(r.others_decayed);
 }
 
-TEST_CASE("no-decay-norm-bias beside DST keeps the grid weights with DST and splits the rest", "[apps][optim]") {
+TEST_CASE("no-decay-norm-bias beside DST keeps the grid weights with DST and splits the rest",
+          "[apps][optim]") {
   TrainConfig config = sgd_config(false);
   config.weights = "pow2";
   auto model = build_model(config, dataset_info(config.dataset));
@@ -126,11 +130,14 @@ double grid_zero_fraction(const std::string& grid_init, const std::string& layer
   return 0;
 }
 
-TEST_CASE("grid-init nearest projects He initialization as it is, fitted scales it first", "[apps][optim]") {
+TEST_CASE("grid-init nearest projects He initialization as it is, fitted scales it first",
+          "[apps][optim]") {
   // The last 3x3 convolution (512 x 512 x 3 x 3): He's std sqrt(2 / 4608) = 0.021, so nearly every
-  // weight is below the first threshold L / 2 = 1/16 (2.98 std: 0.29% above) when projected as it is.
+  // weight is below the first threshold L / 2 = 1/16 (2.98 std: 0.29% above) when projected as it
+  // is.
   const std::string last = "layer4.1.conv2.weight";
-  const double nearest = grid_zero_fraction("nearest", last), fitted = grid_zero_fraction("fitted", last);
+  const double nearest = grid_zero_fraction("nearest", last),
+               fitted = grid_zero_fraction("fitted", last);
   INFO("zeros: nearest " << nearest << ", fitted " << fitted);
   CHECK(nearest > 0.99);
   CHECK(fitted < 0.2);
@@ -138,10 +145,12 @@ TEST_CASE("grid-init nearest projects He initialization as it is, fitted scales 
   bad.weights = "pow2";
   bad.grid_init = "uniform";
   auto model = build_model(bad, dataset_info("cifar10"));
-  CHECK_THROWS_WITH(build_optimizers(bad, *model), Catch::Contains("unknown grid initialization 'uniform'"));
+  CHECK_THROWS_WITH(build_optimizers(bad, *model),
+                    Catch::Contains("unknown grid initialization 'uniform'"));
 }
 
-TEST_CASE("zero-init-residual zeroes the last BN scale of every residual branch only", "[apps][models]") {
+TEST_CASE("zero-init-residual zeroes the last BN scale of every residual branch only",
+          "[apps][models]") {
   TrainConfig config;
   config.model = "resnet20";
   config.dataset = "cifar10";
@@ -176,7 +185,8 @@ TEST_CASE("zero-init-residual zeroes the last BN scale of every residual branch 
   TrainConfig lenet = config;
   lenet.model = "lenet5";
   lenet.dataset = "mnist";
-  CHECK_THROWS_WITH(build_model(lenet, dataset_info(lenet.dataset)), Catch::Contains("--zero-init-residual: lenet5 has no residual"));
+  CHECK_THROWS_WITH(build_model(lenet, dataset_info(lenet.dataset)),
+                    Catch::Contains("--zero-init-residual: lenet5 has no residual"));
 }
 
 TEST_CASE("the saved configuration round-trips the training recipe flags", "[apps]") {
@@ -242,7 +252,8 @@ TEST_CASE("a power-of-two run with no other flag resolves to the measured recipe
   CHECK_THROWS_WITH(build_model(zero, dataset_info("mnist")), Catch::Contains("--bn-scale-init 0"));
 }
 
-TEST_CASE("a run saved before the activation options existed reads as eq. 7 with BN at 1", "[apps]") {
+TEST_CASE("a run saved before the activation options existed reads as eq. 7 with BN at 1",
+          "[apps]") {
   TrainConfig c;
   c.weights = "pow2";
   c.act = "pow2";
@@ -253,7 +264,9 @@ TEST_CASE("a run saved before the activation options existed reads as eq. 7 with
   const nlohmann::json saved = to_json(c);
   CHECK(to_json(train_config_from_json(saved)) == saved);
   nlohmann::json old = saved;
-  for (const char* key : {"act_backward", "bn_scale_init", "teacher", "init_from", "distill_weight"}) old.erase(key);
+  for (const char* key :
+       {"act_backward", "bn_scale_init", "teacher", "init_from", "distill_weight"})
+    old.erase(key);
   const TrainConfig older = train_config_from_json(old);
   CHECK(older.act_backward == "eq7");
   CHECK(older.bn_scale_init == 1.0f);
@@ -265,7 +278,9 @@ namespace {
 
 struct TempDir {
   std::filesystem::path path;
-  TempDir() : path(std::filesystem::temp_directory_path() / ("lowbit_run_setup_" + std::to_string(::getpid()))) {
+  TempDir()
+      : path(std::filesystem::temp_directory_path() /
+             ("lowbit_run_setup_" + std::to_string(::getpid()))) {
     std::filesystem::create_directories(path);
   }
   ~TempDir() {
@@ -283,8 +298,9 @@ void save_run(const std::string& path, const TrainConfig& config, const Module& 
 
 }  // namespace
 
-TEST_CASE("init-from copies a float model, scales its BNs for the levels, and DST projects its weights",
-          "[apps][optim]") {
+TEST_CASE(
+    "init-from copies a float model, scales its BNs for the levels, and DST projects its weights",
+    "[apps][optim]") {
   TempDir dir;
   TrainConfig source;
   source.model = "resnet20";
@@ -375,5 +391,6 @@ TEST_CASE("a teacher loads as a model of the same data set in evaluation mode", 
   CHECK_FALSE(teacher->is_training());
   CHECK(teacher->parameters().size() == lenet->parameters().size());
   student.dataset = "fashion-mnist";
-  CHECK_THROWS_WITH(load_teacher(student), Catch::Contains("trained on mnist, expected fashion-mnist"));
+  CHECK_THROWS_WITH(load_teacher(student),
+                    Catch::Contains("trained on mnist, expected fashion-mnist"));
 }

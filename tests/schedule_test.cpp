@@ -1,10 +1,11 @@
 // Schedules at their end points and restarts; the scheduler resets optimizers only when asked.
+#include "optim/schedule.h"
+
 #include <catch2/catch.hpp>
 #include <vector>
 
 #include "core/check.h"
 #include "optim/adam.h"
-#include "optim/schedule.h"
 
 using namespace lowbit;
 
@@ -63,7 +64,7 @@ TEST_CASE("the scheduler scales base rates and resets state at restarts when ask
   scheduler.apply(1);
   CHECK(adam.lr() == Approx(0.1f));
   CHECK(adam.state()[2].tensor.item() == 1.0f);  // one step taken
-  scheduler.apply(2);                             // restart: state reset
+  scheduler.apply(2);                            // restart: state reset
   CHECK(adam.state()[2].tensor.item() == 0.0f);
   CHECK(adam.lr() == Approx(0.2f));
 
@@ -84,7 +85,8 @@ TEST_CASE("linear decay after a warm-up is the one-cycle triangle", "[schedule]"
   c.kind = ScheduleKind::kLinear;
   c.total_steps = 8;
   c.warmup_steps = 2;
-  const std::vector<float> want{0.5f, 1.0f, 1.0f, 0.875f, 0.75f, 0.625f, 0.5f, 0.375f, 0.25f, 0.125f, 0.0f};
+  const std::vector<float> want{0.5f, 1.0f,   1.0f,  0.875f, 0.75f, 0.625f,
+                                0.5f, 0.375f, 0.25f, 0.125f, 0.0f};
   for (size_t t = 0; t < want.size(); ++t) {
     INFO("step " << t);
     CHECK(schedule_factor(c, static_cast<int64_t>(t)) == want[t]);
@@ -96,7 +98,8 @@ TEST_CASE("linear decay after a warm-up is the one-cycle triangle", "[schedule]"
 TEST_CASE("schedule names and invalid settings", "[schedule]") {
   CHECK(parse_schedule_kind("cosine-restarts") == ScheduleKind::kCosineRestarts);
   CHECK(parse_schedule_kind("linear") == ScheduleKind::kLinear);
-  CHECK_THROWS_WITH(parse_schedule_kind("exponential"), Catch::Contains("exponential") && Catch::Contains("linear"));
+  CHECK_THROWS_WITH(parse_schedule_kind("exponential"),
+                    Catch::Contains("exponential") && Catch::Contains("linear"));
   ScheduleConfig c;
   c.kind = ScheduleKind::kCosineRestarts;
   c.t_mult = 0;

@@ -1,8 +1,9 @@
 // Sgd against hand-computed steps, state round trip, reset, option errors.
+#include "optim/sgd.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/check.h"
-#include "optim/sgd.h"
 
 using namespace lowbit;
 

@@ -1,8 +1,9 @@
 // Shape: element counts, indexing, printing and errors.
+#include "core/shape.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/check.h"
-#include "core/shape.h"
 
 using namespace lowbit;
 

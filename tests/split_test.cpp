@@ -51,7 +51,8 @@ void check_metadata(const Dataset& part, const Dataset& data) {
 
 }  // namespace
 
-TEST_CASE("split_validation: sizes, disjoint parts covering every image, original order kept", "[data][split]") {
+TEST_CASE("split_validation: sizes, disjoint parts covering every image, original order kept",
+          "[data][split]") {
   const Dataset data = indexed_dataset(1000);
   const TrainValSplit split = split_validation(data, 100, 42);
   CHECK(split.train.size() == 900);
@@ -113,15 +114,19 @@ TEST_CASE("split_validation with val_count 0 keeps everything for training", "[d
   CHECK(split_validation(data, 9, 3).train.size() == 1);
 }
 
-TEST_CASE("split_validation rejects a val_count outside 0..size-1 and broken datasets", "[data][split]") {
+TEST_CASE("split_validation rejects a val_count outside 0..size-1 and broken datasets",
+          "[data][split]") {
   const Dataset data = indexed_dataset(10);
-  CHECK_THROWS_WITH(split_validation(data, 10, 0), Catch::Contains("val_count 10") && Catch::Contains("10 images"));
-  CHECK_THROWS_WITH(split_validation(data, 11, 0), Catch::Contains("val_count 11") && Catch::Contains("10 images"));
+  CHECK_THROWS_WITH(split_validation(data, 10, 0),
+                    Catch::Contains("val_count 10") && Catch::Contains("10 images"));
+  CHECK_THROWS_WITH(split_validation(data, 11, 0),
+                    Catch::Contains("val_count 11") && Catch::Contains("10 images"));
   CHECK_THROWS_WITH(split_validation(data, -1, 0), Catch::Contains("val_count -1"));
   CHECK_THROWS_AS(split_validation(indexed_dataset(0), 0, 0), Error);
   Dataset broken = data;
   broken.pixels.pop_back();
-  CHECK_THROWS_WITH(split_validation(broken, 2, 0), Catch::Contains("19 pixel bytes") && Catch::Contains("= 20"));
+  CHECK_THROWS_WITH(split_validation(broken, 2, 0),
+                    Catch::Contains("19 pixel bytes") && Catch::Contains("= 20"));
   CHECK_THROWS_WITH(take_first(broken, 2), Catch::Contains("19 pixel bytes"));
 }
 

@@ -1,9 +1,8 @@
 // Storage: alignment and reuse of released buffers by size.
-#include <catch2/catch.hpp>
-
-#include <cstdint>
-
 #include "core/storage.h"
+
+#include <catch2/catch.hpp>
+#include <cstdint>
 
 using namespace lowbit;
 

@@ -1,11 +1,11 @@
 // SVG charts: escaping, one polyline per series, staircase points, markers on few points, the
 // legend's corner, whole x ticks, empty input.
-#include <catch2/catch.hpp>
+#include "apps/common/svg_plot.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "apps/common/progress.h"
-#include "apps/common/svg_plot.h"
 #include "tests/program_runs.h"
 
 using namespace lowbit;
@@ -32,12 +32,14 @@ TEST_CASE("a chart has one polyline per series and escapes its text", "[svg]") {
 
 TEST_CASE("a series of few points marks each point, so that a single point shows", "[svg]") {
   // One epoch: a polyline of one point draws nothing, the marker does.
-  const std::string one = svg_line_chart({{"loss", {1}, {0.5}, false}}, {"t", "epoch", "y", 400, 300});
+  const std::string one =
+      svg_line_chart({{"loss", {1}, {0.5}, false}}, {"t", "epoch", "y", 400, 300});
   CHECK(count_occurrences(one, "<circle") == 1);
   // The point sits in the middle of the plot area (x 70..380, y 40..250).
   CHECK(one.find("<circle cx=\"225.00\" cy=\"145.00\"") != std::string::npos);
   PlotSeries many{"many", {}, {}, false};
-  for (size_t i = 0; i <= kMarkedPoints; ++i) many.x.push_back(static_cast<double>(i)), many.y.push_back(1.0 * i);
+  for (size_t i = 0; i <= kMarkedPoints; ++i)
+    many.x.push_back(static_cast<double>(i)), many.y.push_back(1.0 * i);
   CHECK(count_occurrences(svg_line_chart({many}, {}), "<circle") == 0);
   many.x.pop_back(), many.y.pop_back();
   CHECK(count_occurrences(svg_line_chart({many}, {}), "<circle") == kMarkedPoints);
@@ -54,9 +56,11 @@ TEST_CASE("the legend sits in the corner that covers the fewest points", "[svg]"
   }
   const PlotOptions o{"t", "epoch", "y", 400, 300};  // plot area x 70..380, y 40..250
   // A legend of one four-letter name is 72 x 24, 4 pixels in from the corner.
-  CHECK(svg_line_chart({falling}, o).find("<rect x=\"304.0\" y=\"44.0\" width=\"72.0\" height=\"24.0\"") !=
+  CHECK(svg_line_chart({falling}, o)
+            .find("<rect x=\"304.0\" y=\"44.0\" width=\"72.0\" height=\"24.0\"") !=
         std::string::npos);
-  CHECK(svg_line_chart({rising}, o).find("<rect x=\"74.0\" y=\"44.0\" width=\"72.0\" height=\"24.0\"") !=
+  CHECK(svg_line_chart({rising}, o)
+            .find("<rect x=\"74.0\" y=\"44.0\" width=\"72.0\" height=\"24.0\"") !=
         std::string::npos);
   CHECK(svg_line_chart({}, o).find("fill-opacity") == std::string::npos);  // no series, no legend
 }

@@ -52,8 +52,9 @@ std::string write_mat(const std::string& file, const std::vector<Variable>& vari
   REQUIRE(mat != nullptr);
   for (const Variable& v : variables) {
     std::vector<size_t> dims = v.dims;
-    matvar_t* var = Mat_VarCreate(v.name.c_str(), v.class_type, v.data_type, static_cast<int>(dims.size()), dims.data(),
-                                  v.data, MAT_F_DONT_COPY_DATA);
+    matvar_t* var =
+        Mat_VarCreate(v.name.c_str(), v.class_type, v.data_type, static_cast<int>(dims.size()),
+                      dims.data(), v.data, MAT_F_DONT_COPY_DATA);
     REQUIRE(var != nullptr);
     REQUIRE(Mat_VarWrite(mat, var, compression) == 0);
     Mat_VarFree(var);
@@ -94,11 +95,13 @@ TEST_CASE("SVHN .mat files load transposed to NCHW with label 10 as the digit 0"
   }
 }
 
-TEST_CASE("SVHN labels may be any real numeric class, and one image may drop its last dim", "[data][svhn]") {
+TEST_CASE("SVHN labels may be any real numeric class, and one image may drop its last dim",
+          "[data][svhn]") {
   std::vector<uint8_t> x = column_major_x(1);
   std::vector<uint8_t> y = {10};
-  const Dataset d = load_svhn_mat(write_mat("one.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, {32, 32, 3}, x.data()},
-                                                        {"y", MAT_C_UINT8, MAT_T_UINT8, {1, 1}, y.data()}}));
+  const Dataset d =
+      load_svhn_mat(write_mat("one.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, {32, 32, 3}, x.data()},
+                                          {"y", MAT_C_UINT8, MAT_T_UINT8, {1, 1}, y.data()}}));
   REQUIRE(d.size() == 1);
   CHECK(d.labels[0] == 0);
   CHECK(d.pixels[2048 + 31 * 32] == value(0, 2, 31, 0));
@@ -109,51 +112,62 @@ TEST_CASE("bad SVHN files give one line naming the file", "[data][svhn]") {
   std::vector<double> xd(x.begin(), x.end());
   std::vector<double> y = {1, 2}, y_bad = {3, 11}, y_zero = {0, 2}, y_half = {1.5, 2};
   const std::vector<size_t> x_dims = {32, 32, 3, 2}, y_dims = {2, 1};
-  CHECK_THROWS_WITH(load_svhn_mat(write_mat("double_x.mat", {{"X", MAT_C_DOUBLE, MAT_T_DOUBLE, x_dims, xd.data()},
-                                                             {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
+  CHECK_THROWS_WITH(load_svhn_mat(write_mat("double_x.mat",
+                                            {{"X", MAT_C_DOUBLE, MAT_T_DOUBLE, x_dims, xd.data()},
+                                             {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
                     Catch::Contains("double_x.mat: X is double, expected uint8"));
-  CHECK_THROWS_WITH(load_svhn_mat(write_mat("dims_x.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, {32, 32, 6}, x.data()},
-                                                           {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
-                    Catch::Contains("dims_x.mat: X has dims (32, 32, 6), expected (32, 32, 3, N)"));
-  CHECK_THROWS_WITH(load_svhn_mat(write_mat("hwcn.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, {2, 3, 32, 32}, x.data()},
-                                                         {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
+  CHECK_THROWS_WITH(
+      load_svhn_mat(write_mat("dims_x.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, {32, 32, 6}, x.data()},
+                                             {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
+      Catch::Contains("dims_x.mat: X has dims (32, 32, 6), expected (32, 32, 3, N)"));
+  CHECK_THROWS_WITH(load_svhn_mat(write_mat(
+                        "hwcn.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, {2, 3, 32, 32}, x.data()},
+                                     {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
                     Catch::Contains("hwcn.mat: X has dims (2, 3, 32, 32)"));
-  CHECK_THROWS_WITH(load_svhn_mat(write_mat("dims_y.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
-                                                           {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, {1, 1}, y.data()}})),
-                    Catch::Contains("dims_y.mat: y has dims (1, 1), expected (2, 1)"));
+  CHECK_THROWS_WITH(
+      load_svhn_mat(write_mat("dims_y.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
+                                             {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, {1, 1}, y.data()}})),
+      Catch::Contains("dims_y.mat: y has dims (1, 1), expected (2, 1)"));
   char text[] = "ab";
-  CHECK_THROWS_WITH(load_svhn_mat(write_mat("char_y.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
-                                                           {"y", MAT_C_CHAR, MAT_T_UINT8, y_dims, text}})),
-                    Catch::Contains("char_y.mat: y is char"));
-  CHECK_THROWS_WITH(load_svhn_mat(write_mat("no_y.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
-                                                         {"labels", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
+  CHECK_THROWS_WITH(
+      load_svhn_mat(write_mat("char_y.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
+                                             {"y", MAT_C_CHAR, MAT_T_UINT8, y_dims, text}})),
+      Catch::Contains("char_y.mat: y is char"));
+  CHECK_THROWS_WITH(load_svhn_mat(write_mat(
+                        "no_y.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
+                                     {"labels", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
                     Catch::Contains("no_y.mat: no variable 'y'"));
-  CHECK_THROWS_WITH(load_svhn_mat(write_mat("no_x.mat", {{"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
-                    Catch::Contains("no_x.mat: no variable 'X'"));
+  CHECK_THROWS_WITH(
+      load_svhn_mat(write_mat("no_x.mat", {{"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}})),
+      Catch::Contains("no_x.mat: no variable 'X'"));
   for (auto [file, labels, shown] : {std::tuple{"label11.mat", &y_bad, "label 11 at index 1"},
                                      std::tuple{"label0.mat", &y_zero, "label 0 at index 0"},
                                      std::tuple{"label15.mat", &y_half, "label 1.5 at index 0"}})
-    CHECK_THROWS_WITH(load_svhn_mat(write_mat(file, {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
-                                                     {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, labels->data()}})),
-                      Catch::Contains(std::string(file) + ": " + shown) && Catch::Contains("outside 1..10"));
+    CHECK_THROWS_WITH(
+        load_svhn_mat(write_mat(file, {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()},
+                                       {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, labels->data()}})),
+        Catch::Contains(std::string(file) + ": " + shown) && Catch::Contains("outside 1..10"));
 
   const fs::path text_file = temp_dir() / "not_mat.mat";
   std::ofstream(text_file) << "just some text, not a MATLAB file\n";
-  CHECK_THROWS_WITH(load_svhn_mat(text_file.string()), Catch::Contains("not_mat.mat: cannot open as a MATLAB"));
-  CHECK_THROWS_WITH(load_svhn_mat((temp_dir() / "absent.mat").string()), Catch::Contains("absent.mat: file not found"));
+  CHECK_THROWS_WITH(load_svhn_mat(text_file.string()),
+                    Catch::Contains("not_mat.mat: cannot open as a MATLAB"));
+  CHECK_THROWS_WITH(load_svhn_mat((temp_dir() / "absent.mat").string()),
+                    Catch::Contains("absent.mat: file not found"));
 
   // A file cut short (matio alone would read the missing bytes as zeros), compressed or not.
   for (matio_compression compression : {MAT_COMPRESSION_NONE, MAT_COMPRESSION_ZLIB}) {
     for (int part : {1, 2, 3}) {  // the last byte, the last 100 bytes, half the file
-      const std::string path = write_mat(
-          "cut.mat",
-          {{"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()}, {"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()}},
-          compression);
+      const std::string path = write_mat("cut.mat",
+                                         {{"y", MAT_C_DOUBLE, MAT_T_DOUBLE, y_dims, y.data()},
+                                          {"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()}},
+                                         compression);
       const uintmax_t size = fs::file_size(path);
       fs::resize_file(path, part == 1 ? size - 1 : part == 2 ? size - 100 : size / 2);
       CHECK_THROWS_WITH(load_svhn_mat(path), Catch::Contains("cut.mat: truncated MAT-file"));
     }
-    const std::string path = write_mat("cut.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()}}, compression);
+    const std::string path =
+        write_mat("cut.mat", {{"X", MAT_C_UINT8, MAT_T_UINT8, x_dims, x.data()}}, compression);
     fs::resize_file(path, 60);  // inside the 128-byte header
     CHECK_THROWS_WITH(load_svhn_mat(path), Catch::Contains("cut.mat: "));
   }

@@ -12,7 +12,8 @@ namespace lowbit::testing {
 class TempRoot {
  public:
   explicit TempRoot(const std::string& prefix)
-      : root_(std::filesystem::temp_directory_path() / (prefix + "_" + std::to_string(::getpid()))) {}
+      : root_(std::filesystem::temp_directory_path() /
+              (prefix + "_" + std::to_string(::getpid()))) {}
   ~TempRoot() {
     std::error_code ignored;
     std::filesystem::remove_all(root_, ignored);

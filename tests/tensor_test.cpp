@@ -1,8 +1,9 @@
 // Tensor: construction, copies versus shared storage, gradients, errors.
+#include "core/tensor.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/check.h"
-#include "core/tensor.h"
 
 using namespace lowbit;
 

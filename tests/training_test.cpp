@@ -1,7 +1,6 @@
 // End to end: a small CNN with every kind of layer overfits one small batch, and the
 // same seed reproduces the same losses bit for bit.
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <vector>
 
@@ -72,7 +71,8 @@ std::vector<float> train_losses(uint64_t seed, int steps, Opt make_optimizer) {
 }  // namespace
 
 TEST_CASE("a small CNN overfits one batch with Adam", "[training]") {
-  const auto losses = train_losses(1, 300, [](std::vector<Parameter> p) { return Adam(p, AdamOptions{0.01f}); });
+  const auto losses =
+      train_losses(1, 300, [](std::vector<Parameter> p) { return Adam(p, AdamOptions{0.01f}); });
   INFO("start " << losses.front() << ", end " << losses.back());
   CHECK(losses.back() < 0.01f * losses.front());
 }

@@ -1,17 +1,17 @@
-// Uniform quantizers with trained threshold scales (FAT eq. 1-23): outputs on the integer grid times
-// the step for every bit width and mode, the alpha gradients of eq. 12-13 and 21-23 against the
-// derivative of the straight-through proxy, the UniformQuantizer module (parameters, buffers,
+// Uniform quantizers with trained threshold scales (FAT eq. 1-23): outputs on the integer grid
+// times the step for every bit width and mode, the alpha gradients of eq. 12-13 and 21-23 against
+// the derivative of the straight-through proxy, the UniformQuantizer module (parameters, buffers,
 // calibration) and its errors.
-#include <catch2/catch.hpp>
+#include "layers/quant/uniform_quantizer.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/rng.h"
-#include "layers/quant/uniform_quantizer.h"
 #include "tests/gradcheck.h"
 
 using namespace lowbit;
@@ -19,9 +19,9 @@ using lowbit::testing::random_tensor;
 
 namespace {
 
-// The straight-through proxies of eq. 16-19, in double: every round(v) replaced by v + (round(v0) - v0),
-// the rounding residual frozen at the point where the backward ran. The backward claims to be the
-// exact derivative of this proxy (round' = 1, clip' of eq. 19 on round's output); central
+// The straight-through proxies of eq. 16-19, in double: every round(v) replaced by v + (round(v0) -
+// v0), the rounding residual frozen at the point where the backward ran. The backward claims to be
+// the exact derivative of this proxy (round' = 1, clip' of eq. 19 on round's output); central
 // differences of the proxy check the chain rule through S, T and alpha. x is (C, inner), one
 // threshold per row (vector mode, axis 0) or one for all (C = 1).
 struct Proxy {
@@ -62,7 +62,9 @@ struct Proxy {
         const float r = t_right[c] - t_left[c];
         const float w = std::min(std::max(alpha[c], spec.min_alpha), spec.max_alpha) * r;
         s = static_cast<float>(n()) / w;
-        v = (t_left[c] + std::min(std::max(alpha_left[c], spec.min_alpha_left), spec.max_alpha_left) * r) * s;
+        v = (t_left[c] +
+             std::min(std::max(alpha_left[c], spec.min_alpha_left), spec.max_alpha_left) * r) *
+            s;
         res_z[c] = std::rint(v) - static_cast<double>(v);
       }
       for (int64_t i = 0; i < inner; ++i) {
@@ -73,8 +75,8 @@ struct Proxy {
     }
   }
   // sum_i w_i y_i of the proxy at (alpha, alpha_left), with x shifted by dx at element `at`.
-  double loss(const std::vector<double>& w, const std::vector<double>& alpha, const std::vector<double>& alpha_left,
-              int64_t at = -1, double dx = 0.0) const {
+  double loss(const std::vector<double>& w, const std::vector<double>& alpha,
+              const std::vector<double>& alpha_left, int64_t at = -1, double dx = 0.0) const {
     double sum = 0.0;
     for (size_t c = 0; c < static_cast<size_t>(channels); ++c) {
       double s, v;
@@ -93,7 +95,8 @@ struct Proxy {
   }
   // True when round(x S) - z lands exactly on a clip bound: a kink of the proxy (eq. 19 takes the
   // closed interval there, central differences would see half of it).
-  bool on_clip_bound(size_t j, const std::vector<float>& alpha, const std::vector<float>& alpha_left) const {
+  bool on_clip_bound(size_t j, const std::vector<float>& alpha,
+                     const std::vector<float>& alpha_left) const {
     const size_t c = j / static_cast<size_t>(inner);
     double s, v;
     grid(c, alpha[c], alpha_left.empty() ? 0.0 : alpha_left[c], s, v);
@@ -106,20 +109,24 @@ struct Proxy {
   }
 };
 
-// Runs the op at (alpha, alpha_left) with dL/dy = w and checks dalpha (and dalpha_left) and a few dx
-// against central differences of the proxy.
-void check_against_proxy(Proxy& p, const std::vector<float>& alpha0, const std::vector<float>& alpha_left0, Rng& rng) {
+// Runs the op at (alpha, alpha_left) with dL/dy = w and checks dalpha (and dalpha_left) and a few
+// dx against central differences of the proxy.
+void check_against_proxy(Proxy& p, const std::vector<float>& alpha0,
+                         const std::vector<float>& alpha_left0, Rng& rng) {
   const bool symmetric = p.spec.thresholds == Thresholds::kSymmetric;
-  Tensor x = Tensor::from_vector(p.channels == 1 ? Shape{p.inner} : Shape{p.channels, p.inner}, p.x);
+  Tensor x =
+      Tensor::from_vector(p.channels == 1 ? Shape{p.inner} : Shape{p.channels, p.inner}, p.x);
   if (p.channels > 1) p.spec.channel_axis = 0;
   x.set_requires_grad(true);
   Tensor alpha = Tensor::from_vector({p.channels}, alpha0);
   alpha.set_requires_grad(true);
   Tensor alpha_left = symmetric ? Tensor() : Tensor::from_vector({p.channels}, alpha_left0);
   if (!symmetric) alpha_left.set_requires_grad(true);
-  Tensor y = symmetric ? symmetric_quantize(x, alpha, Tensor::from_vector({p.channels}, p.t_max), p.spec)
-                       : asymmetric_quantize(x, alpha_left, alpha, Tensor::from_vector({p.channels}, p.t_left),
-                                             Tensor::from_vector({p.channels}, p.t_right), p.spec);
+  Tensor y =
+      symmetric
+          ? symmetric_quantize(x, alpha, Tensor::from_vector({p.channels}, p.t_max), p.spec)
+          : asymmetric_quantize(x, alpha_left, alpha, Tensor::from_vector({p.channels}, p.t_left),
+                                Tensor::from_vector({p.channels}, p.t_right), p.spec);
   std::vector<double> w(p.x.size());
   Tensor seed = Tensor::empty(y.shape());
   for (size_t i = 0; i < w.size(); ++i) w[i] = seed.data()[i] = rng.uniform(-1.0f, 1.0f);
@@ -152,8 +159,8 @@ void check_against_proxy(Proxy& p, const std::vector<float>& alpha0, const std::
 }
 
 // Values in [low, high) whose code is not on a clip bound (kinks of the proxy).
-void fill_away_from_bounds(Proxy& p, Rng& rng, float low, float high, const std::vector<float>& alpha,
-                           const std::vector<float>& alpha_left) {
+void fill_away_from_bounds(Proxy& p, Rng& rng, float low, float high,
+                           const std::vector<float>& alpha, const std::vector<float>& alpha_left) {
   p.x.resize(static_cast<size_t>(p.channels * p.inner));
   for (size_t j = 0; j < p.x.size(); ++j) {
     do {
@@ -164,8 +171,10 @@ void fill_away_from_bounds(Proxy& p, Rng& rng, float low, float high, const std:
 
 }  // namespace
 
-TEST_CASE("uniform_quantizer: every output is an integer code times the step, for 2..8 bits and every mode",
-          "[uniform_quantizer]") {
+TEST_CASE(
+    "uniform_quantizer: every output is an integer code times the step, for 2..8 bits and every "
+    "mode",
+    "[uniform_quantizer]") {
   Rng rng(3);
   for (int bits = 2; bits <= 8; ++bits) {
     for (bool is_signed : {true, false}) {
@@ -182,7 +191,8 @@ TEST_CASE("uniform_quantizer: every output is an integer code times the step, fo
           // Trained scales away from their start, inside their ranges.
           for (int64_t c = 0; c < channels; ++c) {
             q.alpha().data()[c] = 0.6f + 0.1f * static_cast<float>(c);
-            if (q.alpha_left().defined()) q.alpha_left().data()[c] = is_signed ? -0.1f + 0.1f * c : 0.05f * c;
+            if (q.alpha_left().defined())
+              q.alpha_left().data()[c] = is_signed ? -0.1f + 0.1f * c : 0.05f * c;
           }
           const Tensor y = q(x);
           const std::vector<float> step = q.steps(), zero = q.zero_points();
@@ -219,8 +229,9 @@ TEST_CASE("uniform_quantizer: every output is an integer code times the step, fo
   }
 }
 
-TEST_CASE("uniform_quantizer: symmetric dalpha and dx are the derivative of the straight-through proxy",
-          "[uniform_quantizer]") {
+TEST_CASE(
+    "uniform_quantizer: symmetric dalpha and dx are the derivative of the straight-through proxy",
+    "[uniform_quantizer]") {
   Rng rng(11);
   for (int bits : {2, 4, 8}) {
     for (bool is_signed : {true, false}) {
@@ -228,7 +239,8 @@ TEST_CASE("uniform_quantizer: symmetric dalpha and dx are the derivative of the 
         Proxy p;
         p.channels = channels;
         p.inner = 40;
-        p.spec = symmetric_quantizer_spec(bits, is_signed, channels == 1 ? Granularity::kScalar : Granularity::kVector);
+        p.spec = symmetric_quantizer_spec(
+            bits, is_signed, channels == 1 ? Granularity::kScalar : Granularity::kVector);
         p.t_max = channels == 1 ? std::vector<float>{2.0f} : std::vector<float>{2.0f, 0.5f, 1.25f};
         const std::vector<float> alpha =
             channels == 1 ? std::vector<float>{0.8f} : std::vector<float>{0.8f, 0.55f, 0.95f};
@@ -241,8 +253,10 @@ TEST_CASE("uniform_quantizer: symmetric dalpha and dx are the derivative of the 
   }
 }
 
-TEST_CASE("uniform_quantizer: asymmetric dalpha_left, dalpha_width and dx are the derivative of the proxy",
-          "[uniform_quantizer]") {
+TEST_CASE(
+    "uniform_quantizer: asymmetric dalpha_left, dalpha_width and dx are the derivative of the "
+    "proxy",
+    "[uniform_quantizer]") {
   Rng rng(12);
   for (int bits : {2, 4, 8}) {
     for (bool is_signed : {true, false}) {
@@ -250,15 +264,17 @@ TEST_CASE("uniform_quantizer: asymmetric dalpha_left, dalpha_width and dx are th
         Proxy p;
         p.channels = channels;
         p.inner = 40;
-        p.spec =
-            asymmetric_quantizer_spec(bits, is_signed, channels == 1 ? Granularity::kScalar : Granularity::kVector);
+        p.spec = asymmetric_quantizer_spec(
+            bits, is_signed, channels == 1 ? Granularity::kScalar : Granularity::kVector);
         const float l0 = is_signed ? -1.0f : 0.0f;
-        p.t_left = channels == 1 ? std::vector<float>{l0} : std::vector<float>{l0, l0 * 0.5f, l0 * 2.0f};
+        p.t_left =
+            channels == 1 ? std::vector<float>{l0} : std::vector<float>{l0, l0 * 0.5f, l0 * 2.0f};
         p.t_right = channels == 1 ? std::vector<float>{2.0f} : std::vector<float>{2.0f, 0.7f, 1.5f};
         const std::vector<float> alpha =
             channels == 1 ? std::vector<float>{0.8f} : std::vector<float>{0.8f, 0.6f, 0.9f};
         const std::vector<float> alpha_left =
-            channels == 1 ? std::vector<float>{0.1f} : std::vector<float>{0.1f, is_signed ? -0.1f : 0.2f, 0.3f};
+            channels == 1 ? std::vector<float>{0.1f}
+                          : std::vector<float>{0.1f, is_signed ? -0.1f : 0.2f, 0.3f};
         fill_away_from_bounds(p, rng, is_signed ? -2.5f : -0.5f, 2.5f, alpha, alpha_left);
         INFO(describe_quantizer(p.spec));
         check_against_proxy(p, alpha, alpha_left, rng);
@@ -267,8 +283,10 @@ TEST_CASE("uniform_quantizer: asymmetric dalpha_left, dalpha_width and dx are th
   }
 }
 
-TEST_CASE("uniform_quantizer: T = clip(alpha, 0.5, 1) T_max (eq. 12-13), alpha's gradient only inside the range",
-          "[uniform_quantizer]") {
+TEST_CASE(
+    "uniform_quantizer: T = clip(alpha, 0.5, 1) T_max (eq. 12-13), alpha's gradient only inside "
+    "the range",
+    "[uniform_quantizer]") {
   const UniformQuantizerSpec spec = symmetric_quantizer_spec(3, true);  // codes -3..3
   const Tensor t_max = Tensor::from_vector({1}, {3.0f});
   const Tensor x = Tensor::from_vector({4}, {-10.0f, 0.4f, 1.1f, 10.0f});
@@ -323,7 +341,8 @@ TEST_CASE("uniform_quantizer: module parameters, buffers and roles", "[uniform_q
   CHECK(asym.describe() == "uniform asymmetric 8-bit unsigned, per tensor");
 }
 
-TEST_CASE("uniform_quantizer: calibration by observe (eq. 2, 6) per tensor and per channel", "[uniform_quantizer]") {
+TEST_CASE("uniform_quantizer: calibration by observe (eq. 2, 6) per tensor and per channel",
+          "[uniform_quantizer]") {
   // A weight (C_out 2, C_in 1, 1, 2): per output channel max|W| = 0.5 and 3.
   const Tensor w = Tensor::from_vector({2, 1, 1, 2}, {0.5f, -0.25f, -3.0f, 1.0f});
   UniformQuantizer per_channel(symmetric_quantizer_spec(8, true, Granularity::kVector, 0), 2);
@@ -368,7 +387,8 @@ TEST_CASE("uniform_quantizer: project_alphas clamps trained scales back into the
   CHECK(q.alpha_left().to_vector() == std::vector<float>{-0.2f, 0.1f, 0.4f});
 }
 
-TEST_CASE("uniform_quantizer: the quantizer trains its alpha and passes dx to its input", "[uniform_quantizer]") {
+TEST_CASE("uniform_quantizer: the quantizer trains its alpha and passes dx to its input",
+          "[uniform_quantizer]") {
   UniformQuantizer q(symmetric_quantizer_spec(4, true), 1);
   q.set_threshold({2.0f});
   Tensor x = Tensor::from_vector({3}, {0.3f, -5.0f, 1.1f});
@@ -391,11 +411,13 @@ TEST_CASE("uniform_quantizer: int32 bias codes of a tensor (eq. 20)", "[uniform_
 
 TEST_CASE("uniform_quantizer: errors name the bad value", "[uniform_quantizer]") {
   CHECK_THROWS_WITH(UniformQuantizer(symmetric_quantizer_spec(1, true)), Catch::Contains("bits 1"));
-  CHECK_THROWS_WITH(UniformQuantizer(symmetric_quantizer_spec(9, true)), Catch::Contains("expected 2..8"));
+  CHECK_THROWS_WITH(UniformQuantizer(symmetric_quantizer_spec(9, true)),
+                    Catch::Contains("expected 2..8"));
   UniformQuantizerSpec bad = asymmetric_quantizer_spec(8, false);
   bad.min_alpha_left = -0.2f;
   CHECK_THROWS_WITH(UniformQuantizer(bad), Catch::Contains("min_alpha_left -0.2"));
-  CHECK_THROWS_WITH(UniformQuantizer(symmetric_quantizer_spec(8, true), 3), Catch::Contains("channels 3"));
+  CHECK_THROWS_WITH(UniformQuantizer(symmetric_quantizer_spec(8, true), 3),
+                    Catch::Contains("channels 3"));
 
   UniformQuantizer q(symmetric_quantizer_spec(8, true, Granularity::kVector, 1), 3);
   CHECK_THROWS_WITH(q(Tensor::zeros({2, 3})), Catch::Contains("not calibrated"));
@@ -403,7 +425,8 @@ TEST_CASE("uniform_quantizer: errors name the bad value", "[uniform_quantizer]")
   CHECK_THROWS_WITH(q(Tensor::zeros({2, 4})), Catch::Contains("expected 4, got 3"));
   CHECK_THROWS_WITH(q(Tensor::zeros({6})), Catch::Contains("channel axis 1"));
   CHECK_THROWS_WITH(q.set_threshold({1.0f, -1.0f, 1.0f}), Catch::Contains("T_max[1] = -1"));
-  CHECK_THROWS_WITH(q.set_range({0.0f, 0.0f, 0.0f}, {1.0f, 1.0f, 1.0f}), Catch::Contains("expected set_threshold"));
+  CHECK_THROWS_WITH(q.set_range({0.0f, 0.0f, 0.0f}, {1.0f, 1.0f, 1.0f}),
+                    Catch::Contains("expected set_threshold"));
   UniformQuantizer a(asymmetric_quantizer_spec(8, true), 1);
   CHECK_THROWS_WITH(a.set_range({1.0f}, {0.0f}), Catch::Contains("limits [1, 0]"));
 }

@@ -1,16 +1,16 @@
 // The split into grid weights and float parameters: which layers, in which order, for the four
 // first/last combinations of Table 4, on lenet5 and resnet18; and the grid initialization of those
 // weights (DstOptimizer's GridInit) on lenet5, resnet20 and resnet18.
-#include <catch2/catch.hpp>
+#include "models/transforms/weight_grid.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <set>
 
 #include "layers/linear.h"
 #include "models/model_zoo.h"
-#include "models/transforms/weight_grid.h"
 #include "optim/dst_optimizer.h"
 
 using namespace lowbit;
@@ -24,7 +24,8 @@ std::vector<std::string> names(const std::vector<Parameter>& params) {
 }
 
 // grid and other partition the model's parameters, in registration order each.
-void check_partition(const Module& model, const std::vector<Parameter>& grid, const std::vector<Parameter>& other) {
+void check_partition(const Module& model, const std::vector<Parameter>& grid,
+                     const std::vector<Parameter>& other) {
   const std::vector<Parameter> all = model.parameters();
   REQUIRE(grid.size() + other.size() == all.size());
   std::set<std::string> seen;
@@ -55,9 +56,12 @@ TEST_CASE("lenet5's grid weights for the four first/last combinations", "[weight
   Rng rng(0);
   auto model = make_model("lenet5", o, rng);
   using Names = std::vector<std::string>;
-  CHECK(names(grid_weight_parameters(*model, false, false)) == Names{"conv2.weight", "fc1.weight", "fc2.weight"});
-  CHECK(names(grid_weight_parameters(*model, true, false)) == Names{"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"});
-  CHECK(names(grid_weight_parameters(*model, false, true)) == Names{"conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"});
+  CHECK(names(grid_weight_parameters(*model, false, false)) ==
+        Names{"conv2.weight", "fc1.weight", "fc2.weight"});
+  CHECK(names(grid_weight_parameters(*model, true, false)) ==
+        Names{"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"});
+  CHECK(names(grid_weight_parameters(*model, false, true)) ==
+        Names{"conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"});
   CHECK(names(grid_weight_parameters(*model, true, true)) ==
         Names{"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"});
   for (bool first : {false, true}) {
@@ -66,12 +70,15 @@ TEST_CASE("lenet5's grid weights for the four first/last combinations", "[weight
       const std::vector<Parameter> other = other_parameters(*model, grid);
       check_partition(*model, grid, other);
       for (const Parameter& p : other) {
-        if (p.role == ParamRole::kWeight) CHECK(((p.name == "conv1.weight" && !first) || (p.name == "fc3.weight" && !last)));
+        if (p.role == ParamRole::kWeight)
+          CHECK(((p.name == "conv1.weight" && !first) || (p.name == "fc3.weight" && !last)));
       }
     }
   }
-  const std::vector<Parameter> other = other_parameters(*model, grid_weight_parameters(*model, false, false));
-  CHECK(names(other) == Names{"conv1.weight", "conv1.bias", "conv2.bias", "fc1.bias", "fc2.bias", "fc3.weight", "fc3.bias"});
+  const std::vector<Parameter> other =
+      other_parameters(*model, grid_weight_parameters(*model, false, false));
+  CHECK(names(other) == Names{"conv1.weight", "conv1.bias", "conv2.bias", "fc1.bias", "fc2.bias",
+                              "fc3.weight", "fc3.bias"});
 }
 
 TEST_CASE("resnet18's grid weights: 20 convolutions and the linear layer", "[weight_grid]") {
@@ -101,7 +108,8 @@ TEST_CASE("resnet18's grid weights: 20 convolutions and the linear layer", "[wei
       check_partition(*model, grid, other);
       for (const Parameter& p : grid) CHECK(p.role == ParamRole::kWeight);
       int64_t norms = 0;
-      for (const Parameter& p : other) norms += p.role == ParamRole::kNormScale || p.role == ParamRole::kNormShift;
+      for (const Parameter& p : other)
+        norms += p.role == ParamRole::kNormScale || p.role == ParamRole::kNormShift;
       CHECK(norms == 2 * 20);  // every batch norm's scale and shift stays with the base optimizer
     }
   }
@@ -117,7 +125,8 @@ TEST_CASE("a single layer is both first and last", "[weight_grid]") {
   CHECK(grid_weight_parameters(fc, true, false).empty());
   CHECK(grid_weight_parameters(fc, false, true).empty());
   CHECK(other_parameters(fc, {}).size() == 2);
-  CHECK(names(other_parameters(fc, grid_weight_parameters(fc, true, true))) == std::vector<std::string>{"bias"});
+  CHECK(names(other_parameters(fc, grid_weight_parameters(fc, true, true))) ==
+        std::vector<std::string>{"bias"});
 }
 
 namespace {
@@ -135,14 +144,16 @@ GridUse grid_use(const DstOptimizer& opt, size_t k) {
   for (size_t i = 0; i < s.size(); ++i) {
     const float decoded = grid_value(s[i], opt.spec());
     // Exactly on the grid: a grid state, and the float the layer reads is its value bit for bit.
-    off_grid += !is_grid_state(s[i], opt.spec()) || std::memcmp(&t.data()[i], &decoded, sizeof(float)) != 0;
+    off_grid +=
+        !is_grid_state(s[i], opt.spec()) || std::memcmp(&t.data()[i], &decoded, sizeof(float)) != 0;
     if (s[i] != 0) {
       ++nonzero;
       magnitudes.insert(std::abs(static_cast<int>(s[i])));
     }
   }
   CHECK(off_grid == 0);
-  return {static_cast<double>(nonzero) / static_cast<double>(s.size()), static_cast<int>(magnitudes.size())};
+  return {static_cast<double>(nonzero) / static_cast<double>(s.size()),
+          static_cast<int>(magnitudes.size())};
 }
 
 ModelOptions pow2_options(const std::string& model) {
@@ -157,7 +168,8 @@ ModelOptions pow2_options(const std::string& model) {
 
 }  // namespace
 
-TEST_CASE("the fitted grid initialization keeps most weights non-zero in every grid layer", "[weight_grid][dst]") {
+TEST_CASE("the fitted grid initialization keeps most weights non-zero in every grid layer",
+          "[weight_grid][dst]") {
   for (const std::string name : {"lenet5", "resnet20", "resnet18"}) {
     for (int min_exp : {-3, -2}) {
       if (name == "resnet18" && min_exp != -3) continue;  // 11M weights: once is enough
@@ -167,17 +179,18 @@ TEST_CASE("the fitted grid initialization keeps most weights non-zero in every g
       DstOptimizer opt(grid, DstSpec{min_exp, 0.5f}, BaseOptimizerOptions{}, 1);
       for (size_t k = 0; k < grid.size(); ++k) {
         const GridUse use = grid_use(opt, k);
-        INFO(name << " " << grid[k].name << " min_exp " << min_exp << ": " << use.nonzero << " non-zero, "
-                  << use.levels << " magnitudes, scale " << opt.init_scale(k));
+        INFO(name << " " << grid[k].name << " min_exp " << min_exp << ": " << use.nonzero
+                  << " non-zero, " << use.levels << " magnitudes, scale " << opt.init_scale(k));
         CHECK(use.nonzero > 0.75);
-        CHECK(use.levels >= -min_exp);  // uses the grid, not only ±L
+        CHECK(use.levels >= -min_exp);    // uses the grid, not only ±L
         CHECK(opt.init_scale(k) > 1.0f);  // every standard initialization is smaller than the grid
       }
     }
   }
 }
 
-TEST_CASE("the nearest projection of a standard initialization zeroes lenet5's layers", "[weight_grid][dst]") {
+TEST_CASE("the nearest projection of a standard initialization zeroes lenet5's layers",
+          "[weight_grid][dst]") {
   // The failure GridInit::kFittedScale exists for: |w| <= 1/sqrt(400) = 0.05 < L / 2 = 1/16.
   Rng rng(7);
   auto model = make_model("lenet5", pow2_options("lenet5"), rng);

@@ -1,11 +1,12 @@
 // The weight report: exact level counts, non-zero shares and off-grid counts on weights
 // set by hand, and its CSV form.
+#include "apps/train/weight_report.h"
+
 #include <catch2/catch.hpp>
 
-#include "apps/train/weight_report.h"
-#include "layers/quant/pow2_activation.h"
 #include "layers/batch_norm.h"
 #include "layers/linear.h"
+#include "layers/quant/pow2_activation.h"
 #include "layers/sequential.h"
 
 using namespace lowbit;
@@ -21,7 +22,7 @@ TEST_CASE("grid levels run from -1 to 1 through zero", "[report]") {
 TEST_CASE("the weight report counts every level and everything off the grid", "[report]") {
   Rng rng(1);
   auto net = std::make_shared<Sequential>();
-  auto a = std::make_shared<Linear>(4, 2, true, rng);  // weight (2, 4): 8 elements
+  auto a = std::make_shared<Linear>(4, 2, true, rng);   // weight (2, 4): 8 elements
   auto b = std::make_shared<Linear>(2, 1, false, rng);  // weight (1, 2)
   net->add(a).add(b);
   const std::vector<Parameter> params = net->parameters();
@@ -46,12 +47,15 @@ TEST_CASE("the weight report counts every level and everything off the grid", "[
   CHECK(r.total.off_grid == 2);
   CHECK(r.total.nonzero_fraction() == Approx(0.8));
   const std::string csv = weight_report_csv(r);
-  CHECK(csv.rfind("layer,shape,elements,nonzero_fraction,off_grid,-1,-0.5,-0.25,-0.125,0,0.125,0.25,0.5,1\n", 0) == 0);
+  CHECK(csv.rfind("layer,shape,elements,nonzero_fraction,off_grid,-1,-0.5,-0.25,-0.125,0,0.125,0."
+                  "25,0.5,1\n",
+                  0) == 0);
   CHECK(csv.find("0.weight,2x4,8,0.750000,2,1,1,0,0,2,1,0,0,1\n") != std::string::npos);
   CHECK(csv.find("total,,10,0.800000,2,") != std::string::npos);
   CHECK(format_weight_report(r).find("75.00%") != std::string::npos);
 
-  // The same model with its first layer in float: marked float, no level counts, nothing off the grid.
+  // The same model with its first layer in float: marked float, no level counts, nothing off the
+  // grid.
   const WeightReport marked = weight_report(*net, spec, {"0.weight"});
   CHECK(marked.layers[0].is_float);
   CHECK(marked.layers[0].off_grid == 0);
@@ -59,7 +63,8 @@ TEST_CASE("the weight report counts every level and everything off the grid", "[
   CHECK(marked.layers[0].nonzero == 6);
   CHECK(marked.total.off_grid == 0);
   CHECK(marked.total.nonzero == 8);
-  CHECK(weight_report_csv(marked).find("0.weight,2x4,8,0.750000,float,,,,,,,,,\n") != std::string::npos);
+  CHECK(weight_report_csv(marked).find("0.weight,2x4,8,0.750000,float,,,,,,,,,\n") !=
+        std::string::npos);
   const std::string text = format_weight_report(marked);
   CHECK(text.find("float") != std::string::npos);
 }
@@ -87,7 +92,8 @@ TEST_CASE("the batch-norm scale report gives mean, min and max |gamma| of every 
   CHECK(format_norm_scale_report({}).empty());
 }
 
-TEST_CASE("the activation scale report gives each scaled activation's trained and used factor", "[report]") {
+TEST_CASE("the activation scale report gives each scaled activation's trained and used factor",
+          "[report]") {
   auto net = std::make_shared<Sequential>();
   auto trained = std::make_shared<Pow2Activation>(
       Pow2ActivationSpec{3, 0.125f, true, Pow2Backward::kClipped, Pow2Scale::kTrained});

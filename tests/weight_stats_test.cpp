@@ -1,10 +1,10 @@
 // Float weight statistics: exact moments, non-zero share and histogram on weights set by hand,
 // the layers a grid model keeps in float, and the table, CSV and SVG forms.
-#include <catch2/catch.hpp>
+#include "apps/train/weight_stats.h"
 
+#include <catch2/catch.hpp>
 #include <numeric>
 
-#include "apps/train/weight_stats.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"
 
@@ -16,7 +16,8 @@ namespace {
 std::shared_ptr<Sequential> two_layers(const std::vector<float>& first) {
   Rng rng(1);
   auto net = std::make_shared<Sequential>();
-  net->add("first", std::make_shared<Linear>(4, 2, true, rng)).add("second", std::make_shared<Linear>(2, 1, false, rng));
+  net->add("first", std::make_shared<Linear>(4, 2, true, rng))
+      .add("second", std::make_shared<Linear>(2, 1, false, rng));
   const std::vector<Parameter> params = net->parameters();
   std::copy(first.begin(), first.end(), params[0].tensor.data());
   params[2].tensor.data()[0] = params[2].tensor.data()[1] = 0.5f;
@@ -25,7 +26,9 @@ std::shared_ptr<Sequential> two_layers(const std::vector<float>& first) {
 
 }  // namespace
 
-TEST_CASE("weight statistics: min, max, mean, std, non-zeros and a histogram over [-max|w|, max|w|]", "[report]") {
+TEST_CASE(
+    "weight statistics: min, max, mean, std, non-zeros and a histogram over [-max|w|, max|w|]",
+    "[report]") {
   const auto net = two_layers({-2.0f, 0.0f, 0.0f, 1.0f, 1.0f, 1.0f, 1.0f, 2.0f});
   const std::vector<WeightStats> stats = weight_stats(*net, {});
   REQUIRE(stats.size() == 2);  // biases are not weights

@@ -2,16 +2,16 @@
 // without bias), input gradient (adding and overwriting) and weight gradient (adding) on odd,
 // tiny and banded maps with 1 and 2 threads, the float error at 512 channels and over many
 // tiles, bit-identical repeats, and the conv2d entry points that dispatch here.
-#include <catch2/catch.hpp>
+#include "layers/kernels/winograd3x3.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <vector>
 
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "layers/kernels/conv2d_kernels.h"
-#include "layers/kernels/winograd3x3.h"
 #include "tests/thread_count.h"
 
 using namespace lowbit;
@@ -40,8 +40,8 @@ std::vector<float> normal_vector(size_t n, Rng& rng) {
 }
 
 // y[b,o,i,j] = bias[o] + sum_{c,ky,kx} x[b, c, i + ky - 1, j + kx - 1] w[o, c, ky, kx].
-std::vector<double> reference_forward(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
-                                      const float* bias) {
+std::vector<double> reference_forward(const ConvGeometry& g, const std::vector<float>& x,
+                                      const std::vector<float>& w, const float* bias) {
   const int64_t h = g.height, wd = g.width;
   std::vector<double> y(static_cast<size_t>(g.batch * g.out_channels * h * wd));
   for (int64_t b = 0; b < g.batch; ++b)
@@ -54,7 +54,8 @@ std::vector<double> reference_forward(const ConvGeometry& g, const std::vector<f
               for (int64_t kx = 0; kx < 3; ++kx) {
                 const int64_t iy = i + ky - 1, ix = j + kx - 1;
                 if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                s += static_cast<double>(x[static_cast<size_t>(((b * g.in_channels + c) * h + iy) * wd + ix)]) *
+                s += static_cast<double>(
+                         x[static_cast<size_t>(((b * g.in_channels + c) * h + iy) * wd + ix)]) *
                      w[static_cast<size_t>(((o * g.in_channels + c) * 3 + ky) * 3 + kx)];
               }
           y[static_cast<size_t>(((b * g.out_channels + o) * h + i) * wd + j)] = s;
@@ -77,7 +78,8 @@ std::vector<double> reference_backward_input(const ConvGeometry& g, const std::v
               for (int64_t kx = 0; kx < 3; ++kx) {
                 const int64_t oy = i - ky + 1, ox = j - kx + 1;
                 if (oy < 0 || oy >= h || ox < 0 || ox >= wd) continue;
-                s += static_cast<double>(dy[static_cast<size_t>(((b * g.out_channels + o) * h + oy) * wd + ox)]) *
+                s += static_cast<double>(
+                         dy[static_cast<size_t>(((b * g.out_channels + o) * h + oy) * wd + ox)]) *
                      w[static_cast<size_t>(((o * g.in_channels + c) * 3 + ky) * 3 + kx)];
               }
           dx[static_cast<size_t>(((b * g.in_channels + c) * h + i) * wd + j)] = s;
@@ -98,8 +100,10 @@ std::vector<double> reference_backward_weight(const ConvGeometry& g, const std::
           for (int64_t b = 0; b < g.batch; ++b)
             for (int64_t i = std::max<int64_t>(0, 1 - ky); i < std::min(h, h + 1 - ky); ++i)
               for (int64_t j = std::max<int64_t>(0, 1 - kx); j < std::min(wd, wd + 1 - kx); ++j)
-                s += static_cast<double>(dy[static_cast<size_t>(((b * g.out_channels + o) * h + i) * wd + j)]) *
-                     x[static_cast<size_t>(((b * g.in_channels + c) * h + i + ky - 1) * wd + j + kx - 1)];
+                s += static_cast<double>(
+                         dy[static_cast<size_t>(((b * g.out_channels + o) * h + i) * wd + j)]) *
+                     x[static_cast<size_t>(((b * g.in_channels + c) * h + i + ky - 1) * wd + j +
+                                           kx - 1)];
           dw[static_cast<size_t>(((o * g.in_channels + c) * 3 + ky) * 3 + kx)] = s;
         }
   return dw;
@@ -112,7 +116,8 @@ double max_abs(const std::vector<double>& v) {
 }
 
 // max |got - (offset + want)| / max |want|.
-double relative_error(const std::vector<float>& got, const std::vector<double>& want, float offset = 0.0f) {
+double relative_error(const std::vector<float>& got, const std::vector<double>& want,
+                      float offset = 0.0f) {
   REQUIRE(got.size() == want.size());
   double e = 0.0;
   for (size_t i = 0; i < got.size(); ++i) e = std::max(e, std::fabs(got[i] - (offset + want[i])));
@@ -120,11 +125,13 @@ double relative_error(const std::vector<float>& got, const std::vector<double>& 
 }
 
 // max |got - (before + want)| / max |want|: the error of a gradient added onto `before`.
-double added_error(const std::vector<float>& got, const std::vector<float>& before, const std::vector<double>& want) {
+double added_error(const std::vector<float>& got, const std::vector<float>& before,
+                   const std::vector<double>& want) {
   REQUIRE(got.size() == want.size());
   REQUIRE(before.size() == want.size());
   double e = 0.0;
-  for (size_t i = 0; i < got.size(); ++i) e = std::max(e, std::fabs(got[i] - (before[i] + want[i])));
+  for (size_t i = 0; i < got.size(); ++i)
+    e = std::max(e, std::fabs(got[i] - (before[i] + want[i])));
   return e / max_abs(want);
 }
 
@@ -139,13 +146,15 @@ struct Shape {
 // Odd, tiny and tile-multiple maps; batch 1 and 3; channels 1, 3, 16, 64. The last three run
 // the 16-image vector lanes with a tail image (17, and 35 on two threads), and split the maps
 // into bands of tile rows (37 wide: one tile row per chunk; 6 wide: bands of 4 rows, then 3).
-const Shape kShapes[] = {{1, 1, 1, 1, 1},   {3, 3, 16, 5, 7},  {1, 16, 3, 2, 3},  {3, 64, 16, 3, 3},
-                         {1, 3, 64, 1, 1},  {3, 16, 64, 7, 5}, {3, 16, 16, 8, 8}, {1, 1, 3, 13, 2},
-                         {17, 4, 6, 21, 37}, {16, 2, 2, 27, 6}, {35, 3, 5, 9, 10}};
+const Shape kShapes[] = {{1, 1, 1, 1, 1},   {3, 3, 16, 5, 7}, {1, 16, 3, 2, 3},
+                         {3, 64, 16, 3, 3}, {1, 3, 64, 1, 1}, {3, 16, 64, 7, 5},
+                         {3, 16, 16, 8, 8}, {1, 1, 3, 13, 2}, {17, 4, 6, 21, 37},
+                         {16, 2, 2, 27, 6}, {35, 3, 5, 9, 10}};
 
 }  // namespace
 
-TEST_CASE("winograd3x3 forward matches the direct convolution with and without bias", "[winograd3x3][winograd]") {
+TEST_CASE("winograd3x3 forward matches the direct convolution with and without bias",
+          "[winograd3x3][winograd]") {
   const ThreadCountRestorer restore_threads;
   Rng rng(11);
   for (const Shape& s : kShapes) {
@@ -154,7 +163,8 @@ TEST_CASE("winograd3x3 forward matches the direct convolution with and without b
     const auto x = normal_vector(static_cast<size_t>(s.n * s.c_in * s.h * s.w), rng);
     const auto w = normal_vector(static_cast<size_t>(s.c_out * s.c_in * 9), rng);
     const auto bias = normal_vector(static_cast<size_t>(s.c_out), rng);
-    const auto plain = reference_forward(g, x, w, nullptr), biased = reference_forward(g, x, w, bias.data());
+    const auto plain = reference_forward(g, x, w, nullptr),
+               biased = reference_forward(g, x, w, bias.data());
     for_one_and_two_threads([&] {
       std::vector<float> y(plain.size(), std::nanf(""));  // every element must be written
       kernels::winograd3x3_forward(g, x.data(), w.data(), nullptr, y.data());
@@ -165,7 +175,8 @@ TEST_CASE("winograd3x3 forward matches the direct convolution with and without b
   }
 }
 
-TEST_CASE("winograd3x3 input gradient matches the direct adjoint, adding or overwriting", "[winograd3x3][winograd]") {
+TEST_CASE("winograd3x3 input gradient matches the direct adjoint, adding or overwriting",
+          "[winograd3x3][winograd]") {
   const ThreadCountRestorer restore_threads;
   Rng rng(12);
   for (const Shape& s : kShapes) {
@@ -189,7 +200,8 @@ TEST_CASE("winograd3x3 input gradient matches the direct adjoint, adding or over
 // input channels (sums of 4608 products). Measured: 8.0e-6 forward, 1.1e-5 input gradient
 // (F(4x4, 3x3)'s larger transform entries; im2col's error is about 3e-7). The second bound
 // keeps it within 2x of that.
-TEST_CASE("winograd3x3 float error at 512 channels stays below 1e-4 of the output scale", "[winograd3x3][winograd]") {
+TEST_CASE("winograd3x3 float error at 512 channels stays below 1e-4 of the output scale",
+          "[winograd3x3][winograd]") {
   Rng rng(13);
   const ConvGeometry fwd = geometry(2, 512, 32, 8, 8);
   const auto x = normal_vector(static_cast<size_t>(2 * 512 * 64), rng);
@@ -202,7 +214,8 @@ TEST_CASE("winograd3x3 float error at 512 channels stays below 1e-4 of the outpu
   std::vector<float> dx(static_cast<size_t>(2 * 32 * 64));
   kernels::winograd3x3_backward_input(bwd, x.data(), w.data(), dx.data(), true);
   const double backward_error = relative_error(dx, reference_backward_input(bwd, x, w));
-  INFO("relative error at 512 channels: forward " << forward_error << ", input gradient " << backward_error);
+  INFO("relative error at 512 channels: forward " << forward_error << ", input gradient "
+                                                  << backward_error);
   CHECK(forward_error < 1e-4);
   CHECK(backward_error < 1e-4);
   CHECK(forward_error < 1.6e-5);
@@ -235,25 +248,27 @@ TEST_CASE("winograd3x3 rejects geometries it does not compute", "[winograd3x3][w
   CHECK_THROWS_WITH(kernels::winograd3x3_forward(g, buf.data(), buf.data(), nullptr, buf.data()),
                     Catch::Contains("stride 2"));
   const ConvGeometry empty = geometry(1, 2, 2, 0, 4);
-  CHECK_THROWS_WITH(kernels::winograd3x3_backward_input(empty, buf.data(), buf.data(), buf.data(), true),
-                    Catch::Contains("map 0x4"));
+  CHECK_THROWS_WITH(
+      kernels::winograd3x3_backward_input(empty, buf.data(), buf.data(), buf.data(), true),
+      Catch::Contains("map 0x4"));
   CHECK_THROWS_WITH(kernels::winograd3x3_backward_weight(g, buf.data(), buf.data(), buf.data()),
                     Catch::Contains("stride 2"));
   CHECK_THROWS_WITH(kernels::winograd3x3_backward_weight(empty, buf.data(), buf.data(), buf.data()),
                     Catch::Contains("map 0x4"));
 }
 
-TEST_CASE("conv2d_forward and conv2d_backward_input take the Winograd path where it pays", "[winograd3x3][winograd]") {
+TEST_CASE("conv2d_forward and conv2d_backward_input take the Winograd path where it pays",
+          "[winograd3x3][winograd]") {
   const ThreadCountRestorer restore_threads;
   set_num_threads(2);
   Rng rng(15);
   // 16 images, 8 per thread, of 3 x 2 tiles: 48 tiles per thread.
   const ConvGeometry g = geometry(16, 8, 12, 9, 7);
   REQUIRE(kernels::conv2d_uses_winograd(g));
-  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(16, 3, 12, 9, 7)));   // 3 channels
-  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(16, 8, 12, 2, 7)));   // 2 rows
-  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(8, 8, 12, 9, 7)));    // 4 images per thread
-  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(32, 8, 12, 4, 4)));   // 16 tiles per thread
+  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(16, 3, 12, 9, 7)));  // 3 channels
+  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(16, 8, 12, 2, 7)));  // 2 rows
+  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(8, 8, 12, 9, 7)));   // 4 images per thread
+  CHECK_FALSE(kernels::conv2d_uses_winograd(geometry(32, 8, 12, 4, 4)));  // 16 tiles per thread
   ConvGeometry strided = g;
   strided.stride = 2;
   CHECK_FALSE(kernels::conv2d_uses_winograd(strided));
@@ -278,7 +293,8 @@ TEST_CASE("conv2d_forward and conv2d_backward_input take the Winograd path where
   CHECK(relative_error(added, want, -1.0f) < kTolerance);
 }
 
-TEST_CASE("winograd3x3 weight gradient adds the direct weight gradient onto dweight", "[winograd3x3][winograd]") {
+TEST_CASE("winograd3x3 weight gradient adds the direct weight gradient onto dweight",
+          "[winograd3x3][winograd]") {
   const ThreadCountRestorer restore_threads;
   Rng rng(16);
   for (const Shape& s : kShapes) {
@@ -314,14 +330,15 @@ TEST_CASE("winograd3x3 weight gradient float error over many tiles stays near th
     kernels::winograd3x3_backward_weight(g, x.data(), dy.data(), dw.data());
     kernels::conv2d_backward_weight_im2col(g, x.data(), dy.data(), im2col.data(), nullptr);
     const double error = relative_error(dw, want), im2col_error = relative_error(im2col, want);
-    INFO("shape n=" << s.n << " c=" << s.c_in << "->" << s.c_out << " " << s.h << "x" << s.w << ": relative error "
-                    << error << " (im2col " << im2col_error << ")");
+    INFO("shape n=" << s.n << " c=" << s.c_in << "->" << s.c_out << " " << s.h << "x" << s.w
+                    << ": relative error " << error << " (im2col " << im2col_error << ")");
     CHECK(error < 1e-4);
     CHECK(error < kTolerance);
   }
 }
 
-TEST_CASE("winograd3x3 weight gradient repeats bit for bit for a thread count", "[winograd3x3][winograd]") {
+TEST_CASE("winograd3x3 weight gradient repeats bit for bit for a thread count",
+          "[winograd3x3][winograd]") {
   const ThreadCountRestorer restore_threads;
   Rng rng(18);
   const ConvGeometry g = geometry(37, 16, 24, 9, 10);
@@ -335,7 +352,8 @@ TEST_CASE("winograd3x3 weight gradient repeats bit for bit for a thread count", 
   });
 }
 
-TEST_CASE("conv2d_backward_weight takes the Winograd path for dweight where it pays", "[winograd3x3][winograd]") {
+TEST_CASE("conv2d_backward_weight takes the Winograd path for dweight where it pays",
+          "[winograd3x3][winograd]") {
   const ThreadCountRestorer restore_threads;
   set_num_threads(2);
   Rng rng(19);
@@ -343,13 +361,17 @@ TEST_CASE("conv2d_backward_weight takes the Winograd path for dweight where it p
   const ConvGeometry g = geometry(16, 12, 8, 9, 7);
   REQUIRE(kernels::conv2d_backward_weight_uses_winograd(g));
   using kernels::conv2d_backward_weight_uses_winograd;
-  CHECK(conv2d_backward_weight_uses_winograd(geometry(32, 3, 64, 9, 7)));        // 16 images: any channels
-  CHECK_FALSE(conv2d_backward_weight_uses_winograd(geometry(30, 3, 64, 9, 7)));  // 15 images, 3 inputs
-  CHECK_FALSE(conv2d_backward_weight_uses_winograd(geometry(16, 8, 12, 9, 7)));  // more outputs than inputs
-  CHECK(conv2d_backward_weight_uses_winograd(geometry(4, 12, 8, 12, 12)));       // 2 images, 18 tiles
-  CHECK_FALSE(conv2d_backward_weight_uses_winograd(geometry(2, 12, 8, 12, 12))); // 1 image
-  CHECK(conv2d_backward_weight_uses_winograd(geometry(32, 12, 8, 4, 4)));        // 16 tiles per thread
-  CHECK_FALSE(conv2d_backward_weight_uses_winograd(geometry(30, 12, 8, 4, 4)));  // 15 tiles per thread
+  CHECK(
+      conv2d_backward_weight_uses_winograd(geometry(32, 3, 64, 9, 7)));  // 16 images: any channels
+  CHECK_FALSE(
+      conv2d_backward_weight_uses_winograd(geometry(30, 3, 64, 9, 7)));  // 15 images, 3 inputs
+  CHECK_FALSE(
+      conv2d_backward_weight_uses_winograd(geometry(16, 8, 12, 9, 7)));  // more outputs than inputs
+  CHECK(conv2d_backward_weight_uses_winograd(geometry(4, 12, 8, 12, 12)));  // 2 images, 18 tiles
+  CHECK_FALSE(conv2d_backward_weight_uses_winograd(geometry(2, 12, 8, 12, 12)));  // 1 image
+  CHECK(conv2d_backward_weight_uses_winograd(geometry(32, 12, 8, 4, 4)));  // 16 tiles per thread
+  CHECK_FALSE(
+      conv2d_backward_weight_uses_winograd(geometry(30, 12, 8, 4, 4)));  // 15 tiles per thread
   CHECK_FALSE(conv2d_backward_weight_uses_winograd(geometry(64, 12, 8, 3, 8)));  // 3 rows
   ConvGeometry strided = g;
   strided.stride = 2;

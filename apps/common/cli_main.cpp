@@ -22,7 +22,8 @@ CLI::Validator real_range(double lo, double hi) {
       "FLOAT in [" + low.str() + " - " + high.str() + "]");
 }
 
-int run_cli(CLI::App& app, int argc, char** argv, const char* program, const std::function<int()>& body) {
+int run_cli(CLI::App& app, int argc, char** argv, const char* program,
+            const std::function<int()>& body) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 
@@ -14,7 +13,9 @@ namespace lowbit {
 CLI::Validator real_range(double lo, double hi);
 
 // Parses argv into `app`, then returns body()'s status; --help prints and returns 0. Bad flags:
-// "<program>: <what>" and a hint to run with --help, status 2; body() throwing: its message, status 2.
-int run_cli(CLI::App& app, int argc, char** argv, const char* program, const std::function<int()>& body);
+// "<program>: <what>" and a hint to run with --help, status 2; body() throwing: its message,
+// status 2.
+int run_cli(CLI::App& app, int argc, char** argv, const char* program,
+            const std::function<int()>& body);
 
 }  // namespace lowbit

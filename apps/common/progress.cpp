@@ -9,8 +9,12 @@
 namespace lowbit {
 
 ProgressBar::ProgressBar(std::string label, int64_t total, FILE* out)
-    : label_(std::move(label)), total_(total), out_(out), interactive_(::isatty(::fileno(out)) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_() {}
+    : label_(std::move(label)),
+      total_(total),
+      out_(out),
+      interactive_(::isatty(::fileno(out)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_() {}
 
 void ProgressBar::update(int64_t done, int64_t items, const std::string& status) {
   if (!interactive_) return;
@@ -19,7 +23,8 @@ void ProgressBar::update(int64_t done, int64_t items, const std::string& status)
   last_draw_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(items) / elapsed : 0.0;
-  const double eta = done > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : 0.0;
+  const double eta =
+      done > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : 0.0;
   constexpr int kWidth = 24;
   const int filled = total_ > 0 ? static_cast<int>(kWidth * done / total_) : kWidth;
   std::string bar(static_cast<size_t>(filled), '#');

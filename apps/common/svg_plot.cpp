@@ -32,11 +32,20 @@ std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -44,18 +53,19 @@ std::string xml_escape(const std::string& text) {
 
 std::string svg_open(int width, int height) {
   char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-                "font-family=\"sans-serif\" font-size=\"12\">\n"
-                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                width, height, width, height);
+  std::snprintf(
+      buf, sizeof buf,
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+      width, height, width, height);
   return buf;
 }
 
 std::string svg_text(double x, double y, const std::string& text, const char* anchor, int size) {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">", x, y, anchor,
-                size);
+  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">",
+                x, y, anchor, size);
   return buf + xml_escape(text) + "</text>\n";
 }
 
@@ -78,7 +88,8 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
   auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * (right - left); };
   auto py = [&](double y) { return bottom - (y - y0) / (y1 - y0) * (bottom - top); };
   char buf[512];
-  std::string svg = svg_open(o.width, o.height) + svg_text(o.width / 2.0, 22, o.title, "middle", 15);
+  std::string svg =
+      svg_open(o.width, o.height) + svg_text(o.width / 2.0, 22, o.title, "middle", 15);
 
   // Grid lines and tick labels.
   const double xs = std::max(nice_step(x1 - x0, 8), o.min_x_step), ys = nice_step(y1 - y0, 6);
@@ -97,13 +108,17 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
     svg += buf;
   }
   std::snprintf(buf, sizeof buf,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444\"/>\n",
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+                "stroke=\"#444\"/>\n",
                 left, top, right - left, bottom - top);
   svg += buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (left + right) / 2, o.height - 12.0);
+  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+                (left + right) / 2, o.height - 12.0);
   svg += buf + xml_escape(o.x_label) + "</text>\n";
-  std::snprintf(buf, sizeof buf, "<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.1f)\">",
-                (top + bottom) / 2, (top + bottom) / 2);
+  std::snprintf(
+      buf, sizeof buf,
+      "<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.1f)\">",
+      (top + bottom) / 2, (top + bottom) / 2);
   svg += buf + xml_escape(o.y_label) + "</text>\n";
 
   for (size_t k = 0; k < series.size(); ++k) {
@@ -119,13 +134,14 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
       std::snprintf(buf, sizeof buf, "%.2f,%.2f ", px(s.x[i]), py(s.y[i]));
       points += buf;
     }
-    std::snprintf(buf, sizeof buf, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+    std::snprintf(buf, sizeof buf,
+                  "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
     svg += buf + points + "\"/>\n";
     if (!s.steps && s.x.size() <= kMarkedPoints) {
       for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
         if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-        std::snprintf(buf, sizeof buf, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"%s\"/>\n", px(s.x[i]),
-                      py(s.y[i]), color);
+        std::snprintf(buf, sizeof buf, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"%s\"/>\n",
+                      px(s.x[i]), py(s.y[i]), color);
         svg += buf;
       }
     }
@@ -137,7 +153,8 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
   // that keeps it readable where it still covers some.
   size_t longest = 0;
   for (const PlotSeries& s : series) longest = std::max(longest, s.name.size());
-  const double legend_width = 44 + 7.0 * static_cast<double>(longest), legend_height = 8 + 16.0 * series.size();
+  const double legend_width = 44 + 7.0 * static_cast<double>(longest),
+               legend_height = 8 + 16.0 * series.size();
   double legend_x = left + 4, legend_y = top + 4;
   size_t fewest = std::numeric_limits<size_t>::max();
   for (const bool at_top : {true, false}) {
@@ -167,17 +184,19 @@ std::string svg_line_chart(const std::vector<PlotSeries>& series, const PlotOpti
     }
   }
   std::snprintf(buf, sizeof buf,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" fill-opacity=\"0.85\" "
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" "
+                "fill-opacity=\"0.85\" "
                 "stroke=\"#ccc\"/>\n",
                 legend_x, legend_y, legend_width, legend_height);
   svg += buf;
   for (size_t k = 0; k < series.size(); ++k) {
     const double y = legend_y + 12 + 16.0 * static_cast<double>(k);
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>"
-                  "<text x=\"%.1f\" y=\"%.1f\">",
-                  legend_x + 6, y, legend_x + 26, y, kColors[k % (sizeof kColors / sizeof *kColors)], legend_x + 32,
-                  y + 4);
+    std::snprintf(
+        buf, sizeof buf,
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>"
+        "<text x=\"%.1f\" y=\"%.1f\">",
+        legend_x + 6, y, legend_x + 26, y, kColors[k % (sizeof kColors / sizeof *kColors)],
+        legend_x + 32, y + 4);
     svg += buf + xml_escape(series[k].name) + "</text>\n";
   }
   return svg + "</svg>\n";

@@ -67,7 +67,8 @@ void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
                  "held-out images on which the logits' RMSE is reported")
       ->check(CLI::Range(1, 10000000));
   app.add_option("--tie-images", c.tie_images,
-                 "training images on which thresholds are moved off rounding ties between the simulated and "
+                 "training images on which thresholds are moved off rounding ties between the "
+                 "simulated and "
                  "the integer-only model (models/transforms/rounding_ties.h; 0: off)")
       ->check(CLI::Range(0, 10000000));
   app.add_option("--eval-batch-size", c.eval_batch_size, "images per batch in evaluation")

@@ -21,7 +21,6 @@ Tensor logits_without_graph(Module& model, const Tensor& images) {
   return model(images);
 }
 
-
 }  // namespace
 
 std::string fine_tune_metrics_csv(const std::vector<FineTuneEpoch>& history) {
@@ -80,7 +79,8 @@ std::vector<FineTuneEpoch> fine_tune_scales(
     int64_t batches = 0;
     const PassResult pass = gradient_pass(
         train, epoch - 1, {&adam}, scheduler, step,
-        "fine-tune " + std::to_string(epoch) + "/" + std::to_string(o.epochs), "fine-tuning diverged: the RMSE",
+        "fine-tune " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
+        "fine-tuning diverged: the RMSE",
         [&](const Batch& batch) {  // eq. 25; the batch's labels are never read
           const Tensor target = logits_without_graph(teacher, batch.images);
           return rmse_loss(student(batch.images), target);
@@ -89,7 +89,8 @@ std::vector<FineTuneEpoch> fine_tune_scales(
           rmse_sum += rmse;
           ++batches;
           char status[64];
-          std::snprintf(status, sizeof status, "rmse %.5f", rmse_sum / static_cast<double>(batches));
+          std::snprintf(status, sizeof status, "rmse %.5f",
+                        rmse_sum / static_cast<double>(batches));
           return std::string(status);
         },
         [&] { project_scales(student); });
@@ -99,7 +100,8 @@ std::vector<FineTuneEpoch> fine_tune_scales(
     m.train_rmse = rmse_sum / static_cast<double>(batches);
     m.lr = adam.lr();
     m.images_per_second = m.seconds > 0 ? static_cast<double>(pass.images) / m.seconds : 0.0;
-    if (epoch == o.epochs) snap_scales(student);  // off the rounding boundaries (apps/fat/quantize_model.h)
+    if (epoch == o.epochs)
+      snap_scales(student);  // off the rounding boundaries (apps/fat/quantize_model.h)
     m.held_out_rmse = logits_rmse(teacher, student, held_out);
     history.push_back(m);
     if (on_epoch) on_epoch(m);

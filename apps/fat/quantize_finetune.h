@@ -48,9 +48,8 @@ struct FineTuneOptions {
 // their clip ranges after every step; after each epoch measures the held-out RMSE on `held_out` and
 // calls `on_epoch` (progress lines, metrics files). Shows a progress bar with rate and ETA on a
 // terminal. Both models run in eval mode (dropout off; the folded student has no batch norm). The
-// scales end rounded to multiples of 2^-12 (snap_scales, apps/fat/quantize_model.h), before the last
-// held-out measurement.
-// Throws lowbit::Error when the loss stops being finite.
+// scales end rounded to multiples of 2^-12 (snap_scales, apps/fat/quantize_model.h), before the
+// last held-out measurement. Throws lowbit::Error when the loss stops being finite.
 std::vector<FineTuneEpoch> fine_tune_scales(
     Module& teacher, Module& student, BatchLoader& train, BatchLoader& held_out,
     const FineTuneOptions& options, const std::function<void(const FineTuneEpoch&)>& on_epoch = {});

@@ -3,15 +3,14 @@
 
 #include <cmath>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "apps/train/run_setup.h"
 #include "core/check.h"
 #include "core/checkpoint.h"
 #include "data/datasets.h"
-#include "layers/state_dict.h"
 #include "layers/quant/uniform_quantizer.h"
+#include "layers/state_dict.h"
 #include "models/legacy_names.h"
 #include "models/module_paths.h"
 
@@ -70,7 +69,8 @@ void snap_scales(Module& model, int fraction_bits) {
   for (const Parameter& p : model.parameters()) {
     if (p.role != ParamRole::kQuantScale) continue;
     float* v = p.tensor.data();
-    for (int64_t i = 0; i < p.tensor.numel(); ++i) v[i] = static_cast<float>(std::round(v[i] / unit) * unit);
+    for (int64_t i = 0; i < p.tensor.numel(); ++i)
+      v[i] = static_cast<float>(std::round(v[i] / unit) * unit);
   }
   project_scales(model);
 }

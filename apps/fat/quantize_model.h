@@ -42,7 +42,8 @@ void project_scales(Module& model);
 
 // The resolution fine-tuning leaves its scales at: multiples of 2^-12.
 constexpr int kScaleFractionBits = 12;
-// Rounds every trained scale to a multiple of 2^-fraction_bits, then projects it into its clip range.
+// Rounds every trained scale to a multiple of 2^-fraction_bits, then projects it into its clip
+// range.
 //
 // Why (found on MobileNet-v2 at 4 bits): Adam under a cosine schedule that decays to ~0 settles a
 // threshold where one frequently repeated activation (a flat image region gives the same value at

@@ -41,18 +41,21 @@ nlohmann::json accuracy_table_json(const std::vector<AccuracyRow>& rows) {
   return out;
 }
 
-std::string tie_clearance_text(const std::vector<TieCheck>& checks, int64_t images, double seconds) {
+std::string tie_clearance_text(const std::vector<TieCheck>& checks, int64_t images,
+                               double seconds) {
   int64_t moved = 0;
   for (const TieCheck& c : checks) moved += c.units != 0;
   char line[256];
-  std::snprintf(line, sizeof line,
-                "rounding ties: %lld of %zu input thresholds moved off values on a rounding boundary "
-                "(%lld training images, %.1f s)\n",
-                static_cast<long long>(moved), checks.size(), static_cast<long long>(images), seconds);
+  std::snprintf(
+      line, sizeof line,
+      "rounding ties: %lld of %zu input thresholds moved off values on a rounding boundary "
+      "(%lld training images, %.1f s)\n",
+      static_cast<long long>(moved), checks.size(), static_cast<long long>(images), seconds);
   std::string out = line;
   for (const TieCheck& c : checks) {
     if (c.units == 0) continue;
-    std::snprintf(line, sizeof line, "  %-32s alpha %+d x 2^-12: %lld values near a boundary -> %lld\n",
+    std::snprintf(line, sizeof line,
+                  "  %-32s alpha %+d x 2^-12: %lld values near a boundary -> %lld\n",
                   c.layer.c_str(), c.units, static_cast<long long>(c.ties_before),
                   static_cast<long long>(c.ties_after));
     out += line;
@@ -60,7 +63,8 @@ std::string tie_clearance_text(const std::vector<TieCheck>& checks, int64_t imag
   return out;
 }
 
-nlohmann::json tie_clearance_json(const std::vector<TieCheck>& checks, int64_t images, double seconds) {
+nlohmann::json tie_clearance_json(const std::vector<TieCheck>& checks, int64_t images,
+                                  double seconds) {
   nlohmann::json moved = nlohmann::json::array();
   for (const TieCheck& c : checks)
     if (c.units != 0)
@@ -69,7 +73,10 @@ nlohmann::json tie_clearance_json(const std::vector<TieCheck>& checks, int64_t i
                        {"ties_before", c.ties_before},
                        {"ties_after", c.ties_after},
                        {"values", c.values}});
-  return {{"images", images}, {"seconds", seconds}, {"layers_checked", checks.size()}, {"moved", moved}};
+  return {{"images", images},
+          {"seconds", seconds},
+          {"layers_checked", checks.size()},
+          {"moved", moved}};
 }
 
 }  // namespace lowbit

@@ -24,10 +24,12 @@ std::string accuracy_table_text(const std::string& title, const std::vector<Accu
 std::string accuracy_table_csv(const std::vector<AccuracyRow>& rows);
 nlohmann::json accuracy_table_json(const std::vector<AccuracyRow>& rows);
 
-// The rounding-tie clearance of a run (models/transforms/rounding_ties.h) on `images` images in `seconds`: a
-// line with the count of layers checked and moved, then one line per moved threshold.
+// The rounding-tie clearance of a run (models/transforms/rounding_ties.h) on `images` images in
+// `seconds`: a line with the count of layers checked and moved, then one line per moved threshold.
 std::string tie_clearance_text(const std::vector<TieCheck>& checks, int64_t images, double seconds);
-// The same as JSON: images, seconds, layers checked, and the moved layers with their units and counts.
-nlohmann::json tie_clearance_json(const std::vector<TieCheck>& checks, int64_t images, double seconds);
+// The same as JSON: images, seconds, layers checked, and the moved layers with their units and
+// counts.
+nlohmann::json tie_clearance_json(const std::vector<TieCheck>& checks, int64_t images,
+                                  double seconds);
 
 }  // namespace lowbit

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "apps/train/evaluate.h"
 #include "apps/ptq/ptq_analysis.h"
 #include "apps/ptq/ptq_size.h"
+#include "apps/train/evaluate.h"
 #include "data/batch_loader.h"
 #include "models/transforms/ptq_model.h"
 

@@ -11,7 +11,8 @@
 namespace lowbit {
 
 int64_t recalibrate_batch_norm(Module& model, BatchLoader& loader, int64_t max_batches) {
-  LOWBIT_CHECK(max_batches >= 1, "recalibrate_batch_norm: max_batches ", max_batches, " must be >= 1");
+  LOWBIT_CHECK(max_batches >= 1, "recalibrate_batch_norm: max_batches ", max_batches,
+               " must be >= 1");
   std::vector<BatchNorm*> norms;
   std::function<void(Module&)> collect = [&](Module& m) {
     if (auto* bn = dynamic_cast<BatchNorm*>(&m)) norms.push_back(bn);

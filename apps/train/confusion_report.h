@@ -7,15 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "apps/train/confusion_matrix.h"
 #include "apps/common/html_report.h"
+#include "apps/train/confusion_matrix.h"
 
 namespace lowbit {
 
 // counts[true * k + predicted]; cells shaded by the share of their row (so that a rare class's
 // errors show as clearly as a common one's), counts printed.
-std::string svg_confusion(const std::vector<int64_t>& counts, const std::vector<std::string>& class_names,
-                          const std::string& title);
+std::string svg_confusion(const std::vector<int64_t>& counts,
+                          const std::vector<std::string>& class_names, const std::string& title);
 
 // One row per class: its name, test images, correct ones, accuracy, and the class it was most
 // often mistaken for.

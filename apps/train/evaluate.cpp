@@ -12,7 +12,9 @@
 
 namespace lowbit {
 
-double Evaluation::class_accuracy(int64_t k) const { return lowbit::class_accuracy(confusion, num_classes, k); }
+double Evaluation::class_accuracy(int64_t k) const {
+  return lowbit::class_accuracy(confusion, num_classes, k);
+}
 
 namespace {
 
@@ -25,8 +27,9 @@ class EvaluationSum {
   }
   void add(const Tensor& logits, const std::vector<int32_t>& labels) {
     const int64_t k = result_.num_classes;
-    LOWBIT_CHECK(logits.rank() == 2 && logits.size(1) == k, "evaluate: the model's output has shape ",
-                 logits.shape().str(), ", expected (N, ", k, ")");
+    LOWBIT_CHECK(logits.rank() == 2 && logits.size(1) == k,
+                 "evaluate: the model's output has shape ", logits.shape().str(), ", expected (N, ",
+                 k, ")");
     const auto n = static_cast<int64_t>(labels.size());
     loss_sum_ += static_cast<double>(cross_entropy(logits, labels).item()) * static_cast<double>(n);
     for (int64_t i = 0; i < n; ++i) {
@@ -62,8 +65,7 @@ Tensor mirror_horizontally(const Tensor& images) {
   Tensor out = Tensor::empty(images.shape());
   const float* src = images.data();
   float* dst = out.data();
-  for (int64_t r = 0; r < rows; ++r)
-    std::reverse_copy(src + r * w, src + (r + 1) * w, dst + r * w);
+  for (int64_t r = 0; r < rows; ++r) std::reverse_copy(src + r * w, src + (r + 1) * w, dst + r * w);
   return out;
 }
 
@@ -75,7 +77,8 @@ Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, boo
   Batch batch;
   while (loader.next(batch)) {
     Tensor logits = model(batch.images);
-    if (flip_average) logits = mul_scalar(add(logits, model(mirror_horizontally(batch.images))), 0.5f);
+    if (flip_average)
+      logits = mul_scalar(add(logits, model(mirror_horizontally(batch.images))), 0.5f);
     sum.add(logits, batch.labels);
   }
   return sum.finish();
@@ -104,8 +107,8 @@ std::string confusion_csv(const Evaluation& e, const std::vector<std::string>& n
 }
 
 ConfusionMatrix confusion_matrix(const Evaluation& e, const std::vector<std::string>& names) {
-  LOWBIT_CHECK(static_cast<int64_t>(names.size()) == e.num_classes, "confusion matrix: ", names.size(),
-               " class names for ", e.num_classes, " classes");
+  LOWBIT_CHECK(static_cast<int64_t>(names.size()) == e.num_classes,
+               "confusion matrix: ", names.size(), " class names for ", e.num_classes, " classes");
   return {names, e.confusion};
 }
 
@@ -124,33 +127,38 @@ std::string confusion_table(const Evaluation& e, const std::vector<std::string>&
     const std::string& name = names.at(static_cast<size_t>(t));
     out += name + std::string(label_width + 1 - name.size(), ' ');
     for (int64_t p = 0; p < e.num_classes; ++p) {
-      std::snprintf(buf, sizeof buf, "%*lld", cell, static_cast<long long>(e.confusion[static_cast<size_t>(t * e.num_classes + p)]));
+      std::snprintf(
+          buf, sizeof buf, "%*lld", cell,
+          static_cast<long long>(e.confusion[static_cast<size_t>(t * e.num_classes + p)]));
       out += buf;
     }
-    std::snprintf(buf, sizeof buf, "   %6.2f%%  (%lld) %s\n", e.class_accuracy(t), static_cast<long long>(t), name.c_str());
+    std::snprintf(buf, sizeof buf, "   %6.2f%%  (%lld) %s\n", e.class_accuracy(t),
+                  static_cast<long long>(t), name.c_str());
     out += buf;
   }
   return out;
 }
 
 void accumulate_agreement(const Tensor& a, const Tensor& b, Agreement& agreement) {
-  LOWBIT_CHECK(a.shape() == b.shape() && a.rank() == 2, "agreement: logits of shapes ", a.shape().str(), " and ",
-               b.shape().str(), "; expected the same (N, classes)");
+  LOWBIT_CHECK(a.shape() == b.shape() && a.rank() == 2, "agreement: logits of shapes ",
+               a.shape().str(), " and ", b.shape().str(), "; expected the same (N, classes)");
   const int64_t n = a.size(0), classes = a.size(1);
   for (int64_t i = 0; i < n; ++i) {
     const float* ra = a.data() + i * classes;
     const float* rb = b.data() + i * classes;
-    agreement.agreeing += (std::max_element(ra, ra + classes) - ra) == (std::max_element(rb, rb + classes) - rb);
+    agreement.agreeing +=
+        (std::max_element(ra, ra + classes) - ra) == (std::max_element(rb, rb + classes) - rb);
     for (int64_t k = 0; k < classes; ++k)
-      agreement.max_abs_logit_difference =
-          std::max(agreement.max_abs_logit_difference, std::fabs(static_cast<double>(ra[k]) - rb[k]));
+      agreement.max_abs_logit_difference = std::max(agreement.max_abs_logit_difference,
+                                                    std::fabs(static_cast<double>(ra[k]) - rb[k]));
   }
   agreement.count += n;
 }
 
 nlohmann::json class_accuracy_json(const Evaluation& e, const std::vector<std::string>& names) {
   nlohmann::json per_class = nlohmann::json::object();
-  for (int64_t k = 0; k < e.num_classes; ++k) per_class[names.at(static_cast<size_t>(k))] = e.class_accuracy(k);
+  for (int64_t k = 0; k < e.num_classes; ++k)
+    per_class[names.at(static_cast<size_t>(k))] = e.class_accuracy(k);
   return per_class;
 }
 

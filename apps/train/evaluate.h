@@ -16,8 +16,8 @@ namespace lowbit {
 struct Evaluation {
   int64_t num_classes = 0;
   int64_t count = 0;
-  double loss = 0;      // mean cross-entropy over the images
-  double accuracy = 0;  // percent
+  double loss = 0;                 // mean cross-entropy over the images
+  double accuracy = 0;             // percent
   std::vector<int64_t> confusion;  // confusion[true * num_classes + predicted]
 
   // Percent of the images of class k that were predicted as k (0 when the class is absent).
@@ -30,7 +30,8 @@ struct Evaluation {
 // image (left-right): the prediction is their arg-max and the loss their cross-entropy.
 // Averaging logits rather than probabilities keeps the loss a plain cross-entropy; the two differ
 // only where the views disagree strongly.
-Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, bool flip_average = false);
+Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes,
+                    bool flip_average = false);
 
 // A batch of images (N, C, H, W) mirrored left-right: out(n, c, y, x) = in(n, c, y, W-1-x).
 Tensor mirror_horizontally(const Tensor& images);
@@ -53,12 +54,17 @@ struct PairedEvaluation {
 };
 PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_t num_classes);
 
-// The confusion matrix with its class names, and as CSV (the format of apps/train/confusion_matrix.h).
-ConfusionMatrix confusion_matrix(const Evaluation& evaluation, const std::vector<std::string>& class_names);
-std::string confusion_csv(const Evaluation& evaluation, const std::vector<std::string>& class_names);
+// The confusion matrix with its class names, and as CSV (the format of
+// apps/train/confusion_matrix.h).
+ConfusionMatrix confusion_matrix(const Evaluation& evaluation,
+                                 const std::vector<std::string>& class_names);
+std::string confusion_csv(const Evaluation& evaluation,
+                          const std::vector<std::string>& class_names);
 // The same as an aligned text table, followed by per-class accuracy.
-std::string confusion_table(const Evaluation& evaluation, const std::vector<std::string>& class_names);
+std::string confusion_table(const Evaluation& evaluation,
+                            const std::vector<std::string>& class_names);
 // Per-class accuracy as a JSON object: {"<class name>": percent, ...}.
-nlohmann::json class_accuracy_json(const Evaluation& evaluation, const std::vector<std::string>& class_names);
+nlohmann::json class_accuracy_json(const Evaluation& evaluation,
+                                   const std::vector<std::string>& class_names);
 
 }  // namespace lowbit

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 #include <string>
 #include <vector>
@@ -28,9 +27,9 @@ struct RecipeResult {
 
 struct Recipe {
   std::string name;
-  std::string purpose;           // one line: what it is for and where it comes from
-  std::string default_for;       // the runs that take it when --recipe is not given
-  nlohmann::json values;         // TrainConfig fields, keyed as in to_json(TrainConfig)
+  std::string purpose;                // one line: what it is for and where it comes from
+  std::string default_for;            // the runs that take it when --recipe is not given
+  nlohmann::json values;              // TrainConfig fields, keyed as in to_json(TrainConfig)
   std::vector<RecipeResult> results;  // empty: no run of this recipe is recorded yet
 };
 
@@ -41,13 +40,14 @@ const std::vector<Recipe>& recipe_table();
 const Recipe& find_recipe(const std::string& name);
 
 // The recipe a run takes when --recipe is not given.
-const Recipe& default_recipe(const std::string& model, const std::string& dataset, const std::string& weights);
+const Recipe& default_recipe(const std::string& model, const std::string& dataset,
+                             const std::string& weights);
 
 // Sets every value of `recipe` on `config`, except the fields in `given`, and records the recipe's
 // name. When --optimizer was given and differs from the recipe's, the recipe's rate, momentum,
 // Nesterov and weight decay belong to the other optimizer and are left out too (resolve() then
-// gives the chosen optimizer's own defaults). A recipe's warm-up that is not shorter than the run is
-// cut to all but the last epoch.
+// gives the chosen optimizer's own defaults). A recipe's warm-up that is not shorter than the run
+// is cut to all but the last epoch.
 void apply_recipe(const Recipe& recipe, const std::set<std::string>& given, TrainConfig& config);
 
 // The table --list-recipes prints: each recipe, its values, whom it is the default for, and what

@@ -9,9 +9,14 @@
 namespace lowbit {
 
 nlohmann::json to_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},     {"train_loss", m.train_loss}, {"train_accuracy", m.train_accuracy},
-          {"val_loss", m.val_loss}, {"val_accuracy", m.val_accuracy}, {"lr", m.lr},
-          {"seconds", m.seconds}, {"images_per_second", m.images_per_second}};
+  return {{"epoch", m.epoch},
+          {"train_loss", m.train_loss},
+          {"train_accuracy", m.train_accuracy},
+          {"val_loss", m.val_loss},
+          {"val_accuracy", m.val_accuracy},
+          {"lr", m.lr},
+          {"seconds", m.seconds},
+          {"images_per_second", m.images_per_second}};
 }
 
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
@@ -28,20 +33,24 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
 }
 
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
-  std::string out = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second\n";
+  std::string out =
+      "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_second\n";
   char line[256];
   for (const EpochMetrics& m : history) {
-    std::snprintf(line, sizeof line, "%d,%.6f,%.4f,%.6f,%.4f,%.8g,%.3f,%.1f\n", m.epoch, m.train_loss, m.train_accuracy,
-                  m.val_loss, m.val_accuracy, m.lr, m.seconds, m.images_per_second);
+    std::snprintf(line, sizeof line, "%d,%.6f,%.4f,%.6f,%.4f,%.8g,%.3f,%.1f\n", m.epoch,
+                  m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy, m.lr, m.seconds,
+                  m.images_per_second);
     out += line;
   }
   return out;
 }
 
-std::string training_curves_svg(const std::vector<EpochMetrics>& history, const std::string& title) {
+std::string training_curves_svg(const std::vector<EpochMetrics>& history,
+                                const std::string& title) {
   PlotSeries train_loss{"train loss", {}, {}}, val_loss{"validation loss", {}, {}};
   PlotSeries train_acc{"train accuracy", {}, {}}, val_acc{"validation accuracy", {}, {}};
-  bool validated = false;  // a run without a validation split records zeros there: no curve for them
+  bool validated =
+      false;  // a run without a validation split records zeros there: no curve for them
   for (const EpochMetrics& m : history) {
     train_loss.x.push_back(m.epoch);
     train_loss.y.push_back(m.train_loss);
@@ -63,12 +72,14 @@ std::string training_curves_svg(const std::vector<EpochMetrics>& history, const 
   const std::string acc = svg_line_chart(accuracies, acc_options);
   auto nested = [](const std::string& chart, int y) {
     const size_t start = chart.find("<svg");
-    return "<g transform=\"translate(0," + std::to_string(y) + ")\">" + chart.substr(start) + "</g>\n";
+    return "<g transform=\"translate(0," + std::to_string(y) + ")\">" + chart.substr(start) +
+           "</g>\n";
   };
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-         std::to_string(loss_options.width) + "\" height=\"" + std::to_string(loss_options.height * 2) + "\">\n" +
-         nested(loss, 0) + nested(acc, loss_options.height) + "</svg>\n";
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+         "width=\"" +
+         std::to_string(loss_options.width) + "\" height=\"" +
+         std::to_string(loss_options.height * 2) + "\">\n" + nested(loss, 0) +
+         nested(acc, loss_options.height) + "</svg>\n";
 }
-
 
 }  // namespace lowbit

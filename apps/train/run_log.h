@@ -4,7 +4,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -28,6 +27,5 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j);
 std::string metrics_csv(const std::vector<EpochMetrics>& history);
 // Loss and accuracy curves (train and validation) as one SVG page.
 std::string training_curves_svg(const std::vector<EpochMetrics>& history, const std::string& title);
-
 
 }  // namespace lowbit

@@ -4,9 +4,9 @@
 #include "core/check.h"
 #include "layers/state_dict.h"
 #include "models/activation_choice.h"
-#include "models/transforms/bn_scaling.h"
 #include "models/model_zoo.h"
 #include "models/resnet.h"
+#include "models/transforms/bn_scaling.h"
 #include "models/transforms/weight_grid.h"
 #include "optim/adam.h"
 #include "optim/dst_optimizer.h"
@@ -15,7 +15,8 @@
 namespace lowbit {
 
 ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info) {
-  ModelOptions o{info.channels, info.num_classes, info.side, config.width_multiplier, ActivationSpec{}};
+  ModelOptions o{info.channels, info.num_classes, info.side, config.width_multiplier,
+                 ActivationSpec{}};
   o.activation.kind = parse_activation_kind(config.act);
   o.activation.bits = config.act_bits;
   o.activation.q2 = config.act_q2;
@@ -28,8 +29,8 @@ namespace {
 
 // config.bn_scale_init, resolved when it was left at -1.
 float bn_scale_of(const TrainConfig& config) {
-  LOWBIT_CHECK(config.bn_scale_init > 0 || config.bn_scale_init == -1, "--bn-scale-init ", config.bn_scale_init,
-               ": expected a positive factor, or -1 for the default");
+  LOWBIT_CHECK(config.bn_scale_init > 0 || config.bn_scale_init == -1, "--bn-scale-init ",
+               config.bn_scale_init, ": expected a positive factor, or -1 for the default");
   return config.bn_scale_init < 0 ? config.default_bn_scale_init() : config.bn_scale_init;
 }
 
@@ -62,29 +63,31 @@ TrainedModel load_named_model(const char* flag, const std::string& path) {
 
 std::string initialize_from_checkpoint(Module& model, const TrainConfig& config) {
   const TrainedModel source = load_named_model("--init-from", config.init_from);
-  LOWBIT_CHECK(source.config.model == config.model && source.config.dataset == config.dataset, "--init-from ",
-               config.init_from, ": holds ", source.config.model, " on ", source.config.dataset, ", expected ",
-               config.model, " on ", config.dataset);
+  LOWBIT_CHECK(source.config.model == config.model && source.config.dataset == config.dataset,
+               "--init-from ", config.init_from, ": holds ", source.config.model, " on ",
+               source.config.dataset, ", expected ", config.model, " on ", config.dataset);
   try {
     load_state_dict(model, state_dict(*source.model));
   } catch (const Error& e) {
-    throw Error(concat("--init-from ", config.init_from, ": ", e.what(),
-                       " (the checkpoint's model differs from this run's: same --act and --width-multiplier?)"));
+    throw Error(concat(
+        "--init-from ", config.init_from, ": ", e.what(),
+        " (the checkpoint's model differs from this run's: same --act and --width-multiplier?)"));
   }
   // A float-activation source's BN outputs have unit scale: bring them to the levels as a fresh
   // model's are. A source with quantized activations has already fitted its BN to them.
   const float bn_scale = bn_scale_of(config);
   const bool rescale = source.config.act == "relu" && config.act != "relu" && bn_scale != 1.0f;
   if (rescale) scale_batch_norms(model, bn_scale);
-  return concat("initialized from ", config.init_from, " (", source.config.model, ", ", source.config.weights,
-                " weights, ", source.config.act, " activations, epoch ", source.progress.epochs_done, ")",
+  return concat("initialized from ", config.init_from, " (", source.config.model, ", ",
+                source.config.weights, " weights, ", source.config.act, " activations, epoch ",
+                source.progress.epochs_done, ")",
                 rescale ? concat("; BN scaled by ", bn_scale) : std::string());
 }
 
 std::shared_ptr<Module> load_teacher(const TrainConfig& config) {
   TrainedModel teacher = load_named_model("--teacher", config.teacher);
-  LOWBIT_CHECK(teacher.config.dataset == config.dataset, "--teacher ", config.teacher, ": trained on ",
-               teacher.config.dataset, ", expected ", config.dataset);
+  LOWBIT_CHECK(teacher.config.dataset == config.dataset, "--teacher ", config.teacher,
+               ": trained on ", teacher.config.dataset, ", expected ", config.dataset);
   teacher.model->eval();
   return teacher.model;
 }
@@ -106,7 +109,8 @@ BaseOptimizerOptions base_options(const TrainConfig& config) {
     o.weight_decay = config.weight_decay;
     return BaseOptimizerOptions::with_adam(o);
   }
-  LOWBIT_CHECK(config.optimizer == "sgd", "unknown optimizer '", config.optimizer, "'; expected adam or sgd");
+  LOWBIT_CHECK(config.optimizer == "sgd", "unknown optimizer '", config.optimizer,
+               "'; expected adam or sgd");
   SgdOptions o;
   o.lr = config.lr;
   o.momentum = config.momentum;
@@ -115,8 +119,10 @@ BaseOptimizerOptions base_options(const TrainConfig& config) {
   return BaseOptimizerOptions::with_sgd(o);
 }
 
-std::unique_ptr<Optimizer> float_optimizer(std::vector<Parameter> params, const BaseOptimizerOptions& base) {
-  if (base.kind == BaseOptimizerOptions::Kind::kAdam) return std::make_unique<Adam>(std::move(params), base.adam);
+std::unique_ptr<Optimizer> float_optimizer(std::vector<Parameter> params,
+                                           const BaseOptimizerOptions& base) {
+  if (base.kind == BaseOptimizerOptions::Kind::kAdam)
+    return std::make_unique<Adam>(std::move(params), base.adam);
   return std::make_unique<Sgd>(std::move(params), base.sgd);
 }
 
@@ -124,16 +130,18 @@ std::unique_ptr<Optimizer> float_optimizer(std::vector<Parameter> params, const 
 // --no-decay-norm-bias and a weight decay) one with decay for the convolution and linear
 // weights and one without for biases and BN scales and shifts, the usual parameter groups
 // of torch.optim users (decaying a BN scale only shrinks it toward the next layer's scale).
-void add_float_optimizers(std::vector<Parameter> params, const BaseOptimizerOptions& base, bool decay_norm_bias,
-                          std::vector<std::unique_ptr<Optimizer>>& out) {
+void add_float_optimizers(std::vector<Parameter> params, const BaseOptimizerOptions& base,
+                          bool decay_norm_bias, std::vector<std::unique_ptr<Optimizer>>& out) {
   if (params.empty()) return;
-  const float decay = base.kind == BaseOptimizerOptions::Kind::kAdam ? base.adam.weight_decay : base.sgd.weight_decay;
+  const float decay = base.kind == BaseOptimizerOptions::Kind::kAdam ? base.adam.weight_decay
+                                                                     : base.sgd.weight_decay;
   if (decay_norm_bias || decay == 0) {
     out.push_back(float_optimizer(std::move(params), base));
     return;
   }
   std::vector<Parameter> decayed, undecayed;
-  for (Parameter& p : params) (p.role == ParamRole::kWeight ? decayed : undecayed).push_back(std::move(p));
+  for (Parameter& p : params)
+    (p.role == ParamRole::kWeight ? decayed : undecayed).push_back(std::move(p));
   BaseOptimizerOptions plain = base;
   plain.adam.weight_decay = 0;
   plain.sgd.weight_decay = 0;
@@ -143,27 +151,32 @@ void add_float_optimizers(std::vector<Parameter> params, const BaseOptimizerOpti
 
 }  // namespace
 
-std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model) {
+std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config,
+                                                         const Module& model) {
   const BaseOptimizerOptions base = base_options(config);
   std::vector<std::unique_ptr<Optimizer>> optimizers;
   if (config.weights == "float") {
     add_float_optimizers(model.parameters(), base, config.decay_norm_bias, optimizers);
     return optimizers;
   }
-  LOWBIT_CHECK(config.weights == "pow2", "unknown weight kind '", config.weights, "'; expected float or pow2");
+  LOWBIT_CHECK(config.weights == "pow2", "unknown weight kind '", config.weights,
+               "'; expected float or pow2");
   // Grid weights to DST (no float shadow copy), everything else (BN, biases, float layers)
   // to the base optimizer, as the paper trains them.
-  std::vector<Parameter> grid = grid_weight_parameters(model, config.quantize_first, config.quantize_last);
-  LOWBIT_CHECK(!grid.empty(), "--weights pow2: ", config.model, " has no weight left to quantize with these ",
+  std::vector<Parameter> grid =
+      grid_weight_parameters(model, config.quantize_first, config.quantize_last);
+  LOWBIT_CHECK(!grid.empty(), "--weights pow2: ", config.model,
+               " has no weight left to quantize with these ",
                "--quantize-first/--quantize-last settings");
   std::vector<Parameter> rest = other_parameters(model, grid);
   DstSpec spec;
   spec.min_exp = config.weight_min_exp;
   spec.th = config.dst_th;
-  LOWBIT_CHECK(config.grid_init == "fitted" || config.grid_init == "nearest", "unknown grid initialization '",
-               config.grid_init, "'; expected fitted or nearest");
+  LOWBIT_CHECK(config.grid_init == "fitted" || config.grid_init == "nearest",
+               "unknown grid initialization '", config.grid_init, "'; expected fitted or nearest");
   const GridInit init = config.grid_init == "nearest" ? GridInit::kNearest : GridInit::kFittedScale;
-  optimizers.push_back(std::make_unique<DstOptimizer>(std::move(grid), spec, base, config.seed, init));
+  optimizers.push_back(
+      std::make_unique<DstOptimizer>(std::move(grid), spec, base, config.seed, init));
   add_float_optimizers(std::move(rest), base, config.decay_norm_bias, optimizers);
   return optimizers;
 }
@@ -173,8 +186,8 @@ ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch
   s.kind = parse_schedule_kind(config.schedule);
   s.warmup_steps = static_cast<int64_t>(config.warmup_epochs) * steps_per_epoch;
   const int64_t total = static_cast<int64_t>(config.epochs) * steps_per_epoch;
-  LOWBIT_CHECK(s.warmup_steps < total, "--warmup-epochs ", config.warmup_epochs, " must be below --epochs ",
-               config.epochs);
+  LOWBIT_CHECK(s.warmup_steps < total, "--warmup-epochs ", config.warmup_epochs,
+               " must be below --epochs ", config.epochs);
   s.total_steps = total - s.warmup_steps;
   s.step_size = static_cast<int64_t>(config.step_epochs) * steps_per_epoch;
   s.gamma = config.step_gamma;
@@ -185,17 +198,21 @@ ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch
   return s;
 }
 
-Normalization normalization(const DatasetInfo& info) { return Normalization{info.mean, info.stddev}; }
+Normalization normalization(const DatasetInfo& info) {
+  return Normalization{info.mean, info.stddev};
+}
 
-std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size, const DatasetInfo& info) {
+std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size,
+                                              const DatasetInfo& info) {
   BatchLoaderOptions o;
   o.batch_size = batch_size;
   return std::make_unique<BatchLoader>(data, normalization(info), o);
 }
 
 void check_tta_flip_allowed(const std::string& dataset) {
-  LOWBIT_CHECK(dataset_info(dataset).horizontal_flip, "--tta-flip: ", dataset,
-               " is not trained on mirror images (digits change meaning when mirrored); expected cifar10");
+  LOWBIT_CHECK(
+      dataset_info(dataset).horizontal_flip, "--tta-flip: ", dataset,
+      " is not trained on mirror images (digits change meaning when mirrored); expected cifar10");
 }
 
 }  // namespace lowbit

@@ -40,13 +40,15 @@ std::string initialize_from_checkpoint(Module& model, const TrainConfig& config)
 std::shared_ptr<Module> load_teacher(const TrainConfig& config);
 // Adam or SGD over every parameter of the model, as configured: grid weights to DST, and with
 // --no-decay-norm-bias the biases and BN parameters to a second optimizer without weight decay.
-std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config, const Module& model);
+std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& config,
+                                                         const Module& model);
 // The configured schedule in steps, for `steps_per_epoch` batches an epoch.
 ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch);
 Normalization normalization(const DatasetInfo& info);
 // Throws unless test-time flip averaging suits the data set: one trained on mirror images.
 void check_tta_flip_allowed(const std::string& dataset);
 // A loader for evaluation: the data set in order, no augmentation.
-std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size, const DatasetInfo& info);
+std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size,
+                                              const DatasetInfo& info);
 
 }  // namespace lowbit

@@ -27,89 +27,126 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--model", c.model, "model name (see --list-models)");
   app.add_option("--dataset", c.dataset, "mnist, fashion-mnist, cifar10 or svhn")
       ->check(CLI::IsMember({"mnist", "fashion-mnist", "cifar10", "svhn"}));
-  app.add_option("--data-dir", c.data_dir, "data directory (default: $LOWBIT_DATA/<dataset>, then ./data/<dataset>)");
+  app.add_option("--data-dir", c.data_dir,
+                 "data directory (default: $LOWBIT_DATA/<dataset>, then ./data/<dataset>)");
   app.add_option("--epochs", c.epochs, "training epochs")->check(CLI::Range(1, 100000));
   app.add_option("--batch-size", c.batch_size, "images per batch")->check(CLI::Range(1, 65536));
   app.add_option("--optimizer", c.optimizer, "adam or sgd")->check(CLI::IsMember({"adam", "sgd"}));
-  app.add_option("--lr", c.lr, "learning rate (default: 1e-3 for adam, 0.1 for sgd)")->check(real_range(0.0, 100.0));
+  app.add_option("--lr", c.lr, "learning rate (default: 1e-3 for adam, 0.1 for sgd)")
+      ->check(real_range(0.0, 100.0));
   app.add_option("--momentum", c.momentum, "SGD momentum")->check(real_range(0.0, 0.9999));
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD)");
-  app.add_option("--weight-decay", c.weight_decay, "L2 weight decay (default: 0 for adam, 5e-4 for sgd)")
+  app.add_option("--weight-decay", c.weight_decay,
+                 "L2 weight decay (default: 0 for adam, 5e-4 for sgd)")
       ->check(real_range(0.0, 1.0));
-  app.add_flag("--decay-norm-bias,!--no-decay-norm-bias", c.decay_norm_bias,
-               "apply the weight decay to biases and BN scales/shifts too (default: yes, as torch.optim)");
-  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")->check(real_range(0.0, 0.999));
-  app.add_option("--schedule", c.schedule, "learning-rate schedule: cosine, cosine-restarts, step, constant, linear (decay to 0)")
+  app.add_flag(
+      "--decay-norm-bias,!--no-decay-norm-bias", c.decay_norm_bias,
+      "apply the weight decay to biases and BN scales/shifts too (default: yes, as torch.optim)");
+  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")
+      ->check(real_range(0.0, 0.999));
+  app.add_option(
+         "--schedule", c.schedule,
+         "learning-rate schedule: cosine, cosine-restarts, step, constant, linear (decay to 0)")
       ->check(CLI::IsMember({"cosine", "cosine-restarts", "step", "constant", "linear"}));
-  app.add_option("--warmup-epochs", c.warmup_epochs, "epochs of linear warm-up")->check(CLI::Range(0, 100000));
-  app.add_option("--restart-epochs", c.restart_epochs, "cosine-restarts: first period T0 in epochs")->check(CLI::Range(1, 100000));
-  app.add_option("--restart-mult", c.restart_mult, "cosine-restarts: period multiplier Tmult")->check(CLI::Range(1, 100));
-  app.add_flag("--reset-on-restart", c.reset_on_restart, "cosine-restarts: reset the optimizer state at each restart");
-  app.add_option("--step-epochs", c.step_epochs, "step schedule: epochs between decays")->check(CLI::Range(1, 100000));
-  app.add_option("--step-gamma", c.step_gamma, "step schedule: decay factor")->check(real_range(0.0, 1.0));
-  app.add_option("--width-multiplier", c.width_multiplier, "mobilenetv2 width multiplier")->check(real_range(0.05, 4.0));
+  app.add_option("--warmup-epochs", c.warmup_epochs, "epochs of linear warm-up")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--restart-epochs", c.restart_epochs, "cosine-restarts: first period T0 in epochs")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--restart-mult", c.restart_mult, "cosine-restarts: period multiplier Tmult")
+      ->check(CLI::Range(1, 100));
+  app.add_flag("--reset-on-restart", c.reset_on_restart,
+               "cosine-restarts: reset the optimizer state at each restart");
+  app.add_option("--step-epochs", c.step_epochs, "step schedule: epochs between decays")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--step-gamma", c.step_gamma, "step schedule: decay factor")
+      ->check(real_range(0.0, 1.0));
+  app.add_option("--width-multiplier", c.width_multiplier, "mobilenetv2 width multiplier")
+      ->check(real_range(0.05, 4.0));
   app.add_flag("--zero-init-residual", c.zero_init_residual,
-               "ResNets: start the last BN scale of every residual branch at 0, so that each block begins as its "
+               "ResNets: start the last BN scale of every residual branch at 0, so that each block "
+               "begins as its "
                "shortcut (torchvision's zero_init_residual)");
   app.add_option("--flip", c.flip,
-                 "horizontal flips (cifar10): random (a coin per image and epoch) or alternate (one coin per image, "
+                 "horizontal flips (cifar10): random (a coin per image and epoch) or alternate "
+                 "(one coin per image, "
                  "reversed every other epoch)")
       ->check(CLI::IsMember({"random", "alternate"}));
   app.add_flag("--tta-flip", c.tta_flip,
-               "test-time augmentation (cifar10): validate and test on the mean of each image's and its mirror "
+               "test-time augmentation (cifar10): validate and test on the mean of each image's "
+               "and its mirror "
                "image's logits");
   app.add_flag("!--no-augment", c.augment, "disable random crops and flips");
   app.add_option("--crop-padding", c.crop_padding,
-                 "random crops shift the image by up to N pixels (-1: the data set's, 4 for cifar10 and svhn, 0 for "
+                 "random crops shift the image by up to N pixels (-1: the data set's, 4 for "
+                 "cifar10 and svhn, 0 for "
                  "mnist and fashion-mnist)")
       ->check(CLI::Range(-1, 16));
   app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
   app.add_option("--seed", c.seed, "random seed");
-  app.add_option("--val-split", c.val_split, "training images held out for validation")->check(CLI::Range(0, 10000000));
-  app.add_option("--train-subset", c.train_subset, "use only the first N training images (0: all)")->check(CLI::Range(0, 100000000));
+  app.add_option("--val-split", c.val_split, "training images held out for validation")
+      ->check(CLI::Range(0, 10000000));
+  app.add_option("--train-subset", c.train_subset, "use only the first N training images (0: all)")
+      ->check(CLI::Range(0, 100000000));
   app.add_option("--out", c.out, "run directory (default: runs/<model>-<dataset>)");
   app.add_option("--recipe", c.recipe,
-                 "take every setting not given as a flag from this recipe (default: the model's and data set's; "
+                 "take every setting not given as a flag from this recipe (default: the model's "
+                 "and data set's; "
                  "see --list-recipes)");
-  app.add_option("--weights", c.weights, "float, or pow2: weights on the power-of-two grid trained by DST")
+  app.add_option("--weights", c.weights,
+                 "float, or pow2: weights on the power-of-two grid trained by DST")
       ->check(CLI::IsMember({"float", "pow2"}));
-  app.add_option("--weight-min-exp", c.weight_min_exp, "pow2 weights: smallest magnitude 2^P (P in -6..-1)")
+  app.add_option("--weight-min-exp", c.weight_min_exp,
+                 "pow2 weights: smallest magnitude 2^P (P in -6..-1)")
       ->check(CLI::Range(-6, -1));
-  app.add_option("--dst-th", c.dst_th, "pow2 weights: DST transition slope th (eq. 14)")->check(real_range(0.0, 100.0));
+  app.add_option("--dst-th", c.dst_th, "pow2 weights: DST transition slope th (eq. 14)")
+      ->check(real_range(0.0, 100.0));
   app.add_option("--grid-init", c.grid_init,
-                 "pow2 weights: fitted (scale each tensor to the grid, then project; default) or nearest (project the "
+                 "pow2 weights: fitted (scale each tensor to the grid, then project; default) or "
+                 "nearest (project the "
                  "float initialization as it is)")
       ->check(CLI::IsMember({"fitted", "nearest"}));
-  app.add_option("--act", c.act, "activation: relu, pow2 (zero or powers of two, signed), relu-pow2 (unsigned)")
+  app.add_option("--act", c.act,
+                 "activation: relu, pow2 (zero or powers of two, signed), relu-pow2 (unsigned)")
       ->check(CLI::IsMember({"relu", "pow2", "relu-pow2"}));
   app.add_option("--act-bits", c.act_bits, "quantized activations: bits")->check(CLI::Range(2, 8));
-  app.add_option("--act-q2", c.act_q2, "quantized activations: the smallest level q2")->check(real_range(1e-6, 100.0));
+  app.add_option("--act-q2", c.act_q2, "quantized activations: the smallest level q2")
+      ->check(real_range(1e-6, 100.0));
   app.add_option("--act-backward", c.act_backward,
-                 "quantized activations' backward: clipped (straight-through, 1 up to the top level, 0 beyond) "
+                 "quantized activations' backward: clipped (straight-through, 1 up to the top "
+                 "level, 0 beyond) "
                  "or eq7 (the paper's)")
       ->check(CLI::IsMember({"clipped", "eq7"}));
   app.add_option("--act-scale", c.act_scale,
-                 "quantized activations' levels: fixed, trained (times a factor trained per layer, LSQ's gradient) or "
+                 "quantized activations' levels: fixed, trained (times a factor trained per layer, "
+                 "LSQ's gradient) or "
                  "trained-pow2 (that factor rounded to a power of two)")
       ->check(CLI::IsMember({"fixed", "trained", "trained-pow2"}));
   app.add_option("--bn-scale-init", c.bn_scale_init,
-                 "every BN scale and shift starts multiplied by this (-1: q2 / best q2 for a unit normal with a "
+                 "every BN scale and shift starts multiplied by this (-1: q2 / best q2 for a unit "
+                 "normal with a "
                  "quantized activation, so that BN outputs fit the levels; 1 with relu)")
       ->check(real_range(-1.0, 100.0));
   app.add_option("--init-from", c.init_from,
-                 "start from this lowbit-train checkpoint of the same model and data set (a trained float model: "
-                 "grid weights by fitted-scale projection, BN scaled by --bn-scale-init when its activations were relu)");
-  app.add_option("--teacher", c.teacher, "distill from this checkpoint's logits (any model of the same data set)");
+                 "start from this lowbit-train checkpoint of the same model and data set (a "
+                 "trained float model: "
+                 "grid weights by fitted-scale projection, BN scaled by --bn-scale-init when its "
+                 "activations were relu)");
+  app.add_option("--teacher", c.teacher,
+                 "distill from this checkpoint's logits (any model of the same data set)");
   app.add_option("--distill-weight", c.distill_weight,
                  "with --teacher: loss = (1 - w) cross-entropy + w T^2 KL(teacher || student)")
       ->check(real_range(0.0, 1.0));
-  app.add_option("--distill-temperature", c.distill_temperature, "with --teacher: the softening temperature T")
+  app.add_option("--distill-temperature", c.distill_temperature,
+                 "with --teacher: the softening temperature T")
       ->check(real_range(0.01, 100.0));
-  app.add_flag("--quantize-first,!--no-quantize-first", c.quantize_first,
-               "put the first layer's weights on the grid too (default: kept in float, as the paper)");
-  app.add_flag("--quantize-last,!--no-quantize-last", c.quantize_last, "put the last layer's weights on the grid (default: yes)");
+  app.add_flag(
+      "--quantize-first,!--no-quantize-first", c.quantize_first,
+      "put the first layer's weights on the grid too (default: kept in float, as the paper)");
+  app.add_flag("--quantize-last,!--no-quantize-last", c.quantize_last,
+               "put the last layer's weights on the grid (default: yes)");
   app.add_option("--recalibrate-bn", c.recalibrate_bn,
-                 "after every epoch, re-estimate the batch-norm statistics from N training images before validation "
+                 "after every epoch, re-estimate the batch-norm statistics from N training images "
+                 "before validation "
                  "(-1, the default: 5120 with quantized weights or activations, else 0)")
       ->check(CLI::Range(-1, 100000000));
 }

@@ -4,9 +4,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
@@ -21,7 +20,7 @@ struct TrainConfig {
   std::string optimizer = "adam";  // adam | sgd
   float lr = -1;                   // < 0: 1e-3 for Adam, 0.1 for SGD
   float momentum = 0.9f;
-  float weight_decay = -1;  // < 0: 0 for Adam, 5e-4 for SGD
+  float weight_decay = -1;      // < 0: 0 for Adam, 5e-4 for SGD
   bool decay_norm_bias = true;  // false: biases and BN scales/shifts train without weight decay
   bool nesterov = false;
   float label_smoothing = 0;
@@ -30,24 +29,27 @@ struct TrainConfig {
   int restart_epochs = 10;  // T0 of cosine-restarts, in epochs
   int restart_mult = 2;     // Tmult of cosine-restarts
   bool reset_on_restart = false;
-  int step_epochs = 30;     // step schedule: decay every N epochs
+  int step_epochs = 30;  // step schedule: decay every N epochs
   float step_gamma = 0.1f;
   float width_multiplier = 1.0f;
-  bool zero_init_residual = false;  // ResNets: each block's last BN scale starts at 0 (models/resnet.h)
+  bool zero_init_residual =
+      false;  // ResNets: each block's last BN scale starts at 0 (models/resnet.h)
   bool augment = true;
   // Random crops: offsets drawn from [-N, N] on the zero-padded image. < 0: the data set's own
   // (4 for CIFAR-10 and SVHN, 0 for the digit sets, whose crops were never part of their recipe).
   int crop_padding = -1;
-  std::string flip = "random";  // random | alternate (data/augment.h), for data sets that flip (cifar10)
-  // Validation and test logits averaged over each image and its mirror image (apps/train/evaluate.h).
+  std::string flip =
+      "random";  // random | alternate (data/augment.h), for data sets that flip (cifar10)
+  // Validation and test logits averaged over each image and its mirror image
+  // (apps/train/evaluate.h).
   bool tta_flip = false;
   int threads = 0;  // 0: one per core
   uint64_t seed = 0;
   int val_split = 5000;
   int train_subset = 0;  // 0: the whole training set
   std::string out;       // empty: runs/<model>-<dataset>
-  // The recipe (apps/train/recipes.h) whose values this run took for every flag not given; empty until
-  // lowbit-train resolves it (runs saved before recipes existed have none).
+  // The recipe (apps/train/recipes.h) whose values this run took for every flag not given; empty
+  // until lowbit-train resolves it (runs saved before recipes existed have none).
   std::string recipe;
 
   // Quantization (Long et al. 2020): weights on the power-of-two grid {0, ±2^p, ..., ±1}
@@ -59,20 +61,21 @@ struct TrainConfig {
   // scales each tensor to the grid first; "nearest" projects He et al.'s values as they are, which
   // leaves wide layers (small initial weights) almost all zero.
   std::string grid_init = "fitted";
-  std::string act = "relu";       // relu | pow2 | relu-pow2
+  std::string act = "relu";  // relu | pow2 | relu-pow2
   int act_bits = 3;
   float act_q2 = 0.125f;
-  // The quantized activation's backward proxy (layers/quant/pow2_activation.h Pow2Backward): "clipped",
-  // the clipped straight-through estimator, or "eq7", the paper's. Runs saved before the option
-  // existed used eq. 7.
+  // The quantized activation's backward proxy (layers/quant/pow2_activation.h Pow2Backward):
+  // "clipped", the clipped straight-through estimator, or "eq7", the paper's. Runs saved before the
+  // option existed used eq. 7.
   std::string act_backward = "clipped";
-  // The quantized activation's levels: "fixed" (the paper's), or times a factor trained per layer with
-  // LSQ's gradient, "trained", or that factor rounded to a power of two, "trained-pow2"
+  // The quantized activation's levels: "fixed" (the paper's), or times a factor trained per layer
+  // with LSQ's gradient, "trained", or that factor rounded to a power of two, "trained-pow2"
   // (layers/quant/pow2_activation.h Pow2Scale).
   std::string act_scale = "fixed";
-  // Every BN's scale and shift start multiplied by this (models/transforms/bn_scaling.h). < 0: resolved to
-  // act_q2 / pow2_activation_best_q2(act_bits) when the activation is quantized (the scale at which
-  // a unit-variance BN output fits the levels best: 0.148 for 3 bits and q2 = 1/8), 1 otherwise.
+  // Every BN's scale and shift start multiplied by this (models/transforms/bn_scaling.h). < 0:
+  // resolved to act_q2 / pow2_activation_best_q2(act_bits) when the activation is quantized (the
+  // scale at which a unit-variance BN output fits the levels best: 0.148 for 3 bits and q2 = 1/8),
+  // 1 otherwise.
   float bn_scale_init = -1;
   // Start from the weights, BN parameters and statistics of this lowbit-train checkpoint (same
   // model and data set); grid weights come from them by the fitted-scale projection.

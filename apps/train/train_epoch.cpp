@@ -25,8 +25,9 @@ int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) 
   return correct;
 }
 
-PassResult gradient_pass(BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
-                         LrScheduler& scheduler, int64_t& step, const std::string& label, const std::string& what,
+PassResult gradient_pass(BatchLoader& loader, int64_t epoch,
+                         const std::vector<Optimizer*>& optimizers, LrScheduler& scheduler,
+                         int64_t& step, const std::string& label, const std::string& what,
                          const std::function<Tensor(const Batch&)>& loss_of,
                          const std::function<std::string(float, const Batch&)>& record,
                          const std::function<void()>& after_step) {
@@ -43,8 +44,8 @@ PassResult gradient_pass(BatchLoader& loader, int64_t epoch, const std::vector<O
     for (Optimizer* o : optimizers) o->step();
     if (after_step) after_step();
     const float value = loss.item();
-    LOWBIT_CHECK(std::isfinite(value), what, " is ", value, " at step ", step, " (epoch ", epoch + 1,
-                 "); try a lower --lr");
+    LOWBIT_CHECK(std::isfinite(value), what, " is ", value, " at step ", step, " (epoch ",
+                 epoch + 1, "); try a lower --lr");
     ++result.batches;
     ++step;
     result.images += static_cast<int64_t>(batch.labels.size());
@@ -55,8 +56,9 @@ PassResult gradient_pass(BatchLoader& loader, int64_t epoch, const std::vector<O
   return result;
 }
 
-EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
-                        LrScheduler& scheduler, int64_t& step, const TrainLoss& loss, const std::string& label) {
+EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch,
+                        const std::vector<Optimizer*>& optimizers, LrScheduler& scheduler,
+                        int64_t& step, const TrainLoss& loss, const std::string& label) {
   model.train();
   double loss_sum = 0;
   int64_t correct = 0, images = 0;
@@ -81,7 +83,8 @@ EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch, const
         correct += count_correct(logits, batch.labels);
         images += n;
         char status[96];
-        std::snprintf(status, sizeof status, "loss %.4f acc %.2f%%", loss_sum / static_cast<double>(images),
+        std::snprintf(status, sizeof status, "loss %.4f acc %.2f%%",
+                      loss_sum / static_cast<double>(images),
                       100.0 * static_cast<double>(correct) / static_cast<double>(images));
         return std::string(status);
       });

@@ -28,8 +28,9 @@ struct PassResult {
 // record(loss, batch) accumulates what the caller reports and returns the progress bar's status. A
 // non-finite loss throws lowbit::Error: "<what> is <value> at step S (epoch E); try a lower --lr",
 // E = epoch + 1.
-PassResult gradient_pass(BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
-                         LrScheduler& scheduler, int64_t& step, const std::string& label, const std::string& what,
+PassResult gradient_pass(BatchLoader& loader, int64_t epoch,
+                         const std::vector<Optimizer*>& optimizers, LrScheduler& scheduler,
+                         int64_t& step, const std::string& label, const std::string& what,
                          const std::function<Tensor(const Batch&)>& loss_of,
                          const std::function<std::string(float, const Batch&)>& record,
                          const std::function<void()>& after_step = {});
@@ -43,10 +44,12 @@ struct EpochResult {
 };
 
 // The training loss: cross-entropy with label smoothing, mixed with distillation from a
-// teacher's logits when there is one: (1 - w) CE + w T^2 KL(softmax(teacher/T) || softmax(student/T)).
+// teacher's logits when there is one: (1 - w) CE + w T^2 KL(softmax(teacher/T) ||
+// softmax(student/T)).
 struct TrainLoss {
   float label_smoothing = 0;
-  Module* teacher = nullptr;  // evaluated on the same (augmented) batch, in eval mode, without gradient
+  Module* teacher =
+      nullptr;  // evaluated on the same (augmented) batch, in eval mode, without gradient
   float distill_weight = 0.7f;
   float distill_temperature = 4.0f;
 };
@@ -54,7 +57,8 @@ struct TrainLoss {
 // Trains `model` for the epoch `epoch` (0-based) of `loader`; `step` is the global step
 // count, advanced by one per batch. Shows a progress bar labelled `label` on a terminal.
 // Throws lowbit::Error when the loss stops being finite (divergence), naming the step.
-EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch, const std::vector<Optimizer*>& optimizers,
-                        LrScheduler& scheduler, int64_t& step, const TrainLoss& loss, const std::string& label);
+EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch,
+                        const std::vector<Optimizer*>& optimizers, LrScheduler& scheduler,
+                        int64_t& step, const TrainLoss& loss, const std::string& label);
 
 }  // namespace lowbit

@@ -2,8 +2,8 @@
 // blobs "rng" (the global generator's 32 bytes), "progress" (JSON text) and each
 // optimizer's own blobs "optimizer<k>.<name>". Weights that live on the power-of-two grid
 // are held by their DST optimizer as one int8 state per weight (blob "optimizer<k>.dst.<weight>"),
-// so the file stores them as states only, never as floats. Files written before layers were named by
-// module paths load too (models/legacy_names.h).
+// so the file stores them as states only, never as floats. Files written before layers were named
+// by module paths load too (models/legacy_names.h).
 #include "apps/train/training_checkpoint.h"
 
 #include <cmath>
@@ -22,9 +22,13 @@ namespace {
 nlohmann::json progress_json(const RunProgress& p) {
   nlohmann::json history = nlohmann::json::array();
   for (const EpochMetrics& m : p.history) history.push_back(to_json(m));
-  return {{"epochs_done", p.epochs_done},       {"steps_done", p.steps_done}, {"best_val_accuracy", p.best_val_accuracy},
-          {"best_epoch", p.best_epoch},         {"train_seconds", p.train_seconds},
-          {"train_images", p.train_images},     {"history", history}};
+  return {{"epochs_done", p.epochs_done},
+          {"steps_done", p.steps_done},
+          {"best_val_accuracy", p.best_val_accuracy},
+          {"best_epoch", p.best_epoch},
+          {"train_seconds", p.train_seconds},
+          {"train_images", p.train_images},
+          {"history", history}};
 }
 
 RunProgress progress_from_json(const nlohmann::json& j) {
@@ -41,7 +45,9 @@ RunProgress progress_from_json(const nlohmann::json& j) {
 
 std::string optimizer_prefix(size_t k) { return "optimizer" + std::to_string(k) + "."; }
 
-bool starts_with(const std::string& text, const std::string& prefix) { return text.compare(0, prefix.size(), prefix) == 0; }
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
 
 // Names of the parameters whose values an optimizer holds (as grid states).
 std::set<std::string> held_parameters(const std::vector<Optimizer*>& optimizers) {
@@ -60,20 +66,27 @@ void decode_grid_weights(const Checkpoint& c, Module& model, int min_exp) {
     const std::string suffix = ".dst." + p.name;
     const NamedBlob* found = nullptr;
     for (const NamedBlob& b : c.blobs) {
-      if (b.name.size() > suffix.size() && b.name.compare(b.name.size() - suffix.size(), suffix.size(), suffix) == 0) found = &b;
+      if (b.name.size() > suffix.size() &&
+          b.name.compare(b.name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        found = &b;
     }
-    LOWBIT_CHECK(found != nullptr, "no entry for the weight '", p.name, "' (the model does not match)");
-    LOWBIT_CHECK(static_cast<int64_t>(found->bytes.size()) == p.tensor.numel(), "the grid states of '", p.name, "' are ",
-                 found->bytes.size(), " bytes, expected one per weight (", p.tensor.numel(), ")");
+    LOWBIT_CHECK(found != nullptr, "no entry for the weight '", p.name,
+                 "' (the model does not match)");
+    LOWBIT_CHECK(static_cast<int64_t>(found->bytes.size()) == p.tensor.numel(),
+                 "the grid states of '", p.name, "' are ", found->bytes.size(),
+                 " bytes, expected one per weight (", p.tensor.numel(), ")");
     float* w = p.tensor.data();
-    for (int64_t i = 0; i < p.tensor.numel(); ++i) w[i] = std::ldexp(static_cast<float>(static_cast<int8_t>(found->bytes[static_cast<size_t>(i)])), min_exp);
+    for (int64_t i = 0; i < p.tensor.numel(); ++i)
+      w[i] = std::ldexp(
+          static_cast<float>(static_cast<int8_t>(found->bytes[static_cast<size_t>(i)])), min_exp);
   }
 }
 
 }  // namespace
 
-void save_training_checkpoint(const std::string& path, const nlohmann::json& config, const Module& model,
-                              const std::vector<Optimizer*>& optimizers, const RunProgress& progress) {
+void save_training_checkpoint(const std::string& path, const nlohmann::json& config,
+                              const Module& model, const std::vector<Optimizer*>& optimizers,
+                              const RunProgress& progress) {
   Checkpoint c;
   c.config = config.dump();
   const std::set<std::string> held = held_parameters(optimizers);
@@ -81,8 +94,10 @@ void save_training_checkpoint(const std::string& path, const nlohmann::json& con
     if (held.count(t.name) == 0) c.tensors.push_back({"model." + t.name, t.tensor});
   }
   for (size_t k = 0; k < optimizers.size(); ++k) {
-    for (const NamedTensor& s : optimizers[k]->state()) c.tensors.push_back({optimizer_prefix(k) + s.name, s.tensor});
-    for (NamedBlob& b : optimizers[k]->blob_state()) c.blobs.push_back({optimizer_prefix(k) + b.name, std::move(b.bytes)});
+    for (const NamedTensor& s : optimizers[k]->state())
+      c.tensors.push_back({optimizer_prefix(k) + s.name, s.tensor});
+    for (NamedBlob& b : optimizers[k]->blob_state())
+      c.blobs.push_back({optimizer_prefix(k) + b.name, std::move(b.bytes)});
   }
   const Rng::State& rng = global_rng().state();
   NamedBlob rng_blob{"rng", std::vector<uint8_t>(sizeof rng)};
@@ -108,10 +123,12 @@ LoadedRun read_training_checkpoint(const std::string& path) {
   return run;
 }
 
-void restore_training_checkpoint(const std::string& path, Module& model, const std::vector<Optimizer*>& optimizers,
-                                 bool restore_rng, int grid_min_exp) {
+void restore_training_checkpoint(const std::string& path, Module& model,
+                                 const std::vector<Optimizer*>& optimizers, bool restore_rng,
+                                 int grid_min_exp) {
   Checkpoint c = load_checkpoint(path);
-  // A checkpoint from before module paths names its layers "0", "stem.0", ...: give them today's names.
+  // A checkpoint from before module paths names its layers "0", "stem.0", ...: give them today's
+  // names.
   const EntryNaming naming = rename_legacy_entries(c, model);
   try {
     // Grid weights come back through their optimizer, or decoded from their states when
@@ -123,7 +140,8 @@ void restore_training_checkpoint(const std::string& path, Module& model, const s
     const std::set<std::string> held = held_parameters(optimizers);
     if (optimizers.empty()) decode_grid_weights(c, model, grid_min_exp);
     for (const NamedTensor& live : state_dict(model, "model.")) {
-      const bool grid_held = held.count(live.name.substr(6)) > 0 || (optimizers.empty() && !c.has_tensor(live.name));
+      const bool grid_held =
+          held.count(live.name.substr(6)) > 0 || (optimizers.empty() && !c.has_tensor(live.name));
       if (grid_held) model_state.push_back(live);  // placeholders, overwritten below
     }
     load_state_dict(model, model_state, "model.");
@@ -143,13 +161,14 @@ void restore_training_checkpoint(const std::string& path, Module& model, const s
     if (restore_rng) {
       const NamedBlob& blob = c.blob("rng");
       Rng::State rng;
-      LOWBIT_CHECK(blob.bytes.size() == sizeof rng, "the rng entry has ", blob.bytes.size(), " bytes, expected ",
-                   sizeof rng);
+      LOWBIT_CHECK(blob.bytes.size() == sizeof rng, "the rng entry has ", blob.bytes.size(),
+                   " bytes, expected ", sizeof rng);
       std::memcpy(rng.data(), blob.bytes.data(), sizeof rng);
       global_rng().set_state(rng);
     }
   } catch (const Error& e) {
-    throw Error(concat(path, ": ", e.what(), naming == EntryNaming::kNeither ? legacy_naming_hint(model) : ""));
+    throw Error(concat(path, ": ", e.what(),
+                       naming == EntryNaming::kNeither ? legacy_naming_hint(model) : ""));
   }
 }
 

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -26,8 +25,9 @@ struct RunProgress {
 };
 
 // Writes the checkpoint atomically (temporary file, fsync, rename).
-void save_training_checkpoint(const std::string& path, const nlohmann::json& config, const Module& model,
-                              const std::vector<Optimizer*>& optimizers, const RunProgress& progress);
+void save_training_checkpoint(const std::string& path, const nlohmann::json& config,
+                              const Module& model, const std::vector<Optimizer*>& optimizers,
+                              const RunProgress& progress);
 
 struct LoadedRun {
   nlohmann::json config;
@@ -40,7 +40,8 @@ LoadedRun read_training_checkpoint(const std::string& path);
 // Without optimizers, weights stored as grid states are decoded with 2^grid_min_exp as the
 // unit (the run's --weight-min-exp). Throws lowbit::Error naming the file and the entry
 // that does not match.
-void restore_training_checkpoint(const std::string& path, Module& model, const std::vector<Optimizer*>& optimizers,
-                                 bool restore_rng, int grid_min_exp = -3);
+void restore_training_checkpoint(const std::string& path, Module& model,
+                                 const std::vector<Optimizer*>& optimizers, bool restore_rng,
+                                 int grid_min_exp = -3);
 
 }  // namespace lowbit

@@ -13,7 +13,8 @@ namespace lowbit {
 
 std::vector<double> grid_levels(const DstSpec& spec) {
   std::vector<double> positive;
-  for (int s = 1; s <= max_grid_state(spec); s *= 2) positive.push_back(std::ldexp(1.0, spec.min_exp) * s);
+  for (int s = 1; s <= max_grid_state(spec); s *= 2)
+    positive.push_back(std::ldexp(1.0, spec.min_exp) * s);
   std::vector<double> levels;
   for (auto it = positive.rbegin(); it != positive.rend(); ++it) levels.push_back(-*it);
   levels.push_back(0.0);
@@ -26,7 +27,8 @@ namespace {
 // The index of `w` in the ascending levels, or -1 when w is not exactly one of them.
 int level_index(float w, const DstSpec& spec, int levels_per_sign) {
   if (w == 0.0f) return levels_per_sign;
-  const float scaled = std::ldexp(std::fabs(w), -spec.min_exp);  // |w| / 2^p: a power of two on the grid
+  const float scaled =
+      std::ldexp(std::fabs(w), -spec.min_exp);  // |w| / 2^p: a power of two on the grid
   const float exponent = std::log2(scaled);
   const int e = static_cast<int>(std::lround(exponent));
   if (e < 0 || e >= levels_per_sign || std::ldexp(1.0f, e) != scaled) return -1;
@@ -37,12 +39,14 @@ void add_into(WeightLayerReport& total, const WeightLayerReport& layer) {
   total.elements += layer.elements;
   total.nonzero += layer.nonzero;
   total.off_grid += layer.off_grid;
-  for (size_t i = 0; i < layer.level_counts.size(); ++i) total.level_counts[i] += layer.level_counts[i];
+  for (size_t i = 0; i < layer.level_counts.size(); ++i)
+    total.level_counts[i] += layer.level_counts[i];
 }
 
 }  // namespace
 
-WeightReport weight_report(const Module& model, const DstSpec& spec, const std::set<std::string>& float_layers) {
+WeightReport weight_report(const Module& model, const DstSpec& spec,
+                           const std::set<std::string>& float_layers) {
   WeightReport report;
   report.levels = grid_levels(spec);
   const int per_sign = static_cast<int>(report.levels.size() / 2);
@@ -109,14 +113,16 @@ std::vector<NormScaleReport> norm_scale_report(const Module& model) {
 std::vector<ActivationScaleReport> activation_scale_report(const Module& model) {
   std::vector<ActivationScaleReport> out;
   // Parents first, children in registration order: the order of the forward pass.
-  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& path) {
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
+                                                                    const std::string& path) {
     const auto* activation = dynamic_cast<const Pow2Activation*>(&m);
     if (activation != nullptr && activation->spec().scale != Pow2Scale::kFixed) {
       const double trained = activation->parameters().at(0).tensor.data()[0];
       const bool rounded = activation->spec().scale == Pow2Scale::kTrainedPow2;
       out.push_back({path, trained, rounded ? std::exp2(std::round(std::log2(trained))) : trained});
     }
-    for (const auto& [name, child] : m.children()) walk(*child, path.empty() ? name : path + "." + name);
+    for (const auto& [name, child] : m.children())
+      walk(*child, path.empty() ? name : path + "." + name);
   };
   walk(model, "");
   return out;
@@ -139,11 +145,12 @@ std::string format_norm_scale_report(const std::vector<NormScaleReport>& report)
   if (report.empty()) return "";
   std::string out = "\nbatch-norm scales |gamma|\n";
   char buf[160];
-  std::snprintf(buf, sizeof buf, "  %-40s %8s %8s %8s %8s\n", "layer", "channels", "mean", "min", "max");
+  std::snprintf(buf, sizeof buf, "  %-40s %8s %8s %8s %8s\n", "layer", "channels", "mean", "min",
+                "max");
   out += buf;
   for (const NormScaleReport& r : report) {
-    std::snprintf(buf, sizeof buf, "  %-40s %8lld %8.3f %8.3f %8.3f\n", r.name.c_str(), static_cast<long long>(r.channels),
-                  r.mean_abs, r.min_abs, r.max_abs);
+    std::snprintf(buf, sizeof buf, "  %-40s %8lld %8.3f %8.3f %8.3f\n", r.name.c_str(),
+                  static_cast<long long>(r.channels), r.mean_abs, r.min_abs, r.max_abs);
     out += buf;
   }
   return out;
@@ -152,7 +159,8 @@ std::string format_norm_scale_report(const std::vector<NormScaleReport>& report)
 std::string format_weight_report(const WeightReport& r) {
   std::string out;
   char buf[128];
-  std::snprintf(buf, sizeof buf, "%-34s %-16s %10s %9s %9s", "layer", "shape", "elements", "nonzero", "off-grid");
+  std::snprintf(buf, sizeof buf, "%-34s %-16s %10s %9s %9s", "layer", "shape", "elements",
+                "nonzero", "off-grid");
   out += buf;
   for (double v : r.levels) {
     std::snprintf(buf, sizeof buf, " %9s", level_name(v).c_str());
@@ -162,8 +170,9 @@ std::string format_weight_report(const WeightReport& r) {
   auto row = [&](const WeightLayerReport& l) {
     const std::string off_grid = l.is_float ? "float" : std::to_string(l.off_grid);
     std::snprintf(buf, sizeof buf, "%-34s %-16s %10lld %8.2f%% %9s", l.name.c_str(),
-                  l.name == "total" ? "" : dims_text(l.shape).c_str(), static_cast<long long>(l.elements),
-                  100.0 * l.nonzero_fraction(), off_grid.c_str());
+                  l.name == "total" ? "" : dims_text(l.shape).c_str(),
+                  static_cast<long long>(l.elements), 100.0 * l.nonzero_fraction(),
+                  off_grid.c_str());
     out += buf;
     for (int64_t c : l.level_counts) {
       std::snprintf(buf, sizeof buf, " %9s", l.is_float ? "-" : std::to_string(c).c_str());
@@ -183,7 +192,8 @@ std::string weight_report_csv(const WeightReport& r) {
   char buf[96];
   auto row = [&](const WeightLayerReport& l) {
     const std::string shape = l.name == "total" ? "" : dims_text(l.shape);
-    std::snprintf(buf, sizeof buf, ",%lld,%.6f,", static_cast<long long>(l.elements), l.nonzero_fraction());
+    std::snprintf(buf, sizeof buf, ",%lld,%.6f,", static_cast<long long>(l.elements),
+                  l.nonzero_fraction());
     out += l.name + "," + shape + buf + (l.is_float ? "float" : std::to_string(l.off_grid));
     for (int64_t c : l.level_counts) out += "," + (l.is_float ? std::string() : std::to_string(c));
     out += "\n";

@@ -18,10 +18,12 @@ struct WeightLayerReport {
   Shape shape;
   int64_t elements = 0;
   int64_t nonzero = 0;
-  int64_t off_grid = 0;              // elements that are not exactly a grid value
-  bool is_float = false;             // a float layer of a grid model: no level counts, not "off the grid"
+  int64_t off_grid = 0;   // elements that are not exactly a grid value
+  bool is_float = false;  // a float layer of a grid model: no level counts, not "off the grid"
   std::vector<int64_t> level_counts;  // aligned with grid_levels(spec)
-  double nonzero_fraction() const { return elements ? static_cast<double>(nonzero) / static_cast<double>(elements) : 0; }
+  double nonzero_fraction() const {
+    return elements ? static_cast<double>(nonzero) / static_cast<double>(elements) : 0;
+  }
 };
 
 struct WeightReport {
@@ -35,13 +37,15 @@ std::string dims_text(const Shape& shape);
 
 // The values of the grid {0, ±2^p, ..., ±1}, ascending.
 std::vector<double> grid_levels(const DstSpec& spec);
-// Counts every weight tensor (role weight, rank 2 or 4) of `model` against the grid; the layers named
-// in `float_layers` (a grid model's float first layer) are marked float instead, with no counts.
-WeightReport weight_report(const Module& model, const DstSpec& spec, const std::set<std::string>& float_layers = {});
+// Counts every weight tensor (role weight, rank 2 or 4) of `model` against the grid; the layers
+// named in `float_layers` (a grid model's float first layer) are marked float instead, with no
+// counts.
+WeightReport weight_report(const Module& model, const DstSpec& spec,
+                           const std::set<std::string>& float_layers = {});
 
 // The scale of every BatchNorm (its weight, gamma): with the power-of-two activation after it, a
-// unit-variance input leaves BN with standard deviation |gamma|, so |gamma| against the activation's
-// levels says how much of the layer lands on the top level (docs/ste.md).
+// unit-variance input leaves BN with standard deviation |gamma|, so |gamma| against the
+// activation's levels says how much of the layer lands on the top level (docs/ste.md).
 struct NormScaleReport {
   std::string name;  // "<dotted module name>.weight"
   int64_t channels = 0;
@@ -62,8 +66,9 @@ std::vector<ActivationScaleReport> activation_scale_report(const Module& model);
 // One line per scaled activation; empty when there is none.
 std::string format_activation_scale_report(const std::vector<ActivationScaleReport>& report);
 
-// The report as an aligned text table and as CSV (header: layer,shape,elements,nonzero_fraction,off_grid,<levels>);
-// a float layer's off_grid cell says "float" and its level cells are empty ("-" in the text table).
+// The report as an aligned text table and as CSV (header:
+// layer,shape,elements,nonzero_fraction,off_grid,<levels>); a float layer's off_grid cell says
+// "float" and its level cells are empty ("-" in the text table).
 std::string format_weight_report(const WeightReport& report);
 std::string weight_report_csv(const WeightReport& report);
 

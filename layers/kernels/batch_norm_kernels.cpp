@@ -9,9 +9,9 @@
 
 namespace lowbit::kernels {
 
-void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* gamma, const float* beta,
-                        float* running_mean, float* running_var, bool training, float momentum, float eps,
-                        float* mean, float* invstd, float* y) {
+void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* gamma,
+                        const float* beta, float* running_mean, float* running_var, bool training,
+                        float momentum, float eps, float* mean, float* invstd, float* y) {
   const int64_t m = L.n * L.inner;
   parallel_for(L.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -32,7 +32,8 @@ void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* g
         mu = static_cast<float>(mu_d);
         is = static_cast<float>(1.0 / std::sqrt(var + eps));
         running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mu;
-        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * static_cast<float>(var * m / (m - 1));
+        running_var[c] =
+            (1.0f - momentum) * running_var[c] + momentum * static_cast<float>(var * m / (m - 1));
       } else {
         mu = running_mean[c];
         is = 1.0f / std::sqrt(running_var[c] + eps);
@@ -50,9 +51,9 @@ void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* g
   });
 }
 
-void batch_norm_backward(const BatchNormLayout& L, const float* x, const float* dy, const float* gamma,
-                         const float* mean, const float* invstd, bool training, float* dx, bool overwrite,
-                         float* dgamma, float* dbeta) {
+void batch_norm_backward(const BatchNormLayout& L, const float* x, const float* dy,
+                         const float* gamma, const float* mean, const float* invstd, bool training,
+                         float* dx, bool overwrite, float* dgamma, float* dbeta) {
   const int64_t m = L.n * L.inner;
   parallel_for(L.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {

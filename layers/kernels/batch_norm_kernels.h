@@ -17,9 +17,9 @@ struct BatchNormLayout {
 // Otherwise mean and invstd come from the running statistics, which stay unchanged. Writes
 // mean, invstd (C) and y; gamma / beta may be null (1 / 0). Channels run in parallel, every sum
 // accumulated in a fixed order.
-void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* gamma, const float* beta,
-                        float* running_mean, float* running_var, bool training, float momentum, float eps,
-                        float* mean, float* invstd, float* y);
+void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* gamma,
+                        const float* beta, float* running_mean, float* running_var, bool training,
+                        float momentum, float eps, float* mean, float* invstd, float* y);
 
 // With the mean and invstd the forward wrote:
 //   dgamma += sum dy*xhat, dbeta += sum dy (either may be null: not wanted),
@@ -27,8 +27,8 @@ void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* g
 //   eval:     dx = gamma*invstd * dy (the statistics are constants),
 // added into dx, or with `overwrite` assigned (dx may then be uninitialized); dx may be null.
 // gamma may be null (1). Channels run in parallel; sums in double in a fixed order.
-void batch_norm_backward(const BatchNormLayout& L, const float* x, const float* dy, const float* gamma,
-                         const float* mean, const float* invstd, bool training, float* dx, bool overwrite,
-                         float* dgamma, float* dbeta);
+void batch_norm_backward(const BatchNormLayout& L, const float* x, const float* dy,
+                         const float* gamma, const float* mean, const float* invstd, bool training,
+                         float* dx, bool overwrite, float* dgamma, float* dbeta);
 
 }  // namespace lowbit::kernels

@@ -14,23 +14,23 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "layers/kernels/scratch.h"
 #include "layers/kernels/gemm.h"
 #include "layers/kernels/lane_sum.h"
+#include "layers/kernels/scratch.h"
 #include "layers/kernels/winograd3x3.h"
 
 namespace lowbit::kernels {
 namespace {
 
 struct Plan {
-  int64_t pixels;      // P = H_out * W_out
-  int64_t k;           // rows of col
+  int64_t pixels;  // P = H_out * W_out
+  int64_t k;       // rows of col
   int64_t cin_g, cout_g;
-  int64_t chunk;       // images per chunk
+  int64_t chunk;  // images per chunk
   int64_t chunks;
-  bool direct;         // 1x1, stride 1, no padding: the input already is the col matrix
-  bool padded;         // padding > 0: im2col reads a zero-padded copy of the chunk
-  int64_t hp, wp;      // plane read by im2col: (H + 2 pad) x (W + 2 pad)
+  bool direct;     // 1x1, stride 1, no padding: the input already is the col matrix
+  bool padded;     // padding > 0: im2col reads a zero-padded copy of the chunk
+  int64_t hp, wp;  // plane read by im2col: (H + 2 pad) x (W + 2 pad)
   // base[q] = oy*stride*wp + ox*stride: where output pixel q's receptive field starts in
   // that plane; tap (ky, kx) adds ky*wp + kx. One table serves every row of col.
   std::vector<int32_t> base;
@@ -53,7 +53,8 @@ Plan make_plan(const ConvGeometry& g) {
   p.cout_g = g.out_channels / g.groups;
   p.k = p.cin_g * g.kernel_h * g.kernel_w;
   // Aim for kTargetColumns GEMM columns per chunk, but keep at least one chunk per thread.
-  p.chunk = std::max<int64_t>(1, std::min<int64_t>((kTargetColumns + p.pixels - 1) / p.pixels, g.batch / num_threads()));
+  p.chunk = std::max<int64_t>(
+      1, std::min<int64_t>((kTargetColumns + p.pixels - 1) / p.pixels, g.batch / num_threads()));
   p.chunk = std::min(p.chunk, g.batch);
   p.chunks = (g.batch + p.chunk - 1) / p.chunk;
   // Threads take contiguous ranges of chunks: make the count a multiple of the thread count
@@ -73,12 +74,14 @@ Plan make_plan(const ConvGeometry& g) {
   p.base.resize(static_cast<size_t>(p.pixels));
   for (int64_t oy = 0; oy < ho; ++oy)
     for (int64_t ox = 0; ox < wo; ++ox)
-      p.base[static_cast<size_t>(oy * wo + ox)] = static_cast<int32_t>(oy * g.stride * p.wp + ox * g.stride);
+      p.base[static_cast<size_t>(oy * wo + ox)] =
+          static_cast<int32_t>(oy * g.stride * p.wp + ox * g.stride);
   return p;
 }
 
 // Copies the group-gi channels of nb images into xpad (nb, cin_g, hp, wp) with zero borders.
-void pad_chunk(const ConvGeometry& g, const Plan& p, const float* x, int64_t nb, int64_t gi, float* xpad) {
+void pad_chunk(const ConvGeometry& g, const Plan& p, const float* x, int64_t nb, int64_t gi,
+               float* xpad) {
   const int64_t in_image = g.in_channels * g.height * g.width, pad = g.padding;
   for (int64_t i = 0; i < nb; ++i)
     for (int64_t c = 0; c < p.cin_g; ++c) {
@@ -96,8 +99,8 @@ void pad_chunk(const ConvGeometry& g, const Plan& p, const float* x, int64_t nb,
 
 // col[r, i*P + q] = plane(i, c)[ky*wp + kx + base[q]] for r = (c, ky, kx), where the planes
 // (hp x wp, `image_stride` floats apart, channel planes hp*wp apart) already hold the padding.
-void im2col(const ConvGeometry& g, const Plan& p, const float* planes, int64_t image_stride, int64_t nb, float* col,
-            int64_t ld) {
+void im2col(const ConvGeometry& g, const Plan& p, const float* planes, int64_t image_stride,
+            int64_t nb, float* col, int64_t ld) {
   const int64_t ho = g.out_height(), wo = g.out_width(), plane = p.hp * p.wp;
   const bool rows = g.stride == 1 && wo >= kRowCopyWidth;
   const bool stride2 = g.stride == 2 && wo >= kStridedRowWidth;
@@ -128,8 +131,8 @@ void im2col(const ConvGeometry& g, const Plan& p, const float* planes, int64_t i
 }
 
 // The adjoint of im2col: adds col into the planes (same layout as im2col reads).
-void col2im(const ConvGeometry& g, const Plan& p, const float* col, int64_t ld, int64_t nb, float* planes,
-            int64_t image_stride) {
+void col2im(const ConvGeometry& g, const Plan& p, const float* col, int64_t ld, int64_t nb,
+            float* planes, int64_t image_stride) {
   const int64_t ho = g.out_height(), wo = g.out_width(), plane = p.hp * p.wp;
   const bool rows = g.stride == 1 && wo >= kRowCopyWidth;
   const bool stride2 = g.stride == 2 && wo >= kStridedRowWidth;
@@ -164,8 +167,8 @@ void col2im(const ConvGeometry& g, const Plan& p, const float* col, int64_t ld, 
 // The chunk's column matrix (K x nb*P) for group gi: im2col into `col`, or, for a direct
 // 1x1 convolution of one image, the input block itself. `pad` is scratch for the padded
 // copy of the chunk (nb * cin_g * hp * wp floats) when the convolution pads.
-const float* chunk_columns(const ConvGeometry& g, const Plan& p, const float* x, int64_t b0, int64_t nb, int64_t gi,
-                           float* col, float* pad) {
+const float* chunk_columns(const ConvGeometry& g, const Plan& p, const float* x, int64_t b0,
+                           int64_t nb, int64_t gi, float* col, float* pad) {
   const int64_t in_image = g.in_channels * g.height * g.width, cols = nb * p.pixels;
   if (!col) return x + b0 * in_image + gi * p.cin_g * p.pixels;
   if (p.padded) {
@@ -180,13 +183,14 @@ const float* chunk_columns(const ConvGeometry& g, const Plan& p, const float* x,
 // Adds the chunk's dcol (K x nb*P, group gi) into dx (or, with `overwrite`, stores it):
 // through a zeroed padded buffer `pad` whose interior then goes to dx, or straight into dx
 // when nothing is padded.
-void chunk_col2im(const ConvGeometry& g, const Plan& p, const float* dcol, int64_t b0, int64_t nb, int64_t gi,
-                  float* dx, float* pad, bool overwrite) {
+void chunk_col2im(const ConvGeometry& g, const Plan& p, const float* dcol, int64_t b0, int64_t nb,
+                  int64_t gi, float* dx, float* pad, bool overwrite) {
   const int64_t in_image = g.in_channels * g.height * g.width, cols = nb * p.pixels;
   float* dst = dx + b0 * in_image + gi * p.cin_g * g.height * g.width;
   if (!p.padded) {
     if (overwrite)
-      for (int64_t i = 0; i < nb; ++i) std::fill(dst + i * in_image, dst + i * in_image + p.cin_g * g.height * g.width, 0.0f);
+      for (int64_t i = 0; i < nb; ++i)
+        std::fill(dst + i * in_image, dst + i * in_image + p.cin_g * g.height * g.width, 0.0f);
     col2im(g, p, dcol, cols, nb, dst, in_image);
     return;
   }
@@ -199,7 +203,8 @@ void chunk_col2im(const ConvGeometry& g, const Plan& p, const float* dcol, int64
       float* out = dst + i * in_image + c * g.height * g.width;
       for (int64_t y = 0; y < g.height; ++y) {
         if (overwrite) {
-          std::memcpy(out + y * g.width, src + y * p.wp, sizeof(float) * static_cast<size_t>(g.width));
+          std::memcpy(out + y * g.width, src + y * p.wp,
+                      sizeof(float) * static_cast<size_t>(g.width));
         } else {
           for (int64_t x = 0; x < g.width; ++x) out[y * g.width + x] += src[y * p.wp + x];
         }
@@ -208,17 +213,20 @@ void chunk_col2im(const ConvGeometry& g, const Plan& p, const float* dcol, int64
 }
 
 // Floats of the padded-copy scratch a chunk of nb images needs (0 without padding).
-size_t pad_size(const Plan& p, int64_t nb) { return p.padded ? static_cast<size_t>(nb * p.cin_g * p.hp * p.wp) : 0; }
+size_t pad_size(const Plan& p, int64_t nb) {
+  return p.padded ? static_cast<size_t>(nb * p.cin_g * p.hp * p.wp) : 0;
+}
 
 // The chunk's output gradient (C_out/g x nb*P) for group gi: gathered from NCHW into
 // `buffer`, or, for one image, the tensor's own contiguous block.
-const float* chunk_output_grad(const ConvGeometry& g, const Plan& p, const float* dy, int64_t b0, int64_t nb,
-                               int64_t gi, float* buffer) {
+const float* chunk_output_grad(const ConvGeometry& g, const Plan& p, const float* dy, int64_t b0,
+                               int64_t nb, int64_t gi, float* buffer) {
   const int64_t out_image = g.out_channels * p.pixels, cols = nb * p.pixels;
   if (!buffer) return dy + b0 * out_image + gi * p.cout_g * p.pixels;
   for (int64_t i = 0; i < nb; ++i)
     for (int64_t o = 0; o < p.cout_g; ++o)
-      std::memcpy(buffer + o * cols + i * p.pixels, dy + (b0 + i) * out_image + (gi * p.cout_g + o) * p.pixels,
+      std::memcpy(buffer + o * cols + i * p.pixels,
+                  dy + (b0 + i) * out_image + (gi * p.cout_g + o) * p.pixels,
                   sizeof(float) * static_cast<size_t>(p.pixels));
   return buffer;
 }
@@ -236,14 +244,20 @@ int64_t for_chunk_ranges(int64_t chunks, Body body) {
 
 }  // namespace
 
-void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y) {
+void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* weight,
+                           const float* bias, float* y) {
   const Plan p = make_plan(g);
   const int64_t out_image = g.out_channels * p.pixels;
   for_chunk_ranges(p.chunks, [&](int64_t, int64_t c0, int64_t c1) {
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
-      float* col = p.direct && nb == 1 ? nullptr : thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
-      float* out = nb == 1 ? nullptr : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
+      const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0),
+                    cols = nb * p.pixels;
+      float* col = p.direct && nb == 1
+                       ? nullptr
+                       : thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
+      float* out =
+          nb == 1 ? nullptr
+                  : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
       float* pad = col && p.padded ? thread_scratch(ScratchSlot::kWide, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* a = chunk_columns(g, p, x, b0, nb, gi, col, pad);
@@ -255,7 +269,8 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
           gemm(false, false, p.cout_g, cols, p.k, 1.0f, w, p.k, a, cols, 0.0f, out, cols);
           for (int64_t i = 0; i < nb; ++i)
             for (int64_t o = 0; o < p.cout_g; ++o)
-              std::memcpy(y + (b0 + i) * out_image + (gi * p.cout_g + o) * p.pixels, out + o * cols + i * p.pixels,
+              std::memcpy(y + (b0 + i) * out_image + (gi * p.cout_g + o) * p.pixels,
+                          out + o * cols + i * p.pixels,
                           sizeof(float) * static_cast<size_t>(p.pixels));
         }
       }
@@ -270,15 +285,18 @@ void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* w
   });
 }
 
-void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
-                                  bool overwrite) {
+void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const float* weight,
+                                  float* dx, bool overwrite) {
   const Plan p = make_plan(g);
   const int64_t in_image = g.in_channels * g.height * g.width;
   for_chunk_ranges(p.chunks, [&](int64_t, int64_t c0, int64_t c1) {
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
+      const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0),
+                    cols = nb * p.pixels;
       float* dcol = thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
-      float* dyc = nb == 1 ? nullptr : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
+      float* dyc =
+          nb == 1 ? nullptr
+                  : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
       float* pad = p.padded ? thread_scratch(ScratchSlot::kWide, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
@@ -286,7 +304,8 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
         if (p.direct && nb == 1) {
           // dx block (cin_g x P) is contiguous: accumulate straight into it.
           float* dst = dx + b0 * in_image + gi * p.cin_g * p.pixels;
-          gemm(true, false, p.k, cols, p.cout_g, 1.0f, w, p.k, d, cols, overwrite ? 0.0f : 1.0f, dst, cols);
+          gemm(true, false, p.k, cols, p.cout_g, 1.0f, w, p.k, d, cols, overwrite ? 0.0f : 1.0f,
+               dst, cols);
           continue;
         }
         gemm(true, false, p.k, cols, p.cout_g, 1.0f, w, p.k, d, cols, 0.0f, dcol, cols);
@@ -302,11 +321,12 @@ void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const 
 // transformed weights read per chunk) (docs/performance.md, 'Winograd dispatch').
 bool conv2d_uses_winograd(const ConvGeometry& g) {
   const int64_t images = g.batch / num_threads(), tiles = (g.height + 3) / 4 * ((g.width + 3) / 4);
-  return winograd3x3_applies(g) && std::min(g.in_channels, g.out_channels) >= 8 && std::min(g.height, g.width) >= 4 &&
-         images >= 8 && images * tiles >= 32;
+  return winograd3x3_applies(g) && std::min(g.in_channels, g.out_channels) >= 8 &&
+         std::min(g.height, g.width) >= 4 && images >= 8 && images * tiles >= 32;
 }
 
-void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y) {
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias,
+                    float* y) {
   if (conv2d_uses_winograd(g))
     winograd3x3_forward(g, x, weight, bias, y);
   else
@@ -317,7 +337,8 @@ void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* 
   conv2d_backward_input(g, dy, weight, dx, false);
 }
 
-void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx, bool overwrite) {
+void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
+                           bool overwrite) {
   if (conv2d_uses_winograd(g))
     winograd3x3_backward_input(g, dy, weight, dx, overwrite);
   else
@@ -332,11 +353,14 @@ void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* 
 // than input channels (docs/performance.md, 'Winograd weight-gradient dispatch').
 bool conv2d_backward_weight_uses_winograd(const ConvGeometry& g) {
   const int64_t images = g.batch / num_threads(), tiles = (g.height + 3) / 4 * ((g.width + 3) / 4);
-  const bool lanes = images >= 16 || (images >= 2 && g.in_channels >= std::max<int64_t>(8, g.out_channels));
-  return winograd3x3_applies(g) && std::min(g.height, g.width) >= 4 && images * tiles >= 16 && lanes;
+  const bool lanes =
+      images >= 16 || (images >= 2 && g.in_channels >= std::max<int64_t>(8, g.out_channels));
+  return winograd3x3_applies(g) && std::min(g.height, g.width) >= 4 && images * tiles >= 16 &&
+         lanes;
 }
 
-void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight, float* dbias) {
+void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
+                            float* dbias) {
   if (!dweight || !conv2d_backward_weight_uses_winograd(g)) {
     conv2d_backward_weight_im2col(g, x, dy, dweight, dbias);
     return;
@@ -345,30 +369,38 @@ void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* 
   if (dbias) conv2d_backward_weight_im2col(g, x, dy, nullptr, dbias);
 }
 
-void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
-                                   float* dbias) {
+void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const float* dy,
+                                   float* dweight, float* dbias) {
   const Plan p = make_plan(g);
   const int64_t wsize = g.out_channels * p.k;
   const int64_t ranges = std::max<int64_t>(1, std::min<int64_t>(num_threads(), p.chunks));
   // Range 0 accumulates straight into dweight and dbias; every other range into its own
   // zeroed partial (reused scratch of the calling thread), added in range order after.
   const int64_t stride = wsize + g.out_channels;
-  float* partial = ranges > 1 ? thread_scratch(ScratchSlot::kStaging, static_cast<size_t>((ranges - 1) * stride)) : nullptr;
+  float* partial =
+      ranges > 1 ? thread_scratch(ScratchSlot::kStaging, static_cast<size_t>((ranges - 1) * stride))
+                 : nullptr;
   if (partial) std::fill(partial, partial + (ranges - 1) * stride, 0.0f);
   for_chunk_ranges(p.chunks, [&](int64_t r, int64_t c0, int64_t c1) {
     float* dw = r == 0 ? dweight : partial + (r - 1) * stride;
     float* db = r == 0 ? dbias : partial + (r - 1) * stride + wsize;
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0), cols = nb * p.pixels;
+      const int64_t b0 = chunk * p.chunk, nb = std::min(p.chunk, g.batch - b0),
+                    cols = nb * p.pixels;
       // Without dweight (the bias sum beside the Winograd weight gradient) no columns are needed.
-      float* col = !dweight || (p.direct && nb == 1) ? nullptr : thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
-      float* dyc = nb == 1 ? nullptr : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
+      float* col = !dweight || (p.direct && nb == 1)
+                       ? nullptr
+                       : thread_scratch(ScratchSlot::kColumns, static_cast<size_t>(p.k * cols));
+      float* dyc =
+          nb == 1 ? nullptr
+                  : thread_scratch(ScratchSlot::kProducts, static_cast<size_t>(p.cout_g * cols));
       float* pad = col && p.padded ? thread_scratch(ScratchSlot::kWide, pad_size(p, nb)) : nullptr;
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* d = chunk_output_grad(g, p, dy, b0, nb, gi, dyc);
         if (dweight) {
           const float* a = chunk_columns(g, p, x, b0, nb, gi, col, pad);
-          gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f, dw + gi * p.cout_g * p.k, p.k);
+          gemm(false, true, p.cout_g, p.k, cols, 1.0f, d, cols, a, cols, 1.0f,
+               dw + gi * p.cout_g * p.k, p.k);
         }
         if (dbias) {
           // 16 float lanes, as batch norm's sums: a serial double sum is one chain of dependent

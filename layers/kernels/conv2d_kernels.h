@@ -11,27 +11,31 @@
 namespace lowbit::kernels {
 
 // y = conv(x, weight) + bias (bias may be null). Overwrites y.
-void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias,
+                    float* y);
 // dx += conv_transpose(dy, weight).
 void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx);
 // With `overwrite`: dx = conv_transpose(dy, weight); every element is written, so dx may
 // be uninitialized (a fresh gradient buffer needs no zero fill).
-void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx, bool overwrite);
+void conv2d_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
+                           bool overwrite);
 // The im2col + sgemm formulation of the two functions above, for every geometry (they use it
 // wherever conv2d_uses_winograd is false; benchmarks and tests call it directly).
-void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);
-void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
-                                  bool overwrite);
+void conv2d_forward_im2col(const ConvGeometry& g, const float* x, const float* weight,
+                           const float* bias, float* y);
+void conv2d_backward_input_im2col(const ConvGeometry& g, const float* dy, const float* weight,
+                                  float* dx, bool overwrite);
 // True when conv2d_forward and conv2d_backward_input take the Winograd path
 // (layers/kernels/winograd3x3.h) for g.
 bool conv2d_uses_winograd(const ConvGeometry& g);
 // dweight += dy (x) im2col(x)^T, dbias += sum of dy over (N, H_out, W_out); either may be null.
 // Partial sums per thread are added in a fixed order: deterministic for a thread count.
 // dweight comes from winograd3x3_backward_weight where conv2d_backward_weight_uses_winograd(g).
-void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight, float* dbias);
+void conv2d_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
+                            float* dbias);
 // Its im2col + sgemm formulation, for every geometry (benchmarks and tests call it directly).
-void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
-                                   float* dbias);
+void conv2d_backward_weight_im2col(const ConvGeometry& g, const float* x, const float* dy,
+                                   float* dweight, float* dbias);
 // True when conv2d_backward_weight takes the Winograd path for dweight.
 bool conv2d_backward_weight_uses_winograd(const ConvGeometry& g);
 

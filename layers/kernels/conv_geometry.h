@@ -1,6 +1,7 @@
 // The shape of a 2-D convolution, the one description every convolution kernel takes: the float
 // im2col and Winograd kernels, the depthwise 3x3 kernel and the int16 kernel of integer inference.
-//   x: (batch, in_channels, height, width)   weight: (out_channels, in_channels/groups, kernel_h, kernel_w)
+//   x: (batch, in_channels, height, width)   weight: (out_channels, in_channels/groups, kernel_h,
+//   kernel_w)
 #pragma once
 
 #include <cstdint>

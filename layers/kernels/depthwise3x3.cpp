@@ -7,13 +7,15 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "layers/kernels/scratch.h"
 #include "layers/kernels/lane_sum.h"  // kLanes
+#include "layers/kernels/scratch.h"
 
 namespace lowbit::kernels {
 namespace {
 
-int64_t out_size(int64_t size, int64_t stride) { return (size - 1) / stride + 1; }  // (size + 2 - 3) / s + 1
+int64_t out_size(int64_t size, int64_t stride) {
+  return (size - 1) / stride + 1;
+}  // (size + 2 - 3) / s + 1
 
 // Copies a plane into the padded buffer (border zeroed).
 void pad_plane(const float* src, int64_t h, int64_t w, float* dst) {
@@ -51,11 +53,12 @@ float fold_lanes(const LaneVector& v) {
 }  // namespace
 
 bool depthwise3x3_applies(const ConvGeometry& g) {
-  return g.groups == g.in_channels && g.in_channels == g.out_channels && g.kernel_h == 3 && g.kernel_w == 3 &&
-         g.padding == 1 && (g.stride == 1 || g.stride == 2);
+  return g.groups == g.in_channels && g.in_channels == g.out_channels && g.kernel_h == 3 &&
+         g.kernel_w == 3 && g.padding == 1 && (g.stride == 1 || g.stride == 2);
 }
 
-void depthwise3x3_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y) {
+void depthwise3x3_forward(const ConvGeometry& g, const float* x, const float* weight,
+                          const float* bias, float* y) {
   const int64_t n = g.batch, c = g.in_channels, h = g.height, w = g.width, stride = g.stride;
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
@@ -73,14 +76,16 @@ void depthwise3x3_forward(const ConvGeometry& g, const float* x, const float* we
         float* o = out + oy * wo;
         if (stride == 1) {
           for (int64_t ox = 0; ox < wo; ++ox) {
-            o[ox] = b + k[0] * r0[ox] + k[1] * r0[ox + 1] + k[2] * r0[ox + 2] + k[3] * r1[ox] + k[4] * r1[ox + 1] +
-                    k[5] * r1[ox + 2] + k[6] * r2[ox] + k[7] * r2[ox + 1] + k[8] * r2[ox + 2];
+            o[ox] = b + k[0] * r0[ox] + k[1] * r0[ox + 1] + k[2] * r0[ox + 2] + k[3] * r1[ox] +
+                    k[4] * r1[ox + 1] + k[5] * r1[ox + 2] + k[6] * r2[ox] + k[7] * r2[ox + 1] +
+                    k[8] * r2[ox + 2];
           }
         } else {
           for (int64_t ox = 0; ox < wo; ++ox) {
             const int64_t ix = ox * stride;
-            o[ox] = b + k[0] * r0[ix] + k[1] * r0[ix + 1] + k[2] * r0[ix + 2] + k[3] * r1[ix] + k[4] * r1[ix + 1] +
-                    k[5] * r1[ix + 2] + k[6] * r2[ix] + k[7] * r2[ix + 1] + k[8] * r2[ix + 2];
+            o[ox] = b + k[0] * r0[ix] + k[1] * r0[ix + 1] + k[2] * r0[ix + 2] + k[3] * r1[ix] +
+                    k[4] * r1[ix + 1] + k[5] * r1[ix + 2] + k[6] * r2[ix] + k[7] * r2[ix + 1] +
+                    k[8] * r2[ix + 2];
           }
         }
       }
@@ -88,7 +93,8 @@ void depthwise3x3_forward(const ConvGeometry& g, const float* x, const float* we
   });
 }
 
-void depthwise3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx) {
+void depthwise3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight,
+                                 float* dx) {
   const int64_t n = g.batch, c = g.in_channels, h = g.height, w = g.width, stride = g.stride;
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(n * c, kGrainPlanes, [&](int64_t p0, int64_t p1) {
@@ -106,8 +112,9 @@ void depthwise3x3_backward_input(const ConvGeometry& g, const float* dy, const f
           const float* r2 = r1 + pw;
           float* o = out + i * w;
           for (int64_t j = 0; j < w; ++j) {
-            o[j] += k[8] * r0[j] + k[7] * r0[j + 1] + k[6] * r0[j + 2] + k[5] * r1[j] + k[4] * r1[j + 1] +
-                    k[3] * r1[j + 2] + k[2] * r2[j] + k[1] * r2[j + 1] + k[0] * r2[j + 2];
+            o[j] += k[8] * r0[j] + k[7] * r0[j + 1] + k[6] * r0[j + 2] + k[5] * r1[j] +
+                    k[4] * r1[j + 1] + k[3] * r1[j + 2] + k[2] * r2[j] + k[1] * r2[j + 1] +
+                    k[0] * r2[j + 2];
           }
         }
         continue;
@@ -134,8 +141,8 @@ void depthwise3x3_backward_input(const ConvGeometry& g, const float* dy, const f
   });
 }
 
-void depthwise3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
-                                  float* dbias) {
+void depthwise3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy,
+                                  float* dweight, float* dbias) {
   const int64_t n = g.batch, c = g.in_channels, h = g.height, w = g.width, stride = g.stride;
   const int64_t ho = out_size(h, stride), wo = out_size(w, stride), pw = w + 2;
   parallel_for(c, 1, [&](int64_t c0, int64_t c1) {
@@ -165,9 +172,12 @@ void depthwise3x3_backward_weight(const ConvGeometry& g, const float* x, const f
           const float* r2 = r1 + pw;
           for (int64_t ox = 0; ox < body; ox += kLanes) {
             const LaneVector dv = load_lanes(drow + ox);
-            a0 += load_lanes(r0 + ox) * dv, a1 += load_lanes(r0 + ox + 1) * dv, a2 += load_lanes(r0 + ox + 2) * dv;
-            a3 += load_lanes(r1 + ox) * dv, a4 += load_lanes(r1 + ox + 1) * dv, a5 += load_lanes(r1 + ox + 2) * dv;
-            a6 += load_lanes(r2 + ox) * dv, a7 += load_lanes(r2 + ox + 1) * dv, a8 += load_lanes(r2 + ox + 2) * dv;
+            a0 += load_lanes(r0 + ox) * dv, a1 += load_lanes(r0 + ox + 1) * dv,
+                a2 += load_lanes(r0 + ox + 2) * dv;
+            a3 += load_lanes(r1 + ox) * dv, a4 += load_lanes(r1 + ox + 1) * dv,
+                a5 += load_lanes(r1 + ox + 2) * dv;
+            a6 += load_lanes(r2 + ox) * dv, a7 += load_lanes(r2 + ox + 1) * dv,
+                a8 += load_lanes(r2 + ox + 2) * dv;
             ab += dv;
           }
           for (int64_t ox = body; ox < wo; ++ox) {

@@ -14,12 +14,14 @@ namespace lowbit::kernels {
 bool depthwise3x3_applies(const ConvGeometry& g);
 
 // y = depthwise(x) + bias (bias may be null); overwrites y.
-void depthwise3x3_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);
+void depthwise3x3_forward(const ConvGeometry& g, const float* x, const float* weight,
+                          const float* bias, float* y);
 // dx += depthwise^T(dy).
-void depthwise3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx);
+void depthwise3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight,
+                                 float* dx);
 // dweight += correlation of x and dy, dbias += sum of dy (either may be null). Parallel
 // over channels, so every sum has one fixed order.
-void depthwise3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight,
-                                  float* dbias);
+void depthwise3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy,
+                                  float* dweight, float* dbias);
 
 }  // namespace lowbit::kernels

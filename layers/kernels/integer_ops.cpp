@@ -11,19 +11,21 @@
 namespace lowbit::kernels {
 
 FixedPointMultiplier FixedPointMultiplier::from_real(double r) {
-  LOWBIT_CHECK(std::isfinite(r) && r >= 0.0, "fixed-point multiplier: ", r, " must be finite and >= 0");
+  LOWBIT_CHECK(std::isfinite(r) && r >= 0.0, "fixed-point multiplier: ", r,
+               " must be finite and >= 0");
   LOWBIT_CHECK(r < 1073741824.0, "fixed-point multiplier: ", r, " is too large; expected < 2^30");
   FixedPointMultiplier f;
   if (r == 0.0) return f;
   int exponent = 0;
-  const double fraction = std::frexp(r, &exponent);  // r = fraction 2^exponent, fraction in [0.5, 1)
+  const double fraction =
+      std::frexp(r, &exponent);  // r = fraction 2^exponent, fraction in [0.5, 1)
   auto m = static_cast<int64_t>(std::llround(fraction * 2147483648.0));
   if (m == (int64_t{1} << 31)) {  // the fraction rounded up to 1
     m >>= 1;
     ++exponent;
   }
   f.multiplier = static_cast<int32_t>(m);
-  f.shift = 31 - exponent;  // >= 2 since r < 2^30
+  f.shift = 31 - exponent;          // >= 2 since r < 2^30
   if (f.shift >= 63) f.shift = 63;  // r < 2^-32: every |x| < 2^31 maps to 0
   return f;
 }
@@ -46,8 +48,8 @@ void check_one_image(const ConvGeometry& g) {
 
 }  // namespace
 
-void conv2d_int16_portable(const ConvGeometry& s, const int16_t* x, const int16_t* weight, int32_t* out,
-                           IntConvScratch& scratch) {
+void conv2d_int16_portable(const ConvGeometry& s, const int16_t* x, const int16_t* weight,
+                           int32_t* out, IntConvScratch& scratch) {
   check_one_image(s);
   const int64_t ho = s.out_height(), wo = s.out_width(), positions = ho * wo;
   const int64_t group_in = s.in_channels / s.groups, group_out = s.out_channels / s.groups;
@@ -90,8 +92,8 @@ constexpr int64_t kBlock = 16;  // positions per vector (int32 lanes)
 // block of 16 positions, the depth pairs one after the other ([block][pair][16]), so the loop over
 // the depth reads memory in order.
 template <int NB, int PB>
-void vnni_tile(const int32_t* pairs, int64_t depth_pairs, int64_t block, const int32_t* weight_pairs,
-               int64_t positions, int32_t* out) {
+void vnni_tile(const int32_t* pairs, int64_t depth_pairs, int64_t block,
+               const int32_t* weight_pairs, int64_t positions, int32_t* out) {
   __m512i acc[NB][PB];
   for (int i = 0; i < NB; ++i)
     for (int b = 0; b < PB; ++b) acc[i][b] = _mm512_setzero_si512();
@@ -108,15 +110,17 @@ void vnni_tile(const int32_t* pairs, int64_t depth_pairs, int64_t block, const i
   for (int b = 0; b < PB; ++b) {
     const int64_t p0 = (block + b) * kBlock, valid = std::min<int64_t>(kBlock, positions - p0);
     const auto mask = static_cast<__mmask16>((1u << valid) - 1u);
-    for (int i = 0; i < NB; ++i) _mm512_mask_storeu_epi32(out + i * positions + p0, mask, acc[i][b]);
+    for (int i = 0; i < NB; ++i)
+      _mm512_mask_storeu_epi32(out + i * positions + p0, mask, acc[i][b]);
   }
 }
 
 template <int NB>
-void vnni_channels(const int32_t* pairs, int64_t depth_pairs, int64_t blocks, const int32_t* weight_pairs,
-                   int64_t positions, int32_t* out) {
+void vnni_channels(const int32_t* pairs, int64_t depth_pairs, int64_t blocks,
+                   const int32_t* weight_pairs, int64_t positions, int32_t* out) {
   int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2) vnni_tile<NB, 2>(pairs, depth_pairs, b, weight_pairs, positions, out);
+  for (; b + 2 <= blocks; b += 2)
+    vnni_tile<NB, 2>(pairs, depth_pairs, b, weight_pairs, positions, out);
   if (b < blocks) vnni_tile<NB, 1>(pairs, depth_pairs, b, weight_pairs, positions, out);
 }
 
@@ -127,7 +131,8 @@ void conv2d_int16_vnni(const ConvGeometry& s, const int16_t* x, const int16_t* w
   const int64_t ho = s.out_height(), wo = s.out_width(), positions = ho * wo;
   const int64_t blocks = (positions + kBlock - 1) / kBlock;
   const int64_t group_in = s.in_channels / s.groups, group_out = s.out_channels / s.groups;
-  const int64_t kh = s.kernel_h, kw = s.kernel_w, depth = group_in * kh * kw, depth_pairs = (depth + 1) / 2;
+  const int64_t kh = s.kernel_h, kw = s.kernel_w, depth = group_in * kh * kw,
+                depth_pairs = (depth + 1) / 2;
   std::vector<int32_t>& pairs = scratch.pairs;
   pairs.assign(static_cast<size_t>(blocks * depth_pairs * kBlock), 0);  // padding positions stay 0
   scratch.weight_pairs.resize(static_cast<size_t>(group_out * depth_pairs));
@@ -149,7 +154,8 @@ void conv2d_int16_vnni(const ConvGeometry& s, const int16_t* x, const int16_t* w
     for (int64_t ox = first; ox < last; ++ox) row[ox] = src[ox * s.stride - s.padding + kx];
   };
   for (int64_t g = 0; g < s.groups; ++g) {
-    // Pair q of depth indices (2q, 2q + 1) as one int32 per position: low half 2q, high half 2q + 1.
+    // Pair q of depth indices (2q, 2q + 1) as one int32 per position: low half 2q, high half 2q
+    // + 1.
     for (int64_t q = 0; q < depth_pairs; ++q)
       for (int64_t oy = 0; oy < ho; ++oy) {
         tap_row(g, 2 * q, oy, row0.data());
@@ -160,8 +166,9 @@ void conv2d_int16_vnni(const ConvGeometry& s, const int16_t* x, const int16_t* w
           const int16_t* a = row0.data() + ox;
           const int16_t* b = row1.data() + ox;
           for (int64_t i = 0; i < run; ++i)
-            dst[i] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(a[i])) |
-                                          (static_cast<uint32_t>(static_cast<uint16_t>(b[i])) << 16));
+            dst[i] =
+                static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(a[i])) |
+                                     (static_cast<uint32_t>(static_cast<uint16_t>(b[i])) << 16));
           ox += run;
         }
       }
@@ -178,10 +185,18 @@ void conv2d_int16_vnni(const ConvGeometry& s, const int16_t* x, const int16_t* w
       const int32_t* wp = scratch.weight_pairs.data() + o * depth_pairs;
       int32_t* y = out + (g * group_out + o) * positions;
       switch (std::min<int64_t>(4, group_out - o)) {
-        case 4: vnni_channels<4>(pairs.data(), depth_pairs, blocks, wp, positions, y); break;
-        case 3: vnni_channels<3>(pairs.data(), depth_pairs, blocks, wp, positions, y); break;
-        case 2: vnni_channels<2>(pairs.data(), depth_pairs, blocks, wp, positions, y); break;
-        default: vnni_channels<1>(pairs.data(), depth_pairs, blocks, wp, positions, y); break;
+        case 4:
+          vnni_channels<4>(pairs.data(), depth_pairs, blocks, wp, positions, y);
+          break;
+        case 3:
+          vnni_channels<3>(pairs.data(), depth_pairs, blocks, wp, positions, y);
+          break;
+        case 2:
+          vnni_channels<2>(pairs.data(), depth_pairs, blocks, wp, positions, y);
+          break;
+        default:
+          vnni_channels<1>(pairs.data(), depth_pairs, blocks, wp, positions, y);
+          break;
       }
     }
   }

@@ -51,8 +51,9 @@ struct IntConvScratch {
 // (vpdpwssd) when the build targets it, else conv2d_int16_portable.
 void conv2d_int16(const ConvGeometry& g, const int16_t* x, const int16_t* weight, int32_t* out,
                   IntConvScratch& scratch);
-// The same in plain C++: im2col rows and one dot product per output (any CPU; the tests compare both).
-void conv2d_int16_portable(const ConvGeometry& g, const int16_t* x, const int16_t* weight, int32_t* out,
-                           IntConvScratch& scratch);
+// The same in plain C++: im2col rows and one dot product per output (any CPU; the tests compare
+// both).
+void conv2d_int16_portable(const ConvGeometry& g, const int16_t* x, const int16_t* weight,
+                           int32_t* out, IntConvScratch& scratch);
 
 }  // namespace lowbit::kernels

@@ -41,17 +41,20 @@ void add_block_sums(const Blocks& B, const std::vector<double>& partial, float s
   std::vector<double> total(static_cast<size_t>(B.channels), 0.0);
   for (int64_t b = 0; b < B.count(); ++b)
     total[static_cast<size_t>((b / B.per_row) % B.channels)] += partial[static_cast<size_t>(b)];
-  for (int64_t c = 0; c < B.channels; ++c) out[c] += static_cast<float>(total[static_cast<size_t>(c)] * scale);
+  for (int64_t c = 0; c < B.channels; ++c)
+    out[c] += static_cast<float>(total[static_cast<size_t>(c)] * scale);
 }
 
 inline float clampf(float v, float low, float high) { return std::min(std::max(v, low), high); }
 
 // One block of the symmetric backward: dx += dy * [inside], returns sum dy * (inside ? r - u : k),
 // with r = round(u), k = clip(r), inside = (r == k), i.e. round(u) within [low, high] (eq. 19 on
-// clip's argument). Branch-free in 16 float lanes, so that it vectorizes; kDx: whether dx is wanted.
+// clip's argument). Branch-free in 16 float lanes, so that it vectorizes; kDx: whether dx is
+// wanted.
 template <bool kDx>
-float symmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, float s, float low, float high) {
-  return lane_sums<1>(n, [=](int64_t i, float (&terms)[1]) {
+float symmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, float s, float low,
+                      float high) {
+  return lane_sums<1>(n, [=](int64_t i, float(&terms)[1]) {
     const float u = px[i] * s;
     const float r = std::rint(u);
     const float k = clampf(r, low, high);
@@ -61,11 +64,12 @@ float symmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, 
 }
 
 // One block of the asymmetric backward, with m = round(u) - z and inside = m within [0, N]:
-// dx += dy * [inside]; left += dy * [not inside]; width += dy * (inside ? r - u : k - v), k = clip(m) + z.
+// dx += dy * [inside]; left += dy * [not inside]; width += dy * (inside ? r - u : k - v), k =
+// clip(m) + z.
 template <bool kDx>
-void asymmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, float s, float z, float v, float codes,
-                      float& left, float& width) {
-  const std::array<float, 2> sums = lane_sums<2>(n, [=](int64_t i, float (&terms)[2]) {
+void asymmetric_block(const float* px, const float* pdy, float* pdx, int64_t n, float s, float z,
+                      float v, float codes, float& left, float& width) {
+  const std::array<float, 2> sums = lane_sums<2>(n, [=](int64_t i, float(&terms)[2]) {
     const float u = px[i] * s;
     const float r = std::rint(u);
     const float m = r - z;
@@ -89,8 +93,8 @@ CodeRange symmetric_codes(int bits, bool is_signed) {
   return {0.0f, std::ldexp(1.0f, bits) - 1.0f};
 }
 
-void symmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner, const float* x, const float* threshold,
-                                CodeRange codes, float* y) {
+void symmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner, const float* x,
+                                const float* threshold, CodeRange codes, float* y) {
   const Blocks B = blocks_of(outer, channels, inner);
   parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
@@ -104,14 +108,16 @@ void symmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner, 
         continue;
       }
       const float s = codes.high / t, step = t / codes.high, low = codes.low, high = codes.high;
-      // clip(round(u)) = round(clip(u)) for integer bounds: clipping first keeps rint's input small.
+      // clip(round(u)) = round(clip(u)) for integer bounds: clipping first keeps rint's input
+      // small.
       for (int64_t i = begin; i < end; ++i) py[i] = std::rint(clampf(px[i] * s, low, high)) * step;
     }
   });
 }
 
-void symmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner, const float* x, const float* threshold,
-                                 CodeRange codes, const float* dy, float* dx, float* dthreshold) {
+void symmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner, const float* x,
+                                 const float* threshold, CodeRange codes, const float* dy,
+                                 float* dx, float* dthreshold) {
   const Blocks B = blocks_of(outer, channels, inner);
   std::vector<double> partial(static_cast<size_t>(B.count()), 0.0);
   parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
@@ -133,15 +139,17 @@ void symmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner,
       const float s = codes.high / t;
       const int64_t n = end - begin;
       partial[static_cast<size_t>(b)] =
-          pdx ? symmetric_block<true>(px + begin, pdy + begin, pdx + begin, n, s, codes.low, codes.high)
-              : symmetric_block<false>(px + begin, pdy + begin, nullptr, n, s, codes.low, codes.high);
+          pdx ? symmetric_block<true>(px + begin, pdy + begin, pdx + begin, n, s, codes.low,
+                                      codes.high)
+              : symmetric_block<false>(px + begin, pdy + begin, nullptr, n, s, codes.low,
+                                       codes.high);
     }
   });
   add_block_sums(B, partial, 1.0f / codes.high, dthreshold);
 }
 
-void asymmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner, const float* x, const float* left,
-                                 const float* width, int bits, float* y) {
+void asymmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner, const float* x,
+                                 const float* left, const float* width, int bits, float* y) {
   const float n = std::ldexp(1.0f, bits) - 1.0f;
   const Blocks B = blocks_of(outer, channels, inner);
   parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
@@ -163,9 +171,9 @@ void asymmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner,
   });
 }
 
-void asymmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner, const float* x, const float* left,
-                                  const float* width, int bits, const float* dy, float* dx, float* dleft,
-                                  float* dwidth) {
+void asymmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner, const float* x,
+                                  const float* left, const float* width, int bits, const float* dy,
+                                  float* dx, float* dleft, float* dwidth) {
   const float n = std::ldexp(1.0f, bits) - 1.0f;
   const Blocks B = blocks_of(outer, channels, inner);
   std::vector<double> partial_left(static_cast<size_t>(B.count()), 0.0);
@@ -184,9 +192,11 @@ void asymmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner
       float* pdx = dx ? dx + row * inner : nullptr;
       float sum_left, sum_width;
       if (pdx) {
-        asymmetric_block<true>(px + begin, pdy + begin, pdx + begin, end - begin, s, z, v, n, sum_left, sum_width);
+        asymmetric_block<true>(px + begin, pdy + begin, pdx + begin, end - begin, s, z, v, n,
+                               sum_left, sum_width);
       } else {
-        asymmetric_block<false>(px + begin, pdy + begin, nullptr, end - begin, s, z, v, n, sum_left, sum_width);
+        asymmetric_block<false>(px + begin, pdy + begin, nullptr, end - begin, s, z, v, n, sum_left,
+                                sum_width);
       }
       partial_left[static_cast<size_t>(b)] = sum_left;
       partial_width[static_cast<size_t>(b)] = sum_width;
@@ -196,8 +206,8 @@ void asymmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner
   add_block_sums(B, partial_width, 1.0f / n, dwidth);
 }
 
-void quantize_bias_int32(int64_t channels, const float* bias, double input_scale, const float* weight_scale,
-                         int64_t weight_scale_count, int32_t* out) {
+void quantize_bias_int32(int64_t channels, const float* bias, double input_scale,
+                         const float* weight_scale, int64_t weight_scale_count, int32_t* out) {
   constexpr double kLimit = 2147483647.0;  // 2^31 - 1
   for (int64_t c = 0; c < channels; ++c) {
     const double sw = weight_scale[weight_scale_count == 1 ? 0 : c];

@@ -77,7 +77,8 @@ void store(float* p, const V& v) {
 // r = B^T d for six values.
 template <class V>
 void input_1d(const V* d, V* r) {
-  const V t0 = d[4] - 4.0f * d[2], t1 = d[3] - 4.0f * d[1], t2 = d[4] - d[2], t3 = 2.0f * (d[3] - d[1]);
+  const V t0 = d[4] - 4.0f * d[2], t1 = d[3] - 4.0f * d[1], t2 = d[4] - d[2],
+          t3 = 2.0f * (d[3] - d[1]);
   r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
   r[1] = t0 + t1, r[2] = t0 - t1, r[3] = t2 + t3, r[4] = t2 - t3;
   r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
@@ -104,7 +105,8 @@ void weight_1d(const V* g, V* r) {
 // 1, z, z^2, z^3 at 0, 1, -1, 2, -2, and (0, 0, 0, 1) for infinity).
 template <class V>
 void output_grad_1d(const V* z, V* r) {
-  const V e1 = z[0] + z[2], o1 = z[1] + z[3], e2 = z[0] + 4.0f * z[2], o2 = 2.0f * z[1] + 8.0f * z[3];
+  const V e1 = z[0] + z[2], o1 = z[1] + z[3], e2 = z[0] + 4.0f * z[2],
+          o2 = 2.0f * z[1] + 8.0f * z[3];
   r[0] = z[0], r[1] = e1 + o1, r[2] = e1 - o1, r[3] = e2 + o2, r[4] = e2 - o2, r[5] = z[3];
 }
 
@@ -118,10 +120,11 @@ void weight_grad_1d(const V* s, V* r) {
 }
 
 // Applies the 1-D transform F (N values -> M values) to every column, then to every row, of an
-// N x N block: X(k, l) at src[k*src_row + l*src_col]; the M x M result to dst[k*dst_row + l*dst_col].
-// Every tile transform below is one of these: R = T X T^T for T's matrix.
+// N x N block: X(k, l) at src[k*src_row + l*src_col]; the M x M result to dst[k*dst_row +
+// l*dst_col]. Every tile transform below is one of these: R = T X T^T for T's matrix.
 template <int N, int M, class V, void (*F)(const V*, V*)>
-void transform_2d(const float* src, int64_t src_row, int64_t src_col, float* dst, int64_t dst_row, int64_t dst_col) {
+void transform_2d(const float* src, int64_t src_row, int64_t src_col, float* dst, int64_t dst_row,
+                  int64_t dst_col) {
   V t[M][N];
 #pragma GCC unroll 6
   for (int l = 0; l < N; ++l) {
@@ -159,7 +162,8 @@ void weight_tile(const float* src, int64_t ld_src, float* dst, int64_t ld) {
   transform_2d<3, kIn, V, weight_1d<V>>(src, 3 * ld_src, ld_src, dst, kIn * ld, ld);
 }
 
-// D = A dY A^T for one output-gradient tile: dY(r, j) at src[r*row + j*col]; D(k, l) to dst[(6k + l)*ld].
+// D = A dY A^T for one output-gradient tile: dY(r, j) at src[r*row + j*col]; D(k, l) to dst[(6k +
+// l)*ld].
 template <class V>
 void output_grad_tile(const float* src, int64_t row, int64_t col, float* dst, int64_t ld) {
   transform_2d<kOut, kIn, V, output_grad_1d<V>>(src, row, col, dst, kIn * ld, ld);
@@ -171,7 +175,8 @@ void weight_grad_tile(const float* src, int64_t ld, float* dst, int64_t ld_dst) 
   transform_2d<kIn, 3, V, weight_grad_1d<V>>(src, kIn * ld, ld, dst, 3 * ld_dst, ld_dst);
 }
 
-// body(i, Lanes{}) for i = 0, kLanes, ... while kLanes lanes remain, then body(i, float{}) for the rest.
+// body(i, Lanes{}) for i = 0, kLanes, ... while kLanes lanes remain, then body(i, float{}) for the
+// rest.
 template <class Body>
 void for_lanes(int64_t n, Body body) {
   int64_t i = 0;
@@ -205,7 +210,8 @@ void transpose16(const float* const* rows, float* const* cols) {
   for (int r = 0; r < 16; ++r) v[r] = _mm512_loadu_ps(rows[r]);
 #pragma GCC unroll 4
   for (int q = 0; q < 4; ++q) {
-    const __m512i lo = _mm512_loadu_si512(kSwapIndex[q].lo), hi = _mm512_loadu_si512(kSwapIndex[q].hi);
+    const __m512i lo = _mm512_loadu_si512(kSwapIndex[q].lo),
+                  hi = _mm512_loadu_si512(kSwapIndex[q].hi);
 #pragma GCC unroll 16
     for (int r = 0; r < 16; ++r) {
       if (r & (1 << q)) continue;
@@ -231,10 +237,10 @@ struct Problem {
 constexpr int64_t kColumns = 128;
 
 struct Plan {
-  int64_t th, tw;         // tiles per image: th x tw
-  int64_t wp, wo;         // widths of the padded input plane (4 tw + 2) and of the tiled output (4 tw)
-  int64_t ranges;         // the batch is split into this many contiguous ranges, one per thread
-  int64_t images, rows;   // a chunk: up to `images` images of a range times `rows` tile rows
+  int64_t th, tw;  // tiles per image: th x tw
+  int64_t wp, wo;  // widths of the padded input plane (4 tw + 2) and of the tiled output (4 tw)
+  int64_t ranges;  // the batch is split into this many contiguous ranges, one per thread
+  int64_t images, rows;  // a chunk: up to `images` images of a range times `rows` tile rows
   // Pixel q = y W + x of a plane: its position in the padded input plane and in the output plane.
   std::vector<int64_t> in_pixel, out_pixel;
 
@@ -243,7 +249,8 @@ struct Plan {
     wp = kOut * tw + 2, wo = kOut * tw;
     ranges = std::max<int64_t>(1, std::min<int64_t>(num_threads(), p.batch));
     // At least one vector of images; whole images while they fit in kColumns, else bands of rows.
-    images = std::min(std::max<int64_t>(kLanes, (kColumns + th * tw - 1) / (th * tw)), (p.batch + ranges - 1) / ranges);
+    images = std::min(std::max<int64_t>(kLanes, (kColumns + th * tw - 1) / (th * tw)),
+                      (p.batch + ranges - 1) / ranges);
     rows = std::clamp<int64_t>(kColumns / (images * tw), 1, th);
     for (int64_t y = 0; y < p.height; ++y)
       for (int64_t x = 0; x < p.width; ++x) {
@@ -259,10 +266,12 @@ float* transform_weights(const ConvGeometry& g, const float* weight, bool rotate
   const int64_t w_out = g.out_channels, w_in = g.in_channels;
   float* u = thread_scratch(ScratchSlot::kWide, static_cast<size_t>(kPositions * ldu));
   parallel_for(w_out, 8, [&](int64_t o0, int64_t o1) {
-    float* taps = thread_scratch(ScratchSlot::kStaging, static_cast<size_t>(9 * w_in));  // (9, w_in): one tap per row
+    float* taps = thread_scratch(ScratchSlot::kStaging,
+                                 static_cast<size_t>(9 * w_in));  // (9, w_in): one tap per row
     for (int64_t o = o0; o < o1; ++o) {
       for (int64_t c = 0; c < w_in; ++c)
-        for (int k = 0; k < 9; ++k) taps[k * w_in + c] = weight[(o * w_in + c) * 9 + (rotate ? 8 - k : k)];
+        for (int k = 0; k < 9; ++k)
+          taps[k * w_in + c] = weight[(o * w_in + c) * 9 + (rotate ? 8 - k : k)];
       for_lanes(w_in, [&](int64_t c, auto lanes) {
         weight_tile<decltype(lanes)>(taps + c, w_in, u + o * w_in + c, ldu);
       });
@@ -273,8 +282,8 @@ float* transform_weights(const ConvGeometry& g, const float* weight, bool rotate
 
 // buf[(pos[q] - origin) * nb + i] = src[i * stride + q] for images i < nb and pixels q in [q0, q1):
 // one channel plane of nb images, `stride` floats apart, to the interleaved (pixel, image) layout.
-void interleave(const float* src, int64_t stride, int64_t nb, const int64_t* pos, int64_t q0, int64_t q1,
-                int64_t origin, float* buf) {
+void interleave(const float* src, int64_t stride, int64_t nb, const int64_t* pos, int64_t q0,
+                int64_t q1, int64_t origin, float* buf) {
   int64_t i0 = 0;
   for (; i0 + 16 <= nb; i0 += 16) {
     int64_t q = q0;
@@ -301,8 +310,8 @@ struct Epilogue {
 
 // Plane q of channel o of image b0 + i of dst = (or +=) buf[(out_pixel[q] - origin) * nb + i]
 // (+ bias), for q in [q0, q1).
-void deinterleave(const Problem& p, const Plan& plan, const float* buf, int64_t b0, int64_t nb, int64_t o,
-                  int64_t q0, int64_t q1, int64_t origin, Epilogue e, float* dst) {
+void deinterleave(const Problem& p, const Plan& plan, const float* buf, int64_t b0, int64_t nb,
+                  int64_t o, int64_t q0, int64_t q1, int64_t origin, Epilogue e, float* dst) {
   const int64_t plane = p.height * p.width, stride = p.out * plane;
   const float b = e.bias ? e.bias[o] : 0.0f;
   float* out = dst + (b0 * p.out + o) * plane;
@@ -323,7 +332,8 @@ void deinterleave(const Problem& p, const Plan& plan, const float* buf, int64_t 
       float block[16][16];
       const float* rows[16];
       float* cols[16];
-      for (int r = 0; r < 16; ++r) rows[r] = buf + (pos[q + r] - origin) * nb + i0, cols[r] = block[r];
+      for (int r = 0; r < 16; ++r)
+        rows[r] = buf + (pos[q + r] - origin) * nb + i0, cols[r] = block[r];
       transpose16(rows, cols);
       for (int r = 0; r < 16; ++r) emit(i0 + r, q, block[r], 16);
     }
@@ -347,16 +357,18 @@ struct Pass {
 
 // V[xi] (p.in x nb*tiles, channel c's row at v + c * nb*tiles, xi planes ldv apart) = B^T d B for
 // the input tiles of images b0..b0+nb-1, tile rows ty0..ty0+rows-1; ibuf holds one channel's band.
-void transform_input(const Problem& p, const Plan& plan, const float* src, int64_t b0, int64_t nb, int64_t ty0,
-                     int64_t rows, float* v, int64_t ldv, float* ibuf) {
-  const int64_t tiles = rows * plan.tw, cols = nb * tiles, row_stride = plan.wp * nb, plane = p.height * p.width;
+void transform_input(const Problem& p, const Plan& plan, const float* src, int64_t b0, int64_t nb,
+                     int64_t ty0, int64_t rows, float* v, int64_t ldv, float* ibuf) {
+  const int64_t tiles = rows * plan.tw, cols = nb * tiles, row_stride = plan.wp * nb,
+                plane = p.height * p.width;
   // Input rows 4 ty0 - 1 .. 4 (ty0 + rows) with the zero border, which is written once:
   // interleave fills the same interior for every channel.
-  const int64_t y0 = std::max<int64_t>(0, kOut * ty0 - 1), y1 = std::min(p.height, kOut * (ty0 + rows) + 1);
+  const int64_t y0 = std::max<int64_t>(0, kOut * ty0 - 1),
+                y1 = std::min(p.height, kOut * (ty0 + rows) + 1);
   std::fill(ibuf, ibuf + (kOut * rows + 2) * row_stride, 0.0f);
   for (int64_t c = 0; c < p.in; ++c) {
-    interleave(src + (b0 * p.in + c) * plane, p.in * plane, nb, plan.in_pixel.data(), y0 * p.width, y1 * p.width,
-               kOut * ty0 * plan.wp, ibuf);
+    interleave(src + (b0 * p.in + c) * plane, p.in * plane, nb, plan.in_pixel.data(), y0 * p.width,
+               y1 * p.width, kOut * ty0 * plan.wp, ibuf);
     for (int64_t t = 0; t < tiles; ++t) {
       const float* in = ibuf + (t / plan.tw * kOut * plan.wp + t % plan.tw * kOut) * nb;
       float* out = v + c * cols + t * nb;  // V[xi] column t * nb + i
@@ -369,16 +381,16 @@ void transform_input(const Problem& p, const Plan& plan, const float* src, int64
 
 // Images b0..b0+nb-1, tile rows ty0..ty0+rows-1: transforms, 36 GEMMs, inverse transforms.
 // v, mm: V and M; ibuf, obuf: the interleaved input band and output band.
-void run_chunk(const Pass& s, const float* src, float* dst, int64_t b0, int64_t nb, int64_t ty0, int64_t rows,
-               float* v, float* mm, float* ibuf, float* obuf) {
+void run_chunk(const Pass& s, const float* src, float* dst, int64_t b0, int64_t nb, int64_t ty0,
+               int64_t rows, float* v, float* mm, float* ibuf, float* obuf) {
   const Problem& p = s.p;
   const Plan& plan = s.plan;
   const int64_t tiles = rows * plan.tw, cols = nb * tiles;
   transform_input(p, plan, src, b0, nb, ty0, rows, v, s.ldv, ibuf);
   const int64_t lda = s.trans_u ? p.out : p.in;
   for (int64_t xi = 0; xi < kPositions; ++xi)
-    gemm(s.trans_u, false, p.out, cols, p.in, 1.0f, s.u + xi * s.ldu, lda, v + xi * s.ldv, cols, 0.0f,
-         mm + xi * s.ldm, cols);
+    gemm(s.trans_u, false, p.out, cols, p.in, 1.0f, s.u + xi * s.ldu, lda, v + xi * s.ldv, cols,
+         0.0f, mm + xi * s.ldm, cols);
   for (int64_t o = 0; o < p.out; ++o) {
     for (int64_t t = 0; t < tiles; ++t) {
       const float* in = mm + o * cols + t * nb;
@@ -387,14 +399,15 @@ void run_chunk(const Pass& s, const float* src, float* dst, int64_t b0, int64_t 
         output_tile<decltype(lanes)>(in + i, s.ldm, out + i, plan.wo * nb, nb);
       });
     }
-    deinterleave(p, plan, obuf, b0, nb, o, kOut * ty0 * p.width, std::min(p.height, kOut * (ty0 + rows)) * p.width,
-                 kOut * ty0 * plan.wo, s.e, dst);
+    deinterleave(p, plan, obuf, b0, nb, o, kOut * ty0 * p.width,
+                 std::min(p.height, kOut * (ty0 + rows)) * p.width, kOut * ty0 * plan.wo, s.e, dst);
   }
 }
 
 // dst (+)= the convolution of src: each thread takes one contiguous range of images, in chunks
 // fixed by the plan (so the result depends on the thread count only).
-void run(const Problem& p, const float* src, const float* u, int64_t ldu, bool trans_u, Epilogue e, float* dst) {
+void run(const Problem& p, const float* src, const float* u, int64_t ldu, bool trans_u, Epilogue e,
+         float* dst) {
   const Plan plan(p);
   const int64_t max_cols = plan.images * plan.rows * plan.tw;
   const Pass s{p, plan, u, ldu, trans_u, e, p.in * max_cols + kSkew, p.out * max_cols + kSkew};
@@ -408,8 +421,8 @@ void run(const Problem& p, const float* src, const float* u, int64_t ldu, bool t
       const int64_t first = p.batch * r / plan.ranges, last = p.batch * (r + 1) / plan.ranges;
       for (int64_t b0 = first; b0 < last; b0 += plan.images)
         for (int64_t ty0 = 0; ty0 < plan.th; ty0 += plan.rows)
-          run_chunk(s, src, dst, b0, std::min(plan.images, last - b0), ty0, std::min(plan.rows, plan.th - ty0), v, mm,
-                    ibuf, ibuf + in_buf);
+          run_chunk(s, src, dst, b0, std::min(plan.images, last - b0), ty0,
+                    std::min(plan.rows, plan.th - ty0), v, mm, ibuf, ibuf + in_buf);
     }
   });
 }
@@ -425,9 +438,11 @@ struct WeightPass {
 // D[xi] (p.out x nb*tiles, channel o's row at d + o * nb*tiles, xi planes ldd apart) = A dY A^T
 // for the output-gradient tiles of images b0..b0+nb-1, tile rows ty0..ty0+rows-1; obuf holds one
 // channel's band.
-void transform_output_grad(const Problem& p, const Plan& plan, const float* dy, int64_t b0, int64_t nb, int64_t ty0,
-                           int64_t rows, float* d, int64_t ldd, float* obuf) {
-  const int64_t tiles = rows * plan.tw, cols = nb * tiles, row_stride = plan.wo * nb, plane = p.height * p.width;
+void transform_output_grad(const Problem& p, const Plan& plan, const float* dy, int64_t b0,
+                           int64_t nb, int64_t ty0, int64_t rows, float* d, int64_t ldd,
+                           float* obuf) {
+  const int64_t tiles = rows * plan.tw, cols = nb * tiles, row_stride = plan.wo * nb,
+                plane = p.height * p.width;
   // The zeros of partial tiles beyond the map are written once: interleave fills the same pixels
   // for every channel.
   std::fill(obuf, obuf + kOut * rows * row_stride, 0.0f);
@@ -446,19 +461,21 @@ void transform_output_grad(const Problem& p, const Plan& plan, const float* dy, 
 }
 
 // M += (or, for the range's first chunk, =) the chunk's D V^T at each xi.
-void weight_chunk(const WeightPass& s, const float* x, const float* dy, int64_t b0, int64_t nb, int64_t ty0,
-                  int64_t rows, bool first, float* v, float* d, float* ibuf, float* obuf, float* m) {
+void weight_chunk(const WeightPass& s, const float* x, const float* dy, int64_t b0, int64_t nb,
+                  int64_t ty0, int64_t rows, bool first, float* v, float* d, float* ibuf,
+                  float* obuf, float* m) {
   const Problem& p = s.p;
   const int64_t cols = nb * rows * s.plan.tw;
   transform_input(p, s.plan, x, b0, nb, ty0, rows, v, s.ldv, ibuf);
   transform_output_grad(p, s.plan, dy, b0, nb, ty0, rows, d, s.ldd, obuf);
   for (int64_t xi = 0; xi < kPositions; ++xi)
-    gemm(false, true, p.out, p.in, cols, 1.0f, d + xi * s.ldd, cols, v + xi * s.ldv, cols, first ? 0.0f : 1.0f,
-         m + xi * s.ldm, p.in);
+    gemm(false, true, p.out, p.in, cols, 1.0f, d + xi * s.ldd, cols, v + xi * s.ldv, cols,
+         first ? 0.0f : 1.0f, m + xi * s.ldm, p.in);
 }
 
 // dw (+)= G^T M G, dw in the (out, in, 3, 3) layout; taps: scratch of 9 * p.in floats.
-void transform_weight_grad(const Problem& p, const float* m, int64_t ldm, bool accumulate, float* dw, float* taps) {
+void transform_weight_grad(const Problem& p, const float* m, int64_t ldm, bool accumulate,
+                           float* dw, float* taps) {
   for (int64_t o = 0; o < p.out; ++o) {
     for_lanes(p.in, [&](int64_t c, auto lanes) {
       weight_grad_tile<decltype(lanes)>(m + o * p.in + c, ldm, taps + c, p.in);
@@ -473,11 +490,14 @@ void transform_weight_grad(const Problem& p, const float* m, int64_t ldm, bool a
 }
 
 void check_geometry(const ConvGeometry& g) {
-  LOWBIT_CHECK(winograd3x3_applies(g), "winograd3x3: needs a 3x3 kernel, stride 1, padding 1 and one group, got ",
-               g.kernel_h, "x", g.kernel_w, " stride ", g.stride, " padding ", g.padding, " groups ", g.groups);
-  LOWBIT_CHECK(g.batch > 0 && g.in_channels > 0 && g.out_channels > 0 && g.height > 0 && g.width > 0,
-               "winograd3x3: needs positive sizes, got batch ", g.batch, ", channels ", g.in_channels, " -> ",
-               g.out_channels, ", map ", g.height, "x", g.width);
+  LOWBIT_CHECK(winograd3x3_applies(g),
+               "winograd3x3: needs a 3x3 kernel, stride 1, padding 1 and one group, got ",
+               g.kernel_h, "x", g.kernel_w, " stride ", g.stride, " padding ", g.padding,
+               " groups ", g.groups);
+  LOWBIT_CHECK(
+      g.batch > 0 && g.in_channels > 0 && g.out_channels > 0 && g.height > 0 && g.width > 0,
+      "winograd3x3: needs positive sizes, got batch ", g.batch, ", channels ", g.in_channels,
+      " -> ", g.out_channels, ", map ", g.height, "x", g.width);
 }
 
 }  // namespace
@@ -486,27 +506,32 @@ bool winograd3x3_applies(const ConvGeometry& g) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride == 1 && g.padding == 1 && g.groups == 1;
 }
 
-void winograd3x3_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y) {
+void winograd3x3_forward(const ConvGeometry& g, const float* x, const float* weight,
+                         const float* bias, float* y) {
   check_geometry(g);
   const int64_t ldu = g.out_channels * g.in_channels + kSkew;
   const float* u = transform_weights(g, weight, false, ldu);
-  run({g.batch, g.in_channels, g.out_channels, g.height, g.width}, x, u, ldu, false, {bias, false}, y);
+  run({g.batch, g.in_channels, g.out_channels, g.height, g.width}, x, u, ldu, false, {bias, false},
+      y);
 }
 
-void winograd3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
-                                bool overwrite) {
+void winograd3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight,
+                                float* dx, bool overwrite) {
   check_geometry(g);
   const int64_t ldu = g.out_channels * g.in_channels + kSkew;
   const float* u = transform_weights(g, weight, true, ldu);
-  run({g.batch, g.out_channels, g.in_channels, g.height, g.width}, dy, u, ldu, true, {nullptr, !overwrite}, dx);
+  run({g.batch, g.out_channels, g.in_channels, g.height, g.width}, dy, u, ldu, true,
+      {nullptr, !overwrite}, dx);
 }
 
-void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight) {
+void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy,
+                                 float* dweight) {
   check_geometry(g);
   const Problem p{g.batch, g.in_channels, g.out_channels, g.height, g.width};
   const Plan plan(p);
   const int64_t max_cols = plan.images * plan.rows * plan.tw, wsize = p.out * p.in * 9;
-  const WeightPass s{p, plan, p.in * max_cols + kSkew, p.out * max_cols + kSkew, p.out * p.in + kSkew};
+  const WeightPass s{p, plan, p.in * max_cols + kSkew, p.out * max_cols + kSkew,
+                     p.out * p.in + kSkew};
   const int64_t in_buf = (kOut * plan.rows + 2) * plan.wp * plan.images;
   const int64_t out_buf = kOut * plan.rows * plan.wo * plan.images;
   // Each thread sums M over its ranges' chunks. The thread starting at range 0 adds its dW into
@@ -524,8 +549,8 @@ void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const fl
       const int64_t begin = p.batch * r / plan.ranges, end = p.batch * (r + 1) / plan.ranges;
       for (int64_t b0 = begin; b0 < end; b0 += plan.images)
         for (int64_t ty0 = 0; ty0 < plan.th; ty0 += plan.rows) {
-          weight_chunk(s, x, dy, b0, std::min(plan.images, end - b0), ty0, std::min(plan.rows, plan.th - ty0), first,
-                       v, d, ibuf, ibuf + in_buf, m);
+          weight_chunk(s, x, dy, b0, std::min(plan.images, end - b0), ty0,
+                       std::min(plan.rows, plan.th - ty0), first, v, d, ibuf, ibuf + in_buf, m);
           first = false;
         }
     }

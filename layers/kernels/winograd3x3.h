@@ -15,13 +15,15 @@ namespace lowbit::kernels {
 bool winograd3x3_applies(const ConvGeometry& g);
 
 // y = conv(x, weight) + bias (bias may be null). Overwrites y.
-void winograd3x3_forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* y);
+void winograd3x3_forward(const ConvGeometry& g, const float* x, const float* weight,
+                         const float* bias, float* y);
 // dx += conv_transpose(dy, weight), or with `overwrite` dx = conv_transpose(dy, weight)
 // (every element written, so dx may be uninitialized).
-void winograd3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight, float* dx,
-                                bool overwrite);
+void winograd3x3_backward_input(const ConvGeometry& g, const float* dy, const float* weight,
+                                float* dx, bool overwrite);
 // dweight += the weight gradient (C_out, C_in, 3, 3) of conv(x, weight) for output gradient dy
 // (the bias gradient, the sum of dy, is not computed here).
-void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dweight);
+void winograd3x3_backward_weight(const ConvGeometry& g, const float* x, const float* dy,
+                                 float* dweight);
 
 }  // namespace lowbit::kernels

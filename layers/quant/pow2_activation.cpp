@@ -1,4 +1,5 @@
-// Power-of-two activation quantizer: forward levels, the backward slopes (eq. 7 or clipped), eq. 6 error.
+// Power-of-two activation quantizer: forward levels, the backward slopes (eq. 7 or clipped), eq. 6
+// error.
 #include "layers/quant/pow2_activation.h"
 
 #include <algorithm>
@@ -14,8 +15,10 @@ namespace lowbit {
 namespace {
 
 void check_spec(const Pow2ActivationSpec& s) {
-  LOWBIT_CHECK(s.bits >= 2 && s.bits <= 16, "power-of-two activation: bits ", s.bits, " out of range; expected 2..16");
-  LOWBIT_CHECK(s.q2 > 0 && std::isfinite(s.q2), "power-of-two activation: q2 ", s.q2, " must be positive");
+  LOWBIT_CHECK(s.bits >= 2 && s.bits <= 16, "power-of-two activation: bits ", s.bits,
+               " out of range; expected 2..16");
+  LOWBIT_CHECK(s.q2 > 0 && std::isfinite(s.q2), "power-of-two activation: q2 ", s.q2,
+               " must be positive");
 }
 
 // Magnitude quantization of a >= 0: the level whose interval (t_{i-1}, t_i] holds a.
@@ -66,7 +69,8 @@ float pow2_activation_value(float x, const Pow2ActivationSpec& spec) {
 Pow2Backward parse_pow2_backward(const std::string& name) {
   if (name == "eq7") return Pow2Backward::kEq7;
   if (name == "clipped") return Pow2Backward::kClipped;
-  throw Error(concat("unknown power-of-two activation backward '", name, "'; expected eq7 or clipped"));
+  throw Error(
+      concat("unknown power-of-two activation backward '", name, "'; expected eq7 or clipped"));
 }
 
 const char* pow2_backward_name(Pow2Backward backward) {
@@ -77,17 +81,21 @@ Pow2Scale parse_pow2_scale(const std::string& name) {
   if (name == "fixed") return Pow2Scale::kFixed;
   if (name == "trained") return Pow2Scale::kTrained;
   if (name == "trained-pow2") return Pow2Scale::kTrainedPow2;
-  throw Error(concat("unknown power-of-two activation scale '", name, "'; expected fixed, trained or trained-pow2"));
+  throw Error(concat("unknown power-of-two activation scale '", name,
+                     "'; expected fixed, trained or trained-pow2"));
 }
 
 const char* pow2_scale_name(Pow2Scale scale) {
-  return scale == Pow2Scale::kTrained ? "trained" : scale == Pow2Scale::kTrainedPow2 ? "trained-pow2" : "fixed";
+  return scale == Pow2Scale::kTrained       ? "trained"
+         : scale == Pow2Scale::kTrainedPow2 ? "trained-pow2"
+                                            : "fixed";
 }
 
 float pow2_activation_slope(float x, const Pow2ActivationSpec& spec) {
   if (x < 0 && !spec.is_signed) return 0.0f;
   const float a = std::fabs(x);
-  if (spec.backward == Pow2Backward::kClipped) return a <= std::ldexp(spec.q2, spec.bits - 2) ? 1.0f : 0.0f;
+  if (spec.backward == Pow2Backward::kClipped)
+    return a <= std::ldexp(spec.q2, spec.bits - 2) ? 1.0f : 0.0f;
   const float dead_zone = 0.5f * spec.q2;
   // The last threshold: the midpoint between the two largest levels.
   const float last = spec.bits == 2 ? dead_zone : 0.75f * std::ldexp(spec.q2, spec.bits - 2);
@@ -101,8 +109,9 @@ double pow2_activation_expected_error(const Pow2ActivationSpec& spec) {
   double error = 0.0;
   for (size_t i = 0; i < levels.size(); ++i) {
     const double low = i == 0 ? 0.0 : 0.5 * (static_cast<double>(levels[i - 1]) + levels[i]);
-    const double high = i + 1 == levels.size() ? std::numeric_limits<double>::infinity()
-                                               : 0.5 * (static_cast<double>(levels[i]) + levels[i + 1]);
+    const double high = i + 1 == levels.size()
+                            ? std::numeric_limits<double>::infinity()
+                            : 0.5 * (static_cast<double>(levels[i]) + levels[i + 1]);
     error += squared_error_on(low, high, levels[i]);
   }
   return error;
@@ -155,8 +164,9 @@ struct Pow2Kernel {
         is_signed(spec.is_signed),
         proxy(spec.backward) {}
 
-  // y = pow2_activation_value(x) over n elements, bit for bit (a NaN passes through). Chunked so that each pass over the thresholds is a branch-free loop the
-  // compiler vectorizes: the magnitude steps up to levels[i + 1] wherever |x| > thresholds[i].
+  // y = pow2_activation_value(x) over n elements, bit for bit (a NaN passes through). Chunked so
+  // that each pass over the thresholds is a branch-free loop the compiler vectorizes: the magnitude
+  // steps up to levels[i + 1] wherever |x| > thresholds[i].
   void forward(const float* x, float* y, int64_t n) const {
     constexpr int64_t kChunk = 256;
     float magnitude[kChunk];
@@ -180,7 +190,8 @@ struct Pow2Kernel {
 
   // dx += dy * pow2_activation_slope(x), branch-free. Every arithmetic operation runs for every
   // element and only selects depend on x: a division or product the compiler had to keep
-  // conditional (it may not speculate one that could raise a floating-point flag) would not vectorize.
+  // conditional (it may not speculate one that could raise a floating-point flag) would not
+  // vectorize.
   void backward(const float* x, const float* dy, float* dx, int64_t n) const {
     if (proxy == Pow2Backward::kClipped) {
       backward_clipped(x, dy, dx, n);
@@ -188,7 +199,8 @@ struct Pow2Kernel {
     }
     // Locals, not members: a store to dx might otherwise alias them, forcing a reload per element.
     const float top = last, zero_below = dead_zone, shift = last - 1.0f;
-    const float negative_slope = is_signed ? 1.0f : 0.0f;  // the unsigned variant passes nothing for x < 0
+    const float negative_slope =
+        is_signed ? 1.0f : 0.0f;  // the unsigned variant passes nothing for x < 0
     for (int64_t e = 0; e < n; ++e) {
       const float a = std::fabs(x[e]);
       const float decay = 1.0f / (a - shift);
@@ -231,10 +243,11 @@ void for_each_scaled_chunk(float a, const float* xs, int64_t count, Body&& body)
 // y = a P(x / a) over n elements.
 void scaled_pow2_forward(const Pow2Kernel& kernel, float a, const float* x, float* y, int64_t n) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    for_each_scaled_chunk(a, x + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
-      kernel.forward(u, p, m);
-      for (int64_t e = 0; e < m; ++e) y[begin + start + e] = a * p[e];
-    });
+    for_each_scaled_chunk(a, x + begin, end - begin,
+                          [&](int64_t start, int64_t m, const float* u, float* p) {
+                            kernel.forward(u, p, m);
+                            for (int64_t e = 0; e < m; ++e) y[begin + start + e] = a * p[e];
+                          });
   });
 }
 
@@ -242,22 +255,25 @@ void scaled_pow2_forward(const Pow2Kernel& kernel, float a, const float* x, floa
 // sum dy (P(u) - u P'(u)), the derivative of a P(x / a) in a before LSQ's gradient scale. One
 // partial sum per fixed block of kGrain elements, added in block order: the same sum on any
 // thread count.
-double scaled_pow2_backward(const Pow2Kernel& kernel, float a, const float* x, const float* dy, float* dx,
-                            int64_t n) {
+double scaled_pow2_backward(const Pow2Kernel& kernel, float a, const float* x, const float* dy,
+                            float* dx, int64_t n) {
   std::vector<double> partial((n + kGrain - 1) / kGrain, 0.0);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
     double sum = 0;
-    for_each_scaled_chunk(a, x + begin, end - begin, [&](int64_t start, int64_t m, const float* u, float* p) {
-      const float* g = dy + begin + start;
-      float slope[kScaledChunk], ones[kScaledChunk];
-      std::fill(slope, slope + m, 0.0f);
-      std::fill(ones, ones + m, 1.0f);
-      kernel.forward(u, p, m);
-      kernel.backward(u, ones, slope, m);
-      if (dx)
-        for (int64_t e = 0; e < m; ++e) dx[begin + start + e] += g[e] * slope[e];
-      for (int64_t e = 0; e < m; ++e) sum += static_cast<double>(g[e]) * (p[e] - u[e] * slope[e]);
-    });
+    for_each_scaled_chunk(a, x + begin, end - begin,
+                          [&](int64_t start, int64_t m, const float* u, float* p) {
+                            const float* g = dy + begin + start;
+                            float slope[kScaledChunk], ones[kScaledChunk];
+                            std::fill(slope, slope + m, 0.0f);
+                            std::fill(ones, ones + m, 1.0f);
+                            kernel.forward(u, p, m);
+                            kernel.backward(u, ones, slope, m);
+                            if (dx)
+                              for (int64_t e = 0; e < m; ++e)
+                                dx[begin + start + e] += g[e] * slope[e];
+                            for (int64_t e = 0; e < m; ++e)
+                              sum += static_cast<double>(g[e]) * (p[e] - u[e] * slope[e]);
+                          });
     partial[begin / kGrain] = sum;
   });
   double total = 0;
@@ -276,8 +292,9 @@ Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec) {
   Tensor y = Tensor::empty(x.shape());
   const float* px = x.data();
   float* py = y.data();
-  parallel_for(x.numel(), kGrain,
-               [&](int64_t begin, int64_t end) { kernel->forward(px + begin, py + begin, end - begin); });
+  parallel_for(x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    kernel->forward(px + begin, py + begin, end - begin);
+  });
   record(y, "pow2_activation", {x}, [x, kernel](const Tensor& out) {
     const float* xs = x.data();
     const float* dy = out.grad();
@@ -289,36 +306,44 @@ Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec) {
   return y;
 }
 
-Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2ActivationSpec& spec, float grad_scale) {
+Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2ActivationSpec& spec,
+                              float grad_scale) {
   check_spec(spec);
   LOWBIT_CHECK(scale.numel() == 1, "scaled power-of-two activation: the scale has ", scale.numel(),
                " elements; expected 1");
   const float trained = scale.data()[0];
-  LOWBIT_CHECK(trained > 0 && std::isfinite(trained), "scaled power-of-two activation: the trained scale is ", trained,
+  LOWBIT_CHECK(trained > 0 && std::isfinite(trained),
+               "scaled power-of-two activation: the trained scale is ", trained,
                "; expected a positive finite number");
-  const float a = spec.scale == Pow2Scale::kTrainedPow2 ? std::exp2(std::round(std::log2(trained))) : trained;
+  const float a =
+      spec.scale == Pow2Scale::kTrainedPow2 ? std::exp2(std::round(std::log2(trained))) : trained;
   auto kernel = std::make_shared<const Pow2Kernel>(spec);
   Tensor y = Tensor::empty(x.shape());
   scaled_pow2_forward(*kernel, a, x.data(), y.data(), x.numel());
-  record(y, "scaled_pow2_activation", {x, scale}, [x, scale, kernel, a, grad_scale](const Tensor& out) {
-    float* dx = x.requires_grad() ? x.grad() : nullptr;
-    const double dscale = scaled_pow2_backward(*kernel, a, x.data(), out.grad(), dx, x.numel());
-    if (scale.requires_grad()) scale.grad()[0] += static_cast<float>(grad_scale * dscale);
-  });
+  record(y, "scaled_pow2_activation", {x, scale},
+         [x, scale, kernel, a, grad_scale](const Tensor& out) {
+           float* dx = x.requires_grad() ? x.grad() : nullptr;
+           const double dscale =
+               scaled_pow2_backward(*kernel, a, x.data(), out.grad(), dx, x.numel());
+           if (scale.requires_grad()) scale.grad()[0] += static_cast<float>(grad_scale * dscale);
+         });
   return y;
 }
 
 Pow2Activation::Pow2Activation(Pow2ActivationSpec spec) : spec_(spec) {
   check_spec(spec_);
-  if (spec_.scale != Pow2Scale::kFixed) scale_ = register_parameter("scale", ParamRole::kQuantScale, Tensor::full({1}, 1.0f));
+  if (spec_.scale != Pow2Scale::kFixed)
+    scale_ = register_parameter("scale", ParamRole::kQuantScale, Tensor::full({1}, 1.0f));
 }
 
 Tensor Pow2Activation::forward(const Tensor& x) {
   if (spec_.scale == Pow2Scale::kFixed) return pow2_activation(x, spec_);
   // LSQ's g = 1 / sqrt(N Qp): N the activations of one image, Qp the top level's code.
-  const int64_t per_image = x.shape().rank() > 0 && x.shape()[0] > 0 ? x.numel() / x.shape()[0] : x.numel();
+  const int64_t per_image =
+      x.shape().rank() > 0 && x.shape()[0] > 0 ? x.numel() / x.shape()[0] : x.numel();
   const double top_code = std::ldexp(1.0, spec_.bits - 2);
-  return scaled_pow2_activation(x, scale_, spec_, static_cast<float>(1.0 / std::sqrt(per_image * top_code)));
+  return scaled_pow2_activation(x, scale_, spec_,
+                                static_cast<float>(1.0 / std::sqrt(per_image * top_code)));
 }
 
 }  // namespace lowbit

@@ -12,10 +12,12 @@
 
 namespace lowbit {
 
-// The slope the backward uses, for a = |x| (symmetric in x; the unsigned variant passes 0 for x < 0):
+// The slope the backward uses, for a = |x| (symmetric in x; the unsigned variant passes 0 for x <
+// 0):
 //   kEq7:     eq. 7 of the paper: 0 in the dead zone a <= q2/2, 1 up to the last threshold t (the
 //             midpoint between the two largest levels), 1/(a - (t - 1)) beyond it.
-//   kClipped: the clipped straight-through estimator: 1 for a <= the top level 2^(n-2) q2, dead zone
+//   kClipped: the clipped straight-through estimator: 1 for a <= the top level 2^(n-2) q2, dead
+//   zone
 //             included, and 0 beyond: the derivative of clamp(x, -top, top).
 // Why the second exists (docs/ste.md): beyond t eq. 7 keeps a slope near 1 where the forward is
 // flat, so the loss keeps pushing saturated inputs outward and BN's scale grows (measured: gamma
@@ -28,7 +30,8 @@ enum class Pow2Backward { kEq7, kClipped };
 //   kFixed:       a = 1, the paper's levels; BN's scale alone fits the input to them.
 //   kTrained:     a is a trained scalar per activation layer (LSQ's step size, Esser et al. 2020).
 //   kTrainedPow2: the same, with a rounded to the nearest power of two in the forward (the levels
-//                 stay powers of two, so the activation stays a shift), straight through in the backward.
+//                 stay powers of two, so the activation stays a shift), straight through in the
+//                 backward.
 enum class Pow2Scale { kFixed, kTrained, kTrainedPow2 };
 
 struct Pow2ActivationSpec {
@@ -68,7 +71,8 @@ double pow2_activation_best_q2(int bits);
 Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec);
 
 // y = a P(x / a) with the trained factor in the one-element tensor `scale`: a = scale, or the power
-// of two nearest to it (spec.scale == kTrainedPow2: log2 rounded half away from zero). With u = x / a:
+// of two nearest to it (spec.scale == kTrainedPow2: log2 rounded half away from zero). With u = x /
+// a:
 //   dx     = dy P'(u)                                  (P' the backward proxy's slope)
 //   dscale = grad_scale * sum over elements of dy (P(u) - u P'(u))
 // the exact derivative of a P(x / a) in a through the proxy (LSQ's step-size gradient), with the
@@ -76,7 +80,8 @@ Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec);
 // elements per image and Qp the top level's code (2^(bits-2)): it keeps the one scalar's gradient,
 // a sum over every activation of the layer, on the scale of a weight's (1 for the exact gradient).
 // The scale must be positive and finite (a lowbit::Error otherwise).
-Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2ActivationSpec& spec, float grad_scale);
+Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2ActivationSpec& spec,
+                              float grad_scale);
 
 // The power-of-two activation as a layer. With a trained scale it owns the parameter "scale" (one
 // element, starting at 1: the fixed levels) and applies LSQ's gradient scale for its input's size.

@@ -19,18 +19,21 @@ namespace lowbit {
 // any other parameter or buffer, with no side table keyed by layer.
 class Quantizer : public Module {
  public:
-  // One line for configuration prints and reports, e.g. "uniform symmetric 8-bit signed, per channel".
+  // One line for configuration prints and reports, e.g. "uniform symmetric 8-bit signed, per
+  // channel".
   virtual std::string describe() const = 0;
 };
 
 // x through an optional quantizer: x itself when there is none. Layers call the quantizer's
 // forward directly rather than through Module::operator(), so a ForwardObserver sees the layer
 // call with its float input (what calibration measures), not the quantizer inside it.
-inline Tensor quantize_optional(const std::shared_ptr<Quantizer>& quantizer, const Tensor& x, const char* what) {
+inline Tensor quantize_optional(const std::shared_ptr<Quantizer>& quantizer, const Tensor& x,
+                                const char* what) {
   if (!quantizer) return x;
   Tensor q = quantizer->forward(x);
-  LOWBIT_CHECK(q.shape() == x.shape(), what, ": quantizer ", quantizer->describe(), " changed shape ", x.shape().str(),
-               " to ", q.shape().str(), "; expected the same shape");
+  LOWBIT_CHECK(q.shape() == x.shape(), what, ": quantizer ", quantizer->describe(),
+               " changed shape ", x.shape().str(), " to ", q.shape().str(),
+               "; expected the same shape");
   return q;
 }
 

@@ -42,17 +42,21 @@ struct UniformQuantizerSpec {
   // kVector: the axis with one threshold per index: 0 for a weight (its output channels),
   // 1 for an activation (N, C, ...).
   int channel_axis = 0;
-  // The clip range of alpha (eq. 12-13), or of alpha_R for the asymmetric width (eq. 23): the paper's 0.5 and 1.
+  // The clip range of alpha (eq. 12-13), or of alpha_R for the asymmetric width (eq. 23): the
+  // paper's 0.5 and 1.
   float min_alpha = 0.5f, max_alpha = 1.0f;
-  // The clip range of alpha_T, the asymmetric left-limit shift (eq. 22): the paper's [-0.2, 0.4] for
-  // signed values and [0, 0.4] for unsigned ones (asymmetric_quantizer_spec sets it).
+  // The clip range of alpha_T, the asymmetric left-limit shift (eq. 22): the paper's [-0.2, 0.4]
+  // for signed values and [0, 0.4] for unsigned ones (asymmetric_quantizer_spec sets it).
   float min_alpha_left = -0.2f, max_alpha_left = 0.4f;
 };
 
-// The paper's specs: symmetric (eq. 12-15) and asymmetric (eq. 21-23, with the alpha_T range of the signedness).
-UniformQuantizerSpec symmetric_quantizer_spec(int bits, bool is_signed, Granularity granularity = Granularity::kScalar,
+// The paper's specs: symmetric (eq. 12-15) and asymmetric (eq. 21-23, with the alpha_T range of the
+// signedness).
+UniformQuantizerSpec symmetric_quantizer_spec(int bits, bool is_signed,
+                                              Granularity granularity = Granularity::kScalar,
                                               int channel_axis = 0);
-UniformQuantizerSpec asymmetric_quantizer_spec(int bits, bool is_signed, Granularity granularity = Granularity::kScalar,
+UniformQuantizerSpec asymmetric_quantizer_spec(int bits, bool is_signed,
+                                               Granularity granularity = Granularity::kScalar,
                                                int channel_axis = 0);
 // Throws lowbit::Error naming the bad field and the expected range.
 void check_quantizer_spec(const UniformQuantizerSpec& spec);
@@ -61,23 +65,27 @@ std::string describe_quantizer(const UniformQuantizerSpec& spec);
 
 // The ops. alpha and the calibrated tensors have C elements: C = 1 (kScalar) or C =
 // x.size(channel_axis) (kVector). One node whose backward writes dx and the alphas' gradients.
-//   symmetric:  T_c = clip(alpha_c, min_alpha, max_alpha) * t_max_c;  y = clip(round(x S)) / S, S = high / T_c
-//   dalpha_c = sum over channel c of dy * dy/dT * t_max_c while alpha_c is in [min_alpha, max_alpha], else 0.
-Tensor symmetric_quantize(const Tensor& x, const Tensor& alpha, const Tensor& t_max, const UniformQuantizerSpec& spec);
-//   asymmetric: R_c = t_right_c - t_left_c;  L_c = t_left_c + clip(alpha_left_c) R_c;  W_c = clip(alpha_width_c) R_c.
-Tensor asymmetric_quantize(const Tensor& x, const Tensor& alpha_left, const Tensor& alpha_width, const Tensor& t_left,
-                           const Tensor& t_right, const UniformQuantizerSpec& spec);
+//   symmetric:  T_c = clip(alpha_c, min_alpha, max_alpha) * t_max_c;  y = clip(round(x S)) / S, S =
+//   high / T_c dalpha_c = sum over channel c of dy * dy/dT * t_max_c while alpha_c is in
+//   [min_alpha, max_alpha], else 0.
+Tensor symmetric_quantize(const Tensor& x, const Tensor& alpha, const Tensor& t_max,
+                          const UniformQuantizerSpec& spec);
+//   asymmetric: R_c = t_right_c - t_left_c;  L_c = t_left_c + clip(alpha_left_c) R_c;  W_c =
+//   clip(alpha_width_c) R_c.
+Tensor asymmetric_quantize(const Tensor& x, const Tensor& alpha_left, const Tensor& alpha_width,
+                           const Tensor& t_left, const Tensor& t_right,
+                           const UniformQuantizerSpec& spec);
 
-// Eq. 20: the int32 codes of a bias for integer inference, b_q = clip(round(S_in S_w b), ±(2^31 - 1)).
-// weight_scales: one value, or one per bias element (vector mode).
+// Eq. 20: the int32 codes of a bias for integer inference, b_q = clip(round(S_in S_w b), ±(2^31 -
+// 1)). weight_scales: one value, or one per bias element (vector mode).
 std::vector<int32_t> quantize_bias_int32(const Tensor& bias, float input_scale,
                                          const std::vector<float>& weight_scales);
 
-// The module: alphas as parameters (role kQuantScale), calibrated limits as buffers, so both are saved
-// with the model. Parameters: symmetric "alpha" (starts at 1); asymmetric "alpha_left" (starts at 0)
-// and "alpha_width" (starts at 1). Buffers: symmetric "t_max"; asymmetric "t_left", "t_right". Every
-// limit starts at 0 (uncalibrated): forward throws until a limit is set (set_threshold, set_range,
-// observe) or loaded from a checkpoint.
+// The module: alphas as parameters (role kQuantScale), calibrated limits as buffers, so both are
+// saved with the model. Parameters: symmetric "alpha" (starts at 1); asymmetric "alpha_left"
+// (starts at 0) and "alpha_width" (starts at 1). Buffers: symmetric "t_max"; asymmetric "t_left",
+// "t_right". Every limit starts at 0 (uncalibrated): forward throws until a limit is set
+// (set_threshold, set_range, observe) or loaded from a checkpoint.
 class UniformQuantizer : public Quantizer {
  public:
   // channels: the number of thresholds, 1 for kScalar, the size of the channel axis for kVector.
@@ -92,9 +100,9 @@ class UniformQuantizer : public Quantizer {
   void set_threshold(const std::vector<float>& t_max);
   void set_range(const std::vector<float>& left, const std::vector<float>& right);
   // Widens the limits to cover x (shape as forward's input): symmetric T_max = max(T_max, max|x|);
-  // asymmetric T_l = min(T_l, min x), T_r = max(T_r, max x), always containing 0 so that 0 is exactly
-  // representable (zero padding). Calling it over calibration batches from the uncalibrated start
-  // gives the max-threshold calibration of section 2 (eq. 2, 6).
+  // asymmetric T_l = min(T_l, min x), T_r = max(T_r, max x), always containing 0 so that 0 is
+  // exactly representable (zero padding). Calling it over calibration batches from the uncalibrated
+  // start gives the max-threshold calibration of section 2 (eq. 2, 6).
   void observe(const Tensor& x);
   // Back to the uncalibrated state (limits 0) and alphas at their start values.
   void reset();
@@ -104,16 +112,17 @@ class UniformQuantizer : public Quantizer {
   // an alpha pushed past a bound has clip' = 0 (eq. 19) and would otherwise never come back.
   void project_alphas();
 
-  // The grid in use, per threshold: the step 1/S (T / high, or W / (2^n - 1)); the zero-point code z
-  // (asymmetric; 0 for symmetric), so that code k has the value k * step; the adjusted limits,
+  // The grid in use, per threshold: the step 1/S (T / high, or W / (2^n - 1)); the zero-point code
+  // z (asymmetric; 0 for symmetric), so that code k has the value k * step; the adjusted limits,
   // symmetric [-T, T] (signed) or [0, T], asymmetric [L, L + W].
   std::vector<float> steps() const { return collect(&Grid::step); }
   std::vector<float> zero_points() const { return collect(&Grid::zero_point); }
   std::vector<float> lower_limits() const { return collect(&Grid::lower); }
   std::vector<float> upper_limits() const { return collect(&Grid::upper); }
-  // The integer codes [low, high] of threshold `channel`'s grid: symmetric, -(2^(n-1) - 1) .. 2^(n-1) - 1
-  // (signed) or 0 .. 2^n - 1 (kernels::symmetric_codes); asymmetric, z .. z + 2^n - 1. The one place
-  // the code range is computed: integer inference and the rounding-tie check read it here.
+  // The integer codes [low, high] of threshold `channel`'s grid: symmetric, -(2^(n-1) - 1) ..
+  // 2^(n-1) - 1 (signed) or 0 .. 2^n - 1 (kernels::symmetric_codes); asymmetric, z .. z + 2^n - 1.
+  // The one place the code range is computed: integer inference and the rounding-tie check read it
+  // here.
   struct CodeLimits {
     int64_t low = 0, high = 0;
   };

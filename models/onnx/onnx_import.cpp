@@ -84,18 +84,20 @@ Constant read_tensor(const onnx::TensorProto& t, const std::string& where) {
                  "' holds ", c.ints.size(), " integers; expected ", n);
   } else {
     throw Error(concat(where, ": tensor '", t.name(), "' has ONNX data type ", t.data_type(),
-                "; expected float (1) or int64 (7)"));
+                       "; expected float (1) or int64 (7)"));
   }
   return c;
 }
 
 // The names a module may take as a child: no '.', unique, never empty.
 std::string layer_name(const onnx::NodeProto& node, size_t index) {
-  std::string name = node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
+  std::string name =
+      node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
   std::string out;
   for (char ch : name) out += (ch == '.' || ch == '/' || ch == ':' || ch == ' ') ? '_' : ch;
   const size_t first = out.find_first_not_of('_');
-  return first == std::string::npos ? node.op_type() + "_" + std::to_string(index) : out.substr(first);
+  return first == std::string::npos ? node.op_type() + "_" + std::to_string(index)
+                                    : out.substr(first);
 }
 
 class Importer {
@@ -277,8 +279,8 @@ void Importer::import_pad() {
     values_[node_->output(0)] = value(0);  // a no-op
     return;
   }
-  LOWBIT_CHECK(consumers_[node_->output(0)] == 1, where(), ": feeds ",
-               consumers_[node_->output(0)], " nodes; expected one Conv or pooling to pad");
+  LOWBIT_CHECK(consumers_[node_->output(0)] == 1, where(), ": feeds ", consumers_[node_->output(0)],
+               " nodes; expected one Conv or pooling to pad");
   pending_pads_[node_->output(0)] = {value(0), pads[2]};
 }
 
@@ -355,13 +357,13 @@ void Importer::import_pool(bool max) {
     LOWBIT_CHECK(node_->output_size() == 1 || node_->output(1).empty(), where(),
                  ": asks for the Indices output; expected only the pooled values");
     // Max pooling pads with -infinity, a Pad with zeros: the two differ on negative inputs.
-    LOWBIT_CHECK(!padded_before, where(), ": max pooling after a zero Pad; expected the padding "
+    LOWBIT_CHECK(!padded_before, where(),
+                 ": max pooling after a zero Pad; expected the padding "
                  "inside the MaxPool");
     add_layer(std::make_shared<MaxPool2d>(win.kernel, win.stride, win.padding), x);
   } else {
     LOWBIT_CHECK(win.padding == 0 || padded_before || int_attribute("count_include_pad", 0) == 1,
-                 where(),
-                 ": count_include_pad 0 with padding ", win.padding,
+                 where(), ": count_include_pad 0 with padding ", win.padding,
                  "; expected count_include_pad 1 (lowbit averages over the padded window)");
     add_layer(std::make_shared<AvgPool2d>(win.kernel, win.stride, win.padding), x);
   }
@@ -424,7 +426,8 @@ void Importer::import_add() {
   }
   // value + constant: the bias of the MatMul before it.
   const int v = c0 ? 1 : 0;
-  const auto it = has_input(v) ? bias_free_linears_.find(node_->input(v)) : bias_free_linears_.end();
+  const auto it =
+      has_input(v) ? bias_free_linears_.find(node_->input(v)) : bias_free_linears_.end();
   LOWBIT_CHECK(it != bias_free_linears_.end(), where(),
                ": adds a constant to a value that is not a MatMul's sole output; expected a sum of "
                "two computed values or a MatMul's bias");
@@ -492,9 +495,11 @@ void Importer::import_node() {
       add_layer(std::make_shared<Identity>(), value(0));
     }
   } else {
-    throw Error(concat(where(), " is not supported; expected one of Conv, BatchNormalization, Relu, Clip, "
-                "MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, "
-                "Concat, Pad, Dropout, Identity, Constant"));
+    throw Error(
+        concat(where(),
+               " is not supported; expected one of Conv, BatchNormalization, Relu, Clip, "
+               "MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, "
+               "Concat, Pad, Dropout, Identity, Constant"));
   }
 }
 
@@ -543,7 +548,8 @@ OnnxImport Importer::run() {
 
 OnnxImport import_onnx_bytes(const std::string& bytes, const std::string& source) {
   onnx::ModelProto model;
-  LOWBIT_CHECK(model.ParseFromString(bytes), source, ": not an ONNX model (the protobuf does not "
+  LOWBIT_CHECK(model.ParseFromString(bytes), source,
+               ": not an ONNX model (the protobuf does not "
                "parse); expected a .onnx file");
   LOWBIT_CHECK(model.has_graph(), source, ": no graph; expected an ONNX model with a graph");
   return Importer(model, source).run();

@@ -17,8 +17,8 @@ struct OnnxImport {
   std::shared_ptr<GraphModel> model;
   // The graph input's dimensions (N, C, H, W); a symbolic dimension (a batch named "N") is 0.
   std::vector<int64_t> input_dims;
-  int64_t opset = 0;          // of the default domain
-  std::string producer;       // "pytorch 1.13.1"
+  int64_t opset = 0;     // of the default domain
+  std::string producer;  // "pytorch 1.13.1"
   std::string input_name, output_name;
 };
 

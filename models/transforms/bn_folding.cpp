@@ -1,5 +1,5 @@
-// BN folding (FAT eq. 10-11): the per-layer fold in double precision, the exact-identity BN, and the
-// model-wide pass that finds (Conv2d | Linear) -> BatchNorm pairs by tracing one eval forward.
+// BN folding (FAT eq. 10-11): the per-layer fold in double precision, the exact-identity BN, and
+// the model-wide pass that finds (Conv2d | Linear) -> BatchNorm pairs by tracing one eval forward.
 #include "models/transforms/bn_folding.h"
 
 #include <algorithm>
@@ -17,8 +17,8 @@ namespace {
 // W[c, ...] *= s_c, b_c = beta_c + s_c (b_c - mu_c), s_c = gamma_c / sqrt(var_c + eps).
 void fold_rows(const Tensor& weight, const Tensor& bias, const BatchNorm& bn, const char* layer) {
   const int64_t c = weight.size(0);
-  LOWBIT_CHECK(bn.channels() == c, "fold_batch_norm: ", layer, " has ", c, " outputs but the BatchNorm has ",
-               bn.channels(), " channels; expected the same");
+  LOWBIT_CHECK(bn.channels() == c, "fold_batch_norm: ", layer, " has ", c,
+               " outputs but the BatchNorm has ", bn.channels(), " channels; expected the same");
   const int64_t row = weight.numel() / c;
   float* w = weight.data();
   float* b = bias.data();
@@ -30,15 +30,17 @@ void fold_rows(const Tensor& weight, const Tensor& bias, const BatchNorm& bn, co
     const double beta = bn.bias().defined() ? bn.bias().data()[o] : 0.0;
     // The same sum as batch_norm's (float var + float eps), then the rest in double.
     const double s = gamma / std::sqrt(static_cast<double>(var[o] + eps));
-    for (int64_t i = 0; i < row; ++i) w[o * row + i] = static_cast<float>(s * w[o * row + i]);  // eq. 10
-    b[o] = static_cast<float>(beta + s * (static_cast<double>(b[o]) - mean[o]));                // eq. 11
+    for (int64_t i = 0; i < row; ++i)
+      w[o * row + i] = static_cast<float>(s * w[o * row + i]);                    // eq. 10
+    b[o] = static_cast<float>(beta + s * (static_cast<double>(b[o]) - mean[o]));  // eq. 11
   }
 }
 
 void check_no_weight_quantizer(const std::shared_ptr<Quantizer>& q, const char* layer) {
-  LOWBIT_CHECK(
-      q == nullptr, "fold_batch_norm: the ", layer, " has a weight quantizer (", q ? q->describe() : "",
-      "); expected BN folding before quantizers are attached (folding changes the weights they were calibrated on)");
+  LOWBIT_CHECK(q == nullptr, "fold_batch_norm: the ", layer, " has a weight quantizer (",
+               q ? q->describe() : "",
+               "); expected BN folding before quantizers are attached (folding changes the weights "
+               "they were calibrated on)");
 }
 
 struct Call {
@@ -46,10 +48,12 @@ struct Call {
   Tensor in, out;  // held, so that no TensorImpl address is reused during the trace
 };
 
-bool is_layer(const Module* m) { return dynamic_cast<const Conv2d*>(m) || dynamic_cast<const Linear*>(m); }
-// Calls that consume a tensor as computation: leaves and layers (a layer with quantizers has children),
-// not containers, whose input only passes through to their first child, nor an Identity (what a
-// fold left), whose output is its input.
+bool is_layer(const Module* m) {
+  return dynamic_cast<const Conv2d*>(m) || dynamic_cast<const Linear*>(m);
+}
+// Calls that consume a tensor as computation: leaves and layers (a layer with quantizers has
+// children), not containers, whose input only passes through to their first child, nor an Identity
+// (what a fold left), whose output is its input.
 bool is_consumer(const Module* m) {
   return (m->children().empty() || is_layer(m)) && !dynamic_cast<const Identity*>(m);
 }
@@ -77,7 +81,8 @@ BnFoldReport fold_batch_norms(Module& model, const Tensor& sample) {
   Tensor before;
   {
     ObserveForward observe([&](const Module& m, const Tensor& in, const Tensor& out) {
-      calls.push_back(Call{const_cast<Module*>(&m), in, out});  // the observer reports the module being run
+      calls.push_back(
+          Call{const_cast<Module*>(&m), in, out});  // the observer reports the module being run
     });
     before = eval_output(model, sample);
   }
@@ -105,15 +110,17 @@ BnFoldReport fold_batch_norms(Module& model, const Tensor& sample) {
     if (!bn) continue;
     const auto it = producer.find(c.in.impl());
     Module* layer = it == producer.end() ? nullptr : it->second;
-    // Foldable: fed by a layer whose output nothing else reads, each called once (no shared weights),
-    // and the BN a registered child that an Identity can replace.
+    // Foldable: fed by a layer whose output nothing else reads, each called once (no shared
+    // weights), and the BN a registered child that an Identity can replace.
     if (!layer || !is_layer(layer) || consumers[c.in.impl()] != 1 || times_called[layer] != 1 ||
         times_called[bn] != 1 || slots.count(bn) == 0) {
       report.unfolded.push_back(names.count(bn) ? names.at(bn) : "?");
       continue;
     }
-    if (auto* conv = dynamic_cast<Conv2d*>(layer)) check_no_weight_quantizer(conv->weight_quantizer(), "Conv2d");
-    if (auto* fc = dynamic_cast<Linear*>(layer)) check_no_weight_quantizer(fc->weight_quantizer(), "Linear");
+    if (auto* conv = dynamic_cast<Conv2d*>(layer))
+      check_no_weight_quantizer(conv->weight_quantizer(), "Conv2d");
+    if (auto* fc = dynamic_cast<Linear*>(layer))
+      check_no_weight_quantizer(fc->weight_quantizer(), "Linear");
     pairs.push_back(Pair{layer, bn});
   }
   calls.clear();
@@ -146,13 +153,15 @@ BnFoldReport fold_batch_norms(Module& model, const Tensor& sample) {
     after = eval_output(model, sample);
   }
   LOWBIT_CHECK(still_called.empty(), "fold_batch_norms: the folded BatchNorm '", still_called,
-               "' is still called after its replacement by an Identity; expected its parent to call its children "
+               "' is still called after its replacement by an Identity; expected its parent to "
+               "call its children "
                "through Module::child (it keeps a pointer of its own)");
   const float* a = before.data();
   const float* b = after.data();
   for (int64_t i = 0; i < before.numel(); ++i) {
     report.max_abs_output = std::max(report.max_abs_output, std::fabs(static_cast<double>(a[i])));
-    report.max_abs_difference = std::max(report.max_abs_difference, std::fabs(static_cast<double>(a[i]) - b[i]));
+    report.max_abs_difference =
+        std::max(report.max_abs_difference, std::fabs(static_cast<double>(a[i]) - b[i]));
   }
   LOWBIT_CHECK(report.max_abs_difference <= 1e-3 * std::max(report.max_abs_output, 1e-30),
                "fold_batch_norms: the folded model's outputs differ from the unfolded ones by ",

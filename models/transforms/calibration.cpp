@@ -22,8 +22,8 @@ struct RangeStats {
 
   void add(const Tensor& x, Granularity g, int axis) {
     const bool per_channel = g == Granularity::kVector;
-    LOWBIT_CHECK(!per_channel || axis < x.rank(), "calibration: per-channel statistics over axis ", axis,
-                 " of a tensor of shape ", x.shape().str());
+    LOWBIT_CHECK(!per_channel || axis < x.rank(), "calibration: per-channel statistics over axis ",
+                 axis, " of a tensor of shape ", x.shape().str());
     const int64_t channels = per_channel ? x.size(axis) : 1;
     int64_t outer = 1, inner = 1;
     if (per_channel) {
@@ -37,8 +37,8 @@ struct RangeStats {
       high.assign(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity());
       seen = true;
     }
-    LOWBIT_CHECK(static_cast<int64_t>(low.size()) == channels, "calibration: a layer saw ", channels,
-                 " channels after ", low.size(), "; expected the same every call");
+    LOWBIT_CHECK(static_cast<int64_t>(low.size()) == channels, "calibration: a layer saw ",
+                 channels, " channels after ", low.size(), "; expected the same every call");
     const float* p = x.data();
     for (int64_t o = 0; o < outer; ++o) {
       for (int64_t c = 0; c < channels; ++c) {
@@ -59,7 +59,8 @@ struct RangeStats {
 };
 
 // A quantizer calibrated on `stats`: T_max = max(|low|, |high|), or the limits widened to hold 0.
-std::shared_ptr<UniformQuantizer> make_quantizer(const UniformQuantizerSpec& spec, const RangeStats& stats) {
+std::shared_ptr<UniformQuantizer> make_quantizer(const UniformQuantizerSpec& spec,
+                                                 const RangeStats& stats) {
   auto q = std::make_shared<UniformQuantizer>(spec, static_cast<int64_t>(stats.low.size()));
   std::vector<float> left(stats.low.size()), right(stats.low.size()), t_max(stats.low.size());
   for (size_t c = 0; c < stats.low.size(); ++c) {
@@ -82,9 +83,11 @@ UniformQuantizerSpec spec_of(Thresholds t, int bits, bool is_signed, Granularity
 
 }  // namespace
 
-std::vector<CalibratedLayer> attach_calibrated_quantizers(Module& model, const std::vector<Tensor>& batches,
+std::vector<CalibratedLayer> attach_calibrated_quantizers(Module& model,
+                                                          const std::vector<Tensor>& batches,
                                                           const UniformQuantizationOptions& o) {
-  LOWBIT_CHECK(!batches.empty(), "attach_calibrated_quantizers: no calibration batches; expected at least one");
+  LOWBIT_CHECK(!batches.empty(),
+               "attach_calibrated_quantizers: no calibration batches; expected at least one");
   const std::unordered_map<const Module*, std::string> paths = module_paths(model);
   // The layers, in registration order.
   std::vector<Module*> layers;
@@ -92,8 +95,8 @@ std::vector<CalibratedLayer> attach_calibrated_quantizers(Module& model, const s
     auto* conv = dynamic_cast<Conv2d*>(&m);
     auto* fc = dynamic_cast<Linear*>(&m);
     if (!conv && !fc) return;
-    const bool has_quantizer =
-        conv ? conv->weight_quantizer() || conv->input_quantizer() : fc->weight_quantizer() || fc->input_quantizer();
+    const bool has_quantizer = conv ? conv->weight_quantizer() || conv->input_quantizer()
+                                    : fc->weight_quantizer() || fc->input_quantizer();
     LOWBIT_CHECK(!has_quantizer, "attach_calibrated_quantizers: layer '", paths.at(&m),
                  "' has a quantizer already; expected a float model");
     layers.push_back(&m);
@@ -123,11 +126,15 @@ std::vector<CalibratedLayer> attach_calibrated_quantizers(Module& model, const s
     const auto forced = o.input_signed.find(paths.at(m));
     const bool input_signed = forced != o.input_signed.end() ? forced->second : in.any_negative();
     CalibratedLayer layer{
-        paths.at(m), make_quantizer(spec_of(o.thresholds, o.weight_bits, true, o.weight_granularity, 0), w),
-        make_quantizer(spec_of(o.thresholds, o.input_bits, input_signed, o.input_granularity, 1), in), nullptr};
+        paths.at(m),
+        make_quantizer(spec_of(o.thresholds, o.weight_bits, true, o.weight_granularity, 0), w),
+        make_quantizer(spec_of(o.thresholds, o.input_bits, input_signed, o.input_granularity, 1),
+                       in),
+        nullptr};
     std::shared_ptr<Quantizer> weight_quantizer = layer.weight;
     if (o.pointwise_weight_scales) {
-      layer.weight_scales = std::make_shared<PointwiseScaledQuantizer>(layer.weight, weight.shape());
+      layer.weight_scales =
+          std::make_shared<PointwiseScaledQuantizer>(layer.weight, weight.shape());
       weight_quantizer = layer.weight_scales;
     }
     if (conv) {

@@ -24,8 +24,8 @@ struct UniformQuantizationOptions {
   // Section 4.2: every weight quantizer is wrapped in a PointwiseScaledQuantizer, one trainable
   // factor in [0.75, 1.25] per weight (layers/quant/pointwise_scaled_quantizer.h).
   bool pointwise_weight_scales = false;
-  // Input signedness by layer path, overriding what the calibration batches show (rebuilding a saved
-  // model, whose limits are loaded afterwards, from a placeholder batch).
+  // Input signedness by layer path, overriding what the calibration batches show (rebuilding a
+  // saved model, whose limits are loaded afterwards, from a placeholder batch).
   std::map<std::string, bool> input_signed;
 };
 
@@ -36,19 +36,22 @@ struct CalibratedLayer {
 };
 
 // Attaches a calibrated weight quantizer and input quantizer to every Conv2d and Linear of a float
-// model (one without quantizers; fold BN first, models/transforms/bn_folding.h, so that the weights are the
-// folded ones). The model runs the calibration batches in eval mode without gradients while a
-// ForwardObserver records each layer's float input; then every layer gets
+// model (one without quantizers; fold BN first, models/transforms/bn_folding.h, so that the weights
+// are the folded ones). The model runs the calibration batches in eval mode without gradients while
+// a ForwardObserver records each layer's float input; then every layer gets
 //  - an input quantizer, signed (eq. 8) when some calibration input of the layer was negative and
 //    unsigned (eq. 9, the input after ReLU) otherwise, with T_max = max|x| (eq. 6), or, asymmetric,
 //    the limits [min(0, min x), max(0, max x)], per tensor or per channel (axis 1);
-//  - a signed weight quantizer with T_max = max|W| (eq. 2) (asymmetric: [min(0, min W), max(0, max W)]),
+//  - a signed weight quantizer with T_max = max|W| (eq. 2) (asymmetric: [min(0, min W), max(0, max
+//  W)]),
 //    per tensor or per output channel (axis 0).
-// With pointwise_weight_scales the layer's weight quantizer is a PointwiseScaledQuantizer around the
-// calibrated one (its factors start at 1). Every alpha starts at its initial value (1, and 0 for the left shift): the result is the naive
-// max-threshold quantization. Returns the layers in registration order. Throws lowbit::Error for no
-// batches, a layer that already has a quantizer, or a layer the batches never reach.
-std::vector<CalibratedLayer> attach_calibrated_quantizers(Module& model, const std::vector<Tensor>& batches,
-                                                          const UniformQuantizationOptions& options = {});
+// With pointwise_weight_scales the layer's weight quantizer is a PointwiseScaledQuantizer around
+// the calibrated one (its factors start at 1). Every alpha starts at its initial value (1, and 0
+// for the left shift): the result is the naive max-threshold quantization. Returns the layers in
+// registration order. Throws lowbit::Error for no batches, a layer that already has a quantizer, or
+// a layer the batches never reach.
+std::vector<CalibratedLayer> attach_calibrated_quantizers(
+    Module& model, const std::vector<Tensor>& batches,
+    const UniformQuantizationOptions& options = {});
 
 }  // namespace lowbit

@@ -33,8 +33,8 @@ std::vector<double> filter_maxima(const Tensor& weight) {
   std::vector<double> t(static_cast<size_t>(c), 0.0);
   for (int64_t k = 0; k < c; ++k)
     for (int64_t i = 0; i < row; ++i)
-      t[static_cast<size_t>(k)] =
-          std::max(t[static_cast<size_t>(k)], std::fabs(static_cast<double>(weight.data()[k * row + i])));
+      t[static_cast<size_t>(k)] = std::max(
+          t[static_cast<size_t>(k)], std::fabs(static_cast<double>(weight.data()[k * row + i])));
   return t;
 }
 
@@ -56,11 +56,13 @@ struct Chain {
 
 }  // namespace
 
-std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::vector<Tensor>& batches,
+std::vector<DwsRescaling> rescale_depthwise_separable(Module& model,
+                                                      const std::vector<Tensor>& batches,
                                                       float lock_limit) {
-  LOWBIT_CHECK(!batches.empty(), "rescale_depthwise_separable: no calibration batches; expected at least one");
-  LOWBIT_CHECK(lock_limit > 0.0f && lock_limit <= 6.0f, "rescale_depthwise_separable: lock limit ", lock_limit,
-               " must be in (0, 6] (the paper's 5.9)");
+  LOWBIT_CHECK(!batches.empty(),
+               "rescale_depthwise_separable: no calibration batches; expected at least one");
+  LOWBIT_CHECK(lock_limit > 0.0f && lock_limit <= 6.0f, "rescale_depthwise_separable: lock limit ",
+               lock_limit, " must be in (0, 6] (the paper's 5.9)");
   const ModeGuard mode(model, false);
 
   // Structure: one traced forward of the first batch.
@@ -77,7 +79,8 @@ std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::
   std::unordered_map<const Module*, int> times_called;
   for (const Call& c : calls) {
     // An Identity (a folded BN's place) returns its input itself: not a reader.
-    if ((c.module->children().empty() || dynamic_cast<Conv2d*>(c.module)) && !dynamic_cast<Identity*>(c.module))
+    if ((c.module->children().empty() || dynamic_cast<Conv2d*>(c.module)) &&
+        !dynamic_cast<Identity*>(c.module))
       readers[c.in.impl()].push_back(c.module);
     ++times_called[c.module];
   }
@@ -86,8 +89,9 @@ std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::
   // The sole reader of `t`, or null.
   auto sole_reader = [&](const Tensor& t) -> Module* {
     const auto it = readers.find(t.impl());
-    return it != readers.end() && it->second.size() == 1 && times_called[it->second.front()] == 1 ? it->second.front()
-                                                                                                  : nullptr;
+    return it != readers.end() && it->second.size() == 1 && times_called[it->second.front()] == 1
+               ? it->second.front()
+               : nullptr;
   };
   const std::unordered_map<const Module*, std::string> paths = module_paths(model);
 
@@ -96,16 +100,19 @@ std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::
     auto* dws = dynamic_cast<Conv2d*>(c.module);
     if (!dws || !is_depthwise(*dws) || times_called[dws] != 1) continue;
     Module* m = sole_reader(c.out);
-    LOWBIT_CHECK(!dynamic_cast<BatchNorm*>(m), "rescale_depthwise_separable: the BatchNorm '", paths.at(m),
-                 "' after depthwise '", paths.at(dws),
-                 "' is not folded; expected fold_batch_norms first (scaling does not commute with a BN)");
+    LOWBIT_CHECK(
+        !dynamic_cast<BatchNorm*>(m), "rescale_depthwise_separable: the BatchNorm '", paths.at(m),
+        "' after depthwise '", paths.at(dws),
+        "' is not folded; expected fold_batch_norms first (scaling does not commute with a BN)");
     const bool relu6 = dynamic_cast<ReLU6*>(m) != nullptr;
     if (!relu6 && !dynamic_cast<ReLU*>(m)) continue;
     auto* next = dynamic_cast<Conv2d*>(sole_reader(call_of.at(m)->out));
     if (!next || next->options().groups != 1) continue;
     for (Conv2d* conv : {dws, next}) {
-      LOWBIT_CHECK(conv->weight_quantizer() == nullptr, "rescale_depthwise_separable: '", paths.at(conv),
-                   "' has a weight quantizer; expected rescaling of the float model before quantizers are attached");
+      LOWBIT_CHECK(conv->weight_quantizer() == nullptr, "rescale_depthwise_separable: '",
+                   paths.at(conv),
+                   "' has a weight quantizer; expected rescaling of the float model before "
+                   "quantizers are attached");
     }
     chains.push_back(Chain{dws, next, relu6});
   }
@@ -152,7 +159,8 @@ std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::
       if (locked[k]) locked_sum += t[k];
       all_sum += t[k];
     }
-    r.t0 = r.locked > 0 ? locked_sum / static_cast<double>(r.locked) : all_sum / static_cast<double>(channels);
+    r.t0 = r.locked > 0 ? locked_sum / static_cast<double>(r.locked)
+                        : all_sum / static_cast<double>(channels);
     // Steps 5-6: the factors, capped so that the rescaled outputs stay below the lock limit.
     r.scales.assign(channels, 1.0f);
     for (size_t k = 0; k < channels; ++k) {
@@ -174,7 +182,8 @@ std::vector<DwsRescaling> rescale_depthwise_separable(Module& model, const std::
     const int64_t c_out = wn.size(0), area = wn.size(2) * wn.size(3);
     for (int64_t o = 0; o < c_out; ++o)
       for (size_t k = 0; k < channels; ++k) {
-        float* p = wn.data() + (o * static_cast<int64_t>(channels) + static_cast<int64_t>(k)) * area;
+        float* p =
+            wn.data() + (o * static_cast<int64_t>(channels) + static_cast<int64_t>(k)) * area;
         for (int64_t i = 0; i < area; ++i) p[i] /= r.scales[k];
       }
     const std::vector<double> t_after = filter_maxima(wd);

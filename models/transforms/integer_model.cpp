@@ -16,11 +16,11 @@
 #include "layers/identity.h"
 #include "layers/kernels/integer_ops.h"
 #include "layers/linear.h"
-#include "layers/quant/pointwise_scaled_quantizer.h"
 #include "layers/pooling.h"
+#include "layers/quant/pointwise_scaled_quantizer.h"
+#include "layers/quant/uniform_quantizer.h"
 #include "layers/sequential.h"
 #include "layers/shortcut.h"
-#include "layers/quant/uniform_quantizer.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet.h"
 
@@ -55,7 +55,8 @@ struct Workspace {
   int64_t saturated = 0;
 };
 
-// v clamped to int32, counting the clamps: a value beyond +-2^(31 - F) does not fit the fixed point.
+// v clamped to int32, counting the clamps: a value beyond +-2^(31 - F) does not fit the fixed
+// point.
 int32_t clamp_counted(int64_t v, Workspace& ws) {
   if (v > INT32_MAX || v < INT32_MIN) ++ws.saturated;
   return kernels::saturate_int32(v);
@@ -106,7 +107,8 @@ class ResidualOp : public IntegerOp {
     skip = x;  // reuses the buffer of the previous image
     body_->run(x, ws);
     if (shortcut_) shortcut_->run(skip, ws);
-    LOWBIT_CHECK(skip.dims == x.dims, "integer inference: a residual block's shortcut and body disagree in shape");
+    LOWBIT_CHECK(skip.dims == x.dims,
+                 "integer inference: a residual block's shortcut and body disagree in shape");
     for (size_t i = 0; i < x.values.size(); ++i)
       x.values[i] = clamp_counted(static_cast<int64_t>(x.values[i]) + skip.values[i], ws);
     --ws.skip_depth;
@@ -134,18 +136,23 @@ class FlattenOp : public IntegerOp {
 };
 
 void check_image(const IntActivation& x, const std::string& path) {
-  LOWBIT_CHECK(x.dims.size() == 3, "integer inference: ", path, " expects an image (C, H, W), got ", x.dims.size(),
-               " dimensions");
+  LOWBIT_CHECK(x.dims.size() == 3, "integer inference: ", path, " expects an image (C, H, W), got ",
+               x.dims.size(), " dimensions");
 }
 
 class PoolOp : public IntegerOp {
  public:
   PoolOp(std::string path, bool is_max, int64_t kernel, int64_t stride, int64_t padding)
-      : path_(std::move(path)), is_max_(is_max), kernel_(kernel), stride_(stride), padding_(padding) {}
+      : path_(std::move(path)),
+        is_max_(is_max),
+        kernel_(kernel),
+        stride_(stride),
+        padding_(padding) {}
   void run(IntActivation& x, Workspace& ws) const override {
     check_image(x, path_);
     const int64_t c = x.dims[0], h = x.dims[1], w = x.dims[2];
-    const int64_t ho = (h + 2 * padding_ - kernel_) / stride_ + 1, wo = (w + 2 * padding_ - kernel_) / stride_ + 1;
+    const int64_t ho = (h + 2 * padding_ - kernel_) / stride_ + 1,
+                  wo = (w + 2 * padding_ - kernel_) / stride_ + 1;
     IntActivation& y = ws.spare;
     y.dims = {c, ho, wo};
     y.values.resize(static_cast<size_t>(c * ho * wo));
@@ -201,7 +208,8 @@ class PadChannelsOp : public IntegerOp {  // y[c, i, j] = x[c, i s, j s] for c <
   void run(IntActivation& x, Workspace& ws) const override {
     check_image(x, path_);
     const int64_t c = x.dims[0], h = x.dims[1], w = x.dims[2];
-    LOWBIT_CHECK(c <= out_channels_, "integer inference: ", path_, " pads ", c, " channels to ", out_channels_);
+    LOWBIT_CHECK(c <= out_channels_, "integer inference: ", path_, " pads ", c, " channels to ",
+                 out_channels_);
     const int64_t ho = (h + stride_ - 1) / stride_, wo = (w + stride_ - 1) / stride_;
     IntActivation& y = ws.spare;
     y.dims = {out_channels_, ho, wo};
@@ -219,31 +227,34 @@ class PadChannelsOp : public IntegerOp {  // y[c, i, j] = x[c, i s, j s] for c <
   int64_t out_channels_, stride_;
 };
 
-// The integer form of one quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1 image).
+// The integer form of one quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1
+// image).
 class QuantizedProductOp : public IntegerOp {
  public:
   struct Parts {
     std::string path;
     bool is_linear = false;
-    kernels::ConvGeometry geometry;              // one image; H, W are filled per image
-    FixedPointMultiplier to_codes;               // fixed point -> input codes: 2^-F / step_x
-    int32_t code_low = 0, code_high = 0;         // the input code range
-    std::vector<int16_t> weight_codes;           // (O, C/groups * kh * kw)
-    std::vector<int32_t> bias;                   // (O) in fixed point, added after requantization
-    std::vector<FixedPointMultiplier> to_fixed;  // accumulator -> fixed point per output: step_x step_w[o] 2^F
+    kernels::ConvGeometry geometry;       // one image; H, W are filled per image
+    FixedPointMultiplier to_codes;        // fixed point -> input codes: 2^-F / step_x
+    int32_t code_low = 0, code_high = 0;  // the input code range
+    std::vector<int16_t> weight_codes;    // (O, C/groups * kh * kw)
+    std::vector<int32_t> bias;            // (O) in fixed point, added after requantization
+    std::vector<FixedPointMultiplier>
+        to_fixed;  // accumulator -> fixed point per output: step_x step_w[o] 2^F
   };
   explicit QuantizedProductOp(Parts parts) : p_(std::move(parts)) {}
 
   void run(IntActivation& x, Workspace& ws) const override {
     kernels::ConvGeometry geometry = p_.geometry;
     if (p_.is_linear) {
-      LOWBIT_CHECK(x.dims.size() == 1 && x.dims[0] == geometry.in_channels, "integer inference: ", p_.path,
-                   " expects ", geometry.in_channels, " features, got ", x.numel(), " values");
+      LOWBIT_CHECK(x.dims.size() == 1 && x.dims[0] == geometry.in_channels,
+                   "integer inference: ", p_.path, " expects ", geometry.in_channels,
+                   " features, got ", x.numel(), " values");
       geometry.height = geometry.width = 1;
     } else {
       check_image(x, p_.path);
-      LOWBIT_CHECK(x.dims[0] == geometry.in_channels, "integer inference: ", p_.path, " expects ", geometry.in_channels,
-                   " channels, got ", x.dims[0]);
+      LOWBIT_CHECK(x.dims[0] == geometry.in_channels, "integer inference: ", p_.path, " expects ",
+                   geometry.in_channels, " channels, got ", x.dims[0]);
       geometry.height = x.dims[1];
       geometry.width = x.dims[2];
     }
@@ -256,15 +267,17 @@ class QuantizedProductOp : public IntegerOp {
     }
     const int64_t ho = geometry.out_height(), wo = geometry.out_width(), positions = ho * wo;
     ws.accumulators.resize(static_cast<size_t>(geometry.out_channels * positions));
-    kernels::conv2d_int16(geometry, ws.codes.data(), p_.weight_codes.data(), ws.accumulators.data(), ws.conv);
+    kernels::conv2d_int16(geometry, ws.codes.data(), p_.weight_codes.data(), ws.accumulators.data(),
+                          ws.conv);
     x.dims = p_.is_linear ? std::vector<int64_t>{geometry.out_channels}
                           : std::vector<int64_t>{geometry.out_channels, ho, wo};
     x.values.resize(static_cast<size_t>(geometry.out_channels * positions));
     for (int64_t o = 0; o < geometry.out_channels; ++o)
       for (int64_t q = 0; q < positions; ++q) {
         const size_t i = static_cast<size_t>(o * positions + q);
-        x.values[i] = clamp_counted(
-            p_.to_fixed[static_cast<size_t>(o)].apply(ws.accumulators[i]) + p_.bias[static_cast<size_t>(o)], ws);
+        x.values[i] = clamp_counted(p_.to_fixed[static_cast<size_t>(o)].apply(ws.accumulators[i]) +
+                                        p_.bias[static_cast<size_t>(o)],
+                                    ws);
       }
   }
 
@@ -280,20 +293,23 @@ const UniformQuantizer* uniform_weight_quantizer(const Quantizer* q) {
   return nullptr;
 }
 
-OpPtr compile_product(const std::string& path, Module& layer, const std::shared_ptr<Quantizer>& input_quantizer,
-                      const std::shared_ptr<Quantizer>& weight_quantizer, const Tensor& weight, const Tensor& bias,
-                      const kernels::ConvGeometry& geometry, bool is_linear) {
+OpPtr compile_product(const std::string& path, Module& layer,
+                      const std::shared_ptr<Quantizer>& input_quantizer,
+                      const std::shared_ptr<Quantizer>& weight_quantizer, const Tensor& weight,
+                      const Tensor& bias, const kernels::ConvGeometry& geometry, bool is_linear) {
   const auto* in = dynamic_cast<const UniformQuantizer*>(input_quantizer.get());
   const UniformQuantizer* wq = uniform_weight_quantizer(weight_quantizer.get());
   LOWBIT_CHECK(in != nullptr && wq != nullptr, "integer inference: ", path, " (", layer.type_name(),
                ") needs uniform input and weight quantizers (lowbit-quantize); it has ",
                input_quantizer ? input_quantizer->describe() : "no input quantizer", " and ",
                weight_quantizer ? weight_quantizer->describe() : "no weight quantizer");
-  LOWBIT_CHECK(in->channels() == 1, "integer inference: ", path, "'s input quantizer has one threshold per channel (",
-               in->describe(), "); integer products need one input scale per tensor");
+  LOWBIT_CHECK(in->channels() == 1, "integer inference: ", path,
+               "'s input quantizer has one threshold per channel (", in->describe(),
+               "); integer products need one input scale per tensor");
   const int64_t outs = geometry.out_channels, depth = weight.numel() / outs;
-  LOWBIT_CHECK(wq->channels() == 1 || wq->channels() == outs, "integer inference: ", path, "'s weight quantizer has ",
-               wq->channels(), " thresholds for ", outs, " output channels");
+  LOWBIT_CHECK(wq->channels() == 1 || wq->channels() == outs, "integer inference: ", path,
+               "'s weight quantizer has ", wq->channels(), " thresholds for ", outs,
+               " output channels");
 
   QuantizedProductOp::Parts p;
   p.path = path;
@@ -314,18 +330,20 @@ OpPtr compile_product(const std::string& path, Module& layer, const std::shared_
   const std::vector<float> steps = wq->steps();
   p.weight_codes.resize(static_cast<size_t>(weight.numel()));
   int64_t max_weight_code = 0;
-  // The bias in fixed point. Eq. 20 puts it in accumulator units, round(b / (step_x step_w)); we add
-  // it after the requantization instead, at 2^-F, because the simulated model adds its bias in
+  // The bias in fixed point. Eq. 20 puts it in accumulator units, round(b / (step_x step_w)); we
+  // add it after the requantization instead, at 2^-F, because the simulated model adds its bias in
   // float and the accumulator unit is coarse at low bit widths (3 bits: step_x step_w ~ 0.02): eq.
   // 20's rounding was then the largest difference between the two models (the 3-bit LeNet-5 of
   // tests/lowbit_quantize_test.cpp: 98.7% of the predictions agreeing with eq. 20's bias, above the
-  // test's 99.5% with this one). At 8 bits both are about as fine as the 2^-F the output is rounded to anyway.
+  // test's 99.5% with this one). At 8 bits both are about as fine as the 2^-F the output is rounded
+  // to anyway.
   p.bias.assign(static_cast<size_t>(outs), 0);
   if (bias.defined())
     for (int64_t o = 0; o < outs; ++o) {
       const double fixed = std::round(static_cast<double>(bias.data()[o]) * kOne);
-      LOWBIT_CHECK(std::fabs(fixed) < 2147483647.0, "integer inference: ", path, " bias ", o, " = ", bias.data()[o],
-                   " does not fit the fixed point (|b| < 2^", 31 - kIntegerFractionBits, ")");
+      LOWBIT_CHECK(std::fabs(fixed) < 2147483647.0, "integer inference: ", path, " bias ", o, " = ",
+                   bias.data()[o], " does not fit the fixed point (|b| < 2^",
+                   31 - kIntegerFractionBits, ")");
       p.bias[static_cast<size_t>(o)] = static_cast<int32_t>(fixed);
     }
   p.to_fixed.resize(static_cast<size_t>(outs));
@@ -335,21 +353,24 @@ OpPtr compile_product(const std::string& path, Module& layer, const std::shared_
     for (int64_t j = 0; j < depth; ++j) {
       const double value = quantized.data()[o * depth + j];
       const double code = step_w > 0 ? std::rint(value / step_w) : 0.0;
-      LOWBIT_CHECK(std::fabs(value - code * step_w) <= 1e-3 * step_w + 1e-12 && code >= w_low && code <= w_high,
-                   "integer inference: ", path, " weight ", o * depth + j, " = ", value, " is not on its grid (step ",
-                   step_w, ", codes ", w_low, "..", w_high, ")");
+      LOWBIT_CHECK(std::fabs(value - code * step_w) <= 1e-3 * step_w + 1e-12 && code >= w_low &&
+                       code <= w_high,
+                   "integer inference: ", path, " weight ", o * depth + j, " = ", value,
+                   " is not on its grid (step ", step_w, ", codes ", w_low, "..", w_high, ")");
       p.weight_codes[static_cast<size_t>(o * depth + j)] = static_cast<int16_t>(code);
     }
     max_weight_code = std::max({max_weight_code, std::abs(w_low), std::abs(w_high)});
     p.to_fixed[static_cast<size_t>(o)] = FixedPointMultiplier::from_real(step_x * step_w * kOne);
   }
   // The int32 accumulator must hold any sum of `depth` products.
-  const double largest = static_cast<double>(depth) * static_cast<double>(std::max(std::abs(x_low), std::abs(x_high))) *
+  const double largest = static_cast<double>(depth) *
+                         static_cast<double>(std::max(std::abs(x_low), std::abs(x_high))) *
                          static_cast<double>(max_weight_code);
   LOWBIT_CHECK(largest < 2147483647.0 && max_weight_code < 32768 &&
                    std::max(std::abs(x_low), std::abs(x_high)) < 32768,
-               "integer inference: ", path, " could overflow its int32 accumulator (", depth, " products of codes up to ",
-               std::max(std::abs(x_low), std::abs(x_high)), " and ", max_weight_code, ")");
+               "integer inference: ", path, " could overflow its int32 accumulator (", depth,
+               " products of codes up to ", std::max(std::abs(x_low), std::abs(x_high)), " and ",
+               max_weight_code, ")");
   return std::make_unique<QuantizedProductOp>(std::move(p));
 }
 
@@ -364,11 +385,13 @@ class Compiler {
       OpPtr branch = sequence(m, path, b->branch());
       OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
       OpPtr activation = child(m, path, b->activation());
-      return std::make_unique<ResidualOp>(std::move(branch), std::move(shortcut), std::move(activation));
+      return std::make_unique<ResidualOp>(std::move(branch), std::move(shortcut),
+                                          std::move(activation));
     }
     if (auto* b = dynamic_cast<InvertedResidual*>(&m)) {
       OpPtr body = child(m, path, "conv");
-      return b->residual() ? std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr) : std::move(body);
+      return b->residual() ? std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr)
+                           : std::move(body);
     }
     if (auto* c = dynamic_cast<Conv2d*>(&m)) {
       layers.push_back(where);
@@ -379,16 +402,16 @@ class Compiler {
       geometry.stride = c->options().stride;
       geometry.padding = c->options().padding;
       geometry.groups = c->options().groups;
-      return compile_product(where, m, c->input_quantizer(), c->weight_quantizer(), c->weight(), c->bias(), geometry,
-                             false);
+      return compile_product(where, m, c->input_quantizer(), c->weight_quantizer(), c->weight(),
+                             c->bias(), geometry, false);
     }
     if (auto* l = dynamic_cast<Linear*>(&m)) {
       layers.push_back(where);
       kernels::ConvGeometry geometry;  // a 1x1 convolution of a 1x1 image
       geometry.in_channels = l->weight().size(1);
       geometry.out_channels = l->weight().size(0);
-      return compile_product(where, m, l->input_quantizer(), l->weight_quantizer(), l->weight(), l->bias(), geometry,
-                             true);
+      return compile_product(where, m, l->input_quantizer(), l->weight_quantizer(), l->weight(),
+                             l->bias(), geometry, true);
     }
     if (dynamic_cast<ReLU*>(&m)) return std::make_unique<ClampOp>(INT32_MAX);
     if (dynamic_cast<ReLU6*>(&m)) return std::make_unique<ClampOp>(6 << kIntegerFractionBits);
@@ -400,10 +423,12 @@ class Compiler {
     if (auto* s = dynamic_cast<PadChannelsShortcut*>(&m))
       return std::make_unique<PadChannelsOp>(where, s->out_channels(), s->stride());
     if (dynamic_cast<Flatten*>(&m)) return std::make_unique<FlattenOp>();
-    if (dynamic_cast<Identity*>(&m) || dynamic_cast<Dropout*>(&m)) return std::make_unique<IdentityOp>();
+    if (dynamic_cast<Identity*>(&m) || dynamic_cast<Dropout*>(&m))
+      return std::make_unique<IdentityOp>();
     throw Error(concat("integer inference: ", where, " is a ", m.type_name(),
-                m.type_name() == "BatchNorm" ? " that is not folded; expected fold_batch_norms first"
-                                             : ", which has no integer form here"));
+                       m.type_name() == "BatchNorm"
+                           ? " that is not folded; expected fold_batch_norms first"
+                           : ", which has no integer form here"));
   }
 
  private:
@@ -415,7 +440,8 @@ class Compiler {
   }
   OpPtr children(Module& m, const std::string& path) {
     std::vector<OpPtr> ops;
-    for (const auto& [name, module] : m.children()) ops.push_back(compile(*module, join(path, name)));
+    for (const auto& [name, module] : m.children())
+      ops.push_back(compile(*module, join(path, name)));
     return std::make_unique<SequenceOp>(std::move(ops));
   }
   OpPtr sequence(Module& m, const std::string& path, const std::vector<std::string>& names) {
@@ -441,7 +467,8 @@ IntegerModel::IntegerModel(Module& model) {
 IntegerModel::~IntegerModel() = default;
 
 Tensor IntegerModel::forward(const Tensor& images) {
-  LOWBIT_CHECK(images.rank() >= 2, "IntegerModel: input shape ", images.shape().str(), "; expected (N, ...)");
+  LOWBIT_CHECK(images.rank() >= 2, "IntegerModel: input shape ", images.shape().str(),
+               "; expected (N, ...)");
   const int64_t n = images.size(0), per_image = images.numel() / std::max<int64_t>(n, 1);
   std::vector<int64_t> image_dims(images.shape().dims().begin() + 1, images.shape().dims().end());
   std::vector<std::vector<float>> logits(static_cast<size_t>(n));
@@ -453,7 +480,8 @@ Tensor IntegerModel::forward(const Tensor& images) {
       x.values.resize(static_cast<size_t>(per_image));
       const float* image = images.data() + i * per_image;
       for (int64_t j = 0; j < per_image; ++j)  // the input boundary: float to fixed point
-        x.values[static_cast<size_t>(j)] = clamp_counted(std::llround(static_cast<double>(image[j]) * kOne), ws);
+        x.values[static_cast<size_t>(j)] =
+            clamp_counted(std::llround(static_cast<double>(image[j]) * kOne), ws);
       program_->run(x, ws);
       std::vector<float>& out = logits[static_cast<size_t>(i)];
       out.resize(x.values.size());
@@ -463,7 +491,8 @@ Tensor IntegerModel::forward(const Tensor& images) {
   });
   const int64_t classes = n > 0 ? static_cast<int64_t>(logits[0].size()) : 0;
   Tensor result = Tensor::empty({n, classes});
-  for (int64_t i = 0; i < n; ++i) std::copy(logits[i].begin(), logits[i].end(), result.data() + i * classes);
+  for (int64_t i = 0; i < n; ++i)
+    std::copy(logits[i].begin(), logits[i].end(), result.data() + i * classes);
   return result;
 }
 

@@ -38,8 +38,10 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 std::vector<ModelTensor> model_tensors(const Module& model) {
   std::vector<ModelTensor> out;
-  for (const Parameter& p : model.parameters()) out.push_back(ModelTensor{p.name, p.role, p.tensor});
-  for (const NamedTensor& b : model.buffers()) out.push_back(ModelTensor{b.name, std::nullopt, b.tensor});
+  for (const Parameter& p : model.parameters())
+    out.push_back(ModelTensor{p.name, p.role, p.tensor});
+  for (const NamedTensor& b : model.buffers())
+    out.push_back(ModelTensor{b.name, std::nullopt, b.tensor});
   return out;
 }
 

@@ -20,7 +20,8 @@
 
 namespace lowbit {
 
-int64_t count_near_boundaries(const float* x, int64_t n, double step, int64_t low, int64_t high, double margin) {
+int64_t count_near_boundaries(const float* x, int64_t n, double step, int64_t low, int64_t high,
+                              double margin) {
   if (!(step > 0) || high <= low) return 0;
   const double inverse = 1.0 / step;
   std::atomic<int64_t> total{0};
@@ -141,7 +142,8 @@ std::vector<TieCheck> clear_rounding_ties(Module& model, const std::vector<Tenso
       const Candidate* best = &current;
       for (const Candidate& c : t.candidates)
         if (c.near < best->near) best = &c;  // the first of equal counts: the smallest move
-      const bool move = current.near >= o.min_ties && 2 * best->near <= current.near && best != &current;
+      const bool move =
+          current.near >= o.min_ties && 2 * best->near <= current.near && best != &current;
       TieCheck check;
       check.layer = paths.count(t.layer) > 0 ? paths.at(t.layer) : t.layer->type_name();
       check.units = move ? best->units : 0;

@@ -12,7 +12,8 @@ bool is_layer_weight(const Parameter& p) {
 
 }  // namespace
 
-std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize_first, bool quantize_last) {
+std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize_first,
+                                              bool quantize_last) {
   std::vector<Parameter> weights;
   for (const Parameter& p : model.parameters()) {
     if (is_layer_weight(p)) weights.push_back(p);
@@ -31,8 +32,9 @@ std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize
 std::vector<Parameter> other_parameters(const Module& model, const std::vector<Parameter>& grid) {
   std::vector<Parameter> out;
   for (const Parameter& p : model.parameters()) {
-    const bool on_grid =
-        std::any_of(grid.begin(), grid.end(), [&](const Parameter& g) { return g.tensor.impl() == p.tensor.impl(); });
+    const bool on_grid = std::any_of(grid.begin(), grid.end(), [&](const Parameter& g) {
+      return g.tensor.impl() == p.tensor.impl();
+    });
     if (!on_grid) out.push_back(p);
   }
   return out;

@@ -15,7 +15,8 @@ namespace lowbit {
 // quantize_last (the paper keeps the first layer in float by default). "First" and "last" are in
 // registration order, which is the order of the forward pass in every model of the zoo. A model
 // with a single such layer (both first and last) leaves it out unless both flags ask for it.
-std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize_first, bool quantize_last);
+std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize_first,
+                                              bool quantize_last);
 
 // Every parameter of `model` that is not in `grid` (the same tensor), in registration order: BN
 // scales and shifts, biases, float layers.
