@@ -12,7 +12,9 @@ if [ "${1:-}" = "--sanitize" ]; then
   options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOWBIT_SANITIZE=ON -DLOWBIT_BUILD_BENCH=OFF)
 fi
 
-bash scripts/install-deps.sh
+# python3-torch: the ONNX import tests check lowbit against networks PyTorch builds and exports
+# (they skip, and say so, without it).
+bash scripts/install-deps.sh python3-torch
 cmake -S . -B "$build_dir" "${options[@]}"
 cmake --build "$build_dir" -j "$(nproc)"
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
