@@ -19,7 +19,6 @@
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
 #include "core/check.h"
-#include "core/parallel.h"
 #include "data/datasets.h"
 #include "data/split.h"
 #include "models/transforms/integer_model.h"
@@ -157,13 +156,9 @@ int run(const EvalConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
+  return run_program(
+      argc, argv, "lowbit-eval",
       "lowbit-eval: test accuracy, per-class accuracy and confusion matrix of a lowbit-train or "
-      "lowbit-quantize checkpoint"};
-  EvalConfig config;
-  add_eval_flags(app, config);
-  return run_cli(app, argc, argv, "lowbit-eval", [&]() -> int {
-    set_num_threads(config.threads);
-    return run(config);
-  });
+      "lowbit-quantize checkpoint",
+      add_eval_flags, run);
 }

@@ -11,7 +11,6 @@
 #include "apps/ptq/ptq_config.h"
 #include "apps/ptq/ptq_output.h"
 #include "apps/train/run_setup.h"
-#include "core/parallel.h"
 #include "data/datasets.h"
 #include "data/split.h"
 
@@ -79,14 +78,9 @@ int run(const PtqConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
+  return run_program(
+      argc, argv, "lowbit-ptq",
       "lowbit-ptq: data-free post-training quantization sweep of a lowbit-train checkpoint: "
-      "accuracy, size, "
-      "compression, ranges, histograms, confusion matrices and an HTML report"};
-  PtqConfig config;
-  add_ptq_flags(app, config);
-  return run_cli(app, argc, argv, "lowbit-ptq", [&]() -> int {
-    set_num_threads(config.threads);
-    return run(config);
-  });
+      "accuracy, size, compression, ranges, histograms, confusion matrices and an HTML report",
+      add_ptq_flags, run);
 }

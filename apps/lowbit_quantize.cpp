@@ -270,13 +270,9 @@ int run(QuantizeConfig config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
+  return run_program(
+      argc, argv, "lowbit-quantize",
       "lowbit-quantize: n-bit quantization of a float lowbit-train checkpoint with trained "
-      "thresholds (FAT)"};
-  QuantizeConfig config;
-  add_quantize_flags(app, config);
-  return run_cli(app, argc, argv, "lowbit-quantize", [&]() -> int {
-    set_num_threads(config.threads);
-    return run(config);
-  });
+      "thresholds (FAT)",
+      add_quantize_flags, run);
 }

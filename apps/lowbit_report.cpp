@@ -23,7 +23,6 @@
 #include "apps/train/weight_stats.h"
 #include "core/autograd.h"
 #include "core/check.h"
-#include "core/parallel.h"
 #include "data/batch_loader.h"
 #include "data/datasets.h"
 #include "layers/quant/pow2_activation.h"
@@ -210,13 +209,9 @@ int run(const ReportConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
+  return run_program(
+      argc, argv, "lowbit-report",
       "lowbit-report: per-layer weight levels, sparsity and activation zeros of a lowbit-train "
-      "checkpoint"};
-  ReportConfig config;
-  add_report_flags(app, config);
-  return run_cli(app, argc, argv, "lowbit-report", [&]() -> int {
-    set_num_threads(config.threads);
-    return run(config);
-  });
+      "checkpoint",
+      add_report_flags, run);
 }

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "core/parallel.h"
+
 namespace lowbit {
 
 // A flag's real value must lie in [lo, hi]. CLI::Range lets "nan" through (every comparison
@@ -17,5 +19,19 @@ CLI::Validator real_range(double lo, double hi);
 // status 2.
 int run_cli(CLI::App& app, int argc, char** argv, const char* program,
             const std::function<int()>& body);
+
+// The main of a program with one Config: declares its flags with add_flags(app, config), parses
+// argv, uses config.threads threads and returns run(config), all through run_cli.
+template <class Config, class Run>
+int run_program(int argc, char** argv, const char* program, const std::string& description,
+                void (*add_flags)(CLI::App&, Config&), Run run) {
+  CLI::App app{description};
+  Config config;
+  add_flags(app, config);
+  return run_cli(app, argc, argv, program, [&]() -> int {
+    set_num_threads(config.threads);
+    return run(config);
+  });
+}
 
 }  // namespace lowbit
