@@ -27,6 +27,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/check.h"
@@ -120,7 +121,9 @@ class Importer {
   std::string where() const;
 
   void import_node();
-  void add_layer(std::shared_ptr<Module> module, GraphModel::Value x);
+  // Adds `module` on x as the layer of the current node (its first output); returns that value.
+  GraphModel::Value add_layer(std::shared_ptr<Module> module, GraphModel::Value x,
+                              const std::string& suffix = "");
   // A square kernel, equal strides, the same padding on every side, no dilation.
   struct Window {
     int64_t kernel = 0, stride = 1, padding = 0;
@@ -147,6 +150,7 @@ class Importer {
   std::map<std::string, Constant> constants_;
   std::map<std::string, GraphModel::Value> values_;
   std::map<std::string, int> consumers_;
+  std::set<std::string> layer_names_;
   // Linear layers made from a MatMul, by output name, that an Add may give a bias.
   std::map<std::string, std::shared_ptr<Linear>> bias_free_linears_;
   // Pad outputs waiting for the layer they feed: name -> (the Pad's input, spatial padding).
@@ -207,15 +211,14 @@ void Importer::copy_into(const Tensor& dst, const std::vector<float>& src, const
   std::memcpy(dst.data(), src.data(), src.size() * sizeof(float));
 }
 
-void Importer::add_layer(std::shared_ptr<Module> module, GraphModel::Value x) {
-  std::string name = layer_name(*node_, index_);
-  for (int k = 2; !g_->children().empty(); ++k) {  // unique among the layers so far
-    bool taken = false;
-    for (const auto& c : g_->children()) taken = taken || c.first == name;
-    if (!taken) break;
-    name = layer_name(*node_, index_) + "_" + std::to_string(k);
-  }
-  values_[node_->output(0)] = g_->add_module(name, std::move(module), x);
+GraphModel::Value Importer::add_layer(std::shared_ptr<Module> module, GraphModel::Value x,
+                                      const std::string& suffix) {
+  // The node's name, made unique among the layers so far with _2, _3, ...
+  const std::string base = layer_name(*node_, index_) + suffix;
+  std::string name = base;
+  for (int k = 2; layer_names_.count(name) > 0; ++k) name = base + "_" + std::to_string(k);
+  layer_names_.insert(name);
+  return values_[node_->output(0)] = g_->add_module(name, std::move(module), x);
 }
 
 Importer::Window Importer::window(int64_t kernel_from_weight) const {
@@ -459,11 +462,8 @@ void Importer::import_node() {
   } else if (op == "MaxPool" || op == "AveragePool") {
     import_pool(op == "MaxPool");
   } else if (op == "GlobalAveragePool") {
-    add_layer(std::make_shared<GlobalAvgPool>(), value(0));
-    const GraphModel::Value pooled = values_.at(node_->output(0));
-    values_[node_->output(0)] =
-        g_->add_module(layer_name(*node_, index_) + "_nchw",
-                       std::make_shared<Reshape>(std::vector<int64_t>{0, 0, 1, 1}), pooled);
+    const GraphModel::Value pooled = add_layer(std::make_shared<GlobalAvgPool>(), value(0));
+    add_layer(std::make_shared<Reshape>(std::vector<int64_t>{0, 0, 1, 1}), pooled, "_nchw");
   } else if (op == "Flatten") {
     LOWBIT_CHECK(int_attribute("axis", 1) == 1, where(), ": axis ", int_attribute("axis", 1),
                  "; expected 1 (keep the batch, flatten the rest)");
