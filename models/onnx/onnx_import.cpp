@@ -9,9 +9,14 @@
 //   count_include_pad = 0 with padding is refused.
 // - GlobalAveragePool keeps ONNX's (N, C, 1, 1) output: lowbit's GlobalAvgPool, which gives (N, C),
 //   followed by a Reshape to (N, C, 1, 1).
-// - Reshape's shape must be a constant. PyTorch folds x.view(x.size(0), -1) into the constant
-//   (B, -1) for the batch size B it traced with; a first dimension equal to a fixed batch size of
-//   the graph input is read as "keep the batch" (0), so the model runs on any batch size.
+// - Reshape's shape must be a constant, or computed from constants and Shape. PyTorch folds
+//   x.view(x.size(0), -1) into the constant (B, -1) for the batch size B it traced with; a first
+//   dimension equal to a fixed batch size of the graph input is read as "keep the batch" (0), so
+//   the model runs on any batch size. With a dynamic batch (dynamic_axes) PyTorch writes the chain
+//   Shape, Gather, Unsqueeze, Concat instead: these nodes (and Squeeze, and Cast to int64) are
+//   computed while importing, on int64 constants. Shape takes the value's dimensions from a run of
+//   the graph so far on one zero image, with the batch dimension as a symbol; a Reshape reads the
+//   symbol as its first dimension as "keep the batch" (0), and refuses it anywhere else.
 // - Pad (constant zeros, the same on the four spatial sides) is kept for the pooling or conv it
 //   feeds, which takes it as its own padding: PyTorch exports avg_pool2d(padding=p) as Pad +
 //   AveragePool. That consumer must have no padding of its own; no-op pads are dropped.
@@ -22,14 +27,17 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "core/autograd.h"
 #include "core/check.h"
 #include "layers/activations.h"
 #include "layers/batch_norm.h"
@@ -138,6 +146,14 @@ class Importer {
   void import_matmul();
   void import_add();
   void import_pad();
+  // Shape arithmetic on int64 constants (see the top of this file).
+  void import_shape();
+  void import_gather();
+  void import_unsqueeze(bool squeeze);
+  void import_cast();
+  bool import_constant_concat();
+  // The dimensions of value v for one image, from a run of the graph built so far.
+  std::vector<int64_t> probe_dims(GraphModel::Value v) const;
   // The input of a padded layer: a pending Pad's input (and its padding added to `padding`), or
   // input 0.
   GraphModel::Value padded_input(int64_t& padding) const;
@@ -158,8 +174,12 @@ class Importer {
   const onnx::NodeProto* node_ = nullptr;
   size_t index_ = 0;
   int64_t traced_batch_ = 0;
+  std::vector<int64_t> input_dims_;
   int64_t opset_ = 0;
 };
+
+// The batch size in shapes computed while importing: unknown until the model runs.
+constexpr int64_t kBatch = std::numeric_limits<int64_t>::min();
 
 std::string Importer::where() const {
   return source_ + ": node '" + node_->name() + "' (" + node_->op_type() + ")";
@@ -381,6 +401,11 @@ void Importer::import_reshape() {
     LOWBIT_CHECK(!(allowzero && d == 0), where(),
                  ": allowzero 1 with a 0 in the shape; expected allowzero 0");
   if (!dims.empty() && traced_batch_ > 0 && dims[0] == traced_batch_) dims[0] = 0;  // keep N
+  if (!dims.empty() && dims[0] == kBatch) dims[0] = 0;
+  for (int64_t d : dims)
+    LOWBIT_CHECK(d != kBatch, where(),
+                 ": the batch size as a dimension other than the first; "
+                 "expected it first, or a constant shape");
   add_layer(std::make_shared<Reshape>(dims), value(0));
 }
 
@@ -442,6 +467,107 @@ void Importer::import_add() {
   bias_free_linears_.erase(it);
 }
 
+std::vector<int64_t> Importer::probe_dims(GraphModel::Value v) const {
+  bool known = input_dims_.size() >= 2;
+  for (size_t k = 1; k < input_dims_.size(); ++k) known = known && input_dims_[k] > 0;
+  LOWBIT_CHECK(known, where(), ": the shape of a value, with graph input dimensions ",
+               Shape(input_dims_).str(), "; expected fixed dimensions after the batch");
+  std::vector<int64_t> image = input_dims_;
+  image[0] = 1;
+  // GraphModel runs its steps up to its output: make v the output for this one run.
+  const GraphModel::Value last = g_->output();
+  g_->set_output(v);
+  Tensor y;
+  try {
+    NoGradGuard no_grad;
+    ModeGuard mode(*g_, false);
+    y = g_->forward(Tensor::zeros(Shape(image)));
+  } catch (...) {
+    g_->set_output(last);
+    throw;
+  }
+  g_->set_output(last);
+  std::vector<int64_t> dims = y.shape().dims();
+  if (!dims.empty()) dims[0] = kBatch;
+  return dims;
+}
+
+void Importer::import_shape() {
+  std::vector<int64_t> dims = probe_dims(value(0));
+  // Opset 15's start and end pick a range of the dimensions (negative: from the end).
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  auto clamp = [rank](int64_t i) {
+    return std::min(std::max(i < 0 ? i + rank : i, int64_t{0}), rank);
+  };
+  const int64_t start = clamp(int_attribute("start", 0)), end = clamp(int_attribute("end", rank));
+  Constant c;
+  c.is_float = false;
+  if (start < end) c.ints.assign(dims.begin() + start, dims.begin() + end);
+  c.dims = {static_cast<int64_t>(c.ints.size())};
+  constants_[node_->output(0)] = c;
+}
+
+void Importer::import_gather() {
+  const Constant& data = constant(0);
+  const Constant& indices = constant(1);
+  LOWBIT_CHECK(!data.is_float && data.dims.size() == 1 && !indices.is_float &&
+                   indices.dims.size() <= 1 && int_attribute("axis", 0) == 0,
+               where(), ": expected int64 indices into a 1-D int64 constant (a shape), axis 0");
+  const int64_t n = data.dims[0];
+  Constant c;
+  c.is_float = false;
+  c.dims = indices.dims;
+  for (int64_t i : indices.ints) {
+    LOWBIT_CHECK(i >= -n && i < n, where(), ": index ", i, " into ", n, " values; expected -", n,
+                 "..", n - 1);
+    c.ints.push_back(data.ints[static_cast<size_t>(i < 0 ? i + n : i)]);
+  }
+  constants_[node_->output(0)] = c;
+}
+
+void Importer::import_unsqueeze(bool squeeze) {
+  Constant c = constant(0);
+  LOWBIT_CHECK(!c.is_float && c.dims.size() <= 1, where(),
+               ": expected an int64 scalar or 1-D constant (a shape)");
+  // The axes: an attribute before opset 13, the second input from it on.
+  std::vector<int64_t> axes = ints_attribute("axes", {});
+  if (has_input(1)) axes = constant(1).ints;
+  if (squeeze) {
+    LOWBIT_CHECK(
+        c.dims.size() == 1 && c.dims[0] == 1 && (axes.empty() || axes == std::vector<int64_t>{0}),
+        where(), ": expected to squeeze a single value to a scalar");
+    c.dims.clear();
+  } else {
+    LOWBIT_CHECK(c.dims.empty() && axes == std::vector<int64_t>{0}, where(),
+                 ": expected to unsqueeze a scalar at axis 0");
+    c.dims = {1};
+  }
+  constants_[node_->output(0)] = c;
+}
+
+void Importer::import_cast() {
+  const Constant& c = constant(0);
+  LOWBIT_CHECK(!c.is_float && int_attribute("to", 0) == onnx::TensorProto::INT64, where(),
+               ": expected a cast of an int64 constant (a shape) to int64");
+  constants_[node_->output(0)] = c;
+}
+
+bool Importer::import_constant_concat() {
+  for (int i = 0; i < node_->input_size(); ++i)
+    if (!is_constant(i) || constant(i).is_float) return false;
+  Constant c;
+  c.is_float = false;
+  for (int i = 0; i < node_->input_size(); ++i) {
+    const Constant& part = constant(i);
+    LOWBIT_CHECK(part.dims.size() == 1, where(), ": input ", i,
+                 " is not 1-D; expected 1-D int64 constants (parts of a shape)");
+    c.ints.insert(c.ints.end(), part.ints.begin(), part.ints.end());
+  }
+  c.dims = {static_cast<int64_t>(c.ints.size())};
+  constants_[node_->output(0)] = c;
+  return true;
+}
+
 void Importer::import_node() {
   const std::string& op = node_->op_type();
   LOWBIT_CHECK(node_->domain().empty() || node_->domain() == "ai.onnx", where(), ": domain '",
@@ -478,6 +604,16 @@ void Importer::import_node() {
     import_add();
   } else if (op == "Pad") {
     import_pad();
+  } else if (op == "Shape") {
+    import_shape();
+  } else if (op == "Gather") {
+    import_gather();
+  } else if (op == "Unsqueeze" || op == "Squeeze") {
+    import_unsqueeze(op == "Squeeze");
+  } else if (op == "Cast") {
+    import_cast();
+  } else if (op == "Concat" && import_constant_concat()) {
+    // int64 constants joined while importing
   } else if (op == "Concat") {
     std::vector<GraphModel::Value> xs;
     for (int i = 0; i < node_->input_size(); ++i) xs.push_back(value(i));
@@ -495,11 +631,12 @@ void Importer::import_node() {
       add_layer(std::make_shared<Identity>(), value(0));
     }
   } else {
-    throw Error(
-        concat(where(),
-               " is not supported; expected one of Conv, BatchNormalization, Relu, Clip, "
-               "MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, "
-               "Concat, Pad, Dropout, Identity, Constant"));
+    throw Error(concat(
+        where(),
+        " is not supported; expected one of Conv, BatchNormalization, Relu, Clip, "
+        "MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, "
+        "Concat, Pad, Dropout, Identity, Constant, and Shape, Gather, Unsqueeze, Squeeze, Cast "
+        "on shapes"));
   }
 }
 
@@ -528,6 +665,7 @@ OnnxImport Importer::run() {
                " graph outputs; expected one (the logits)");
   result.output_name = graph_.output(0).name();
   if (!result.input_dims.empty()) traced_batch_ = result.input_dims[0];
+  input_dims_ = result.input_dims;
   values_[result.input_name] = GraphModel::kInput;
 
   for (const onnx::NodeProto& node : graph_.node())
@@ -555,12 +693,20 @@ OnnxImport import_onnx_bytes(const std::string& bytes, const std::string& source
   return Importer(model, source).run();
 }
 
-OnnxImport import_onnx(const std::string& path) {
+std::string read_onnx_file(const std::string& path) {
+  std::error_code error;
+  LOWBIT_CHECK(std::filesystem::is_regular_file(path, error), path,
+               ": no such file; expected a .onnx file");
   std::ifstream in(path, std::ios::binary);
   LOWBIT_CHECK(in.good(), path, ": cannot open; expected a readable .onnx file");
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  return import_onnx_bytes(bytes.str(), path);
+  LOWBIT_CHECK(!in.bad(), path, ": read error; expected a readable .onnx file");
+  return bytes.str();
+}
+
+OnnxImport import_onnx(const std::string& path) {
+  return import_onnx_bytes(read_onnx_file(path), path);
 }
 
 }  // namespace lowbit

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-# Builds LeNet-5, ResNet-20, VGG-7, MobileNet-v2 and a small network with Concat and MatMul in
-# PyTorch with random weights and random BN statistics, exports each with torch.onnx.export, and
+# Builds LeNet-5 (also with a dynamic batch size), ResNet-20, VGG-7, MobileNet-v2 and a small
+# network with Concat and MatMul in PyTorch with random weights and random BN statistics, exports each with torch.onnx.export, and
 # writes beside it the input batch and PyTorch's logits (float32, little-endian), for
 # tests/onnx_import_test.cpp. Usage: torch_models.py OUT_DIR. Writes OUT_DIR/manifest.txt with one
 # line per model: name N C H W classes.
@@ -141,7 +141,10 @@ def main():
     # PyTorch folds each BN into the conv before it when it exports an eval model; PRESERVE keeps
     # the BatchNormalization nodes (resnet20_bn: the same network as resnet20, BN kept).
     keep_bn = {"training": torch.onnx.TrainingMode.PRESERVE}
-    models = [("lenet5", LeNet5(), (2, 1, 28, 28), {}), ("resnet20", ResNet20(), (2, 3, 32, 32), {}),
+    # A dynamic batch: x.view(x.size(0), -1) becomes Shape, Gather, Unsqueeze, Concat, Reshape.
+    any_batch = {"dynamic_axes": {"input": {0: "N"}, "logits": {0: "N"}}}
+    models = [("lenet5", LeNet5(), (2, 1, 28, 28), {}),
+              ("lenet5_any_batch", LeNet5(), (2, 1, 28, 28), any_batch), ("resnet20", ResNet20(), (2, 3, 32, 32), {}),
               ("resnet20_bn", ResNet20(), (2, 3, 32, 32), keep_bn),
               ("vgg7", Vgg7(), (2, 3, 32, 32), {}), ("mobilenetv2", MobileNetV2(), (2, 3, 32, 32), {}),
               ("concatnet", ConcatNet(), (2, 3, 8, 8), {})]
