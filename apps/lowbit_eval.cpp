@@ -16,6 +16,7 @@
 #include "apps/train/confusion_report.h"
 #include "apps/train/eval_config.h"
 #include "apps/train/evaluate.h"
+#include "apps/train/imported_model.h"
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
 #include "core/check.h"
@@ -45,7 +46,9 @@ EvalModel load_eval_model(const EvalConfig& config) {
                ": --integer needs a lowbit-quantize checkpoint (quantized.ckpt); this one is from "
                "lowbit-train");
   TrainedModel trained = load_trained_model(config.checkpoint);
-  return {trained.model, trained.config, concat("after ", trained.progress.epochs_done, " epochs")};
+  return {trained.model, trained.config,
+          is_imported(trained.config) ? std::string("imported from ONNX (lowbit-import)")
+                                      : concat("after ", trained.progress.epochs_done, " epochs")};
 }
 
 // --recalibrate-bn: the BN statistics re-estimated from the first images of the run's
@@ -111,7 +114,7 @@ int run(const EvalConfig& config) {
   EvalModel m = load_eval_model(config);
   TrainConfig& train = m.train;
   if (!config.data_dir.empty()) train.data_dir = config.data_dir;
-  const DatasetInfo& info = dataset_info(train.dataset);
+  const DatasetInfo info = run_dataset_info(train);
   const bool tta_flip = config.flip_average(train.tta_flip);
   if (tta_flip) check_tta_flip_allowed(train.dataset);
   LOWBIT_CHECK(!tta_flip || !config.integer, "--tta-flip and --integer: expected one or the other");

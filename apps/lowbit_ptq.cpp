@@ -31,7 +31,7 @@ int run(const PtqConfig& config) {
   PtqSweepOptions options = config.sweep_options();
   const TrainedModel trained = load_trained_model(config.checkpoint);
   const TrainConfig& train = trained.config;
-  const DatasetInfo& info = dataset_info(train.dataset);
+  const DatasetInfo info = run_dataset_info(train);
   Module& model = *trained.model;
   const std::string out = config.output_dir();
   fs::create_directories(fs::path(out) / "confusion");

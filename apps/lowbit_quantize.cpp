@@ -23,6 +23,7 @@
 #include "apps/fat/quantize_model.h"
 #include "apps/fat/quantize_report.h"
 #include "apps/train/evaluate.h"
+#include "apps/train/imported_model.h"
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
 #include "core/check.h"
@@ -116,11 +117,16 @@ int run(QuantizeConfig config) {
   const std::string resolved = to_json(config).dump(2);
   std::printf("lowbit-quantize configuration:\n%s\n", resolved.c_str());
   write_file_atomic((out / "config.json").string(), resolved + "\n");
-  std::printf("float model: %s on %s from %s (%d epochs, %.1f s of training)\n",
-              train.model.c_str(), train.dataset.c_str(), config.checkpoint.c_str(),
-              teacher.progress.epochs_done, teacher.progress.train_seconds);
+  if (is_imported(train)) {
+    std::printf("float model: imported from ONNX (lowbit-import), on %s, from %s\n",
+                train.dataset.c_str(), config.checkpoint.c_str());
+  } else {
+    std::printf("float model: %s on %s from %s (%d epochs, %.1f s of training)\n",
+                train.model.c_str(), train.dataset.c_str(), config.checkpoint.c_str(),
+                teacher.progress.epochs_done, teacher.progress.train_seconds);
+  }
 
-  const DatasetInfo& info = dataset_info(train.dataset);
+  const DatasetInfo info = run_dataset_info(train);
   const QuantizeData data = load_quantize_data(config, train);
 
   // Fold, rescale, calibrate: the naive max-threshold model.
@@ -258,8 +264,12 @@ int run(QuantizeConfig config) {
   write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
 
   std::printf("\n%s", table.c_str());
-  std::printf("fine-tuning took %.1f s (the float training %.1f s)\n", fine_tune_seconds,
-              teacher.progress.train_seconds);
+  if (is_imported(train)) {
+    std::printf("fine-tuning took %.1f s\n", fine_tune_seconds);
+  } else {
+    std::printf("fine-tuning took %.1f s (the float training %.1f s)\n", fine_tune_seconds,
+                teacher.progress.train_seconds);
+  }
   std::printf(
       "output %s: quantized.ckpt summary.json accuracy.txt accuracy.csv accuracy.json metrics.csv "
       "config.json\n",

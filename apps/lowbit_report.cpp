@@ -161,7 +161,7 @@ std::vector<HtmlSection> report_sections(const ReportConfig& config, const Train
 int run(const ReportConfig& config) {
   const TrainedModel trained = load_trained_model(config.checkpoint);
   const TrainConfig& train = trained.config;
-  const DatasetInfo& info = dataset_info(train.dataset);
+  const DatasetInfo info = run_dataset_info(train);
   Module& model = *trained.model;
   const WeightTables tables = weight_tables(model, train);
   // The page's test-set section is read first, so that a malformed test_confusion.csv stops the

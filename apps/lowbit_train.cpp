@@ -67,7 +67,7 @@ struct RunData {
 
 RunData load_run_data(const TrainConfig& config) {
   RunData d;
-  d.info = dataset_info(config.dataset);
+  d.info = run_dataset_info(config);
   const std::string dir = resolve_data_dir(config.dataset, config.data_dir);
   std::printf("data: %s from %s\n", config.dataset.c_str(), dir.c_str());
   TrainTest both = load_dataset(config.dataset, dir);

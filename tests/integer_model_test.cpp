@@ -21,9 +21,12 @@
 #include "layers/conv2d.h"
 #include "layers/kernels/integer_ops.h"
 #include "layers/linear.h"
+#include "layers/pooling.h"
 #include "layers/quant/pointwise_scaled_quantizer.h"
 #include "layers/quant/uniform_quantizer.h"
+#include "layers/reshape.h"
 #include "layers/sequential.h"
+#include "models/graph_model.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
 #include "models/transforms/bn_folding.h"
@@ -237,6 +240,44 @@ TEST_CASE("integer-only models predict as their fake-quantized models", "[intege
       CHECK(integer.saturated_values() == 0);
     }
   }
+}
+
+TEST_CASE("an imported graph with sums, concatenations and reshapes runs integer-only",
+          "[integer]") {
+  // The form models/onnx gives a network: conv branches joined by a sum and a concatenation,
+  // global pooling reshaped to (N, C, 1, 1) as ONNX keeps it, then flattened by a Reshape.
+  Rng rng(4);
+  GraphModel g;
+  const auto a = g.add_module(
+      "a", std::make_shared<Conv2d>(3, 4, 3, Conv2dOptions{1, 1}, true, rng), GraphModel::kInput);
+  const auto a_relu = g.add_module("a_relu", std::make_shared<ReLU>(), a);
+  const auto b = g.add_module("b", std::make_shared<Conv2d>(3, 4, 1, Conv2dOptions{}, true, rng),
+                              GraphModel::kInput);
+  const auto sum = g.add_sum(a_relu, b);
+  const auto joined = g.add_concat({sum, a_relu}, 1);
+  const auto pooled = g.add_module("pool", std::make_shared<GlobalAvgPool>(), joined);
+  const auto nchw =
+      g.add_module("nchw", std::make_shared<Reshape>(std::vector<int64_t>{0, 0, 1, 1}), pooled);
+  const auto flat =
+      g.add_module("flat", std::make_shared<Reshape>(std::vector<int64_t>{0, -1}), nchw);
+  g.add_module("fc", std::make_shared<Linear>(8, 5, true, rng), flat);
+  const Tensor images = random_tensor({16, 3, 8, 8}, rng, -2.0f, 2.0f);
+  g.eval();
+  UniformQuantizationOptions q;
+  q.weight_bits = q.input_bits = 8;
+  q.weight_granularity = Granularity::kVector;
+  attach_calibrated_quantizers(g, {images}, q);
+  perturb_scales(g, rng);
+
+  IntegerModel integer(g);
+  CHECK(integer.quantized_layers() == std::vector<std::string>{"a", "b", "fc"});
+  const Tensor simulated = eval_no_grad(g, images);
+  const Tensor computed = eval_no_grad(integer, images);
+  REQUIRE(computed.shape() == Shape({16, 5}));
+  Agreement agreement;
+  accumulate_agreement(simulated, computed, agreement);
+  CHECK(agreement.agreeing == agreement.count);
+  CHECK(agreement.max_abs_logit_difference <= 0.03 * max_abs(simulated));
 }
 
 TEST_CASE("integer inference refuses what has no integer form, naming the module", "[integer]") {

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "apps/train/imported_model.h"
 #include "apps/train/run_setup.h"
 #include "core/check.h"
 #include "core/checkpoint.h"
@@ -86,6 +87,7 @@ void save_quantized_checkpoint(const std::string& path, const QuantizedModel& q)
   Checkpoint c;
   c.config = config.dump();
   for (NamedTensor& t : state_dict(*q.model)) c.tensors.push_back({"model." + t.name, t.tensor});
+  add_onnx_graph_blob(c, q.train.onnx_graph);
   save_checkpoint(path, c);
 }
 
@@ -103,7 +105,8 @@ QuantizedModel load_quantized_checkpoint(const std::string& path) {
     LOWBIT_CHECK(config.value("format", std::string()) == kFormat,
                  "not a lowbit-quantize checkpoint (format '",
                  config.value("format", std::string()), "')");
-    const TrainConfig train = train_config_from_json(config.at("train_config"));
+    TrainConfig train = train_config_from_json(config.at("train_config"));
+    train.onnx_graph = onnx_graph_blob(c);
     const QuantizeConfig quantize = quantize_config_from_json(config.at("quantize_config"));
     const DatasetInfo& info = dataset_info(train.dataset);
     model = build_model(train, info);

@@ -1,6 +1,7 @@
 // Model, optimizer and schedule construction from a TrainConfig.
 #include "apps/train/run_setup.h"
 
+#include "apps/train/imported_model.h"
 #include "core/check.h"
 #include "layers/state_dict.h"
 #include "models/activation_choice.h"
@@ -38,7 +39,9 @@ float bn_scale_of(const TrainConfig& config) {
 
 std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info) {
   Rng rng(config.seed);
-  std::shared_ptr<Module> model = make_model(config.model, model_options(config, info), rng);
+  std::shared_ptr<Module> model = config.model == kImportedModel
+                                      ? build_imported_model(config, info)
+                                      : make_model(config.model, model_options(config, info), rng);
   if (config.zero_init_residual) {
     LOWBIT_CHECK(zero_init_residual(*model) > 0, "--zero-init-residual: ", config.model,
                  " has no residual blocks; expected a ResNet (resnet18/20/34/50/56)");
@@ -95,6 +98,7 @@ std::shared_ptr<Module> load_teacher(const TrainConfig& config) {
 TrainedModel load_trained_model(const std::string& checkpoint) {
   LoadedRun run = read_training_checkpoint(checkpoint);
   TrainedModel t{train_config_from_json(run.config), std::move(run.progress), nullptr};
+  t.config.onnx_graph = run.onnx_graph;
   t.model = build_model(t.config, dataset_info(t.config.dataset));
   restore_training_checkpoint(checkpoint, *t.model, {}, false, t.config.weight_min_exp);
   return t;
@@ -200,6 +204,20 @@ ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch
 
 Normalization normalization(const DatasetInfo& info) {
   return Normalization{info.mean, info.stddev};
+}
+
+DatasetInfo run_dataset_info(const TrainConfig& config) {
+  DatasetInfo info = dataset_info(config.dataset);
+  const auto check = [&info](const std::vector<float>& values, const char* what) {
+    LOWBIT_CHECK(values.empty() || static_cast<int64_t>(values.size()) == info.channels,
+                 "the input ", what, " has ", values.size(), " values; expected one per channel (",
+                 info.channels, " for ", info.name, ")");
+  };
+  check(config.input_mean, "mean");
+  check(config.input_std, "std");
+  if (!config.input_mean.empty()) info.mean = config.input_mean;
+  if (!config.input_std.empty()) info.stddev = config.input_std;
+  return info;
 }
 
 std::unique_ptr<BatchLoader> make_eval_loader(const Dataset& data, int64_t batch_size,

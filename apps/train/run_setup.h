@@ -20,7 +20,8 @@
 namespace lowbit {
 
 ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info);
-// The model of config.model for the data set, initialized from Rng(config.seed), with every BN's
+// The model of config.model for the data set (an imported ONNX graph for "onnx",
+// apps/train/imported_model.h), initialized from Rng(config.seed), with every BN's
 // scale and shift multiplied by config.bn_scale_init (resolved).
 std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo& info);
 // A model saved by lowbit-train, rebuilt from the checkpoint's configuration and loaded
@@ -45,6 +46,10 @@ std::vector<std::unique_ptr<Optimizer>> build_optimizers(const TrainConfig& conf
 // The configured schedule in steps, for `steps_per_epoch` batches an epoch.
 ScheduleConfig build_schedule(const TrainConfig& config, int64_t steps_per_epoch);
 Normalization normalization(const DatasetInfo& info);
+// The run's data set as its model sees it: dataset_info(config.dataset), with the input
+// normalization of an imported model (config.input_mean / input_std) where it has its own. Throws
+// when they do not give one value per channel.
+DatasetInfo run_dataset_info(const TrainConfig& config);
 // Throws unless test-time flip averaging suits the data set: one trained on mirror images.
 void check_tta_flip_allowed(const std::string& dataset);
 // A loader for evaluation: the data set in order, no augmentation.

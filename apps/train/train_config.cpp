@@ -213,7 +213,9 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"distill_temperature", c.distill_temperature},
           {"quantize_first", c.quantize_first},
           {"quantize_last", c.quantize_last},
-          {"recalibrate_bn", c.recalibrate_bn}};
+          {"recalibrate_bn", c.recalibrate_bn},
+          {"input_mean", c.input_mean},
+          {"input_std", c.input_std}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
@@ -276,6 +278,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   // Runs saved before the option existed did not re-estimate.
   c.recalibrate_bn = 0;
   get("recalibrate_bn", c.recalibrate_bn);
+  get("input_mean", c.input_mean);
+  get("input_std", c.input_std);
   return c;
 }
 

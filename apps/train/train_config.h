@@ -5,9 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -91,6 +93,13 @@ struct TrainConfig {
   // validation (apps/train/bn_recalibration.h). < 0: 5120 when weights or activations are quantized
   // (their running averages lag the jumping grid weights), 0 otherwise.
   int recalibrate_bn = -1;
+
+  // An imported model (lowbit-import, model "onnx"): the input normalization it was trained with,
+  // per channel on pixels in [0, 1], when it differs from the data set's (empty: the data set's).
+  std::vector<float> input_mean, input_std;
+  // model "onnx": the bytes of the ONNX file the graph was imported from. Checkpoints keep them as
+  // the blob "graph.onnx" (apps/train/imported_model.h), outside the JSON.
+  std::shared_ptr<const std::string> onnx_graph;
 
   // Defaults that depend on other settings (learning rate, weight decay, out directory, BN scale).
   void resolve();

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <set>
 
+#include "apps/train/imported_model.h"
 #include "core/check.h"
 #include "core/checkpoint.h"
 #include "core/rng.h"
@@ -86,7 +87,8 @@ void decode_grid_weights(const Checkpoint& c, Module& model, int min_exp) {
 
 void save_training_checkpoint(const std::string& path, const nlohmann::json& config,
                               const Module& model, const std::vector<Optimizer*>& optimizers,
-                              const RunProgress& progress) {
+                              const RunProgress& progress,
+                              const std::shared_ptr<const std::string>& onnx_graph) {
   Checkpoint c;
   c.config = config.dump();
   const std::set<std::string> held = held_parameters(optimizers);
@@ -105,6 +107,7 @@ void save_training_checkpoint(const std::string& path, const nlohmann::json& con
   c.blobs.push_back(std::move(rng_blob));
   const std::string text = progress_json(progress).dump();
   c.blobs.push_back({"progress", std::vector<uint8_t>(text.begin(), text.end())});
+  add_onnx_graph_blob(c, onnx_graph);
   save_checkpoint(path, c);
 }
 
@@ -115,6 +118,7 @@ LoadedRun read_training_checkpoint(const std::string& path) {
     run.config = nlohmann::json::parse(c.config);
     const NamedBlob& blob = c.blob("progress");
     run.progress = progress_from_json(nlohmann::json::parse(blob.bytes.begin(), blob.bytes.end()));
+    run.onnx_graph = onnx_graph_blob(c);
   } catch (const nlohmann::json::exception& e) {
     throw Error(concat(path, ": not a lowbit-train checkpoint (", e.what(), ")"));
   } catch (const Error& e) {

@@ -4,6 +4,7 @@
 // gives the same numbers as a run that was never interrupted.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -24,14 +25,17 @@ struct RunProgress {
   std::vector<EpochMetrics> history;
 };
 
-// Writes the checkpoint atomically (temporary file, fsync, rename).
+// Writes the checkpoint atomically (temporary file, fsync, rename). An imported model's ONNX file
+// (TrainConfig::onnx_graph) goes in as the blob "graph.onnx".
 void save_training_checkpoint(const std::string& path, const nlohmann::json& config,
                               const Module& model, const std::vector<Optimizer*>& optimizers,
-                              const RunProgress& progress);
+                              const RunProgress& progress,
+                              const std::shared_ptr<const std::string>& onnx_graph = nullptr);
 
 struct LoadedRun {
   nlohmann::json config;
   RunProgress progress;
+  std::shared_ptr<const std::string> onnx_graph;  // null unless the file has one
 };
 
 // Reads the configuration and progress only (to rebuild the model before loading it).

@@ -19,8 +19,10 @@
 #include "layers/pooling.h"
 #include "layers/quant/pointwise_scaled_quantizer.h"
 #include "layers/quant/uniform_quantizer.h"
+#include "layers/reshape.h"
 #include "layers/sequential.h"
 #include "layers/shortcut.h"
+#include "models/graph_model.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet.h"
 
@@ -227,6 +229,110 @@ class PadChannelsOp : public IntegerOp {  // y[c, i, j] = x[c, i s, j s] for c <
   int64_t out_channels_, stride_;
 };
 
+// A GraphModel's steps (models/graph_model.h) over one image: every value is kept until the
+// graph ends (an imported network is small next to the image batch), sums add fixed-point values,
+// concatenations join them along the float model's axis less the batch.
+class GraphOp : public IntegerOp {
+ public:
+  struct Step {
+    GraphModel::Step::Kind kind;
+    OpPtr op;  // kModule
+    std::vector<GraphModel::Value> inputs;
+    int axis = 1;  // kConcat, of the float model's (N, ...) values
+  };
+  GraphOp(std::vector<Step> steps, GraphModel::Value output)
+      : steps_(std::move(steps)), output_(output) {}
+
+  void run(IntActivation& x, Workspace& ws) const override {
+    std::vector<IntActivation> values(steps_.size() + 1);
+    values[GraphModel::kInput] = x;
+    for (size_t k = 0; k < steps_.size(); ++k) {
+      const Step& s = steps_[k];
+      IntActivation& y = values[k + 1];
+      if (s.kind == GraphModel::Step::Kind::kModule) {
+        y = values[static_cast<size_t>(s.inputs[0])];
+        s.op->run(y, ws);
+      } else if (s.kind == GraphModel::Step::Kind::kSum) {
+        const IntActivation& a = values[static_cast<size_t>(s.inputs[0])];
+        const IntActivation& b = values[static_cast<size_t>(s.inputs[1])];
+        LOWBIT_CHECK(a.dims == b.dims, "integer inference: a sum of values of different shapes");
+        y = a;
+        for (size_t i = 0; i < y.values.size(); ++i)
+          y.values[i] = clamp_counted(static_cast<int64_t>(a.values[i]) + b.values[i], ws);
+      } else {
+        concat(s, values, y);
+      }
+    }
+    x = std::move(values[static_cast<size_t>(output_)]);
+  }
+
+ private:
+  // y = the inputs joined along dimension `axis - 1` of each image: outer blocks of the dimensions
+  // before it, each the inputs' inner slabs one after the other.
+  static void concat(const Step& s, const std::vector<IntActivation>& values, IntActivation& y) {
+    const IntActivation& first = values[static_cast<size_t>(s.inputs[0])];
+    const int64_t rank = static_cast<int64_t>(first.dims.size());
+    const int64_t d = (s.axis < 0 ? s.axis + rank + 1 : s.axis) - 1;
+    LOWBIT_CHECK(d >= 0 && d < rank, "integer inference: a concatenation along axis ", s.axis,
+                 " of values with ", rank + 1, " dimensions; expected an axis after the batch");
+    int64_t outer = 1;
+    for (int64_t k = 0; k < d; ++k) outer *= first.dims[static_cast<size_t>(k)];
+    y.dims = first.dims;
+    y.dims[static_cast<size_t>(d)] = 0;
+    for (GraphModel::Value v : s.inputs) {
+      const IntActivation& part = values[static_cast<size_t>(v)];
+      LOWBIT_CHECK(part.dims.size() == first.dims.size(),
+                   "integer inference: a concatenation of values of different ranks");
+      y.dims[static_cast<size_t>(d)] += part.dims[static_cast<size_t>(d)];
+    }
+    y.values.clear();
+    y.values.reserve(static_cast<size_t>(y.numel()));
+    for (int64_t o = 0; o < outer; ++o)
+      for (GraphModel::Value v : s.inputs) {
+        const IntActivation& part = values[static_cast<size_t>(v)];
+        const int64_t slab = part.numel() / outer;
+        y.values.insert(y.values.end(), part.values.begin() + o * slab,
+                        part.values.begin() + (o + 1) * slab);
+      }
+  }
+
+  std::vector<Step> steps_;
+  GraphModel::Value output_;
+};
+
+// Reshape (layers/reshape.h) of one image: the float model's dims with the batch first, 0 keeping
+// a size and -1 inferred, read for a batch of one.
+class ReshapeOp : public IntegerOp {
+ public:
+  ReshapeOp(std::string path, std::vector<int64_t> dims)
+      : path_(std::move(path)), dims_(std::move(dims)) {}
+  void run(IntActivation& x, Workspace&) const override {
+    std::vector<int64_t> in{1};
+    in.insert(in.end(), x.dims.begin(), x.dims.end());
+    std::vector<int64_t> out = dims_;
+    int64_t known = 1, inferred = -1;
+    for (size_t k = 0; k < out.size(); ++k) {
+      if (out[k] == 0) out[k] = in.at(k);
+      if (out[k] == -1) {
+        inferred = static_cast<int64_t>(k);
+      } else {
+        known *= out[k];
+      }
+    }
+    if (inferred >= 0 && known > 0) out[static_cast<size_t>(inferred)] = x.numel() / known;
+    int64_t count = 1;
+    for (int64_t d : out) count *= d;
+    LOWBIT_CHECK(!out.empty() && out[0] == 1 && count == x.numel(), "integer inference: ", path_,
+                 " reshapes an image of ", x.numel(), " values to a batch of ",
+                 out.empty() ? 0 : out[0], "; expected one image");
+    x.dims.assign(out.begin() + 1, out.end());
+  }
+
+ private:
+  std::string path_;
+  std::vector<int64_t> dims_;
+};
+
 // The integer form of one quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1
 // image).
 class QuantizedProductOp : public IntegerOp {
@@ -381,6 +487,7 @@ class Compiler {
   OpPtr compile(Module& m, const std::string& path) {
     const std::string where = path.empty() ? std::string("the model") : path;
     if (dynamic_cast<Sequential*>(&m)) return children(m, path);  // also a ResNet
+    if (auto* g = dynamic_cast<GraphModel*>(&m)) return graph(*g, path);
     if (auto* b = dynamic_cast<ResidualBlock*>(&m)) {  // BasicBlock, Bottleneck (models/resnet.h)
       OpPtr branch = sequence(m, path, b->branch());
       OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
@@ -423,6 +530,7 @@ class Compiler {
     if (auto* s = dynamic_cast<PadChannelsShortcut*>(&m))
       return std::make_unique<PadChannelsOp>(where, s->out_channels(), s->stride());
     if (dynamic_cast<Flatten*>(&m)) return std::make_unique<FlattenOp>();
+    if (auto* r = dynamic_cast<Reshape*>(&m)) return std::make_unique<ReshapeOp>(where, r->dims());
     if (dynamic_cast<Identity*>(&m) || dynamic_cast<Dropout*>(&m))
       return std::make_unique<IdentityOp>();
     throw Error(concat("integer inference: ", where, " is a ", m.type_name(),
@@ -443,6 +551,14 @@ class Compiler {
     for (const auto& [name, module] : m.children())
       ops.push_back(compile(*module, join(path, name)));
     return std::make_unique<SequenceOp>(std::move(ops));
+  }
+  OpPtr graph(GraphModel& g, const std::string& path) {
+    std::vector<GraphOp::Step> steps;
+    for (const GraphModel::Step& s : g.steps())
+      steps.push_back(
+          {s.kind, s.kind == GraphModel::Step::Kind::kModule ? child(g, path, s.module) : nullptr,
+           s.inputs, s.axis});
+    return std::make_unique<GraphOp>(std::move(steps), g.output());
   }
   OpPtr sequence(Module& m, const std::string& path, const std::vector<std::string>& names) {
     std::vector<OpPtr> ops;

@@ -16,9 +16,10 @@
 // fixed point, and the logits back to float for the caller. (Why the bias is added in fixed point
 // rather than in eq. 20's accumulator units: see compile_product in the .cpp.)
 //
-// Supported: Sequential, ResNet, BasicBlock, Bottleneck, InvertedResidual, Conv2d (any groups,
-// stride, padding), Linear, ReLU, ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool, PadChannelsShortcut,
-// Flatten, Dropout (eval: identity), Identity (a folded BN). Every Conv2d and Linear needs a
+// Supported: Sequential, ResNet, BasicBlock, Bottleneck, InvertedResidual, GraphModel (an imported
+// ONNX network: its sums and concatenations), Conv2d (any groups, stride, padding), Linear, ReLU,
+// ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool, PadChannelsShortcut, Flatten, Reshape, Dropout
+// (eval: identity), Identity (a folded BN). Every Conv2d and Linear needs a
 // per-tensor UniformQuantizer on its input and a UniformQuantizer (per tensor or per output
 // channel, possibly inside a PointwiseScaledQuantizer) on its weight. Anything else is refused with
 // the path and type of the module: per-channel input thresholds, for instance, would need one scale
