@@ -2,6 +2,7 @@
 #include "apps/fat/quantize_config.h"
 
 #include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
 
 namespace lowbit {
 
@@ -26,12 +27,9 @@ void QuantizeConfig::resolve(const std::string& model, const std::string& datase
 
 void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
   app.option_defaults()->always_capture_default();  // --help shows every default
-  app.add_option("--checkpoint", c.checkpoint,
-                 "a float checkpoint written by lowbit-train (best.ckpt or last.ckpt)")
-      ->required();
-  app.add_option(
-      "--data-dir", c.data_dir,
-      "data directory (default: the run's, then $LOWBIT_DATA/<dataset>, ./data/<dataset>)");
+  add_checkpoint_flag(app, c.checkpoint,
+                      "a float checkpoint written by lowbit-train (best.ckpt or last.ckpt)");
+  add_run_data_dir_flag(app, c.data_dir);
   app.add_option(
       "--out", c.out,
       "output directory (default: runs/<model>-<dataset>-fat<bits>-<mode>-<thresholds>)");
@@ -52,8 +50,7 @@ void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
       ->check(real_range(1e-6, 1.0));
   app.add_option("--epochs", c.epochs, "fine-tuning epochs (0: calibrate and evaluate only)")
       ->check(CLI::Range(0, 10000));
-  app.add_option("--batch-size", c.batch_size, "fine-tuning images per batch")
-      ->check(CLI::Range(1, 65536));
+  add_batch_size_flag(app, c.batch_size, "fine-tuning images per batch");
   app.add_option("--lr", c.lr, "Adam learning rate of the threshold (and weight) scales")
       ->check(real_range(1e-9, 10.0));
   app.add_option("--restart-epochs", c.restart_epochs,
@@ -73,7 +70,7 @@ void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
       ->check(CLI::Range(0, 10000000));
   app.add_option("--eval-batch-size", c.eval_batch_size, "images per batch in evaluation")
       ->check(CLI::Range(1, 65536));
-  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, c.threads);
   app.add_option("--seed", c.seed, "random seed (fine-tuning batch order)");
   app.add_flag("--overwrite", c.overwrite, "replace what --out already holds");
 }
