@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
 #include "apps/train/train_epoch.h"
 #include "core/autograd.h"
 #include "core/check.h"
@@ -79,11 +80,11 @@ int main(int argc, char** argv) {
   float lr = 0.01f, noise = 0.8f;
   app.add_option("--epochs", epochs, "training epochs")->check(CLI::Range(1, 100000));
   app.add_option("--steps", steps_per_epoch, "batches per epoch")->check(CLI::Range(1, 100000));
-  app.add_option("--batch-size", batch_size, "images per batch")->check(CLI::Range(1, 65536));
+  add_batch_size_flag(app, batch_size);
   app.add_option("--lr", lr, "Adam learning rate")->check(real_range(0.0, 10.0));
   app.add_option("--noise", noise, "standard deviation of the pixel noise")
       ->check(real_range(0.0, 10.0));
-  app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, threads);
   app.add_option("--seed", seed, "random seed");
   return run_cli(app, argc, argv, "lowbit-demo", [&]() -> int {
     set_num_threads(threads);

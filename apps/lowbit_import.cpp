@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
 #include "apps/train/imported_model.h"
 #include "apps/train/run_setup.h"
 #include "apps/train/training_checkpoint.h"
@@ -51,7 +52,7 @@ void add_import_flags(CLI::App& app, ImportConfig& c) {
       ->delimiter(',');
   app.add_flag("--overwrite", c.overwrite, "replace the checkpoint --out when it exists");
   app.add_flag("--summary", c.summary, "print every layer with its output shape and size");
-  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, c.threads);
 }
 
 std::string values_text(const std::vector<float>& values) {
@@ -92,7 +93,8 @@ int run(const ImportConfig& config) {
 
   const ModelSummary summary = summarize(*model, info.channels, info.side);
   std::printf("%s: %s, opset %lld; %zu layers, %lld parameters, %lld multiply-adds per image\n",
-              config.onnx.c_str(), details.producer.empty() ? "unknown producer" : details.producer.c_str(),
+              config.onnx.c_str(),
+              details.producer.empty() ? "unknown producer" : details.producer.c_str(),
               static_cast<long long>(details.opset), summary.layers.size(),
               static_cast<long long>(summary.parameters), static_cast<long long>(summary.macs));
   if (config.summary) std::printf("%s", format_summary(summary).c_str());

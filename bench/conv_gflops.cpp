@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
+#include "bench/bench_flags.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -47,10 +48,7 @@ int main(int argc, char** argv) {
   bool quick = false, cpu = false;
   std::vector<int> thread_counts{1, 2};
   std::string only;
-  app.add_flag("--quick", quick, "batch 16, one repetition (a smoke test)");
-  app.add_flag("--cpu", cpu, "time process CPU time instead of wall time (for a loaded machine)");
-  app.add_option("--threads", thread_counts, "thread counts to run (default: 1 2)")
-      ->check(CLI::Range(1, 1024));
+  bench::add_run_flags(app, quick, cpu, thread_counts);
   app.add_option("--layer", only, "only layers whose name contains this text (e.g. s2, 8x8)");
   return run_cli(app, argc, argv, "conv_gflops",
                  [&] { return run(quick, cpu, thread_counts, only); });

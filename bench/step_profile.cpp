@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
 #include "apps/train/run_setup.h"
 #include "bench/timing.h"
 #include "core/autograd.h"
@@ -161,7 +162,7 @@ int main(int argc, char** argv) {
   app.add_option("models", models, "model[:batch] ... (default: resnet18:128 vgg7:128 lenet5:256)");
   app.add_flag("--detail", detail, "time ops by name and output shape instead of by name");
   app.add_option("--steps", steps, "profiled steps per model")->check(CLI::Range(1, 100000));
-  app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, threads);
   return run_cli(app, argc, argv, "step_profile", [&] {
     if (models.empty()) models = {"resnet18:128", "vgg7:128", "lenet5:256"};
     set_num_threads(threads);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--model", model_name, "model name (" + known_models() + ")")->required();
   app.add_option("--batch", batch, "images per step")->required()->check(CLI::Range(1, 65536));
-  app.add_option("--threads", threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, threads);
   app.add_option("--steps", steps, "timed steps (training and inference each)")
       ->check(CLI::Range(1, 100000));
   app.add_option("--warmup", warmup, "untimed steps before timing")->check(CLI::Range(0, 100000));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "apps/common/cli_main.h"
+#include "bench/bench_flags.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -98,10 +99,7 @@ int main(int argc, char** argv) {
   int64_t batch = 0;
   std::vector<int> thread_counts{1, 2};
   std::string only;
-  app.add_flag("--quick", quick, "batch 16, one repetition (a smoke test)");
-  app.add_flag("--cpu", cpu, "time process CPU time instead of wall time (for a loaded machine)");
-  app.add_option("--threads", thread_counts, "thread counts to run (default: 1 2)")
-      ->check(CLI::Range(1, 1024));
+  bench::add_run_flags(app, quick, cpu, thread_counts);
   app.add_option("--batch", batch, "images per call (default 128, 16 with --quick)")
       ->check(CLI::Range(1, 4096));
   app.add_option("--layer", only, "only layers whose name contains this text (e.g. r20, 8x8)");

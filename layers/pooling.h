@@ -13,32 +13,37 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t p
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor global_avg_pool(const Tensor& x);
 
-class MaxPool2d : public Module {
+// A 2-D pooling module: which pooling (max_pool2d or avg_pool2d) and its window, kernel, stride
+// (0 means the kernel size) and padding.
+class Pool2d : public Module {
  public:
-  explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0)
-      : kernel_(kernel), stride_(stride), padding_(padding) {}
-  Tensor forward(const Tensor& x) override { return max_pool2d(x, kernel_, stride_, padding_); }
-  std::string type_name() const override { return "MaxPool2d"; }
+  using Pooling = Tensor (*)(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
+  Tensor forward(const Tensor& x) override { return pooling_(x, kernel_, stride_, padding_); }
+  std::string type_name() const override { return type_; }
   int64_t kernel() const { return kernel_; }
-  int64_t stride() const { return stride_ > 0 ? stride_ : kernel_; }  // 0 means the kernel size
+  int64_t stride() const { return stride_ > 0 ? stride_ : kernel_; }
   int64_t padding() const { return padding_; }
 
+ protected:
+  Pool2d(const char* type, Pooling pooling, int64_t kernel, int64_t stride, int64_t padding)
+      : type_(type), pooling_(pooling), kernel_(kernel), stride_(stride), padding_(padding) {}
+
  private:
+  const char* type_;
+  Pooling pooling_;
   int64_t kernel_, stride_, padding_;
 };
 
-class AvgPool2d : public Module {
+class MaxPool2d : public Pool2d {
+ public:
+  explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0)
+      : Pool2d("MaxPool2d", max_pool2d, kernel, stride, padding) {}
+};
+
+class AvgPool2d : public Pool2d {
  public:
   explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0)
-      : kernel_(kernel), stride_(stride), padding_(padding) {}
-  Tensor forward(const Tensor& x) override { return avg_pool2d(x, kernel_, stride_, padding_); }
-  std::string type_name() const override { return "AvgPool2d"; }
-  int64_t kernel() const { return kernel_; }
-  int64_t stride() const { return stride_ > 0 ? stride_ : kernel_; }  // 0 means the kernel size
-  int64_t padding() const { return padding_; }
-
- private:
-  int64_t kernel_, stride_, padding_;
+      : Pool2d("AvgPool2d", avg_pool2d, kernel, stride, padding) {}
 };
 
 class GlobalAvgPool : public Module {

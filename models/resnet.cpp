@@ -109,6 +109,12 @@ void ResidualBlock::add_to_branch(const std::string& name, std::shared_ptr<Modul
   branch_.push_back(name);
 }
 
+void ResidualBlock::add_conv_bn(int k, int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                                Rng& rng) {
+  add_to_branch("conv" + std::to_string(k), conv(in, out, kernel, stride, rng));
+  add_to_branch("bn" + std::to_string(k), std::make_shared<BatchNorm>(out));
+}
+
 // torchvision's "downsample" for a projection, "shortcut" for option A (as the common PyTorch
 // CIFAR ResNets name it).
 void ResidualBlock::set_shortcut(std::shared_ptr<Module> shortcut) {
@@ -124,11 +130,9 @@ void ResidualBlock::set_activation(const std::string& name, std::shared_ptr<Modu
 
 BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
-  add_to_branch("conv1", conv(in, channels, 3, stride, rng));
-  add_to_branch("bn1", std::make_shared<BatchNorm>(channels));
+  add_conv_bn(1, in, channels, 3, stride, rng);
   add_to_branch("relu1", make_activation(activation));
-  add_to_branch("conv2", conv(channels, channels, 3, 1, rng));
-  add_to_branch("bn2", std::make_shared<BatchNorm>(channels));
+  add_conv_bn(2, channels, channels, 3, 1, rng);
   set_shortcut(make_shortcut(in, channels, stride, shortcut, rng));
   set_activation("relu2", make_activation(activation));
 }
@@ -136,14 +140,11 @@ BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKin
 Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
   const int64_t out = channels * kExpansion;
-  add_to_branch("conv1", conv(in, channels, 1, 1, rng));
-  add_to_branch("bn1", std::make_shared<BatchNorm>(channels));
+  add_conv_bn(1, in, channels, 1, 1, rng);
   add_to_branch("relu1", make_activation(activation));
-  add_to_branch("conv2", conv(channels, channels, 3, stride, rng));
-  add_to_branch("bn2", std::make_shared<BatchNorm>(channels));
+  add_conv_bn(2, channels, channels, 3, stride, rng);
   add_to_branch("relu2", make_activation(activation));
-  add_to_branch("conv3", conv(channels, out, 1, 1, rng));
-  add_to_branch("bn3", std::make_shared<BatchNorm>(out));
+  add_conv_bn(3, channels, out, 1, 1, rng);
   set_shortcut(make_shortcut(in, out, stride, shortcut, rng));
   set_activation("relu3", make_activation(activation));
 }

@@ -41,6 +41,9 @@ class ResidualBlock : public Module {
  protected:
   // The constructors of the blocks register their parts through these, in the order of forward.
   void add_to_branch(const std::string& name, std::shared_ptr<Module> module);
+  // conv<k> (bias-free, Kaiming-normal, padded to keep the size at stride 1) and its batch norm
+  // bn<k>, appended to the branch.
+  void add_conv_bn(int k, int64_t in, int64_t out, int64_t kernel, int64_t stride, Rng& rng);
   void set_shortcut(std::shared_ptr<Module> shortcut);  // null: the identity
   void set_activation(const std::string& name, std::shared_ptr<Module> module);
 

@@ -10,9 +10,7 @@ using namespace lowbit;
 
 namespace {
 
-EvalConfig parsed(const std::string& flags) {
-  return testing::parse_flags(add_eval_flags, "--checkpoint run/best.ckpt " + flags);
-}
+const auto parsed = testing::parser_with_checkpoint(add_eval_flags, "run/best.ckpt");
 
 }  // namespace
 

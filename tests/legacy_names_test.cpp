@@ -19,17 +19,14 @@
 #include "layers/state_dict.h"
 #include "models/model_zoo.h"
 #include "tests/temp_root.h"
+#include "tests/zoo_options.h"
 
 using namespace lowbit;
 
 namespace {
 
 std::shared_ptr<Module> zoo_model(const std::string& name, bool pow2 = false) {
-  ModelOptions o;
-  if (name == "lenet5") {
-    o.in_channels = 1;
-    o.image_size = 28;
-  }
+  ModelOptions o = testing::zoo_options(name);
   if (pow2) o.activation.kind = ActivationSpec::Kind::kPow2;
   Rng rng(0);
   return make_model(name, o, rng);

@@ -16,6 +16,7 @@
 #include "models/transforms/weight_grid.h"
 #include "optim/adam.h"
 #include "optim/dst_optimizer.h"
+#include "tests/zoo_options.h"
 
 using namespace lowbit;
 
@@ -32,9 +33,7 @@ std::vector<std::string> module_types(const Sequential& net) {
 }
 
 ModelOptions mnist_options(ActivationSpec::Kind kind) {
-  ModelOptions o;
-  o.in_channels = 1;
-  o.image_size = 28;
+  ModelOptions o = testing::zoo_options("lenet5");
   o.activation.kind = kind;
   return o;
 }

@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "layers/quant/pow2_activation.h"
 #include "models/summary.h"
+#include "tests/zoo_options.h"
 
 using namespace lowbit;
 
@@ -33,25 +34,12 @@ std::map<std::string, int> count_types(const Module& m) {
   return counts;
 }
 
-ModelOptions options_for(const std::string& name) {
-  ModelOptions o;
-  if (name == "lenet5") {
-    o.in_channels = 1;
-    o.image_size = 28;
-  }
-  return o;
-}
-
 }  // namespace
 
 TEST_CASE("every model maps (N, C, H, W) to (N, classes)", "[models]") {
   for (const std::string& name : model_names()) {
     DYNAMIC_SECTION(name) {
-      ModelOptions o;
-      if (name == "lenet5") {
-        o.in_channels = 1;
-        o.image_size = 28;
-      }
+      const ModelOptions o = testing::zoo_options(name);
       Rng rng(0);
       auto model = make_model(name, o, rng);
       NoGradGuard no_grad;
@@ -74,11 +62,7 @@ TEST_CASE("parameter counts match the published architectures", "[models]") {
       {"mobilenetv2", 2236682},
   };
   for (const auto& [name, count] : expected) {
-    ModelOptions o;
-    if (name == "lenet5") {
-      o.in_channels = 1;
-      o.image_size = 28;
-    }
+    const ModelOptions o = testing::zoo_options(name);
     Rng rng(0);
     INFO(name);
     CHECK(count_parameters(*make_model(name, o, rng)) == count);
@@ -107,10 +91,7 @@ TEST_CASE("resnet18's convolution weights are the 20 of Table 5, in order", "[mo
 
 TEST_CASE("the summary counts layers, parameters and MACs", "[models]") {
   Rng rng(0);
-  ModelOptions o;
-  o.in_channels = 1;
-  o.image_size = 28;
-  auto lenet = make_model("lenet5", o, rng);
+  auto lenet = make_model("lenet5", testing::zoo_options("lenet5"), rng);
   const ModelSummary s = summarize(*lenet, 1, 28);
   CHECK(s.parameters == 61706);
   // conv1 28*28*6*25 + conv2 10*10*16*150 + fc 400*120 + 120*84 + 84*10
@@ -143,7 +124,8 @@ const std::map<std::string, int> kActivationCounts = {
 TEST_CASE("with the default activation the models keep their float ReLUs", "[models]") {
   for (const std::string name : {"lenet5", "resnet20", "mobilenetv2"}) {
     Rng rng(0);
-    std::map<std::string, int> types = count_types(*make_model(name, options_for(name), rng));
+    std::map<std::string, int> types =
+        count_types(*make_model(name, testing::zoo_options(name), rng));
     INFO(name);
     CHECK(types[name == "mobilenetv2" ? "ReLU6" : "ReLU"] == kActivationCounts.at(name));
     CHECK(types["Pow2Activation"] == 0);
@@ -153,7 +135,7 @@ TEST_CASE("with the default activation the models keep their float ReLUs", "[mod
 TEST_CASE("with the power-of-two activation every ReLU of every model is quantized", "[models]") {
   for (const std::string& name : model_names()) {
     DYNAMIC_SECTION(name) {
-      ModelOptions o = options_for(name);
+      ModelOptions o = testing::zoo_options(name);
       o.activation.kind = ActivationSpec::Kind::kPow2;
       o.activation.bits = 4;
       o.activation.q2 = 0.25f;

@@ -18,4 +18,13 @@ Config parse_flags(void (*add_flags)(CLI::App&, Config&), const std::string& fla
   return config;
 }
 
+// parse_flags for a program that requires --checkpoint: a parser of the other flags, which puts
+// "--checkpoint <checkpoint>" in front of them.
+template <typename Config>
+auto parser_with_checkpoint(void (*add_flags)(CLI::App&, Config&), const std::string& checkpoint) {
+  return [add_flags, checkpoint](const std::string& flags) {
+    return parse_flags(add_flags, "--checkpoint " + checkpoint + " " + flags);
+  };
+}
+
 }  // namespace lowbit::testing

@@ -10,9 +10,7 @@ using namespace lowbit;
 
 namespace {
 
-PtqConfig parsed(const std::string& flags) {
-  return testing::parse_flags(add_ptq_flags, "--checkpoint runs/a/last.ckpt " + flags);
-}
+const auto parsed = testing::parser_with_checkpoint(add_ptq_flags, "runs/a/last.ckpt");
 
 }  // namespace
 

@@ -10,9 +10,7 @@ using namespace lowbit;
 
 namespace {
 
-ReportConfig parsed(const std::string& flags) {
-  return testing::parse_flags(add_report_flags, "--checkpoint run/last.ckpt " + flags);
-}
+const auto parsed = testing::parser_with_checkpoint(add_report_flags, "run/last.ckpt");
 
 }  // namespace
 

@@ -11,15 +11,13 @@
 #include "layers/quant/uniform_quantizer.h"
 #include "models/model_zoo.h"
 #include "models/module_paths.h"
+#include "tests/zoo_options.h"
 
 using namespace lowbit;
 
 TEST_CASE("summary: layers with quantizers stay in the summary", "[models][summary]") {
   Rng rng(0);
-  ModelOptions o;
-  o.in_channels = 1;
-  o.image_size = 28;
-  auto lenet = make_model("lenet5", o, rng);
+  auto lenet = make_model("lenet5", testing::zoo_options("lenet5"), rng);
   const ModelSummary before = summarize(*lenet, 1, 28);
   int64_t alphas = 0;
   for_each_module(*lenet, [&](Module& m) {

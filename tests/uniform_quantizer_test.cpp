@@ -158,6 +158,24 @@ void check_against_proxy(Proxy& p, const std::vector<float>& alpha0,
   }
 }
 
+// A proxy of `channels` rows of 40 values on a grid of `kind`: one threshold per tensor for one
+// channel, one per channel for more.
+Proxy proxy_of(Thresholds kind, int bits, bool is_signed, int64_t channels) {
+  Proxy p;
+  p.channels = channels;
+  p.inner = 40;
+  const Granularity g = channels == 1 ? Granularity::kScalar : Granularity::kVector;
+  p.spec = kind == Thresholds::kSymmetric ? symmetric_quantizer_spec(bits, is_signed, g)
+                                          : asymmetric_quantizer_spec(bits, is_signed, g);
+  return p;
+}
+
+// The first `channels` of per-channel values.
+std::vector<float> first(int64_t channels, std::vector<float> values) {
+  values.resize(static_cast<size_t>(channels));
+  return values;
+}
+
 // Values in [low, high) whose code is not on a clip bound (kinks of the proxy).
 void fill_away_from_bounds(Proxy& p, Rng& rng, float low, float high,
                            const std::vector<float>& alpha, const std::vector<float>& alpha_left) {
@@ -236,14 +254,9 @@ TEST_CASE(
   for (int bits : {2, 4, 8}) {
     for (bool is_signed : {true, false}) {
       for (int64_t channels : {1, 3}) {
-        Proxy p;
-        p.channels = channels;
-        p.inner = 40;
-        p.spec = symmetric_quantizer_spec(
-            bits, is_signed, channels == 1 ? Granularity::kScalar : Granularity::kVector);
-        p.t_max = channels == 1 ? std::vector<float>{2.0f} : std::vector<float>{2.0f, 0.5f, 1.25f};
-        const std::vector<float> alpha =
-            channels == 1 ? std::vector<float>{0.8f} : std::vector<float>{0.8f, 0.55f, 0.95f};
+        Proxy p = proxy_of(Thresholds::kSymmetric, bits, is_signed, channels);
+        p.t_max = first(channels, {2.0f, 0.5f, 1.25f});
+        const std::vector<float> alpha = first(channels, {0.8f, 0.55f, 0.95f});
         // Inputs reach past the threshold, so both the rounded and the clipped branches contribute.
         fill_away_from_bounds(p, rng, is_signed ? -2.5f : -0.5f, 2.5f, alpha, {});
         INFO(describe_quantizer(p.spec));
@@ -261,20 +274,13 @@ TEST_CASE(
   for (int bits : {2, 4, 8}) {
     for (bool is_signed : {true, false}) {
       for (int64_t channels : {1, 3}) {
-        Proxy p;
-        p.channels = channels;
-        p.inner = 40;
-        p.spec = asymmetric_quantizer_spec(
-            bits, is_signed, channels == 1 ? Granularity::kScalar : Granularity::kVector);
+        Proxy p = proxy_of(Thresholds::kAsymmetric, bits, is_signed, channels);
         const float l0 = is_signed ? -1.0f : 0.0f;
-        p.t_left =
-            channels == 1 ? std::vector<float>{l0} : std::vector<float>{l0, l0 * 0.5f, l0 * 2.0f};
-        p.t_right = channels == 1 ? std::vector<float>{2.0f} : std::vector<float>{2.0f, 0.7f, 1.5f};
-        const std::vector<float> alpha =
-            channels == 1 ? std::vector<float>{0.8f} : std::vector<float>{0.8f, 0.6f, 0.9f};
+        p.t_left = first(channels, {l0, l0 * 0.5f, l0 * 2.0f});
+        p.t_right = first(channels, {2.0f, 0.7f, 1.5f});
+        const std::vector<float> alpha = first(channels, {0.8f, 0.6f, 0.9f});
         const std::vector<float> alpha_left =
-            channels == 1 ? std::vector<float>{0.1f}
-                          : std::vector<float>{0.1f, is_signed ? -0.1f : 0.2f, 0.3f};
+            first(channels, {0.1f, is_signed ? -0.1f : 0.2f, 0.3f});
         fill_away_from_bounds(p, rng, is_signed ? -2.5f : -0.5f, 2.5f, alpha, alpha_left);
         INFO(describe_quantizer(p.spec));
         check_against_proxy(p, alpha, alpha_left, rng);

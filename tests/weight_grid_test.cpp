@@ -12,6 +12,7 @@
 #include "layers/linear.h"
 #include "models/model_zoo.h"
 #include "optim/dst_optimizer.h"
+#include "tests/zoo_options.h"
 
 using namespace lowbit;
 
@@ -50,11 +51,8 @@ void check_partition(const Module& model, const std::vector<Parameter>& grid,
 }  // namespace
 
 TEST_CASE("lenet5's grid weights for the four first/last combinations", "[weight_grid]") {
-  ModelOptions o;
-  o.in_channels = 1;
-  o.image_size = 28;
   Rng rng(0);
-  auto model = make_model("lenet5", o, rng);
+  auto model = make_model("lenet5", testing::zoo_options("lenet5"), rng);
   using Names = std::vector<std::string>;
   CHECK(names(grid_weight_parameters(*model, false, false)) ==
         Names{"conv2.weight", "fc1.weight", "fc2.weight"});
@@ -157,11 +155,7 @@ GridUse grid_use(const DstOptimizer& opt, size_t k) {
 }
 
 ModelOptions pow2_options(const std::string& model) {
-  ModelOptions o;
-  if (model == "lenet5") {
-    o.in_channels = 1;
-    o.image_size = 28;
-  }
+  ModelOptions o = testing::zoo_options(model);
   o.activation.kind = ActivationSpec::Kind::kPow2;
   return o;
 }

@@ -2,6 +2,7 @@
 #include "apps/fat/quantize_config.h"
 
 #include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
 
 namespace lowbit {
 
@@ -26,12 +27,9 @@ void QuantizeConfig::resolve(const std::string& model, const std::string& datase
 
 void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
   app.option_defaults()->always_capture_default();  // --help shows every default
-  app.add_option("--checkpoint", c.checkpoint,
-                 "a float checkpoint written by lowbit-train (best.ckpt or last.ckpt)")
-      ->required();
-  app.add_option(
-      "--data-dir", c.data_dir,
-      "data directory (default: the run's, then $LOWBIT_DATA/<dataset>, ./data/<dataset>)");
+  add_checkpoint_flag(app, c.checkpoint,
+                      "a float checkpoint written by lowbit-train (best.ckpt or last.ckpt)");
+  add_run_data_dir_flag(app, c.data_dir);
   app.add_option(
       "--out", c.out,
       "output directory (default: runs/<model>-<dataset>-fat<bits>-<mode>-<thresholds>)");
@@ -52,8 +50,7 @@ void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
       ->check(real_range(1e-6, 1.0));
   app.add_option("--epochs", c.epochs, "fine-tuning epochs (0: calibrate and evaluate only)")
       ->check(CLI::Range(0, 10000));
-  app.add_option("--batch-size", c.batch_size, "fine-tuning images per batch")
-      ->check(CLI::Range(1, 65536));
+  add_batch_size_flag(app, c.batch_size, "fine-tuning images per batch");
   app.add_option("--lr", c.lr, "Adam learning rate of the threshold (and weight) scales")
       ->check(real_range(1e-9, 10.0));
   app.add_option("--restart-epochs", c.restart_epochs,
@@ -73,57 +70,27 @@ void add_quantize_flags(CLI::App& app, QuantizeConfig& c) {
       ->check(CLI::Range(0, 10000000));
   app.add_option("--eval-batch-size", c.eval_batch_size, "images per batch in evaluation")
       ->check(CLI::Range(1, 65536));
-  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, c.threads);
   app.add_option("--seed", c.seed, "random seed (fine-tuning batch order)");
   app.add_flag("--overwrite", c.overwrite, "replace what --out already holds");
 }
 
-nlohmann::json to_json(const QuantizeConfig& c) {
-  return {{"checkpoint", c.checkpoint},
-          {"data_dir", c.data_dir},
-          {"out", c.out},
-          {"bits", c.bits},
-          {"mode", c.mode},
-          {"thresholds", c.thresholds},
-          {"rescale_dws", c.rescale_dws},
-          {"calibration_images", c.calibration_images},
-          {"data_fraction", c.data_fraction},
-          {"epochs", c.epochs},
-          {"batch_size", c.batch_size},
-          {"lr", c.lr},
-          {"restart_epochs", c.restart_epochs},
-          {"restart_mult", c.restart_mult},
-          {"train_weight_scales", c.train_weight_scales},
-          {"rmse_images", c.rmse_images},
-          {"tie_images", c.tie_images},
-          {"eval_batch_size", c.eval_batch_size},
-          {"threads", c.threads},
-          {"seed", c.seed}};
-}
+// Every setting but --overwrite, which says what to do with --out, not how the run quantizes.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(QuantizeConfig, checkpoint, data_dir, out, bits, mode,
+                                   thresholds, rescale_dws, calibration_images, data_fraction,
+                                   epochs, batch_size, lr, restart_epochs, restart_mult,
+                                   train_weight_scales, rmse_images, tie_images, eval_batch_size,
+                                   threads, seed)
+
+nlohmann::json to_json(const QuantizeConfig& c) { return nlohmann::json(c); }
 
 QuantizeConfig quantize_config_from_json(const nlohmann::json& j) {
-  QuantizeConfig c;
-  j.at("checkpoint").get_to(c.checkpoint);
-  j.at("data_dir").get_to(c.data_dir);
-  j.at("out").get_to(c.out);
-  j.at("bits").get_to(c.bits);
-  j.at("mode").get_to(c.mode);
-  j.at("thresholds").get_to(c.thresholds);
-  j.at("rescale_dws").get_to(c.rescale_dws);
-  j.at("calibration_images").get_to(c.calibration_images);
-  j.at("data_fraction").get_to(c.data_fraction);
-  j.at("epochs").get_to(c.epochs);
-  j.at("batch_size").get_to(c.batch_size);
-  j.at("lr").get_to(c.lr);
-  j.at("restart_epochs").get_to(c.restart_epochs);
-  j.at("restart_mult").get_to(c.restart_mult);
-  j.at("train_weight_scales").get_to(c.train_weight_scales);
-  j.at("rmse_images").get_to(c.rmse_images);
-  c.tie_images = j.value("tie_images", 0);  // checkpoints written before the clearance had none
-  j.at("eval_batch_size").get_to(c.eval_batch_size);
-  j.at("threads").get_to(c.threads);
-  j.at("seed").get_to(c.seed);
-  return c;
+  // Every key is required but tie_images: checkpoints written before the rounding-tie clearance
+  // have none, and ran without it (0, not today's default).
+  if (j.contains("tie_images")) return j.get<QuantizeConfig>();
+  nlohmann::json with_ties = j;
+  with_ties["tie_images"] = 0;
+  return with_ties.get<QuantizeConfig>();
 }
 
 }  // namespace lowbit

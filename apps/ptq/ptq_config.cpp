@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "apps/common/flags.h"
 #include "core/check.h"
 
 namespace lowbit {
@@ -31,10 +32,8 @@ std::string PtqConfig::output_dir() const {
 }
 
 void add_ptq_flags(CLI::App& app, PtqConfig& c) {
-  app.add_option("--checkpoint", c.checkpoint, "a checkpoint written by lowbit-train")->required();
-  app.add_option(
-      "--data-dir", c.data_dir,
-      "test data directory (default: the run's, then $LOWBIT_DATA/<dataset>, ./data/<dataset>)");
+  add_checkpoint_flag(app, c.checkpoint);
+  add_run_data_dir_flag(app, c.data_dir, "test data directory");
   app.add_option("--out", c.out,
                  "output directory (default: ptq-<granularity> beside the checkpoint)");
   app.add_option("--schemes", c.schemes,
@@ -70,9 +69,8 @@ void add_ptq_flags(CLI::App& app, PtqConfig& c) {
   app.add_option("--test-subset", c.test_subset,
                  "evaluate on N test images, every class alike (0: all)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000000}));
-  app.add_option("--batch-size", c.batch_size, "images per batch")
-      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
-  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_batch_size_flag(app, c.batch_size);
+  add_threads_flag(app, c.threads);
 }
 
 }  // namespace lowbit

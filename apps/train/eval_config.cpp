@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "apps/common/flags.h"
 #include "core/check.h"
 
 namespace lowbit {
@@ -23,10 +24,9 @@ std::string EvalConfig::svg_path() const {
 }
 
 void add_eval_flags(CLI::App& app, EvalConfig& c) {
-  app.add_option("--checkpoint", c.checkpoint,
-                 "a checkpoint written by lowbit-train (last.ckpt, best.ckpt) or lowbit-quantize "
-                 "(quantized.ckpt)")
-      ->required();
+  add_checkpoint_flag(app, c.checkpoint,
+                      "a checkpoint written by lowbit-train (last.ckpt, best.ckpt) or "
+                      "lowbit-quantize (quantized.ckpt)");
   app.add_flag(
       "--integer", c.integer,
       "run a lowbit-quantize model integer-only (integer codes, int32 accumulators) and report its "
@@ -41,17 +41,15 @@ void add_eval_flags(CLI::App& app, EvalConfig& c) {
          "training split, no augmentation) with the weights as they are; 0: use the stored "
          "statistics")
       ->check(CLI::Range(0, 100000000));
-  app.add_option(
-      "--data-dir", c.data_dir,
-      "data directory (default: the run's, then $LOWBIT_DATA/<dataset>, ./data/<dataset>)");
+  add_run_data_dir_flag(app, c.data_dir);
   app.add_option("--csv", c.csv,
                  "where to write the confusion matrix (default: <checkpoint>.confusion.csv)");
   app.add_option("--svg", c.svg,
                  "where to draw the confusion matrix as a heat map (default: the --csv path, .svg "
                  "in place of .csv)");
   app.add_option("--json", c.json, "also write the results as JSON to this file");
-  app.add_option("--batch-size", c.batch_size, "images per batch")->check(CLI::Range(1, 65536));
-  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_batch_size_flag(app, c.batch_size);
+  add_threads_flag(app, c.threads);
 }
 
 }  // namespace lowbit

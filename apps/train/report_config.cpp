@@ -1,10 +1,12 @@
 // Flag declarations of ReportConfig.
 #include "apps/train/report_config.h"
 
+#include "apps/common/flags.h"
+
 namespace lowbit {
 
 void add_report_flags(CLI::App& app, ReportConfig& c) {
-  app.add_option("--checkpoint", c.checkpoint, "a checkpoint written by lowbit-train")->required();
+  add_checkpoint_flag(app, c.checkpoint);
   app.add_option("--csv", c.csv, "also write the weight table as CSV to this file");
   app.add_option("--html", c.html,
                  "also write one self-contained page (tables, training curves and the test "
@@ -13,7 +15,7 @@ void add_report_flags(CLI::App& app, ReportConfig& c) {
                  "data directory: also report each quantized activation's share of zeros");
   app.add_option("--images", c.images, "test images for the activation report")
       ->check(CLI::Range(1, 100000));
-  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, c.threads);
 }
 
 }  // namespace lowbit

@@ -8,29 +8,9 @@
 
 namespace lowbit {
 
-nlohmann::json to_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},
-          {"train_loss", m.train_loss},
-          {"train_accuracy", m.train_accuracy},
-          {"val_loss", m.val_loss},
-          {"val_accuracy", m.val_accuracy},
-          {"lr", m.lr},
-          {"seconds", m.seconds},
-          {"images_per_second", m.images_per_second}};
-}
+nlohmann::json to_json(const EpochMetrics& m) { return nlohmann::json(m); }
 
-EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
-  EpochMetrics m;
-  j.at("epoch").get_to(m.epoch);
-  j.at("train_loss").get_to(m.train_loss);
-  j.at("train_accuracy").get_to(m.train_accuracy);
-  j.at("val_loss").get_to(m.val_loss);
-  j.at("val_accuracy").get_to(m.val_accuracy);
-  j.at("lr").get_to(m.lr);
-  j.at("seconds").get_to(m.seconds);
-  j.at("images_per_second").get_to(m.images_per_second);
-  return m;
-}
+EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) { return j.get<EpochMetrics>(); }
 
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
   std::string out =

@@ -20,6 +20,10 @@ struct EpochMetrics {
   double images_per_second = 0;
 };
 
+// Both JSON directions from one field list; reading requires every key.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochMetrics, epoch, train_loss, train_accuracy, val_loss,
+                                   val_accuracy, lr, seconds, images_per_second)
+
 nlohmann::json to_json(const EpochMetrics& m);
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& j);
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
 #include "layers/quant/pow2_activation.h"
 
 namespace lowbit {
@@ -30,7 +31,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--data-dir", c.data_dir,
                  "data directory (default: $LOWBIT_DATA/<dataset>, then ./data/<dataset>)");
   app.add_option("--epochs", c.epochs, "training epochs")->check(CLI::Range(1, 100000));
-  app.add_option("--batch-size", c.batch_size, "images per batch")->check(CLI::Range(1, 65536));
+  add_batch_size_flag(app, c.batch_size);
   app.add_option("--optimizer", c.optimizer, "adam or sgd")->check(CLI::IsMember({"adam", "sgd"}));
   app.add_option("--lr", c.lr, "learning rate (default: 1e-3 for adam, 0.1 for sgd)")
       ->check(real_range(0.0, 100.0));
@@ -81,7 +82,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
                  "cifar10 and svhn, 0 for "
                  "mnist and fashion-mnist)")
       ->check(CLI::Range(-1, 16));
-  app.add_option("--threads", c.threads, "threads (0: one per core)")->check(CLI::Range(0, 1024));
+  add_threads_flag(app, c.threads);
   app.add_option("--seed", c.seed, "random seed");
   app.add_option("--val-split", c.val_split, "training images held out for validation")
       ->check(CLI::Range(0, 10000000));

@@ -18,31 +18,12 @@
 #include "models/legacy_names.h"
 
 namespace lowbit {
+
+// The "progress" blob, both directions from one field list; reading requires every key.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunProgress, epochs_done, steps_done, best_val_accuracy,
+                                   best_epoch, train_seconds, train_images, history)
+
 namespace {
-
-nlohmann::json progress_json(const RunProgress& p) {
-  nlohmann::json history = nlohmann::json::array();
-  for (const EpochMetrics& m : p.history) history.push_back(to_json(m));
-  return {{"epochs_done", p.epochs_done},
-          {"steps_done", p.steps_done},
-          {"best_val_accuracy", p.best_val_accuracy},
-          {"best_epoch", p.best_epoch},
-          {"train_seconds", p.train_seconds},
-          {"train_images", p.train_images},
-          {"history", history}};
-}
-
-RunProgress progress_from_json(const nlohmann::json& j) {
-  RunProgress p;
-  j.at("epochs_done").get_to(p.epochs_done);
-  j.at("steps_done").get_to(p.steps_done);
-  j.at("best_val_accuracy").get_to(p.best_val_accuracy);
-  j.at("best_epoch").get_to(p.best_epoch);
-  j.at("train_seconds").get_to(p.train_seconds);
-  j.at("train_images").get_to(p.train_images);
-  for (const nlohmann::json& m : j.at("history")) p.history.push_back(epoch_metrics_from_json(m));
-  return p;
-}
 
 std::string optimizer_prefix(size_t k) { return "optimizer" + std::to_string(k) + "."; }
 
@@ -105,7 +86,7 @@ void save_training_checkpoint(const std::string& path, const nlohmann::json& con
   NamedBlob rng_blob{"rng", std::vector<uint8_t>(sizeof rng)};
   std::memcpy(rng_blob.bytes.data(), rng.data(), sizeof rng);
   c.blobs.push_back(std::move(rng_blob));
-  const std::string text = progress_json(progress).dump();
+  const std::string text = nlohmann::json(progress).dump();
   c.blobs.push_back({"progress", std::vector<uint8_t>(text.begin(), text.end())});
   add_onnx_graph_blob(c, onnx_graph);
   save_checkpoint(path, c);
@@ -117,7 +98,7 @@ LoadedRun read_training_checkpoint(const std::string& path) {
   try {
     run.config = nlohmann::json::parse(c.config);
     const NamedBlob& blob = c.blob("progress");
-    run.progress = progress_from_json(nlohmann::json::parse(blob.bytes.begin(), blob.bytes.end()));
+    run.progress = nlohmann::json::parse(blob.bytes.begin(), blob.bytes.end()).get<RunProgress>();
     run.onnx_graph = onnx_graph_blob(c);
   } catch (const nlohmann::json::exception& e) {
     throw Error(concat(path, ": not a lowbit-train checkpoint (", e.what(), ")"));

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "core/parallel.h"
@@ -35,6 +36,19 @@ Blocks blocks_of(int64_t outer, int64_t channels, int64_t inner) {
   return {outer * channels, channels, inner, per_row};
 }
 
+// Calls op(b, row, begin, end) for every block b (see Blocks::locate), the blocks split over the
+// threads. A template, so that op inlines into the loop as when it was written out in place.
+template <class Op>
+void for_each_block(const Blocks& B, Op op) {
+  parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      int64_t row, begin, end;
+      B.locate(b, row, begin, end);
+      op(b, row, begin, end);
+    }
+  });
+}
+
 // Sums per-block partial sums into per-channel totals in block order (deterministic).
 void add_block_sums(const Blocks& B, const std::vector<double>& partial, float scale, float* out) {
   if (!out) return;
@@ -46,6 +60,30 @@ void add_block_sums(const Blocks& B, const std::vector<double>& partial, float s
 }
 
 inline float clampf(float v, float low, float high) { return std::min(std::max(v, low), high); }
+
+// One channel's grid in the forward of both kinds: y = rint(clip(x s, low, high)) * step.
+// Clipping first equals clipping the code for integer bounds, and keeps rint's input small.
+struct ForwardGrid {
+  float s, step, low, high;
+};
+
+// y for every block, grid_of(channel) giving each channel's grid, or none when its threshold or
+// width is not > 0 (every output 0).
+template <class GridOf>
+void quantize_forward(const Blocks& B, const float* x, float* y, GridOf grid_of) {
+  for_each_block(B, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
+    const std::optional<ForwardGrid> grid = grid_of(row % B.channels);
+    const float* px = x + row * B.inner;
+    float* py = y + row * B.inner;
+    if (!grid) {
+      std::fill(py + begin, py + end, 0.0f);
+      return;
+    }
+    const ForwardGrid g = *grid;
+    for (int64_t i = begin; i < end; ++i)
+      py[i] = std::rint(clampf(px[i] * g.s, g.low, g.high)) * g.step;
+  });
+}
 
 // One block of the symmetric backward: dx += dy * [inside], returns sum dy * (inside ? r - u : k),
 // with r = round(u), k = clip(r), inside = (r == k), i.e. round(u) within [low, high] (eq. 19 on
@@ -95,24 +133,12 @@ CodeRange symmetric_codes(int bits, bool is_signed) {
 
 void symmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner, const float* x,
                                 const float* threshold, CodeRange codes, float* y) {
-  const Blocks B = blocks_of(outer, channels, inner);
-  parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      int64_t row, begin, end;
-      B.locate(b, row, begin, end);
-      const float t = threshold[row % channels];
-      const float* px = x + row * inner;
-      float* py = y + row * inner;
-      if (!(t > 0.0f)) {
-        std::fill(py + begin, py + end, 0.0f);
-        continue;
-      }
-      const float s = codes.high / t, step = t / codes.high, low = codes.low, high = codes.high;
-      // clip(round(u)) = round(clip(u)) for integer bounds: clipping first keeps rint's input
-      // small.
-      for (int64_t i = begin; i < end; ++i) py[i] = std::rint(clampf(px[i] * s, low, high)) * step;
-    }
-  });
+  quantize_forward(blocks_of(outer, channels, inner), x, y,
+                   [&](int64_t c) -> std::optional<ForwardGrid> {
+                     const float t = threshold[c];
+                     if (!(t > 0.0f)) return std::nullopt;
+                     return ForwardGrid{codes.high / t, t / codes.high, codes.low, codes.high};
+                   });
 }
 
 void symmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner, const float* x,
@@ -120,30 +146,25 @@ void symmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner,
                                  float* dx, float* dthreshold) {
   const Blocks B = blocks_of(outer, channels, inner);
   std::vector<double> partial(static_cast<size_t>(B.count()), 0.0);
-  parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      int64_t row, begin, end;
-      B.locate(b, row, begin, end);
-      const float t = threshold[row % channels];
-      const float* px = x + row * inner;
-      const float* pdy = dy + row * inner;
-      float* pdx = dx ? dx + row * inner : nullptr;
-      if (!(t > 0.0f)) {
-        // Every value is clipped to the code of its sign (the limit T -> 0 of y = k T / high).
-        partial[static_cast<size_t>(b)] = lane_sum(end - begin, [&](int64_t i) {
-          const float v = px[begin + i];
-          return pdy[begin + i] * (v > 0.0f ? codes.high : (v < 0.0f ? codes.low : 0.0f));
-        });
-        continue;
-      }
-      const float s = codes.high / t;
-      const int64_t n = end - begin;
-      partial[static_cast<size_t>(b)] =
-          pdx ? symmetric_block<true>(px + begin, pdy + begin, pdx + begin, n, s, codes.low,
-                                      codes.high)
-              : symmetric_block<false>(px + begin, pdy + begin, nullptr, n, s, codes.low,
-                                       codes.high);
+  for_each_block(B, [&](int64_t b, int64_t row, int64_t begin, int64_t end) {
+    const float t = threshold[row % channels];
+    const float* px = x + row * inner;
+    const float* pdy = dy + row * inner;
+    float* pdx = dx ? dx + row * inner : nullptr;
+    if (!(t > 0.0f)) {
+      // Every value is clipped to the code of its sign (the limit T -> 0 of y = k T / high).
+      partial[static_cast<size_t>(b)] = lane_sum(end - begin, [&](int64_t i) {
+        const float v = px[begin + i];
+        return pdy[begin + i] * (v > 0.0f ? codes.high : (v < 0.0f ? codes.low : 0.0f));
+      });
+      return;
     }
+    const float s = codes.high / t;
+    const int64_t n = end - begin;
+    partial[static_cast<size_t>(b)] =
+        pdx ? symmetric_block<true>(px + begin, pdy + begin, pdx + begin, n, s, codes.low,
+                                    codes.high)
+            : symmetric_block<false>(px + begin, pdy + begin, nullptr, n, s, codes.low, codes.high);
   });
   add_block_sums(B, partial, 1.0f / codes.high, dthreshold);
 }
@@ -151,24 +172,15 @@ void symmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner,
 void asymmetric_quantize_forward(int64_t outer, int64_t channels, int64_t inner, const float* x,
                                  const float* left, const float* width, int bits, float* y) {
   const float n = std::ldexp(1.0f, bits) - 1.0f;
-  const Blocks B = blocks_of(outer, channels, inner);
-  parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      int64_t row, begin, end;
-      B.locate(b, row, begin, end);
-      const float w = width[row % channels];
-      const float* px = x + row * inner;
-      float* py = y + row * inner;
-      if (!(w > 0.0f)) {
-        std::fill(py + begin, py + end, 0.0f);
-        continue;
-      }
-      const float s = n / w, step = w / n;
-      const float z = std::rint(left[row % channels] * s), top = z + n;
-      // clip(round(u) - z, 0, N) + z = round(clip(u, z, z + N)) for integer z and N.
-      for (int64_t i = begin; i < end; ++i) py[i] = std::rint(clampf(px[i] * s, z, top)) * step;
-    }
-  });
+  quantize_forward(blocks_of(outer, channels, inner), x, y,
+                   [&](int64_t c) -> std::optional<ForwardGrid> {
+                     const float w = width[c];
+                     if (!(w > 0.0f)) return std::nullopt;
+                     const float s = n / w;
+                     // clip(round(u) - z, 0, N) + z = round(clip(u, z, z + N)) for integer z, N.
+                     const float z = std::rint(left[c] * s);
+                     return ForwardGrid{s, w / n, z, z + n};
+                   });
 }
 
 void asymmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner, const float* x,
@@ -178,29 +190,25 @@ void asymmetric_quantize_backward(int64_t outer, int64_t channels, int64_t inner
   const Blocks B = blocks_of(outer, channels, inner);
   std::vector<double> partial_left(static_cast<size_t>(B.count()), 0.0);
   std::vector<double> partial_width(static_cast<size_t>(B.count()), 0.0);
-  parallel_for(B.count(), B.grain(), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      int64_t row, begin, end;
-      B.locate(b, row, begin, end);
-      const float w = width[row % channels];
-      if (!(w > 0.0f)) continue;  // the output is the constant 0
-      const float s = n / w;
-      const float v = left[row % channels] * s;
-      const float z = std::rint(v);
-      const float* px = x + row * inner;
-      const float* pdy = dy + row * inner;
-      float* pdx = dx ? dx + row * inner : nullptr;
-      float sum_left, sum_width;
-      if (pdx) {
-        asymmetric_block<true>(px + begin, pdy + begin, pdx + begin, end - begin, s, z, v, n,
-                               sum_left, sum_width);
-      } else {
-        asymmetric_block<false>(px + begin, pdy + begin, nullptr, end - begin, s, z, v, n, sum_left,
-                                sum_width);
-      }
-      partial_left[static_cast<size_t>(b)] = sum_left;
-      partial_width[static_cast<size_t>(b)] = sum_width;
+  for_each_block(B, [&](int64_t b, int64_t row, int64_t begin, int64_t end) {
+    const float w = width[row % channels];
+    if (!(w > 0.0f)) return;  // the output is the constant 0
+    const float s = n / w;
+    const float v = left[row % channels] * s;
+    const float z = std::rint(v);
+    const float* px = x + row * inner;
+    const float* pdy = dy + row * inner;
+    float* pdx = dx ? dx + row * inner : nullptr;
+    float sum_left, sum_width;
+    if (pdx) {
+      asymmetric_block<true>(px + begin, pdy + begin, pdx + begin, end - begin, s, z, v, n,
+                             sum_left, sum_width);
+    } else {
+      asymmetric_block<false>(px + begin, pdy + begin, nullptr, end - begin, s, z, v, n, sum_left,
+                              sum_width);
     }
+    partial_left[static_cast<size_t>(b)] = sum_left;
+    partial_width[static_cast<size_t>(b)] = sum_width;
   });
   add_block_sums(B, partial_left, 1.0f, dleft);
   add_block_sums(B, partial_width, 1.0f / n, dwidth);
