@@ -118,11 +118,10 @@ TEST_CASE("lowbit-eval scores an imported model with the normalization given to 
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("mean (0.5) and std (0.25)") != std::string::npos);
-  const CommandResult e = run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 1 --checkpoint " +
-                                      ckpt.string() + " --data-dir " + f.data.string() +
-                                      " --json " + json.string() + " --csv " +
-                                      (dir / "c.csv").string() + " --svg " +
-                                      (dir / "c.svg").string());
+  const CommandResult e =
+      run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 1 --checkpoint " + ckpt.string() +
+                  " --data-dir " + f.data.string() + " --json " + json.string() + " --csv " +
+                  (dir / "c.csv").string() + " --svg " + (dir / "c.svg").string());
   INFO(e.output);
   REQUIRE(e.status == 0);
   const nlohmann::json j = nlohmann::json::parse(read_text(json));
@@ -151,10 +150,10 @@ TEST_CASE("lowbit-quantize and lowbit-ptq take an imported checkpoint", "[apps][
   REQUIRE(run_command(f.import("--dataset mnist --out " + ckpt.string())).status == 0);
 
   const fs::path q = dir / "q8";
-  const CommandResult r = run_command(
-      std::string(LOWBIT_QUANTIZE_BIN) + " --threads 1 --checkpoint " + ckpt.string() +
-      " --data-dir " + f.data.string() + " --bits 8 --epochs 1 --data-fraction 0.5 --out " +
-      q.string());
+  const CommandResult r =
+      run_command(std::string(LOWBIT_QUANTIZE_BIN) + " --threads 1 --checkpoint " + ckpt.string() +
+                  " --data-dir " + f.data.string() +
+                  " --bits 8 --epochs 1 --data-fraction 0.5 --out " + q.string());
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("BN folding: 1 folded") != std::string::npos);
@@ -167,10 +166,9 @@ TEST_CASE("lowbit-quantize and lowbit-ptq take an imported checkpoint", "[apps][
   CHECK(loaded.model->forward(random_tensor({2, 1, 28, 28}, rng)).shape() == Shape({2, 10}));
 
   const fs::path ptq = dir / "ptq";
-  const CommandResult p =
-      run_command(std::string(LOWBIT_PTQ_BIN) + " --threads 1 --checkpoint " + ckpt.string() +
-                  " --data-dir " + f.data.string() + " --bits 8 --no-compress --out " +
-                  ptq.string());
+  const CommandResult p = run_command(std::string(LOWBIT_PTQ_BIN) + " --threads 1 --checkpoint " +
+                                      ckpt.string() + " --data-dir " + f.data.string() +
+                                      " --bits 8 --no-compress --out " + ptq.string());
   INFO(p.output);
   REQUIRE(p.status == 0);
   CHECK(nlohmann::json::parse(read_text(ptq / "ptq.json"))["model"] == "onnx");

@@ -14,7 +14,8 @@ void add_onnx_graph_blob(Checkpoint& checkpoint, const std::shared_ptr<const std
 
 std::shared_ptr<const std::string> onnx_graph_blob(const Checkpoint& checkpoint) {
   for (const NamedBlob& b : checkpoint.blobs) {
-    if (b.name == kOnnxGraphBlob) return std::make_shared<const std::string>(b.bytes.begin(), b.bytes.end());
+    if (b.name == kOnnxGraphBlob)
+      return std::make_shared<const std::string>(b.bytes.begin(), b.bytes.end());
   }
   return nullptr;
 }
@@ -29,9 +30,9 @@ std::shared_ptr<Module> build_imported_model(const TrainConfig& config, const Da
   const std::vector<int64_t> image{info.channels, info.side, info.side};
   for (size_t k = 1; k < dims.size() && k <= image.size(); ++k) {
     LOWBIT_CHECK(dims.size() == 4 && (dims[k] == 0 || dims[k] == image[k - 1]),
-                 "the ONNX graph's input '", imported.input_name, "' is ",
-                 Shape(dims).str(), "; expected N x ", info.channels, " x ", info.side,
-                 " x ", info.side, " images of ", info.name);
+                 "the ONNX graph's input '", imported.input_name, "' is ", Shape(dims).str(),
+                 "; expected N x ", info.channels, " x ", info.side, " x ", info.side,
+                 " images of ", info.name);
   }
   // One image through the graph (evaluation mode, so no BN statistic moves) must give one logit
   // per class.
@@ -48,9 +49,9 @@ std::shared_ptr<Module> build_imported_model(const TrainConfig& config, const Da
     }
   }
   LOWBIT_CHECK(logits.rank() == 2 && logits.size(1) == info.num_classes,
-               "the ONNX graph's output '", imported.output_name, "' is ",
-               logits.shape().str(), " for one image; expected 1 x ", info.num_classes,
-               " (one logit per class of ", info.name, ")");
+               "the ONNX graph's output '", imported.output_name, "' is ", logits.shape().str(),
+               " for one image; expected 1 x ", info.num_classes, " (one logit per class of ",
+               info.name, ")");
   return model;
 }
 

@@ -1,8 +1,8 @@
 // Models imported from ONNX (lowbit-import) as runs of lowbit. The run's configuration names the
-// model "onnx", and its checkpoint keeps the ONNX file itself as the blob "graph.onnx": the model is
-// rebuilt from those bytes by models/onnx's importer and then given the checkpoint's values, as a
-// zoo model is rebuilt from its name. So an imported checkpoint stands on its own, and every program
-// that takes a lowbit-train checkpoint takes it, and carries the graph into what it writes
+// model "onnx", and its checkpoint keeps the ONNX file itself as the blob "graph.onnx": the model
+// is rebuilt from those bytes by models/onnx's importer and then given the checkpoint's values, as
+// a zoo model is rebuilt from its name. So an imported checkpoint stands on its own, and every
+// program that takes a lowbit-train checkpoint takes it, and carries the graph into what it writes
 // (lowbit-quantize's checkpoint).
 #pragma once
 
