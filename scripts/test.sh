@@ -15,6 +15,8 @@ fi
 # python3-torch: the ONNX import tests check lowbit against networks PyTorch builds and exports
 # (they skip, and say so, without it).
 bash scripts/install-deps.sh python3-torch
+# ONNX Runtime (npm's onnxruntime-node): the ONNX tests' second reference (they skip without it).
+bash scripts/install-onnxruntime.sh
 cmake -S . -B "$build_dir" "${options[@]}"
 cmake --build "$build_dir" -j "$(nproc)"
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
