@@ -93,15 +93,15 @@ void check_against_table(const Dataset& d, const DatasetInfo& info, const std::s
                  label, ", expected 0..", info.num_classes - 1, " for ", info.name);
 }
 
-std::vector<std::string> class_names_of(const std::string& name) {
+}  // namespace
+
+std::vector<std::string> dataset_class_names(const std::string& name) {
   if (name == "fashion-mnist")
     return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   if (name == "cifar10") return cifar10_class_names();
   return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};  // mnist, svhn: the digits
 }
-
-}  // namespace
 
 const std::vector<DatasetInfo>& dataset_table() {
   // Mean and standard deviation over all training pixels in [0, 1], per channel. For
@@ -161,7 +161,7 @@ TrainTest load_dataset(const std::string& name, const std::string& dir) {
   for (Dataset* d : {&data.train, &data.test}) {
     check_against_table(*d, info, dir, d == &data.train ? "train" : "test");
     d->name = info.name;
-    d->class_names = class_names_of(name);
+    d->class_names = dataset_class_names(name);
   }
   return data;
 }

@@ -22,6 +22,9 @@ struct DatasetInfo {
 };
 
 const std::vector<DatasetInfo>& dataset_table();
+// The names of the data set's classes in label order ("airplane", ... for cifar10; the digits for
+// mnist and svhn).
+std::vector<std::string> dataset_class_names(const std::string& name);
 // The entry named `name`; unknown: lowbit::Error listing the known names.
 const DatasetInfo& dataset_info(const std::string& name);
 

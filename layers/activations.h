@@ -28,6 +28,8 @@ class Hardtanh : public Module {
   Hardtanh(float min_value = -1.0f, float max_value = 1.0f);
   Tensor forward(const Tensor& x) override { return hardtanh(x, min_, max_); }
   std::string type_name() const override { return "Hardtanh"; }
+  float min_value() const { return min_; }
+  float max_value() const { return max_; }
 
  private:
   float min_, max_;

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -165,6 +166,15 @@ TEST_CASE("lowbit-quantize and lowbit-ptq take an imported checkpoint", "[apps][
   Rng rng(2);
   CHECK(loaded.model->forward(random_tensor({2, 1, 28, 28}, rng)).shape() == Shape({2, 10}));
 
+  // The quantized checkpoint exports as QDQ, and its file is read back by lowbit-export itself.
+  const CommandResult exported =
+      run_command(std::string(LOWBIT_EXPORT_BIN) + " --threads 1 --checkpoint " +
+                  (q / "quantized.ckpt").string() + " --out " + (dir / "q8.onnx").string());
+  INFO(exported.output);
+  CHECK(exported.status == 0);
+  CHECK(exported.output.find("FAT (lowbit-quantize): 8-bit vector symmetric thresholds, QDQ") !=
+        std::string::npos);
+
   const fs::path ptq = dir / "ptq";
   const CommandResult p = run_command(std::string(LOWBIT_PTQ_BIN) + " --threads 1 --checkpoint " +
                                       ckpt.string() + " --data-dir " + f.data.string() +
@@ -172,6 +182,57 @@ TEST_CASE("lowbit-quantize and lowbit-ptq take an imported checkpoint", "[apps][
   INFO(p.output);
   REQUIRE(p.status == 0);
   CHECK(nlohmann::json::parse(read_text(ptq / "ptq.json"))["model"] == "onnx");
+}
+
+TEST_CASE("export, import and evaluate give the same accuracy (lowbit-export round trip)",
+          "[apps][onnx]") {
+  Fixture f;
+  const fs::path dir = f.root.dir("round_trip");
+  REQUIRE(run_command(f.import("--dataset mnist --mean 0.5 --std 0.25 --out " +
+                               (dir / "first.ckpt").string()))
+              .status == 0);
+  const CommandResult exported =
+      run_command(std::string(LOWBIT_EXPORT_BIN) + " --threads 1 --checkpoint " +
+                  (dir / "first.ckpt").string() + " --out " + (dir / "again.onnx").string());
+  INFO(exported.output);
+  REQUIRE(exported.status == 0);
+  CHECK(exported.output.find("its logits match the model's") != std::string::npos);
+  // The metadata carries the normalization, which the second import is given from it.
+  REQUIRE(run_command(std::string(LOWBIT_IMPORT_BIN) + " --threads 1 " +
+                      (dir / "again.onnx").string() + " --dataset mnist --mean 0.5 --std 0.25 " +
+                      "--out " + (dir / "second.ckpt").string())
+              .status == 0);
+  auto evaluate_json = [&](const std::string& name) {
+    const fs::path json = dir / (name + ".json");
+    const CommandResult e =
+        run_command(std::string(LOWBIT_EVAL_BIN) + " --threads 1 --checkpoint " +
+                    (dir / (name + ".ckpt")).string() + " --data-dir " + f.data.string() +
+                    " --json " + json.string() + " --csv " + (dir / (name + ".csv")).string() +
+                    " --svg " + (dir / (name + ".svg")).string());
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    return nlohmann::json::parse(read_text(json));
+  };
+  const nlohmann::json first = evaluate_json("first"), second = evaluate_json("second");
+  CHECK(second["test_accuracy"] == first["test_accuracy"]);
+  CHECK(second["test_loss"].get<double>() ==
+        Approx(first["test_loss"].get<double>()).epsilon(1e-6));
+
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(read_text(dir / "again.onnx")));
+  std::map<std::string, std::string> metadata;
+  for (const onnx::StringStringEntryProto& p : proto.metadata_props())
+    metadata[p.key()] = p.value();
+  CHECK(metadata["dataset"] == "mnist");
+  CHECK(metadata["input_mean"] == "0.5");
+  CHECK(metadata["input_std"] == "0.25");
+  CHECK(metadata["classes"] == "0,1,2,3,4,5,6,7,8,9");
+
+  // A file is never replaced without --overwrite.
+  expect_error(
+      run_command(std::string(LOWBIT_EXPORT_BIN) + " --checkpoint " +
+                  (dir / "first.ckpt").string() + " --out " + (dir / "again.onnx").string()),
+      "already exists: pass --overwrite");
 }
 
 TEST_CASE("lowbit-import refuses bad input with one line and writes nothing", "[apps][onnx]") {

@@ -148,9 +148,12 @@ void accumulate_agreement(const Tensor& a, const Tensor& b, Agreement& agreement
     const float* rb = b.data() + i * classes;
     agreement.agreeing +=
         (std::max_element(ra, ra + classes) - ra) == (std::max_element(rb, rb + classes) - rb);
-    for (int64_t k = 0; k < classes; ++k)
+    for (int64_t k = 0; k < classes; ++k) {
       agreement.max_abs_logit_difference = std::max(agreement.max_abs_logit_difference,
                                                     std::fabs(static_cast<double>(ra[k]) - rb[k]));
+      agreement.max_abs_logit =
+          std::max(agreement.max_abs_logit, std::fabs(static_cast<double>(ra[k])));
+    }
   }
   agreement.count += n;
 }

@@ -40,11 +40,17 @@ Tensor mirror_horizontally(const Tensor& images);
 struct Agreement {
   int64_t count = 0, agreeing = 0;
   double max_abs_logit_difference = 0;
+  double max_abs_logit = 0;  // of the first model: the logit scale
   double percent() const {
     return count > 0 ? 100.0 * static_cast<double>(agreeing) / static_cast<double>(count) : 0.0;
   }
+  // The largest difference over the logit scale.
+  double relative_difference() const {
+    return max_abs_logit > 0 ? max_abs_logit_difference / max_abs_logit : max_abs_logit_difference;
+  }
 };
-// Adds the rows of two (N, classes) logit tensors: same arg-max, and the largest difference.
+// Adds the rows of two (N, classes) logit tensors: same arg-max, the largest difference, and the
+// first one's largest magnitude.
 void accumulate_agreement(const Tensor& logits_a, const Tensor& logits_b, Agreement& agreement);
 // Two models over the same batches in one pass (eval mode, no graph, modes restored): each one's
 // evaluation and how often they agree (an integer-only model beside its simulation).

@@ -22,6 +22,11 @@
 //   AveragePool. That consumer must have no padding of its own; no-op pads are dropped.
 // - MatMul by a constant (K, N) is a Linear without bias; an Add of a constant (N) that is the
 //   MatMul's only consumer becomes that Linear's bias.
+// - QDQ (QuantizeLinear + DequantizeLinear): the pair on an activation, per tensor, becomes a
+//   QuantizeDequantize module (layers/quant/quantize_dequantize.h) with ONNX's rounding; a
+//   DequantizeLinear of constant codes is computed while importing, so the layer gets the float
+//   values of its quantized weight. A QuantizeLinear whose output feeds anything but its
+//   DequantizeLinear is refused.
 // - Dropout becomes lowbit's Dropout with the node's ratio (inactive in evaluation, as in ONNX).
 #include "models/onnx/onnx_import.h"
 
@@ -47,7 +52,9 @@
 #include "layers/identity.h"
 #include "layers/linear.h"
 #include "layers/pooling.h"
+#include "layers/quant/quantize_dequantize.h"
 #include "layers/reshape.h"
+#include "layers/shortcut.h"
 
 namespace lowbit {
 namespace {
@@ -56,8 +63,9 @@ namespace {
 struct Constant {
   std::vector<int64_t> dims;
   std::vector<float> floats;
-  std::vector<int64_t> ints;
+  std::vector<int64_t> ints;  // int64, and the int8/uint8/int32 codes of quantized tensors
   bool is_float = true;
+  int32_t data_type = onnx::TensorProto::FLOAT;
   int64_t numel() const {
     int64_t n = 1;
     for (int64_t d : dims) n *= d;
@@ -91,10 +99,27 @@ Constant read_tensor(const onnx::TensorProto& t, const std::string& where) {
                               : std::vector<int64_t>(t.int64_data().begin(), t.int64_data().end());
     LOWBIT_CHECK(static_cast<int64_t>(c.ints.size()) == n, where, ": tensor '", t.name(),
                  "' holds ", c.ints.size(), " integers; expected ", n);
+  } else if (t.data_type() == onnx::TensorProto::INT8 ||
+             t.data_type() == onnx::TensorProto::UINT8 ||
+             t.data_type() == onnx::TensorProto::INT32) {
+    // Quantized codes: raw bytes of their type, or (ONNX's rule for the small types) int32_data.
+    c.is_float = false;
+    if (!t.has_raw_data()) {
+      c.ints.assign(t.int32_data().begin(), t.int32_data().end());
+    } else if (t.data_type() == onnx::TensorProto::INT8) {
+      for (int8_t v : raw_values<int8_t>(t.raw_data(), n, where)) c.ints.push_back(v);
+    } else if (t.data_type() == onnx::TensorProto::UINT8) {
+      for (uint8_t v : raw_values<uint8_t>(t.raw_data(), n, where)) c.ints.push_back(v);
+    } else {
+      for (int32_t v : raw_values<int32_t>(t.raw_data(), n, where)) c.ints.push_back(v);
+    }
+    LOWBIT_CHECK(static_cast<int64_t>(c.ints.size()) == n, where, ": tensor '", t.name(),
+                 "' holds ", c.ints.size(), " integers; expected ", n);
   } else {
     throw Error(concat(where, ": tensor '", t.name(), "' has ONNX data type ", t.data_type(),
-                       "; expected float (1) or int64 (7)"));
+                       "; expected float (1), int64 (7), or int8 (3), uint8 (2), int32 (6) codes"));
   }
+  c.data_type = t.data_type();
   return c;
 }
 
@@ -146,6 +171,12 @@ class Importer {
   void import_matmul();
   void import_add();
   void import_pad();
+  void import_slice();
+  void import_pad_channels(int64_t added);
+  // QDQ: QuantizeLinear of a value waits for its DequantizeLinear, and the pair becomes one
+  // QuantizeDequantize; DequantizeLinear of constant codes is a constant (a quantized weight).
+  void import_quantize();
+  void import_dequantize();
   // Shape arithmetic on int64 constants (see the top of this file).
   void import_shape();
   void import_gather();
@@ -169,6 +200,17 @@ class Importer {
   std::set<std::string> layer_names_;
   // Linear layers made from a MatMul, by output name, that an Add may give a bias.
   std::map<std::string, std::shared_ptr<Linear>> bias_free_linears_;
+  // QuantizeLinear outputs waiting for their DequantizeLinear: name -> (input, scale, zero point,
+  // code range).
+  struct PendingQuantize {
+    GraphModel::Value x;
+    float scale;
+    int64_t zero_point, low, high;
+  };
+  std::map<std::string, PendingQuantize> pending_quantize_;
+  // Slice outputs (x[:, :, ::s, ::s]) waiting for the Pad of channels that completes an option-A
+  // shortcut: name -> (the Slice's input, s).
+  std::map<std::string, std::pair<GraphModel::Value, int64_t>> pending_slices_;
   // Pad outputs waiting for the layer they feed: name -> (the Pad's input, spatial padding).
   std::map<std::string, std::pair<GraphModel::Value, int64_t>> pending_pads_;
   const onnx::NodeProto* node_ = nullptr;
@@ -209,6 +251,11 @@ std::vector<int64_t> Importer::ints_attribute(const std::string& name,
 
 GraphModel::Value Importer::value(int i) const {
   LOWBIT_CHECK(has_input(i), where(), ": input ", i, " is missing; expected a tensor");
+  LOWBIT_CHECK(pending_slices_.count(node_->input(i)) == 0, where(), ": input '", node_->input(i),
+               "' is a subsampling Slice; expected it only before a Pad of zero channels");
+  LOWBIT_CHECK(pending_quantize_.count(node_->input(i)) == 0, where(), ": input '", node_->input(i),
+               "' is a QuantizeLinear's codes; expected them only in the "
+               "DequantizeLinear that follows");
   LOWBIT_CHECK(pending_pads_.count(node_->input(i)) == 0, where(), ": input '", node_->input(i),
                "' is a Pad's output; expected a Pad only before a Conv, MaxPool or AveragePool "
                "without padding of its own");
@@ -279,6 +326,43 @@ GraphModel::Value Importer::padded_input(int64_t& padding) const {
   return it->second.first;
 }
 
+void Importer::import_slice() {
+  // Only the option-A subsampling x[:, :, ::s, ::s]: axes 2 and 3 from 0 to the end, step s.
+  const std::vector<int64_t> starts = constant(1).ints, ends = constant(2).ints;
+  std::vector<int64_t> axes = has_input(3) ? constant(3).ints : std::vector<int64_t>{0, 1, 2, 3};
+  const std::vector<int64_t> steps = has_input(4) ? constant(4).ints : std::vector<int64_t>{1, 1};
+  for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
+  const bool subsample = axes == std::vector<int64_t>{2, 3} &&
+                         starts == std::vector<int64_t>{0, 0} && steps.size() == 2 &&
+                         steps[0] == steps[1] && steps[0] >= 1 && ends.size() == 2 &&
+                         ends[0] >= (int64_t{1} << 31) - 1 && ends[1] == ends[0];
+  LOWBIT_CHECK(subsample, where(),
+               ": expected x[:, :, ::s, ::s] (axes 2, 3 from 0 to the end with "
+               "one step), the subsampling of an option-A shortcut");
+  LOWBIT_CHECK(consumers_[node_->output(0)] == 1, where(), ": feeds ", consumers_[node_->output(0)],
+               " nodes; expected one Pad of zero channels");
+  pending_slices_[node_->output(0)] = {value(0), steps[0]};
+}
+
+void Importer::import_pad_channels(int64_t added) {
+  // Zero channels after the input's, on x or on a pending subsampling of x: lowbit's option-A
+  // shortcut.
+  GraphModel::Value x;
+  int64_t stride = 1;
+  const auto slice = pending_slices_.find(node_->input(0));
+  if (slice != pending_slices_.end()) {
+    x = slice->second.first;
+    stride = slice->second.second;
+    pending_slices_.erase(slice);
+  } else {
+    x = value(0);
+  }
+  const std::vector<int64_t> dims = probe_dims(x);
+  LOWBIT_CHECK(dims.size() == 4, where(), ": pads channels of a value of rank ", dims.size(),
+               "; expected (N, C, H, W)");
+  add_layer(std::make_shared<PadChannelsShortcut>(dims[1] + added, stride), x);
+}
+
 void Importer::import_pad() {
   const std::string mode = attribute("mode") ? attribute("mode")->s() : "constant";
   LOWBIT_CHECK(mode == "constant", where(), ": mode '", mode, "'; expected constant");
@@ -294,6 +378,11 @@ void Importer::import_pad() {
     fill = float_attribute("value", 0.0f);
   }
   LOWBIT_CHECK(fill == 0.0f, where(), ": pads with ", fill, "; expected zeros");
+  const std::vector<int64_t> channels_only{0, 0, 0, 0, 0, pads.size() == 8 ? pads[5] : 0, 0, 0};
+  if (pads.size() == 8 && pads[5] > 0 && pads == channels_only) {
+    import_pad_channels(pads[5]);
+    return;
+  }
   LOWBIT_CHECK(pads.size() == 8 && pads[0] == 0 && pads[1] == 0 && pads[4] == 0 && pads[5] == 0 &&
                    pads[2] == pads[3] && pads[2] == pads[6] && pads[2] == pads[7],
                where(), ": pads of ", pads.size(), " values that are not (0, 0, p, p, 0, 0, p, p)",
@@ -568,6 +657,72 @@ bool Importer::import_constant_concat() {
   return true;
 }
 
+// The codes of a zero point's type: int8 -128..127, uint8 (also ONNX's default) 0..255.
+std::pair<int64_t, int64_t> code_range(int32_t data_type) {
+  if (data_type == onnx::TensorProto::INT8) return {-128, 127};
+  return {0, 255};
+}
+
+void Importer::import_quantize() {
+  const Constant& scale = constant(1);
+  LOWBIT_CHECK(scale.is_float && scale.floats.size() == 1, where(),
+               ": expected one float scale (per-tensor quantization of an activation)");
+  int64_t zero_point = 0;
+  int32_t type = onnx::TensorProto::UINT8;
+  if (has_input(2)) {
+    const Constant& z = constant(2);
+    LOWBIT_CHECK(!z.is_float && z.ints.size() == 1, where(), ": expected one integer zero point");
+    zero_point = z.ints[0];
+    type = z.data_type;
+  }
+  const auto [low, high] = code_range(type);
+  pending_quantize_[node_->output(0)] = {value(0), scale.floats[0], zero_point, low, high};
+}
+
+void Importer::import_dequantize() {
+  const std::string& in = node_->input(0);
+  const auto pending = pending_quantize_.find(in);
+  if (pending != pending_quantize_.end()) {
+    const PendingQuantize& q = pending->second;
+    const Constant& scale = constant(1);
+    const int64_t zero_point = has_input(2) ? constant(2).ints.at(0) : 0;
+    LOWBIT_CHECK(
+        scale.floats.size() == 1 && scale.floats[0] == q.scale && zero_point == q.zero_point,
+        where(),
+        ": a scale or zero point other than its QuantizeLinear's; expected the "
+        "same pair");
+    add_layer(std::make_shared<QuantizeDequantize>(q.scale, q.zero_point, q.low, q.high), q.x);
+    return;
+  }
+  // Constant codes (a quantized weight): (q - zero point) * scale, per tensor or along `axis`.
+  const Constant& codes = constant(0);
+  const Constant& scale = constant(1);
+  LOWBIT_CHECK(!codes.is_float && scale.is_float, where(),
+               ": expected integer codes and float scales");
+  const int64_t rank = static_cast<int64_t>(codes.dims.size());
+  int64_t axis = int_attribute("axis", 1);
+  if (axis < 0) axis += rank;
+  const int64_t channels = static_cast<int64_t>(scale.floats.size());
+  LOWBIT_CHECK(channels == 1 || (axis >= 0 && axis < rank && codes.dims[axis] == channels), where(),
+               ": ", channels, " scales for codes of shape ", Shape(codes.dims).str(), " on axis ",
+               axis, "; expected one scale, or one per index of the axis");
+  std::vector<int64_t> zero(static_cast<size_t>(channels), 0);
+  if (has_input(2)) zero = constant(2).ints;
+  LOWBIT_CHECK(static_cast<int64_t>(zero.size()) == channels, where(), ": ", zero.size(),
+               " zero points for ", channels, " scales; expected as many");
+  int64_t inner = 1;
+  for (int64_t k = axis + 1; k < rank; ++k) inner *= codes.dims[k];
+  Constant c;
+  c.dims = codes.dims;
+  c.floats.resize(codes.ints.size());
+  for (size_t i = 0; i < codes.ints.size(); ++i) {
+    const size_t ch =
+        channels == 1 ? 0 : static_cast<size_t>((static_cast<int64_t>(i) / inner) % channels);
+    c.floats[i] = static_cast<float>(codes.ints[i] - zero[ch]) * scale.floats[ch];
+  }
+  constants_[node_->output(0)] = c;
+}
+
 void Importer::import_node() {
   const std::string& op = node_->op_type();
   LOWBIT_CHECK(node_->domain().empty() || node_->domain() == "ai.onnx", where(), ": domain '",
@@ -604,6 +759,12 @@ void Importer::import_node() {
     import_add();
   } else if (op == "Pad") {
     import_pad();
+  } else if (op == "Slice") {
+    import_slice();
+  } else if (op == "QuantizeLinear") {
+    import_quantize();
+  } else if (op == "DequantizeLinear") {
+    import_dequantize();
   } else if (op == "Shape") {
     import_shape();
   } else if (op == "Gather") {
@@ -635,8 +796,8 @@ void Importer::import_node() {
         where(),
         " is not supported; expected one of Conv, BatchNormalization, Relu, Clip, "
         "MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, "
-        "Concat, Pad, Dropout, Identity, Constant, and Shape, Gather, Unsqueeze, Squeeze, Cast "
-        "on shapes"));
+        "Concat, Pad, Slice (option-A subsampling), Dropout, Identity, Constant, QuantizeLinear, "
+        "DequantizeLinear, and Shape, Gather, Unsqueeze, Squeeze, Cast on shapes"));
   }
 }
 

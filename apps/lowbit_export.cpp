@@ -1,0 +1,153 @@
+// lowbit-export: a checkpoint as an ONNX file (opset 13, standard operators), with the model, data
+// set, class names and input normalization in its metadata. A float checkpoint of lowbit-train or
+// lowbit-import keeps its BN as BatchNormalization; a lowbit-quantize checkpoint (BN folded) is
+// written in the QDQ form (models/onnx/onnx_export.h), its n-bit codes in int8/uint8. The file is
+// read back before the program ends and must give the model's logits: what is written is what
+// lowbit computes.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "apps/common/cli_main.h"
+#include "apps/common/flags.h"
+#include "apps/fat/quantize_model.h"
+#include "apps/train/evaluate.h"
+#include "apps/train/imported_model.h"
+#include "apps/train/run_setup.h"
+#include "core/autograd.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "data/datasets.h"
+#include "models/onnx/onnx_export.h"
+#include "models/onnx/onnx_import.h"
+
+using namespace lowbit;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ExportConfig {
+  std::string checkpoint;
+  std::string out;
+  bool overwrite = false;
+  int threads = 0;
+};
+
+void add_export_flags(CLI::App& app, ExportConfig& c) {
+  add_checkpoint_flag(app, c.checkpoint,
+                      "a float checkpoint written by lowbit-train or lowbit-import");
+  app.add_option("--out", c.out, "the ONNX file to write (e.g. runs/export/model.onnx)")
+      ->required();
+  app.add_flag("--overwrite", c.overwrite, "replace the file --out when it exists");
+  add_threads_flag(app, c.threads);
+}
+
+template <class T>
+std::string joined(const std::vector<T>& values) {
+  std::string text;
+  for (const T& v : values) text += (text.empty() ? "" : ",") + concat(v);
+  return text;
+}
+
+// The model of a checkpoint of lowbit-train, lowbit-import or lowbit-quantize, with what the
+// metadata says of its quantization.
+struct ExportedModel {
+  std::shared_ptr<Module> model;
+  TrainConfig run;
+  std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+ExportedModel load_exported_model(const std::string& checkpoint) {
+  if (is_quantized_checkpoint(checkpoint)) {
+    const QuantizedModel q = load_quantized_checkpoint(checkpoint);
+    const QuantizeConfig& c = q.quantize;
+    return {q.model,
+            q.train,
+            {{"quantization", concat("FAT (lowbit-quantize): ", c.bits, "-bit ", c.mode, " ",
+                                     c.thresholds, " thresholds, QDQ")},
+             {"bits", concat(c.bits)},
+             {"codes", concat("n-bit: every code lies in the ", c.bits,
+                              "-bit range of its int8/uint8 type")}}};
+  }
+  TrainedModel trained = load_trained_model(checkpoint);
+  LOWBIT_CHECK(trained.config.weights == "float" && trained.config.act == "relu", checkpoint,
+               ": --weights ", trained.config.weights, " --act ", trained.config.act,
+               "; the export of power-of-two models is not built yet, expected a float model");
+  return {trained.model, trained.config, {}};
+}
+
+int run(const ExportConfig& config) {
+  LOWBIT_CHECK(config.overwrite || !fs::exists(config.out), "--out ", config.out,
+               " already exists: pass --overwrite or another --out");
+  const ExportedModel m = load_exported_model(config.checkpoint);
+  const TrainConfig& run = m.run;
+  const DatasetInfo info = run_dataset_info(run);
+
+  OnnxExportOptions options;
+  options.channels = info.channels;
+  options.side = info.side;
+  options.graph_name = run.model;
+  options.metadata = {
+      {"model", run.model},
+      {"dataset", run.dataset},
+      {"classes", joined(dataset_class_names(run.dataset))},
+      {"input_mean", joined(info.mean)},
+      {"input_std", joined(info.stddev)},
+      {"input_scale", "pixels / 255, then (x - input_mean) / input_std per channel"},
+      {"lowbit_checkpoint", fs::path(config.checkpoint).filename().string()}};
+  const fs::path parent = fs::path(config.out).parent_path();
+  std::error_code error;
+  if (!parent.empty()) fs::create_directories(parent, error);
+  LOWBIT_CHECK(!error, "--out ", config.out, ": cannot create ", parent.string(), ": ",
+               error.message());
+  export_onnx(*m.model, options, config.out);
+
+  // Read back: the file's network on random images must give the model's logits.
+  const OnnxImport back = import_onnx(config.out);
+  Rng rng(1);
+  Tensor images = Tensor::empty({8, info.channels, info.side, info.side});
+  for (int64_t i = 0; i < images.numel(); ++i) images.data()[i] = rng.uniform(-2.0f, 2.0f);
+  Tensor want, got;
+  {
+    NoGradGuard no_grad;
+    m.model->eval();
+    back.model->eval();
+    want = (*m.model)(images);
+    got = (*back.model)(images);
+  }
+  Agreement agreement;
+  accumulate_agreement(want, got, agreement);
+  const double difference = agreement.relative_difference();
+  if (m.metadata.empty()) {
+    LOWBIT_CHECK(difference <= 1e-5, config.out, ": read back, the file's logits differ from the ",
+                 "model's by ", difference, " of their scale; expected at most 1e-5");
+  } else {
+    // QDQ rounds x / scale where lowbit's quantizers round x * (1 / scale): a value within float
+    // rounding of a code boundary may take the neighbouring code, one grid step.
+    LOWBIT_CHECK(agreement.agreeing == agreement.count, config.out, ": read back, the file ",
+                 "predicts as the model on ", agreement.agreeing, " of ", agreement.count,
+                 " images; expected all");
+  }
+  if (!m.metadata.empty()) std::printf("%s\n", m.metadata.front().second.c_str());
+  std::printf(
+      "%s: %s on %s, opset 13, %lld bytes; read back, its logits match the model's "
+      "(largest difference %.2g of their scale)\n",
+      config.out.c_str(), run.model.c_str(), run.dataset.c_str(),
+      static_cast<long long>(fs::file_size(config.out)), difference);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program(argc, argv, "lowbit-export",
+                     "lowbit-export: a float checkpoint of lowbit-train or lowbit-import as an "
+                     "ONNX file (opset 13)",
+                     add_export_flags, run);
+}
