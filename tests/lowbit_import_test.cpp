@@ -3,6 +3,8 @@
 // with the input normalization given to lowbit-import, that lowbit-quantize and lowbit-ptq take,
 // and whose quantized checkpoint stands on its own. Bad input: one line, exit status 2, no file.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -76,6 +78,16 @@ struct Fixture {
     return std::string(LOWBIT_IMPORT_BIN) + " --threads 1 " + onnx.string() + " " + flags;
   }
 };
+
+// The metadata_props of an ONNX file.
+std::map<std::string, std::string> onnx_metadata(const fs::path& path) {
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(read_text(path)));
+  std::map<std::string, std::string> metadata;
+  for (const onnx::StringStringEntryProto& e : proto.metadata_props())
+    metadata[e.key()] = e.value();
+  return metadata;
+}
 
 void expect_error(const CommandResult& r, const std::string& what) {
   INFO(r.output);
@@ -174,6 +186,10 @@ TEST_CASE("lowbit-quantize and lowbit-ptq take an imported checkpoint", "[apps][
   CHECK(exported.status == 0);
   CHECK(exported.output.find("FAT (lowbit-quantize): 8-bit vector symmetric thresholds, QDQ") !=
         std::string::npos);
+  std::map<std::string, std::string> metadata = onnx_metadata(dir / "q8.onnx");
+  CHECK(metadata["bits"] == "8");
+  CHECK(metadata["quantization"] ==
+        "FAT (lowbit-quantize): 8-bit vector symmetric thresholds, QDQ");
 
   const fs::path ptq = dir / "ptq";
   const CommandResult p = run_command(std::string(LOWBIT_PTQ_BIN) + " --threads 1 --checkpoint " +
@@ -218,15 +234,12 @@ TEST_CASE("export, import and evaluate give the same accuracy (lowbit-export rou
   CHECK(second["test_loss"].get<double>() ==
         Approx(first["test_loss"].get<double>()).epsilon(1e-6));
 
-  onnx::ModelProto proto;
-  REQUIRE(proto.ParseFromString(read_text(dir / "again.onnx")));
-  std::map<std::string, std::string> metadata;
-  for (const onnx::StringStringEntryProto& p : proto.metadata_props())
-    metadata[p.key()] = p.value();
+  std::map<std::string, std::string> metadata = onnx_metadata(dir / "again.onnx");
   CHECK(metadata["dataset"] == "mnist");
   CHECK(metadata["input_mean"] == "0.5");
   CHECK(metadata["input_std"] == "0.25");
   CHECK(metadata["classes"] == "0,1,2,3,4,5,6,7,8,9");
+  CHECK(metadata.count("quantization") == 0);  // a float model
 
   // A file is never replaced without --overwrite.
   expect_error(
@@ -262,4 +275,50 @@ TEST_CASE("lowbit-import refuses bad input with one line and writes nothing", "[
   expect_error(run_command(f.import("--dataset mnist --out " + out.string())),
                "already exists: pass --overwrite");
   CHECK(run_command(f.import("--dataset mnist --overwrite --out " + out.string())).status == 0);
+}
+
+TEST_CASE("lowbit-export writes a power-of-two run with its grid weights and levels",
+          "[apps][onnx]") {
+  Fixture f;
+  const fs::path dir = f.root.dir("pow2");
+  const CommandResult trained =
+      run_command(std::string(LOWBIT_TRAIN_BIN) +
+                  " --threads 1 --model lenet5 --dataset mnist --data-dir " + f.data.string() +
+                  " --weights pow2 --act pow2 --epochs 1 --batch-size 50 --val-split 50 --out " +
+                  (dir / "run").string());
+  INFO(trained.output);
+  REQUIRE(trained.status == 0);
+  const fs::path onnx = dir / "pow2.onnx";
+  const CommandResult exported =
+      run_command(std::string(LOWBIT_EXPORT_BIN) + " --threads 1 --checkpoint " +
+                  (dir / "run" / "best.ckpt").string() + " --out " + onnx.string());
+  INFO(exported.output);
+  REQUIRE(exported.status == 0);
+  CHECK(exported.output.find("not read back") != std::string::npos);
+
+  std::map<std::string, std::string> metadata = onnx_metadata(onnx);
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(read_text(onnx)));
+  CHECK(metadata["weight_grid"] == "0, +-2^k for k = -3..0");
+  CHECK(metadata["activation_levels"].find("3 bits, q2 = 0.125") == 0);
+  // Every weight of the grid layers (all but the first, which the paper keeps in float) is 0 or
+  // +-2^k, k = -3..0.
+  int grid_tensors = 0;
+  for (const onnx::TensorProto& t : proto.graph().initializer()) {
+    const bool weight =
+        t.name().size() > 7 && t.name().compare(t.name().size() - 7, 7, ".weight") == 0;
+    if (!weight || t.name().rfind("conv1.", 0) == 0 || t.dims_size() < 2) continue;
+    ++grid_tensors;
+    std::vector<float> values(static_cast<size_t>(t.raw_data().size() / 4));
+    std::memcpy(values.data(), t.raw_data().data(), t.raw_data().size());
+    for (float v : values) {
+      const float a = std::fabs(v);
+      INFO(t.name() << " holds " << v);
+      CHECK((a == 0.0f || a == 0.125f || a == 0.25f || a == 0.5f || a == 1.0f));
+    }
+  }
+  CHECK(grid_tensors == 4);  // conv2 and the three dense layers
+  int greater = 0;
+  for (const onnx::NodeProto& n : proto.graph().node()) greater += n.op_type() == "Greater";
+  CHECK(greater == 4 * 2);  // four activations, two thresholds each at 3 bits
 }

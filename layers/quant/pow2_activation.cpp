@@ -315,8 +315,7 @@ Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2Ac
   LOWBIT_CHECK(trained > 0 && std::isfinite(trained),
                "scaled power-of-two activation: the trained scale is ", trained,
                "; expected a positive finite number");
-  const float a =
-      spec.scale == Pow2Scale::kTrainedPow2 ? std::exp2(std::round(std::log2(trained))) : trained;
+  const float a = pow2_level_scale(trained, spec);
   auto kernel = std::make_shared<const Pow2Kernel>(spec);
   Tensor y = Tensor::empty(x.shape());
   scaled_pow2_forward(*kernel, a, x.data(), y.data(), x.numel());
@@ -328,6 +327,15 @@ Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2Ac
            if (scale.requires_grad()) scale.grad()[0] += static_cast<float>(grad_scale * dscale);
          });
   return y;
+}
+
+float pow2_level_scale(float trained, const Pow2ActivationSpec& spec) {
+  return spec.scale == Pow2Scale::kTrainedPow2 ? std::exp2(std::round(std::log2(trained)))
+                                               : trained;
+}
+
+float Pow2Activation::level_scale() const {
+  return spec_.scale == Pow2Scale::kFixed ? 1.0f : pow2_level_scale(scale_.data()[0], spec_);
 }
 
 Pow2Activation::Pow2Activation(Pow2ActivationSpec spec) : spec_(spec) {

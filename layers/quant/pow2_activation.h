@@ -82,6 +82,8 @@ Tensor pow2_activation(const Tensor& x, const Pow2ActivationSpec& spec);
 // The scale must be positive and finite (a lowbit::Error otherwise).
 Tensor scaled_pow2_activation(const Tensor& x, const Tensor& scale, const Pow2ActivationSpec& spec,
                               float grad_scale);
+// The factor a that a trained scale gives: itself, or its power of two for kTrainedPow2.
+float pow2_level_scale(float trained, const Pow2ActivationSpec& spec);
 
 // The power-of-two activation as a layer. With a trained scale it owns the parameter "scale" (one
 // element, starting at 1: the fixed levels) and applies LSQ's gradient scale for its input's size.
@@ -91,6 +93,9 @@ class Pow2Activation : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Pow2Activation"; }
   const Pow2ActivationSpec& spec() const { return spec_; }
+  // The factor a of y = a P(x / a) in use: 1 for the fixed levels, else the trained scale (rounded
+  // to a power of two for kTrainedPow2).
+  float level_scale() const;
 
  private:
   Pow2ActivationSpec spec_;

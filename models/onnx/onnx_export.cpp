@@ -17,6 +17,10 @@
 //   on axis 0 in vector mode). lowbit's code k of value k * step maps to ONNX's q = k - z with zero
 //   point -z: symmetric grids have z = 0 (int8 for signed values, uint8 for unsigned ones), an
 //   asymmetric grid's codes z .. z + 2^n - 1 become uint8 0 .. 2^n - 1. Biases stay float.
+// - The power-of-two activation (layers/quant/pow2_activation.h) becomes standard operators that
+//   compute exactly its levels: Abs, then one Greater and Where per threshold, their Sum, Sign and
+//   Mul, and Div/Mul by a trained level scale. Power-of-two weights need nothing: their grid values
+//   k 2^p are exact float32 initializers.
 #include "models/onnx/onnx_export.h"
 
 #include <onnx/onnx_pb.h>
@@ -38,6 +42,7 @@
 #include "layers/linear.h"
 #include "layers/pooling.h"
 #include "layers/quant/pointwise_scaled_quantizer.h"
+#include "layers/quant/pow2_activation.h"
 #include "layers/quant/uniform_quantizer.h"
 #include "layers/reshape.h"
 #include "layers/sequential.h"
@@ -68,6 +73,7 @@ class Exporter {
   std::string emit_residual(ResidualBlock& b, const std::string& path, const std::string& x);
   std::string emit_conv(Conv2d& c, const std::string& path, const std::string& x);
   std::string emit_linear(Linear& l, const std::string& path, const std::string& x);
+  std::string emit_pow2(const Pow2Activation& p, const std::string& path, const std::string& x);
   std::string emit_pad_channels(const PadChannelsShortcut& s, const std::string& path,
                                 const std::string& x);
 
@@ -317,6 +323,44 @@ std::string Exporter::emit_pad_channels(const PadChannelsShortcut& s, const std:
   return path;
 }
 
+std::string Exporter::emit_pow2(const Pow2Activation& p, const std::string& path,
+                                const std::string& x) {
+  const Pow2ActivationSpec& spec = p.spec();
+  const float a = p.level_scale();
+  const std::vector<float> levels = pow2_activation_levels(spec);
+  const std::vector<float> thresholds = pow2_activation_thresholds(spec);
+  // u = x / a; the magnitude of u on the levels: sum over the thresholds t_i of
+  // (|u| > t_i) (L_{i+1} - L_i), each interval (t_{i-1}, t_i] closed above as lowbit's; the sign
+  // back on (the unsigned variant: u itself, every threshold positive, so u < 0 gives 0); times a.
+  const std::string u = a != 1.0f ? path + ".unscaled" : x;
+  if (a != 1.0f) node("Div", {x, scalar(path + ".level_scale", a)}, u);
+  const std::string magnitude_input = spec.is_signed ? path + ".abs" : u;
+  if (spec.is_signed) node("Abs", {u}, magnitude_input);
+  const std::string zero = scalar(path + ".zero", 0.0f);
+  std::vector<std::string> steps;
+  for (size_t i = 0; i < thresholds.size(); ++i) {
+    const std::string k = concat(i);
+    node("Greater", {magnitude_input, scalar(path + ".threshold" + k, thresholds[i])},
+         path + ".above" + k);
+    steps.push_back(
+        node("Where",
+             {path + ".above" + k, scalar(path + ".step" + k, levels[i + 1] - levels[i]), zero},
+             path + ".level" + k)
+            ->output(0));
+  }
+  // The last node is named `path`: the sum, the signed value or the scaled one.
+  const bool sign = spec.is_signed, scaled = a != 1.0f;
+  const std::string magnitude = sign || scaled ? path + ".magnitude" : path;
+  node("Sum", steps, magnitude);
+  std::string y = magnitude;
+  if (sign) {
+    node("Sign", {u}, path + ".sign");
+    y = node("Mul", {path + ".sign", magnitude}, scaled ? path + ".signed" : path)->output(0);
+  }
+  if (scaled) y = node("Mul", {y, path + ".level_scale"}, path)->output(0);
+  return y;
+}
+
 std::string Exporter::emit_residual(ResidualBlock& b, const std::string& path,
                                     const std::string& x) {
   std::string h = x;
@@ -405,6 +449,7 @@ std::string Exporter::emit(Module& m, const std::string& path, const std::string
   if (auto* r = dynamic_cast<Reshape*>(&m))
     return node("Reshape", {x, ints(path + ".shape", r->dims())}, path)->output(0);
   if (auto* s = dynamic_cast<PadChannelsShortcut*>(&m)) return emit_pad_channels(*s, path, x);
+  if (auto* p = dynamic_cast<Pow2Activation*>(&m)) return emit_pow2(*p, path, x);
   if (dynamic_cast<Dropout*>(&m) || dynamic_cast<Identity*>(&m)) return x;
   throw Error(concat("ONNX export: ", path.empty() ? std::string("the model") : path, " is a ",
                      m.type_name(), ", which has no ONNX form here"));
