@@ -58,6 +58,13 @@ std::shared_ptr<Module> zoo_model(const std::string& name, Rng& rng) {
   return model;
 }
 
+// Whether ONNX Runtime runs here; when not, WARNs why the test is skipped.
+bool onnx_runtime_ready() {
+  const std::string missing = lowbit::testing::onnx_runtime_missing();
+  if (!missing.empty()) WARN("skipped: " << missing);
+  return missing.empty();
+}
+
 // The model written to dir/name.onnx and run there in ONNX Runtime on x.
 Tensor in_onnx_runtime(Module& model, const Tensor& x, const std::string& name) {
   OnnxExportOptions o;
@@ -72,11 +79,7 @@ Tensor in_onnx_runtime(Module& model, const Tensor& x, const std::string& name) 
 
 TEST_CASE("ONNX Runtime runs lowbit's float and QDQ exports of zoo models as lowbit does",
           "[onnx][ort]") {
-  const std::string missing = lowbit::testing::onnx_runtime_missing();
-  if (!missing.empty()) {
-    WARN("skipped: " << missing);
-    return;
-  }
+  if (!onnx_runtime_ready()) return;
   for (const std::string name : {"lenet5", "resnet20", "vgg7", "mobilenetv2"}) {
     DYNAMIC_SECTION(name) {
       Rng rng(7);
@@ -112,7 +115,7 @@ TEST_CASE("ONNX Runtime runs lowbit's float and QDQ exports of zoo models as low
 
 TEST_CASE("on real MNIST, ONNX Runtime predicts as lowbit's integer model for a 4-bit LeNet-5",
           "[onnx][ort][real]") {
-  const std::string missing = lowbit::testing::onnx_runtime_missing();
+  if (!onnx_runtime_ready()) return;
   std::string data;
   try {
     data = resolve_data_dir("mnist", "");
@@ -120,9 +123,8 @@ TEST_CASE("on real MNIST, ONNX Runtime predicts as lowbit's integer model for a 
     if (fs::is_directory(fs::path(LOWBIT_SHARED_DATA) / "mnist"))
       data = (fs::path(LOWBIT_SHARED_DATA) / "mnist").string();
   }
-  if (!missing.empty() || data.empty()) {
-    WARN("skipped: " << (missing.empty() ? "no MNIST ($LOWBIT_DATA/mnist or ../shared/data)"
-                                         : missing));
+  if (data.empty()) {
+    WARN("skipped: no MNIST ($LOWBIT_DATA/mnist or ../shared/data)");
     return;
   }
   const fs::path dir = temp_root.fresh("mnist");
@@ -167,11 +169,7 @@ TEST_CASE("on real MNIST, ONNX Runtime predicts as lowbit's integer model for a 
 
 TEST_CASE("ONNX Runtime computes lowbit's power-of-two models: grid weights and activation levels",
           "[onnx][ort]") {
-  const std::string missing = lowbit::testing::onnx_runtime_missing();
-  if (!missing.empty()) {
-    WARN("skipped: " << missing);
-    return;
-  }
+  if (!onnx_runtime_ready()) return;
   // LeNet-5 only: in a deep network with random weights (ResNet-20: 5 of 16 predictions agreeing),
   // the one-ulp differences between two convolution implementations move pre-activations across
   // the levels' thresholds, and each such flip is a whole level, amplified layer after layer.

@@ -138,11 +138,7 @@ TEST_CASE("ONNX export refuses a module with no ONNX form, naming it", "[onnx]")
 }
 
 TEST_CASE("python3-onnx's checker accepts every exported zoo model", "[onnx][checker]") {
-  const auto probe = lowbit::testing::run_command("/usr/bin/python3 -c 'import onnx' 2>&1");
-  if (probe.status != 0) {
-    WARN("skipped: /usr/bin/python3 cannot import onnx (Debian: apt-get install python3-onnx)");
-    return;
-  }
+  if (!lowbit::testing::python_imports("onnx", "python3-onnx")) return;
   const std::string dir = temp_root.dir("checked").string();
   for (const std::string name : {"lenet5", "resnet20", "mobilenetv2"}) {
     Rng rng(2);

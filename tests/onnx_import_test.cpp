@@ -219,11 +219,7 @@ TEST_CASE("ONNX import refuses what lowbit cannot compute, naming the node", "[o
 }
 
 TEST_CASE("networks built and exported by PyTorch give PyTorch's logits", "[onnx][torch]") {
-  const auto probe = lowbit::testing::run_command("/usr/bin/python3 -c 'import torch' 2>&1");
-  if (probe.status != 0) {
-    WARN("skipped: /usr/bin/python3 cannot import torch (Debian: apt-get install python3-torch)");
-    return;
-  }
+  if (!lowbit::testing::python_imports("torch", "python3-torch")) return;
   const std::string dir = temp_root.fresh("torch").string();
   const auto made = lowbit::testing::run_command(
       "/usr/bin/python3 " LOWBIT_SOURCE_DIR "/tests/onnx/torch_models.py " + dir + " 2>&1");

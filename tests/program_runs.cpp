@@ -81,4 +81,11 @@ void write_class_bars(const fs::path& dir, const std::string& prefix, uint32_t c
   write_mnist_idx(dir, prefix, pixels, labels);
 }
 
+bool python_imports(const std::string& module, const std::string& debian_package) {
+  if (run_command("/usr/bin/python3 -c 'import " + module + "' 2>&1").status == 0) return true;
+  WARN("skipped: /usr/bin/python3 cannot import " << module << " (Debian: apt-get install "
+                                                  << debian_package << ")");
+  return false;
+}
+
 }  // namespace lowbit::testing

@@ -19,6 +19,10 @@ CommandResult run_command(const std::string& command);
 
 std::string read_text(const std::filesystem::path& path);
 
+// Whether /usr/bin/python3 imports `module`. When it does not, WARNs that the test is skipped and
+// names the Debian package that provides it.
+bool python_imports(const std::string& module, const std::string& debian_package);
+
 // How many times `what` occurs in `text` (overlaps counted).
 inline size_t count_occurrences(const std::string& text, const std::string& what) {
   size_t n = 0;
