@@ -88,31 +88,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-  if (!input_quantizer_ && !weight_quantizer_) return conv2d(x, weight_, bias_, options_);  // float
-  return conv2d(quantize_optional(input_quantizer_, x, "Conv2d input"),
-                quantize_optional(weight_quantizer_, weight_, "Conv2d weight"), bias_, options_);
-}
-
-void Conv2d::set_weight_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr,
-               "Conv2d::set_weight_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(weight_quantizer_ == nullptr, "Conv2d: a weight quantizer (",
-               weight_quantizer_->describe(), ") is attached already; a layer takes one");
-  weight_quantizer_ = register_module("weight_quantizer", std::move(quantizer));
-}
-
-void Conv2d::set_input_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr,
-               "Conv2d::set_input_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(input_quantizer_ == nullptr, "Conv2d: an input quantizer (",
-               input_quantizer_->describe(), ") is attached already; a layer takes one");
-  input_quantizer_ = register_module("input_quantizer", std::move(quantizer));
-}
-
-const Tensor& Conv2d::add_bias() {
-  if (!bias_.defined())
-    bias_ = register_parameter("bias", ParamRole::kBias, Tensor::zeros({out_channels_}));
-  return bias_;
+  if (!quantized()) return conv2d(x, weight_, bias_, options_);  // float
+  return conv2d(quantized_input(x), quantized_weight(), bias_, options_);
 }
 
 }  // namespace lowbit

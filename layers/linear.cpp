@@ -88,31 +88,8 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Rng& rng)
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  if (!input_quantizer_ && !weight_quantizer_) return linear(x, weight_, bias_);  // float
-  return linear(quantize_optional(input_quantizer_, x, "Linear input"),
-                quantize_optional(weight_quantizer_, weight_, "Linear weight"), bias_);
-}
-
-void Linear::set_weight_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr,
-               "Linear::set_weight_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(weight_quantizer_ == nullptr, "Linear: a weight quantizer (",
-               weight_quantizer_->describe(), ") is attached already; a layer takes one");
-  weight_quantizer_ = register_module("weight_quantizer", std::move(quantizer));
-}
-
-void Linear::set_input_quantizer(std::shared_ptr<Quantizer> quantizer) {
-  LOWBIT_CHECK(quantizer != nullptr,
-               "Linear::set_input_quantizer: the quantizer is null; expected a Quantizer");
-  LOWBIT_CHECK(input_quantizer_ == nullptr, "Linear: an input quantizer (",
-               input_quantizer_->describe(), ") is attached already; a layer takes one");
-  input_quantizer_ = register_module("input_quantizer", std::move(quantizer));
-}
-
-const Tensor& Linear::add_bias() {
-  if (!bias_.defined())
-    bias_ = register_parameter("bias", ParamRole::kBias, Tensor::zeros({out_features_}));
-  return bias_;
+  if (!quantized()) return linear(x, weight_, bias_);  // float
+  return linear(quantized_input(x), quantized_weight(), bias_);
 }
 
 }  // namespace lowbit
