@@ -8,12 +8,6 @@
 #include "core/parallel.h"
 
 namespace lowbit {
-namespace {
-
-constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
-
-}  // namespace
-
 Adam::Adam(std::vector<Parameter> params, AdamOptions o)
     : Optimizer(std::move(params), o.lr), options_(o) {
   LOWBIT_CHECK(o.beta1 >= 0 && o.beta1 < 1, "Adam: beta1 ", o.beta1, " must be in [0, 1)");
@@ -43,7 +37,7 @@ void Adam::propose_step(size_t k, float* delta) {
   const float lr = this->lr(), sqrt_c2 = std::sqrt(c2);
   const float eps = options_.eps;
   // Elementwise, so the chunking (and the thread count) cannot change a single bit.
-  parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(t.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float g = grad[i] + l2 * p[i];
       m[i] = b1 * m[i] + (1.0f - b1) * g;
@@ -61,7 +55,7 @@ void Adam::step() {
     float* p = t.data();
     if (options_.decoupled_weight_decay && options_.weight_decay > 0) {
       const float shrink = 1.0f - lr() * options_.weight_decay;
-      parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      parallel_for(t.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) p[i] *= shrink;
       });
     }
@@ -69,7 +63,7 @@ void Adam::step() {
     delta_.resize(static_cast<size_t>(t.numel()));
     float* d = delta_.data();
     propose_step(k, d);
-    parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    parallel_for(t.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) p[i] -= d[i];
     });
   }

@@ -16,7 +16,6 @@ namespace {
 constexpr const char* kStatePrefix = "base.";
 constexpr const char* kBlobPrefix = "dst.";
 constexpr const char* kStepsBlob = "dst_steps";
-constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
 
 // The random stream of parameter k at step t: one splitmix64 round per coordinate, so
 // neighbouring steps and parameters get unrelated streams.
@@ -110,7 +109,7 @@ void DstOptimizer::propose_step(size_t k, float* delta) {
       const Tensor& t = params_[k].tensor;
       const float* w = t.data();
       const float shrink = lr() * o.weight_decay;
-      parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      parallel_for(t.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) delta[i] += shrink * w[i];
       });
     }
@@ -134,7 +133,7 @@ void DstOptimizer::step() {
     float* w = t.data();
     const uint64_t key = transition_key(seed_, steps_, k);
     const DstRule rule(spec_);
-    parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    parallel_for(t.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         // Δw = -delta: the base optimizer's step is subtracted from the weight.
         s[i] = rule(s[i], -delta[i], key, static_cast<uint64_t>(i));

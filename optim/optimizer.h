@@ -3,6 +3,7 @@
 // checkpoints. A learning-rate schedule scales base_lr() into lr().
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,10 @@
 #include "core/parameter.h"
 
 namespace lowbit {
+
+// The elements of one parallel chunk of an update, at least: below it, threads cost more than the
+// element-wise work they share.
+constexpr int64_t kUpdateGrain = 1 << 14;
 
 class Optimizer {
  public:

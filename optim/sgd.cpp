@@ -8,12 +8,6 @@
 #include "core/parallel.h"
 
 namespace lowbit {
-namespace {
-
-constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk at least
-
-}  // namespace
-
 Sgd::Sgd(std::vector<Parameter> params, SgdOptions o)
     : Optimizer(std::move(params), o.lr), options_(o) {
   LOWBIT_CHECK(o.momentum >= 0 && o.momentum < 1, "Sgd: momentum ", o.momentum,
@@ -38,7 +32,7 @@ void Sgd::propose_step(size_t k, float* delta) {
   const float dampening = options_.dampening;
   const bool nesterov = options_.nesterov;
   // Elementwise, so the chunking (and the thread count) cannot change a single bit.
-  parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(t.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       float g = grad[i] + wd * p[i];
       if (mu > 0) {
@@ -60,7 +54,7 @@ void Sgd::step() {
     float* d = delta_.data();
     propose_step(k, d);
     float* p = t.data();
-    parallel_for(t.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    parallel_for(t.numel(), kUpdateGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) p[i] -= d[i];
     });
   }

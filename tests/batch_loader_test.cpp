@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "tests/synthetic_dataset.h"
 
 using namespace lowbit;
 
@@ -19,17 +20,9 @@ constexpr int64_t kC = 3, kH = 4, kW = 5, kImageSize = kC * kH * kW;
 // n images whose label is their index and whose pixels are distinct per (image, position) where n
 // allows: pixel k of image i is 1 + (i * 61 + k * 7) % 250, never 0, so padding stands out.
 Dataset indexed_dataset(int64_t n) {
-  Dataset d;
-  d.name = "indexed";
-  d.channels = kC;
-  d.height = kH;
-  d.width = kW;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t k = 0; k < kImageSize; ++k)
-      d.pixels.push_back(static_cast<uint8_t>(1 + (i * 61 + k * 7) % 250));
-    d.labels.push_back(static_cast<int32_t>(i));
-  }
-  return d;
+  return testing::synthetic_dataset(
+      "indexed", kC, kH, kW, n, [](int64_t i, int64_t k) { return 1 + (i * 61 + k * 7) % 250; },
+      [](int64_t i) { return i; });
 }
 
 const Normalization kNorm{{0.1f, 0.2f, 0.3f}, {0.5f, 1.0f, 2.0f}};

@@ -11,6 +11,7 @@
 #include "layers/batch_norm.h"
 #include "layers/dropout.h"
 #include "layers/sequential.h"
+#include "tests/synthetic_dataset.h"
 
 namespace {
 
@@ -20,16 +21,9 @@ constexpr int64_t kC = 2, kSide = 3;
 
 // n two-channel 3x3 images with spread-out pixel values.
 Dataset small_images(int64_t n) {
-  Dataset d;
-  d.name = "small";
-  d.channels = kC;
-  d.height = kSide;
-  d.width = kSide;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t k = 0; k < kC * kSide * kSide; ++k)
-      d.pixels.push_back(static_cast<uint8_t>((i * 37 + k * k * 11) % 256));
-    d.labels.push_back(0);
-  }
+  Dataset d = testing::synthetic_dataset(
+      "small", kC, kSide, kSide, n,
+      [](int64_t i, int64_t k) { return (i * 37 + k * k * 11) % 256; }, [](int64_t) { return 0; });
   d.class_names = {"only"};
   return d;
 }

@@ -18,8 +18,6 @@ namespace {
 
 const testing::TempRoot temp_root("lowbit_cifar10_test");
 
-fs::path fresh_dir(const std::string& name) { return temp_root.fresh(name); }
-
 // Pixel value of image `id`, channel c, row y, column x: distinct across planes and positions.
 uint8_t pixel(int id, int c, int y, int x) {
   return static_cast<uint8_t>(id * 31 + c * 101 + y * 7 + x * 3);
@@ -55,7 +53,7 @@ void write_batches(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("CIFAR-10 binary batches load in order with their planes as C, H, W", "[data][cifar10]") {
-  const fs::path dir = fresh_dir("good");
+  const fs::path dir = temp_root.fresh("good");
   write_batches(dir);
   const Dataset train = load_cifar10_binary(dir.string(), true);
   REQUIRE(train.size() == 2 + 3 + 4 + 5 + 6);
@@ -91,7 +89,7 @@ TEST_CASE("the CIFAR-10 class names are the ten official ones in label order", "
 
 TEST_CASE("bad CIFAR-10 batches give one line naming the file", "[data][cifar10]") {
   SECTION("truncated batch") {
-    const fs::path dir = fresh_dir("truncated");
+    const fs::path dir = temp_root.fresh("truncated");
     write_batches(dir);
     std::vector<uint8_t> bytes;
     append_record(bytes, 1, 1);
@@ -102,7 +100,7 @@ TEST_CASE("bad CIFAR-10 batches give one line naming the file", "[data][cifar10]
         Catch::Contains("data_batch_3.bin: 3072 bytes") && Catch::Contains("truncated"));
   }
   SECTION("missing batch") {
-    const fs::path dir = fresh_dir("missing");
+    const fs::path dir = temp_root.fresh("missing");
     write_batches(dir);
     fs::remove(dir / "data_batch_5.bin");
     CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), true),
@@ -113,14 +111,14 @@ TEST_CASE("bad CIFAR-10 batches give one line naming the file", "[data][cifar10]
                       Catch::Contains("test_batch.bin: file not found"));
   }
   SECTION("empty batch") {
-    const fs::path dir = fresh_dir("empty");
+    const fs::path dir = temp_root.fresh("empty");
     write_batches(dir);
     write(dir / "test_batch.bin", {});
     CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), false),
                       Catch::Contains("test_batch.bin: 0 bytes"));
   }
   SECTION("label out of range") {
-    const fs::path dir = fresh_dir("label");
+    const fs::path dir = temp_root.fresh("label");
     write_batches(dir);
     std::vector<uint8_t> bytes;
     append_record(bytes, 3, 0);

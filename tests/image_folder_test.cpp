@@ -20,8 +20,6 @@ namespace {
 
 const testing::TempRoot temp_root("lowbit_image_folder_test");
 
-fs::path fresh_dir(const std::string& name) { return temp_root.fresh(name); }
-
 // Channel c of pixel (y, x) of image `id`, distinct across channels and positions.
 uint8_t value(int id, int c, int y, int x) {
   return static_cast<uint8_t>(id * 40 + c * 80 + y * 9 + x * 2 + 1);
@@ -83,7 +81,7 @@ struct ThreadsGuard {
 
 TEST_CASE("image folders: sorted classes give labels, files sorted by name, exact pixels",
           "[data][image_folder]") {
-  const fs::path root = fresh_dir("good");
+  const fs::path root = temp_root.fresh("good");
   for (const char* c : {"b_cat", "a_dog", "c_owl"}) fs::create_directories(root / c);
   write_png(root / "b_cat" / "2.png", 1, 4, 5);
   write_png(root / "b_cat" / "10.PNG", 2, 4,
@@ -110,7 +108,7 @@ TEST_CASE("image folders: sorted classes give labels, files sorted by name, exac
 }
 
 TEST_CASE("image folders convert grey and RGB to the requested channels", "[data][image_folder]") {
-  const fs::path root = fresh_dir("channels");
+  const fs::path root = temp_root.fresh("channels");
   fs::create_directories(root / "grey");
   fs::create_directories(root / "rgb");
   write_png(root / "grey" / "g.png", 1, 3, 3, 1);
@@ -130,7 +128,7 @@ TEST_CASE("image folders convert grey and RGB to the requested channels", "[data
 }
 
 TEST_CASE("image folders decode JPEG", "[data][image_folder]") {
-  const fs::path root = fresh_dir("jpeg");
+  const fs::path root = temp_root.fresh("jpeg");
   fs::create_directories(root / "k");
   write_jpg(root / "k" / "a.JPG", 1, 8, 8);
   write_jpg(root / "k" / "b.jpeg", 2, 8, 8);
@@ -147,7 +145,7 @@ TEST_CASE("image folders decode JPEG", "[data][image_folder]") {
 
 TEST_CASE("image folders give the same result on one thread and on two", "[data][image_folder]") {
   ThreadsGuard guard;
-  const fs::path root = fresh_dir("threads");
+  const fs::path root = temp_root.fresh("threads");
   for (int k = 0; k < 3; ++k) {
     fs::create_directories(root / ("class" + std::to_string(k)));
     for (int i = 0; i < 70; ++i)
@@ -173,7 +171,7 @@ TEST_CASE("image folders give the same result on one thread and on two", "[data]
 }
 
 TEST_CASE("bad image folders give one line naming the folder or file", "[data][image_folder]") {
-  const fs::path root = fresh_dir("bad");
+  const fs::path root = temp_root.fresh("bad");
   fs::create_directories(root / "a");
   fs::create_directories(root / "b");
   write_png(root / "a" / "1.png", 1, 4, 4);
@@ -230,7 +228,7 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
                       Catch::Contains("/c: empty class folder"));
   }
   SECTION("no class folders") {
-    const fs::path empty = fresh_dir("none");
+    const fs::path empty = temp_root.fresh("none");
     CHECK_THROWS_WITH(load_image_folder(empty.string(), 3),
                       Catch::Contains("none: no class folders"));
   }
