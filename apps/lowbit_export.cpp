@@ -32,6 +32,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+#ifndef LOWBIT_VERSION
+#define LOWBIT_VERSION "unknown"
+#endif
+constexpr const char* kLowbitVersion = LOWBIT_VERSION;
+
 struct ExportConfig {
   std::string checkpoint;
   std::string out;
@@ -145,7 +150,8 @@ int run(const ExportConfig& config) {
       {"input_mean", joined(info.mean)},
       {"input_std", joined(info.stddev)},
       {"input_scale", "pixels / 255, then (x - input_mean) / input_std per channel"},
-      {"lowbit_checkpoint", fs::path(config.checkpoint).filename().string()}};
+      {"lowbit_checkpoint", fs::path(config.checkpoint).filename().string()},
+      {"lowbit_version", kLowbitVersion}};
   options.metadata.insert(options.metadata.end(), m.metadata.begin(), m.metadata.end());
   const fs::path parent = fs::path(config.out).parent_path();
   std::error_code error;

@@ -240,6 +240,7 @@ TEST_CASE("export, import and evaluate give the same accuracy (lowbit-export rou
   CHECK(metadata["input_std"] == "0.25");
   CHECK(metadata["classes"] == "0,1,2,3,4,5,6,7,8,9");
   CHECK(metadata.count("quantization") == 0);  // a float model
+  CHECK(metadata["lowbit_version"] == "0.1.0");
 
   // A file is never replaced without --overwrite.
   expect_error(
