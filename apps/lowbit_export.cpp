@@ -16,6 +16,7 @@
 
 #include "apps/common/cli_main.h"
 #include "apps/common/flags.h"
+#include "apps/common/text_format.h"
 #include "apps/fat/quantize_model.h"
 #include "apps/train/evaluate.h"
 #include "apps/train/imported_model.h"
@@ -51,13 +52,6 @@ void add_export_flags(CLI::App& app, ExportConfig& c) {
       ->required();
   app.add_flag("--overwrite", c.overwrite, "replace the file --out when it exists");
   add_threads_flag(app, c.threads);
-}
-
-template <class T>
-std::string joined(const std::vector<T>& values) {
-  std::string text;
-  for (const T& v : values) text += (text.empty() ? "" : ",") + concat(v);
-  return text;
 }
 
 // The model of a checkpoint of lowbit-train, lowbit-import or lowbit-quantize, with what the
@@ -146,9 +140,9 @@ int run(const ExportConfig& config) {
   options.metadata = {
       {"model", run.model},
       {"dataset", run.dataset},
-      {"classes", joined(dataset_class_names(run.dataset))},
-      {"input_mean", joined(info.mean)},
-      {"input_std", joined(info.stddev)},
+      {"classes", joined(dataset_class_names(run.dataset), ",")},
+      {"input_mean", joined(info.mean, ",")},
+      {"input_std", joined(info.stddev, ",")},
       {"input_scale", "pixels / 255, then (x - input_mean) / input_std per channel"},
       {"lowbit_checkpoint", fs::path(config.checkpoint).filename().string()},
       {"lowbit_version", kLowbitVersion}};

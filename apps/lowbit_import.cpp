@@ -11,6 +11,7 @@
 
 #include "apps/common/cli_main.h"
 #include "apps/common/flags.h"
+#include "apps/common/text_format.h"
 #include "apps/train/imported_model.h"
 #include "apps/train/run_setup.h"
 #include "apps/train/training_checkpoint.h"
@@ -56,9 +57,7 @@ void add_import_flags(CLI::App& app, ImportConfig& c) {
 }
 
 std::string values_text(const std::vector<float>& values) {
-  std::string text;
-  for (float v : values) text += (text.empty() ? "" : ", ") + concat(v);
-  return "(" + text + ")";
+  return "(" + joined(values, ", ") + ")";
 }
 
 int run(const ImportConfig& config) {
@@ -83,15 +82,10 @@ int run(const ImportConfig& config) {
     LOWBIT_CHECK(s > 0, "--std ", values_text(info.stddev),
                  ": expected positive standard deviations");
   run.onnx_graph = std::make_shared<const std::string>(read_onnx_file(config.onnx));
-  const OnnxImport details = import_onnx_bytes(*run.onnx_graph, config.onnx);
-  std::shared_ptr<Module> model;
-  try {
-    model = build_imported_model(run, info);
-  } catch (const Error& e) {
-    throw Error(concat(config.onnx, ": ", e.what()));
-  }
+  const OnnxImport details = import_for_dataset(*run.onnx_graph, config.onnx, info);
+  Module& model = *details.model;
 
-  const ModelSummary summary = summarize(*model, info.channels, info.side);
+  const ModelSummary summary = summarize(model, info.channels, info.side);
   std::printf("%s: %s, opset %lld; %zu layers, %lld parameters, %lld multiply-adds per image\n",
               config.onnx.c_str(),
               details.producer.empty() ? "unknown producer" : details.producer.c_str(),
@@ -107,7 +101,7 @@ int run(const ImportConfig& config) {
   if (!parent.empty()) fs::create_directories(parent, error);
   LOWBIT_CHECK(!error, "--out ", config.out, ": cannot create ", parent.string(), ": ",
                error.message());
-  save_training_checkpoint(config.out, to_json(run), *model, {}, RunProgress{}, run.onnx_graph);
+  save_training_checkpoint(config.out, to_json(run), model, {}, RunProgress{}, run.onnx_graph);
   std::printf("wrote %s; next: lowbit-eval --checkpoint %s\n", config.out.c_str(),
               config.out.c_str());
   return 0;

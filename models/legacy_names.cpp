@@ -13,10 +13,6 @@
 namespace lowbit {
 namespace {
 
-std::string join(const std::string& path, const std::string& name) {
-  return path.empty() ? name : path + "." + name;
-}
-
 using Unit = std::pair<std::string, const Module*>;  // path below the Sequential, module
 
 // The children of a Sequential as the old flat Sequential numbered them: a Sequential child's own
@@ -24,9 +20,9 @@ using Unit = std::pair<std::string, const Module*>;  // path below the Sequentia
 void flat_units(const Module& sequential, const std::string& below, std::vector<Unit>& out) {
   for (const auto& [name, child] : sequential.children()) {
     if (dynamic_cast<const Sequential*>(child.get()) && !dynamic_cast<const ResNet*>(child.get())) {
-      flat_units(*child, join(below, name), out);
+      flat_units(*child, child_path(below, name), out);
     } else {
-      out.emplace_back(join(below, name), child.get());
+      out.emplace_back(child_path(below, name), child.get());
     }
   }
 }
@@ -55,11 +51,12 @@ void walk(const Module& m, const std::string& path, const std::string& old,
     std::vector<Unit> units;
     flat_units(m, "", units);
     for (size_t i = 0; i < units.size(); ++i)
-      walk(*units[i].second, join(path, units[i].first), join(old, std::to_string(i)), out);
+      walk(*units[i].second, child_path(path, units[i].first), child_path(old, std::to_string(i)),
+           out);
     return;
   }
   for (const auto& [name, child] : m.children())
-    walk(*child, join(path, name), join(old, legacy_child_name(m, name)), out);
+    walk(*child, child_path(path, name), child_path(old, legacy_child_name(m, name)), out);
 }
 
 // Every entry name of `module` without the names of its children's entries.
@@ -103,7 +100,8 @@ std::map<std::string, std::string> legacy_entry_names(const Module& model) {
   std::map<std::string, std::string> names;
   for (const auto& [module, path] : module_paths(model)) {
     for (const std::string& entry : local_entries(*module)) {
-      const std::string now = join(path, entry), before = join(old_paths.at(path), entry);
+      const std::string now = child_path(path, entry),
+                        before = child_path(old_paths.at(path), entry);
       if (now != before) names[now] = before;
     }
   }

@@ -11,14 +11,18 @@
 
 namespace lowbit {
 
+// The dotted path of child `name` of the module at `parent` ("" is the root).
+inline std::string child_path(const std::string& parent, const std::string& name) {
+  return parent.empty() ? name : parent + "." + name;
+}
+
 // The dotted path of every module under `root` ("" for the root itself).
 inline std::unordered_map<const Module*, std::string> module_paths(const Module& root) {
   std::unordered_map<const Module*, std::string> paths;
   std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
                                                                     const std::string& prefix) {
     paths.emplace(&m, prefix);
-    for (const auto& [name, child] : m.children())
-      walk(*child, prefix.empty() ? name : prefix + "." + name);
+    for (const auto& [name, child] : m.children()) walk(*child, child_path(prefix, name));
   };
   walk(root, "");
   return paths;

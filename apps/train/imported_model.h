@@ -13,6 +13,7 @@
 #include "core/checkpoint.h"
 #include "data/datasets.h"
 #include "layers/module.h"
+#include "models/onnx/onnx_import.h"
 
 namespace lowbit {
 
@@ -27,6 +28,11 @@ void add_onnx_graph_blob(Checkpoint& checkpoint, const std::shared_ptr<const std
 // The blob "graph.onnx" of the checkpoint, or null when it has none.
 std::shared_ptr<const std::string> onnx_graph_blob(const Checkpoint& checkpoint);
 
+// The ONNX file's bytes imported (`source` names them in errors) and checked against the data set:
+// it takes the data set's images and gives one logit per class. Throws lowbit::Error saying what
+// differs.
+OnnxImport import_for_dataset(const std::string& bytes, const std::string& source,
+                              const DatasetInfo& info);
 // The model of a run whose model is "onnx": the graph of config.onnx_graph, checked against the
 // data set (it takes its images and gives one logit per class). Throws lowbit::Error saying what
 // differs, or that the run has no graph (an imported model is made by lowbit-import, not from a

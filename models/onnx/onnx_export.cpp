@@ -49,6 +49,7 @@
 #include "layers/shortcut.h"
 #include "models/graph_model.h"
 #include "models/mobilenet_v2.h"
+#include "models/module_paths.h"
 #include "models/resnet.h"
 
 #ifndef LOWBIT_VERSION
@@ -109,10 +110,6 @@ class Exporter {
   onnx::GraphProto* graph_ = proto_.mutable_graph();
   std::map<const Module*, Shape> input_shapes_;  // from one traced forward
 };
-
-std::string join(const std::string& path, const std::string& name) {
-  return path.empty() ? name : path + "." + name;
-}
 
 onnx::NodeProto* Exporter::node(const std::string& op, const std::vector<std::string>& inputs,
                                 const std::string& name) {
@@ -271,13 +268,13 @@ std::string Exporter::qdq_weight(const Quantizer& q, const Tensor& weight,
 
 std::string Exporter::layer_input(const std::shared_ptr<Quantizer>& q, const std::string& path,
                                   const std::string& x) {
-  return q ? qdq_input(*q, join(path, "input_quantizer"), x) : x;
+  return q ? qdq_input(*q, child_path(path, "input_quantizer"), x) : x;
 }
 
 std::string Exporter::layer_weight(const std::shared_ptr<Quantizer>& q, const Tensor& weight,
                                    const std::string& path) {
-  return q ? qdq_weight(*q, weight, join(path, "weight_quantizer"))
-           : initializer(join(path, "weight"), weight);
+  return q ? qdq_weight(*q, weight, child_path(path, "weight_quantizer"))
+           : initializer(child_path(path, "weight"), weight);
 }
 
 const Shape& Exporter::input_shape(const Module& m, const std::string& path) const {
@@ -290,7 +287,7 @@ const Shape& Exporter::input_shape(const Module& m, const std::string& path) con
 std::string Exporter::emit_conv(Conv2d& c, const std::string& path, const std::string& x) {
   std::vector<std::string> inputs{layer_input(c.input_quantizer(), path, x),
                                   layer_weight(c.weight_quantizer(), c.weight(), path)};
-  if (c.bias().defined()) inputs.push_back(initializer(join(path, "bias"), c.bias()));
+  if (c.bias().defined()) inputs.push_back(initializer(child_path(path, "bias"), c.bias()));
   onnx::NodeProto* n = node("Conv", inputs, path);
   const Conv2dOptions& o = c.options();
   attribute(n, "kernel_shape", {c.kernel_size(), c.kernel_size()});
@@ -303,7 +300,7 @@ std::string Exporter::emit_conv(Conv2d& c, const std::string& path, const std::s
 std::string Exporter::emit_linear(Linear& l, const std::string& path, const std::string& x) {
   std::vector<std::string> inputs{layer_input(l.input_quantizer(), path, x),
                                   layer_weight(l.weight_quantizer(), l.weight(), path)};
-  if (l.bias().defined()) inputs.push_back(initializer(join(path, "bias"), l.bias()));
+  if (l.bias().defined()) inputs.push_back(initializer(child_path(path, "bias"), l.bias()));
   attribute(node("Gemm", inputs, path), "transB", int64_t{1});  // y = x W' + b
   return path;
 }
@@ -364,19 +361,19 @@ std::string Exporter::emit_pow2(const Pow2Activation& p, const std::string& path
 std::string Exporter::emit_residual(ResidualBlock& b, const std::string& path,
                                     const std::string& x) {
   std::string h = x;
-  for (const std::string& name : b.branch()) h = emit(b.child(name), join(path, name), h);
+  for (const std::string& name : b.branch()) h = emit(b.child(name), child_path(path, name), h);
   const std::string shortcut =
-      b.shortcut().empty() ? x : emit(b.child(b.shortcut()), join(path, b.shortcut()), x);
+      b.shortcut().empty() ? x : emit(b.child(b.shortcut()), child_path(path, b.shortcut()), x);
   node("Add", {h, shortcut}, path + ".add");
-  return emit(b.child(b.activation()), join(path, b.activation()), path + ".add");
+  return emit(b.child(b.activation()), child_path(path, b.activation()), path + ".add");
 }
 
 std::string Exporter::emit_graph(GraphModel& g, const std::string& path, const std::string& x) {
   std::vector<std::string> values{x};  // by GraphModel value
   for (const GraphModel::Step& s : g.steps()) {
-    const std::string name = join(path, concat("step", s.output));
+    const std::string name = child_path(path, concat("step", s.output));
     if (s.kind == GraphModel::Step::Kind::kModule) {
-      values.push_back(emit(g.child(s.module), join(path, s.module), values[s.inputs[0]]));
+      values.push_back(emit(g.child(s.module), child_path(path, s.module), values[s.inputs[0]]));
     } else if (s.kind == GraphModel::Step::Kind::kSum) {
       node("Add", {values[s.inputs[0]], values[s.inputs[1]]}, name);
       values.push_back(name);
@@ -392,7 +389,7 @@ std::string Exporter::emit_graph(GraphModel& g, const std::string& path, const s
 
 std::string Exporter::emit_children(Module& m, const std::string& path, const std::string& x) {
   std::string y = x;
-  for (const auto& [name, child] : m.children()) y = emit(*child, join(path, name), y);
+  for (const auto& [name, child] : m.children()) y = emit(*child, child_path(path, name), y);
   return y;
 }
 
@@ -401,7 +398,7 @@ std::string Exporter::emit(Module& m, const std::string& path, const std::string
   if (auto* g = dynamic_cast<GraphModel*>(&m)) return emit_graph(*g, path, x);
   if (auto* b = dynamic_cast<ResidualBlock*>(&m)) return emit_residual(*b, path, x);
   if (auto* r = dynamic_cast<InvertedResidual*>(&m)) {
-    const std::string y = emit(m.child("conv"), join(path, "conv"), x);
+    const std::string y = emit(m.child("conv"), child_path(path, "conv"), x);
     if (!r->residual()) return y;
     node("Add", {x, y}, path + ".add");
     return path + ".add";
@@ -411,10 +408,10 @@ std::string Exporter::emit(Module& m, const std::string& path, const std::string
   if (auto* bn = dynamic_cast<BatchNorm*>(&m)) {
     check_no_children(m, path);
     onnx::NodeProto* n = node("BatchNormalization",
-                              {x, initializer(join(path, "weight"), bn->weight()),
-                               initializer(join(path, "bias"), bn->bias()),
-                               initializer(join(path, "running_mean"), bn->running_mean()),
-                               initializer(join(path, "running_var"), bn->running_var())},
+                              {x, initializer(child_path(path, "weight"), bn->weight()),
+                               initializer(child_path(path, "bias"), bn->bias()),
+                               initializer(child_path(path, "running_mean"), bn->running_mean()),
+                               initializer(child_path(path, "running_var"), bn->running_var())},
                               path);
     attribute(n, "epsilon", bn->eps());
     return path;

@@ -24,6 +24,7 @@
 #include "layers/shortcut.h"
 #include "models/graph_model.h"
 #include "models/mobilenet_v2.h"
+#include "models/module_paths.h"
 #include "models/resnet.h"
 
 namespace lowbit {
@@ -54,6 +55,9 @@ struct Workspace {
   // The inputs kept for residual adds, one per nesting level (a deque keeps references stable).
   std::deque<IntActivation> skips;
   size_t skip_depth = 0;
+  // The values of a graph's steps (GraphOp), one set per nesting level, likewise.
+  std::deque<std::vector<IntActivation>> graph_values;
+  size_t graph_depth = 0;
   int64_t saturated = 0;
 };
 
@@ -230,8 +234,8 @@ class PadChannelsOp : public IntegerOp {  // y[c, i, j] = x[c, i s, j s] for c <
 };
 
 // A GraphModel's steps (models/graph_model.h) over one image: every value is kept until the
-// graph ends (an imported network is small next to the image batch), sums add fixed-point values,
-// concatenations join them along the float model's axis less the batch.
+// graph ends, in the workspace's buffers of this nesting level (reused from image to image); sums
+// add fixed-point values, concatenations join them along the float model's axis less the batch.
 class GraphOp : public IntegerOp {
  public:
   struct Step {
@@ -244,7 +248,9 @@ class GraphOp : public IntegerOp {
       : steps_(std::move(steps)), output_(output) {}
 
   void run(IntActivation& x, Workspace& ws) const override {
-    std::vector<IntActivation> values(steps_.size() + 1);
+    if (ws.graph_values.size() == ws.graph_depth) ws.graph_values.emplace_back();
+    std::vector<IntActivation>& values = ws.graph_values[ws.graph_depth++];
+    values.resize(steps_.size() + 1);
     values[GraphModel::kInput] = x;
     for (size_t k = 0; k < steps_.size(); ++k) {
       const Step& s = steps_[k];
@@ -263,7 +269,8 @@ class GraphOp : public IntegerOp {
         concat(s, values, y);
       }
     }
-    x = std::move(values[static_cast<size_t>(output_)]);
+    std::swap(x, values[static_cast<size_t>(output_)]);
+    --ws.graph_depth;
   }
 
  private:
@@ -540,16 +547,13 @@ class Compiler {
   }
 
  private:
-  static std::string join(const std::string& path, const std::string& name) {
-    return path.empty() ? name : path + "." + name;
-  }
   OpPtr child(Module& m, const std::string& path, const std::string& name) {
-    return compile(m.child(name), join(path, name));
+    return compile(m.child(name), child_path(path, name));
   }
   OpPtr children(Module& m, const std::string& path) {
     std::vector<OpPtr> ops;
     for (const auto& [name, module] : m.children())
-      ops.push_back(compile(*module, join(path, name)));
+      ops.push_back(compile(*module, child_path(path, name)));
     return std::make_unique<SequenceOp>(std::move(ops));
   }
   OpPtr graph(GraphModel& g, const std::string& path) {
