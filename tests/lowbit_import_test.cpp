@@ -323,3 +323,34 @@ TEST_CASE("lowbit-export writes a power-of-two run with its grid weights and lev
   for (const onnx::NodeProto& n : proto.graph().node()) greater += n.op_type() == "Greater";
   CHECK(greater == 4 * 2);  // four activations, two thresholds each at 3 bits
 }
+
+TEST_CASE("lowbit-export --ptq writes one cell of lowbit-ptq's sweep and reads it back",
+          "[apps][onnx][ptq]") {
+  Fixture f;
+  const fs::path dir = f.root.dir("ptq_cell");
+  const fs::path checkpoint = dir / "net.ckpt";
+  REQUIRE(run_command(f.import("--dataset mnist --out " + checkpoint.string())).status == 0);
+  auto export_cell = [&](const std::string& flags, const std::string& name) {
+    return run_command(std::string(LOWBIT_EXPORT_BIN) + " --threads 1 --checkpoint " +
+                       checkpoint.string() + " " + flags + " --out " + (dir / name).string());
+  };
+  const CommandResult sym = export_cell("--ptq sym-4 --granularity channel", "sym4.onnx");
+  INFO(sym.output);
+  REQUIRE(sym.status == 0);
+  CHECK(sym.output.find("its logits match the model's") != std::string::npos);
+  std::map<std::string, std::string> metadata = onnx_metadata(dir / "sym4.onnx");
+  CHECK(metadata["quantization"] ==
+        "PTQ (lowbit-ptq, Nayak et al.): sym-4 per channel, weights only; batch norm: affine; "
+        "biases quantized");
+  CHECK(metadata["bits"] == "4");
+  const CommandResult asym = export_cell("--ptq asym-3 --bn none --skip-bias", "asym3.onnx");
+  INFO(asym.output);
+  CHECK(asym.status == 0);
+  CHECK(onnx_metadata(dir / "asym3.onnx")["codes"].find("uint8") != std::string::npos);
+
+  expect_error(export_cell("--ptq sym-1", "bad.onnx"),
+               "--ptq sym-1: quantization bit width 1 is out of range for sym; expected 2..16");
+  expect_error(export_cell("--ptq sym", "bad.onnx"), "--ptq sym: quantization cell 'sym'");
+  expect_error(export_cell("--granularity channel", "bad.onnx"), "--granularity requires --ptq");
+  CHECK_FALSE(fs::exists(dir / "bad.onnx"));
+}

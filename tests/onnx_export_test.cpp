@@ -1,7 +1,7 @@
 // ONNX export: every zoo model (random weights, BN statistics moved off their start) and an
 // imported graph export to a file that imports back to the same logits; python3-onnx's checker
 // accepts every file (when python3-onnx is installed); metadata and names are kept; what has no
-// ONNX form is refused by path.
+// ONNX form is refused by path. FAT's QDQ form and PTQ cells keep their codes in n bits.
 #include "models/onnx/onnx_export.h"
 
 #include <onnx/onnx_pb.h>
@@ -21,6 +21,7 @@
 #include "layers/conv2d.h"
 #include "layers/elementwise.h"
 #include "layers/flatten.h"
+#include "layers/quant/ptq_quantize.h"
 #include "layers/quant/uniform_quantizer.h"
 #include "layers/sequential.h"
 #include "models/model_zoo.h"
@@ -28,6 +29,7 @@
 #include "models/onnx/onnx_import.h"
 #include "models/transforms/bn_folding.h"
 #include "models/transforms/calibration.h"
+#include "models/transforms/ptq_model.h"
 #include "tests/gradcheck.h"
 #include "tests/program_runs.h"
 #include "tests/temp_root.h"
@@ -222,4 +224,84 @@ TEST_CASE("a FAT-quantized model exports as QDQ with n-bit codes and imports bac
       CHECK(agreement.relative_difference() <= 0.02);
     }
   }
+}
+
+TEST_CASE("a PTQ cell exports with its kernels as n-bit codes and imports back to its logits",
+          "[onnx][ptq]") {
+  struct Case {
+    const char* model;
+    const char* cell;
+    Granularity granularity;
+  };
+  const std::string dir = temp_root.dir("ptq").string();
+  std::vector<std::string> files;
+  for (const Case& c : {Case{"resnet20", "sym-4", Granularity::kVector},
+                        Case{"mobilenetv2", "asym-3", Granularity::kScalar},
+                        Case{"lenet5", "asym-8", Granularity::kVector},
+                        Case{"lenet5", "pow2-4", Granularity::kScalar}}) {
+    DYNAMIC_SECTION(c.model << " " << c.cell) {
+      Rng rng(9);
+      ModelOptions options = lowbit::testing::zoo_options(c.model);
+      options.width_multiplier = std::string(c.model) == "mobilenetv2" ? 0.5f : 1.0f;
+      std::shared_ptr<Module> model = make_model(c.model, options, rng);
+      randomize_batch_norms(*model, rng);
+      model->eval();
+      const PtqSpec spec = parse_ptq_spec_label(c.cell, c.granularity);
+      const PtqModelResult ptq = ptq_quantize_model(*model, spec, PtqTargets{});
+      OnnxExportOptions o;
+      o.channels = options.in_channels;
+      o.side = options.image_size;
+      o.ptq = &ptq;
+      const std::string bytes = export_onnx_bytes(*model, o);
+
+      onnx::ModelProto proto;
+      REQUIRE(proto.ParseFromString(bytes));
+      int dequantize = 0, add = 0;
+      for (const onnx::NodeProto& n : proto.graph().node()) {
+        dequantize += n.op_type() == "DequantizeLinear";
+        add += n.op_type() == "Add";
+      }
+      int64_t kernels = 0;
+      for (const PtqTensor& t : ptq.tensors) kernels += t.shape.dims().size() >= 2;
+      const bool codes = spec.scheme != PtqScheme::kPow2;
+      CHECK(dequantize == (codes ? kernels : 0));
+      // Asymmetric kernels add their grid's minimum; ResNet-20 and LeNet-5 have no other
+      // constant Add (the residual sums add two computed values).
+      if (std::string(c.model) == "lenet5") CHECK(add == (codes ? kernels : 0));
+      // Every code within its n-bit range: symmetric |q| <= 2^(n-1) - 1, asymmetric k < 2^n.
+      const int64_t levels = int64_t{1} << spec.bits;
+      for (const onnx::TensorProto& t : proto.graph().initializer()) {
+        if (t.name().size() < 6 || t.name().substr(t.name().size() - 6) != ".codes") continue;
+        const bool is_int8 = t.data_type() == onnx::TensorProto::INT8;
+        CHECK(is_int8 == (spec.scheme == PtqScheme::kSymmetric));
+        for (unsigned char byte : t.raw_data()) {
+          const int64_t code = is_int8 ? static_cast<int8_t>(byte) : byte;
+          INFO(t.name() << " code " << code);
+          CHECK((is_int8 ? std::abs(code) <= levels / 2 - 1 : code <= levels - 1));
+        }
+      }
+      // min + k step and (q) step in float where lowbit rounds them from double: within a few
+      // float roundings of each weight, so the logits agree to far better than 1e-5 of their scale.
+      const OnnxImport back = import_onnx_bytes(bytes, "ptq.onnx");
+      const Tensor images =
+          random_tensor({8, options.in_channels, options.image_size, options.image_size}, rng);
+      const double difference =
+          relative_difference(eval_no_grad(*model, images), eval_no_grad(*back.model, images));
+      INFO("worst |import(export) - lowbit| / scale " << difference);
+      CHECK(difference <= 1e-5);
+      const std::string file = std::string(c.model) + "-" + c.cell + ".onnx";
+      std::ofstream(dir + "/" + file, std::ios::binary) << bytes;
+      files.push_back(file);
+    }
+  }
+  if (files.empty() || !lowbit::testing::python_imports("onnx", "python3-onnx")) return;
+  std::string names;
+  for (const std::string& f : files) names += " " + f;
+  const auto checked = lowbit::testing::run_command(
+      "cd " + dir +
+      " && /usr/bin/python3 -c 'import onnx, sys; [onnx.checker.check_model(onnx.load(p), "
+      "full_check=True) for p in sys.argv[1:]]' " +
+      names + " 2>&1");
+  INFO(checked.output);
+  CHECK(checked.status == 0);
 }

@@ -207,3 +207,18 @@ TEST_CASE("bad bit widths, names and values are errors that say what was expecte
   CHECK(parse_ptq_scheme("pow2-free") == PtqScheme::kPow2Free);
   CHECK(ptq_spec_label(PtqSpec{PtqScheme::kSymmetric, 3, Granularity::kScalar}) == "sym-3");
 }
+
+TEST_CASE("parse_ptq_spec_label reads back every label and refuses others by name", "[ptq]") {
+  for (const PtqScheme scheme :
+       {PtqScheme::kAsymmetric, PtqScheme::kSymmetric, PtqScheme::kPow2, PtqScheme::kPow2Free})
+    for (const int bits : {2, 4, 8, 16}) {
+      const PtqSpec spec{scheme, scheme == PtqScheme::kPow2Free ? 0 : bits, Granularity::kVector};
+      const PtqSpec back = parse_ptq_spec_label(ptq_spec_label(spec), Granularity::kVector);
+      CHECK(back.scheme == spec.scheme);
+      CHECK(back.bits == spec.bits);
+      CHECK(back.granularity == Granularity::kVector);
+    }
+  for (const char* bad : {"sym", "sym-", "sym-1", "sym-17", "asym-4x", "foo-4", "pow2-free-3", ""})
+    CHECK_THROWS_WITH(parse_ptq_spec_label(bad, Granularity::kScalar),
+                      Catch::Contains("quantization") || Catch::Contains("scheme"));
+}

@@ -31,6 +31,17 @@ std::string PtqConfig::output_dir() const {
   return (std::filesystem::path(checkpoint).parent_path() / ("ptq-" + granularity)).string();
 }
 
+void add_ptq_target_flags(CLI::App& app, std::string& granularity, std::string& bn,
+                          bool& skip_bias) {
+  app.add_option("--granularity", granularity, "one grid per tensor or per output channel")
+      ->check(CLI::IsMember({"tensor", "channel"}));
+  app.add_option("--bn", bn,
+                 "batch-norm tensors to quantize: none, affine (scale and shift), all (also "
+                 "running mean and variance)")
+      ->check(CLI::IsMember({"none", "affine", "all"}));
+  app.add_flag("--skip-bias", skip_bias, "keep convolution and dense biases in float");
+}
+
 void add_ptq_flags(CLI::App& app, PtqConfig& c) {
   add_checkpoint_flag(app, c.checkpoint);
   add_run_data_dir_flag(app, c.data_dir, "test data directory");
@@ -41,13 +52,7 @@ void add_ptq_flags(CLI::App& app, PtqConfig& c) {
                  "paper's unbounded power-of-two)")
       ->delimiter(',');
   app.add_option("--bits", c.bits, "bit widths to sweep, comma-separated (2..16)")->delimiter(',');
-  app.add_option("--granularity", c.granularity, "one grid per tensor or per output channel")
-      ->check(CLI::IsMember({"tensor", "channel"}));
-  app.add_option("--bn", c.bn,
-                 "batch-norm tensors to quantize: none, affine (scale and shift), all (also "
-                 "running mean and variance)")
-      ->check(CLI::IsMember({"none", "affine", "all"}));
-  app.add_flag("--skip-bias", c.skip_bias, "keep convolution and dense biases in float");
+  add_ptq_target_flags(app, c.granularity, c.bn, c.skip_bias);
   app.add_option("--merge-classes", c.merge_classes,
                  "classes scored as one (Table 2), e.g. cat,dog; repeat for more groups");
   app.add_option("--analysis-bits", c.analysis_bits,

@@ -39,5 +39,8 @@ struct PtqConfig {
 };
 
 void add_ptq_flags(CLI::App& app, PtqConfig& config);
+// --granularity, --bn and --skip-bias: what a PTQ cell quantizes (lowbit-ptq, lowbit-export --ptq).
+void add_ptq_target_flags(CLI::App& app, std::string& granularity, std::string& bn,
+                          bool& skip_bias);
 
 }  // namespace lowbit

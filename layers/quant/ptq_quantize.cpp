@@ -74,6 +74,28 @@ std::string ptq_spec_label(const PtqSpec& spec) {
   return concat(ptq_scheme_name(spec.scheme), "-", spec.bits);
 }
 
+PtqSpec parse_ptq_spec_label(const std::string& label, Granularity granularity) {
+  PtqSpec spec;
+  spec.granularity = granularity;
+  if (label == ptq_scheme_name(PtqScheme::kPow2Free)) {
+    spec.scheme = PtqScheme::kPow2Free;
+    spec.bits = 0;
+    return spec;
+  }
+  const size_t dash = label.rfind('-');
+  const std::string digits = dash == std::string::npos ? "" : label.substr(dash + 1);
+  const bool number = !digits.empty() && digits.size() <= 2 &&
+                      digits.find_first_not_of("0123456789") == std::string::npos;
+  LOWBIT_CHECK(number, "quantization cell '", label,
+               "': expected SCHEME-BITS (asym-4, sym-8, pow2-3) or pow2-free");
+  spec.scheme = parse_ptq_scheme(label.substr(0, dash));
+  LOWBIT_CHECK(spec.scheme != PtqScheme::kPow2Free, "quantization cell '", label,
+               "': pow2-free takes no bit width (its exponents set it)");
+  spec.bits = std::stoi(digits);
+  validate(spec);
+  return spec;
+}
+
 int64_t ptq_levels(const PtqGrid& g) {
   switch (g.scheme) {
     case PtqScheme::kAsymmetric:

@@ -38,6 +38,9 @@ struct PtqSpec {
 void validate(const PtqSpec& spec);
 // "sym-3", "pow2-free".
 std::string ptq_spec_label(const PtqSpec& spec);
+// The inverse of ptq_spec_label at `granularity`: "sym-3" or "pow2-free". Anything else, or a bit
+// width out of range: lowbit::Error naming the label.
+PtqSpec parse_ptq_spec_label(const std::string& label, Granularity granularity);
 
 // The grid one channel (or tensor) was quantized to, fitted from its own values. A code is
 // an integer in [0, 2^bits); ptq_value(code, grid) is the value it stands for.

@@ -17,6 +17,13 @@
 //   on axis 0 in vector mode). lowbit's code k of value k * step maps to ONNX's q = k - z with zero
 //   point -z: symmetric grids have z = 0 (int8 for signed values, uint8 for unsigned ones), an
 //   asymmetric grid's codes z .. z + 2^n - 1 become uint8 0 .. 2^n - 1. Biases stay float.
+// - A post-training quantization cell (lowbit-ptq's data-free grids, OnnxExportOptions::ptq)
+//   quantizes weights only. A symmetric kernel of n <= 8 bits is its int8 codes q in
+//   [-(2^(n-1) - 1), 2^(n-1) - 1] and DequantizeLinear(q, step); an asymmetric one is its uint8
+//   codes k in [0, 2^n - 1], DequantizeLinear(k, step), then Add of the grid's minimum, because
+//   min + k step has no integer zero point in general. One scale (and minimum) per output channel
+//   under per-channel grids. Power-of-two grids, wider codes, biases and BN tensors are their
+//   quantized values as float32 (powers of two are exact there).
 // - The power-of-two activation (layers/quant/pow2_activation.h) becomes standard operators that
 //   compute exactly its levels: Abs, then one Greater and Where per threshold, their Sum, Sign and
 //   Mul, and Div/Mul by a trained level scale. Power-of-two weights need nothing: their grid values
@@ -51,6 +58,7 @@
 #include "models/mobilenet_v2.h"
 #include "models/module_paths.h"
 #include "models/resnet.h"
+#include "models/transforms/ptq_model.h"
 
 #ifndef LOWBIT_VERSION
 #define LOWBIT_VERSION "unknown"
@@ -102,6 +110,9 @@ class Exporter {
                           const std::string& x);
   std::string layer_weight(const std::shared_ptr<Quantizer>& q, const Tensor& weight,
                            const std::string& path);
+  // The PTQ cell's codes of the kernel `name`, when they take the DequantizeLinear form.
+  const PtqTensor* ptq_codes(const std::string& name) const;
+  std::string ptq_weight(const PtqTensor& p, const std::string& name);
   const Shape& input_shape(const Module& m, const std::string& path) const;
 
   Module& model_;
@@ -273,8 +284,62 @@ std::string Exporter::layer_input(const std::shared_ptr<Quantizer>& q, const std
 
 std::string Exporter::layer_weight(const std::shared_ptr<Quantizer>& q, const Tensor& weight,
                                    const std::string& path) {
-  return q ? qdq_weight(*q, weight, child_path(path, "weight_quantizer"))
-           : initializer(child_path(path, "weight"), weight);
+  if (q) return qdq_weight(*q, weight, child_path(path, "weight_quantizer"));
+  const std::string name = child_path(path, "weight");
+  if (const PtqTensor* p = ptq_codes(name)) return ptq_weight(*p, name);
+  return initializer(name, weight);
+}
+
+const PtqTensor* Exporter::ptq_codes(const std::string& name) const {
+  if (options_.ptq == nullptr) return nullptr;
+  const PtqScheme scheme = options_.ptq->spec.scheme;
+  if (scheme != PtqScheme::kSymmetric && scheme != PtqScheme::kAsymmetric) return nullptr;
+  for (const PtqTensor& p : options_.ptq->tensors)
+    if (p.name == name && p.bits <= 8) return &p;
+  return nullptr;
+}
+
+std::string Exporter::ptq_weight(const PtqTensor& p, const std::string& name) {
+  const bool symmetric = p.grids.at(0).scheme == PtqScheme::kSymmetric;
+  const int64_t outs = p.shape.dims().at(0), numel = p.shape.numel();
+  const int64_t channels = static_cast<int64_t>(p.grids.size());
+  LOWBIT_CHECK(channels == 1 || channels == outs, "ONNX export: ", name, " has ", channels,
+               " PTQ grids for ", outs, " output channels");
+  // lowbit's symmetric code c stands for (c - half) step; ONNX's int8 code is c - half.
+  const int64_t half = symmetric ? (int64_t{1} << (p.bits - 1)) - 1 : 0;
+  std::string codes(static_cast<size_t>(numel), '\0');
+  for (int64_t i = 0; i < numel; ++i)
+    codes[static_cast<size_t>(i)] =
+        static_cast<char>(static_cast<int8_t>(p.codes[static_cast<size_t>(i)] - half));
+  onnx::TensorProto* t = graph_->add_initializer();
+  t->set_name(name + ".codes");
+  t->set_data_type(symmetric ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8);
+  for (int64_t d : p.shape.dims()) t->add_dims(d);
+  t->set_raw_data(codes);
+  // A constant channel has step 0 and only the code of 0 (symmetric) or of its minimum
+  // (asymmetric, code 0): scale 1 gives the same values without a zero scale in the file.
+  std::vector<float> scales, minimums;
+  for (const PtqGrid& g : p.grids) {
+    scales.push_back(g.step > 0 ? static_cast<float>(g.step) : 1.0f);
+    minimums.push_back(static_cast<float>(g.offset));
+  }
+  scale_and_zero_point(name, scales, std::vector<int64_t>(scales.size(), 0), symmetric);
+  const std::string scaled = symmetric ? name : name + ".scaled";
+  onnx::NodeProto* n =
+      node("DequantizeLinear", {name + ".codes", name + ".scale", name + ".zero_point"}, scaled);
+  if (channels > 1) attribute(n, "axis", int64_t{0});
+  if (symmetric) return name;
+  // The minimum, broadcast over each output channel's (C, 1, ...) slice.
+  std::vector<int64_t> dims(p.shape.dims().size(), 1);
+  dims[0] = channels;
+  if (channels == 1) dims.clear();
+  onnx::TensorProto* m = graph_->add_initializer();
+  m->set_name(name + ".minimum");
+  m->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) m->add_dims(d);
+  for (float v : minimums) m->add_float_data(v);
+  node("Add", {scaled, name + ".minimum"}, name);
+  return name;
 }
 
 const Shape& Exporter::input_shape(const Module& m, const std::string& path) const {

@@ -15,11 +15,17 @@
 
 namespace lowbit {
 
+struct PtqModelResult;
+
 struct OnnxExportOptions {
   int64_t channels = 3, side = 32;  // the input image (C, side, side); the batch is dynamic ("N")
   std::string graph_name = "lowbit";
   // metadata_props of the model, in order (model name, data set, classes, normalization, ...).
   std::vector<std::pair<std::string, std::string>> metadata;
+  // A post-training quantization cell (models/transforms/ptq_model.h) already applied to the
+  // model: its uniform kernels of 8 bits or fewer are written as their int8/uint8 codes with
+  // DequantizeLinear; every other tensor it quantized is its quantized values in float32.
+  const PtqModelResult* ptq = nullptr;
 };
 
 // The serialized ModelProto of `model` with input "image" (N, C, side, side) and output "logits".

@@ -535,8 +535,47 @@ void Importer::import_matmul() {
   if (consumers_[node_->output(0)] == 1) bias_free_linears_[node_->output(0)] = linear;
 }
 
+// a + b with numpy broadcasting (ONNX's multidirectional broadcasting) of float constants.
+Constant broadcast_sum(const Constant& a, const Constant& b, const std::string& where) {
+  LOWBIT_CHECK(a.is_float && b.is_float, where, ": adds integer constants; expected float ones");
+  const size_t rank = std::max(a.dims.size(), b.dims.size());
+  // Each operand's dimensions right-aligned to `rank`, 1 where it has none.
+  auto aligned = [rank](const std::vector<int64_t>& d) {
+    std::vector<int64_t> out(rank - d.size(), 1);
+    out.insert(out.end(), d.begin(), d.end());
+    return out;
+  };
+  const std::vector<int64_t> da = aligned(a.dims), db = aligned(b.dims);
+  Constant c;
+  for (size_t k = 0; k < rank; ++k) {
+    LOWBIT_CHECK(da[k] == db[k] || da[k] == 1 || db[k] == 1, where, ": shapes ",
+                 Shape(a.dims).str(), " and ", Shape(b.dims).str(), " do not broadcast");
+    c.dims.push_back(std::max(da[k], db[k]));
+  }
+  c.floats.resize(static_cast<size_t>(c.numel()));
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    // The flat index of element i of the result in each operand (a dimension of 1 repeats).
+    int64_t rest = i, ia = 0, ib = 0, stride_a = 1, stride_b = 1;
+    for (size_t k = rank; k-- > 0;) {
+      const int64_t index = rest % c.dims[k];
+      rest /= c.dims[k];
+      if (da[k] > 1) ia += index * stride_a;
+      if (db[k] > 1) ib += index * stride_b;
+      stride_a *= da[k];
+      stride_b *= db[k];
+    }
+    c.floats[static_cast<size_t>(i)] =
+        a.floats[static_cast<size_t>(ia)] + b.floats[static_cast<size_t>(ib)];
+  }
+  return c;
+}
+
 void Importer::import_add() {
   const bool c0 = is_constant(0), c1 = is_constant(1);
+  if (c0 && c1) {  // a constant computed from constants: an asymmetric weight's codes and minimum
+    constants_[node_->output(0)] = broadcast_sum(constant(0), constant(1), where());
+    return;
+  }
   if (!c0 && !c1) {
     values_[node_->output(0)] = g_->add_sum(value(0), value(1));
     return;
