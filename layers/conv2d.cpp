@@ -39,6 +39,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const float* b = bias.defined() ? bias.data() : nullptr;
   if (depthwise3x3) {
     kernels::depthwise3x3_forward(g, x.data(), weight.data(), b, y.data());
+  } else if (o.exact_sums && !grad_enabled()) {
+    kernels::conv2d_forward_im2col(g, x.data(), weight.data(), b, y.data());
   } else {
     kernels::conv2d_forward(g, x.data(), weight.data(), b, y.data());
   }

@@ -15,6 +15,12 @@ struct Conv2dOptions {
   int64_t stride = 1;
   int64_t padding = 0;
   int64_t groups = 1;
+  // In evaluation (no gradient recorded), sum the products directly (im2col and one GEMM), never
+  // through Winograd's transforms, whose 1/6 and 1/24 round each sum by ~1e-6 of its size. Set on
+  // power-of-two layers: their products of grid weights and activation levels are exact, so their
+  // sums are too in any order, and a runtime that sums directly (ONNX Runtime) reaches the
+  // activation thresholds with the same floats. Training keeps Winograd where it is faster.
+  bool exact_sums = false;
 };
 
 // x: (N, C_in, H, W); weight: (C_out, C_in/groups, kh, kw); bias: (C_out) or undefined.
@@ -34,6 +40,7 @@ class Conv2d : public QuantizableLayer {
 
   // Quantizers, add_bias, weight and bias: layers/quant/quantizable_layer.h.
   const Conv2dOptions& options() const { return options_; }
+  void set_exact_sums(bool exact) { options_.exact_sums = exact; }
   int64_t in_channels() const { return in_channels_; }
   int64_t out_channels() const { return out_channels_; }
   int64_t kernel_size() const { return kernel_size_; }

@@ -1,10 +1,13 @@
-// batch_norm: normalized values, running statistics with momentum, eval mode, errors.
+// batch_norm: normalized values, running statistics with momentum, eval mode and its rounding,
+// errors.
 #include "layers/batch_norm.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <vector>
 
 #include "core/check.h"
+#include "core/rng.h"
 
 using namespace lowbit;
 
@@ -45,4 +48,34 @@ TEST_CASE("batch_norm errors", "[batch_norm]") {
   CHECK_THROWS_WITH(bn(Tensor::zeros({2, 3, 4})), Catch::Contains("(2, 3, 4)"));
   CHECK_THROWS_WITH(bn(Tensor::zeros({1, 3})), Catch::Contains("more than one value"));
   CHECK_THROWS_AS(BatchNorm(0), Error);
+}
+
+TEST_CASE("eval rounds x * scale and then + shift, as ONNX Runtime's BatchNormalization does",
+          "[batch_norm]") {
+  // scale = gamma / sqrt(var + eps) and shift = beta - mean * scale, each operation rounded to
+  // float once, then y = x * scale rounded, plus shift rounded: a fused multiply-add would round
+  // once and differ in the last bit for some x, moving values across a quantizer's threshold.
+  BatchNorm bn(1);
+  bn.weight().fill(0.7f);
+  bn.bias().fill(0.3f);
+  bn.running_mean().fill(0.1f);
+  bn.running_var().fill(2.0f);
+  bn.eval();
+  const float inv_std = 1.0f / std::sqrt(2.0f + 1e-5f);
+  const float scale = 0.7f * inv_std;
+  const volatile float mean_times_scale = 0.1f * scale;
+  const float shift = 0.3f - mean_times_scale;
+  Rng rng(5);
+  std::vector<float> xs(4096);
+  for (float& v : xs) v = rng.uniform(-3.0f, 3.0f);
+  const std::vector<float> y = bn(Tensor::from_vector({4096, 1}, xs)).to_vector();
+  int64_t fused_differs = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    // volatile: the test itself is built with -march=native, which would fuse its reference.
+    const volatile float product = xs[i] * scale;
+    const float want = product + shift;
+    CHECK(y[i] == want);
+    fused_differs += std::fma(xs[i], scale, shift) != want;
+  }
+  CHECK(fused_differs > 0);  // what the check tells apart
 }

@@ -1,7 +1,7 @@
 // conv2d against a direct double-precision reference for forward, dx, dweight and dbias,
 // across kernel sizes, strides, paddings, groups (depthwise included) and batch sizes;
 // the same results (to rounding) for 1 and 2 threads, bit-identical repeats; errors for bad
-// arguments.
+// arguments; exact sums in evaluation where Conv2dOptions::exact_sums asks for them.
 #include "layers/conv2d.h"
 
 #include <catch2/catch.hpp>
@@ -11,6 +11,7 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/rng.h"
 
 using namespace lowbit;
 
@@ -171,4 +172,35 @@ TEST_CASE("Conv2d registers its parameters with PyTorch's default bound", "[conv
   const float bound = 1.0f / std::sqrt(36.0f);
   for (float v : conv.weight().to_vector()) CHECK(std::fabs(v) <= bound);
   CHECK(conv(Tensor::zeros({2, 4, 6, 6})).shape() == Shape({2, 8, 6, 6}));
+}
+
+TEST_CASE("exact_sums: in evaluation a power-of-two convolution sums exactly, not by Winograd",
+          "[conv2d]") {
+  // A 3x3 stride-1 layer with 16 channels and 16 images, where conv2d_forward takes Winograd.
+  // Inputs on the activation levels {0, ±1/8, ±1/4} and weights on the grid {0, ±2^-3 .. ±1}:
+  // every product is a multiple of 2^-6 below 1/4, every sum of 144 of them is exact in float.
+  Rng rng(3);
+  const int64_t n = 16, c = 16, side = 8;
+  Tensor x = Tensor::empty({n, c, side, side}), w = Tensor::empty({c, c, 3, 3});
+  const float levels[] = {0.0f, 0.125f, -0.125f, 0.25f, -0.25f};
+  const float grid[] = {0.0f, 0.125f, -0.125f, 0.25f, -0.25f, 0.5f, -0.5f, 1.0f, -1.0f};
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = levels[rng.below(5)];
+  for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = grid[rng.below(9)];
+  Conv2dOptions o;
+  o.padding = 1;
+  const Case k{n, c, side, side, c, 3, 3, 1, 1, 1, false};
+  const std::vector<float> xs = x.to_vector(), ws = w.to_vector();
+  const Reference want = reference(k, xs, ws, {}, std::vector<float>(xs.size(), 0.0f));
+  NoGradGuard no_grad;
+  const std::vector<float> winograd = conv2d(x, w, Tensor(), o).to_vector();
+  o.exact_sums = true;
+  const std::vector<float> exact = conv2d(x, w, Tensor(), o).to_vector();
+  REQUIRE(exact.size() == want.y.size());
+  int64_t rounded = 0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    CHECK(static_cast<double>(exact[i]) == want.y[i]);
+    rounded += static_cast<double>(winograd[i]) != want.y[i];
+  }
+  // The check can fail: Winograd's transforms do round some of these sums.
+  CHECK(rounded > 0);
 }

@@ -1,6 +1,7 @@
 // The split into grid weights and float parameters: which layers, in which order, for the four
 // first/last combinations of Table 4, on lenet5 and resnet18; and the grid initialization of those
-// weights (DstOptimizer's GridInit) on lenet5, resnet20 and resnet18.
+// weights (DstOptimizer's GridInit) on lenet5, resnet20 and resnet18; which convolutions then sum
+// exactly in evaluation.
 #include "models/transforms/weight_grid.h"
 
 #include <algorithm>
@@ -9,8 +10,10 @@
 #include <cstring>
 #include <set>
 
+#include "layers/conv2d.h"
 #include "layers/linear.h"
 #include "models/model_zoo.h"
+#include "models/module_paths.h"
 #include "optim/dst_optimizer.h"
 #include "tests/zoo_options.h"
 
@@ -192,4 +195,20 @@ TEST_CASE("the nearest projection of a standard initialization zeroes lenet5's l
   DstOptimizer opt(grid, DstSpec{-3, 0.5f}, BaseOptimizerOptions{}, 1, GridInit::kNearest);
   REQUIRE(grid[1].tensor.shape() == Shape({120, 400}));
   CHECK(grid_use(opt, 1).nonzero == 0.0);
+}
+
+TEST_CASE("use_exact_sums marks the grid convolutions of resnet20 and no other", "[weight_grid]") {
+  Rng rng(1);
+  std::shared_ptr<Module> model =
+      make_model("resnet20", lowbit::testing::zoo_options("resnet20"), rng);
+  const std::vector<Parameter> grid = grid_weight_parameters(*model, false, true);
+  // 19 grid convolutions: the first (float) one is left, and the last layer is a Linear.
+  CHECK(use_exact_sums(*model, grid) == 18);
+  int exact = 0, summed_by_any_method = 0;
+  for_each_module(*model, [&](Module& m) {
+    if (auto* conv = dynamic_cast<Conv2d*>(&m))
+      (conv->options().exact_sums ? exact : summed_by_any_method)++;
+  });
+  CHECK(exact == 18);
+  CHECK(summed_by_any_method == 1);  // conv1, in float
 }

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 
+#include "layers/conv2d.h"
+#include "models/module_paths.h"
+
 namespace lowbit {
 namespace {
 
@@ -27,6 +30,21 @@ std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize
     out.push_back(weights[i]);
   }
   return out;
+}
+
+int use_exact_sums(Module& model, const std::vector<Parameter>& grid) {
+  int count = 0;
+  for_each_module(model, [&](Module& m) {
+    auto* conv = dynamic_cast<Conv2d*>(&m);
+    if (conv == nullptr) return;
+    const bool on_grid = std::any_of(grid.begin(), grid.end(), [&](const Parameter& g) {
+      return g.tensor.impl() == conv->weight().impl();
+    });
+    if (!on_grid) return;
+    conv->set_exact_sums(true);
+    ++count;
+  });
+  return count;
 }
 
 std::vector<Parameter> other_parameters(const Module& model, const std::vector<Parameter>& grid) {

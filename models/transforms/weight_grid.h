@@ -18,6 +18,11 @@ namespace lowbit {
 std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize_first,
                                               bool quantize_last);
 
+// Makes every convolution whose weight is in `grid` sum its products directly in evaluation
+// (Conv2dOptions::exact_sums): a power-of-two network then evaluates with exact sums. Returns how
+// many convolutions it set.
+int use_exact_sums(Module& model, const std::vector<Parameter>& grid);
+
 // Every parameter of `model` that is not in `grid` (the same tensor), in registration order: BN
 // scales and shifts, biases, float layers.
 std::vector<Parameter> other_parameters(const Module& model, const std::vector<Parameter>& grid);
