@@ -187,7 +187,7 @@ Agreement fat_in_onnx_runtime(const fs::path& checkpoint, int bits, const std::s
 }  // namespace
 
 TEST_CASE(
-    "on real MNIST, ONNX Runtime predicts as lowbit's integer model for 4- and 8-bit LeNet-5s",
+    "on real MNIST, ONNX Runtime computes a trained LeNet-5 as lowbit: float, 4- and 8-bit FAT",
     "[onnx][ort][real]") {
   if (!onnx_runtime_ready()) return;
   const std::string data = lowbit::testing::real_data_dir("mnist", temp_root);
@@ -205,6 +205,19 @@ TEST_CASE(
   REQUIRE(trained.status == 0);
   // The 10,000 test images, normalized as lowbit feeds them, through both.
   const Tensor x = normalized(load_dataset("mnist", data).test, dataset_info("mnist"));
+  // The float network itself, exported: its logits within 1e-4 of their scale.
+  const fs::path float_onnx = dir / "float.onnx";
+  const CommandResult exported =
+      run_command(std::string(LOWBIT_EXPORT_BIN) + " --checkpoint " +
+                  (dir / "float" / "best.ckpt").string() + " --out " + float_onnx.string());
+  REQUIRE(exported.status == 0);
+  Agreement fp;
+  accumulate_agreement(
+      eval_no_grad(*load_trained_model((dir / "float" / "best.ckpt").string()).model, x),
+      lowbit::testing::run_onnx_runtime(float_onnx.string(), x), fp);
+  INFO("float LeNet-5 on MNIST: worst |ONNX Runtime - lowbit| / scale "
+       << fp.relative_difference());
+  CHECK(fp.relative_difference() <= 1e-4);
   for (const int bits : {4, 8}) {
     const Agreement agreement = fat_in_onnx_runtime(
         dir / "float" / "best.ckpt", bits, common + "--epochs 2 --data-fraction 0.1", dir, x);
@@ -257,20 +270,25 @@ TEST_CASE("ONNX Runtime computes lowbit's power-of-two models: grid weights and 
 TEST_CASE("on real CIFAR-10 test images, ONNX Runtime computes lowbit's exports of the CIFAR zoo",
           "[onnx][ort][real]") {
   if (!onnx_runtime_ready()) return;
-  const std::optional<Dataset> test = lowbit::testing::real_test_images("cifar10", 300, temp_root);
-  if (!test) {
+  const std::optional<Dataset> all = lowbit::testing::real_test_images("cifar10", 300, temp_root);
+  if (!all) {
     WARN("skipped: no CIFAR-10 ($LOWBIT_DATA/cifar10, ./data/cifar10 or ../shared/data)");
     return;
   }
   const DatasetInfo& info = dataset_info("cifar10");
-  const Tensor x = normalized(*test, info);
-  for (const std::string name : {"resnet20", "vgg7", "mobilenetv2", "resnet18"}) {
+  for (const std::string name : {"resnet20", "resnet56", "vgg7", "mobilenetv2", "resnet18", "vgg11",
+                                 "vgg16", "resnet34", "resnet50"}) {
     DYNAMIC_SECTION(name) {
+      // 300 images for the small networks, 100 for the five large ones.
+      const bool large = name == "resnet18" || name == "resnet34" || name == "resnet50" ||
+                         name == "vgg11" || name == "vgg16";
+      const Dataset test = take_first(*all, large ? 100 : 300);
+      const Tensor x = normalized(test, info);
       TrainConfig config;
       config.model = name;
       config.dataset = "cifar10";
       config.width_multiplier = name == "mobilenetv2" ? 0.5f : 1.0f;
-      std::shared_ptr<Module> model = model_on_real_images(config, *test, info);
+      std::shared_ptr<Module> model = model_on_real_images(config, test, info);
 
       Agreement fp;
       accumulate_agreement(eval_no_grad(*model, x), in_onnx_runtime(*model, x, name + "_real"), fp);
@@ -282,11 +300,15 @@ TEST_CASE("on real CIFAR-10 test images, ONNX Runtime computes lowbit's exports 
       // LeNet-5s on MNIST: with random weights the logit margins lie below one code's rounding.
 
       // Power-of-two weights and activations ([-3, 0.125], first layer float), as
-      // `lowbit-train --weights pow2 --act pow2` builds them.
+      // `lowbit-train --weights pow2 --act pow2` builds them. Not ResNet-56: with random weights
+      // its 55 layers amplify the float first layer's rounding (lowbit's GEMM and ONNX Runtime's
+      // convolution sum the pixels in different orders) into a different prediction on about one
+      // image in 1,500 (2 of 3,000 measured), too rare to show on these 300.
+      if (name == "resnet56") continue;
       TrainConfig pow2 = config;
       pow2.weights = "pow2";
       pow2.act = "pow2";
-      std::shared_ptr<Module> grid = model_on_real_images(pow2, *test, info);
+      std::shared_ptr<Module> grid = model_on_real_images(pow2, test, info);
       Agreement levels;
       accumulate_agreement(eval_no_grad(*grid, x), in_onnx_runtime(*grid, x, name + "_real_pow2"),
                            levels);

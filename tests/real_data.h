@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -40,12 +41,20 @@ inline std::string real_data_dir(const std::string& dataset, const TempRoot& roo
   return dir.string();
 }
 
-// The first `count` test images of `dataset`, the classes interleaved; nothing without data.
+// The first `count` test images of `dataset`, the classes interleaved; nothing without data. The
+// data set is loaded once per test program.
 inline std::optional<Dataset> real_test_images(const std::string& dataset, int64_t count,
                                                const TempRoot& root) {
-  const std::string dir = real_data_dir(dataset, root);
-  if (dir.empty()) return std::nullopt;
-  return take_first(interleave_classes(load_dataset(dataset, dir).test), count);
+  static std::map<std::string, std::optional<Dataset>> loaded;
+  if (loaded.count(dataset) == 0) {
+    const std::string dir = real_data_dir(dataset, root);
+    loaded[dataset] =
+        dir.empty() ? std::nullopt
+                    : std::optional<Dataset>(interleave_classes(load_dataset(dataset, dir).test));
+  }
+  const std::optional<Dataset>& test = loaded[dataset];
+  if (!test) return std::nullopt;
+  return take_first(*test, count);
 }
 
 }  // namespace lowbit::testing
