@@ -322,6 +322,12 @@ TEST_CASE("lowbit-export writes a power-of-two run with its grid weights and lev
   int greater = 0;
   for (const onnx::NodeProto& n : proto.graph().node()) greater += n.op_type() == "Greater";
   CHECK(greater == 4 * 2);  // four activations, two thresholds each at 3 bits
+
+  // A PTQ cell quantizes float models only.
+  expect_error(run_command(std::string(LOWBIT_EXPORT_BIN) + " --checkpoint " +
+                           (dir / "run" / "best.ckpt").string() + " --ptq sym-4 --out " +
+                           (dir / "ptq.onnx").string()),
+               "holds pow2 weights and pow2 activations; expected a float model");
 }
 
 TEST_CASE("lowbit-export --ptq writes one cell of lowbit-ptq's sweep and reads it back",
