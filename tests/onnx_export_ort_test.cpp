@@ -161,26 +161,31 @@ Tensor normalized(const Dataset& images, const DatasetInfo& info) {
   return batch.images;
 }
 
+// `checkpoint` written by lowbit-export to `onnx` and run there in ONNX Runtime on x.
+Tensor exported_in_onnx_runtime(const fs::path& checkpoint, const fs::path& onnx, const Tensor& x) {
+  const CommandResult exported = run_command(std::string(LOWBIT_EXPORT_BIN) + " --checkpoint " +
+                                             checkpoint.string() + " --out " + onnx.string());
+  INFO(exported.output);
+  REQUIRE(exported.status == 0);
+  return lowbit::testing::run_onnx_runtime(onnx.string(), x);
+}
+
 // The float checkpoint quantized by lowbit-quantize at `bits` into dir/q<bits>, exported by
 // lowbit-export and run in ONNX Runtime on x: its predictions against lowbit's integer model.
 Agreement fat_in_onnx_runtime(const fs::path& checkpoint, int bits, const std::string& flags,
                               const fs::path& dir, const Tensor& x) {
-  const fs::path out = dir / concat("q", bits), onnx = dir / concat("q", bits, ".onnx");
+  const fs::path out = dir / concat("q", bits);
   const CommandResult quantized = run_command(std::string(LOWBIT_QUANTIZE_BIN) + flags +
                                               " --checkpoint " + checkpoint.string() + " --bits " +
                                               std::to_string(bits) + " --out " + out.string());
   INFO(quantized.output);
   REQUIRE(quantized.status == 0);
-  const CommandResult exported =
-      run_command(std::string(LOWBIT_EXPORT_BIN) + " --checkpoint " +
-                  (out / "quantized.ckpt").string() + " --out " + onnx.string());
-  INFO(exported.output);
-  REQUIRE(exported.status == 0);
+  const Tensor ort =
+      exported_in_onnx_runtime(out / "quantized.ckpt", dir / concat("q", bits, ".onnx"), x);
   const QuantizedModel q = load_quantized_checkpoint((out / "quantized.ckpt").string());
   IntegerModel integer(*q.model);
   Agreement agreement;
-  accumulate_agreement(eval_no_grad(integer, x),
-                       lowbit::testing::run_onnx_runtime(onnx.string(), x), agreement);
+  accumulate_agreement(eval_no_grad(integer, x), ort, agreement);
   return agreement;
 }
 
@@ -206,15 +211,10 @@ TEST_CASE(
   // The 10,000 test images, normalized as lowbit feeds them, through both.
   const Tensor x = normalized(load_dataset("mnist", data).test, dataset_info("mnist"));
   // The float network itself, exported: its logits within 1e-4 of their scale.
-  const fs::path float_onnx = dir / "float.onnx";
-  const CommandResult exported =
-      run_command(std::string(LOWBIT_EXPORT_BIN) + " --checkpoint " +
-                  (dir / "float" / "best.ckpt").string() + " --out " + float_onnx.string());
-  REQUIRE(exported.status == 0);
+  const fs::path trained_float = dir / "float" / "best.ckpt";
   Agreement fp;
-  accumulate_agreement(
-      eval_no_grad(*load_trained_model((dir / "float" / "best.ckpt").string()).model, x),
-      lowbit::testing::run_onnx_runtime(float_onnx.string(), x), fp);
+  accumulate_agreement(eval_no_grad(*load_trained_model(trained_float.string()).model, x),
+                       exported_in_onnx_runtime(trained_float, dir / "float.onnx", x), fp);
   INFO("float LeNet-5 on MNIST: worst |ONNX Runtime - lowbit| / scale "
        << fp.relative_difference());
   CHECK(fp.relative_difference() <= 1e-4);
@@ -337,19 +337,14 @@ TEST_CASE("on real CIFAR-10, ONNX Runtime predicts as lowbit for a trained power
                   (dir / "run").string());
   INFO(trained.output);
   REQUIRE(trained.status == 0);
-  const fs::path checkpoint = dir / "run" / "best.ckpt", onnx = dir / "pow2.onnx";
-  const CommandResult exported = run_command(std::string(LOWBIT_EXPORT_BIN) + " --checkpoint " +
-                                             checkpoint.string() + " --out " + onnx.string());
-  INFO(exported.output);
-  REQUIRE(exported.status == 0);
-
   const std::optional<Dataset> test = lowbit::testing::real_test_images("cifar10", 2000, temp_root);
   REQUIRE(test);
   const Tensor x = normalized(*test, dataset_info("cifar10"));
+  const fs::path checkpoint = dir / "run" / "best.ckpt";
+  const Tensor ort = exported_in_onnx_runtime(checkpoint, dir / "pow2.onnx", x);
   const TrainedModel model = load_trained_model(checkpoint.string());
   Agreement agreement;
-  accumulate_agreement(eval_no_grad(*model.model, x),
-                       lowbit::testing::run_onnx_runtime(onnx.string(), x), agreement);
+  accumulate_agreement(eval_no_grad(*model.model, x), ort, agreement);
   INFO("power-of-two ResNet-20 on " << agreement.count << " CIFAR-10 test images: ONNX Runtime "
                                     << "predicts as lowbit on " << agreement.percent() << "%");
   CHECK(agreement.count == 2000);

@@ -329,16 +329,12 @@ std::string Exporter::ptq_weight(const PtqTensor& p, const std::string& name) {
       node("DequantizeLinear", {name + ".codes", name + ".scale", name + ".zero_point"}, scaled);
   if (channels > 1) attribute(n, "axis", int64_t{0});
   if (symmetric) return name;
-  // The minimum, broadcast over each output channel's (C, 1, ...) slice.
+  // The minimum, shaped (C, 1, ...) to broadcast over each output channel's slice (C = 1: one
+  // minimum for the tensor).
   std::vector<int64_t> dims(p.shape.dims().size(), 1);
   dims[0] = channels;
-  if (channels == 1) dims.clear();
-  onnx::TensorProto* m = graph_->add_initializer();
-  m->set_name(name + ".minimum");
-  m->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) m->add_dims(d);
-  for (float v : minimums) m->add_float_data(v);
-  node("Add", {scaled, name + ".minimum"}, name);
+  node("Add", {scaled, initializer(name + ".minimum", Tensor::from_vector(Shape(dims), minimums))},
+       name);
   return name;
 }
 
