@@ -33,10 +33,12 @@
 #include "models/transforms/calibration.h"
 #include "models/transforms/dws_rescaling.h"
 #include "tests/gradcheck.h"
+#include "tests/quantized_models.h"
 
 using namespace lowbit;
 using lowbit::kernels::FixedPointMultiplier;
 using lowbit::testing::eval_no_grad;
+using lowbit::testing::perturb_scales;
 using lowbit::testing::random_tensor;
 
 namespace {
@@ -46,21 +48,6 @@ double max_abs(const Tensor& t) {
   for (int64_t i = 0; i < t.numel(); ++i)
     m = std::max(m, std::fabs(static_cast<double>(t.data()[i])));
   return m;
-}
-
-// Moves every trained scale away from its start, as fine-tuning would, inside its clip range, so
-// that thresholds clip and point-wise factors move weights across rounding boundaries.
-void perturb_scales(Module& model, Rng& rng) {
-  for (const Parameter& p : model.parameters()) {
-    if (p.role != ParamRole::kQuantScale) continue;
-    const std::string& name = p.name;
-    const bool left = name.size() >= 10 && name.compare(name.size() - 10, 10, "alpha_left") == 0;
-    const bool pointwise = name.size() >= 5 && name.compare(name.size() - 5, 5, "scale") == 0;
-    for (int64_t i = 0; i < p.tensor.numel(); ++i)
-      p.tensor.data()[i] = left        ? rng.uniform(0.0f, 0.1f)
-                           : pointwise ? rng.uniform(0.8f, 1.2f)
-                                       : rng.uniform(0.7f, 1.0f);
-  }
 }
 
 }  // namespace
@@ -177,51 +164,14 @@ TEST_CASE("a hand-worked quantized linear layer gives its exact integers", "[int
 }
 
 TEST_CASE("integer-only models predict as their fake-quantized models", "[integer]") {
-  struct Case {
-    const char* model;
-    int64_t channels, side;
-    int bits;
-    Thresholds thresholds;
-    Granularity weights;
-    bool pointwise, rescale;
-  };
-  for (const Case& c :
-       {Case{"lenet5", 1, 28, 8, Thresholds::kSymmetric, Granularity::kVector, false, false},
-        Case{"lenet5", 1, 28, 4, Thresholds::kAsymmetric, Granularity::kScalar, true, false},
-        Case{"resnet20", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, true, false},
-        Case{"resnet20", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, false},
-        Case{"vgg7", 3, 32, 8, Thresholds::kSymmetric, Granularity::kScalar, false, false},
-        Case{"mobilenetv2", 3, 32, 8, Thresholds::kAsymmetric, Granularity::kVector, false, true},
-        Case{"resnet50", 3, 32, 8, Thresholds::kSymmetric, Granularity::kVector, false, false}}) {
+  for (const lowbit::testing::QuantizedCase& c : lowbit::testing::quantized_zoo_cases()) {
     DYNAMIC_SECTION(
         c.model << " " << c.bits << "-bit "
                 << (c.thresholds == Thresholds::kSymmetric ? "symmetric" : "asymmetric")) {
       Rng rng(11);
-      ModelOptions options;
-      options.in_channels = c.channels;
-      options.image_size = c.side;
-      options.width_multiplier = 0.5f;
-      std::shared_ptr<Module> model = make_model(c.model, options, rng);
-      // Running statistics away from their start, so that folding changes the weights.
-      for_each_module(*model, [&](Module& m) {
-        if (auto* bn = dynamic_cast<BatchNorm*>(&m))
-          for (int64_t k = 0; k < bn->channels(); ++k) {
-            bn->running_var().data()[k] = rng.uniform(0.5f, 2.0f);
-            bn->running_mean().data()[k] = rng.uniform(-0.2f, 0.2f);
-          }
-      });
       const int64_t n = std::string(c.model) == "resnet50" ? 2 : 16;
       const Tensor images = random_tensor({n, c.channels, c.side, c.side}, rng, -2.0f, 2.0f);
-      model->eval();
-      fold_batch_norms(*model, images);
-      if (c.rescale) rescale_depthwise_separable(*model, {images});
-      UniformQuantizationOptions q;
-      q.weight_bits = q.input_bits = c.bits;
-      q.thresholds = c.thresholds;
-      q.weight_granularity = c.weights;
-      q.pointwise_weight_scales = c.pointwise;
-      attach_calibrated_quantizers(*model, {images}, q);
-      perturb_scales(*model, rng);
+      std::shared_ptr<Module> model = lowbit::testing::quantized_zoo_model(c, images, rng);
 
       IntegerModel integer(*model);
       const Tensor simulated = eval_no_grad(*model, images);
@@ -244,31 +194,10 @@ TEST_CASE("integer-only models predict as their fake-quantized models", "[intege
 
 TEST_CASE("an imported graph with sums, concatenations and reshapes runs integer-only",
           "[integer]") {
-  // The form models/onnx gives a network: conv branches joined by a sum and a concatenation,
-  // global pooling reshaped to (N, C, 1, 1) as ONNX keeps it, then flattened by a Reshape.
   Rng rng(4);
-  GraphModel g;
-  const auto a = g.add_module(
-      "a", std::make_shared<Conv2d>(3, 4, 3, Conv2dOptions{1, 1}, true, rng), GraphModel::kInput);
-  const auto a_relu = g.add_module("a_relu", std::make_shared<ReLU>(), a);
-  const auto b = g.add_module("b", std::make_shared<Conv2d>(3, 4, 1, Conv2dOptions{}, true, rng),
-                              GraphModel::kInput);
-  const auto sum = g.add_sum(a_relu, b);
-  const auto joined = g.add_concat({sum, a_relu}, 1);
-  const auto pooled = g.add_module("pool", std::make_shared<GlobalAvgPool>(), joined);
-  const auto nchw =
-      g.add_module("nchw", std::make_shared<Reshape>(std::vector<int64_t>{0, 0, 1, 1}), pooled);
-  const auto flat =
-      g.add_module("flat", std::make_shared<Reshape>(std::vector<int64_t>{0, -1}), nchw);
-  g.add_module("fc", std::make_shared<Linear>(8, 5, true, rng), flat);
-  const Tensor images = random_tensor({16, 3, 8, 8}, rng, -2.0f, 2.0f);
-  g.eval();
-  UniformQuantizationOptions q;
-  q.weight_bits = q.input_bits = 8;
-  q.weight_granularity = Granularity::kVector;
-  attach_calibrated_quantizers(g, {images}, q);
-  perturb_scales(g, rng);
-
+  Tensor images;
+  const std::shared_ptr<GraphModel> graph = lowbit::testing::quantized_graph_model(rng, images);
+  GraphModel& g = *graph;
   IntegerModel integer(g);
   CHECK(integer.quantized_layers() == std::vector<std::string>{"a", "b", "fc"});
   const Tensor simulated = eval_no_grad(g, images);

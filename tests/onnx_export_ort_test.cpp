@@ -35,6 +35,7 @@
 #include "tests/gradcheck.h"
 #include "tests/onnx_runtime.h"
 #include "tests/program_runs.h"
+#include "tests/quantized_models.h"
 #include "tests/real_data.h"
 #include "tests/temp_root.h"
 #include "tests/zoo_options.h"
@@ -54,13 +55,7 @@ std::shared_ptr<Module> zoo_model(const std::string& name, Rng& rng) {
   ModelOptions options = lowbit::testing::zoo_options(name);
   if (name == "mobilenetv2") options.width_multiplier = 0.5f;
   std::shared_ptr<Module> model = make_model(name, options, rng);
-  for_each_module(*model, [&](Module& m) {
-    if (auto* bn = dynamic_cast<BatchNorm*>(&m))
-      for (int64_t k = 0; k < bn->channels(); ++k) {
-        bn->running_var().data()[k] = rng.uniform(0.5f, 2.0f);
-        bn->running_mean().data()[k] = rng.uniform(-0.2f, 0.2f);
-      }
-  });
+  lowbit::testing::move_batch_norm_statistics(*model, rng);
   model->eval();
   return model;
 }

@@ -1,40 +1,19 @@
-// Integer arithmetic for integer-only inference (models/transforms/integer_model.h): fixed-point
-// multipliers for requantization and the int16 x int16 -> int32 convolution and dot product.
-// Everything here is exact integer arithmetic; no float value is touched.
+// Integer arithmetic for integer-only inference (models/transforms/integer_model.h): the
+// fixed-point multipliers of requantization (core/runtime/fixed_point.h) and the int16 x int16 ->
+// int32 convolution and dot product. Everything here is exact integer arithmetic; no float value is
+// touched.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "core/runtime/fixed_point.h"
 #include "layers/kernels/conv_geometry.h"
 
 namespace lowbit::kernels {
 
-// A positive real multiplier r held as an integer m in [2^30, 2^31) and a right shift s,
-// r = m * 2^-s (the form of gemmlowp and TFLite). apply(x) = round(x r), computed as
-// (x m + 2^(s-1)) >> s in 64 bits: ties round toward +infinity (the float path rounds ties to
-// even; a tie needs x r to land exactly on .5, which the tests show is rare enough not to
-// matter). A zero multiplier maps everything to 0.
-struct FixedPointMultiplier {
-  int32_t multiplier = 0;
-  int shift = 0;
-
-  // Throws lowbit::Error for a negative, non-finite or too large (>= 2^30) r.
-  static FixedPointMultiplier from_real(double r);
-  // |x| < 2^31 (an int32 value) keeps x m + 2^(s-1) inside 64 bits; >> on a negative int64 is
-  // the arithmetic (flooring) shift.
-  int64_t apply(int64_t x) const {
-    if (multiplier == 0 || shift >= 63) return 0;
-    const int64_t product = x * static_cast<int64_t>(multiplier);
-    return (product + (int64_t{1} << (shift - 1))) >> shift;
-  }
-  double real() const;
-};
-
-// x clamped to int32.
-inline int32_t saturate_int32(int64_t x) {
-  return static_cast<int32_t>(x < INT32_MIN ? INT32_MIN : (x > INT32_MAX ? INT32_MAX : x));
-}
+using runtime::FixedPointMultiplier;
+using runtime::saturate_int32;
 
 // sum_i a[i] b[i] in int32 (the caller guarantees that it cannot overflow).
 int32_t dot_int16(const int16_t* a, const int16_t* b, int64_t n);

@@ -9,6 +9,7 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/runtime/program.h"
 #include "layers/activations.h"
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
@@ -30,6 +31,9 @@
 namespace lowbit {
 
 using kernels::FixedPointMultiplier;
+using runtime::OpKind;
+static_assert(kIntegerFractionBits == runtime::kFractionBits,
+              "the runtime runs programs in the integer model's fixed point");
 
 namespace {
 
@@ -80,9 +84,24 @@ class IntegerOp {
  public:
   virtual ~IntegerOp() = default;
   virtual void run(IntActivation& x, Workspace& ws) const = 0;
+  // Appends this operation to a runtime program (core/runtime/program.h) that computes the same
+  // integers, reading value `input`; returns the value that holds the result.
+  virtual int32_t emit(runtime::Program& program, int32_t input) const = 0;
 };
 
 namespace {
+
+// Appends one runtime operation; returns its new output value.
+int32_t append(runtime::Program& program, OpKind kind, std::vector<int32_t> inputs,
+               std::vector<int64_t> params = {}) {
+  runtime::Op op;
+  op.kind = kind;
+  op.inputs = std::move(inputs);
+  op.params = std::move(params);
+  op.output = program.num_values++;
+  program.ops.push_back(std::move(op));
+  return program.ops.back().output;
+}
 
 using OpPtr = std::unique_ptr<IntegerOp>;
 
@@ -92,6 +111,10 @@ class SequenceOp : public IntegerOp {
   void run(IntActivation& x, Workspace& ws) const override {
     for (const OpPtr& op : ops_) op->run(x, ws);
   }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    for (const OpPtr& op : ops_) input = op->emit(program, input);
+    return input;
+  }
 
  private:
   std::vector<OpPtr> ops_;
@@ -100,6 +123,7 @@ class SequenceOp : public IntegerOp {
 class IdentityOp : public IntegerOp {
  public:
   void run(IntActivation&, Workspace&) const override {}
+  int32_t emit(runtime::Program&, int32_t input) const override { return input; }
 };
 
 // after(body(x) + shortcut(x)); a null shortcut is the identity, a null `after` does nothing.
@@ -120,6 +144,12 @@ class ResidualOp : public IntegerOp {
     --ws.skip_depth;
     if (after_) after_->run(x, ws);
   }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    const int32_t body = body_->emit(program, input);
+    const int32_t skip = shortcut_ ? shortcut_->emit(program, input) : input;
+    const int32_t sum = append(program, OpKind::kAdd, {body, skip});
+    return after_ ? after_->emit(program, sum) : sum;
+  }
 
  private:
   OpPtr body_, shortcut_, after_;
@@ -131,6 +161,9 @@ class ClampOp : public IntegerOp {  // ReLU (no upper bound) and ReLU6 (6 in fix
   void run(IntActivation& x, Workspace&) const override {
     for (int32_t& v : x.values) v = std::min(std::max(v, 0), high_);
   }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kClamp, {input}, {high_});
+  }
 
  private:
   int32_t high_;
@@ -139,6 +172,9 @@ class ClampOp : public IntegerOp {  // ReLU (no upper bound) and ReLU6 (6 in fix
 class FlattenOp : public IntegerOp {
  public:
   void run(IntActivation& x, Workspace&) const override { x.dims = {x.numel()}; }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kFlatten, {input});
+  }
 };
 
 void check_image(const IntActivation& x, const std::string& path) {
@@ -181,6 +217,10 @@ class PoolOp : public IntegerOp {
         }
     std::swap(x, y);
   }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, is_max_ ? OpKind::kMaxPool : OpKind::kAvgPool, {input},
+                  {kernel_, stride_, padding_});
+  }
 
  private:
   std::string path_;
@@ -201,6 +241,9 @@ class GlobalAvgPoolOp : public IntegerOp {
     }
     x.values.resize(static_cast<size_t>(c));
     x.dims = {c};
+  }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kGlobalAvgPool, {input});
   }
 
  private:
@@ -226,6 +269,9 @@ class PadChannelsOp : public IntegerOp {  // y[c, i, j] = x[c, i s, j s] for c <
           y.values[static_cast<size_t>((ch * ho + i) * wo + j)] =
               x.values[static_cast<size_t>((ch * h + i * stride_) * w + j * stride_)];
     std::swap(x, y);
+  }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kPadChannels, {input}, {out_channels_, stride_});
   }
 
  private:
@@ -271,6 +317,22 @@ class GraphOp : public IntegerOp {
     }
     std::swap(x, values[static_cast<size_t>(output_)]);
     --ws.graph_depth;
+  }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    std::vector<int32_t> ids(steps_.size() + 1);
+    ids[GraphModel::kInput] = input;
+    for (size_t k = 0; k < steps_.size(); ++k) {
+      const Step& s = steps_[k];
+      std::vector<int32_t> inputs;
+      for (GraphModel::Value v : s.inputs) inputs.push_back(ids[static_cast<size_t>(v)]);
+      if (s.kind == GraphModel::Step::Kind::kModule)
+        ids[k + 1] = s.op->emit(program, inputs[0]);
+      else if (s.kind == GraphModel::Step::Kind::kSum)
+        ids[k + 1] = append(program, OpKind::kAdd, inputs);
+      else
+        ids[k + 1] = append(program, OpKind::kConcat, inputs, {s.axis});
+    }
+    return ids[static_cast<size_t>(output_)];
   }
 
  private:
@@ -334,6 +396,9 @@ class ReshapeOp : public IntegerOp {
                  out.empty() ? 0 : out[0], "; expected one image");
     x.dims.assign(out.begin() + 1, out.end());
   }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kReshape, {input}, dims_);
+  }
 
  private:
   std::string path_;
@@ -392,6 +457,26 @@ class QuantizedProductOp : public IntegerOp {
                                         p_.bias[static_cast<size_t>(o)],
                                     ws);
       }
+  }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    const int32_t output = append(program, OpKind::kProduct, {input});
+    runtime::ProductOp& r = program.ops.back().product;
+    const kernels::ConvGeometry& g = p_.geometry;
+    r.is_linear = p_.is_linear;
+    r.in_channels = g.in_channels;
+    r.out_channels = g.out_channels;
+    r.kernel_h = g.kernel_h;
+    r.kernel_w = g.kernel_w;
+    r.stride = g.stride;
+    r.padding = g.padding;
+    r.groups = g.groups;
+    r.to_codes = p_.to_codes;
+    r.code_low = p_.code_low;
+    r.code_high = p_.code_high;
+    r.weight_codes = p_.weight_codes;
+    r.bias = p_.bias;
+    r.to_fixed = p_.to_fixed;
+    return output;
   }
 
  private:
@@ -585,6 +670,16 @@ IntegerModel::IntegerModel(Module& model) {
 }
 
 IntegerModel::~IntegerModel() = default;
+
+runtime::Program IntegerModel::program() const {
+  runtime::Program program;
+  const int32_t output = program_->emit(program, 0);
+  // The logits must be the last operation's output (a graph may end on an earlier value, a model
+  // on an identity): a flatten makes them so, and is what forward() returns anyway.
+  if (program.ops.empty() || output != program.ops.back().output)
+    append(program, OpKind::kFlatten, {output});
+  return program;
+}
 
 Tensor IntegerModel::forward(const Tensor& images) {
   LOWBIT_CHECK(images.rank() >= 2, "IntegerModel: input shape ", images.shape().str(),

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "core/runtime/program.h"
 #include "layers/module.h"
 
 namespace lowbit {
@@ -63,6 +64,10 @@ class IntegerModel : public Module {
   // Values that fell outside the fixed-point range (|v| >= 2^(31 - F)) and were clamped, over every
   // forward so far: 0 unless the model's activations are far larger than trained networks' are.
   int64_t saturated_values() const { return saturated_.load(); }
+
+  // The same computation as a runtime program (core/runtime/program.h), for a packed model file:
+  // its operations only (the caller fills program.info: input shape, classes, normalization).
+  runtime::Program program() const;
 
   // The Conv2d and Linear layers compiled, by path.
   const std::vector<std::string>& quantized_layers() const { return layers_; }

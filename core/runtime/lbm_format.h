@@ -1,0 +1,34 @@
+// The packed model file (.lbm): an integer program (core/runtime/program.h) as bytes. Versioned,
+// checksummed (CRC-32 of the body) and little-endian; docs/runtime.md gives it field by field.
+// Weight codes are bit-packed at the width their range needs (3-bit weights take 3 bits each).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/runtime/program.h"
+
+namespace lowbit::runtime {
+
+constexpr char kLbmMagic[8] = {'L', 'O', 'W', 'B', 'I', 'T', 'R', 'T'};
+constexpr uint32_t kLbmVersion = 1;
+constexpr int64_t kLbmHeaderBytes = 32;  // magic, version, flags, body size, CRC-32, reserved
+
+// The whole file's bytes.
+std::string encode_program(const Program& program);
+
+// The program of a file's bytes; `name` (the file's path) begins every error message. Refuses a
+// wrong magic number or version, a size or checksum that does not match, and a body whose counts,
+// value numbers, geometry or multipliers are out of range, with one line naming the field; never
+// allocates more than the bytes present imply.
+Program decode_program(const std::string& bytes, const std::string& name);
+
+// Reads and decodes `path`: a regular file of at most 1 GiB, its header checked before the body is
+// read.
+Program read_program_file(const std::string& path);
+
+// The bits a weight code takes in the file: codes c in [low, high] are stored as c - low in
+// bits_for_range(high - low) bits (at least 1).
+int bits_for_range(int64_t range);
+
+}  // namespace lowbit::runtime

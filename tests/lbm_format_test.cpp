@@ -1,0 +1,227 @@
+// The packed model file (core/runtime/lbm_format.h): a program goes to bytes and back unchanged,
+// its weight codes bit-packed at the width their range needs; damaged, truncated, foreign and
+// nonsensical files are refused with one line naming the file and the field, never a crash.
+#include "core/runtime/lbm_format.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/check.h"
+
+using namespace lowbit;
+using namespace lowbit::runtime;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A small program by hand: a 3x3 convolution of 2 channels to 3 with 3-bit weight codes, ReLU,
+// global pooling, a linear layer to 4 classes.
+Program tiny_program() {
+  Program p;
+  p.info.metadata = R"({"model":"tiny"})";
+  p.info.input_dims = {2, 5, 5};
+  p.info.num_classes = 4;
+  p.info.class_names = {"a", "b", "c", "d"};
+  p.info.mean = {0.5f, 0.25f};
+  p.info.stddev = {0.2f, 0.3f};
+  Op conv;
+  conv.kind = OpKind::kProduct;
+  conv.inputs = {0};
+  conv.output = 1;
+  ProductOp& c = conv.product;
+  c.in_channels = 2;
+  c.out_channels = 3;
+  c.kernel_h = c.kernel_w = 3;
+  c.padding = 1;
+  c.to_codes = FixedPointMultiplier::from_real(1.0 / (4194304.0 * 0.05));
+  c.code_low = -7;
+  c.code_high = 7;
+  for (int i = 0; i < 3 * 18; ++i) c.weight_codes.push_back(static_cast<int16_t>(i % 7 - 3));
+  c.bias = {100, -200, 300};
+  for (int o = 0; o < 3; ++o) c.to_fixed.push_back(FixedPointMultiplier::from_real(0.01 * (o + 1)));
+  Op relu;
+  relu.kind = OpKind::kClamp;
+  relu.inputs = {1};
+  relu.output = 2;
+  relu.params = {INT32_MAX};
+  Op pool;
+  pool.kind = OpKind::kGlobalAvgPool;
+  pool.inputs = {2};
+  pool.output = 3;
+  Op fc;
+  fc.kind = OpKind::kProduct;
+  fc.inputs = {3};
+  fc.output = 4;
+  ProductOp& f = fc.product;
+  f.is_linear = true;
+  f.in_channels = 3;
+  f.out_channels = 4;
+  f.to_codes = FixedPointMultiplier::from_real(1e-6);
+  f.code_low = 0;
+  f.code_high = 255;
+  for (int i = 0; i < 12; ++i) f.weight_codes.push_back(static_cast<int16_t>(i * 21 - 127));
+  f.bias = {1, 2, 3, 4};
+  f.to_fixed.assign(4, FixedPointMultiplier::from_real(0.5));
+  p.ops = {conv, relu, pool, fc};
+  p.num_values = 5;
+  return p;
+}
+
+std::string write_temp(const std::string& name, const std::string& bytes) {
+  const fs::path path = fs::temp_directory_path() / name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path.string();
+}
+
+// The body's checksum recomputed, so that a deliberately wrong field reaches the field checks.
+std::string reencoded(const Program& p) { return encode_program(p); }
+
+}  // namespace
+
+TEST_CASE("a program goes to bytes and back unchanged", "[lbm]") {
+  const Program p = tiny_program();
+  const std::string bytes = encode_program(p);
+  const Program back = decode_program(bytes, "tiny.lbm");
+  CHECK(encode_program(back) == bytes);
+  CHECK(back.info.metadata == p.info.metadata);
+  CHECK(back.info.input_dims == p.info.input_dims);
+  CHECK(back.info.class_names == p.info.class_names);
+  CHECK(back.info.mean == p.info.mean);
+  CHECK(back.info.stddev == p.info.stddev);
+  REQUIRE(back.ops.size() == 4);
+  CHECK(back.ops[0].product.weight_codes == p.ops[0].product.weight_codes);
+  CHECK(back.ops[3].product.weight_codes == p.ops[3].product.weight_codes);
+  CHECK(back.ops[0].product.to_fixed[2].multiplier == p.ops[0].product.to_fixed[2].multiplier);
+  CHECK(back.ops[0].product.bias == p.ops[0].product.bias);
+  CHECK(back.ops[1].params == p.ops[1].params);
+  CHECK(std::string(bytes, 0, 8) == "LOWBITRT");
+}
+
+TEST_CASE("weight codes take the bits their range needs", "[lbm]") {
+  CHECK(bits_for_range(0) == 1);
+  CHECK(bits_for_range(1) == 1);
+  CHECK(bits_for_range(2) == 2);
+  CHECK(bits_for_range(6) == 3);
+  CHECK(bits_for_range(7) == 3);
+  CHECK(bits_for_range(8) == 4);
+  CHECK(bits_for_range(255) == 8);
+  CHECK(bits_for_range(65535) == 16);
+  Program p = tiny_program();
+  const size_t base = encode_program(p).size();
+  // 1000 more 3-bit codes (-3..3): 375 bytes more; at 8 bits they would be 1000.
+  p.ops[0].product.out_channels = 3;
+  p.ops[0].product.in_channels = 2;
+  Program wide = p;
+  for (Program* q : {&p, &wide}) {
+    q->ops[0].product.kernel_h = q->ops[0].product.kernel_w = 1;
+    q->ops[0].product.padding = 0;
+    q->ops[0].product.weight_codes.assign(6, 0);
+  }
+  p.ops[0].product.weight_codes = {-3, 3, 0, 1, 2, -1};         // range 6: 3 bits, 6 codes, 3 bytes
+  wide.ops[0].product.weight_codes = {-128, 127, 0, 1, 2, -1};  // range 255: 8 bits, 6 bytes
+  const std::string narrow_bytes = encode_program(p), wide_bytes = encode_program(wide);
+  CHECK(wide_bytes.size() - narrow_bytes.size() == 3);
+  CHECK(base - narrow_bytes.size() == (3 * 18 * 3 + 7) / 8 - 3);
+  CHECK(decode_program(narrow_bytes, "n.lbm").ops[0].product.weight_codes ==
+        p.ops[0].product.weight_codes);
+  CHECK(decode_program(wide_bytes, "w.lbm").ops[0].product.weight_codes ==
+        wide.ops[0].product.weight_codes);
+}
+
+TEST_CASE("every truncation and every damaged byte of a packed file is refused by name", "[lbm]") {
+  const std::string bytes = encode_program(tiny_program());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    INFO(n << " of " << bytes.size() << " bytes");
+    CHECK_THROWS_WITH(decode_program(bytes.substr(0, n), "cut.lbm"),
+                      Catch::StartsWith("cut.lbm: "));
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string damaged = bytes;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
+    INFO("byte " << i);
+    CHECK_THROWS_WITH(decode_program(damaged, "bad.lbm"), Catch::StartsWith("bad.lbm: "));
+  }
+  CHECK_THROWS_WITH(decode_program(bytes.substr(0, 20), "x.lbm"),
+                    "x.lbm: the file ends inside its 32-byte header (20 bytes; truncated?)");
+  CHECK_THROWS_WITH(decode_program("LOWBITCK and more", "x.lbm"),
+                    "x.lbm: not a lowbit packed model (magic number LOWBITRT missing)");
+  std::string damaged = bytes;
+  damaged[bytes.size() - 1] ^= 1;
+  CHECK_THROWS_WITH(decode_program(damaged, "x.lbm"),
+                    "x.lbm: checksum mismatch (the file is damaged)");
+  std::string newer = bytes;
+  newer[8] = 2;
+  CHECK_THROWS_WITH(decode_program(newer, "x.lbm"),
+                    "x.lbm: version: 2; this runtime reads version 1");
+  CHECK_THROWS_WITH(decode_program(bytes + "xyz", "x.lbm"),
+                    Catch::Contains("body size: ") && Catch::Contains("(truncated or extended?)"));
+}
+
+TEST_CASE("a well-formed file of nonsense values is refused naming the field", "[lbm]") {
+  auto refused = [](const Program& p) {
+    try {
+      decode_program(reencoded(p), "m.lbm");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  Program p = tiny_program();
+  p.ops[1].inputs = {3};
+  CHECK(refused(p) == "m.lbm: operation 1.input: value 3 is used before an operation makes it");
+  p = tiny_program();
+  p.ops[2].output = 2;
+  CHECK(refused(p) == "m.lbm: operation 2.output: value 2 is made twice");
+  p = tiny_program();
+  p.ops[0].product.groups = 4;
+  CHECK(refused(p) ==
+        "m.lbm: operation 0.groups: 4 groups do not divide 2 input and 3 output "
+        "channels");
+  p = tiny_program();
+  p.ops[0].product.weight_codes.pop_back();
+  CHECK(refused(p) == "m.lbm: operation 0.weight_count: 53 weights; expected 54 (3 x 18)");
+  p = tiny_program();
+  p.ops[3].product.to_fixed[1].shift = 1;
+  CHECK(refused(p) == "m.lbm: operation 3.to_fixed: multiplier " +
+                          std::to_string(p.ops[3].product.to_fixed[1].multiplier) +
+                          " with shift 1; expected 0, or 2^30..2^31-1 with a shift of 2..63");
+  p = tiny_program();
+  p.ops[1].kind = static_cast<OpKind>(42);
+  CHECK(refused(p) == "m.lbm: operation 1.kind: 42 is no operation; expected 1..10");
+  p = tiny_program();
+  p.ops[0].product.kernel_h = 0;
+  CHECK(refused(p) == "m.lbm: operation 0.kernel_h: 0 is out of range; expected 1..255");
+  p = tiny_program();
+  p.info.stddev[1] = -1.0f;
+  CHECK(refused(p) == "m.lbm: stddev: -1; expected > 0");
+  p = tiny_program();
+  p.info.class_names.pop_back();
+  CHECK(refused(p) == "m.lbm: class names: 3 names for 4 classes");
+  p = tiny_program();
+  p.ops[3].product.code_high = 30000;
+  p.ops[3].product.weight_codes.assign(12, 30000);
+  CHECK(refused(p).find("could overflow the int32 accumulator") != std::string::npos);
+}
+
+TEST_CASE("read_program_file refuses what is not a packed model file", "[lbm]") {
+  const std::string good = write_temp("lowbit_lbm_good.lbm", encode_program(tiny_program()));
+  CHECK(read_program_file(good).ops.size() == 4);
+  CHECK_THROWS_WITH(
+      read_program_file(fs::temp_directory_path().string()),
+      fs::temp_directory_path().string() + ": not a regular file; expected a packed model (.lbm)");
+  CHECK_THROWS_WITH(read_program_file("/nonexistent/model.lbm"),
+                    "/nonexistent/model.lbm: cannot open packed model (missing or unreadable)");
+  const std::string shorter = write_temp("lowbit_lbm_short.lbm", "LOWBITRT\x01");
+  CHECK_THROWS_WITH(read_program_file(shorter),
+                    Catch::Contains("the file ends inside its 32-byte header"));
+  // A header that declares a body far larger than the file: refused before anything is read.
+  std::string big = encode_program(tiny_program()).substr(0, 32);
+  big[16 + 4] = 0x7f;
+  const std::string liar = write_temp("lowbit_lbm_liar.lbm", big);
+  CHECK_THROWS_WITH(read_program_file(liar), Catch::Contains("(truncated or extended?)"));
+  fs::remove(good);
+  fs::remove(shorter);
+  fs::remove(liar);
+}
