@@ -304,7 +304,7 @@ TrainConfig prepare_run_directory(const CLI::App& app, const TrainConfig& given,
   if (flags.resume) {
     LOWBIT_CHECK(fs::exists(last), last.string(),
                  ": no checkpoint to resume (run without --resume to start)");
-    TrainConfig saved = train_config_from_json(read_training_checkpoint(last.string()).config);
+    TrainConfig saved = read_training_checkpoint(last.string()).config;
     // --model and --dataset may be left out (the run knows them); given, they must match it.
     const bool model_given = app.count("--model") > 0, dataset_given = app.count("--dataset") > 0;
     LOWBIT_CHECK((!model_given || saved.model == given.model) &&
