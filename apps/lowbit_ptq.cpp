@@ -11,6 +11,7 @@
 #include "apps/ptq/ptq_config.h"
 #include "apps/ptq/ptq_output.h"
 #include "apps/train/run_setup.h"
+#include "core/run_lock.h"
 #include "data/datasets.h"
 #include "data/split.h"
 
@@ -35,6 +36,8 @@ int run(const PtqConfig& config) {
   Module& model = *trained.model;
   const std::string out = config.output_dir();
   fs::create_directories(fs::path(out) / "confusion");
+  // Held to the end: a second lowbit-ptq into the same directory stops here (status 2).
+  const RunLock lock(out, "lowbit-ptq");
 
   // The figures' layers and variants are measured (and checked) before the long part.
   const PtqFigures figures{figure_layers(model, config.layers), config.analysis_bits,

@@ -5,7 +5,7 @@
 // restarts (4.1.2), move input thresholds off rounding ties (models/transforms/rounding_ties.h),
 // evaluate again, and run the result integer-only (models/transforms/integer_model.h) beside its
 // simulation. Output directory: config.json, metrics.csv, quantized.ckpt, summary.json,
-// accuracy.{txt,csv,json}.
+// accuracy.{txt,csv,json}, and lowbit.lock, locked while the program runs (core/run_lock.h).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -28,6 +28,7 @@
 #include "apps/train/run_setup.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/run_lock.h"
 #include "data/datasets.h"
 #include "data/split.h"
 #include "models/transforms/integer_model.h"
@@ -109,11 +110,13 @@ int run(QuantizeConfig config) {
   if (!config.data_dir.empty()) train.data_dir = config.data_dir;
   config.resolve(train.model, train.dataset);
   const fs::path out = config.out;
-  LOWBIT_CHECK(config.overwrite || !fs::exists(out / "quantized.ckpt"), out.string(),
-               " already holds a quantized model: pass --overwrite or another --out");
   std::error_code error;
   fs::create_directories(out, error);
   LOWBIT_CHECK(!error, out.string(), ": cannot create the output directory: ", error.message());
+  // Held to the end: a second lowbit-quantize into the same directory stops here (status 2).
+  const RunLock lock(out.string(), "lowbit-quantize");
+  LOWBIT_CHECK(config.overwrite || !fs::exists(out / "quantized.ckpt"), out.string(),
+               " already holds a quantized model: pass --overwrite or another --out");
   const std::string resolved = to_json(config).dump(2);
   std::printf("lowbit-quantize configuration:\n%s\n", resolved.c_str());
   write_file_atomic((out / "config.json").string(), resolved + "\n");

@@ -1,7 +1,7 @@
 // lowbit-train: trains a model of the zoo on a data set. Build data, model, optimizers;
 // for each epoch: train, validate, checkpoint; at the end, test and summarize.
 // Run directory: config.json, metrics.csv, curves.svg, last.ckpt, best.ckpt,
-// test_confusion.csv, summary.json.
+// test_confusion.csv, summary.json, and lowbit.lock, locked while the run lives (core/run_lock.h).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -23,6 +23,7 @@
 #include "core/check.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/run_lock.h"
 #include "data/batch_loader.h"
 #include "data/datasets.h"
 #include "data/split.h"
@@ -293,18 +294,31 @@ int print_summary(const TrainConfig& config, const DatasetInfo& info) {
   return 0;
 }
 
+// A run's configuration and the lock on its directory, held until the run ends.
+struct PreparedRun {
+  TrainConfig config;
+  RunLock lock;
+};
+
 // With --resume, the run's saved configuration with what may change (--epochs, --threads,
 // --data-dir, --out) from `given`; else `given`, unless --out already holds a run. The run
-// directory exists afterwards.
-TrainConfig prepare_run_directory(const CLI::App& app, const TrainConfig& given,
+// directory exists afterwards, and is locked before anything in it is read: a second run, or a
+// --resume of a live one, ends here with status 2.
+PreparedRun prepare_run_directory(const CLI::App& app, const TrainConfig& given,
                                   const ProgramFlags& flags) {
   const fs::path out = given.out;
   const fs::path last = out / "last.ckpt";
-  TrainConfig config = given;
   if (flags.resume) {
     LOWBIT_CHECK(fs::exists(last), last.string(),
                  ": no checkpoint to resume (run without --resume to start)");
-    TrainConfig saved = train_config_from_json(read_training_checkpoint(last.string()).config);
+  } else {
+    std::error_code error;
+    fs::create_directories(out, error);
+    LOWBIT_CHECK(!error, out.string(), ": cannot create the run directory: ", error.message());
+  }
+  PreparedRun run{given, RunLock(out.string(), kProgram)};
+  if (flags.resume) {
+    TrainConfig saved = read_training_checkpoint(last.string()).config;
     // --model and --dataset may be left out (the run knows them); given, they must match it.
     const bool model_given = app.count("--model") > 0, dataset_given = app.count("--dataset") > 0;
     LOWBIT_CHECK((!model_given || saved.model == given.model) &&
@@ -317,17 +331,14 @@ TrainConfig prepare_run_directory(const CLI::App& app, const TrainConfig& given,
     if (app.count("--threads") > 0) saved.threads = given.threads;
     if (app.count("--data-dir") > 0) saved.data_dir = given.data_dir;
     saved.out = given.out;
-    config = saved;
-    set_num_threads(config.threads);
+    run.config = saved;
+    set_num_threads(run.config.threads);
   } else {
     LOWBIT_CHECK(flags.overwrite || !fs::exists(last), out.string(),
                  " already holds a run (last.ckpt): continue it with --resume, or pass --overwrite "
                  "or another --out");
   }
-  std::error_code error;
-  fs::create_directories(out, error);
-  LOWBIT_CHECK(!error, out.string(), ": cannot create the run directory: ", error.message());
-  return config;
+  return run;
 }
 
 }  // namespace
@@ -356,6 +367,7 @@ int main(int argc, char** argv) {
     const DatasetInfo& info = dataset_info(config.dataset);  // an unknown data set fails here
     if (flags.summary_only) return print_summary(config, info);
     model_entry(config.model);  // an unknown name fails here, before any data is read
-    return run(prepare_run_directory(app, config, flags), flags.resume, flags.stop_after);
+    const PreparedRun prepared = prepare_run_directory(app, config, flags);
+    return run(prepared.config, flags.resume, flags.stop_after);
   });
 }

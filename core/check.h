@@ -6,11 +6,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/printable.h"
+
 namespace lowbit {
 
+// The message keeps its control bytes escaped (\x00, \x0a): it often quotes a name read from a
+// file, and a NUL or a newline there would cut or split the one line the programs print.
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  explicit Error(const std::string& message) : std::runtime_error(escape_control_bytes(message)) {}
 };
 
 namespace detail {

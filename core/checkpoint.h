@@ -31,8 +31,11 @@ struct Checkpoint {
 constexpr uint32_t kCheckpointVersion = 1;
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
-// Throws lowbit::Error naming the file on a missing file, wrong magic number, unknown
-// version, truncation or checksum mismatch.
+// Throws lowbit::Error naming the file (and the tensor or entry) on a missing file or one that is
+// not regular (a directory, a FIFO, /dev/zero), a wrong magic number, an unknown version,
+// truncation, a checksum mismatch or a size the file cannot hold. The magic number and the size are
+// checked before the body is read, the checksum is computed in pieces, and no size is allocated
+// before the file is known to hold it: memory stays within the file's size.
 Checkpoint load_checkpoint(const std::string& path);
 
 }  // namespace lowbit

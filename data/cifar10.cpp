@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include "core/check.h"
+#include "core/input_file.h"
 
 namespace lowbit {
 namespace {
@@ -13,25 +13,16 @@ namespace {
 constexpr int64_t kSide = 32, kChannels = 3, kImageBytes = kChannels * kSide * kSide,
                   kRecordBytes = 1 + kImageBytes;
 constexpr int kNumClasses = 10;
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  LOWBIT_CHECK(std::filesystem::is_regular_file(path), path,
-               ": file not found (a CIFAR-10 binary batch)");
-  std::ifstream in(path, std::ios::binary);
-  LOWBIT_CHECK(in.good(), path, ": cannot open");
-  std::vector<uint8_t> bytes(std::filesystem::file_size(path));
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  LOWBIT_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), path, ": read ",
-               in.gcount(), " of ", bytes.size(), " bytes");
-  return bytes;
-}
+constexpr const char* kWhat = "a CIFAR-10 binary batch";
 
 // Appends the records of one batch file to d.
 void append_batch(const std::string& path, Dataset& d) {
-  const std::vector<uint8_t> bytes = read_file(path);
-  LOWBIT_CHECK(!bytes.empty() && bytes.size() % kRecordBytes == 0, path, ": ", bytes.size(),
+  InputFile file(path, kWhat);
+  // The size first: a file that is not a whole number of records is refused before it is read.
+  LOWBIT_CHECK(file.size() > 0 && file.size() % kRecordBytes == 0, path, ": ", file.size(),
                " bytes, expected a positive multiple of ", kRecordBytes,
                " (CIFAR-10 records of 1 label + 3072 pixel bytes; truncated or not a batch file)");
+  const std::vector<uint8_t> bytes = file.read_all();
   const size_t records = bytes.size() / kRecordBytes;
   const size_t first = d.labels.size();
   d.labels.resize(first + records);
@@ -60,14 +51,15 @@ Dataset load_cifar10_binary(const std::string& dir, bool train) {
     files.push_back((root / "test_batch.bin").string());
   }
   // Every batch must be there before any is read: a missing one is an error, never a smaller set.
-  uintmax_t total_bytes = 0;
+  uint64_t total_bytes = 0;
   for (const std::string& file : files) {
-    LOWBIT_CHECK(std::filesystem::is_regular_file(file), file,
+    std::error_code ignored;
+    LOWBIT_CHECK(std::filesystem::exists(file, ignored), file,
                  ": file not found (a CIFAR-10 binary batch; ",
                  train ? "training needs data_batch_1.bin .. data_batch_5.bin"
                        : "the test split is test_batch.bin",
                  ")");
-    total_bytes += std::filesystem::file_size(file);
+    total_bytes += regular_file_size(file, kWhat);  // a directory or a device is refused by name
   }
   Dataset d;
   d.labels.reserve(total_bytes / kRecordBytes);

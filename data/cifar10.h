@@ -11,7 +11,8 @@ namespace lowbit {
 
 // train: dir/data_batch_1.bin .. dir/data_batch_5.bin (10000 records each in the official
 // files); test: dir/test_batch.bin. Throws lowbit::Error with one line naming the file for
-// a missing, empty or truncated batch and for a label outside 0-9.
+// a missing, empty or truncated batch, one that is not a regular file, and a label outside 0-9.
+// A batch's size is checked before it is read.
 Dataset load_cifar10_binary(const std::string& dir, bool train);
 
 // The ten class names, labels 0-9: airplane automobile bird cat deer dog frog horse ship truck.

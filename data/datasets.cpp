@@ -24,8 +24,9 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return s;
 }
 
+// Present at all: a directory or a FIFO in a file's place is then refused by its reader, by name.
 bool exists_maybe_gzipped(const fs::path& path) {
-  return fs::is_regular_file(path) || fs::is_regular_file(path.string() + ".gz");
+  return fs::exists(path) || fs::exists(path.string() + ".gz");
 }
 
 TrainTest load_idx_layout(const DatasetInfo& info, const fs::path& dir) {
@@ -76,7 +77,7 @@ TrainTest load_cifar10_layout(const fs::path& dir) {
 
 TrainTest load_svhn_layout(const fs::path& dir) {
   const fs::path train = dir / "train_32x32.mat", test = dir / "test_32x32.mat";
-  LOWBIT_CHECK(fs::is_regular_file(train) || fs::is_regular_file(test), dir.string(),
+  LOWBIT_CHECK(fs::exists(train) || fs::exists(test), dir.string(),
                ": no SVHN data; expected train_32x32.mat and test_32x32.mat");
   return {load_svhn_mat(train.string()), load_svhn_mat(test.string())};
 }

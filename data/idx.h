@@ -11,13 +11,12 @@ namespace lowbit {
 
 // Reads an image file and its label file into a one-channel Dataset. Either path may end
 // in .gz or name a file whose .gz sibling exists. Throws lowbit::Error with one line
-// naming the file and what was expected (magic number, truncation, count mismatch,
-// label out of range).
+// naming the file and what was expected (magic number, truncation, trailing data, count
+// mismatch, label out of range, a file that is not regular). Both headers are checked
+// before either body is read, a declared size larger than the file can hold is refused
+// before anything is allocated, and a gzip file is inflated no further than its header
+// declares: memory stays within what the headers legitimately imply.
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                  int num_classes = 10);
-
-// The bytes of a file, gunzipped when its name ends in .gz; the plain name falls back
-// to name.gz when only that exists.
-std::vector<uint8_t> read_maybe_gzipped(const std::string& path);
 
 }  // namespace lowbit

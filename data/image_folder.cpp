@@ -1,5 +1,7 @@
-// Image folders: list and sort the files serially, then decode them in parallel, each image
-// into its own slot of the pixel buffer, so that the result is the same on any thread count.
+// Image folders: list and sort the files serially, check every image's header in parallel, then
+// allocate the pixel buffer and decode in parallel, each image into its own slot, so that the
+// result is the same on any thread count and no image's header can make the buffer larger than the
+// images it holds.
 #include "data/image_folder.h"
 
 #include <stb/stb_image.h>
@@ -9,14 +11,18 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include "core/check.h"
+#include "core/input_file.h"
 #include "core/parallel.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;
 namespace {
+
+// The largest side accepted: a plausibility bound on a training image (stb's own is 2^24), so that
+// a header cannot size the pixel buffer at will.
+constexpr int64_t kMaxSide = 8192;
 
 bool is_image_name(const fs::path& path) {
   std::string ext = path.extension().string();
@@ -32,8 +38,9 @@ std::vector<std::string> sorted_entries(const fs::path& dir, bool directories) {
   try {
     for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
       if (is_hidden(entry.path())) continue;
-      if (directories ? entry.is_directory()
-                      : (entry.is_regular_file() && is_image_name(entry.path())))
+      // An image name on something that is not a regular file (a directory, a FIFO, a link to
+      // /dev/zero) is kept, and refused by name when it is read.
+      if (directories ? entry.is_directory() : is_image_name(entry.path()))
         names.push_back(entry.path().filename().string());
     }
   } catch (const fs::filesystem_error& e) {
@@ -43,16 +50,47 @@ std::vector<std::string> sorted_entries(const fs::path& dir, bool directories) {
   return names;
 }
 
-// Reads a whole file into `bytes` (reused between files); false when it cannot be read.
-bool read_file(const std::string& path, std::vector<uint8_t>& bytes) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return false;
-  const std::streamoff size = in.tellg();
-  if (size < 0) return false;
-  bytes.resize(static_cast<size_t>(size));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(bytes.data()), size);
-  return in.gcount() == size;
+// Reads a whole file into `bytes` (reused between files); returns the problem, or "" on success.
+std::string read_file(const std::string& path, std::vector<uint8_t>& bytes) {
+  try {
+    InputFile file(path, "a PNG, JPEG or BMP image");
+    bytes.resize(static_cast<size_t>(file.size()));
+    file.read(bytes.data(), bytes.size());
+    return "";
+  } catch (const Error& e) {  // it names the file and what is wrong
+    return e.what();
+  }
+}
+
+// The format a file's first bytes announce: "PNG", "JPEG", "BMP", or nullptr for none of them.
+const char* image_format(const std::vector<uint8_t>& b) {
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() >= 8 && std::equal(kPng, kPng + 8, b.begin())) return "PNG";
+  if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "JPEG";
+  if (b.size() >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
+  return nullptr;
+}
+
+// Why stb cannot read a file, in the terms of the format its signature names. stb's
+// stbi_info tries every format in turn and leaves the last one's reason ("bad png sig" for a
+// damaged JPEG); stbi_load goes to the format the signature names, and fails in its header before
+// allocating anything. `loaded`: stbi_load failed last, and its reason is the format's own.
+std::string decode_problem(const std::vector<uint8_t>& bytes, int length, bool loaded) {
+  const char* format = image_format(bytes);
+  if (format == nullptr) {
+    static const char kHex[] = "0123456789abcdef";
+    std::string start;
+    for (size_t i = 0; i < std::min<size_t>(bytes.size(), 4); ++i)
+      start += std::string(i ? " " : "") + kHex[bytes[i] >> 4] + kHex[bytes[i] & 15];
+    return concat("not a PNG, JPEG or BMP image: it starts with the bytes ", start);
+  }
+  int w = 0, h = 0, c = 0;
+  stbi_uc* decoded = loaded ? nullptr : stbi_load_from_memory(bytes.data(), length, &w, &h, &c, 0);
+  if (decoded != nullptr) {
+    stbi_image_free(decoded);
+    return concat("a ", format, " header stb_image does not read");
+  }
+  return concat("damaged ", format, ": ", stbi_failure_reason());
 }
 
 uint32_t little_endian_u32(const std::vector<uint8_t>& b, size_t offset) {
@@ -91,27 +129,45 @@ std::string truncation_problem(const std::vector<uint8_t>& b) {
   return "";
 }
 
-// Decodes one file into out (C, H, W); returns the problem, or "" on success.
-std::string decode_into(const std::string& path, int64_t channels, int64_t height, int64_t width,
-                        std::vector<uint8_t>& bytes, uint8_t* out) {
-  if (!read_file(path, bytes)) return concat(path, ": cannot read");
+// Reads a file and its header's height and width; returns the problem, or "" on success.
+std::string read_header(const std::string& path, std::vector<uint8_t>& bytes, int& height,
+                        int& width) {
+  const std::string unreadable = read_file(path, bytes);
+  if (!unreadable.empty()) return unreadable;
   if (bytes.empty()) return concat(path, ": empty file, expected a PNG, JPEG or BMP image");
   const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
-  int w = 0, h = 0, file_channels = 0;
-  // The header first: a wrong size is reported without decoding (or allocating) the image.
-  if (!stbi_info_from_memory(bytes.data(), length, &w, &h, &file_channels))
-    return concat(path, ": cannot decode (", stbi_failure_reason(),
-                  "); expected a PNG, JPEG or BMP image");
+  int channels = 0;
+  if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
+    return concat(path, ": cannot decode (", decode_problem(bytes, length, false), ")");
+  return "";
+}
+
+// Reads a file and checks, without decoding it, that it holds a whole height x width image;
+// returns the problem, or "" on success.
+std::string check_image(const std::string& path, int64_t height, int64_t width,
+                        std::vector<uint8_t>& bytes) {
+  int h = 0, w = 0;
+  const std::string unreadable = read_header(path, bytes, h, w);
+  if (!unreadable.empty()) return unreadable;
   if (h != height || w != width)
     return concat(path, ": image is ", h, "x", w, " (height x width), expected ", height, "x",
                   width);
   const std::string truncated = truncation_problem(bytes);
   if (!truncated.empty()) return concat(path, ": ", truncated);
+  return "";
+}
+
+// Decodes one file into out (C, H, W); returns the problem, or "" on success.
+std::string decode_into(const std::string& path, int64_t channels, int64_t height, int64_t width,
+                        std::vector<uint8_t>& bytes, uint8_t* out) {
+  const std::string problem = check_image(path, height, width, bytes);
+  if (!problem.empty()) return problem;
+  const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
+  int w = 0, h = 0, file_channels = 0;
   stbi_uc* decoded = stbi_load_from_memory(bytes.data(), length, &w, &h, &file_channels,
                                            static_cast<int>(channels));
   if (decoded == nullptr)
-    return concat(path, ": cannot decode (", stbi_failure_reason(),
-                  "); expected a PNG, JPEG or BMP image");
+    return concat(path, ": cannot decode (", decode_problem(bytes, length, true), ")");
   if (h != height || w != width) {
     stbi_image_free(decoded);
     return concat(path, ": decoded to ", h, "x", w, ", expected ", height, "x", width);
@@ -122,6 +178,26 @@ std::string decode_into(const std::string& path, int64_t channels, int64_t heigh
     for (int64_t c = 0; c < channels; ++c) out[c * plane + p] = decoded[p * channels + c];
   stbi_image_free(decoded);
   return "";
+}
+
+// Runs problem_of(i, bytes) for every file in parallel and throws the first problem in file
+// order, so that the error is the same whatever the thread count.
+template <class ProblemOf>
+void for_each_file(const std::vector<std::string>& files, const ProblemOf& problem_of) {
+  const int64_t n = static_cast<int64_t>(files.size());
+  std::vector<std::string> errors(files.size());
+  parallel_for(n, 64, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> bytes;
+    for (int64_t i = begin; i < end; ++i) {
+      const size_t s = static_cast<size_t>(i);
+      try {
+        errors[s] = problem_of(i, bytes);
+      } catch (const std::exception& e) {  // e.g. bad_alloc: never let it leave the parallel region
+        errors[s] = concat(files[s], ": ", e.what());
+      }
+    }
+  });
+  for (const std::string& error : errors) LOWBIT_CHECK(error.empty(), error);
 }
 
 }  // namespace
@@ -153,39 +229,29 @@ Dataset load_image_folder(const std::string& root, int64_t channels, int64_t exp
   int64_t height = expected_side, width = expected_side;
   if (expected_side == 0) {
     std::vector<uint8_t> bytes;
-    int w = 0, h = 0, c = 0;
-    LOWBIT_CHECK(read_file(files[0], bytes), files[0], ": cannot read");
-    const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
-    LOWBIT_CHECK(!bytes.empty() && stbi_info_from_memory(bytes.data(), length, &w, &h, &c),
-                 files[0], ": cannot decode (",
-                 bytes.empty() ? "empty file" : stbi_failure_reason(),
-                 "); expected a PNG, JPEG or BMP image");
+    int h = 0, w = 0;
+    const std::string problem = read_header(files[0], bytes, h, w);
+    LOWBIT_CHECK(problem.empty(), problem);
     height = h;
     width = w;
   }
+  LOWBIT_CHECK(height <= kMaxSide && width <= kMaxSide, expected_side == 0 ? files[0] : root,
+               ": image size ", height, "x", width, " is larger than ", kMaxSide,
+               " per side; expected training images");
+  // Every header before the buffer: one image's header alone must not size it for all of them.
+  for_each_file(files, [&](int64_t i, std::vector<uint8_t>& bytes) {
+    return check_image(files[static_cast<size_t>(i)], height, width, bytes);
+  });
+
   d.channels = channels;
   d.height = height;
   d.width = width;
-  const int64_t n = static_cast<int64_t>(files.size());
   const int64_t image_bytes = d.image_bytes();
-  d.pixels.resize(static_cast<size_t>(n * image_bytes));
-
-  // Each image writes only its own slot and its own error; the first error in file order
-  // is reported, so the outcome is the same whatever the thread count.
-  std::vector<std::string> errors(static_cast<size_t>(n));
-  parallel_for(n, 64, [&](int64_t begin, int64_t end) {
-    std::vector<uint8_t> bytes;
-    for (int64_t i = begin; i < end; ++i) {
-      const size_t s = static_cast<size_t>(i);
-      try {
-        errors[s] = decode_into(files[s], channels, height, width, bytes,
-                                d.pixels.data() + i * image_bytes);
-      } catch (const std::exception& e) {  // e.g. bad_alloc: never let it leave the parallel region
-        errors[s] = concat(files[s], ": ", e.what());
-      }
-    }
+  d.pixels.resize(static_cast<size_t>(static_cast<int64_t>(files.size()) * image_bytes));
+  for_each_file(files, [&](int64_t i, std::vector<uint8_t>& bytes) {
+    return decode_into(files[static_cast<size_t>(i)], channels, height, width, bytes,
+                       d.pixels.data() + i * image_bytes);
   });
-  for (const std::string& error : errors) LOWBIT_CHECK(error.empty(), error);
   return d;
 }
 

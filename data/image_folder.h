@@ -14,8 +14,10 @@ namespace lowbit {
 // files are sorted by name within a class. Every image is decoded to `channels` (1-4;
 // stb converts grey <-> RGB) and must have the size of the first one; expected_side > 0
 // additionally requires expected_side x expected_side. The result does not depend on the
-// thread count. No class folder, an empty class folder, an undecodable, truncated or
-// wrong-size image: lowbit::Error with one line naming the folder or file.
+// thread count. No class folder, an empty class folder, an undecodable (named by the format
+// its signature announces), truncated or wrong-size image, a side above 8192, an image name on
+// something that is not a regular file: lowbit::Error with one line naming the folder or file.
+// Every image's header is checked before the pixel buffer is allocated.
 Dataset load_image_folder(const std::string& root, int64_t channels, int64_t expected_side = 0);
 
 }  // namespace lowbit

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "core/check.h"
+#include "core/input_file.h"
 
 namespace lowbit {
 namespace {
@@ -82,9 +83,18 @@ MatVar read_info(mat_t* mat, const std::string& path, const char* name) {
   return var;
 }
 
-// Reads the data of a variable whose header was checked; error when it is short.
+// Reads the data of a variable whose header was checked; error when it is short, and before
+// anything is allocated when its dims declare more bytes than the file can hold (stored as they
+// are, or compressed: kMaxDeflateRatio times).
 void read_data(mat_t* mat, matvar_t* var, const std::string& path, const char* name,
-               size_t element_bytes) {
+               uint64_t images, uint64_t bytes_per_image, size_t element_bytes,
+               uint64_t file_size) {
+  const bool compressed = var->compression != MAT_COMPRESSION_NONE;
+  const uint64_t can_hold = compressed ? kMaxDeflateRatio * file_size : file_size;
+  LOWBIT_CHECK(images <= can_hold / bytes_per_image, path, ": ", name, " has dims ",
+               dims_string(var), ", ", images, " x ", bytes_per_image, " bytes: more than the ",
+               file_size, " bytes of the file can hold", compressed ? " compressed" : "",
+               " (truncated or corrupt file)");
   const size_t expected = static_cast<size_t>(Mat_VarGetSize(var));
   const int status = Mat_VarReadDataAll(mat, var);
   LOWBIT_CHECK(status == 0 && var->data != nullptr && var->nbytes >= expected &&
@@ -97,9 +107,8 @@ void read_data(mat_t* mat, matvar_t* var, const std::string& path, const char* n
 // and all, so the container is checked here. A v5 file is a 128-byte header (its last two
 // bytes "IM" for little-endian, "MI" for big-endian) and then data elements, each an
 // 8-byte tag (type, byte count) and its bytes; every element must end inside the file.
-void check_mat5_complete(const std::string& path) {
+void check_mat5_complete(const std::string& path, uint64_t size) {
   std::ifstream in(path, std::ios::binary);
-  const uint64_t size = std::filesystem::file_size(path);
   char header[128];
   LOWBIT_CHECK(in.read(header, sizeof header) && size >= 128, path, ": ", size,
                " bytes, too short for a MAT-file header (128)");
@@ -130,12 +139,12 @@ void check_mat5_complete(const std::string& path) {
 }  // namespace
 
 Dataset load_svhn_mat(const std::string& path) {
-  LOWBIT_CHECK(std::filesystem::is_regular_file(path), path,
-               ": file not found (an SVHN .mat file)");
+  // A directory, a FIFO or a device is refused by name before matio opens it.
+  const uint64_t file_size = regular_file_size(path, "an SVHN .mat file");
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   LOWBIT_CHECK(mat != nullptr, path,
                ": cannot open as a MATLAB .mat file (expected the official SVHN format)");
-  if (Mat_GetVersion(mat.get()) == MAT_FT_MAT5) check_mat5_complete(path);
+  if (Mat_GetVersion(mat.get()) == MAT_FT_MAT5) check_mat5_complete(path, file_size);
 
   MatVar x = read_info(mat.get(), path, "X");
   LOWBIT_CHECK(x->class_type == MAT_C_UINT8 && !x->isComplex, path, ": X is ",
@@ -157,8 +166,9 @@ Dataset load_svhn_mat(const std::string& path) {
 
   // matio's own read of the data (Mat_VarRead) would re-parse the header; read into the checked
   // ones.
-  read_data(mat.get(), y.get(), path, "y", Mat_SizeOfClass(y->class_type));
-  read_data(mat.get(), x.get(), path, "X", 1);
+  const size_t label_bytes = Mat_SizeOfClass(y->class_type);
+  read_data(mat.get(), y.get(), path, "y", n, label_bytes, label_bytes, file_size);
+  read_data(mat.get(), x.get(), path, "X", n, kChannels * kSide * kSide, 1, file_size);
 
   Dataset d;
   d.name = "svhn";

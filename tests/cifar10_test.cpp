@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "tests/not_regular_files.h"
 #include "tests/temp_root.h"
 
 using namespace lowbit;
@@ -126,6 +127,14 @@ TEST_CASE("bad CIFAR-10 batches give one line naming the file", "[data][cifar10]
     write(dir / "data_batch_2.bin", bytes);
     CHECK_THROWS_WITH(load_cifar10_binary(dir.string(), true),
                       Catch::Contains("data_batch_2.bin: label 10 in record 1"));
+  }
+  SECTION("a batch that is not a regular file") {
+    const fs::path dir = temp_root.fresh("kinds");
+    write_batches(dir);
+    testing::check_refuses_what_is_not_a_regular_file(
+        dir / "data_batch_3.bin", [&] { load_cifar10_binary(dir.string(), true); });
+    testing::check_refuses_what_is_not_a_regular_file(
+        dir / "test_batch.bin", [&] { load_cifar10_binary(dir.string(), false); });
   }
   SECTION("not a directory") {
     CHECK_THROWS_WITH(load_cifar10_binary("/nonexistent/cifar", true),

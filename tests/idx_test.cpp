@@ -1,16 +1,19 @@
-// IDX loader: small files written here (plain and gzip), every kind of bad file, and the
-// real MNIST in ../shared/data when it is present.
+// IDX loader: small files written here (plain and gzip), every kind of bad file (a gzip bomb,
+// headers promising more than the file holds, paths that are not regular files), and the real
+// MNIST in ../shared/data when it is present.
 #include "data/idx.h"
 
 #include <unistd.h>
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
 
 #include "core/check.h"
+#include "tests/not_regular_files.h"
 
 using namespace lowbit;
 namespace fs = std::filesystem;
@@ -116,4 +119,82 @@ TEST_CASE("the real MNIST files load in full", "[data]") {
   CHECK(histogram[0] == 980);  // the published t10k class counts
   CHECK(histogram[1] == 1135);
   CHECK(std::accumulate(histogram.begin(), histogram.end(), 0) == 10000);
+}
+
+namespace {
+
+// One gzip member holding `bytes`.
+std::string gzip_member(const std::vector<uint8_t>& bytes) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&z, bytes.size()), '\0');
+  z.next_in = const_cast<Bytef*>(bytes.data());
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a gzip bomb is inflated no further than its header declares", "[data][idx]") {
+  const fs::path dir = temp_dir();
+  const std::string labels = write(dir / "bomb_labels.gz", labels_file(0x801, {1, 2}), true);
+  // The header promises 2 images of 28x28 (1568 bytes); the file inflates to 4 GiB of zeros: a
+  // member with the header, then 4096 copies of one member of 1 MiB of zeros (gzip files may be
+  // concatenated), 4 MB on disk.
+  const std::string path = (dir / "t10k-images-idx3-ubyte.gz").string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << gzip_member(images_file(0x803, 2, 28, 28, 0));
+    const std::string zeros = gzip_member(std::vector<uint8_t>(1 << 20));
+    for (int i = 0; i < 4096; ++i) out << zeros;
+  }
+  // Inflating all of it takes seconds and, kept, 4 GiB: the reader stops at byte 1569.
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(load_idx(path, labels),
+                    Catch::Contains("t10k-images-idx3-ubyte.gz: more than the 1568 bytes of pixels "
+                                    "its header declares (trailing data; not read further)"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+  fs::remove(path);
+}
+
+TEST_CASE("an IDX header is checked against what its file can hold before anything is allocated",
+          "[data][idx]") {
+  const fs::path dir = temp_dir();
+  const std::string lab = write(dir / "labels_2", labels_file(0x801, {1, 2}));
+  // 10^9 images promised by 16 bytes: plain, and compressed (at most 1032 bytes per byte).
+  for (bool gz : {false, true}) {
+    const std::string images =
+        write(dir / (gz ? "billion.gz" : "billion"), images_file(0x803, 1000000000, 28, 28, 0), gz);
+    std::vector<uint8_t> many_labels = labels_file(0x801, {});
+    many_labels[7] = 0, many_labels[6] = 0xCA, many_labels[5] = 0x9A, many_labels[4] = 0x3B;
+    const std::string labels =
+        write(dir / (gz ? "billion_labels.gz" : "billion_labels"), many_labels, gz);
+    CHECK_THROWS_WITH(load_idx(images, labels),
+                      Catch::Contains(images + ": its header declares 1000000000 x 28 x 28 = "
+                                               "784000000000 bytes of pixels, more than the file "
+                                               "can hold"));
+  }
+  // The two headers agree before either body is read.
+  CHECK_THROWS_WITH(load_idx(write(dir / "three", images_file(0x803, 3, 2, 2, 12)), lab),
+                    Catch::Contains("labels_2: 2 labels for 3 images"));
+  // A plain file with bytes past its body.
+  CHECK_THROWS_WITH(load_idx(write(dir / "long", images_file(0x803, 2, 2, 2, 9)), lab),
+                    Catch::Contains("long: more than the 8 bytes of pixels its header declares"));
+}
+
+TEST_CASE("an IDX path that is not a regular file is refused by name", "[data][idx]") {
+  const fs::path dir = temp_dir() / "kinds";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string lab = write(dir / "labels", labels_file(0x801, {1, 2}));
+  testing::check_refuses_what_is_not_a_regular_file(
+      dir / "images", [&] { load_idx((dir / "images").string(), lab); });
+  // The .gz a plain name falls back to is refused the same way.
+  testing::check_refuses_what_is_not_a_regular_file(
+      dir / "fifo.gz", [&] { load_idx((dir / "fifo").string(), lab); });
 }

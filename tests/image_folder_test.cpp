@@ -11,6 +11,7 @@
 
 #include "core/check.h"
 #include "core/parallel.h"
+#include "tests/not_regular_files.h"
 #include "tests/temp_root.h"
 
 using namespace lowbit;
@@ -220,6 +221,49 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     write_bytes(root / "b" / "2.bmp", bytes);
     CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
                       Catch::Contains("b/2.bmp: truncated BMP"));
+  }
+  SECTION("damaged JPEG") {
+    // The frame header's length made impossible: stbi_info tries every format and would name the
+    // last one ("bad png sig"); the message names the JPEG's own fault.
+    write_jpg(root / "b" / "2.jpg", 3, 4, 4);
+    std::vector<uint8_t> bytes = read_bytes(root / "b" / "2.jpg");
+    size_t sof = 2;
+    while (sof + 1 < bytes.size() && !(bytes[sof] == 0xFF && bytes[sof + 1] == 0xC0)) ++sof;
+    REQUIRE(sof + 3 < bytes.size());
+    bytes[sof + 2] = 0, bytes[sof + 3] = 2;  // a frame header of 2 bytes: too short
+    write_bytes(root / "b" / "2.jpg", bytes);
+    CHECK_THROWS_WITH(
+        load_image_folder(root.string(), 3),
+        Catch::Contains("b/2.jpg: cannot decode (damaged JPEG: ") && !Catch::Contains("png"));
+  }
+  SECTION("not an image at all") {
+    write_bytes(root / "b" / "2.png", {'<', 'h', 't', 'm', 'l', '>'});
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("b/2.png: cannot decode (not a PNG, JPEG or BMP image: it "
+                                      "starts with the bytes 3c 68 74 6d)"));
+  }
+  SECTION("an image name on what is not a regular file") {
+    // Each is refused by name rather than passed over (or, for a FIFO, blocked on).
+    testing::check_refuses_what_is_not_a_regular_file(root / "b" / "2.png",
+                                                      [&] { load_image_folder(root.string(), 3); });
+  }
+  SECTION("a header declaring an implausible size") {
+    // PNG's IHDR follows the 8-byte signature and the chunk's length and type: width at 16.
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "1.png");
+    bytes[16] = 0, bytes[17] = 1, bytes[18] = 0, bytes[19] = 0;  // 65536 wide
+    write_bytes(root / "a" / "1.png", bytes);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/1.png: image size 4x65536 is larger than 8192 per side"));
+  }
+  SECTION("every header is checked before the pixel buffer is sized by the first") {
+    // The first image says 6000x6000: sized by it alone, the buffer would be 2 x 108 MB; the
+    // second image's header refuses the folder first.
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "1.png");
+    bytes[18] = 0x17, bytes[19] = 0x70, bytes[22] = 0x17, bytes[23] = 0x70;  // 6000 x 6000
+    write_bytes(root / "a" / "1.png", bytes);
+    CHECK_THROWS_WITH(
+        load_image_folder(root.string(), 3),
+        Catch::Contains("b/1.png: image is 4x4 (height x width), expected 6000x6000"));
   }
   SECTION("empty class folder") {
     fs::create_directories(root / "c");

@@ -262,7 +262,7 @@ TEST_CASE("lowbit-import refuses bad input with one line and writes nothing", "[
   expect_error(run_command(f.import("--dataset imagenet --out " + out.string())), "imagenet");
   expect_error(run_command(std::string(LOWBIT_IMPORT_BIN) + " " + (dir / "none.onnx").string() +
                            " --dataset mnist --out " + out.string()),
-               "none.onnx: no such file");
+               "none.onnx: file not found");
   const fs::path junk = dir / "junk.onnx";
   std::ofstream(junk) << "not a protobuf at all";
   expect_error(run_command(std::string(LOWBIT_IMPORT_BIN) + " " + junk.string() +

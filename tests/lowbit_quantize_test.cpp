@@ -4,6 +4,8 @@
 // agreeing with the simulated ones, 8 bits close to float, the quantized
 // checkpoint rebuilding the fine-tuned model (lowbit-eval runs it, also integer-only), and one-line
 // errors with exit status 2.
+#include <unistd.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -20,6 +22,7 @@
 #include "apps/train/run_setup.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/run_lock.h"
 #include "data/datasets.h"
 #include "tests/program_runs.h"
 #include "tests/temp_root.h"
@@ -210,4 +213,17 @@ TEST_CASE("lowbit-quantize: bad flags and files give one line and exit status 2"
   const CommandResult missing =
       run_command(bin + " --checkpoint " + (out / "missing.ckpt").string());
   CHECK(std::count(missing.output.begin(), missing.output.end(), '\n') == 1);
+  // An output directory another process writes (here this one, as a live lowbit-quantize would)
+  // is refused with the holder's pid, before anything is written to it.
+  const fs::path busy = t.root.fresh("busy");
+  {
+    const lowbit::RunLock live(busy.string(), "lowbit-quantize");
+    const CommandResult r = run_command(t.quantize("--epochs 0 --out " + busy.string()));
+    CHECK(r.status == 2);
+    CHECK(r.output == "lowbit-quantize: " + busy.string() +
+                          ": in use by another run (lowbit-quantize pid " +
+                          std::to_string(::getpid()) + " holds " + (busy / "lowbit.lock").string() +
+                          "); wait for it to end, or write to another directory\n");
+    CHECK_FALSE(fs::exists(busy / "config.json"));
+  }
 }

@@ -14,6 +14,7 @@
 
 #include "apps/common/html_report.h"
 #include "core/rng.h"
+#include "core/run_lock.h"
 #include "tests/program_runs.h"
 
 namespace fs = std::filesystem;
@@ -174,6 +175,8 @@ TEST_CASE("a resumed lowbit-train run ends with the same numbers as an uninterru
   run_command(f.train("--epochs 3 --out " + killed.string()) + " > " + log +
               " 2>&1 & sleep 0.6; kill -9 $! 2>/dev/null; wait");
   const bool saved = fs::exists(killed / "last.ckpt");
+  // The killed run's lock file stays, naming a dead pid; its lock went with the process.
+  if (saved) CHECK(fs::exists(killed / "lowbit.lock"));
   const CommandResult after = run_command(
       f.train("--epochs 3 --out " + killed.string() + (saved ? " --resume" : " --overwrite")));
   INFO(after.output);
@@ -502,4 +505,61 @@ TEST_CASE("lowbit-train takes its recipe's values for every flag not given and l
   CHECK(unknown.output.find("--recipe fast: unknown recipe; known recipes: lenet5,") !=
         std::string::npos);
   CHECK(unknown.output.find("configuration") == std::string::npos);
+}
+
+TEST_CASE(
+    "a run directory is locked: a second run or a --resume of a live run exits 2 naming the "
+    "holder",
+    "[apps][train]") {
+  Fixture f;
+  const fs::path out = f.root / "locked", lock_file = out / "lowbit.lock";
+  fs::create_directories(out);
+  const std::string pid = std::to_string(::getpid());
+  const std::string refused = "lowbit-train: " + out.string() + ": in use by another run (" +
+                              "lowbit-train pid " + pid + " holds " + lock_file.string() +
+                              "); wait for it to end, or write to another directory\n";
+  {
+    // This process holds the lock as a live run does.
+    const lowbit::RunLock live(out.string(), "lowbit-train");
+    const CommandResult second = run_command(f.train("--epochs 1 --out " + out.string()));
+    CHECK(second.status == 2);
+    CHECK(second.output == refused);
+    std::ofstream(out / "last.ckpt") << "the live run's";  // read only once the lock is taken
+    for (const char* flags : {"--resume", "--overwrite --epochs 1"}) {
+      const CommandResult r = run_command(f.train(std::string(flags) + " --out " + out.string()));
+      INFO(flags);
+      CHECK(r.status == 2);
+      CHECK(r.output == refused);
+    }
+    CHECK_FALSE(fs::exists(out / "config.json"));  // nothing of the live run was touched
+  }
+  // A stale lock file (its pid dead, its lock gone with it) blocks neither a start nor a --resume:
+  // both get as far as the data and the checkpoint.
+  const std::string dead = run_command("sh -c 'echo $$'").output;
+  std::ofstream(lock_file) << std::stoi(dead) << " lowbit-train\n";
+  const CommandResult resumed = run_command(f.train("--resume --out " + out.string()));
+  CHECK(resumed.status == 2);
+  CHECK(resumed.output.find("last.ckpt: not a lowbit checkpoint") != std::string::npos);
+  const CommandResult started =
+      run_command(std::string(LOWBIT_TRAIN_BIN) + " --model lenet5 --dataset mnist --data-dir " +
+                  (f.root / "nowhere").string() + " --overwrite --out " + out.string());
+  CHECK(started.status == 2);
+  CHECK(started.output.find("nowhere: no such directory") != std::string::npos);
+
+  // Two runs started at once into one directory, with different seeds: one trains, the other
+  // exits 2 naming it (they used to both end with 0 and leave a mix of the two).
+  const fs::path both = f.root / "both";
+  const std::string a = f.train("--epochs 1 --out " + both.string());
+  std::string b = a;
+  b.replace(b.find("--seed 3"), 8, "--seed 4");
+  const CommandResult race =
+      run_command("(" + a + " > " + (f.root / "a.log").string() + " 2>&1; echo a=$?) & (" + b +
+                  " > " + (f.root / "b.log").string() + " 2>&1; echo b=$?) & wait");
+  INFO(race.output);
+  const bool a_won = race.output.find("a=0") != std::string::npos;
+  CHECK(race.output.find(a_won ? "b=2" : "a=2") != std::string::npos);
+  CHECK(race.output.find(a_won ? "a=0" : "b=0") != std::string::npos);
+  const std::string loser = read_text(f.root / (a_won ? "b.log" : "a.log"));
+  CHECK(loser.find(": in use by another run (lowbit-train pid ") != std::string::npos);
+  CHECK(nlohmann::json::parse(read_text(both / "config.json"))["seed"] == (a_won ? 3 : 4));
 }

@@ -27,6 +27,7 @@
 #include "layers/pooling.h"
 #include "layers/reshape.h"
 #include "tests/gradcheck.h"
+#include "tests/not_regular_files.h"
 #include "tests/onnx_graph_writer.h"
 #include "tests/program_runs.h"
 #include "tests/temp_root.h"
@@ -214,7 +215,11 @@ TEST_CASE("ONNX import refuses what lowbit cannot compute, naming the node", "[o
     const std::string path = (temp_root.dir("bad") / "not.onnx").string();
     std::ofstream(path) << "this is not a protobuf";
     CHECK_THROWS_WITH(import_onnx(path), Catch::Contains("not an ONNX model"));
-    CHECK_THROWS_WITH(import_onnx(path + ".missing"), Catch::Contains("no such file"));
+    CHECK_THROWS_WITH(import_onnx(path + ".missing"),
+                      Catch::Contains("not.onnx.missing: file not found"));
+    // /dev/zero would be read until memory runs out: refused by kind, as a FIFO or a directory.
+    const std::filesystem::path odd = temp_root.dir("bad") / "odd.onnx";
+    testing::check_refuses_what_is_not_a_regular_file(odd, [&] { import_onnx(odd.string()); });
   }
 }
 

@@ -1,6 +1,7 @@
 // lowbit-ptq end to end, as a user runs it: a LeNet-5 checkpoint and a small MNIST-format
 // test set written here, a short sweep that must write every table, figure and the report
 // (well-formed), and bad flags and files refused with one line and exit status 2.
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "apps/train/train_config.h"
 #include "apps/train/training_checkpoint.h"
 #include "core/rng.h"
+#include "core/run_lock.h"
 #include "data/datasets.h"
 #include "tests/program_runs.h"
 #include "tests/temp_root.h"
@@ -128,4 +130,14 @@ TEST_CASE("lowbit-ptq refuses bad flags and files with one line and status 2", "
                            (f.root.dir("x") / "missing.ckpt").string()),
                "missing.ckpt");
   expect_error(run_command(std::string(LOWBIT_PTQ_BIN)), "--checkpoint");
+  // An output directory another process writes (here this one, as a live lowbit-ptq would) is
+  // refused with the holder's pid.
+  const fs::path busy = f.root.fresh("busy");
+  const RunLock live(busy.string(), "lowbit-ptq");
+  const CommandResult r = run_command(f.ptq("--out " + busy.string()));
+  CHECK(r.status == 2);
+  CHECK(r.output == "lowbit-ptq: " + busy.string() + ": in use by another run (lowbit-ptq pid " +
+                        std::to_string(::getpid()) + " holds " + (busy / "lowbit.lock").string() +
+                        "); wait for it to end, or write to another directory\n");
+  CHECK_FALSE(fs::exists(busy / "ptq.csv"));
 }

@@ -147,6 +147,22 @@ TEST_CASE("quantize_model: errors", "[quantize_model]") {
   save_checkpoint(path, other);
   CHECK_THROWS_WITH(load_quantized_checkpoint(path),
                     Catch::Contains(path) && Catch::Contains("not a lowbit-quantize checkpoint"));
+  // A value of the wrong type is named with the file and its key.
+  Checkpoint typed;
+  typed.config = R"({"format": "lowbit-quantize", "train_config": {"augment": 1}})";
+  save_checkpoint(path, typed);
+  CHECK_THROWS_WITH(load_quantized_checkpoint(path),
+                    path + ": key /train_config/augment: type must be boolean, but is number");
+  nlohmann::json quantize = to_json(QuantizeConfig{});
+  quantize["bits"] = "8";
+  typed.config = nlohmann::json{
+      {"format", "lowbit-quantize"},
+      {"train_config", to_json(train)},
+      {"quantize_config",
+       quantize}}.dump();
+  save_checkpoint(path, typed);
+  CHECK_THROWS_WITH(load_quantized_checkpoint(path),
+                    path + ": key /quantize_config/bits: type must be number, but is string");
   Rng rng(1);
   auto model = build_model(train, dataset_info("mnist"));
   CHECK_THROWS_WITH(freeze_all_but_scales(*model), Catch::Contains("no quantizer scales"));

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "tests/not_regular_files.h"
 #include "tests/temp_root.h"
 
 using namespace lowbit;
@@ -171,4 +172,42 @@ TEST_CASE("bad SVHN files give one line naming the file", "[data][svhn]") {
     fs::resize_file(path, 60);  // inside the 128-byte header
     CHECK_THROWS_WITH(load_svhn_mat(path), Catch::Contains("cut.mat: "));
   }
+}
+
+TEST_CASE("an SVHN file's dims are checked against what the file can hold before reading",
+          "[data][svhn]") {
+  std::vector<uint8_t> x = column_major_x(2);
+  std::vector<double> y = {1, 2};
+  // Uncompressed, the dims are plain int32s in the file: (2, 1) for y, (32, 32, 3, 2) for X,
+  // each after its tag (type miINT32 = 5, byte count).
+  const std::string path = write_mat("huge.mat",
+                                     {{"X", MAT_C_UINT8, MAT_T_UINT8, {32, 32, 3, 2}, x.data()},
+                                      {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, {2, 1}, y.data()}},
+                                     MAT_COMPRESSION_NONE);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto patch = [&bytes](const std::vector<int32_t>& from, const std::vector<int32_t>& to) {
+    const std::string a(reinterpret_cast<const char*>(from.data()), from.size() * 4),
+        b(reinterpret_cast<const char*>(to.data()), to.size() * 4);
+    const size_t at = bytes.find(a);
+    REQUIRE(at != std::string::npos);
+    REQUIRE(bytes.find(a, at + 1) == std::string::npos);
+    bytes.replace(at, b.size(), b);
+  };
+  // 10^8 images promised by a file of 7 KB.
+  patch({5, 16, 32, 32, 3, 2}, {5, 16, 32, 32, 3, 100000000});
+  patch({5, 8, 2, 1}, {5, 8, 100000000, 1});
+  std::ofstream(path, std::ios::binary) << bytes;
+  CHECK_THROWS_WITH(load_svhn_mat(path),
+                    Catch::Contains("huge.mat: y has dims (100000000, 1), 100000000 x 8 bytes: "
+                                    "more than the ") &&
+                        Catch::Contains("bytes of the file can hold"));
+}
+
+TEST_CASE("an SVHN path that is not a regular file is refused by name", "[data][svhn]") {
+  const fs::path path = temp_root.fresh("kinds") / "train_32x32.mat";
+  testing::check_refuses_what_is_not_a_regular_file(path, [&] { load_svhn_mat(path.string()); });
 }

@@ -3,6 +3,7 @@
 
 #include "apps/common/cli_main.h"
 #include "apps/common/flags.h"
+#include "apps/common/json_error.h"
 
 namespace lowbit {
 
@@ -84,13 +85,13 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(QuantizeConfig, checkpoint, data_dir, out, bi
 
 nlohmann::json to_json(const QuantizeConfig& c) { return nlohmann::json(c); }
 
-QuantizeConfig quantize_config_from_json(const nlohmann::json& j) {
+QuantizeConfig quantize_config_from_json(const nlohmann::json& j, const std::string& where) {
   // Every key is required but tie_images: checkpoints written before the rounding-tie clearance
   // have none, and ran without it (0, not today's default).
-  if (j.contains("tie_images")) return j.get<QuantizeConfig>();
+  if (!j.is_object() || j.contains("tie_images")) return read_json_record<QuantizeConfig>(j, where);
   nlohmann::json with_ties = j;
   with_ties["tie_images"] = 0;
-  return with_ties.get<QuantizeConfig>();
+  return read_json_record<QuantizeConfig>(with_ties, where);
 }
 
 }  // namespace lowbit

@@ -43,6 +43,8 @@ struct QuantizeConfig {
 void add_quantize_flags(CLI::App& app, QuantizeConfig& config);
 
 nlohmann::json to_json(const QuantizeConfig& config);
-QuantizeConfig quantize_config_from_json(const nlohmann::json& j);
+// A missing key or a value of the wrong type: lowbit::Error naming the key ("key
+// <where>/bits: ..."; where: j's JSON pointer).
+QuantizeConfig quantize_config_from_json(const nlohmann::json& j, const std::string& where = "");
 
 }  // namespace lowbit

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "apps/common/json_error.h"
 #include "apps/train/imported_model.h"
 #include "apps/train/run_setup.h"
 #include "core/check.h"
@@ -105,9 +106,10 @@ QuantizedModel load_quantized_checkpoint(const std::string& path) {
     LOWBIT_CHECK(config.value("format", std::string()) == kFormat,
                  "not a lowbit-quantize checkpoint (format '",
                  config.value("format", std::string()), "')");
-    TrainConfig train = train_config_from_json(config.at("train_config"));
+    TrainConfig train = train_config_from_json(config.at("train_config"), "/train_config");
     train.onnx_graph = onnx_graph_blob(c);
-    const QuantizeConfig quantize = quantize_config_from_json(config.at("quantize_config"));
+    const QuantizeConfig quantize =
+        quantize_config_from_json(config.at("quantize_config"), "/quantize_config");
     const DatasetInfo& info = dataset_info(train.dataset);
     model = build_model(train, info);
     // A file from before module paths keys the layers by their old paths ("0", "stem.0").
@@ -128,7 +130,8 @@ QuantizedModel load_quantized_checkpoint(const std::string& path) {
     q.model->eval();
     return q;
   } catch (const nlohmann::json::exception& e) {
-    throw Error(concat(path, ": not a lowbit-quantize checkpoint (", e.what(), ")"));
+    throw Error(concat(
+        path, ": not a lowbit-quantize checkpoint (its configuration: ", json_error_text(e), ")"));
   } catch (const Error& e) {
     const bool neither = naming == EntryNaming::kNeither && model;
     throw Error(concat(path, ": ", e.what(), neither ? legacy_naming_hint(*model) : ""));

@@ -1,11 +1,10 @@
 // The confusion matrix's sums and its CSV, written and strictly read back.
 #include "apps/train/confusion_matrix.h"
 
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "core/check.h"
+#include "core/input_file.h"
 
 namespace lowbit {
 
@@ -128,13 +127,9 @@ ConfusionMatrix parse_confusion_csv(const std::string& csv, const std::string& s
 }
 
 ConfusionMatrix read_confusion_csv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  LOWBIT_CHECK(in.good() && !std::filesystem::is_directory(path), path,
-               ": cannot be read; expected a confusion matrix as CSV");
-  std::stringstream text;
-  text << in.rdbuf();
-  LOWBIT_CHECK(!in.bad(), path, ": read failed; expected a confusion matrix as CSV");
-  return parse_confusion_csv(text.str(), path);
+  // A regular file only: /dev/zero would be read forever, a FIFO would block.
+  const std::vector<uint8_t> bytes = InputFile(path, "a confusion matrix as CSV").read_all();
+  return parse_confusion_csv(std::string(bytes.begin(), bytes.end()), path);
 }
 
 }  // namespace lowbit

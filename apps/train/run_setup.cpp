@@ -100,9 +100,14 @@ std::shared_ptr<Module> load_teacher(const TrainConfig& config) {
 
 TrainedModel load_trained_model(const std::string& checkpoint) {
   LoadedRun run = read_training_checkpoint(checkpoint);
-  TrainedModel t{train_config_from_json(run.config), std::move(run.progress), nullptr};
+  TrainedModel t{std::move(run.config), std::move(run.progress), nullptr};
   t.config.onnx_graph = run.onnx_graph;
-  t.model = build_model(t.config, dataset_info(t.config.dataset));
+  try {
+    t.model = build_model(t.config, dataset_info(t.config.dataset));
+  } catch (const std::exception& e) {  // a stored value no flag could have given
+    throw Error(
+        concat(checkpoint, ": cannot rebuild the model of its configuration (", e.what(), ")"));
+  }
   restore_training_checkpoint(checkpoint, *t.model, {}, false, t.config.weight_min_exp);
   return t;
 }

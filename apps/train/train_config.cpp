@@ -5,9 +5,18 @@
 
 #include "apps/common/cli_main.h"
 #include "apps/common/flags.h"
+#include "apps/common/json_error.h"
+#include "core/check.h"
 #include "layers/quant/pow2_activation.h"
 
 namespace lowbit {
+namespace {
+
+// The range of --width-multiplier, also required of a configuration read back from a checkpoint:
+// the model's size grows with its square, and a file must not be able to ask for any size.
+constexpr double kMinWidthMultiplier = 0.05, kMaxWidthMultiplier = 4.0;
+
+}  // namespace
 
 void TrainConfig::resolve() {
   // DST needs Adam's rate 10x above its default: a grid weight jumps with probability about
@@ -62,7 +71,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--step-gamma", c.step_gamma, "step schedule: decay factor")
       ->check(real_range(0.0, 1.0));
   app.add_option("--width-multiplier", c.width_multiplier, "mobilenetv2 width multiplier")
-      ->check(real_range(0.05, 4.0));
+      ->check(real_range(kMinWidthMultiplier, kMaxWidthMultiplier));
   app.add_flag("--zero-init-residual", c.zero_init_residual,
                "ResNets: start the last BN scale of every residual branch at 0, so that each block "
                "begins as its "
@@ -219,10 +228,13 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"input_std", c.input_std}};
 }
 
-TrainConfig train_config_from_json(const nlohmann::json& j) {
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& where) {
+  // Not an object, every key would be absent and the run silently the defaults'.
+  LOWBIT_CHECK(j.is_object(), where.empty() ? "" : "key " + where + ": ", "a JSON ", j.type_name(),
+               ", expected an object of settings");
   TrainConfig c;
-  auto get = [&j](const char* key, auto& field) {
-    if (j.contains(key)) j.at(key).get_to(field);
+  auto get = [&j, &where](const char* key, auto& field) {
+    if (j.contains(key)) read_json_key(j, key, field, where);
   };
   get("model", c.model);
   get("dataset", c.dataset);
@@ -281,6 +293,10 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
   get("recalibrate_bn", c.recalibrate_bn);
   get("input_mean", c.input_mean);
   get("input_std", c.input_std);
+  LOWBIT_CHECK(
+      c.width_multiplier >= kMinWidthMultiplier && c.width_multiplier <= kMaxWidthMultiplier,
+      "width_multiplier ", c.width_multiplier, ", expected ", kMinWidthMultiplier, " to ",
+      kMaxWidthMultiplier, " (the range of --width-multiplier)");
   return c;
 }
 

@@ -118,6 +118,9 @@ std::string train_flag_key(const CLI::Option& option);
 std::set<std::string> given_train_flags(const CLI::App& app);
 
 nlohmann::json to_json(const TrainConfig& config);
-TrainConfig train_config_from_json(const nlohmann::json& j);
+// Keys absent from j keep what runs saved before they existed did. j not an object, a value of the
+// wrong type ("key <where>/augment: type must be boolean, but is number"; where: j's JSON pointer)
+// or a width multiplier outside the flag's range: lowbit::Error.
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& where = "");
 
 }  // namespace lowbit

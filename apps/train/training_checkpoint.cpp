@@ -10,6 +10,7 @@
 #include <cstring>
 #include <set>
 
+#include "apps/common/json_error.h"
 #include "apps/train/imported_model.h"
 #include "core/check.h"
 #include "core/checkpoint.h"
@@ -95,16 +96,20 @@ void save_training_checkpoint(const std::string& path, const nlohmann::json& con
 LoadedRun read_training_checkpoint(const std::string& path) {
   const Checkpoint c = load_checkpoint(path);
   LoadedRun run;
+  const char* part = "configuration";
   try {
-    run.config = nlohmann::json::parse(c.config);
+    run.config = train_config_from_json(nlohmann::json::parse(c.config));
+    part = "progress";
     const NamedBlob& blob = c.blob("progress");
-    run.progress = nlohmann::json::parse(blob.bytes.begin(), blob.bytes.end()).get<RunProgress>();
-    run.onnx_graph = onnx_graph_blob(c);
+    run.progress =
+        read_json_record<RunProgress>(nlohmann::json::parse(blob.bytes.begin(), blob.bytes.end()));
   } catch (const nlohmann::json::exception& e) {
-    throw Error(concat(path, ": not a lowbit-train checkpoint (", e.what(), ")"));
+    throw Error(
+        concat(path, ": not a lowbit-train checkpoint (its ", part, ": ", json_error_text(e), ")"));
   } catch (const Error& e) {
-    throw Error(concat(path, ": not a lowbit-train checkpoint (", e.what(), ")"));
+    throw Error(concat(path, ": not a lowbit-train checkpoint (its ", part, ": ", e.what(), ")"));
   }
+  run.onnx_graph = onnx_graph_blob(c);
   return run;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "apps/train/run_log.h"
+#include "apps/train/train_config.h"
 #include "layers/module.h"
 #include "optim/optimizer.h"
 
@@ -33,12 +34,14 @@ void save_training_checkpoint(const std::string& path, const nlohmann::json& con
                               const std::shared_ptr<const std::string>& onnx_graph = nullptr);
 
 struct LoadedRun {
-  nlohmann::json config;
+  TrainConfig config;
   RunProgress progress;
   std::shared_ptr<const std::string> onnx_graph;  // null unless the file has one
 };
 
-// Reads the configuration and progress only (to rebuild the model before loading it).
+// Reads the configuration and progress only (to rebuild the model before loading it). A value of
+// the wrong type, a missing key or text that is not JSON: lowbit::Error naming the file and the
+// key.
 LoadedRun read_training_checkpoint(const std::string& path);
 // Loads the model (and, when given, the optimizers and the global RNG) from the file.
 // Without optimizers, weights stored as grid states are decoded with 2^grid_min_exp as the

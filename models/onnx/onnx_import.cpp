@@ -35,15 +35,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "core/input_file.h"
 #include "layers/activations.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
@@ -894,15 +892,10 @@ OnnxImport import_onnx_bytes(const std::string& bytes, const std::string& source
 }
 
 std::string read_onnx_file(const std::string& path) {
-  std::error_code error;
-  LOWBIT_CHECK(std::filesystem::is_regular_file(path, error), path,
-               ": no such file; expected a .onnx file");
-  std::ifstream in(path, std::ios::binary);
-  LOWBIT_CHECK(in.good(), path, ": cannot open; expected a readable .onnx file");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  LOWBIT_CHECK(!in.bad(), path, ": read error; expected a readable .onnx file");
-  return bytes.str();
+  InputFile file(path, "a .onnx file");  // a directory, a FIFO or a device is refused by name
+  std::string bytes(static_cast<size_t>(file.size()), '\0');
+  file.read(bytes.data(), bytes.size());
+  return bytes;
 }
 
 OnnxImport import_onnx(const std::string& path) {

@@ -26,7 +26,8 @@ struct OnnxImport {
 // that is not an ONNX model, an operator or attribute lowbit has no equivalent of, or weights that
 // do not fit their layer.
 OnnxImport import_onnx(const std::string& path);
-// The bytes of an ONNX file; throws lowbit::Error naming it when it is missing or unreadable.
+// The bytes of an ONNX file; throws lowbit::Error naming it when it is missing, unreadable or not
+// a regular file.
 std::string read_onnx_file(const std::string& path);
 // The same from the serialized bytes of a ModelProto; `source` names them in errors.
 OnnxImport import_onnx_bytes(const std::string& bytes, const std::string& source);
