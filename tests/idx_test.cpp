@@ -7,7 +7,6 @@
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -153,12 +152,11 @@ TEST_CASE("a gzip bomb is inflated no further than its header declares", "[data]
     const std::string zeros = gzip_member(std::vector<uint8_t>(1 << 20));
     for (int i = 0; i < 4096; ++i) out << zeros;
   }
-  // Inflating all of it takes seconds and, kept, 4 GiB: the reader stops at byte 1569.
-  const auto start = std::chrono::steady_clock::now();
+  // Inflating all of it would take seconds and, kept, 4 GiB: the reader stops at byte 1569 and
+  // says so (speed is not timed here: benchmarks measure it).
   CHECK_THROWS_WITH(load_idx(path, labels),
                     Catch::Contains("t10k-images-idx3-ubyte.gz: more than the 1568 bytes of pixels "
                                     "its header declares (trailing data; not read further)"));
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
   fs::remove(path);
 }
 
