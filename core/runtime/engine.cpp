@@ -81,6 +81,10 @@ struct PreparedOp {
   std::vector<uint32_t> correction, tap_correction;
   // kInt8: the offsets z[o] subtracted from the weight codes to fit int8 (empty when all are 0).
   std::vector<int32_t> weight_offsets;
+  // to_fixed and bias per output channel as plain arrays, so that requantize_row vectorizes:
+  // multipliers (0 where to_fixed maps everything to 0), shifts (1 there) and rounding terms.
+  std::vector<int64_t> multiplier, rounding;
+  std::vector<int64_t> shift, bias;
   std::vector<int32_t> depthwise;  // kDepthwise: (kh, kw, C)
 };
 
@@ -230,6 +234,26 @@ std::vector<int16_t> group_weights(const ProductOp& p, int64_t g) {
   return w;
 }
 
+// y[o] = saturate(to_fixed[o](acc[o] + correction[o]) + bias[o]) for o < n, with the
+// accumulator and correction added modulo 2^32 (correction null: none). Branch-free over o, so that
+// the compiler vectorizes it; returns how many values were clamped to int32.
+int64_t requantize_row(const int32_t* acc, const uint32_t* correction, const PreparedOp& prep,
+                       int64_t first, int64_t n, int32_t* y) {
+  const int64_t* m = prep.multiplier.data() + first;
+  const int64_t* r = prep.rounding.data() + first;
+  const int64_t* s = prep.shift.data() + first;
+  const int64_t* b = prep.bias.data() + first;
+  int64_t clamped = 0;
+  for (int64_t o = 0; o < n; ++o) {
+    const uint32_t sum = static_cast<uint32_t>(acc[o]) + (correction ? correction[o] : 0u);
+    const int64_t a = static_cast<int32_t>(sum);
+    const int64_t v = ((a * m[o] + r[o]) >> s[o]) + b[o];
+    clamped += (v > INT32_MAX) | (v < INT32_MIN);
+    y[o] = static_cast<int32_t>(v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : v));
+  }
+  return clamped;
+}
+
 PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
                            const std::vector<int64_t>& out, GemmKernel kernel) {
   PreparedOp prep;
@@ -241,6 +265,14 @@ PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
   }
   prep.group_in = p.in_channels / p.groups;
   prep.group_out = p.out_channels / p.groups;
+  for (int64_t o = 0; o < p.out_channels; ++o) {
+    const FixedPointMultiplier& f = p.to_fixed[static_cast<size_t>(o)];
+    const bool zero = f.multiplier == 0 || f.shift >= 63;  // apply() gives 0: (0 + 1) >> 1
+    prep.multiplier.push_back(zero ? 0 : f.multiplier);
+    prep.shift.push_back(zero ? 1 : f.shift);
+    prep.rounding.push_back(int64_t{1} << ((zero ? 1 : f.shift) - 1));
+    prep.bias.push_back(p.bias[static_cast<size_t>(o)]);
+  }
   if (p.groups > 1 && prep.group_in == 1 && prep.group_out == 1) {
     prep.path = PreparedOp::Path::kDepthwise;
     const int64_t taps = p.kernel_h * p.kernel_w;
@@ -331,9 +363,13 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
   const int64_t n = p.in_channels * prep.height * prep.width;
   const int64_t positions = prep.out_h * prep.out_w, outs = p.out_channels;
   const int32_t low = p.code_low, high = p.code_high;
+  // code(i) = clamp(to_codes(x[i]), low, high), branch-free (to_codes as requantize_row's).
+  const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;
+  const int64_t cm = to_zero ? 0 : p.to_codes.multiplier, cs = to_zero ? 1 : p.to_codes.shift;
+  const int64_t cr = int64_t{1} << (cs - 1);
   auto code = [&](int64_t i) {
-    return static_cast<int32_t>(
-        std::min<int64_t>(std::max<int64_t>(p.to_codes.apply(x[i]), low), high));
+    const int64_t k = (int64_t{x[i]} * cm + cr) >> cs;
+    return static_cast<int32_t>(k < low ? low : (k > high ? high : k));
   };
   using Path = PreparedOp::Path;
   if (prep.path == Path::kInt8) {
@@ -362,32 +398,35 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
   auto requantize = [&](const int32_t* acc, int64_t stride, int64_t first, int64_t count, int64_t b,
                         int64_t e) {
     int64_t local = 0;
-    std::vector<int64_t> outside;  // the taps of position q that read padding
+    std::vector<uint32_t> corrected(prep.correction.empty() ? 0 : static_cast<size_t>(count));
     for (int64_t q = b; q < e; ++q) {
+      const uint32_t* correction = nullptr;
       if (!prep.correction.empty()) {
-        outside.clear();
+        // The whole-window correction, less the taps that read padding (a border position), plus
+        // the weight offsets' term.
+        std::copy_n(prep.correction.data() + first, count, corrected.data());
         const int64_t oy = q / prep.out_w, ox = q % prep.out_w;
-        for (int64_t ky = 0; ky < p.kernel_h; ++ky)
-          for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
-            const int64_t iy = oy * p.stride - p.padding + ky, ix = ox * p.stride - p.padding + kx;
-            if (iy < 0 || iy >= prep.height || ix < 0 || ix >= prep.width)
-              outside.push_back(ky * p.kernel_w + kx);
-          }
-      }
-      for (int64_t o = 0; o < count; ++o) {
-        const int64_t oo = first + o;
-        int32_t a = acc[q * stride + o];
-        if (!prep.correction.empty()) {
-          uint32_t c = prep.correction[static_cast<size_t>(oo)];
-          for (int64_t t : outside) c -= prep.tap_correction[static_cast<size_t>(oo * taps + t)];
-          if (!prep.weight_offsets.empty())
-            c += static_cast<uint32_t>(prep.weight_offsets[static_cast<size_t>(oo)]) *
-                 static_cast<uint32_t>(ws.row_sums[static_cast<size_t>(q)]);
-          a = static_cast<int32_t>(static_cast<uint32_t>(a) + c);
+        const int64_t y0 = oy * p.stride - p.padding, x0 = ox * p.stride - p.padding;
+        if (y0 < 0 || x0 < 0 || y0 + p.kernel_h > prep.height || x0 + p.kernel_w > prep.width)
+          for (int64_t ky = 0; ky < p.kernel_h; ++ky)
+            for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+              const int64_t iy = y0 + ky, ix = x0 + kx;
+              if (iy >= 0 && iy < prep.height && ix >= 0 && ix < prep.width) continue;
+              const int64_t t = ky * p.kernel_w + kx;
+              for (int64_t o = 0; o < count; ++o)
+                corrected[static_cast<size_t>(o)] -=
+                    prep.tap_correction[static_cast<size_t>((first + o) * taps + t)];
+            }
+        if (!prep.weight_offsets.empty()) {
+          const auto sum = static_cast<uint32_t>(ws.row_sums[static_cast<size_t>(q)]);
+          for (int64_t o = 0; o < count; ++o)
+            corrected[static_cast<size_t>(o)] +=
+                static_cast<uint32_t>(prep.weight_offsets[static_cast<size_t>(first + o)]) * sum;
         }
-        y[q * outs + oo] = clamp_counted(
-            p.to_fixed[static_cast<size_t>(oo)].apply(a) + p.bias[static_cast<size_t>(oo)], local);
+        correction = corrected.data();
       }
+      local +=
+          requantize_row(acc + q * stride, correction, prep, first, count, y + q * outs + first);
     }
     if (local) {
 #pragma omp atomic
