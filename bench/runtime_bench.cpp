@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/ptq/ptq_size.h"
 #include "bench/timing.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
@@ -76,12 +77,12 @@ int main(int argc, char** argv) {
   bool sizes = false;
   app.add_flag("--sizes", sizes,
                "instead of speed: each model's packed file size at 8, 4, 3 and 2 bits beside its "
-               "float32 parameters");
+               "float32 parameters and buffers, raw and xz-compressed");
   CLI11_PARSE(app, argc, argv);
   if (quick) reps = 1;
   if (sizes) {
-    std::printf("%-9s %12s %10s %10s %10s %10s\n", "model", "float32 B", "8-bit", "4-bit", "3-bit",
-                "2-bit");
+    std::printf("%-9s %12s %12s %10s %10s %10s %10s\n", "model", "float32 B", "xz float B", "8-bit",
+                "4-bit", "3-bit", "2-bit");
     for (const std::string& name : models) {
       const int64_t channels = name == "lenet5" ? 1 : 3, side = name == "lenet5" ? 28 : 32;
       Rng rng(2);
@@ -91,16 +92,17 @@ int main(int argc, char** argv) {
       std::printf("%-9s", name.c_str());
       for (int b : {8, 4, 3, 2}) {
         Setup s = build(name, b, images);
-        if (float_bytes == 0) {
-          for (const Parameter& p : s.float_model->parameters())
-            float_bytes += 4 * p.tensor.numel();
-          std::printf(" %12lld", static_cast<long long>(float_bytes));
+        if (float_bytes == 0) {  // every parameter and buffer as float32 (apps/ptq/ptq_size.h)
+          const std::vector<uint8_t> floats = float_model_bytes(*s.float_model);
+          float_bytes = static_cast<int64_t>(floats.size());
+          std::printf(" %12lld %12lld", static_cast<long long>(float_bytes),
+                      static_cast<long long>(xz_size(floats)));
         }
         runtime::Program program = s.integer->program();
         program.info.input_dims = {channels, side, side};
         program.info.num_classes = 10;
         const auto bytes = static_cast<double>(runtime::encode_program(program).size());
-        std::printf(" %9.1fx", float_bytes / bytes);
+        std::printf(" %9.1fx", float_bytes / bytes);  // how many times smaller than float32
         std::fflush(stdout);
       }
       std::printf("\n");
