@@ -202,11 +202,7 @@ int run(const ExportConfig& config) {
       {"lowbit_version", kLowbitVersion}};
   options.metadata.insert(options.metadata.end(), m.metadata.begin(), m.metadata.end());
   options.ptq = m.ptq.get();
-  const fs::path parent = fs::path(config.out).parent_path();
-  std::error_code error;
-  if (!parent.empty()) fs::create_directories(parent, error);
-  LOWBIT_CHECK(!error, "--out ", config.out, ": cannot create ", parent.string(), ": ",
-               error.message());
+  create_out_parent(config.out);
   export_onnx(*m.model, options, config.out);
 
   if (!m.metadata.empty()) std::printf("%s\n", m.metadata.front().second.c_str());

@@ -96,11 +96,7 @@ int run(const ImportConfig& config) {
               values_text(info.mean).c_str(), values_text(info.stddev).c_str(),
               config.mean.empty() && config.std.empty() ? " (lowbit's for the data set)" : "");
 
-  const fs::path parent = fs::path(config.out).parent_path();
-  std::error_code error;
-  if (!parent.empty()) fs::create_directories(parent, error);
-  LOWBIT_CHECK(!error, "--out ", config.out, ": cannot create ", parent.string(), ": ",
-               error.message());
+  create_out_parent(config.out);
   save_training_checkpoint(config.out, to_json(run), model, {}, RunProgress{}, run.onnx_graph);
   std::printf("wrote %s; next: lowbit-eval --checkpoint %s\n", config.out.c_str(),
               config.out.c_str());

@@ -9,7 +9,6 @@
 
 #include "apps/common/cli_main.h"
 #include "apps/common/flags.h"
-#include "apps/fat/quantize_model.h"
 #include "apps/pack/packed_model.h"
 #include "core/atomic_file.h"
 #include "core/autograd.h"
@@ -41,9 +40,8 @@ void add_pack_flags(CLI::App& app, PackConfig& c) {
 
 // The file loaded by the runtime and run beside the integer model on random images: throws unless
 // every logit is the same.
-void check_packed(const std::string& checkpoint, const std::string& path) {
-  const QuantizedModel q = load_quantized_checkpoint(checkpoint);
-  IntegerModel integer(*q.model);
+void check_packed(Module& quantized, const std::string& path) {
+  IntegerModel integer(quantized);
   runtime::Engine engine(runtime::read_program_file(path));
   const auto& dims = engine.info().input_dims;
   std::vector<int64_t> shape{8};
@@ -69,13 +67,9 @@ int run(const PackConfig& config) {
                " already exists: pass --overwrite or another --out");
   const PackedModel packed = pack_quantized_checkpoint(config.checkpoint);
   const std::string bytes = runtime::encode_program(packed.program);
-  const fs::path parent = fs::path(config.out).parent_path();
-  std::error_code error;
-  if (!parent.empty()) fs::create_directories(parent, error);
-  LOWBIT_CHECK(!error, "--out ", config.out, ": cannot create ", parent.string(), ": ",
-               error.message());
+  create_out_parent(config.out);
   write_file_atomic(config.out, bytes);
-  check_packed(config.checkpoint, config.out);
+  check_packed(*packed.model, config.out);
   const auto size = static_cast<double>(bytes.size());
   std::printf("%s: %s\n", config.out.c_str(), packed.summary.c_str());
   std::printf(

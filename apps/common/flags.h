@@ -23,6 +23,10 @@ CLI::Option* add_batch_size_flag(CLI::App& app, Int& batch_size,
   return app.add_option("--batch-size", batch_size, help)->check(CLI::Range(Int{1}, Int{65536}));
 }
 
+// Creates the directory that will hold the file `out` (the flag --out of a program that writes one
+// file); lowbit::Error naming --out when it cannot.
+void create_out_parent(const std::string& out);
+
 // --threads N, 0 to 1024 (0: one per core).
 CLI::Option* add_threads_flag(CLI::App& app, int& threads);
 

@@ -20,6 +20,7 @@ PackedModel pack_quantized_checkpoint(const std::string& checkpoint) {
   const IntegerModel integer(*q.model);
   PackedModel packed;
   packed.program = integer.program();
+  packed.model = q.model;
   const DatasetInfo info = run_dataset_info(q.train);
   runtime::ModelInfo& m = packed.program.info;
   m.input_dims = {info.channels, info.side, info.side};

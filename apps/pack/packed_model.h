@@ -3,15 +3,18 @@
 // saying where it came from. lowbit-pack writes it as a .lbm file.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "core/runtime/program.h"
+#include "layers/module.h"
 
 namespace lowbit {
 
 struct PackedModel {
   runtime::Program program;
-  std::string summary;  // "resnet20 on cifar10, 4-bit vector symmetric (lowbit-quantize)"
+  std::shared_ptr<Module> model;  // the quantized model the program was compiled from
+  std::string summary;            // "resnet20 on cifar10, 4-bit vector symmetric (lowbit-quantize)"
   // The model's parameters and buffers as float32, raw and xz-compressed (apps/ptq/ptq_size.h).
   int64_t float_bytes = 0, float_xz_bytes = 0;
 };

@@ -693,14 +693,17 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
         const int64_t d = (axis < 0 ? axis + rank + 1 : axis) - 1;
         int64_t outer = 1;
         for (int64_t j = 0; j < d; ++j) outer *= out[static_cast<size_t>(j)];
+        std::vector<std::vector<int32_t>> parts(op.inputs.size());
+        for (size_t k = 0; k < op.inputs.size(); ++k) {
+          const auto v = static_cast<size_t>(op.inputs[k]);
+          canonical(ws.values[v], value_dims_[v], parts[k]);
+        }
         ws.canonical_b.clear();
         for (int64_t o = 0; o < outer; ++o)
-          for (int32_t v : op.inputs) {
-            const std::vector<int64_t>& dims = value_dims_[static_cast<size_t>(v)];
-            canonical(ws.values[static_cast<size_t>(v)], dims, ws.canonical_a);
-            const int64_t slab = numel(dims) / outer;
-            ws.canonical_b.insert(ws.canonical_b.end(), ws.canonical_a.begin() + o * slab,
-                                  ws.canonical_a.begin() + (o + 1) * slab);
+          for (const std::vector<int32_t>& part : parts) {
+            const int64_t slab = static_cast<int64_t>(part.size()) / outer;
+            ws.canonical_b.insert(ws.canonical_b.end(), part.begin() + o * slab,
+                                  part.begin() + (o + 1) * slab);
           }
         if (out.size() == 3)
           chw_to_hwc(ws.canonical_b.data(), out[0], out[1] * out[2], y.data());
