@@ -14,6 +14,7 @@
 #include "apps/common/cli_main.h"
 #include "apps/train/bn_recalibration.h"
 #include "apps/train/evaluate.h"
+#include "apps/train/imported_model.h"
 #include "apps/train/recipes.h"
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
@@ -358,6 +359,9 @@ int main(int argc, char** argv) {
       std::printf("%s", format_recipe_table().c_str());
       return 0;
     }
+    // An unknown --model named as the flag, before the recipe's merge reads the settings back as
+    // a stored configuration would be.
+    if (config.model != kImportedModel) (void)model_entry(config.model);
     const Recipe& recipe = config.recipe.empty()
                                ? default_recipe(config.model, config.dataset, config.weights)
                                : find_recipe(config.recipe);

@@ -6,6 +6,7 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -137,6 +138,13 @@ NamedTensor read_tensor(Reader& r, const std::string& path, uint64_t index) {
                dims_text(dims), " needs more bytes than the ", r.remaining(), " left in the file");
   t.tensor = Tensor::empty(Shape(std::vector<int64_t>(dims.begin(), dims.end())));
   r.bytes(t.tensor.data(), sizeof(float) * static_cast<size_t>(numel), field + "'s values");
+  // No tensor lowbit writes (weights, BN statistics, optimizer moments, thresholds) is ever NaN or
+  // infinite; one that is would run on, printing "loss nan", and be saved again.
+  const float* values = t.tensor.data();
+  for (uint64_t i = 0; i < numel; ++i) {
+    LOWBIT_CHECK(std::isfinite(values[i]), path, ": ", field, " holds ", values[i], " at element ",
+                 i, "; expected finite values");
+  }
   return t;
 }
 

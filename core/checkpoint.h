@@ -33,7 +33,8 @@ constexpr uint32_t kCheckpointVersion = 1;
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // Throws lowbit::Error naming the file (and the tensor or entry) on a missing file or one that is
 // not regular (a directory, a FIFO, /dev/zero), a wrong magic number, an unknown version,
-// truncation, a checksum mismatch or a size the file cannot hold. The magic number and the size are
+// truncation, a checksum mismatch, a size the file cannot hold or a tensor value that is NaN or
+// infinite (named with its tensor and element). The magic number and the size are
 // checked before the body is read, the checksum is computed in pieces, and no size is allocated
 // before the file is known to hold it: memory stays within the file's size.
 Checkpoint load_checkpoint(const std::string& path);

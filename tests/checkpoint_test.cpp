@@ -6,9 +6,11 @@
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/check.h"
 #include "tests/not_regular_files.h"
@@ -277,4 +279,24 @@ TEST_CASE("names read from a checkpoint are printed whole, control bytes escaped
   Checkpoint c;
   c.tensors.push_back({"w", Tensor::scalar(1)});
   CHECK_THROWS_WITH(c.tensor(std::string("a\nb", 3)), "checkpoint has no tensor 'a\\x0ab'");
+}
+
+TEST_CASE("a tensor holding NaN or an infinity is refused on load, naming it", "[checkpoint]") {
+  const fs::path path = temp_dir() / "nonfinite.ckpt";
+  for (const float bad : {std::nanf(""), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+    Checkpoint c = sample();
+    c.tensors.push_back({"bn.running_var", Tensor::from_vector({3}, {1, 1, 1})});
+    c.tensors.back().tensor.data()[2] = bad;
+    save_checkpoint(path.string(), c);
+    INFO(bad);
+    CHECK_THROWS_WITH(load_checkpoint(path.string()),
+                      Catch::StartsWith(path.string() + ": tensor 'bn.running_var' holds ") &&
+                          Catch::EndsWith(" at element 2; expected finite values"));
+  }
+  // The largest finite values are weights like any other.
+  Checkpoint c = sample();
+  c.tensors.push_back({"big", Tensor::from_vector({2}, {3.4e38f, -3.4e38f})});
+  save_checkpoint(path.string(), c);
+  CHECK(load_checkpoint(path.string()).tensor("big").to_vector()[0] == 3.4e38f);
 }

@@ -109,3 +109,23 @@ TEST_CASE("class_accuracy_json names every class with its accuracy", "[apps][eva
   CHECK(j.at("c").get<double>() == Approx(0.0));
   CHECK_THROWS(class_accuracy_json(e, {"a", "b"}));  // a name for every class
 }
+
+TEST_CASE("logits that overflow float32 stop the evaluation, naming the image",
+          "[apps][evaluate]") {
+  const Dataset data = six_images();
+  Rng rng(11);
+  Sequential model;
+  auto linear = std::make_shared<Linear>(6, 3, true, rng);
+  model.add(std::make_shared<Flatten>()).add(linear);
+  // Weights of 3e38, finite as a damaged or diverged checkpoint may hold them: the first image's
+  // first normalized pixel is -2, and -2 * 3e38 overflows float32 to -inf.
+  for (const Parameter& p : linear->parameters()) {
+    float* w = p.tensor.data();
+    for (int64_t i = 0; i < p.tensor.numel(); ++i) w[i] = 3e38f;
+  }
+  const auto loader = loader_of(data);
+  CHECK_THROWS_WITH(evaluate(model, *loader, 3),
+                    Catch::StartsWith("evaluate: the model's logit ") &&
+                        Catch::Contains(" for image 0 is ") &&
+                        Catch::Contains("expected a finite number"));
+}

@@ -149,7 +149,8 @@ TEST_CASE("quantize_model: errors", "[quantize_model]") {
                     Catch::Contains(path) && Catch::Contains("not a lowbit-quantize checkpoint"));
   // A value of the wrong type is named with the file and its key.
   Checkpoint typed;
-  typed.config = R"({"format": "lowbit-quantize", "train_config": {"augment": 1}})";
+  typed.config =
+      R"({"format": "lowbit-quantize", "train_config": {"model": "lenet5", "dataset": "mnist", "augment": 1}})";
   save_checkpoint(path, typed);
   CHECK_THROWS_WITH(load_quantized_checkpoint(path),
                     path + ": key /train_config/augment: type must be boolean, but is number");

@@ -185,8 +185,10 @@ TEST_CASE("zero-init-residual zeroes the last BN scale of every residual branch 
   TrainConfig lenet = config;
   lenet.model = "lenet5";
   lenet.dataset = "mnist";
-  CHECK_THROWS_WITH(build_model(lenet, dataset_info(lenet.dataset)),
-                    Catch::Contains("--zero-init-residual: lenet5 has no residual"));
+  CHECK_THROWS_WITH(
+      build_model(lenet, dataset_info(lenet.dataset)),
+      Catch::Contains(
+          "zero_init_residual (--zero-init-residual) is set, but lenet5 has no residual"));
 }
 
 TEST_CASE("the saved configuration round-trips the training recipe flags", "[apps]") {

@@ -5,8 +5,11 @@
 #include "apps/train/training_checkpoint.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "apps/train/run_setup.h"
 #include "apps/train/train_config.h"
@@ -108,19 +111,101 @@ TEST_CASE("a stored value no flag could give is refused with the file's name",
   nlohmann::json wide = config;
   wide["width_multiplier"] = 1000;
   rewrite(path, wide);
-  CHECK_THROWS_WITH(
-      read_training_checkpoint(path),
-      Catch::StartsWith(path) && Catch::Contains("width_multiplier 1000, expected 0.05 to 4"));
+  CHECK_THROWS_WITH(read_training_checkpoint(path),
+                    Catch::StartsWith(path) &&
+                        Catch::Contains("key /width_multiplier: 1000 is refused by "
+                                        "--width-multiplier (") &&
+                        Catch::Contains("0.05") && Catch::Contains("4"));
   nlohmann::json unknown = config;
   unknown["model"] = "lenet6";
   rewrite(path, unknown);
   CHECK_THROWS_WITH(load_trained_model(path),
-                    Catch::StartsWith(path + ": cannot rebuild the model of its configuration (") &&
-                        Catch::Contains("lenet6"));
+                    Catch::StartsWith(path) &&
+                        Catch::Contains("key /model: unknown model 'lenet6'; known models: "));
   // Not an object: every key would be absent, and the run the defaults'.
   rewrite(path, nlohmann::json::array());
   CHECK_THROWS_WITH(read_training_checkpoint(path),
                     path +
                         ": not a lowbit-train checkpoint (its configuration: a JSON array, "
                         "expected an object of settings)");
+}
+
+TEST_CASE("every stored value goes through its flag's check, named with the file and the key",
+          "[training_checkpoint]") {
+  const std::string path = saved_run("flags.ckpt");
+  const nlohmann::json config = nlohmann::json::parse(load_checkpoint(path).config);
+  // Each value below has the right JSON type, and its flag refuses it on the command line.
+  const std::vector<std::pair<std::string, nlohmann::json>> refused = {{"weights", "resnet20"},
+                                                                       {"width_multiplier", -1},
+                                                                       {"epochs", 2147483648u},
+                                                                       {"epochs", 2.5},
+                                                                       {"epochs", 0},
+                                                                       {"act", "gelu"},
+                                                                       {"optimizer", "rmsprop"},
+                                                                       {"dataset", "imagenet"},
+                                                                       {"act_bits", 9},
+                                                                       {"dst_th", -0.5},
+                                                                       {"crop_padding", -2},
+                                                                       {"schedule", "exponential"},
+                                                                       {"batch_size", 1u << 20},
+                                                                       {"lr", 1e9},
+                                                                       {"weight_min_exp", 0},
+                                                                       {"recalibrate_bn", -7},
+                                                                       {"act_backward", "ste"}};
+  for (const auto& [key, value] : refused) {
+    nlohmann::json mutant = config;
+    mutant[key] = value;
+    rewrite(path, mutant);
+    INFO(key << " = " << value.dump());
+    const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    CHECK_THROWS_WITH(read_training_checkpoint(path),
+                      Catch::StartsWith(path +
+                                        ": not a lowbit-train checkpoint (its configuration: "
+                                        "key /" +
+                                        key + ": " + text + " is refused by --"));
+  }
+  // 2^31 is named as stored, not as the int it would wrap to.
+  nlohmann::json wraps = config;
+  wraps["epochs"] = 2147483648u;
+  rewrite(path, wraps);
+  CHECK_THROWS_WITH(read_training_checkpoint(path), !Catch::Contains("-2147483648"));
+  // Every run names its model and data set: a missing one is not silently the default.
+  for (const char* key : {"model", "dataset"}) {
+    nlohmann::json missing = config;
+    missing.erase(key);
+    rewrite(path, missing);
+    CHECK_THROWS_WITH(read_training_checkpoint(path),
+                      Catch::Contains(std::string("key /") + key + " missing"));
+  }
+  // The values a run saves, defaults that stand for "resolved later" included, still load.
+  nlohmann::json unresolved = config;
+  unresolved["lr"] = -1;
+  unresolved["weight_decay"] = -1;
+  rewrite(path, unresolved);
+  CHECK(read_training_checkpoint(path).config.lr == -1.0f);
+}
+
+TEST_CASE("a stored zero_init_residual on a model without residual blocks names the setting",
+          "[training_checkpoint]") {
+  const std::string path = saved_run("zero_init.ckpt");
+  nlohmann::json config = nlohmann::json::parse(load_checkpoint(path).config);
+  config["zero_init_residual"] = true;
+  rewrite(path, config);
+  CHECK_THROWS_WITH(load_trained_model(path),
+                    Catch::Contains("zero_init_residual (--zero-init-residual) is set, but lenet5 "
+                                    "has no residual blocks") &&
+                        !Catch::StartsWith("--zero-init-residual"));
+}
+
+TEST_CASE("a checkpoint whose weights are NaN is refused before it runs", "[training_checkpoint]") {
+  const std::string path = saved_run("nan.ckpt");
+  Checkpoint c = load_checkpoint(path);
+  NamedTensor* weight = nullptr;
+  for (NamedTensor& t : c.tensors)
+    if (t.name == "model.conv1.weight") weight = &t;
+  REQUIRE(weight != nullptr);
+  weight->tensor.data()[5] = std::nanf("");
+  save_checkpoint(path, c);
+  CHECK_THROWS_WITH(load_trained_model(path),
+                    Catch::Contains(path + ": tensor 'model.conv1.weight' holds nan at element 5"));
 }

@@ -1,9 +1,12 @@
 // Flag declarations and JSON conversion of QuantizeConfig.
 #include "apps/fat/quantize_config.h"
 
+#include <algorithm>
+
 #include "apps/common/cli_main.h"
 #include "apps/common/flags.h"
 #include "apps/common/json_error.h"
+#include "apps/common/stored_settings.h"
 
 namespace lowbit {
 
@@ -88,10 +91,25 @@ nlohmann::json to_json(const QuantizeConfig& c) { return nlohmann::json(c); }
 QuantizeConfig quantize_config_from_json(const nlohmann::json& j, const std::string& where) {
   // Every key is required but tie_images: checkpoints written before the rounding-tie clearance
   // have none, and ran without it (0, not today's default).
-  if (!j.is_object() || j.contains("tie_images")) return read_json_record<QuantizeConfig>(j, where);
-  nlohmann::json with_ties = j;
-  with_ties["tie_images"] = 0;
-  return read_json_record<QuantizeConfig>(with_ties, where);
+  QuantizeConfig c;
+  if (!j.is_object() || j.contains("tie_images")) {
+    c = read_json_record<QuantizeConfig>(j, where);
+  } else {
+    nlohmann::json with_ties = j;
+    with_ties["tie_images"] = 0;
+    c = read_json_record<QuantizeConfig>(with_ties, where);
+  }
+  // The types are right; now the values, through the very checks of the flags that set them (a
+  // mode "float", 2^31 bits).
+  QuantizeConfig scratch;
+  CLI::App flags;
+  add_quantize_flags(flags, scratch);
+  check_stored_settings(flags, j, to_json(QuantizeConfig{}), where, [](const CLI::Option& option) {
+    std::string key = option.get_name().substr(2);  // "--calibration-images"
+    std::replace(key.begin(), key.end(), '-', '_');
+    return key;
+  });
+  return c;
 }
 
 }  // namespace lowbit

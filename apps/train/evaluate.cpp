@@ -34,6 +34,12 @@ class EvaluationSum {
     loss_sum_ += static_cast<double>(cross_entropy(logits, labels).item()) * static_cast<double>(n);
     for (int64_t i = 0; i < n; ++i) {
       const float* row = logits.data() + i * k;
+      // A NaN or infinite logit would still pick some class: an accuracy that means nothing.
+      for (int64_t c = 0; c < k; ++c) {
+        LOWBIT_CHECK(std::isfinite(row[c]), "evaluate: the model's logit ", c, " for image ",
+                     result_.count + i, " is ", row[c],
+                     "; expected a finite number (the weights or statistics overflow float32)");
+      }
       const int64_t predicted = std::max_element(row, row + k) - row;
       const int64_t truth = labels[static_cast<size_t>(i)];
       correct_ += predicted == truth;

@@ -43,7 +43,9 @@ std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo
                                       ? build_imported_model(config, info)
                                       : make_model(config.model, model_options(config, info), rng);
   if (config.zero_init_residual) {
-    LOWBIT_CHECK(zero_init_residual(*model) > 0, "--zero-init-residual: ", config.model,
+    // Named as the setting, not the flag: a checkpoint's configuration comes here too.
+    LOWBIT_CHECK(zero_init_residual(*model) > 0,
+                 "zero_init_residual (--zero-init-residual) is set, but ", config.model,
                  " has no residual blocks; expected a ResNet (resnet18/20/34/50/56)");
   }
   const float bn_scale = bn_scale_of(config);

@@ -6,8 +6,11 @@
 #include "apps/common/cli_main.h"
 #include "apps/common/flags.h"
 #include "apps/common/json_error.h"
+#include "apps/common/stored_settings.h"
+#include "apps/train/imported_model.h"
 #include "core/check.h"
 #include "layers/quant/pow2_activation.h"
+#include "models/model_zoo.h"
 
 namespace lowbit {
 namespace {
@@ -232,6 +235,10 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
   // Not an object, every key would be absent and the run silently the defaults'.
   LOWBIT_CHECK(j.is_object(), where.empty() ? "" : "key " + where + ": ", "a JSON ", j.type_name(),
                ", expected an object of settings");
+  // Every run ever saved names its model and data set: without them the run would silently be the
+  // defaults'.
+  for (const char* key : {"model", "dataset"})
+    LOWBIT_CHECK(j.contains(key), "key ", where, "/", key, " missing, expected the run's ", key);
   TrainConfig c;
   auto get = [&j, &where](const char* key, auto& field) {
     if (j.contains(key)) read_json_key(j, key, field, where);
@@ -293,10 +300,21 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
   get("recalibrate_bn", c.recalibrate_bn);
   get("input_mean", c.input_mean);
   get("input_std", c.input_std);
-  LOWBIT_CHECK(
-      c.width_multiplier >= kMinWidthMultiplier && c.width_multiplier <= kMaxWidthMultiplier,
-      "width_multiplier ", c.width_multiplier, ", expected ", kMinWidthMultiplier, " to ",
-      kMaxWidthMultiplier, " (the range of --width-multiplier)");
+  // The types are right; now the values, through the very checks of the flags that set them.
+  TrainConfig scratch;
+  CLI::App flags;
+  add_train_flags(flags, scratch);
+  nlohmann::json defaults = to_json(scratch);
+  // lowbit-import writes 0 epochs: the network was trained elsewhere.
+  if (c.model == kImportedModel) defaults["epochs"] = 0;
+  check_stored_settings(flags, j, defaults, where, train_flag_key);
+  if (c.model != kImportedModel) {
+    try {
+      (void)model_entry(c.model);
+    } catch (const Error& e) {
+      throw Error(concat("key ", where, "/model: ", e.what()));
+    }
+  }
   return c;
 }
 

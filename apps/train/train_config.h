@@ -118,9 +118,11 @@ std::string train_flag_key(const CLI::Option& option);
 std::set<std::string> given_train_flags(const CLI::App& app);
 
 nlohmann::json to_json(const TrainConfig& config);
-// Keys absent from j keep what runs saved before they existed did. j not an object, a value of the
-// wrong type ("key <where>/augment: type must be boolean, but is number"; where: j's JSON pointer)
-// or a width multiplier outside the flag's range: lowbit::Error.
+// Keys absent from j keep what runs saved before they existed did; "model" and "dataset" are
+// required. j not an object, a value of the wrong type ("key <where>/augment: type must be boolean,
+// but is number"; where: j's JSON pointer), a value its flag refuses
+// (apps/common/stored_settings.h: "key <where>/weights: resnet20 is refused by --weights (...)") or
+// a model lowbit does not have: lowbit::Error.
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& where = "");
 
 }  // namespace lowbit
