@@ -98,6 +98,12 @@ void checkpoint_seeds() {
   Bytes bad_version = model;
   bad_version[8] = 2;  // the CRC no longer matches, and once made right the version is refused
   put("version2.ckpt", bad_version, Outcome::kRefused);
+  // Found by this target: the count of a shape with a zero after two huge dimensions is 0, not an
+  // overflow (core/shape.h).
+  Checkpoint empty_tensor;
+  empty_tensor.tensors.push_back(
+      {"empty", Tensor::empty(Shape({int64_t{1} << 40, int64_t{1} << 40, 0}))});
+  put("zero_after_huge_dims.ckpt", checkpoint_bytes(empty_tensor), Outcome::kRead);
 }
 
 void training_checkpoint_seeds() {
