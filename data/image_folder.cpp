@@ -93,6 +93,38 @@ std::string decode_problem(const std::vector<uint8_t>& bytes, int length, bool l
   return concat("damaged ", format, ": ", stbi_failure_reason());
 }
 
+// stb_image 2.27 (Debian 12's) builds a JPEG Huffman table from its 16 code counts without checking
+// that they add up to at most 256, and writes past the table (CVE-2021-37789, found again by the
+// image_folder fuzz target). Every table of every DHT segment is checked here before stb sees the
+// file, as stb would read it: segments skipped by their length (SOS's scan data byte by byte), a
+// table's bytes beyond the file read as zeros.
+std::string huffman_table_problem(const std::vector<uint8_t>& b) {
+  const size_t n = b.size();
+  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return "";  // not a JPEG
+  auto at = [&](size_t i) -> size_t { return i < n ? b[i] : 0; };
+  for (size_t i = 2; i + 1 < n;) {
+    const uint8_t marker = b[i + 1];
+    if (b[i] != 0xFF || marker == 0xFF) {  // scan data, or a fill byte before a marker
+      ++i;
+    } else if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {
+      i += 2;  // a stuffed 0xFF in scan data, TEM, RSTn, SOI: no length
+    } else if (marker == 0xD9) {
+      break;  // EOI
+    } else {
+      const size_t end = i + 2 + (at(i + 2) << 8 | at(i + 3));
+      for (size_t t = i + 4; marker == 0xC4 && t < end;) {  // DHT: class and id, 16 counts, codes
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += at(t + k);
+        if (codes > 256)
+          return concat("damaged JPEG: a Huffman table of ", codes, " codes, at most 256");
+        t += 17 + codes;
+      }
+      i = std::max(end, i + 2);
+    }
+  }
+  return "";
+}
+
 uint32_t little_endian_u32(const std::vector<uint8_t>& b, size_t offset) {
   return uint32_t{b[offset]} | (uint32_t{b[offset + 1]} << 8) | (uint32_t{b[offset + 2]} << 16) |
          (uint32_t{b[offset + 3]} << 24);
@@ -136,6 +168,14 @@ std::string read_header(const std::string& path, std::vector<uint8_t>& bytes, in
   if (!unreadable.empty()) return unreadable;
   if (bytes.empty()) return concat(path, ": empty file, expected a PNG, JPEG or BMP image");
   const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
+  // stb_image also decodes GIF, PSD, TGA, HDR, PIC and PNM, trying each format in turn. A file
+  // reaches it only when its signature names PNG, JPEG or BMP, which stb then hands to that
+  // format's decoder alone: the others, of no use to lowbit and where memory-safety bugs keep being
+  // found, never see a file.
+  if (image_format(bytes) == nullptr)
+    return concat(path, ": cannot decode (", decode_problem(bytes, length, false), ")");
+  const std::string table = huffman_table_problem(bytes);
+  if (!table.empty()) return concat(path, ": cannot decode (", table, ")");
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
     return concat(path, ": cannot decode (", decode_problem(bytes, length, false), ")");

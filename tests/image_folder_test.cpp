@@ -282,3 +282,31 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     CHECK_THROWS_WITH(load_image_folder(root.string(), 0), Catch::Contains("0 channels requested"));
   }
 }
+
+TEST_CASE("what stb_image would mishandle is refused before it sees the file",
+          "[data][image_folder]") {
+  // Found by the image_folder fuzz target (tests/fuzz/): each went into stb_image 2.27 unchecked.
+  const fs::path root = temp_root.fresh("unsafe");
+  fs::create_directories(root / "a");
+  write_png(root / "a" / "1.png", 1, 4, 4);
+  REQUIRE(load_image_folder(root.string(), 3).size() == 1);
+
+  SECTION("a format lowbit does not read, even one stb decodes") {
+    const std::vector<uint8_t> hwc = interleaved(2, 4, 4, 3);
+    REQUIRE(stbi_write_tga((root / "a" / "2.png").c_str(), 4, 4, 3, hwc.data()) != 0);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/2.png: cannot decode (not a PNG, JPEG or BMP image"));
+  }
+  SECTION("a JPEG Huffman table of more than 256 codes (CVE-2021-37789)") {
+    write_jpg(root / "a" / "2.jpg", 2, 4, 4);
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "2.jpg");
+    size_t dht = 2;
+    while (dht + 1 < bytes.size() && !(bytes[dht] == 0xFF && bytes[dht + 1] == 0xC4)) ++dht;
+    REQUIRE(dht + 21 < bytes.size());
+    for (size_t k = 1; k <= 16; ++k) bytes[dht + 4 + k] = 255;  // 16 x 255 codes
+    write_bytes(root / "a" / "2.jpg", bytes);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/2.jpg: cannot decode (damaged JPEG: a Huffman table of "
+                                      "4080 codes, at most 256)"));
+  }
+}
