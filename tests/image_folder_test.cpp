@@ -202,7 +202,7 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     bytes.resize(bytes.size() - 20);
     write_bytes(root / "b" / "1.png", bytes);
     CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
-                      Catch::Contains("b/1.png: cannot decode"));
+                      Catch::Contains("b/1.png: truncated PNG (a chunk at byte 33 needs"));
   }
   SECTION("truncated JPEG") {
     write_jpg(root / "b" / "2.jpg", 3, 4, 4);
@@ -308,5 +308,14 @@ TEST_CASE("what stb_image would mishandle is refused before it sees the file",
     CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
                       Catch::Contains("a/2.jpg: cannot decode (damaged JPEG: a Huffman table of "
                                       "4080 codes, at most 256)"));
+  }
+  SECTION("a PNG chunk longer than the file, which stb would allocate first") {
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "1.png");
+    // The first chunk after IHDR (8 + 25 bytes) gets a length of 1 GiB.
+    bytes[33] = 0x40, bytes[34] = 0, bytes[35] = 0, bytes[36] = 0;
+    write_bytes(root / "a" / "1.png", bytes);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/1.png: truncated PNG (a chunk at byte 33 needs 1073741869 "
+                                      "bytes"));
   }
 }
