@@ -298,6 +298,10 @@ Dataset load_image_folder(const std::string& root, int64_t channels, int64_t exp
   LOWBIT_CHECK(height <= kMaxSide && width <= kMaxSide, expected_side == 0 ? files[0] : root,
                ": image size ", height, "x", width, " is larger than ", kMaxSide,
                " per side; expected training images");
+  // stb reports a BMP's width as its header's signed field, negative ones too (found by the
+  // image_folder fuzz target: the pixel buffer's size went negative).
+  LOWBIT_CHECK(height >= 1 && width >= 1, files[0], ": image size ", height, "x", width,
+               " has a side below 1");
   // Every header before the buffer: one image's header alone must not size it for all of them.
   for_each_file(files, [&](int64_t i, std::vector<uint8_t>& bytes) {
     return check_image(files[static_cast<size_t>(i)], height, width, bytes);

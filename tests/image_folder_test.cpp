@@ -318,4 +318,13 @@ TEST_CASE("what stb_image would mishandle is refused before it sees the file",
                       Catch::Contains("a/1.png: truncated PNG (a chunk at byte 33 needs 1073741869 "
                                       "bytes"));
   }
+  SECTION("a BMP of negative width") {
+    write_bmp(root / "a" / "1.bmp", 2, 4, 4);
+    fs::remove(root / "a" / "1.png");
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "1.bmp");
+    bytes[18] = 0xFB, bytes[19] = 0xFF, bytes[20] = 0xFF, bytes[21] = 0xFF;  // -5
+    write_bytes(root / "a" / "1.bmp", bytes);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/1.bmp: image size 4x-5 has a side below 1"));
+  }
 }
