@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of lowbit's file readers with libFuzzer (tests/fuzz/; docs/reliability.md):
 #   bash scripts/fuzz.sh --list              the targets
-#   bash scripts/fuzz.sh TARGET SECONDS      one campaign of SECONDS on TARGET
+#   bash scripts/fuzz.sh TARGET SECONDS [FLAG...]
+#                                            one campaign of SECONDS on TARGET; further flags go
+#                                            to libFuzzer (-runs=1000000 stops after 10^6 inputs)
 #   bash scripts/fuzz.sh --all SECONDS       every target for SECONDS, one per core at a time (CI)
 # Installs clang and libFuzzer if missing, builds the targets in build-fuzz/ (clang, AddressSanitizer
 # and UBSan), and fuzzes from the committed corpus tests/fuzz/corpus/TARGET/ and the work corpus
@@ -16,7 +18,7 @@ build_dir=build-fuzz
 mapfile -t all_targets < <(sed -n 's/^lowbit_fuzz_target(\([a-z0-9_]*\) .*/\1/p' tests/fuzz/CMakeLists.txt)
 
 usage() {
-  echo "usage: bash scripts/fuzz.sh --list | TARGET SECONDS | --all SECONDS" >&2
+  echo "usage: bash scripts/fuzz.sh --list | TARGET SECONDS [FLAG...] | --all SECONDS" >&2
   exit 2
 }
 
@@ -33,9 +35,10 @@ build() {
   cmake --build "$build_dir" -j "$(nproc)" --target "${@/%/_fuzz}"
 }
 
-# fuzz TARGET SECONDS: one libFuzzer run; its status is libFuzzer's (0: nothing found).
+# fuzz TARGET SECONDS [FLAG...]: one libFuzzer run; its status is libFuzzer's (0: nothing found).
 fuzz() {
   local target=$1 seconds=$2
+  shift 2
   local work=$build_dir/corpus/$target crashes=$build_dir/crashes/$target
   mkdir -p "$work" "$crashes"
   local dict=()
@@ -49,7 +52,7 @@ fuzz() {
   TMPDIR=$scratch OMP_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$build_dir/tests/fuzz/${target}_fuzz" "$work" "tests/fuzz/corpus/$target" "${dict[@]}" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-    -artifact_prefix="$crashes/" -print_final_stats=1
+    -artifact_prefix="$crashes/" -print_final_stats=1 "$@"
 }
 
 # After a failed run: the inputs left behind and how to replay them.
@@ -110,10 +113,10 @@ case "$1" in
     usage
     ;;
   *)
-    [ $# -eq 2 ] || usage
+    [ $# -ge 2 ] || usage
     target=$1
     is_target "$target" || { echo "fuzz: unknown target '$target'; the targets: ${all_targets[*]}" >&2; exit 2; }
     build "$target"
-    fuzz "$target" "$2" || { status=$?; report "$target"; exit "$status"; }
+    fuzz "$@" || { status=$?; report "$target"; exit "$status"; }
     ;;
 esac
