@@ -61,6 +61,15 @@ void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
              static_cast<std::streamsize>(bytes.size()));
 }
 
+// Where the first segment with `marker` (FF marker) of a JPEG starts; its length and 17 bytes
+// more must be there.
+size_t jpeg_marker(const std::vector<uint8_t>& bytes, uint8_t marker) {
+  size_t at = 2;
+  while (at + 1 < bytes.size() && !(bytes[at] == 0xFF && bytes[at + 1] == marker)) ++at;
+  REQUIRE(at + 21 < bytes.size());
+  return at;
+}
+
 // Image i of d equals the written image `id` in every channel, row and column.
 bool same_image(const Dataset& d, int64_t i, int id) {
   for (int64_t c = 0; c < d.channels; ++c)
@@ -227,9 +236,7 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     // last one ("bad png sig"); the message names the JPEG's own fault.
     write_jpg(root / "b" / "2.jpg", 3, 4, 4);
     std::vector<uint8_t> bytes = read_bytes(root / "b" / "2.jpg");
-    size_t sof = 2;
-    while (sof + 1 < bytes.size() && !(bytes[sof] == 0xFF && bytes[sof + 1] == 0xC0)) ++sof;
-    REQUIRE(sof + 3 < bytes.size());
+    const size_t sof = jpeg_marker(bytes, 0xC0);
     bytes[sof + 2] = 0, bytes[sof + 3] = 2;  // a frame header of 2 bytes: too short
     write_bytes(root / "b" / "2.jpg", bytes);
     CHECK_THROWS_WITH(
@@ -300,9 +307,7 @@ TEST_CASE("what stb_image would mishandle is refused before it sees the file",
   SECTION("a JPEG Huffman table of more than 256 codes (CVE-2021-37789)") {
     write_jpg(root / "a" / "2.jpg", 2, 4, 4);
     std::vector<uint8_t> bytes = read_bytes(root / "a" / "2.jpg");
-    size_t dht = 2;
-    while (dht + 1 < bytes.size() && !(bytes[dht] == 0xFF && bytes[dht + 1] == 0xC4)) ++dht;
-    REQUIRE(dht + 21 < bytes.size());
+    const size_t dht = jpeg_marker(bytes, 0xC4);
     for (size_t k = 1; k <= 16; ++k) bytes[dht + 4 + k] = 255;  // 16 x 255 codes
     write_bytes(root / "a" / "2.jpg", bytes);
     CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
