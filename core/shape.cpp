@@ -1,6 +1,9 @@
 // Shape: validation, element count and printing.
 #include "core/shape.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "core/check.h"
 
 namespace lowbit {
@@ -11,12 +14,18 @@ Shape::Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) {
   for (int64_t d : dims_) {
     LOWBIT_CHECK(d >= 0, "shape ", str(), " has a negative dimension; expected sizes >= 0");
   }
-}
-
-int64_t Shape::numel() const {
-  int64_t n = 1;
-  for (int64_t d : dims_) n *= d;
-  return n;
+  // The count once, without overflow: a zero makes it 0 whatever the other dimensions (a shape
+  // read from a file, (2^40, 2^40, 0), overflowed the product taken from the left), and a count
+  // beyond int64 is refused.
+  if (std::find(dims_.begin(), dims_.end(), 0) != dims_.end()) {
+    numel_ = 0;
+    return;
+  }
+  for (int64_t d : dims_) {
+    LOWBIT_CHECK(numel_ <= INT64_MAX / d, "shape ", str(),
+                 " has more elements than a 64-bit count holds");
+    numel_ *= d;
+  }
 }
 
 int64_t Shape::operator[](int i) const {

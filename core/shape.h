@@ -14,7 +14,7 @@ class Shape {
   Shape(std::initializer_list<int64_t> dims);
   explicit Shape(std::vector<int64_t> dims);
 
-  int64_t numel() const;
+  int64_t numel() const { return numel_; }
   int rank() const { return static_cast<int>(dims_.size()); }
   // Negative indices count from the end, as in Python.
   int64_t operator[](int i) const;
@@ -26,6 +26,7 @@ class Shape {
 
  private:
   std::vector<int64_t> dims_;
+  int64_t numel_ = 1;  // the product of dims_, computed once by the constructor
 };
 
 }  // namespace lowbit

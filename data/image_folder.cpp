@@ -93,6 +93,43 @@ std::string decode_problem(const std::vector<uint8_t>& bytes, int length, bool l
   return concat("damaged ", format, ": ", stbi_failure_reason());
 }
 
+// stb_image 2.27 (Debian 12's) builds a JPEG Huffman table from its 16 code counts without checking
+// that they add up to at most 256, and writes past the table (CVE-2021-37789, found again by the
+// image_folder fuzz target). Every table of every DHT segment is checked here before stb sees the
+// file, as stb would read it: segments skipped by their length (SOS's scan data byte by byte), a
+// table's bytes beyond the file read as zeros.
+std::string huffman_table_problem(const std::vector<uint8_t>& b) {
+  const size_t n = b.size();
+  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return "";  // not a JPEG
+  auto at = [&](size_t i) -> size_t { return i < n ? b[i] : 0; };
+  for (size_t i = 2; i + 1 < n;) {
+    const uint8_t marker = b[i + 1];
+    if (b[i] != 0xFF || marker == 0xFF) {  // scan data, or a fill byte before a marker
+      ++i;
+    } else if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {
+      i += 2;  // a stuffed 0xFF in scan data, TEM, RSTn, SOI: no length
+    } else if (marker == 0xD9) {
+      break;  // EOI
+    } else {
+      const size_t end = i + 2 + (at(i + 2) << 8 | at(i + 3));
+      for (size_t t = i + 4; marker == 0xC4 && t < end;) {  // DHT: class and id, 16 counts, codes
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += at(t + k);
+        if (codes > 256)
+          return concat("damaged JPEG: a Huffman table of ", codes, " codes, at most 256");
+        t += 17 + codes;
+      }
+      i = std::max(end, i + 2);
+    }
+  }
+  return "";
+}
+
+uint32_t big_endian_u32(const std::vector<uint8_t>& b, size_t offset) {
+  return (uint32_t{b[offset]} << 24) | (uint32_t{b[offset + 1]} << 16) |
+         (uint32_t{b[offset + 2]} << 8) | uint32_t{b[offset + 3]};
+}
+
 uint32_t little_endian_u32(const std::vector<uint8_t>& b, size_t offset) {
   return uint32_t{b[offset]} | (uint32_t{b[offset + 1]} << 8) | (uint32_t{b[offset + 2]} << 16) |
          (uint32_t{b[offset + 3]} << 24);
@@ -101,10 +138,25 @@ uint32_t little_endian_u32(const std::vector<uint8_t>& b, size_t offset) {
 // stb_image reads past the end of a truncated JPEG or BMP as zeros and reports success, so
 // those two are checked here. A JPEG's entropy-coded data byte-stuffs 0xFF (FF 00), so the
 // markers SOS (FF DA) and EOI (FF D9) appear only as markers: a complete file has an EOI
-// after its last SOS. An uncompressed BMP needs offset + |height| * padded row bytes.
+// after its last SOS. An uncompressed BMP needs offset + |height| * padded row bytes. stb reports
+// a PNG cut short, but it sizes its buffer for a chunk's data by the chunk's declared length before
+// reading it (1 GiB for a 147-byte file, found by the image_folder fuzz target): every chunk
+// (length, type, data, CRC) up to IEND must end inside the file.
 std::string truncation_problem(const std::vector<uint8_t>& b) {
   const size_t n = b.size();
-  if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) {
+  if (n >= 8 && b[0] == 0x89 && b[1] == 'P') {
+    for (uint64_t at = 8; at < n;) {
+      const uint64_t length = at + 4 <= n ? big_endian_u32(b, at) : 0;
+      const uint64_t end = at + 12 + length;
+      if (end > n)
+        return concat("truncated PNG (a chunk at byte ", at, " needs ", end,
+                      " bytes, the file has ", n, ")");
+      if (std::equal(b.begin() + static_cast<int64_t>(at) + 4,
+                     b.begin() + static_cast<int64_t>(at) + 8, "IEND"))
+        break;  // what follows the last chunk is not read
+      at = end;
+    }
+  } else if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) {
     size_t last_sos = 0, last_eoi = 0;
     for (size_t i = 2; i + 1 < n; ++i) {
       if (b[i] != 0xFF) continue;
@@ -136,6 +188,14 @@ std::string read_header(const std::string& path, std::vector<uint8_t>& bytes, in
   if (!unreadable.empty()) return unreadable;
   if (bytes.empty()) return concat(path, ": empty file, expected a PNG, JPEG or BMP image");
   const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
+  // stb_image also decodes GIF, PSD, TGA, HDR, PIC and PNM, trying each format in turn. A file
+  // reaches it only when its signature names PNG, JPEG or BMP, which stb then hands to that
+  // format's decoder alone: the others, of no use to lowbit and where memory-safety bugs keep being
+  // found, never see a file.
+  if (image_format(bytes) == nullptr)
+    return concat(path, ": cannot decode (", decode_problem(bytes, length, false), ")");
+  const std::string table = huffman_table_problem(bytes);
+  if (!table.empty()) return concat(path, ": cannot decode (", table, ")");
   int channels = 0;
   if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
     return concat(path, ": cannot decode (", decode_problem(bytes, length, false), ")");
@@ -238,6 +298,10 @@ Dataset load_image_folder(const std::string& root, int64_t channels, int64_t exp
   LOWBIT_CHECK(height <= kMaxSide && width <= kMaxSide, expected_side == 0 ? files[0] : root,
                ": image size ", height, "x", width, " is larger than ", kMaxSide,
                " per side; expected training images");
+  // stb reports a BMP's width as its header's signed field, negative ones too (found by the
+  // image_folder fuzz target: the pixel buffer's size went negative).
+  LOWBIT_CHECK(height >= 1 && width >= 1, files[0], ": image size ", height, "x", width,
+               " has a side below 1");
   // Every header before the buffer: one image's header alone must not size it for all of them.
   for_each_file(files, [&](int64_t i, std::vector<uint8_t>& bytes) {
     return check_image(files[static_cast<size_t>(i)], height, width, bytes);

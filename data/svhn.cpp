@@ -11,6 +11,7 @@
 
 #include "core/check.h"
 #include "core/input_file.h"
+#include "data/mat5_file.h"
 
 namespace lowbit {
 namespace {
@@ -30,15 +31,6 @@ std::string dims_string(const matvar_t* var) {
   std::string s = "(";
   for (int i = 0; i < var->rank; ++i) s += (i ? ", " : "") + std::to_string(var->dims[i]);
   return s + ")";
-}
-
-// MATLAB's name of a class, indexed by matio_classes (MAT_C_EMPTY = 0 .. MAT_C_OPAQUE = 17).
-const char* class_name(matio_classes c) {
-  static const char* const names[] = {"empty",  "cell",   "struct", "object", "char",     "sparse",
-                                      "double", "single", "int8",   "uint8",  "int16",    "uint16",
-                                      "int32",  "uint32", "int64",  "uint64", "function", "opaque"};
-  const int i = static_cast<int>(c);
-  return i >= 0 && i < static_cast<int>(sizeof names / sizeof names[0]) ? names[i] : "unknown";
 }
 
 bool is_real_numeric(const matvar_t* var) {
@@ -103,52 +95,19 @@ void read_data(mat_t* mat, matvar_t* var, const std::string& path, const char* n
                " bytes expected; truncated or corrupt file)");
 }
 
-// matio reads a MAT-file cut short (an interrupted download) as if it were whole, zeros
-// and all, so the container is checked here. A v5 file is a 128-byte header (its last two
-// bytes "IM" for little-endian, "MI" for big-endian) and then data elements, each an
-// 8-byte tag (type, byte count) and its bytes; every element must end inside the file.
-void check_mat5_complete(const std::string& path, uint64_t size) {
-  std::ifstream in(path, std::ios::binary);
-  char header[128];
-  LOWBIT_CHECK(in.read(header, sizeof header) && size >= 128, path, ": ", size,
-               " bytes, too short for a MAT-file header (128)");
-  const bool little = header[126] == 'I' && header[127] == 'M';
-  LOWBIT_CHECK(little || (header[126] == 'M' && header[127] == 'I'), path,
-               ": no endian indicator in the MAT-file header (expected MATLAB 5 format)");
-  auto u32 = [little](const unsigned char* b) {
-    return little ? uint32_t{b[0]} | (uint32_t{b[1]} << 8) | (uint32_t{b[2]} << 16) |
-                        (uint32_t{b[3]} << 24)
-                  : uint32_t{b[3]} | (uint32_t{b[2]} << 8) | (uint32_t{b[1]} << 16) |
-                        (uint32_t{b[0]} << 24);
-  };
-  for (uint64_t offset = 128; offset < size;) {
-    unsigned char tag[8];
-    LOWBIT_CHECK(offset + 8 <= size && in.seekg(static_cast<std::streamoff>(offset)) &&
-                     in.read(reinterpret_cast<char*>(tag), 8),
-                 path, ": truncated MAT-file (a data element's tag at byte ", offset, " of ", size,
-                 ")");
-    const uint32_t type = u32(tag);
-    // The small format packs up to 4 bytes into the tag itself (byte count in the upper half).
-    const uint64_t end = (type >> 16) != 0 ? offset + 8 : offset + 8 + u32(tag + 4);
-    LOWBIT_CHECK(end <= size, path, ": truncated MAT-file (", size,
-                 " bytes, a data element at byte ", offset, " needs ", end, "); download it again");
-    offset = end;
-  }
-}
-
 }  // namespace
 
 Dataset load_svhn_mat(const std::string& path) {
   // A directory, a FIFO or a device is refused by name before matio opens it.
   const uint64_t file_size = regular_file_size(path, "an SVHN .mat file");
+  check_mat5_file(path, file_size);
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   LOWBIT_CHECK(mat != nullptr, path,
                ": cannot open as a MATLAB .mat file (expected the official SVHN format)");
-  if (Mat_GetVersion(mat.get()) == MAT_FT_MAT5) check_mat5_complete(path, file_size);
 
   MatVar x = read_info(mat.get(), path, "X");
   LOWBIT_CHECK(x->class_type == MAT_C_UINT8 && !x->isComplex, path, ": X is ",
-               x->isComplex ? "complex " : "", class_name(x->class_type), ", expected uint8");
+               x->isComplex ? "complex " : "", mat_class_name(x->class_type), ", expected uint8");
   // MATLAB drops trailing singleton dimensions: one image is saved as (32, 32, 3).
   LOWBIT_CHECK((x->rank == 4 || x->rank == 3) && x->dims[0] == kSide && x->dims[1] == kSide &&
                    x->dims[2] == kChannels && (x->rank == 3 || x->dims[3] > 0),
@@ -157,7 +116,7 @@ Dataset load_svhn_mat(const std::string& path) {
 
   MatVar y = read_info(mat.get(), path, "y");
   LOWBIT_CHECK(is_real_numeric(y.get()), path, ": y is ", y->isComplex ? "complex " : "",
-               class_name(y->class_type),
+               mat_class_name(y->class_type),
                ", expected real numeric labels (double in the official files)");
   LOWBIT_CHECK(y->rank == 2 &&
                    ((y->dims[0] == n && y->dims[1] == 1) || (y->dims[0] == 1 && y->dims[1] == n)),

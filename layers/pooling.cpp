@@ -70,14 +70,22 @@ void max_pool_2x2_row(const float* r0, int64_t w, int64_t wo, int32_t row_offset
     for (int64_t ox = 0; ox < wo; ++ox) scalar(ox);
     return;
   }
-  const Ints8 even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1, lane = even / 2;
+  const Ints8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  // The even and the odd columns of two rows of 16: __builtin_shufflevector takes its lanes as
+  // constants, and both GCC (12 on) and clang have it (GCC's __builtin_shuffle is GCC's alone).
+  auto evens = [](Floats8 x, Floats8 y) {
+    return __builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14);
+  };
+  auto odds = [](Floats8 x, Floats8 y) {
+    return __builtin_shufflevector(x, y, 1, 3, 5, 7, 9, 11, 13, 15);
+  };
   auto block = [&](int64_t ox) {
     const Floats8 top0 = load_unaligned<Floats8>(r0 + 2 * ox),
                   top1 = load_unaligned<Floats8>(r0 + 2 * ox + 8);
     const Floats8 bot0 = load_unaligned<Floats8>(r1 + 2 * ox),
                   bot1 = load_unaligned<Floats8>(r1 + 2 * ox + 8);
-    const Floats8 a = __builtin_shuffle(top0, top1, even), b = __builtin_shuffle(top0, top1, odd);
-    const Floats8 c = __builtin_shuffle(bot0, bot1, even), d = __builtin_shuffle(bot0, bot1, odd);
+    const Floats8 a = evens(top0, top1), b = odds(top0, top1);
+    const Floats8 c = evens(bot0, bot1), d = odds(bot0, bot1);
     // std::max(x, y) is (x < y) ? y : x, NaN included.
     const Floats8 ab = a < b ? b : a, cd = c < d ? d : c;
     const Floats8 best = ab < cd ? cd : ab;

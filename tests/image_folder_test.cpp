@@ -61,6 +61,15 @@ void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
              static_cast<std::streamsize>(bytes.size()));
 }
 
+// Where the first segment with `marker` (FF marker) of a JPEG starts; its length and 17 bytes
+// more must be there.
+size_t jpeg_marker(const std::vector<uint8_t>& bytes, uint8_t marker) {
+  size_t at = 2;
+  while (at + 1 < bytes.size() && !(bytes[at] == 0xFF && bytes[at + 1] == marker)) ++at;
+  REQUIRE(at + 21 < bytes.size());
+  return at;
+}
+
 // Image i of d equals the written image `id` in every channel, row and column.
 bool same_image(const Dataset& d, int64_t i, int id) {
   for (int64_t c = 0; c < d.channels; ++c)
@@ -202,7 +211,7 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     bytes.resize(bytes.size() - 20);
     write_bytes(root / "b" / "1.png", bytes);
     CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
-                      Catch::Contains("b/1.png: cannot decode"));
+                      Catch::Contains("b/1.png: truncated PNG (a chunk at byte 33 needs"));
   }
   SECTION("truncated JPEG") {
     write_jpg(root / "b" / "2.jpg", 3, 4, 4);
@@ -227,9 +236,7 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     // last one ("bad png sig"); the message names the JPEG's own fault.
     write_jpg(root / "b" / "2.jpg", 3, 4, 4);
     std::vector<uint8_t> bytes = read_bytes(root / "b" / "2.jpg");
-    size_t sof = 2;
-    while (sof + 1 < bytes.size() && !(bytes[sof] == 0xFF && bytes[sof + 1] == 0xC0)) ++sof;
-    REQUIRE(sof + 3 < bytes.size());
+    const size_t sof = jpeg_marker(bytes, 0xC0);
     bytes[sof + 2] = 0, bytes[sof + 3] = 2;  // a frame header of 2 bytes: too short
     write_bytes(root / "b" / "2.jpg", bytes);
     CHECK_THROWS_WITH(
@@ -280,5 +287,49 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
     CHECK_THROWS_WITH(load_image_folder((root / "nope").string(), 3),
                       Catch::Contains("nope: not a directory"));
     CHECK_THROWS_WITH(load_image_folder(root.string(), 0), Catch::Contains("0 channels requested"));
+  }
+}
+
+TEST_CASE("what stb_image would mishandle is refused before it sees the file",
+          "[data][image_folder]") {
+  // Found by the image_folder fuzz target (tests/fuzz/): each went into stb_image 2.27 unchecked.
+  const fs::path root = temp_root.fresh("unsafe");
+  fs::create_directories(root / "a");
+  write_png(root / "a" / "1.png", 1, 4, 4);
+  REQUIRE(load_image_folder(root.string(), 3).size() == 1);
+
+  SECTION("a format lowbit does not read, even one stb decodes") {
+    const std::vector<uint8_t> hwc = interleaved(2, 4, 4, 3);
+    REQUIRE(stbi_write_tga((root / "a" / "2.png").c_str(), 4, 4, 3, hwc.data()) != 0);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/2.png: cannot decode (not a PNG, JPEG or BMP image"));
+  }
+  SECTION("a JPEG Huffman table of more than 256 codes (CVE-2021-37789)") {
+    write_jpg(root / "a" / "2.jpg", 2, 4, 4);
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "2.jpg");
+    const size_t dht = jpeg_marker(bytes, 0xC4);
+    for (size_t k = 1; k <= 16; ++k) bytes[dht + 4 + k] = 255;  // 16 x 255 codes
+    write_bytes(root / "a" / "2.jpg", bytes);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/2.jpg: cannot decode (damaged JPEG: a Huffman table of "
+                                      "4080 codes, at most 256)"));
+  }
+  SECTION("a PNG chunk longer than the file, which stb would allocate first") {
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "1.png");
+    // The first chunk after IHDR (8 + 25 bytes) gets a length of 1 GiB.
+    bytes[33] = 0x40, bytes[34] = 0, bytes[35] = 0, bytes[36] = 0;
+    write_bytes(root / "a" / "1.png", bytes);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/1.png: truncated PNG (a chunk at byte 33 needs 1073741869 "
+                                      "bytes"));
+  }
+  SECTION("a BMP of negative width") {
+    write_bmp(root / "a" / "1.bmp", 2, 4, 4);
+    fs::remove(root / "a" / "1.png");
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "1.bmp");
+    bytes[18] = 0xFB, bytes[19] = 0xFF, bytes[20] = 0xFF, bytes[21] = 0xFF;  // -5
+    write_bytes(root / "a" / "1.bmp", bytes);
+    CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
+                      Catch::Contains("a/1.bmp: image size 4x-5 has a side below 1"));
   }
 }

@@ -9,65 +9,14 @@
 #include <string>
 
 #include "core/check.h"
+#include "tests/runtime_programs.h"
 
 using namespace lowbit;
 using namespace lowbit::runtime;
+using lowbit::testing::tiny_program;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A small program by hand: a 3x3 convolution of 2 channels to 3 with 3-bit weight codes, ReLU,
-// global pooling, a linear layer to 4 classes.
-Program tiny_program() {
-  Program p;
-  p.info.metadata = R"({"model":"tiny"})";
-  p.info.input_dims = {2, 5, 5};
-  p.info.num_classes = 4;
-  p.info.class_names = {"a", "b", "c", "d"};
-  p.info.mean = {0.5f, 0.25f};
-  p.info.stddev = {0.2f, 0.3f};
-  Op conv;
-  conv.kind = OpKind::kProduct;
-  conv.inputs = {0};
-  conv.output = 1;
-  ProductOp& c = conv.product;
-  c.in_channels = 2;
-  c.out_channels = 3;
-  c.kernel_h = c.kernel_w = 3;
-  c.padding = 1;
-  c.to_codes = FixedPointMultiplier::from_real(1.0 / (4194304.0 * 0.05));
-  c.code_low = -7;
-  c.code_high = 7;
-  for (int i = 0; i < 3 * 18; ++i) c.weight_codes.push_back(static_cast<int16_t>(i % 7 - 3));
-  c.bias = {100, -200, 300};
-  for (int o = 0; o < 3; ++o) c.to_fixed.push_back(FixedPointMultiplier::from_real(0.01 * (o + 1)));
-  Op relu;
-  relu.kind = OpKind::kClamp;
-  relu.inputs = {1};
-  relu.output = 2;
-  relu.params = {INT32_MAX};
-  Op pool;
-  pool.kind = OpKind::kGlobalAvgPool;
-  pool.inputs = {2};
-  pool.output = 3;
-  Op fc;
-  fc.kind = OpKind::kProduct;
-  fc.inputs = {3};
-  fc.output = 4;
-  ProductOp& f = fc.product;
-  f.is_linear = true;
-  f.in_channels = 3;
-  f.out_channels = 4;
-  f.to_codes = FixedPointMultiplier::from_real(1e-6);
-  f.code_low = 0;
-  f.code_high = 255;
-  for (int i = 0; i < 12; ++i) f.weight_codes.push_back(static_cast<int16_t>(i * 21 - 127));
-  f.bias = {1, 2, 3, 4};
-  f.to_fixed.assign(4, FixedPointMultiplier::from_real(0.5));
-  p.ops = {conv, relu, pool, fc};
-  p.num_values = 5;
-  return p;
-}
 
 std::string write_temp(const std::string& name, const std::string& bytes) {
   const fs::path path = fs::temp_directory_path() / name;

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/check.h"
 #include "tests/not_regular_files.h"
@@ -210,4 +211,51 @@ TEST_CASE("an SVHN file's dims are checked against what the file can hold before
 TEST_CASE("an SVHN path that is not a regular file is refused by name", "[data][svhn]") {
   const fs::path path = temp_root.fresh("kinds") / "train_32x32.mat";
   testing::check_refuses_what_is_not_a_regular_file(path, [&] { load_svhn_mat(path.string()); });
+}
+
+TEST_CASE("what matio would read blindly is refused before it opens the file", "[data][svhn]") {
+  // Found by the svhn fuzz target (tests/fuzz/): matio allocates what a header declares.
+  std::vector<uint8_t> x = column_major_x(1);
+  double label = 3;
+  const std::vector<Variable> variables = {
+      {"X", MAT_C_UINT8, MAT_T_UINT8, {32, 32, 3, 1}, x.data()},
+      {"y", MAT_C_DOUBLE, MAT_T_DOUBLE, {1, 1}, &label}};
+  const std::string path = write_mat("walk.mat", variables, MAT_COMPRESSION_NONE);
+  REQUIRE(load_svhn_mat(path).size() == 1);
+  std::string good;
+  {
+    std::ifstream in(path, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // y's header: its miMATRIX tag, array flags (class 6, double), dims (1, 1), name "y".
+  const size_t y_at = good.rfind(std::string("\x0e\x00\x00\x00", 4));
+  REQUIRE(y_at != std::string::npos);
+  auto written = [&](const std::function<void(std::string&)>& damage) {
+    std::string bytes = good;
+    damage(bytes);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    return path;
+  };
+  auto put_u32 = [](std::string& b, size_t at, uint32_t v) {
+    for (int k = 0; k < 4; ++k) b[at + k] = static_cast<char>(v >> (8 * k));
+  };
+  CHECK_THROWS_WITH(load_svhn_mat(written([](std::string& b) { b[124] = 0, b[125] = 2; })),
+                    Catch::Contains("walk.mat: MAT-file version 0x200 (MATLAB 7.3, HDF5), expected "
+                                    "0x0100"));
+  CHECK_THROWS_WITH(
+      load_svhn_mat(written([&](std::string& b) { put_u32(b, y_at + 28, 0x8c898683u); })),
+      Catch::Contains("walk.mat: the variable at byte " + std::to_string(y_at) +
+                      " has dims of 2357823107 bytes, at most 128"));
+  CHECK_THROWS_WITH(load_svhn_mat(written([&](std::string& b) { b[y_at + 16] = 2; })),
+                    Catch::Contains("walk.mat: the variable at byte " + std::to_string(y_at) +
+                                    " is of class 2 (struct), expected a numeric or char array"));
+
+  // Compressed, the header is inflated to be checked: a name of 300 bytes.
+  const std::string long_name(300, 'n');
+  CHECK_THROWS_WITH(
+      load_svhn_mat(write_mat(
+          "long_name.mat", {variables[0], {long_name, MAT_C_DOUBLE, MAT_T_DOUBLE, {1, 1}, &label}},
+          MAT_COMPRESSION_ZLIB)),
+      Catch::Contains("long_name.mat: the variable at byte ") &&
+          Catch::Contains(" has a name of 300 bytes, at most 255"));
 }
