@@ -2,8 +2,12 @@
 #include "core/parallel.h"
 
 #include <cblas.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <thread>
+
+#include "core/distributed/communicator.h"
 
 namespace lowbit {
 namespace {
@@ -24,10 +28,21 @@ int& thread_count() {
   return count;
 }
 
+int default_thread_count() {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  const int usable = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : 0;
+  // Bound to some of the cores (taskset, or mpirun's --bind-to): those are this process's.
+  if (usable > 0 && usable < cores) return usable;
+  // Else the ranks of a data-parallel run on this machine share its cores.
+  return std::max(1, cores / world().local_size());
+}
+
 }  // namespace
 
 void set_num_threads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = default_thread_count();
   openblas_set_num_threads(1);
   thread_count() = n;
 #ifdef _OPENMP

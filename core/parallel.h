@@ -8,7 +8,8 @@
 namespace lowbit {
 
 // Sets the thread count for every parallel loop (and pins OpenBLAS to one thread).
-// n <= 0 means one thread per available core.
+// n <= 0 means one thread per available core: the cores the process is bound to, else the
+// machine's shared among the ranks of a data-parallel run that run on it.
 void set_num_threads(int n);
 int num_threads();
 // The name of the OpenBLAS kernel in use (e.g. "Haswell", "SkylakeX").
