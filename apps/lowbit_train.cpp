@@ -128,13 +128,14 @@ std::unique_ptr<BatchLoader> eval_loader(const Dataset& data, const TrainConfig&
   return std::make_unique<BatchLoader>(data, normalization(info), o);
 }
 
-// The ranks of the run, as the start of the run prints them ("" in one process).
+// The ranks of the run, as the start of the run prints them ("" in one process). The cores each
+// rank may use are mpirun's choice (--bind-to, --map-by): more threads than cores share them.
 std::string ranks_line(const TrainConfig& config) {
   const Communicator& ranks = world();
   if (!ranks.distributed()) return "";
-  return concat("data parallel: ", ranks.size(), " ranks x ", num_threads(), " threads, ",
-                ranks.size() / ranks.local_size(), ranks.size() % ranks.local_size() ? "+" : "",
-                " machines; each rank reads 1/", ranks.size(), " of every batch of ",
+  return concat("data parallel: ", ranks.size(), " ranks x ", num_threads(),
+                " threads (rank 0 may run on ", usable_cores(), " cores; ", ranks.local_size(),
+                " ranks on its machine); each rank reads 1/", ranks.size(), " of every batch of ",
                 config.batch_size, ", batch norm ",
                 config.sync_bn ? "synchronized over the ranks (--sync-bn)" : "per rank");
 }

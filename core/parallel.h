@@ -12,6 +12,9 @@ namespace lowbit {
 // machine's shared among the ranks of a data-parallel run that run on it.
 void set_num_threads(int n);
 int num_threads();
+// The cores this process may run on (its affinity mask: all of them unless taskset or mpirun's
+// --bind-to restricts it).
+int usable_cores();
 // The name of the OpenBLAS kernel in use (e.g. "Haswell", "SkylakeX").
 const char* blas_core_name();
 
