@@ -114,20 +114,6 @@ struct TrainingRun {
   ModelSummary model_summary;
 };
 
-// Data parallelism: every loader reads this rank's shard of each batch (data/batch_loader.h).
-void shard_for_this_rank(BatchLoaderOptions& options) {
-  options.shard = world().rank();
-  options.shards = world().size();
-}
-
-std::unique_ptr<BatchLoader> eval_loader(const Dataset& data, const TrainConfig& config,
-                                         const DatasetInfo& info) {
-  BatchLoaderOptions o;
-  o.batch_size = config.batch_size;
-  shard_for_this_rank(o);
-  return std::make_unique<BatchLoader>(data, normalization(info), o);
-}
-
 // The ranks of the run, as the start of the run prints them ("" in one process). The cores each
 // rank may use are mpirun's choice (--bind-to, --map-by): more threads than cores share them.
 std::string ranks_line(const TrainConfig& config) {
@@ -184,11 +170,12 @@ void set_up(TrainingRun& run, bool reshard) {
   shard_for_this_rank(train_options);
   run.train_loader =
       std::make_unique<BatchLoader>(data.train, normalization(data.info), train_options);
-  if (data.val.size() > 0) run.val_loader = eval_loader(data.val, config, data.info);
-  run.test_loader = eval_loader(data.test, config, data.info);
+  if (data.val.size() > 0)
+    run.val_loader = sharded_eval_loader(data.val, config.batch_size, data.info);
+  run.test_loader = sharded_eval_loader(data.test, config.batch_size, data.info);
   // Batch-norm re-estimation reads the first images of the training split, unaugmented.
   if (config.recalibrate_bn > 0)
-    run.recalibration_loader = eval_loader(data.train, config, data.info);
+    run.recalibration_loader = sharded_eval_loader(data.train, config.batch_size, data.info);
   run.recalibration_batches = (config.recalibrate_bn + config.batch_size - 1) / config.batch_size;
   LOWBIT_CHECK(run.train_loader->batches_per_epoch() > 0, "the training set has ",
                data.train.size(), " images: too few for one batch");

@@ -1,7 +1,7 @@
 // Data-parallel training steps of one zoo model on synthetic data, where the time goes: run it
 // under mpirun (mpirun -np 2 data_parallel_bench --model resnet20 --batch 128 --threads 1) or
-// alone. Every rank takes its share of the global batch, as lowbit-train does. Measured on rank 0
-// (medians after warm-up):
+// alone. Every rank takes its share of the global batch, as lowbit-train does. Measured on rank 0,
+// each kind in turn in every round (medians over the rounds, after warm-up rounds):
 //   step      a whole step: forward, backward with the gradient sums started from it
 //             (core/distributed/gradient_allreduce.h), the optimizer step
 //   serial    the same with every sum started after the backward pass (no overlap)
@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -34,19 +33,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Median wall time of `steps` calls of f after `warmup` calls. Every rank runs the same calls, and
-// the collectives inside keep them in step.
-double median_seconds(int warmup, int steps, const std::function<void()>& f) {
-  for (int i = 0; i < warmup; ++i) f();
-  std::vector<double> times;
-  for (int i = 0; i < steps; ++i) {
-    const auto t0 = Clock::now();
-    f();
-    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  std::sort(times.begin(), times.end());
-  const size_t m = times.size() / 2;
-  return times.size() % 2 ? times[m] : 0.5 * (times[m - 1] + times[m]);
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t m = values.size() / 2;
+  return values.size() % 2 ? values[m] : 0.5 * (values[m - 1] + values[m]);
 }
 
 }  // namespace
@@ -62,9 +52,9 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(1, 65536));
   add_threads_flag(app, threads);
-  app.add_option("--steps", steps, "timed steps of each kind")->check(CLI::Range(1, 100000));
-  app.add_option("--warmup", warmup, "untimed steps before each timing")
-      ->check(CLI::Range(0, 100000));
+  app.add_option("--steps", steps, "timed rounds (a step of each kind)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--warmup", warmup, "untimed rounds first")->check(CLI::Range(0, 100000));
   app.add_option("--bucket-kb", bucket_kb, "gradient bucket size in KiB")
       ->check(CLI::Range(1, 1 << 20));
   app.add_flag("--json", json, "print one JSON line instead of text");
@@ -102,36 +92,53 @@ int main(int argc, char** argv) {
         Sgd sgd(model->parameters(), sgd_options);
         model->train();
         Communicator alone;  // a world of one: the compute-only steps
-        // Median step time; `waits` gets each timed step's wait for sums after its backward pass.
-        auto step_with = [&](Communicator& comm, bool overlap, std::vector<double>& waits) {
-          GradientAllreduceOptions o;
-          o.bucket_bytes = bucket_kb * 1024;
-          o.overlap = overlap;
-          GradientAllreduce sums(model->parameters(), comm, o);
-          waits.clear();
-          return median_seconds(warmup, steps, [&] {
-            const double before = sums.wait_seconds();
-            const Tensor loss = mul_scalar(cross_entropy((*model)(images), labels), share);
-            sgd.zero_grad();
-            sums.backward(loss);
-            sgd.step();
-            waits.push_back(sums.wait_seconds() - before);
-          });
+        // The three kinds of step and the sums alone, taken in turn at every timed round so that
+        // a change in the machine's load reaches all of them alike; medians over the rounds.
+        GradientAllreduceOptions overlapped;
+        overlapped.bucket_bytes = bucket_kb * 1024;
+        GradientAllreduceOptions serial_options = overlapped;
+        serial_options.overlap = false;
+        GradientAllreduce with_overlap(model->parameters(), ranks, overlapped),
+            without_overlap(model->parameters(), ranks, serial_options),
+            no_communication(model->parameters(), alone, overlapped);
+        auto one_step = [&](GradientAllreduce& sums) {
+          const auto t0 = Clock::now();
+          const Tensor loss = mul_scalar(cross_entropy((*model)(images), labels), share);
+          sgd.zero_grad();
+          sums.backward(loss);
+          sgd.step();
+          return std::chrono::duration<double>(Clock::now() - t0).count();
         };
-        std::vector<double> waits, unused;
-        const double step = step_with(ranks, true, waits);
-        std::sort(waits.begin() + warmup, waits.end());
-        const double exposed = waits[static_cast<size_t>(warmup + steps / 2)];
-        const double serial = step_with(ranks, false, unused);
-        const double compute = step_with(alone, true, unused);
-        // The sums alone, in the reducer's buckets.
         std::vector<float> gradients(static_cast<size_t>(gradient_floats), 1.0f);
         const int64_t bucket_floats = bucket_kb * 256;
-        const double allreduce = median_seconds(warmup, steps, [&] {
+        auto sums_alone = [&] {
+          const auto t0 = Clock::now();
           for (int64_t at = 0; at < gradient_floats; at += bucket_floats)
-            ranks.allreduce_sum(gradients.data() + at, std::min(bucket_floats, gradient_floats - at),
+            ranks.allreduce_sum(gradients.data() + at,
+                                std::min(bucket_floats, gradient_floats - at),
                                 "the benchmark's all-reduce");
-        });
+          return std::chrono::duration<double>(Clock::now() - t0).count();
+        };
+        // Warm-up: the buffer pool fills (first-touch pages cost 11-16 us each) and every kind of
+        // step runs once.
+        for (int i = 0; i < warmup; ++i) {
+          one_step(no_communication);
+          one_step(with_overlap);
+          one_step(without_overlap);
+          sums_alone();
+        }
+        std::vector<double> step_times, serial_times, compute_times, allreduce_times, waits;
+        for (int i = 0; i < steps; ++i) {
+          const double waited = with_overlap.wait_seconds();
+          step_times.push_back(one_step(with_overlap));
+          waits.push_back(with_overlap.wait_seconds() - waited);
+          serial_times.push_back(one_step(without_overlap));
+          compute_times.push_back(one_step(no_communication));
+          allreduce_times.push_back(sums_alone());
+        }
+        const double step = median(step_times), serial = median(serial_times),
+                     compute = median(compute_times), allreduce = median(allreduce_times),
+                     exposed = median(waits);
         const double bytes = 4.0 * static_cast<double>(gradient_floats);
         if (json) {
           const nlohmann::json out = {{"model", model_name},
@@ -149,10 +156,11 @@ int main(int argc, char** argv) {
                                       {"img_s", batch / step}};
           std::printf("%s\n", out.dump().c_str());
         } else {
-          std::printf("data_parallel_bench: %s, global batch %d (%lld on rank 0), %d ranks x %d "
-                      "threads, %.2f MB of gradients in buckets of %lld KiB\n",
-                      model_name.c_str(), batch, static_cast<long long>(shard), ranks.size(),
-                      num_threads(), bytes * 1e-6, static_cast<long long>(bucket_kb));
+          std::printf(
+              "data_parallel_bench: %s, global batch %d (%lld on rank 0), %d ranks x %d "
+              "threads, %.2f MB of gradients in buckets of %lld KiB\n",
+              model_name.c_str(), batch, static_cast<long long>(shard), ranks.size(), num_threads(),
+              bytes * 1e-6, static_cast<long long>(bucket_kb));
           std::printf("step (overlap)   %9.2f ms  %8.1f images/s\n", step * 1e3, batch / step);
           std::printf("step (serial)    %9.2f ms  %8.1f images/s\n", serial * 1e3, batch / serial);
           std::printf("compute only     %9.2f ms\n", compute * 1e3);

@@ -36,14 +36,17 @@ int run_cli(CLI::App& app, int argc, char** argv, const char* program,
 // argv, uses config.threads threads and returns run(config), all through run_cli.
 template <class Config, class Run>
 int run_program(int argc, char** argv, const char* program, const std::string& description,
-                void (*add_flags)(CLI::App&, Config&), Run run) {
+                void (*add_flags)(CLI::App&, Config&), Run run, Ranks ranks = Ranks::kOne) {
   CLI::App app{description};
   Config config;
   add_flags(app, config);
-  return run_cli(app, argc, argv, program, [&]() -> int {
-    set_num_threads(config.threads);
-    return run(config);
-  });
+  return run_cli(
+      app, argc, argv, program,
+      [&]() -> int {
+        set_num_threads(config.threads);
+        return run(config);
+      },
+      ranks);
 }
 
 }  // namespace lowbit

@@ -1,9 +1,11 @@
-// Data-parallel bookkeeping: synchronized or averaged batch norm, and the replicas' hash check.
+// Data-parallel bookkeeping: sharded loaders, synchronized or averaged batch norm, and the
+// replicas' hash check.
 #include "apps/train/data_parallel.h"
 
 #include <cstring>
 #include <functional>
 
+#include "apps/train/run_setup.h"
 #include "core/rng.h"
 #include "layers/batch_norm.h"
 
@@ -43,6 +45,19 @@ const char* const kPartNames[ReplicaHashes::kParts] = {"parameters", "batch-norm
                                                        "optimizer moments", "grid states"};
 
 }  // namespace
+
+void shard_for_this_rank(BatchLoaderOptions& options) {
+  options.shard = world().rank();
+  options.shards = world().size();
+}
+
+std::unique_ptr<BatchLoader> sharded_eval_loader(const Dataset& data, int64_t batch_size,
+                                                 const DatasetInfo& info) {
+  BatchLoaderOptions o;
+  o.batch_size = batch_size;
+  shard_for_this_rank(o);
+  return std::make_unique<BatchLoader>(data, normalization(info), o);
+}
 
 int64_t synchronize_batch_norms(Module& model, Communicator* ranks) {
   int64_t count = 0;

@@ -5,14 +5,24 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/distributed/communicator.h"
+#include "data/batch_loader.h"
+#include "data/datasets.h"
 #include "layers/module.h"
 #include "optim/optimizer.h"
 
 namespace lowbit {
+
+// This rank's shard of every batch of `options` (data/batch_loader.h): all of each in one process.
+void shard_for_this_rank(BatchLoaderOptions& options);
+// make_eval_loader (apps/train/run_setup.h) that reads this rank's shard of every batch: evaluate()
+// then sums every rank's shards (apps/train/evaluate.h).
+std::unique_ptr<BatchLoader> sharded_eval_loader(const Dataset& data, int64_t batch_size,
+                                                 const DatasetInfo& info);
 
 // Makes every BatchNorm of `model` normalize with the statistics of the whole batch over `ranks`
 // in training (--sync-bn, layers/batch_norm.h sync_batch_norm); null undoes it. Returns how many.
