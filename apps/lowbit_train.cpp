@@ -2,6 +2,9 @@
 // for each epoch: train, validate, checkpoint; at the end, test and summarize.
 // Run directory: config.json, metrics.csv, curves.svg, last.ckpt, best.ckpt,
 // test_confusion.csv, summary.json, and lowbit.lock, locked while the run lives (core/run_lock.h).
+// Under mpirun -np N the N processes train one model (data parallelism, docs/training.md): each
+// reads its shard of every batch, the gradients are summed over them, and rank 0 alone writes the
+// run directory and prints.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -13,6 +16,7 @@
 
 #include "apps/common/cli_main.h"
 #include "apps/train/bn_recalibration.h"
+#include "apps/train/data_parallel.h"
 #include "apps/train/evaluate.h"
 #include "apps/train/imported_model.h"
 #include "apps/train/recipes.h"
@@ -22,6 +26,7 @@
 #include "apps/train/train_epoch.h"
 #include "apps/train/training_checkpoint.h"
 #include "core/check.h"
+#include "core/distributed/communicator.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "core/run_lock.h"
@@ -84,34 +89,77 @@ RunData load_run_data(const TrainConfig& config) {
   return d;
 }
 
-int run(const TrainConfig& config, bool resume, int stop_after) {
-  const fs::path out = config.out;
-  const std::string last_path = (out / "last.ckpt").string(),
-                    best_path = (out / "best.ckpt").string();
+// The flags that say what lowbit-train does rather than how the run trains (TrainConfig).
+struct ProgramFlags {
+  bool resume = false, overwrite = false, summary_only = false, list_models = false,
+       list_recipes = false, reshard = false;
+  int stop_after = 0;
+  double collective_timeout = 300;
+};
 
+// A run set up alike on every rank: its directory (locked by rank 0), data, model, optimizers,
+// loaders and progress so far. Built in place (the loaders keep references to the data).
+struct TrainingRun {
+  TrainConfig config;
+  bool resume = false;
+  std::unique_ptr<RunLock> lock;  // rank 0's, for the run's life
+  RunData data;
+  std::shared_ptr<Module> model, teacher;
+  std::vector<std::unique_ptr<Optimizer>> owned_optimizers;
+  std::vector<Optimizer*> optimizers;
+  std::unique_ptr<BatchLoader> train_loader, val_loader, test_loader, recalibration_loader;
+  int64_t recalibration_batches = 0;
+  std::unique_ptr<LrScheduler> scheduler;
+  RunProgress progress;
+  nlohmann::json config_json;
+  ModelSummary model_summary;
+};
+
+// The ranks of the run, as the start of the run prints them ("" in one process). The cores each
+// rank may use are mpirun's choice (--bind-to, --map-by): more threads than cores share them.
+std::string ranks_line(const TrainConfig& config) {
+  const Communicator& ranks = world();
+  if (!ranks.distributed()) return "";
+  return concat("data parallel: ", ranks.size(), " ranks x ", num_threads(),
+                " threads (rank 0 may run on ", usable_cores(), " cores; ", ranks.local_size(),
+                " ranks on its machine); each rank reads 1/", ranks.size(), " of every batch of ",
+                config.batch_size, ", batch norm ",
+                config.sync_bn ? "synchronized over the ranks (--sync-bn)" : "per rank");
+}
+
+void set_up(TrainingRun& run, bool reshard) {
+  const TrainConfig& config = run.config;
+  Communicator& ranks = world();
   if (config.tta_flip) check_tta_flip_allowed(config.dataset);
-  RunData data = load_run_data(config);
+  LOWBIT_CHECK(!ranks.distributed() || config.batch_size >= 2 * ranks.size(), "--batch-size ",
+               config.batch_size, " on ", ranks.size(),
+               " ranks: each rank needs at least 2 images of every batch; expected at least ",
+               2 * ranks.size());
+  run.data = load_run_data(config);
+  RunData& data = run.data;
   manual_seed(config.seed);
-  auto model = build_model(config, data.info);
+  run.model = build_model(config, data.info);
+  if (config.sync_bn) synchronize_batch_norms(*run.model, &ranks);
   // A resumed run's weights come from its own checkpoint below.
-  if (!config.init_from.empty() && !resume)
-    std::printf("%s\n", initialize_from_checkpoint(*model, config).c_str());
-  const std::shared_ptr<Module> teacher = config.teacher.empty() ? nullptr : load_teacher(config);
-  if (teacher) {
+  if (!config.init_from.empty() && !run.resume)
+    std::printf("%s\n", initialize_from_checkpoint(*run.model, config).c_str());
+  run.teacher = config.teacher.empty() ? nullptr : load_teacher(config);
+  if (run.teacher) {
     std::printf("distilling from %s: loss = %.3g cross-entropy + %.3g T^2 KL at T = %.3g\n",
                 config.teacher.c_str(), 1.0 - config.distill_weight,
                 static_cast<double>(config.distill_weight),
                 static_cast<double>(config.distill_temperature));
   }
-  auto owned_optimizers = build_optimizers(config, *model);
-  std::vector<Optimizer*> optimizers;
-  for (auto& o : owned_optimizers) optimizers.push_back(o.get());
+  run.owned_optimizers = build_optimizers(config, *run.model);
+  for (auto& o : run.owned_optimizers) run.optimizers.push_back(o.get());
 
   BatchLoaderOptions train_options;
   train_options.batch_size = config.batch_size;
   train_options.shuffle = true;
-  // A last batch of one image would give batch norm a single sample: drop it then only.
-  train_options.drop_last = data.train.size() % config.batch_size == 1;
+  // A last batch that would give a rank a single image would give batch norm a single sample:
+  // drop it then only (in one process: a last batch of one image).
+  const int64_t last = data.train.size() % config.batch_size;
+  train_options.drop_last = last > 0 && last < 2 * ranks.size();
   if (config.augment) {
     LOWBIT_CHECK(config.flip == "random" || config.flip == "alternate", "--flip ", config.flip,
                  ": expected random or alternate");
@@ -120,42 +168,71 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
         AugmentOptions{crop, data.info.horizontal_flip, config.flip == "alternate"};
   }
   train_options.seed = config.seed;
-  BatchLoader train_loader(data.train, normalization(data.info), train_options);
-  auto val_loader =
-      data.val.size() > 0 ? make_eval_loader(data.val, config.batch_size, data.info) : nullptr;
-  auto test_loader = make_eval_loader(data.test, config.batch_size, data.info);
+  shard_for_this_rank(train_options);
+  run.train_loader =
+      std::make_unique<BatchLoader>(data.train, normalization(data.info), train_options);
+  if (data.val.size() > 0)
+    run.val_loader = sharded_eval_loader(data.val, config.batch_size, data.info);
+  run.test_loader = sharded_eval_loader(data.test, config.batch_size, data.info);
   // Batch-norm re-estimation reads the first images of the training split, unaugmented.
-  auto recalibration_loader = config.recalibrate_bn > 0
-                                  ? make_eval_loader(data.train, config.batch_size, data.info)
-                                  : nullptr;
-  const int64_t recalibration_batches =
-      (config.recalibrate_bn + config.batch_size - 1) / config.batch_size;
-  LOWBIT_CHECK(train_loader.batches_per_epoch() > 0, "the training set has ", data.train.size(),
-               " images: too few for one batch");
-  LrScheduler scheduler(optimizers, build_schedule(config, train_loader.batches_per_epoch()));
+  if (config.recalibrate_bn > 0)
+    run.recalibration_loader = sharded_eval_loader(data.train, config.batch_size, data.info);
+  run.recalibration_batches = (config.recalibrate_bn + config.batch_size - 1) / config.batch_size;
+  LOWBIT_CHECK(run.train_loader->batches_per_epoch() > 0, "the training set has ",
+               data.train.size(), " images: too few for one batch");
+  run.scheduler = std::make_unique<LrScheduler>(
+      run.optimizers, build_schedule(config, run.train_loader->batches_per_epoch()));
 
-  RunProgress progress;
-  if (resume) {
-    progress = read_training_checkpoint(last_path).progress;
-    restore_training_checkpoint(last_path, *model, optimizers, true);
-    std::printf("resumed from %s after epoch %d\n", last_path.c_str(), progress.epochs_done);
+  const std::string last_path = (fs::path(config.out) / "last.ckpt").string();
+  if (run.resume) {
+    run.progress = read_training_checkpoint(last_path).progress;
+    // The global batches are the same on any number of ranks, but the numbers are not: batch norm
+    // normalizes each rank's shard (without --sync-bn), and sums run in another order.
+    LOWBIT_CHECK(reshard || run.progress.world_size == ranks.size(), last_path,
+                 ": the run trained on ", run.progress.world_size, " rank",
+                 run.progress.world_size == 1 ? "" : "s", ", and this is ", ranks.size(),
+                 ": resume it with mpirun -np ", run.progress.world_size,
+                 ", or pass --reshard to go on with every batch split among ", ranks.size(),
+                 " rank", ranks.size() == 1 ? "" : "s");
+    restore_training_checkpoint(last_path, *run.model, run.optimizers, true);
+    std::printf(
+        "resumed from %s after epoch %d%s\n", last_path.c_str(), run.progress.epochs_done,
+        run.progress.world_size == ranks.size()
+            ? ""
+            : concat(" (trained on ", run.progress.world_size, " ranks, now ", ranks.size(), ")")
+                  .c_str());
   }
+  run.progress.world_size = ranks.size();
+  run.config_json = to_json(config);
+  run.model_summary = summarize(*run.model, data.info.channels, data.info.side);
+}
+
+int train(TrainingRun& run, int stop_after) {
+  const TrainConfig& config = run.config;
+  const RunData& data = run.data;
+  Module& model = *run.model;
+  RunProgress& progress = run.progress;
+  Communicator& ranks = world();
+  const bool rank0 = ranks.rank() == 0;  // alone writes the run's files
+  const fs::path out = config.out;
+  const std::string last_path = (out / "last.ckpt").string(),
+                    best_path = (out / "best.ckpt").string();
 
   // Printed and saved once everything above has loaded, so that a run that cannot start (no data,
   // a bad checkpoint to start from) prints only its error.
-  const nlohmann::json config_json = to_json(config);
   if (!config.recipe.empty())
     std::printf(
         "recipe: %s (flags given on the command line override its values; see --list-recipes)\n",
         config.recipe.c_str());
-  std::printf("%s configuration:\n%s\n", kProgram, config_json.dump(2).c_str());
-  write_file_atomic((out / "config.json").string(), config_json.dump(2) + "\n");
-  const ModelSummary model_summary = summarize(*model, data.info.channels, data.info.side);
+  std::printf("%s configuration:\n%s\n", kProgram, run.config_json.dump(2).c_str());
+  if (rank0) write_file_atomic((out / "config.json").string(), run.config_json.dump(2) + "\n");
   std::printf("model: %s, %lld parameters, %lld MACs per image; %d threads (OpenBLAS core %s)\n",
-              config.model.c_str(), static_cast<long long>(model_summary.parameters),
-              static_cast<long long>(model_summary.macs), num_threads(), blas_core_name());
+              config.model.c_str(), static_cast<long long>(run.model_summary.parameters),
+              static_cast<long long>(run.model_summary.macs), num_threads(), blas_core_name());
+  const std::string ranks_text = ranks_line(config);
+  if (!ranks_text.empty()) std::printf("%s\n", ranks_text.c_str());
 
-  const TrainLoss loss{config.label_smoothing, teacher.get(), config.distill_weight,
+  const TrainLoss loss{config.label_smoothing, run.teacher.get(), config.distill_weight,
                        config.distill_temperature};
   int64_t step = progress.steps_done;
   const int last_epoch =
@@ -163,8 +240,8 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   for (int epoch = progress.epochs_done + 1; epoch <= last_epoch; ++epoch) {
     const std::string label =
         "epoch " + std::to_string(epoch) + "/" + std::to_string(config.epochs);
-    const EpochResult trained =
-        train_epoch(*model, train_loader, epoch - 1, optimizers, scheduler, step, loss, label);
+    const EpochResult trained = train_epoch(model, *run.train_loader, epoch - 1, run.optimizers,
+                                            *run.scheduler, step, loss, label);
     EpochMetrics m;
     m.epoch = epoch;
     m.train_loss = trained.loss;
@@ -173,13 +250,16 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
     m.seconds = trained.seconds;
     m.images_per_second =
         trained.seconds > 0 ? static_cast<double>(trained.images) / trained.seconds : 0;
-    if (recalibration_loader)
-      recalibrate_batch_norm(*model, *recalibration_loader, recalibration_batches);
+    if (run.recalibration_loader)
+      recalibrate_batch_norm(model, *run.recalibration_loader, run.recalibration_batches);
+    average_batch_norm_statistics(model, ranks);
     if (data.val.size() > 0) {
-      const Evaluation val = evaluate(*model, *val_loader, data.info.num_classes, config.tta_flip);
+      const Evaluation val =
+          evaluate(model, *run.val_loader, data.info.num_classes, config.tta_flip);
       m.val_loss = val.loss;
       m.val_accuracy = val.accuracy;
     }
+    check_replicas_agree(model, run.optimizers, ranks, concat("after epoch ", epoch));
     progress.epochs_done = epoch;
     progress.steps_done = step;
     progress.train_seconds += trained.seconds;
@@ -189,12 +269,15 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
     if (best) {
       progress.best_val_accuracy = m.val_accuracy;
       progress.best_epoch = epoch;
-      save_training_checkpoint(best_path, config_json, *model, optimizers, progress);
+      if (rank0)
+        save_training_checkpoint(best_path, run.config_json, model, run.optimizers, progress);
     }
-    save_training_checkpoint(last_path, config_json, *model, optimizers, progress);
-    write_file_atomic((out / "metrics.csv").string(), metrics_csv(progress.history));
-    write_file_atomic((out / "curves.svg").string(),
-                      training_curves_svg(progress.history, config.model));
+    if (rank0) {
+      save_training_checkpoint(last_path, run.config_json, model, run.optimizers, progress);
+      write_file_atomic((out / "metrics.csv").string(), metrics_csv(progress.history));
+      write_file_atomic((out / "curves.svg").string(),
+                        training_curves_svg(progress.history, config.model));
+    }
 
     std::printf("epoch %d/%d  train loss %.4f acc %6.2f%%", epoch, config.epochs, m.train_loss,
                 m.train_accuracy);
@@ -209,11 +292,12 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
                 progress.epochs_done, config.epochs, out.string().c_str());
     return 0;
   }
-  const Evaluation test = evaluate(*model, *test_loader, data.info.num_classes, config.tta_flip);
+  const Evaluation test = evaluate(model, *run.test_loader, data.info.num_classes, config.tta_flip);
   // With flip averaging, the images alone too, so that the summary shows what the averaging adds.
   const double single_view_accuracy =
-      config.tta_flip ? evaluate(*model, *test_loader, data.info.num_classes).accuracy
+      config.tta_flip ? evaluate(model, *run.test_loader, data.info.num_classes).accuracy
                       : test.accuracy;
+  if (!rank0) return 0;
   write_file_atomic((out / "test_confusion.csv").string(),
                     confusion_csv(test, data.test.class_names));
   const EpochMetrics* final_metrics = progress.history.empty() ? nullptr : &progress.history.back();
@@ -239,16 +323,19 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
        progress.train_seconds > 0
            ? static_cast<double>(progress.train_images) / progress.train_seconds
            : 0.0},
-      {"parameters", model_summary.parameters},
-      {"macs_per_image", model_summary.macs},
+      {"parameters", run.model_summary.parameters},
+      {"macs_per_image", run.model_summary.macs},
       {"threads", num_threads()},
+      {"world_size", ranks.size()},
+      {"sync_bn", config.sync_bn},
       {"blas_core", blas_core_name()},
       {"seed", config.seed}};
   write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
 
-  std::printf("\nsummary: %s on %s, %d epochs, %.1f s of training (%.0f img/s)\n",
+  std::printf("\nsummary: %s on %s, %d epochs, %.1f s of training (%.0f img/s%s)\n",
               config.model.c_str(), config.dataset.c_str(), progress.epochs_done,
-              progress.train_seconds, summary["train_images_per_second"].get<double>());
+              progress.train_seconds, summary["train_images_per_second"].get<double>(),
+              ranks.distributed() ? concat(" on ", ranks.size(), " ranks").c_str() : "");
   if (progress.best_val_accuracy >= 0)
     std::printf("  best validation accuracy %.2f%% at epoch %d (%s)\n", progress.best_val_accuracy,
                 progress.best_epoch, best_path.c_str());
@@ -265,13 +352,6 @@ int run(const TrainConfig& config, bool resume, int stop_after) {
   return 0;
 }
 
-// The flags that say what lowbit-train does rather than how the run trains (TrainConfig).
-struct ProgramFlags {
-  bool resume = false, overwrite = false, summary_only = false, list_models = false,
-       list_recipes = false;
-  int stop_after = 0;
-};
-
 void add_program_flags(CLI::App& app, ProgramFlags& f) {
   app.add_flag("--resume", f.resume, "continue the run in --out from its last.ckpt");
   app.add_flag("--overwrite", f.overwrite, "start afresh even if --out already holds a run");
@@ -283,6 +363,13 @@ void add_program_flags(CLI::App& app, ProgramFlags& f) {
   app.add_flag("--list-recipes", f.list_recipes,
                "list the training recipes (values, the runs each is the default for, recorded "
                "accuracy) and exit");
+  app.add_flag("--reshard", f.reshard,
+               "with --resume under mpirun: go on with another number of ranks than the run "
+               "trained with (every batch is split among the ranks there are now)");
+  app.add_option("--collective-timeout", f.collective_timeout,
+                 "data-parallel runs: a rank that waits this many seconds for the others in a "
+                 "collective ends the job (a rank died or hangs); 0: wait for ever")
+      ->check(CLI::Range(0.0, 1e6));
 }
 
 int print_summary(const TrainConfig& config, const DatasetInfo& info) {
@@ -295,29 +382,27 @@ int print_summary(const TrainConfig& config, const DatasetInfo& info) {
   return 0;
 }
 
-// A run's configuration and the lock on its directory, held until the run ends.
-struct PreparedRun {
-  TrainConfig config;
-  RunLock lock;
-};
-
 // With --resume, the run's saved configuration with what may change (--epochs, --threads,
 // --data-dir, --out) from `given`; else `given`, unless --out already holds a run. The run
-// directory exists afterwards, and is locked before anything in it is read: a second run, or a
-// --resume of a live one, ends here with status 2.
-PreparedRun prepare_run_directory(const CLI::App& app, const TrainConfig& given,
-                                  const ProgramFlags& flags) {
+// directory exists afterwards, and rank 0 has locked it before anything in it is read: a second
+// run, or a --resume of a live one, ends here with status 2. The other ranks of a data-parallel run
+// read the run's checkpoint when they resume (--out must then be on a file system they see).
+void prepare_run_directory(const CLI::App& app, const TrainConfig& given, const ProgramFlags& flags,
+                           TrainingRun& run) {
+  const bool rank0 = world().rank() == 0;
   const fs::path out = given.out;
   const fs::path last = out / "last.ckpt";
   if (flags.resume) {
     LOWBIT_CHECK(fs::exists(last), last.string(),
                  ": no checkpoint to resume (run without --resume to start)");
-  } else {
+  } else if (rank0) {
     std::error_code error;
     fs::create_directories(out, error);
     LOWBIT_CHECK(!error, out.string(), ": cannot create the run directory: ", error.message());
   }
-  PreparedRun run{given, RunLock(out.string(), kProgram)};
+  run.config = given;
+  run.resume = flags.resume;
+  if (rank0) run.lock = std::make_unique<RunLock>(out.string(), kProgram);
   if (flags.resume) {
     TrainConfig saved = read_training_checkpoint(last.string()).config;
     // --model and --dataset may be left out (the run knows them); given, they must match it.
@@ -334,12 +419,11 @@ PreparedRun prepare_run_directory(const CLI::App& app, const TrainConfig& given,
     saved.out = given.out;
     run.config = saved;
     set_num_threads(run.config.threads);
-  } else {
+  } else if (rank0) {
     LOWBIT_CHECK(flags.overwrite || !fs::exists(last), out.string(),
                  " already holds a run (last.ckpt): continue it with --resume, or pass --overwrite "
                  "or another --out");
   }
-  return run;
 }
 
 }  // namespace
@@ -353,25 +437,37 @@ int main(int argc, char** argv) {
   add_train_flags(app, config);
   ProgramFlags flags;
   add_program_flags(app, flags);
-  return run_cli(app, argc, argv, "lowbit-train", [&]() -> int {
-    if (flags.list_models) return list_models();
-    if (flags.list_recipes) {
-      std::printf("%s", format_recipe_table().c_str());
-      return 0;
-    }
-    // An unknown --model named as the flag, before the recipe's merge reads the settings back as
-    // a stored configuration would be.
-    if (config.model != kImportedModel) (void)model_entry(config.model);
-    const Recipe& recipe = config.recipe.empty()
-                               ? default_recipe(config.model, config.dataset, config.weights)
-                               : find_recipe(config.recipe);
-    apply_recipe(recipe, given_train_flags(app), config);
-    set_num_threads(config.threads);
-    config.resolve();
-    const DatasetInfo& info = dataset_info(config.dataset);  // an unknown data set fails here
-    if (flags.summary_only) return print_summary(config, info);
-    model_entry(config.model);  // an unknown name fails here, before any data is read
-    const PreparedRun prepared = prepare_run_directory(app, config, flags);
-    return run(prepared.config, flags.resume, flags.stop_after);
-  });
+  return run_cli(
+      app, argc, argv, "lowbit-train",
+      [&]() -> int {
+        if (flags.list_models) return list_models();
+        if (flags.list_recipes) {
+          std::printf("%s", format_recipe_table().c_str());
+          return 0;
+        }
+        world().set_timeout(flags.collective_timeout);
+        DatasetInfo info;
+        auto run = std::make_unique<TrainingRun>();
+        // Every rank sets the run up; a failure on any of them (its data, rank 0's lock) ends them
+        // all here with one message.
+        world().agree([&] {
+          // An unknown --model named as the flag, before the recipe's merge reads the settings
+          // back as a stored configuration would be.
+          if (config.model != kImportedModel) (void)model_entry(config.model);
+          const Recipe& recipe = config.recipe.empty()
+                                     ? default_recipe(config.model, config.dataset, config.weights)
+                                     : find_recipe(config.recipe);
+          apply_recipe(recipe, given_train_flags(app), config);
+          set_num_threads(config.threads);
+          config.resolve();
+          info = dataset_info(config.dataset);  // an unknown data set fails here
+          if (flags.summary_only) return;
+          model_entry(config.model);  // an unknown name fails here, before any data is read
+          prepare_run_directory(app, config, flags, *run);
+          set_up(*run, flags.reshard);
+        });
+        if (flags.summary_only) return print_summary(config, info);
+        return train(*run, flags.stop_after);
+      },
+      Ranks::kMany);
 }

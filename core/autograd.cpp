@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -45,7 +46,9 @@ void record(const Tensor& out, const char* name, std::vector<Tensor> inputs, Bac
   out.impl()->node = std::move(node);
 }
 
-void backward(const Tensor& root, const Tensor& seed) {
+void backward(const Tensor& root, const Tensor& seed) { backward(root, seed, LeafReadyFn()); }
+
+void backward(const Tensor& root, const Tensor& seed, const LeafReadyFn& leaf_ready) {
   LOWBIT_CHECK(root.defined(), "backward: undefined root tensor");
   LOWBIT_CHECK(root.requires_grad(),
                "backward: the root tensor does not require a gradient (no trainable input)");
@@ -93,6 +96,18 @@ void backward(const Tensor& root, const Tensor& seed) {
     root.grad()[0] += 1.0f;
   }
 
+  // With leaf_ready: how many reads of each trainable leaf are still to run (a node that reads a
+  // leaf twice counts twice). Counted before the nodes are dropped, while leaves are still the
+  // tensors without a node.
+  std::unordered_map<TensorImpl*, int64_t> unread;
+  if (leaf_ready) {
+    for (const auto& impl : order) {
+      for (const Tensor& input : impl->node->inputs) {
+        if (input.impl() && !input.impl()->node && input.requires_grad()) ++unread[input.impl()];
+      }
+    }
+  }
+
   // Reverse post-order is a topological order from the root towards the leaves.
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     std::shared_ptr<TensorImpl>& impl = *it;
@@ -110,6 +125,11 @@ void backward(const Tensor& root, const Tensor& seed) {
     impl->grad.reset();           // an intermediate gradient is not needed once consumed
     impl->requires_grad = false;  // its history is gone: it now reads as a constant
     impl.reset();
+    if (!leaf_ready) continue;
+    for (const Tensor& input : node->inputs) {
+      const auto found = unread.find(input.impl());
+      if (found != unread.end() && --found->second == 0) leaf_ready(input);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // Reverse-mode automatic differentiation: recording ops, the no-grad guard, backward().
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -37,6 +38,12 @@ void record(const Tensor& out, const char* name, std::vector<Tensor> inputs, Bac
 // depth is unlimited), and the graph is dropped as it goes: intermediate gradients and
 // nodes are freed, leaves keep their accumulated gradients.
 void backward(const Tensor& root, const Tensor& seed = Tensor());
+// The same, calling leaf_ready(leaf) for every leaf that needs a gradient (a trainable tensor with
+// no node) as soon as its gradient is final: right after the last node that reads it has run.
+// Data-parallel training starts summing a bucket of gradients over the ranks from there while the
+// rest of the backward pass runs (core/distributed/gradient_allreduce.h).
+using LeafReadyFn = std::function<void(const Tensor& leaf)>;
+void backward(const Tensor& root, const Tensor& seed, const LeafReadyFn& leaf_ready);
 
 // Per-op timing for profiles (bench/step_profile). While installed on this thread,
 // record() reports every op as it finishes its forward (the time between two reports is

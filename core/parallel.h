@@ -8,9 +8,13 @@
 namespace lowbit {
 
 // Sets the thread count for every parallel loop (and pins OpenBLAS to one thread).
-// n <= 0 means one thread per available core.
+// n <= 0 means one thread per available core: the cores the process is bound to, else the
+// machine's shared among the ranks of a data-parallel run that run on it.
 void set_num_threads(int n);
 int num_threads();
+// The cores this process may run on (its affinity mask: all of them unless taskset or mpirun's
+// --bind-to restricts it).
+int usable_cores();
 // The name of the OpenBLAS kernel in use (e.g. "Haswell", "SkylakeX").
 const char* blas_core_name();
 

@@ -27,6 +27,9 @@ const BatchLoaderOptions& checked(const Dataset& data, const Normalization& norm
                ", expected >= 1");
   LOWBIT_CHECK(options.prefetch >= 0, "BatchLoader: prefetch ", options.prefetch,
                ", expected >= 0");
+  LOWBIT_CHECK(options.shards >= 1 && options.shard >= 0 && options.shard < options.shards,
+               "BatchLoader: shard ", options.shard, " of ", options.shards,
+               ", expected 0 <= shard < shards");
   LOWBIT_CHECK(options.augment.crop_padding >= 0, "BatchLoader: crop_padding ",
                options.augment.crop_padding, ", expected >= 0");
   try {
@@ -169,8 +172,12 @@ bool BatchLoader::assemble(const Job& job, Batch& batch) const {
                "BatchLoader: dataset '", data_.name, "' changed after the loader was built (",
                data_.size(), " images, ", data_.pixels.size(), " pixel bytes; expected ", count_,
                " and ", count_ * image_bytes, "); it must outlive the loader unchanged");
-  const int64_t begin = job.index * options_.batch_size;
-  const int64_t count = std::min(options_.batch_size, size_ - begin);
+  const int64_t whole = std::min(options_.batch_size, size_ - job.index * options_.batch_size);
+  // This shard of the batch: its images [first, first + count) of the `whole`.
+  const int64_t first = whole * options_.shard / options_.shards;
+  const int64_t count = whole * (options_.shard + 1) / options_.shards - first;
+  const int64_t begin = job.index * options_.batch_size + first;
+  batch.global_size = whole;
   batch.images = Tensor::empty(Shape{count, channels_, height_, width_});
   batch.labels.resize(static_cast<size_t>(count));
   float* out = batch.images.data();

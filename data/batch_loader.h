@@ -22,6 +22,8 @@ namespace lowbit {
 struct Batch {
   Tensor images;  // (B, C, H, W) float
   std::vector<int32_t> labels;
+  // The images of the whole batch, over every shard (B without sharding).
+  int64_t global_size = 0;
 };
 
 struct BatchLoaderOptions {
@@ -31,6 +33,11 @@ struct BatchLoaderOptions {
   AugmentOptions augment;  // none for evaluation
   uint64_t seed = 0;
   int prefetch = 2;  // batches assembled ahead by a background thread (0: synchronous)
+  // Data parallelism: this process reads shard `shard` of `shards` of every batch, the images
+  // [floor(shard n / shards), floor((shard + 1) n / shards)) of a batch of n, in the order one
+  // process reads the whole batch. The shards of the ranks together are exactly one process's
+  // batches, whatever the number of ranks; a shard may be empty (n < shards).
+  int shard = 0, shards = 1;
 };
 
 // One consumer thread calls start_epoch / next. The producer thread runs no OpenMP (the training
@@ -51,7 +58,8 @@ class BatchLoader {
   // The next batch of the epoch; false when the epoch is over. Throws if no epoch was started.
   bool next(Batch& batch);
   int64_t batches_per_epoch() const { return batches_; }
-  int64_t size() const { return size_; }  // images per epoch (after drop_last)
+  int64_t size() const { return size_; }  // images per epoch (after drop_last), all shards
+  int shards() const { return options_.shards; }
 
  private:
   // What the producer needs for one batch, copied under the lock.

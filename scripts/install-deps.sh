@@ -14,6 +14,7 @@ packages=(
   zlib1g-dev        # .gz data files, checkpoint checksums
   liblzma-dev       # xz (LZMA2) compressed model sizes in lowbit-ptq
   nlohmann-json3-dev  # configuration, metrics and summaries as JSON
+  libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N lowbit-train), and its tests
 )
 packages+=("$@")
 

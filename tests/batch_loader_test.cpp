@@ -275,6 +275,60 @@ TEST_CASE("BatchLoader shuts down cleanly mid-epoch", "[data][batch_loader]") {
   SUCCEED("every loader was joined");
 }
 
+TEST_CASE("BatchLoader shards: the ranks' shards of each batch are one process's batch",
+          "[data][batch_loader]") {
+  // Data parallelism: shard r of `shards` reads its contiguous slice of every batch; together, in
+  // rank order, they are the batch one process reads, augmentation included, and a batch smaller
+  // than the ranks leaves some shards empty.
+  const Dataset data = indexed_dataset(11);
+  BatchLoaderOptions whole_options = options(4, true);
+  whole_options.augment = AugmentOptions{2, true, false};
+  whole_options.seed = 9;
+  BatchLoader whole(data, kNorm, whole_options);
+  for (int shards : {2, 3, 5}) {
+    std::vector<Epoch> parts;
+    for (int shard = 0; shard < shards; ++shard) {
+      BatchLoaderOptions o = whole_options;
+      o.shard = shard;
+      o.shards = shards;
+      BatchLoader loader(data, kNorm, o);
+      CHECK(loader.batches_per_epoch() == whole.batches_per_epoch());
+      CHECK(loader.shards() == shards);
+      parts.push_back(run_epoch(loader, 3));
+    }
+    const Epoch reference_epoch = run_epoch(whole, 3);
+    for (size_t b = 0; b < reference_epoch.labels.size(); ++b) {
+      const int64_t n = static_cast<int64_t>(reference_epoch.labels[b].size());
+      std::vector<int32_t> labels;
+      std::vector<float> images;
+      for (int shard = 0; shard < shards; ++shard) {
+        const auto& l = parts[static_cast<size_t>(shard)].labels[b];
+        const auto& i = parts[static_cast<size_t>(shard)].images[b];
+        CHECK(static_cast<int64_t>(l.size()) ==
+              n * (shard + 1) / shards - n * shard / shards);  // floor(n r / shards) boundaries
+        labels.insert(labels.end(), l.begin(), l.end());
+        images.insert(images.end(), i.begin(), i.end());
+      }
+      CHECK(labels == reference_epoch.labels[b]);
+      CHECK(images == reference_epoch.images[b]);
+    }
+  }
+  // The batch's size over every shard comes with each shard.
+  BatchLoaderOptions o = options(4);
+  o.shard = 1;
+  o.shards = 3;
+  BatchLoader loader(data, kNorm, o);
+  loader.start_epoch(0);
+  Batch batch;
+  REQUIRE(loader.next(batch));
+  CHECK(batch.global_size == 4);
+  CHECK(batch.labels == std::vector<int32_t>{1});
+  REQUIRE(loader.next(batch));
+  REQUIRE(loader.next(batch));  // the last batch, 3 images: one per shard
+  CHECK(batch.global_size == 3);
+  CHECK(batch.labels == std::vector<int32_t>{9});
+}
+
 TEST_CASE("BatchLoader rejects bad input at construction", "[data][batch_loader]") {
   const Dataset data = indexed_dataset(4);
   Dataset short_pixels = data;
@@ -297,6 +351,11 @@ TEST_CASE("BatchLoader rejects bad input at construction", "[data][batch_loader]
   BatchLoaderOptions bad_pad = options(2);
   bad_pad.augment.crop_padding = -1;
   CHECK_THROWS_WITH(BatchLoader(data, kNorm, bad_pad), Catch::Contains("crop_padding -1"));
+  BatchLoaderOptions bad_shard = options(2);
+  bad_shard.shard = 2;
+  bad_shard.shards = 2;
+  CHECK_THROWS_WITH(BatchLoader(data, kNorm, bad_shard),
+                    Catch::Contains("shard 2 of 2, expected 0 <= shard < shards"));
   CHECK_THROWS_WITH(
       BatchLoader(data, Normalization{{0.5f}, {0.5f}}, options(2)),
       Catch::Contains("'indexed'") && Catch::Contains("1 means, expected one per channel (3)"));

@@ -160,3 +160,44 @@ TEST_CASE(
     }
   }
 }
+
+TEST_CASE("the passes of synchronized batch norm compute exactly what the one-pass kernels do",
+          "[batch_norm_kernels]") {
+  // One process holding the whole batch: sums, centered sums and normalization, then gradient
+  // sums and dx, each in its own pass, give the same bits as batch_norm_forward / _backward.
+  Rng rng(8);
+  const BatchNormLayout L{4, 3, 21};
+  const auto x = uniform_vector(static_cast<size_t>(L.n * L.c * L.inner), rng, -2.0f, 3.0f);
+  const auto dy = uniform_vector(x.size(), rng, -1.0f, 1.0f);
+  const auto gamma = uniform_vector(3, rng, 0.5f, 1.5f), beta = uniform_vector(3, rng, -1.0f, 1.0f);
+  const int64_t m = L.n * L.inner;
+  std::vector<float> rm(3, 0.5f), rv(3, 2.0f), mean(3), invstd(3), y(x.size());
+  kernels::batch_norm_forward(L, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), true,
+                              0.1f, 1e-5f, mean.data(), invstd.data(), y.data());
+  std::vector<double> sums(3), centered(3);
+  std::vector<float> rm2(3, 0.5f), rv2(3, 2.0f), mean2(3), invstd2(3), y2(x.size());
+  kernels::batch_norm_sums(L, x.data(), sums.data());
+  for (size_t c = 0; c < 3; ++c) mean2[c] = static_cast<float>(sums[c] / static_cast<double>(m));
+  kernels::batch_norm_centered_sums(L, x.data(), mean2.data(), centered.data());
+  kernels::batch_norm_normalize(L, x.data(), gamma.data(), beta.data(), centered.data(), m,
+                                rm2.data(), rv2.data(), 0.1f, 1e-5f, mean2.data(), invstd2.data(),
+                                y2.data());
+  CHECK(mean2 == mean);
+  CHECK(invstd2 == invstd);
+  CHECK(rm2 == rm);
+  CHECK(rv2 == rv);
+  CHECK(y2 == y);
+
+  std::vector<float> dx(x.size()), dgamma(3, 0.25f), dbeta(3, -0.5f);
+  kernels::batch_norm_backward(L, x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(),
+                               true, dx.data(), true, dgamma.data(), dbeta.data());
+  std::vector<double> gradient_sums(6);
+  std::vector<float> dx2(x.size()), dgamma2(3, 0.25f), dbeta2(3, -0.5f);
+  kernels::batch_norm_gradient_sums(L, x.data(), dy.data(), mean.data(), invstd.data(),
+                                    gradient_sums.data(), dgamma2.data(), dbeta2.data());
+  kernels::batch_norm_backward_from_sums(L, x.data(), dy.data(), gamma.data(), mean.data(),
+                                         invstd.data(), gradient_sums.data(), m, dx2.data(), true);
+  CHECK(dx2 == dx);
+  CHECK(dgamma2 == dgamma);
+  CHECK(dbeta2 == dbeta);
+}

@@ -1,5 +1,6 @@
 // Evaluation over a data set: the mirror image of a batch, and test-time flip averaging, whose
-// logits must be the mean of the two views' logits image by image.
+// logits must be the mean of the two views' logits image by image; split over 3 ranks (this
+// program under mpirun), the sums of the whole data set.
 #include "apps/train/evaluate.h"
 
 #include <algorithm>
@@ -7,12 +8,15 @@
 #include <cmath>
 #include <memory>
 
+#include "core/distributed/communicator.h"
 #include "core/rng.h"
 #include "layers/flatten.h"
 #include "layers/linear.h"
 #include "layers/sequential.h"
+#include "tests/mpi_runs.h"
 
 using namespace lowbit;
+using namespace lowbit::testing;
 
 namespace {
 
@@ -45,6 +49,35 @@ TEST_CASE("mirror_horizontally reverses every row and nothing else", "[apps][eva
   for (size_t i = 0; i < expected.size(); ++i) CHECK(m.data()[i] == expected[i]);
   CHECK_THROWS_WITH(mirror_horizontally(Tensor::zeros(Shape{2, 3})),
                     Catch::Contains("expected (N, C, H, W)"));
+}
+
+TEST_CASE("evaluation split over 3 ranks sums to the whole data set's", "[mpi][apps][evaluate]") {
+  if (!mpi_runs_available("evaluation on 3 ranks")) return;
+  const CommandResult r = run_on_ranks(3, "[.][ranks-evaluate]");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(count_occurrences(r.output, "All tests passed") == 3);
+}
+
+TEST_CASE("ranks: each rank evaluates its shards, every rank gets the sums",
+          "[.][ranks-evaluate]") {
+  // Batches of 4 and 2 images: shards of 1, 1, 2 and 0, 1, 1 (rank 0 has none of the second).
+  world().set_timeout(60);
+  const Dataset data = six_images();
+  Rng rng(2);
+  Sequential model;
+  model.add(std::make_shared<Flatten>()).add(std::make_shared<Linear>(6, 3, true, rng));
+  const Evaluation whole = evaluate(model, *loader_of(data), 3, true);
+  BatchLoaderOptions options;
+  options.batch_size = 4;
+  options.shard = world().rank();
+  options.shards = world().size();
+  BatchLoader shards(data, Normalization{{0.5f}, {0.25f}}, options);
+  const Evaluation summed = evaluate(model, shards, 3, true);
+  CHECK(summed.count == 6);
+  CHECK(summed.accuracy == whole.accuracy);
+  CHECK(summed.confusion == whole.confusion);
+  CHECK(summed.loss == Approx(whole.loss).epsilon(1e-6));
 }
 
 TEST_CASE("flip averaging evaluates the mean of each image's and its mirror's logits",

@@ -81,6 +81,37 @@ void write_class_bars(const fs::path& dir, const std::string& prefix, uint32_t c
   write_mnist_idx(dir, prefix, pixels, labels);
 }
 
+void write_cifar_bars(const fs::path& dir, uint32_t per_batch, uint32_t test, uint64_t seed) {
+  Rng rng(seed);
+  auto records = [&](uint32_t count, uint32_t first) {
+    std::vector<uint8_t> bytes;
+    for (uint32_t i = first; i < first + count; ++i) {
+      const int label = static_cast<int>(i % 10);
+      bytes.push_back(static_cast<uint8_t>(label));
+      const int top = 2 + (label / 5) * 14 + static_cast<int>(rng.below(3)),
+                left = 2 + (label % 5) * 6;
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < 32; ++y)
+          for (int x = 0; x < 32; ++x) {
+            const bool inside =
+                c == label % 3 && y >= top && y < top + 8 && x >= left && x < left + 5;
+            bytes.push_back(static_cast<uint8_t>(inside ? 180 + static_cast<int>(rng.below(70))
+                                                        : static_cast<int>(rng.below(80))));
+          }
+    }
+    return bytes;
+  };
+  auto write = [&dir](const std::string& name, const std::vector<uint8_t>& bytes) {
+    std::ofstream out(dir / name, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+  };
+  for (uint32_t b = 0; b < 5; ++b)
+    write("data_batch_" + std::to_string(b + 1) + ".bin", records(per_batch, b * per_batch));
+  write("test_batch.bin", records(test, 0));
+}
+
 bool python_imports(const std::string& module, const std::string& debian_package) {
   if (run_command("/usr/bin/python3 -c 'import " + module + "' 2>&1").status == 0) return true;
   WARN("skipped: /usr/bin/python3 cannot import " << module << " (Debian: apt-get install "

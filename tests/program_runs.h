@@ -46,4 +46,10 @@ struct BarLook {
 void write_class_bars(const std::filesystem::path& dir, const std::string& prefix, uint32_t count,
                       uint64_t seed, const BarLook& look = {});
 
+// CIFAR-10's binary layout in DIR (data_batch_1..5.bin, test_batch.bin) for `per_batch` training
+// images in each of the five batches and `test` test images: the class bars of write_class_bars,
+// in one of the three color planes per class (class k's bar in plane k % 3), on noise.
+void write_cifar_bars(const std::filesystem::path& dir, uint32_t per_batch, uint32_t test,
+                      uint64_t seed);
+
 }  // namespace lowbit::testing

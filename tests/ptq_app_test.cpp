@@ -1,6 +1,7 @@
 // lowbit-ptq end to end, as a user runs it: a LeNet-5 checkpoint and a small MNIST-format
 // test set written here, a short sweep that must write every table, figure and the report
-// (well-formed), and bad flags and files refused with one line and exit status 2.
+// (well-formed), and bad flags and files refused with one line and exit status 2; on 2 ranks
+// (mpirun), every cell's evaluation split between them, the numbers of one process.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -17,6 +18,7 @@
 #include "core/rng.h"
 #include "core/run_lock.h"
 #include "data/datasets.h"
+#include "tests/mpi_runs.h"
 #include "tests/program_runs.h"
 #include "tests/temp_root.h"
 
@@ -109,6 +111,34 @@ TEST_CASE("lowbit-ptq sweeps a checkpoint and writes tables, figures and a well-
     CHECK(page.find(heading) != std::string::npos);
   }
   CHECK(page.find("<td>sym</td>") != std::string::npos);
+}
+
+TEST_CASE("lowbit-ptq on 2 ranks evaluates every cell as one process does", "[mpi][apps][ptq]") {
+  if (!testing::mpi_runs_available("lowbit-ptq on 2 ranks")) return;
+  Fixture f;
+  const fs::path one = f.root.fresh("one"), two = f.root.fresh("two");
+  const std::string flags = "--bits 4 --merge-classes 3,5 --xz-preset 0 --batch-size 16 --out ";
+  REQUIRE(run_command(f.ptq(flags + one.string())).status == 0);
+  const CommandResult r = run_command(testing::mpirun(2) + f.ptq(flags + two.string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(testing::count_occurrences(r.output, "] pow2-free") == 1);  // rank 0 alone reports
+  const nlohmann::json a = nlohmann::json::parse(read_text(one / "ptq.json")),
+                       b = nlohmann::json::parse(read_text(two / "ptq.json"));
+  REQUIRE(a["cells"].size() == b["cells"].size());
+  // 40 test images in batches of 16 (shards of 8, 8, 8, 8, 4, 4): the counts are exact, the mean
+  // losses equal up to the order of their sums.
+  for (size_t i = 0; i < a["cells"].size(); ++i) {
+    const nlohmann::json &x = a["cells"][i], &y = b["cells"][i];
+    INFO(x["label"]);
+    CHECK(x["label"] == y["label"]);
+    CHECK(y["images"] == 40);
+    CHECK(x["accuracy"] == y["accuracy"]);
+    CHECK(x["confusion"] == y["confusion"]);
+    CHECK(x["grouped_accuracy"] == y["grouped_accuracy"]);
+    CHECK(y["loss"].get<double>() == Approx(x["loss"].get<double>()).epsilon(1e-6));
+    CHECK(x["size"] == y["size"]);
+  }
 }
 
 TEST_CASE("lowbit-ptq refuses bad flags and files with one line and status 2", "[apps][ptq]") {

@@ -6,13 +6,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/distributed/communicator.h"
+
 namespace lowbit {
 
 ProgressBar::ProgressBar(std::string label, int64_t total, FILE* out)
     : label_(std::move(label)),
       total_(total),
       out_(out),
-      interactive_(::isatty(::fileno(out)) != 0),
+      interactive_(::isatty(::fileno(out)) != 0 && world().rank() == 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_() {}
 

@@ -1,5 +1,6 @@
 // Progress reporting for long loops: on a terminal a redrawn bar with rate and ETA, and
-// otherwise nothing until the caller prints its own per-epoch line.
+// otherwise nothing until the caller prints its own per-epoch line. Of the ranks of a data-parallel
+// run, rank 0 alone draws it.
 #pragma once
 
 #include <chrono>

@@ -83,10 +83,10 @@ std::vector<FineTuneEpoch> fine_tune_scales(
         "fine-tuning diverged: the RMSE",
         [&](const Batch& batch) {  // eq. 25; the batch's labels are never read
           const Tensor target = logits_without_graph(teacher, batch.images);
-          return rmse_loss(student(batch.images), target);
+          return BatchLoss{rmse_loss(student(batch.images), target)};
         },
-        [&](float rmse, const Batch&) {
-          rmse_sum += rmse;
+        [&](const BatchTotals& totals) {
+          rmse_sum += totals.loss;
           ++batches;
           char status[64];
           std::snprintf(status, sizeof status, "rmse %.5f",

@@ -29,6 +29,9 @@ int64_t recalibrate_batch_norm(Module& model, BatchLoader& loader, int64_t max_b
   Batch batch;
   int64_t used = 0;
   while (used < max_batches && loader.next(batch)) {
+    // A sharded loader (data parallelism): a batch that would give a rank fewer than two images
+    // gives no variance there; every rank skips it alike.
+    if (loader.shards() > 1 && batch.global_size < 2 * loader.shards()) continue;
     ++used;
     for (BatchNorm* bn : norms) bn->set_momentum(1.0f / static_cast<float>(used));
     model(batch.images);

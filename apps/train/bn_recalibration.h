@@ -17,7 +17,10 @@ namespace lowbit {
 // graph, with only the BatchNorm modules in training mode (dropout and everything else in eval).
 // Batch k (1-based) enters every BN with momentum 1/k, so the running mean and variance end as
 // the plain average of the batches' statistics. Modes and momenta are restored. Returns the
-// number of batches used (0 when the model has no BatchNorm: nothing is run).
+// number of batches used (0 when the model has no BatchNorm: nothing is run). With a sharded loader
+// (data parallelism) each rank runs its shards: synchronized BatchNorms then see the whole batches,
+// the others their rank's shards (average_batch_norm_statistics, apps/train/data_parallel.h, then
+// averages them over the ranks); batches with fewer than two images per rank are skipped.
 int64_t recalibrate_batch_norm(Module& model, BatchLoader& loader, int64_t max_batches);
 
 }  // namespace lowbit

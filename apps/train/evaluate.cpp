@@ -1,4 +1,5 @@
-// Evaluation: one pass in eval mode under a NoGradGuard, loss from the fused cross-entropy.
+// Evaluation: one pass in eval mode under a NoGradGuard, loss from the fused cross-entropy; with a
+// sharded loader (data parallelism) each rank evaluates its shards and the sums are added up.
 #include "apps/train/evaluate.h"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "core/distributed/communicator.h"
 #include "layers/elementwise.h"
 #include "layers/losses.h"
 
@@ -47,6 +49,20 @@ class EvaluationSum {
     }
     result_.count += n;
   }
+  // Data parallelism: every rank's sums together (each read one shard of every batch).
+  void sum_over_ranks(Communicator& ranks) {
+    ranks.allreduce_sum(&loss_sum_, 1, "the evaluation's sums");
+    std::vector<int64_t> counts = result_.confusion;
+    counts.push_back(correct_);
+    counts.push_back(result_.count);
+    ranks.allreduce_sum(counts.data(), static_cast<int64_t>(counts.size()),
+                        "the evaluation's sums");
+    result_.count = counts.back();
+    counts.pop_back();
+    correct_ = counts.back();
+    counts.pop_back();
+    result_.confusion = counts;
+  }
   Evaluation finish() const {
     Evaluation result = result_;
     if (result.count > 0) {
@@ -82,11 +98,13 @@ Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes, boo
   loader.start_epoch(0);
   Batch batch;
   while (loader.next(batch)) {
+    if (batch.labels.empty()) continue;  // this rank's shard of a small last batch
     Tensor logits = model(batch.images);
     if (flip_average)
       logits = mul_scalar(add(logits, model(mirror_horizontally(batch.images))), 0.5f);
     sum.add(logits, batch.labels);
   }
+  if (loader.shards() > 1) sum.sum_over_ranks(world());
   return sum.finish();
 }
 

@@ -29,7 +29,8 @@ struct Evaluation {
 // augmentation), each image's logits are the mean of the logits of the image and of its mirror
 // image (left-right): the prediction is their arg-max and the loss their cross-entropy.
 // Averaging logits rather than probabilities keeps the loss a plain cross-entropy; the two differ
-// only where the views disagree strongly.
+// only where the views disagree strongly. A loader that reads one shard of every batch (data
+// parallelism, data/batch_loader.h) gives every rank the sums over all the shards.
 Evaluation evaluate(Module& model, BatchLoader& loader, int64_t num_classes,
                     bool flip_average = false);
 

@@ -88,6 +88,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
                "test-time augmentation (cifar10): validate and test on the mean of each image's "
                "and its mirror "
                "image's logits");
+  app.add_flag("--sync-bn", c.sync_bn,
+               "data-parallel runs (mpirun): batch norm uses the statistics of the whole batch, "
+               "over every rank, instead of each rank's shard");
   app.add_flag("!--no-augment", c.augment, "disable random crops and flips");
   app.add_option("--crop-padding", c.crop_padding,
                  "random crops shift the image by up to N pixels (-1: the data set's, 4 for "
@@ -214,6 +217,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"zero_init_residual", c.zero_init_residual},
           {"flip", c.flip},
           {"tta_flip", c.tta_flip},
+          {"sync_bn", c.sync_bn},
           {"act", c.act},
           {"act_bits", c.act_bits},
           {"act_q2", c.act_q2},
@@ -280,6 +284,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
   // those runs did (random flips, no test-time flips, fitted grid, no zero-init).
   get("flip", c.flip);
   get("tta_flip", c.tta_flip);
+  get("sync_bn", c.sync_bn);
   get("act", c.act);
   get("act_bits", c.act_bits);
   get("act_q2", c.act_q2);

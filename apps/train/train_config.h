@@ -45,6 +45,11 @@ struct TrainConfig {
   // Validation and test logits averaged over each image and its mirror image
   // (apps/train/evaluate.h).
   bool tta_flip = false;
+  // Data-parallel runs (mpirun): batch norm normalizes with the statistics of the whole batch,
+  // summed over the ranks in the forward pass, and sums their gradients in the backward pass
+  // (layers/batch_norm.h); without it each rank uses its own shard's statistics, as PyTorch's
+  // DistributedDataParallel does. Changes nothing in one process.
+  bool sync_bn = false;
   int threads = 0;  // 0: one per core
   uint64_t seed = 0;
   int val_split = 5000;

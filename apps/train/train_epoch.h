@@ -19,20 +19,38 @@ int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels);
 
 struct PassResult {
   double seconds = 0;
-  int64_t batches = 0, images = 0;
+  int64_t batches = 0, images = 0;  // images of every rank
+};
+
+// One batch's loss on this rank's images (its shard of the batch; all of it in one process): their
+// mean, and how many of them the model classifies right (0 when the caller does not count).
+struct BatchLoss {
+  Tensor loss;
+  int64_t correct = 0;
+};
+
+// The same over the whole batch, every rank's shard together.
+struct BatchTotals {
+  float loss = 0;  // the mean over the batch's images
+  int64_t images = 0, correct = 0;
 };
 
 // One pass of gradient steps over the epoch `epoch` (0-based) of `loader`. Per batch: the scheduler
-// sets the rate of step `step` (advanced by one), loss_of(batch) builds the scalar loss, the
-// optimizers zero their gradients, backward, step, then after_step() (projections; may be empty);
-// record(loss, batch) accumulates what the caller reports and returns the progress bar's status. A
-// non-finite loss throws lowbit::Error: "<what> is <value> at step S (epoch E); try a lower --lr",
-// E = epoch + 1.
+// sets the rate of step `step` (advanced by one), loss_of(batch) builds the loss, the optimizers
+// zero their gradients, backward, step, then after_step() (projections; may be empty);
+// record(totals) accumulates what the caller reports and returns the progress bar's status. A
+// non-finite loss throws CollectiveError: "<what> is <value> at step S (epoch E); try a lower
+// --lr", E = epoch + 1.
+//
+// Data parallelism (the loader reads one shard of each batch, core/distributed): this rank's loss
+// is weighted by its share of the batch, n_rank / n, so that the gradients summed over the ranks
+// (GradientAllreduce) are those of the batch's mean loss, as one process computes them, and the
+// totals are summed alongside. Every rank then applies the same step to the same gradients.
 PassResult gradient_pass(BatchLoader& loader, int64_t epoch,
                          const std::vector<Optimizer*>& optimizers, LrScheduler& scheduler,
                          int64_t& step, const std::string& label, const std::string& what,
-                         const std::function<Tensor(const Batch&)>& loss_of,
-                         const std::function<std::string(float, const Batch&)>& record,
+                         const std::function<BatchLoss(const Batch&)>& loss_of,
+                         const std::function<std::string(const BatchTotals&)>& record,
                          const std::function<void()>& after_step = {});
 
 struct EpochResult {

@@ -20,7 +20,8 @@
 
 namespace lowbit {
 
-// The "progress" blob, both directions from one field list; reading requires every key.
+// The "progress" blob, both directions from one field list; reading requires every key but
+// world_size, which files from before data parallelism lack.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunProgress, epochs_done, steps_done, best_val_accuracy,
                                    best_epoch, train_seconds, train_images, history)
 
@@ -87,7 +88,9 @@ void save_training_checkpoint(const std::string& path, const nlohmann::json& con
   NamedBlob rng_blob{"rng", std::vector<uint8_t>(sizeof rng)};
   std::memcpy(rng_blob.bytes.data(), rng.data(), sizeof rng);
   c.blobs.push_back(std::move(rng_blob));
-  const std::string text = nlohmann::json(progress).dump();
+  nlohmann::json progress_json = progress;
+  progress_json["world_size"] = progress.world_size;
+  const std::string text = progress_json.dump();
   c.blobs.push_back({"progress", std::vector<uint8_t>(text.begin(), text.end())});
   add_onnx_graph_blob(c, onnx_graph);
   save_checkpoint(path, c);
@@ -101,8 +104,13 @@ LoadedRun read_training_checkpoint(const std::string& path) {
     run.config = train_config_from_json(nlohmann::json::parse(c.config));
     part = "progress";
     const NamedBlob& blob = c.blob("progress");
-    run.progress =
-        read_json_record<RunProgress>(nlohmann::json::parse(blob.bytes.begin(), blob.bytes.end()));
+    const nlohmann::json progress = nlohmann::json::parse(blob.bytes.begin(), blob.bytes.end());
+    run.progress = read_json_record<RunProgress>(progress);
+    // Recorded since data parallelism: older files were written by one process.
+    if (progress.is_object() && progress.contains("world_size"))
+      read_json_key(progress, "world_size", run.progress.world_size);
+    LOWBIT_CHECK(run.progress.world_size >= 1, "key /world_size: ", run.progress.world_size,
+                 ", expected at least 1 rank");
   } catch (const nlohmann::json::exception& e) {
     throw Error(
         concat(path, ": not a lowbit-train checkpoint (its ", part, ": ", json_error_text(e), ")"));

@@ -24,6 +24,9 @@ struct RunProgress {
   double train_seconds = 0;  // summed over the epochs done
   int64_t train_images = 0;
   std::vector<EpochMetrics> history;
+  // The ranks that trained the last epoch (data parallelism; 1 in one process, and for files
+  // written before it was recorded). A resumed run keeps it unless asked to reshard.
+  int world_size = 1;
 };
 
 // Writes the checkpoint atomically (temporary file, fsync, rename). An imported model's ONNX file

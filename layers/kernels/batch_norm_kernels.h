@@ -31,4 +31,30 @@ void batch_norm_backward(const BatchNormLayout& L, const float* x, const float* 
                          const float* gamma, const float* mean, const float* invstd, bool training,
                          float* dx, bool overwrite, float* dgamma, float* dbeta);
 
+// Synchronized batch norm (data parallelism): the training forward and backward of the whole batch
+// when each process holds a shard of it, as passes between which the caller sums per-channel
+// numbers over the processes. With M the values per channel over all the shards:
+//   forward:  sum[c] = sum x (this shard)                       -> summed; mean[c] = float(sum/M)
+//             centered[c] = sum (x - mean[c])^2                 -> summed
+//             batch_norm_normalize: invstd, running statistics and y from mean and centered
+//   backward: sums[2c] = sum dy, sums[2c+1] = sum dy (x - mean)  -> summed
+//             batch_norm_backward_from_sums: dx
+// Each per-channel step is the arithmetic batch_norm_forward / batch_norm_backward do in one pass,
+// so that one process computes the same numbers either way. dgamma and dbeta get this shard's
+// part only (the gradient sum over the ranks adds the others').
+void batch_norm_sums(const BatchNormLayout& L, const float* x, double* sum);
+void batch_norm_centered_sums(const BatchNormLayout& L, const float* x, const float* mean,
+                              double* centered);
+void batch_norm_normalize(const BatchNormLayout& L, const float* x, const float* gamma,
+                          const float* beta, const double* centered, int64_t m, float* running_mean,
+                          float* running_var, float momentum, float eps, const float* mean,
+                          float* invstd, float* y);
+// sums: (C, 2). dgamma / dbeta may be null.
+void batch_norm_gradient_sums(const BatchNormLayout& L, const float* x, const float* dy,
+                              const float* mean, const float* invstd, double* sums, float* dgamma,
+                              float* dbeta);
+void batch_norm_backward_from_sums(const BatchNormLayout& L, const float* x, const float* dy,
+                                   const float* gamma, const float* mean, const float* invstd,
+                                   const double* sums, int64_t m, float* dx, bool overwrite);
+
 }  // namespace lowbit::kernels

@@ -1,0 +1,58 @@
+// Support for the data-parallel tests: the mpirun command line, whether this build can run it, and
+// this test program's own hidden cases ("[.][ranks-<file>]") run on several ranks. The tests run on
+// localhost with more ranks than CI's two cores (--oversubscribe) and as root there
+// (--allow-run-as-root); without MPI in the build (LOWBIT_MPIEXEC undefined) they say that they
+// skip.
+#pragma once
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "tests/program_runs.h"
+
+namespace lowbit::testing {
+
+// True when this build has MPI; otherwise WARNs that `what` is skipped and why.
+inline bool mpi_runs_available(const std::string& what) {
+#ifdef LOWBIT_MPIEXEC
+  (void)what;
+  return true;
+#else
+  WARN("skipped " << what << ": this build has no MPI (-DLOWBIT_MPI=ON needs libopenmpi-dev)");
+  return false;
+#endif
+}
+
+// "mpirun ... -np <ranks>" on this machine. Binding is off so that oversubscribed ranks share the
+// cores, and single-copy shared memory (ptrace between processes, which containers often forbid)
+// is off so that the tests run wherever CI does. Under the sanitizers, leak checking is off for
+// the ranks: Open MPI keeps allocations to its end that LeakSanitizer reports.
+inline std::string mpirun(int ranks) {
+#ifdef LOWBIT_MPIEXEC
+  std::string command = LOWBIT_MPIEXEC;
+#else
+  std::string command = "mpirun";
+#endif
+  command +=
+      " --allow-run-as-root --oversubscribe --bind-to none"
+      " --mca btl_vader_single_copy_mechanism none -np " +
+      std::to_string(ranks);
+#ifdef LOWBIT_SANITIZE
+  command += " -x ASAN_OPTIONS=detect_leaks=0";
+#endif
+  return command + " ";
+}
+
+// Runs this test program's cases matching `tags` (hidden ones, "[.][ranks-<file>]") on `ranks`
+// ranks.
+inline CommandResult run_on_ranks(int ranks, const std::string& tags) {
+  char self[4096];
+  const ssize_t length = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  REQUIRE(length > 0);
+  self[length] = '\0';
+  return run_command(mpirun(ranks) + self + " \"" + tags + "\"");
+}
+
+}  // namespace lowbit::testing
