@@ -93,15 +93,18 @@ std::string decode_problem(const std::vector<uint8_t>& bytes, int length, bool l
   return concat("damaged ", format, ": ", stbi_failure_reason());
 }
 
-// stb_image 2.27 (Debian 12's) builds a JPEG Huffman table from its 16 code counts without checking
-// that they add up to at most 256, and writes past the table (CVE-2021-37789, found again by the
-// image_folder fuzz target). Every table of every DHT segment is checked here before stb sees the
-// file, as stb would read it: segments skipped by their length (SOS's scan data byte by byte), a
-// table's bytes beyond the file read as zeros.
+// stb_image 2.27 (Debian 12's) trusts a JPEG's Huffman tables: it builds one from its 16 code
+// counts without checking that they add up to at most 256, and writes past the table
+// (CVE-2021-37789), and it decodes a scan with any of its four DC and four AC tables, defined or
+// not, indexing far out of bounds with one it never initialized (both found by the image_folder
+// fuzz target). Every DHT segment's tables are checked here before stb sees the file, and so are
+// the tables each scan uses, walking the file as stb would read it: segments skipped by their
+// length (SOS's scan data byte by byte), bytes beyond the file read as zeros.
 std::string huffman_table_problem(const std::vector<uint8_t>& b) {
   const size_t n = b.size();
   if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return "";  // not a JPEG
   auto at = [&](size_t i) -> size_t { return i < n ? b[i] : 0; };
+  bool defined[2][4] = {};  // [DC, AC][table]
   for (size_t i = 2; i + 1 < n;) {
     const uint8_t marker = b[i + 1];
     if (b[i] != 0xFF || marker == 0xFF) {  // scan data, or a fill byte before a marker
@@ -117,7 +120,22 @@ std::string huffman_table_problem(const std::vector<uint8_t>& b) {
         for (size_t k = 1; k <= 16; ++k) codes += at(t + k);
         if (codes > 256)
           return concat("damaged JPEG: a Huffman table of ", codes, " codes, at most 256");
+        if (at(t) >> 4 <= 1 && (at(t) & 15) <= 3) defined[at(t) >> 4][at(t) & 15] = true;
         t += 17 + codes;
+      }
+      if (marker == 0xDA) {  // SOS: components (id, DC table << 4 | AC table), Ss, Se, Ah << 4 | Al
+        const size_t components = at(i + 4), after = i + 5 + 2 * components;
+        // A first DC scan or a baseline one decodes DC coefficients, any scan past Ss = 0 AC ones.
+        const bool dc = at(after) == 0 && (at(after + 2) >> 4) == 0, ac = at(after + 1) > 0;
+        for (size_t k = 0; k < components; ++k) {
+          const size_t tables = at(i + 6 + 2 * k), dc_table = tables >> 4, ac_table = tables & 15;
+          if (dc && dc_table <= 3 && !defined[0][dc_table])
+            return concat("damaged JPEG: a scan uses DC Huffman table ", dc_table,
+                          ", which no DHT segment before it defines");
+          if (ac && ac_table <= 3 && !defined[1][ac_table])
+            return concat("damaged JPEG: a scan uses AC Huffman table ", ac_table,
+                          ", which no DHT segment before it defines");
+        }
       }
       i = std::max(end, i + 2);
     }

@@ -314,6 +314,17 @@ TEST_CASE("what stb_image would mishandle is refused before it sees the file",
                       Catch::Contains("a/2.jpg: cannot decode (damaged JPEG: a Huffman table of "
                                       "4080 codes, at most 256)"));
   }
+  SECTION("a JPEG scan that uses a Huffman table no segment defines") {
+    write_jpg(root / "a" / "2.jpg", 2, 4, 4);
+    std::vector<uint8_t> bytes = read_bytes(root / "a" / "2.jpg");
+    const size_t sos = jpeg_marker(bytes, 0xDA);
+    bytes[sos + 6] = 0x30;  // the first component's tables: DC 3, AC 0
+    write_bytes(root / "a" / "2.jpg", bytes);
+    CHECK_THROWS_WITH(
+        load_image_folder(root.string(), 3),
+        Catch::Contains("a/2.jpg: cannot decode (damaged JPEG: a scan uses DC Huffman "
+                        "table 3, which no DHT segment before it defines)"));
+  }
   SECTION("a PNG chunk longer than the file, which stb would allocate first") {
     std::vector<uint8_t> bytes = read_bytes(root / "a" / "1.png");
     // The first chunk after IHDR (8 + 25 bytes) gets a length of 1 GiB.
