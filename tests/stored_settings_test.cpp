@@ -71,9 +71,13 @@ TEST_CASE("a stored FAT configuration is checked as lowbit-quantize's flags", "[
   const nlohmann::json saved = to_json(c);
   CHECK(to_json(quantize_config_from_json(saved, "/quantize_config")) == saved);
   const std::vector<std::pair<std::string, nlohmann::json>> refused = {
-      {"mode", "float"},         {"bits", 2147483648u}, {"bits", 1},          {"bits", 9},
-      {"thresholds", "none"},    {"epochs", -1},        {"data_fraction", 0}, {"lr", 100},
-      {"calibration_images", 0}, {"eval_batch_size", 0}};
+      {"mode", "float"},     {"bits", 1},          {"bits", 9}, {"thresholds", "none"},
+      {"epochs", -1},        {"data_fraction", 0}, {"lr", 100}, {"calibration_images", 0},
+      {"eval_batch_size", 0}};
+  nlohmann::json wide = saved;
+  wide["bits"] = 2147483648u;  // named as stored, not as the int it would wrap to
+  CHECK_THROWS_WITH(quantize_config_from_json(wide, "/quantize_config"),
+                    "key /quantize_config/bits: 2147483648 is out of its integer's range");
   for (const auto& [key, value] : refused) {
     nlohmann::json mutant = saved;
     mutant[key] = value;

@@ -137,8 +137,6 @@ TEST_CASE("every stored value goes through its flag's check, named with the file
   // Each value below has the right JSON type, and its flag refuses it on the command line.
   const std::vector<std::pair<std::string, nlohmann::json>> refused = {{"weights", "resnet20"},
                                                                        {"width_multiplier", -1},
-                                                                       {"epochs", 2147483648u},
-                                                                       {"epochs", 2.5},
                                                                        {"epochs", 0},
                                                                        {"act", "gelu"},
                                                                        {"optimizer", "rmsprop"},
@@ -168,7 +166,13 @@ TEST_CASE("every stored value goes through its flag's check, named with the file
   nlohmann::json wraps = config;
   wraps["epochs"] = 2147483648u;
   rewrite(path, wraps);
-  CHECK_THROWS_WITH(read_training_checkpoint(path), !Catch::Contains("-2147483648"));
+  // (The JSON reader refuses it first, apps/common/json_error.h; so a fraction for a count.)
+  CHECK_THROWS_WITH(read_training_checkpoint(path),
+                    Catch::Contains("key /epochs: 2147483648 is out of its integer's range"));
+  wraps["epochs"] = 2.5;
+  rewrite(path, wraps);
+  CHECK_THROWS_WITH(read_training_checkpoint(path),
+                    Catch::Contains("key /epochs: 2.5, expected an integer"));
   // Every run names its model and data set: a missing one is not silently the default.
   for (const char* key : {"model", "dataset"}) {
     nlohmann::json missing = config;
