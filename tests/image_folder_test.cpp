@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/check.h"
 #include "core/parallel.h"
@@ -61,13 +62,17 @@ void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
              static_cast<std::streamsize>(bytes.size()));
 }
 
-// Where the first segment with `marker` (FF marker) of a JPEG starts; its length and 17 bytes
-// more must be there.
-size_t jpeg_marker(const std::vector<uint8_t>& bytes, uint8_t marker) {
+// Writes a 4x4 JPEG of image `id` at `path`, then lets `damage` change its bytes, given where its
+// first segment with `marker` (FF marker) starts.
+void write_damaged_jpg(const fs::path& path, int id, uint8_t marker,
+                       const std::function<void(std::vector<uint8_t>&, size_t)>& damage) {
+  write_jpg(path, id, 4, 4);
+  std::vector<uint8_t> bytes = read_bytes(path);
   size_t at = 2;
   while (at + 1 < bytes.size() && !(bytes[at] == 0xFF && bytes[at + 1] == marker)) ++at;
-  REQUIRE(at + 21 < bytes.size());
-  return at;
+  REQUIRE(at + 21 < bytes.size());  // the segment's length and 17 bytes more
+  damage(bytes, at);
+  write_bytes(path, bytes);
 }
 
 // Image i of d equals the written image `id` in every channel, row and column.
@@ -234,11 +239,9 @@ TEST_CASE("bad image folders give one line naming the folder or file", "[data][i
   SECTION("damaged JPEG") {
     // The frame header's length made impossible: stbi_info tries every format and would name the
     // last one ("bad png sig"); the message names the JPEG's own fault.
-    write_jpg(root / "b" / "2.jpg", 3, 4, 4);
-    std::vector<uint8_t> bytes = read_bytes(root / "b" / "2.jpg");
-    const size_t sof = jpeg_marker(bytes, 0xC0);
-    bytes[sof + 2] = 0, bytes[sof + 3] = 2;  // a frame header of 2 bytes: too short
-    write_bytes(root / "b" / "2.jpg", bytes);
+    write_damaged_jpg(root / "b" / "2.jpg", 3, 0xC0, [](std::vector<uint8_t>& b, size_t sof) {
+      b[sof + 2] = 0, b[sof + 3] = 2;  // a frame header of 2 bytes: too short
+    });
     CHECK_THROWS_WITH(
         load_image_folder(root.string(), 3),
         Catch::Contains("b/2.jpg: cannot decode (damaged JPEG: ") && !Catch::Contains("png"));
@@ -305,21 +308,17 @@ TEST_CASE("what stb_image would mishandle is refused before it sees the file",
                       Catch::Contains("a/2.png: cannot decode (not a PNG, JPEG or BMP image"));
   }
   SECTION("a JPEG Huffman table of more than 256 codes (CVE-2021-37789)") {
-    write_jpg(root / "a" / "2.jpg", 2, 4, 4);
-    std::vector<uint8_t> bytes = read_bytes(root / "a" / "2.jpg");
-    const size_t dht = jpeg_marker(bytes, 0xC4);
-    for (size_t k = 1; k <= 16; ++k) bytes[dht + 4 + k] = 255;  // 16 x 255 codes
-    write_bytes(root / "a" / "2.jpg", bytes);
+    write_damaged_jpg(root / "a" / "2.jpg", 2, 0xC4, [](std::vector<uint8_t>& b, size_t dht) {
+      for (size_t k = 1; k <= 16; ++k) b[dht + 4 + k] = 255;  // 16 x 255 codes
+    });
     CHECK_THROWS_WITH(load_image_folder(root.string(), 3),
                       Catch::Contains("a/2.jpg: cannot decode (damaged JPEG: a Huffman table of "
                                       "4080 codes, at most 256)"));
   }
   SECTION("a JPEG scan that uses a Huffman table no segment defines") {
-    write_jpg(root / "a" / "2.jpg", 2, 4, 4);
-    std::vector<uint8_t> bytes = read_bytes(root / "a" / "2.jpg");
-    const size_t sos = jpeg_marker(bytes, 0xDA);
-    bytes[sos + 6] = 0x30;  // the first component's tables: DC 3, AC 0
-    write_bytes(root / "a" / "2.jpg", bytes);
+    write_damaged_jpg(root / "a" / "2.jpg", 2, 0xDA, [](std::vector<uint8_t>& b, size_t sos) {
+      b[sos + 6] = 0x30;  // the first component's tables: DC 3, AC 0
+    });
     CHECK_THROWS_WITH(
         load_image_folder(root.string(), 3),
         Catch::Contains("a/2.jpg: cannot decode (damaged JPEG: a scan uses DC Huffman "
