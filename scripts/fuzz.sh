@@ -43,16 +43,20 @@ fuzz() {
   mkdir -p "$work" "$crashes"
   local dict=()
   [ -f "tests/fuzz/dict/$target.dict" ] && dict=("-dict=tests/fuzz/dict/$target.dict")
-  # Scratch files (tests/fuzz/fuzz_support.h) in memory rather than on disk, when there is /dev/shm.
-  local scratch=${TMPDIR:-/tmp}
-  [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
+  # Scratch files (tests/fuzz/fuzz_support.h) in memory rather than on disk, when there is /dev/shm,
+  # in a folder of this run's own: a target that crashes leaves its files behind, removed here.
+  local base=${TMPDIR:-/tmp} scratch status=0
+  [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
+  scratch=$(mktemp -d "$base/lowbit-fuzz.XXXXXX")
   # Memory: no input may make a reader allocate more than a small multiple of what its header
   # legitimately implies; the largest, an 8192 x 8192 RGBA image, is 256 MiB. One allocation above
   # 1 GiB, or 2 GiB resident, is a finding. An input that takes 10 s is one too.
   TMPDIR=$scratch OMP_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$build_dir/tests/fuzz/${target}_fuzz" "$work" "tests/fuzz/corpus/$target" "${dict[@]}" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-    -artifact_prefix="$crashes/" -print_final_stats=1 "$@"
+    -artifact_prefix="$crashes/" -print_final_stats=1 "$@" || status=$?
+  rm -rf "$scratch"
+  return "$status"
 }
 
 # After a failed run: the inputs left behind and how to replay them.
