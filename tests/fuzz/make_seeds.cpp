@@ -73,6 +73,9 @@ Bytes checkpoint_bytes(const Checkpoint& c) {
   return b;
 }
 
+// The least a stored configuration holds: its model and data set.
+const char* const kMinimalConfig = R"({"model":"lenet5","dataset":"mnist"})";
+
 const char* const kProgress =
     R"({"epochs_done":1,"steps_done":10,"best_val_accuracy":0.5,"best_epoch":1,)"
     R"("train_seconds":2.5,"train_images":100,"history":[{"epoch":1,"train_loss":2.0,)"
@@ -85,7 +88,7 @@ void checkpoint_seeds() {
   };
   put("minimal.ckpt", checkpoint_bytes(Checkpoint{}), Outcome::kRead);
   Checkpoint c;
-  c.config = R"({"model":"lenet5","dataset":"mnist"})";
+  c.config = kMinimalConfig;
   Tensor w = Tensor::zeros({2, 1, 3, 3});
   for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = 0.125f * static_cast<float>(i % 5 - 2);
   c.tensors.push_back({"model.conv1.weight", w});
@@ -117,10 +120,12 @@ void training_checkpoint_seeds() {
     seed("training_checkpoint", name, b, meant, fuzz::training_checkpoint);
   };
   put("run.json", to_json(TrainConfig{}).dump(), kProgress, Outcome::kRead);
-  put("minimal.json", "{}", kProgress, Outcome::kRead);
-  put("no_progress.json", "{}", "", Outcome::kRefused);
-  put("wrong_type.json", R"({"augment":1})", kProgress, Outcome::kRefused);
-  put("progress_wrong_type.json", "{}", R"({"epochs_done":"1"})", Outcome::kRefused);
+  put("minimal.json", kMinimalConfig, kProgress, Outcome::kRead);
+  put("no_progress.json", kMinimalConfig, "", Outcome::kRefused);
+  put("no_model.json", "{}", kProgress, Outcome::kRefused);
+  put("wrong_type.json", R"({"model":"lenet5","dataset":"mnist","augment":1})", kProgress,
+      Outcome::kRefused);
+  put("progress_wrong_type.json", kMinimalConfig, R"({"epochs_done":"1"})", Outcome::kRefused);
 }
 
 // ---- JSON configurations ----
@@ -137,9 +142,12 @@ void config_seeds() {
   pow2.input_std = {0.25f};
   train("defaults.json", to_json(TrainConfig{}).dump(1), Outcome::kRead);
   train("pow2.json", to_json(pow2).dump(), Outcome::kRead);
-  train("empty.json", "{}", Outcome::kRead);
-  train("width.json", R"({"width_multiplier":1000})", Outcome::kRefused);
-  train("wrong_type.json", R"({"augment":1,"epochs":"30"})", Outcome::kRefused);
+  train("minimal.json", kMinimalConfig, Outcome::kRead);
+  train("empty.json", "{}", Outcome::kRefused);  // every run names its model and data set
+  train("width.json", R"({"model":"mobilenetv2","dataset":"cifar10","width_multiplier":1000})",
+        Outcome::kRefused);
+  train("wrong_type.json", R"({"model":"lenet5","dataset":"mnist","augment":1,"epochs":"30"})",
+        Outcome::kRefused);
   train("array.json", "[1,2]", Outcome::kRefused);
 
   auto quantize = [](const std::string& name, const std::string& json, Outcome meant) {
