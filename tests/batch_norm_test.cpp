@@ -88,11 +88,7 @@ TEST_CASE("eval rounds x * scale and then + shift, as ONNX Runtime's BatchNormal
 
 TEST_CASE("synchronized batch norm on 3 ranks is batch norm of the whole batch",
           "[mpi][batch_norm]") {
-  if (!mpi_runs_available("synchronized batch norm on 3 ranks")) return;
-  const CommandResult r = run_on_ranks(3, "[.][ranks-batch_norm]");
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(count_occurrences(r.output, "All tests passed") == 3);
+  check_cases_pass_on_ranks(3, "[.][ranks-batch_norm]", "synchronized batch norm on 3 ranks");
 }
 
 TEST_CASE("ranks: synchronized batch norm of shards", "[.][ranks-batch_norm]") {

@@ -41,11 +41,7 @@ TEST_CASE("a world of one process leaves every collective's values as they are",
 }
 
 TEST_CASE("the communicator's collectives on 3 ranks", "[mpi][communicator]") {
-  if (!mpi_runs_available("the communicator on 3 ranks")) return;
-  const CommandResult r = run_on_ranks(3, "[.][ranks-communicator]");
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(count_occurrences(r.output, "All tests passed") == 3);
+  check_cases_pass_on_ranks(3, "[.][ranks-communicator]", "the communicator on 3 ranks");
 }
 
 // ---- the cases mpirun runs on every rank ----

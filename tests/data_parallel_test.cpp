@@ -101,11 +101,7 @@ TEST_CASE("data-parallel bookkeeping does nothing in one process", "[apps][data_
 
 TEST_CASE("the replicas' check and the statistics' average on 2 ranks",
           "[mpi][apps][data_parallel]") {
-  if (!mpi_runs_available("the replicas' check on 2 ranks")) return;
-  const CommandResult r = run_on_ranks(2, "[.][ranks-data_parallel]");
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(count_occurrences(r.output, "All tests passed") == 2);
+  check_cases_pass_on_ranks(2, "[.][ranks-data_parallel]", "the replicas' check on 2 ranks");
 }
 
 // ---- the cases mpirun runs on every rank ----

@@ -52,11 +52,7 @@ TEST_CASE("mirror_horizontally reverses every row and nothing else", "[apps][eva
 }
 
 TEST_CASE("evaluation split over 3 ranks sums to the whole data set's", "[mpi][apps][evaluate]") {
-  if (!mpi_runs_available("evaluation on 3 ranks")) return;
-  const CommandResult r = run_on_ranks(3, "[.][ranks-evaluate]");
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(count_occurrences(r.output, "All tests passed") == 3);
+  check_cases_pass_on_ranks(3, "[.][ranks-evaluate]", "evaluation on 3 ranks");
 }
 
 TEST_CASE("ranks: each rank evaluates its shards, every rank gets the sums",

@@ -94,11 +94,8 @@ TEST_CASE("in one process GradientAllreduce is backward()", "[gradient_allreduce
 }
 
 TEST_CASE("GradientAllreduce sums gradients over 3 ranks", "[mpi][gradient_allreduce]") {
-  if (!mpi_runs_available("the gradient all-reduce on 3 ranks")) return;
-  const CommandResult r = run_on_ranks(3, "[.][ranks-gradient_allreduce]");
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(count_occurrences(r.output, "All tests passed") == 3);
+  check_cases_pass_on_ranks(3, "[.][ranks-gradient_allreduce]",
+                            "the gradient all-reduce on 3 ranks");
 }
 
 // ---- the cases mpirun runs on every rank ----
