@@ -19,6 +19,16 @@ struct ActivationSpec {
   float q2 = 0.125f;
   Pow2Backward backward = Pow2Backward::kEq7;  // the quantized activations' backward proxy
   Pow2Scale scale = Pow2Scale::kFixed;         // fixed levels, or levels times a trained factor
+  // Where a residual block puts the activation that ends it:
+  //   kAfterSum:    after the addition, as the published ResNets place their ReLU and the paper
+  //                 its activation ("in place of the float activation"). The stream that the
+  //                 shortcuts carry from block to block then holds activation levels: with 3
+  //                 signed bits and q2 = 1/8, seven values within +-0.5.
+  //   kBranchInput: at the start of the branch instead, the sum passed on as it is (Bi-Real Net's
+  //                 real-valued shortcut, Liu et al. 2018). Every convolution, a projection
+  //                 shortcut's included, still reads activation levels; the additions carry the
+  //                 wider values that the levels would cut.
+  enum class Residual { kAfterSum, kBranchInput } residual = Residual::kAfterSum;
 };
 
 struct ModelOptions {

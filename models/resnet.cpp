@@ -99,9 +99,15 @@ std::shared_ptr<Module> make_he_cifar_resnet(const char* name, int n, const Mode
 // Children are called through the registered table, so that replace_child (BN folding) takes
 // effect.
 Tensor ResidualBlock::forward(const Tensor& x) {
-  Tensor h = x;
+  const Tensor levels = input_activation_.empty() ? x : child(input_activation_)(x);
+  Tensor h = levels;
   for (const std::string& name : branch_) h = child(name)(h);
-  return child(activation_)(add(h, shortcut_.empty() ? x : child(shortcut_)(x)));
+  // A projection convolves like the branch does; option A only subsamples and pads the stream.
+  const Tensor shortcut = shortcut_.empty()           ? x
+                          : shortcut_ == "downsample" ? child(shortcut_)(levels)
+                                                      : child(shortcut_)(x);
+  const Tensor sum = add(h, shortcut);
+  return activation_.empty() ? sum : child(activation_)(sum);
 }
 
 void ResidualBlock::add_to_branch(const std::string& name, std::shared_ptr<Module> module) {
@@ -128,25 +134,39 @@ void ResidualBlock::set_activation(const std::string& name, std::shared_ptr<Modu
   activation_ = name;
 }
 
+void ResidualBlock::set_input_activation(std::shared_ptr<Module> module) {
+  input_activation_ = "relu_in";
+  register_module(input_activation_, std::move(module));
+}
+
+void ResidualBlock::place_activation(bool at_input, const std::string& name,
+                                     const ActivationSpec& spec) {
+  const bool wanted_at_input = spec.residual == ActivationSpec::Residual::kBranchInput;
+  if (at_input && wanted_at_input) set_input_activation(make_activation(spec));
+  if (!at_input && !wanted_at_input) set_activation(name, make_activation(spec));
+}
+
 BasicBlock::BasicBlock(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
+  place_activation(true, "relu2", activation);
   add_conv_bn(1, in, channels, 3, stride, rng);
   add_to_branch("relu1", make_activation(activation));
   add_conv_bn(2, channels, channels, 3, 1, rng);
   set_shortcut(make_shortcut(in, channels, stride, shortcut, rng));
-  set_activation("relu2", make_activation(activation));
+  place_activation(false, "relu2", activation);
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t channels, int64_t stride, ShortcutKind shortcut,
                        const ActivationSpec& activation, Rng& rng) {
   const int64_t out = channels * kExpansion;
+  place_activation(true, "relu3", activation);
   add_conv_bn(1, in, channels, 1, 1, rng);
   add_to_branch("relu1", make_activation(activation));
   add_conv_bn(2, channels, channels, 3, stride, rng);
   add_to_branch("relu2", make_activation(activation));
   add_conv_bn(3, channels, out, 1, 1, rng);
   set_shortcut(make_shortcut(in, out, stride, shortcut, rng));
-  set_activation("relu3", make_activation(activation));
+  place_activation(false, "relu3", activation);
 }
 
 std::shared_ptr<Module> make_resnet18(const ModelOptions& o, Rng& rng) {

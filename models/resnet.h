@@ -23,9 +23,10 @@ namespace lowbit {
 enum class ShortcutKind { kProjection, kPadChannels };
 
 // A residual block: y = activation(branch(x) + shortcut(x)), the branch a chain of children
-// applied in order. Its parts are named children (called by name, so that replace_child, as BN
-// folding uses it, takes effect); model transformations find them through the accessors below
-// rather than by spelling the names.
+// applied in order; or, with the activation at the branch's input (ActivationSpec::Residual),
+// y = branch(a(x)) + shortcut(x), where a projection shortcut also reads a(x). Its parts are named
+// children (called by name, so that replace_child, as BN folding uses it, takes effect); model
+// transformations find them through the accessors below rather than by spelling the names.
 class ResidualBlock : public Module {
  public:
   Tensor forward(const Tensor& x) override;
@@ -35,8 +36,11 @@ class ResidualBlock : public Module {
   // The shortcut child: "downsample" for a projection (1x1 conv + BN), "shortcut" for option A;
   // "" for the identity, which is no child.
   const std::string& shortcut() const { return shortcut_; }
-  // The activation applied after the addition.
+  // The activation applied after the addition; "" when the block has it at its input instead.
   const std::string& activation() const { return activation_; }
+  // The activation applied to the block's input before the branch (and a projection shortcut);
+  // "" when the block has it after the addition.
+  const std::string& input_activation() const { return input_activation_; }
 
  protected:
   // The constructors of the blocks register their parts through these, in the order of forward.
@@ -46,10 +50,15 @@ class ResidualBlock : public Module {
   void add_conv_bn(int k, int64_t in, int64_t out, int64_t kernel, int64_t stride, Rng& rng);
   void set_shortcut(std::shared_ptr<Module> shortcut);  // null: the identity
   void set_activation(const std::string& name, std::shared_ptr<Module> module);
+  void set_input_activation(std::shared_ptr<Module> module);  // named "relu_in"
+  // The block's last activation where `spec` places it: after the addition as `name`, or at the
+  // input. Called with the input first and the addition last, so that children register in the
+  // order forward applies them.
+  void place_activation(bool at_input, const std::string& name, const ActivationSpec& spec);
 
  private:
   std::vector<std::string> branch_;
-  std::string shortcut_, activation_;
+  std::string shortcut_, activation_, input_activation_;
 };
 
 // conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU (each ReLU is `activation`'s module).

@@ -445,6 +445,9 @@ TEST_CASE("lowbit-train starts a power-of-two run from a float run and distills 
   expect_error(run_command(f.train("--bn-scale-init 0 --out " + (f.root / "y").string())),
                "--bn-scale-init 0");
   expect_error(run_command(f.train("--crop-padding 17")), "--crop-padding");
+  expect_error(run_command(f.train("--residual-act before")), "--residual-act");
+  expect_error(run_command(f.train("--residual-act branch-input --out " + (f.root / "z").string())),
+               "lenet5 has no residual blocks");
 }
 
 TEST_CASE(

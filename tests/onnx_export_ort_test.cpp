@@ -132,6 +132,30 @@ TEST_CASE("ONNX Runtime runs lowbit's float and QDQ exports of zoo models as low
   }
 }
 
+TEST_CASE("ONNX Runtime computes ResNets with the activation at the branch's input as lowbit does",
+          "[onnx][ort]") {
+  if (!onnx_runtime_ready()) return;
+  // Float ReLU: the export's wiring (the activation before the branch and a projection, none
+  // after the sum) is what this checks; ResNet-20 has option-A shortcuts, ResNet-18 projections.
+  for (const std::string name : {"resnet20", "resnet18"}) {
+    DYNAMIC_SECTION(name) {
+      Rng rng(5);
+      ModelOptions options = lowbit::testing::zoo_options(name);
+      options.activation.residual = ActivationSpec::Residual::kBranchInput;
+      std::shared_ptr<Module> model = make_model(name, options, rng);
+      lowbit::testing::move_batch_norm_statistics(*model, rng);
+      model->eval();
+      const Tensor x =
+          random_tensor({4, options.in_channels, options.image_size, options.image_size}, rng);
+      Agreement fp;
+      accumulate_agreement(eval_no_grad(*model, x),
+                           in_onnx_runtime(*model, x, name + "_branch_input"), fp);
+      INFO(name << ": worst |ONNX Runtime - lowbit| / scale " << fp.relative_difference());
+      CHECK(fp.relative_difference() <= 1e-4);
+    }
+  }
+}
+
 namespace {
 
 // A zoo model as lowbit-train builds it for `config` (random weights; a power-of-two run's grid

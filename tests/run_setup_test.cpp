@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "core/autograd.h"
@@ -191,6 +192,41 @@ TEST_CASE("zero-init-residual zeroes the last BN scale of every residual branch 
           "zero_init_residual (--zero-init-residual) is set, but lenet5 has no residual"));
 }
 
+TEST_CASE("residual-act branch-input moves every ResNet block's last activation to its input",
+          "[apps][models]") {
+  TrainConfig config;
+  config.model = "resnet20";
+  config.dataset = "cifar10";
+  config.act = "pow2";
+  config.residual_act = "branch-input";
+  config.resolve();
+  const auto model = build_model(config, dataset_info(config.dataset));
+  // Blocks whose activation follows the sum.
+  std::function<int(const Module&)> sum_ends = [&](const Module& m) {
+    const auto* b = dynamic_cast<const ResidualBlock*>(&m);
+    int blocks = b && !b->activation().empty() ? 1 : 0;
+    for (const auto& entry : m.children()) blocks += sum_ends(*entry.second);
+    return blocks;
+  };
+  CHECK(sum_ends(*model) == 0);
+  CHECK(model->child("layer3").child("2").child("relu_in").type_name() ==
+        model->child("relu").type_name());
+  TrainConfig published = config;
+  published.residual_act = "after-sum";
+  CHECK(sum_ends(*build_model(published, dataset_info(published.dataset))) == 9);
+
+  TrainConfig lenet = config;
+  lenet.model = "lenet5";
+  lenet.dataset = "mnist";
+  CHECK_THROWS_WITH(build_model(lenet, dataset_info(lenet.dataset)),
+                    Catch::Contains("residual_act (--residual-act) is branch-input, but lenet5 "
+                                    "has no residual blocks"));
+  TrainConfig unknown = config;
+  unknown.residual_act = "before";
+  CHECK_THROWS_WITH(build_model(unknown, dataset_info(unknown.dataset)),
+                    Catch::Contains("residual_act before: expected after-sum or branch-input"));
+}
+
 TEST_CASE("the saved configuration round-trips the training recipe flags", "[apps]") {
   TrainConfig c;
   c.schedule = "linear";
@@ -199,6 +235,7 @@ TEST_CASE("the saved configuration round-trips the training recipe flags", "[app
   c.tta_flip = true;
   c.label_smoothing = 0.1f;
   c.decay_norm_bias = false;
+  c.residual_act = "branch-input";
   c.resolve();
   const nlohmann::json saved = to_json(c);
   const TrainConfig back = train_config_from_json(saved);
@@ -206,13 +243,16 @@ TEST_CASE("the saved configuration round-trips the training recipe flags", "[app
   CHECK(back.flip == "alternate");
   CHECK(back.zero_init_residual);
   CHECK(back.tta_flip);
+  CHECK(back.residual_act == "branch-input");
   CHECK(to_json(back) == saved);
   // A run saved before these options existed reads as the defaults.
   nlohmann::json old = saved;
   old.erase("flip");
   old.erase("zero_init_residual");
   old.erase("tta_flip");
+  old.erase("residual_act");
   const TrainConfig older = train_config_from_json(old);
+  CHECK(older.residual_act == "after-sum");
   CHECK(older.flip == "random");
   CHECK_FALSE(older.tta_flip);
   CHECK_FALSE(older.zero_init_residual);

@@ -23,10 +23,23 @@ ModelOptions model_options(const TrainConfig& config, const DatasetInfo& info) {
   o.activation.q2 = config.act_q2;
   o.activation.backward = parse_pow2_backward(config.act_backward);
   o.activation.scale = parse_pow2_scale(config.act_scale);
+  LOWBIT_CHECK(config.residual_act == "after-sum" || config.residual_act == "branch-input",
+               "residual_act ", config.residual_act, ": expected after-sum or branch-input");
+  o.activation.residual = config.residual_act == "branch-input"
+                              ? ActivationSpec::Residual::kBranchInput
+                              : ActivationSpec::Residual::kAfterSum;
   return o;
 }
 
 namespace {
+
+// How many of the model's residual blocks apply their activation at the branch's input.
+int64_t blocks_with_input_activation(const Module& m) {
+  const auto* block = dynamic_cast<const ResidualBlock*>(&m);
+  int64_t n = block && !block->input_activation().empty() ? 1 : 0;
+  for (const auto& entry : m.children()) n += blocks_with_input_activation(*entry.second);
+  return n;
+}
 
 // config.bn_scale_init, resolved when it was left at -1.
 float bn_scale_of(const TrainConfig& config) {
@@ -47,6 +60,12 @@ std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo
     LOWBIT_CHECK(zero_init_residual(*model) > 0,
                  "zero_init_residual (--zero-init-residual) is set, but ", config.model,
                  " has no residual blocks; expected a ResNet (resnet18/20/34/50/56)");
+  }
+  if (config.residual_act == "branch-input") {
+    LOWBIT_CHECK(blocks_with_input_activation(*model) > 0,
+                 "residual_act (--residual-act) is branch-input, but ", config.model,
+                 " has no residual blocks that end in an activation; expected a ResNet "
+                 "(resnet18/20/34/50/56)");
   }
   const float bn_scale = bn_scale_of(config);
   if (bn_scale != 1.0f) scale_batch_norms(*model, bn_scale);

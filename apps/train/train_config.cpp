@@ -137,6 +137,10 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
                  "LSQ's gradient) or "
                  "trained-pow2 (that factor rounded to a power of two)")
       ->check(CLI::IsMember({"fixed", "trained", "trained-pow2"}));
+  app.add_option("--residual-act", c.residual_act,
+                 "ResNets: the block's last activation after-sum (the published networks, the "
+                 "paper) or at the branch-input, the sum passed on unquantized")
+      ->check(CLI::IsMember({"after-sum", "branch-input"}));
   app.add_option("--bn-scale-init", c.bn_scale_init,
                  "every BN scale and shift starts multiplied by this (-1: q2 / best q2 for a unit "
                  "normal with a "
@@ -223,6 +227,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"act_q2", c.act_q2},
           {"act_backward", c.act_backward},
           {"act_scale", c.act_scale},
+          {"residual_act", c.residual_act},
           {"bn_scale_init", c.bn_scale_init},
           {"init_from", c.init_from},
           {"teacher", c.teacher},
@@ -293,6 +298,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
   c.bn_scale_init = 1.0f;
   get("act_backward", c.act_backward);
   get("act_scale", c.act_scale);
+  get("residual_act", c.residual_act);
   get("bn_scale_init", c.bn_scale_init);
   get("init_from", c.init_from);
   get("teacher", c.teacher);

@@ -79,6 +79,10 @@ struct TrainConfig {
   // with LSQ's gradient, "trained", or that factor rounded to a power of two, "trained-pow2"
   // (layers/quant/pow2_activation.h Pow2Scale).
   std::string act_scale = "fixed";
+  // Where a residual block's last activation sits (models/model_options.h
+  // ActivationSpec::Residual): "after-sum" (the published ResNets, the paper) or "branch-input"
+  // (the sum passed on as it is).
+  std::string residual_act = "after-sum";
   // Every BN's scale and shift start multiplied by this (models/transforms/bn_scaling.h). < 0:
   // resolved to act_q2 / pow2_activation_best_q2(act_bits) when the activation is quantized (the
   // scale at which a unit-variance BN output fits the levels best: 0.148 for 3 bits and q2 = 1/8),

@@ -421,11 +421,17 @@ std::string Exporter::emit_pow2(const Pow2Activation& p, const std::string& path
 
 std::string Exporter::emit_residual(ResidualBlock& b, const std::string& path,
                                     const std::string& x) {
-  std::string h = x;
+  // As ResidualBlock::forward: the activation at the input (when the block has it there) feeds
+  // the branch and a projection shortcut, and option A's shortcut reads the block's input.
+  const std::string& in = b.input_activation();
+  const std::string levels = in.empty() ? x : emit(b.child(in), child_path(path, in), x);
+  std::string h = levels;
   for (const std::string& name : b.branch()) h = emit(b.child(name), child_path(path, name), h);
+  const std::string& s = b.shortcut();
   const std::string shortcut =
-      b.shortcut().empty() ? x : emit(b.child(b.shortcut()), child_path(path, b.shortcut()), x);
+      s.empty() ? x : emit(b.child(s), child_path(path, s), s == "downsample" ? levels : x);
   node("Add", {h, shortcut}, path + ".add");
+  if (b.activation().empty()) return path + ".add";
   return emit(b.child(b.activation()), child_path(path, b.activation()), path + ".add");
 }
 

@@ -581,6 +581,9 @@ class Compiler {
     if (dynamic_cast<Sequential*>(&m)) return children(m, path);  // also a ResNet
     if (auto* g = dynamic_cast<GraphModel*>(&m)) return graph(*g, path);
     if (auto* b = dynamic_cast<ResidualBlock*>(&m)) {  // BasicBlock, Bottleneck (models/resnet.h)
+      LOWBIT_CHECK(b->input_activation().empty(), "integer inference: ", where,
+                   " has its activation at the branch's input (residual_act branch-input); "
+                   "expected it after the addition, as the published ResNets");
       OpPtr branch = sequence(m, path, b->branch());
       OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
       OpPtr activation = child(m, path, b->activation());
