@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs the test suite: installs dependencies, builds (Release) in build/,
 # runs every test with ctest. Pass --sanitize to build and test in build-sanitize/ with
-# AddressSanitizer and UndefinedBehaviorSanitizer instead.
+# AddressSanitizer and UndefinedBehaviorSanitizer instead: every test but those tagged [real],
+# [torch] and [ort] (CMakeLists.txt says why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

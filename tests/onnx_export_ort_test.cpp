@@ -295,12 +295,13 @@ TEST_CASE("on real CIFAR-10 test images, ONNX Runtime computes lowbit's exports 
     return;
   }
   const DatasetInfo& info = dataset_info("cifar10");
-  for (const std::string name : {"resnet20", "resnet56", "vgg7", "mobilenetv2", "resnet18", "vgg11",
-                                 "vgg16", "resnet34", "resnet50"}) {
+  // One network of each structure: VGG-16 and ResNet-34 are VGG-11 and ResNet-18 made deeper
+  // (every zoo model's export is checked on random images in onnx_export_test).
+  for (const std::string name :
+       {"resnet20", "resnet56", "vgg7", "mobilenetv2", "resnet18", "vgg11", "resnet50"}) {
     DYNAMIC_SECTION(name) {
-      // 300 images for the small networks, 100 for the five large ones.
-      const bool large = name == "resnet18" || name == "resnet34" || name == "resnet50" ||
-                         name == "vgg11" || name == "vgg16";
+      // 300 images for the small networks, 100 for the three large ones.
+      const bool large = name == "resnet18" || name == "resnet50" || name == "vgg11";
       const Dataset test = take_first(*all, large ? 100 : 300);
       const Tensor x = normalized(test, info);
       TrainConfig config;
