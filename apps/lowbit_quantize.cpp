@@ -5,13 +5,16 @@
 // restarts (4.1.2), move input thresholds off rounding ties (models/transforms/rounding_ties.h),
 // evaluate again, and run the result integer-only (models/transforms/integer_model.h) beside its
 // simulation. Output directory: config.json, metrics.csv, quantized.ckpt, summary.json,
-// accuracy.{txt,csv,json}, and lowbit.lock, locked while the program runs (core/run_lock.h).
+// accuracy.{txt,csv,json}, and lowbit.lock, locked while the program runs (core/run_lock.h). Under
+// mpirun -np N every rank calibrates alike, the fine-tuning and the evaluations are split over the
+// N ranks (each reads its shard of every batch), and rank 0 alone writes the output and prints.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -22,6 +25,7 @@
 #include "apps/fat/quantize_finetune.h"
 #include "apps/fat/quantize_model.h"
 #include "apps/fat/quantize_report.h"
+#include "apps/train/data_parallel.h"
 #include "apps/train/evaluate.h"
 #include "apps/train/imported_model.h"
 #include "apps/train/run_log.h"
@@ -101,40 +105,85 @@ AccuracyRow evaluate_row(const std::string& stage, Module& model, Module& teache
                       is_teacher ? 0.0 : logits_rmse(teacher, model, held_out));
 }
 
-int run(QuantizeConfig config) {
-  TrainedModel teacher = load_trained_model(config.checkpoint);
-  TrainConfig train = teacher.config;
+// What the run needs, set up alike on every rank: the float model, the data, and the naive
+// quantized model.
+struct QuantizeRun {
+  TrainedModel teacher;
+  TrainConfig train;
+  std::unique_ptr<RunLock> lock;  // rank 0's, for the run's life
+  DatasetInfo info;
+  QuantizeData data;
+  QuantizedModel q;
+};
+
+void set_up(QuantizeConfig& config, QuantizeRun& run) {
+  const bool rank0 = world().rank() == 0;  // alone writes the output
+  run.teacher = load_trained_model(config.checkpoint);
+  TrainConfig& train = run.train;
+  train = run.teacher.config;
   LOWBIT_CHECK(train.weights == "float" && train.act == "relu", config.checkpoint,
                ": a run with --weights ", train.weights, " --act ", train.act,
                "; expected a float checkpoint (--weights float --act relu)");
   if (!config.data_dir.empty()) train.data_dir = config.data_dir;
   config.resolve(train.model, train.dataset);
   const fs::path out = config.out;
-  std::error_code error;
-  fs::create_directories(out, error);
-  LOWBIT_CHECK(!error, out.string(), ": cannot create the output directory: ", error.message());
-  // Held to the end: a second lowbit-quantize into the same directory stops here (status 2).
-  const RunLock lock(out.string(), "lowbit-quantize");
-  LOWBIT_CHECK(config.overwrite || !fs::exists(out / "quantized.ckpt"), out.string(),
-               " already holds a quantized model: pass --overwrite or another --out");
+  if (rank0) {
+    std::error_code error;
+    fs::create_directories(out, error);
+    LOWBIT_CHECK(!error, out.string(), ": cannot create the output directory: ", error.message());
+    // Held to the end: a second lowbit-quantize into the same directory stops here (status 2).
+    run.lock = std::make_unique<RunLock>(out.string(), "lowbit-quantize");
+    LOWBIT_CHECK(config.overwrite || !fs::exists(out / "quantized.ckpt"), out.string(),
+                 " already holds a quantized model: pass --overwrite or another --out");
+  }
   const std::string resolved = to_json(config).dump(2);
   std::printf("lowbit-quantize configuration:\n%s\n", resolved.c_str());
-  write_file_atomic((out / "config.json").string(), resolved + "\n");
+  if (rank0) write_file_atomic((out / "config.json").string(), resolved + "\n");
   if (is_imported(train)) {
     std::printf("float model: imported from ONNX (lowbit-import), on %s, from %s\n",
                 train.dataset.c_str(), config.checkpoint.c_str());
   } else {
     std::printf("float model: %s on %s from %s (%d epochs, %.1f s of training)\n",
                 train.model.c_str(), train.dataset.c_str(), config.checkpoint.c_str(),
-                teacher.progress.epochs_done, teacher.progress.train_seconds);
+                run.teacher.progress.epochs_done, run.teacher.progress.train_seconds);
   }
+  run.info = run_dataset_info(train);
+  run.data = load_quantize_data(config, train);
+  // Fold, rescale, calibrate: the naive max-threshold model. Every rank calibrates on all the
+  // calibration images (a hundred or so: cheaper than any collective), so that every rank's
+  // thresholds are the same bits.
+  run.q = quantize_model(load_trained_model(config.checkpoint).model, train, config,
+                         image_batches(run.data.calibration, config.eval_batch_size, run.info));
+}
 
-  const DatasetInfo info = run_dataset_info(train);
-  const QuantizeData data = load_quantize_data(config, train);
+// The ranks of the run, as it prints them ("" in one process).
+std::string ranks_line(const QuantizeConfig& config) {
+  const Communicator& ranks = world();
+  if (!ranks.distributed()) return "";
+  return concat("data parallel: ", ranks.size(), " ranks x ", num_threads(),
+                " threads; each rank fine-tunes on 1/", ranks.size(), " of every batch of ",
+                config.batch_size, " and evaluates 1/", ranks.size(),
+                " of every test and held-out batch; calibration and the rounding-tie check run "
+                "on every rank, on all their images");
+}
 
-  // Fold, rescale, calibrate: the naive max-threshold model.
-  QuantizedModel q = quantize_model(load_trained_model(config.checkpoint).model, train, config,
-                                    image_batches(data.calibration, config.eval_batch_size, info));
+// Sums over the ranks (every rank's shards of the evaluations); the value itself in one process.
+int64_t sum_over_ranks(int64_t value, const char* what) {
+  world().allreduce_sum(&value, 1, what);
+  return value;
+}
+
+int run(QuantizeConfig config) {
+  QuantizeRun run;
+  // A failure on any rank (its data, rank 0's lock) ends every rank here with one message.
+  world().agree([&] { set_up(config, run); });
+  const bool rank0 = world().rank() == 0;  // alone writes the output
+  const TrainConfig& train = run.train;
+  const TrainedModel& teacher = run.teacher;
+  const QuantizeData& data = run.data;
+  const DatasetInfo& info = run.info;
+  QuantizedModel& q = run.q;
+  const fs::path out = config.out;
   std::printf("BN folding: %lld folded (max |folded - unfolded| %.3g of output scale %.3g)",
               static_cast<long long>(q.fold.folded), q.fold.max_abs_difference,
               q.fold.max_abs_output);
@@ -150,9 +199,12 @@ int run(QuantizeConfig config) {
   std::printf("quantizers on %zu layers: weights %s; inputs %s (signed or unsigned per layer)\n",
               q.layers.size(), q.layers.empty() ? "-" : q.layers.front().weight->describe().c_str(),
               q.layers.empty() ? "-" : q.layers.front().input->describe().c_str());
+  const std::string ranks_text = ranks_line(config);
+  if (!ranks_text.empty()) std::printf("%s\n", ranks_text.c_str());
 
-  auto test_loader = make_eval_loader(data.test, config.eval_batch_size, info);
-  auto held_out_loader = make_eval_loader(data.held_out, config.eval_batch_size, info);
+  // Under mpirun every evaluation reads this rank's shard of each batch and sums over the ranks.
+  auto test_loader = sharded_eval_loader(data.test, config.eval_batch_size, info);
+  auto held_out_loader = sharded_eval_loader(data.held_out, config.eval_batch_size, info);
   std::vector<AccuracyRow> rows;
   rows.push_back(evaluate_row("float", *teacher.model, *teacher.model, *test_loader,
                               *held_out_loader, info.num_classes, true));
@@ -164,6 +216,7 @@ int run(QuantizeConfig config) {
   loader_options.batch_size = config.batch_size;
   loader_options.shuffle = true;
   loader_options.seed = config.seed;
+  shard_for_this_rank(loader_options);  // the global batch stays --batch-size
   BatchLoader fine_tune_loader(data.fine_tune, normalization(info), loader_options);
   FineTuneOptions options{config.epochs, config.lr, config.restart_epochs, config.restart_mult};
   double fine_tune_seconds = 0;
@@ -173,7 +226,7 @@ int run(QuantizeConfig config) {
       [&](const FineTuneEpoch& m) {
         so_far.push_back(m);
         fine_tune_seconds += m.seconds;
-        write_file_atomic((out / "metrics.csv").string(), fine_tune_metrics_csv(so_far));
+        if (rank0) write_file_atomic((out / "metrics.csv").string(), fine_tune_metrics_csv(so_far));
         const double eta = fine_tune_seconds / m.epoch * (config.epochs - m.epoch);
         std::printf(
             "fine-tune %d/%d  train RMSE %.5f  held-out RMSE %.5f  lr %.3g  %.1f s  %.0f img/s  "
@@ -182,9 +235,10 @@ int run(QuantizeConfig config) {
             m.images_per_second, format_duration(eta).c_str());
         std::fflush(stdout);
       });
-  if (history.empty())
+  if (history.empty() && rank0)
     write_file_atomic((out / "metrics.csv").string(), fine_tune_metrics_csv(history));
   // Thresholds off the rounding ties on which the simulation and the integer program would differ.
+  // Every rank checks all the images, so that every rank moves the same thresholds.
   std::vector<TieCheck> tie_checks;
   double tie_seconds = 0;
   if (config.tie_images > 0) {
@@ -207,13 +261,16 @@ int run(QuantizeConfig config) {
   const Agreement& agreement = tuned.agreement;
   const double integer_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - integer_start).count();
+  const int64_t saturated =
+      sum_over_ranks(integer.saturated_values(), "the integer model's clamped values");
   std::printf(
       "integer-only inference: %zu layers; predictions agree with the simulated model on %.2f%% "
       "of %lld test images (max |logit difference| %.3g, %lld values clamped to the fixed-point "
       "range); %.1f s for both models' pass\n",
       integer.quantized_layers().size(), agreement.percent(),
       static_cast<long long>(agreement.count), agreement.max_abs_logit_difference,
-      static_cast<long long>(integer.saturated_values()), integer_seconds);
+      static_cast<long long>(saturated), integer_seconds);
+  if (!rank0) return 0;
 
   save_quantized_checkpoint((out / "quantized.ckpt").string(), q);
   char title[256];
@@ -255,7 +312,7 @@ int run(QuantizeConfig config) {
       {"integer_accuracy", rows[3].accuracy},
       {"integer_agreement", agreement.percent()},
       {"integer_max_logit_difference", agreement.max_abs_logit_difference},
-      {"integer_saturated_values", integer.saturated_values()},
+      {"integer_saturated_values", saturated},
       {"naive_rmse", rows[1].rmse},
       {"fine_tuned_rmse", rows[2].rmse},
       {"accuracy", accuracy_table_json(rows)},
@@ -263,6 +320,7 @@ int run(QuantizeConfig config) {
       {"rounding_ties", tie_clearance_json(tie_checks, data.tie_check.size(), tie_seconds)},
       {"float_train_seconds", teacher.progress.train_seconds},
       {"threads", num_threads()},
+      {"world_size", world().size()},
       {"seed", config.seed}};
   write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
 
@@ -287,5 +345,5 @@ int main(int argc, char** argv) {
       argc, argv, "lowbit-quantize",
       "lowbit-quantize: n-bit quantization of a float lowbit-train checkpoint with trained "
       "thresholds (FAT)",
-      add_quantize_flags, run);
+      add_quantize_flags, run, Ranks::kMany);
 }

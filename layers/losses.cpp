@@ -1,7 +1,8 @@
 // Loss values and gradients:
 //   cross-entropy: dz = (softmax(z) - t) / N, log-softmax via the max-shifted log-sum-exp;
-//   mse:  d pred = 2 (pred - target) / M;   rmse: d pred = (pred - target) / (M * rmse),
-//   taken as 0 when rmse = 0 (pred == target everywhere: the minimum, where the
+//   mse:  d pred = 2 (pred - target) / M;
+//   rmse: d pred = (pred - target) / (M * rmse) (of a shard of a batch: M the shard's elements,
+//   rmse the batch's), taken as 0 when rmse = 0 (pred == target everywhere: the minimum, where the
 //   subgradient 0 is the natural choice and keeps training free of NaNs);
 //   distillation KL, per row with p = softmax(t/T), q = softmax(s/T), d_k = log p_k - log q_k,
 //   KL = sum_k p_k d_k: ds_k = T (q_k - p_k) / N and dt_k = T p_k (d_k - KL) / N.
@@ -25,10 +26,7 @@ void check_pair(const char* op, const Tensor& pred, const Tensor& target) {
 }
 
 double mean_square_difference(const Tensor& pred, const Tensor& target) {
-  double s = 0.0;
-  const float *p = pred.data(), *t = target.data();
-  for (int64_t i = 0; i < pred.numel(); ++i) s += static_cast<double>(p[i] - t[i]) * (p[i] - t[i]);
-  return s / static_cast<double>(pred.numel());
+  return sum_square_difference(pred, target) / static_cast<double>(pred.numel());
 }
 
 // Adds coef * (pred - target) to pred's gradient and its negative to target's.
@@ -175,7 +173,12 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target) {
 
 Tensor rmse_loss(const Tensor& pred, const Tensor& target) {
   check_pair("rmse_loss", pred, target);
-  const float rmse = static_cast<float>(std::sqrt(mean_square_difference(pred, target)));
+  return shard_rmse_loss(pred, target,
+                         static_cast<float>(std::sqrt(mean_square_difference(pred, target))));
+}
+
+Tensor shard_rmse_loss(const Tensor& pred, const Tensor& target, float rmse) {
+  check_pair("rmse_loss", pred, target);
   Tensor y = Tensor::scalar(rmse);
   record(y, "rmse_loss", {pred, target}, [pred, target, rmse](const Tensor& out) {
     if (rmse == 0.0f) return;
@@ -183,6 +186,13 @@ Tensor rmse_loss(const Tensor& pred, const Tensor& target) {
                             out.grad()[0] / (static_cast<float>(pred.numel()) * rmse));
   });
   return y;
+}
+
+double sum_square_difference(const Tensor& pred, const Tensor& target) {
+  double s = 0.0;
+  const float *p = pred.data(), *t = target.data();
+  for (int64_t i = 0; i < pred.numel(); ++i) s += static_cast<double>(p[i] - t[i]) * (p[i] - t[i]);
+  return s;
 }
 
 }  // namespace lowbit

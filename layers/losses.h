@@ -26,4 +26,14 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target);
 // sqrt(mean((pred - target)^2)) over all elements (eq. 25: sqrt(sum_i (zT_i - zA_i)^2 / N)).
 Tensor rmse_loss(const Tensor& pred, const Tensor& target);
 
+// The same RMSE over a batch split into shards (data parallelism, one shard per rank), as the loss
+// of the shard pred and target hold: its value is `batch_rmse`, the RMSE over every shard (which
+// the ranks sum from sum_square_difference), and its gradient (pred - target) / (shard's elements
+// x batch_rmse). Weighted by the shard's share of the batch and summed over the shards, as the
+// data-parallel step does (apps/train/train_epoch.h), that is rmse_loss's gradient over the whole
+// batch. With one shard it is rmse_loss.
+Tensor shard_rmse_loss(const Tensor& pred, const Tensor& target, float batch_rmse);
+// sum((pred - target)^2) over all elements, in double: a shard's part of the batch's RMSE.
+double sum_square_difference(const Tensor& pred, const Tensor& target);
+
 }  // namespace lowbit

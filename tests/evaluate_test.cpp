@@ -1,6 +1,6 @@
 // Evaluation over a data set: the mirror image of a batch, and test-time flip averaging, whose
 // logits must be the mean of the two views' logits image by image; split over 3 ranks (this
-// program under mpirun), the sums of the whole data set.
+// program under mpirun), the sums of the whole data set, also for two models evaluated together.
 #include "apps/train/evaluate.h"
 
 #include <algorithm>
@@ -74,6 +74,24 @@ TEST_CASE("ranks: each rank evaluates its shards, every rank gets the sums",
   CHECK(summed.accuracy == whole.accuracy);
   CHECK(summed.confusion == whole.confusion);
   CHECK(summed.loss == Approx(whole.loss).epsilon(1e-6));
+
+  // Two models in one pass (lowbit-quantize's fine-tuned and integer-only models): both sums, and
+  // the agreement's counts and largest differences over every rank's images.
+  Sequential other;
+  other.add(std::make_shared<Flatten>()).add(std::make_shared<Linear>(6, 3, true, rng));
+  const PairedEvaluation one = evaluate_pair(model, other, *loader_of(data), 3);
+  shards.start_epoch(0);
+  const PairedEvaluation split = evaluate_pair(model, other, shards, 3);
+  CHECK(split.first.count == 6);
+  CHECK(split.first.confusion == one.first.confusion);
+  CHECK(split.second.confusion == one.second.confusion);
+  CHECK(split.second.loss == Approx(one.second.loss).epsilon(1e-6));
+  CHECK(split.agreement.count == 6);
+  CHECK(split.agreement.agreeing == one.agreement.agreeing);
+  CHECK(split.agreement.max_abs_logit_difference ==
+        Approx(one.agreement.max_abs_logit_difference).epsilon(1e-6));
+  CHECK(split.agreement.max_abs_logit == Approx(one.agreement.max_abs_logit).epsilon(1e-6));
+  CHECK(one.agreement.max_abs_logit_difference > 0);
 }
 
 TEST_CASE("flip averaging evaluates the mean of each image's and its mirror's logits",

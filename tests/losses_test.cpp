@@ -1,12 +1,14 @@
 // Losses: cross-entropy against hand values (also with huge logits and smoothing), distillation KL,
-// mse, rmse.
+// mse, rmse, and rmse over the shards of a batch (data parallelism).
 #include "layers/losses.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "layers/elementwise.h"
 
 using namespace lowbit;
 
@@ -63,6 +65,38 @@ TEST_CASE("mse and rmse", "[losses]") {
   c.set_requires_grad(true);
   backward(rmse_loss(c, a));  // rmse 0: gradient defined as 0
   CHECK(c.grad_tensor().to_vector() == std::vector<float>{0, 0, 0, 0});
+}
+
+TEST_CASE("rmse over the shards of a batch: the whole batch's value and gradient", "[losses]") {
+  // A batch of 3 rows of 2 logits, split into shards of 1 and 2 rows (ranks 0 and 1).
+  const std::vector<float> pred = {1, 2, 3, 4, 5, 6}, target = {0, 2, 5, 4, 1, 7};
+  Tensor whole = Tensor::from_vector({3, 2}, pred);
+  whole.set_requires_grad(true);
+  const Tensor whole_target = Tensor::from_vector({3, 2}, target);
+  const Tensor loss = rmse_loss(whole, whole_target);
+  backward(loss);
+  Tensor shards[2] = {Tensor::from_vector({1, 2}, {pred.begin(), pred.begin() + 2}),
+                      Tensor::from_vector({2, 2}, {pred.begin() + 2, pred.end()})};
+  const Tensor targets[2] = {Tensor::from_vector({1, 2}, {target.begin(), target.begin() + 2}),
+                             Tensor::from_vector({2, 2}, {target.begin() + 2, target.end()})};
+  // What the ranks sum: 1 + 0 + 4 + 0 + 16 + 1 = 22 over 6 values.
+  const double sum =
+      sum_square_difference(shards[0], targets[0]) + sum_square_difference(shards[1], targets[1]);
+  CHECK(sum == 22.0);
+  const auto batch_rmse = static_cast<float>(std::sqrt(sum / 6.0));
+  std::vector<float> gradient;
+  for (int r = 0; r < 2; ++r) {
+    shards[r].set_requires_grad(true);
+    const Tensor shard_loss = shard_rmse_loss(shards[r], targets[r], batch_rmse);
+    CHECK(shard_loss.item() == loss.item());
+    backward(mul_scalar(shard_loss, (r + 1) / 3.0f));  // weighted by the shard's share
+    const std::vector<float> g = shards[r].grad_tensor().to_vector();
+    gradient.insert(gradient.end(), g.begin(), g.end());
+  }
+  const std::vector<float> expected = whole.grad_tensor().to_vector();
+  REQUIRE(gradient.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(gradient[i] == Approx(expected[i]));
+  CHECK(expected[4] == Approx(4.0 / (6.0 * std::sqrt(22.0 / 6.0))));  // (5 - 1) / (M rmse)
 }
 
 TEST_CASE("loss errors name the bad label or shape", "[losses]") {

@@ -2,8 +2,8 @@
 // MNIST-format data set written here, then quantized: the accuracy table (float, naive,
 // fine-tuned, integer-only), fine-tuning lowering the logits' RMSE, integer-only predictions
 // agreeing with the simulated ones, 8 bits close to float, the quantized
-// checkpoint rebuilding the fine-tuned model (lowbit-eval runs it, also integer-only), and one-line
-// errors with exit status 2.
+// checkpoint rebuilding the fine-tuned model (lowbit-eval runs it, also integer-only), one-line
+// errors with exit status 2, and 2 ranks (mpirun) giving one process's numbers.
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +24,7 @@
 #include "core/rng.h"
 #include "core/run_lock.h"
 #include "data/datasets.h"
+#include "tests/mpi_runs.h"
 #include "tests/program_runs.h"
 #include "tests/temp_root.h"
 
@@ -226,4 +227,111 @@ TEST_CASE("lowbit-quantize: bad flags and files give one line and exit status 2"
                           "); wait for it to end, or write to another directory\n");
     CHECK_FALSE(fs::exists(busy / "config.json"));
   }
+}
+
+namespace {
+
+// Every trained scale of a quantized checkpoint, in registration order.
+std::vector<float> trained_scales(const fs::path& out) {
+  const lowbit::QuantizedModel q =
+      lowbit::load_quantized_checkpoint((out / "quantized.ckpt").string());
+  std::vector<float> scales;
+  for (const lowbit::Parameter& p : q.model->parameters()) {
+    if (p.role != lowbit::ParamRole::kQuantScale) continue;
+    const std::vector<float> v = p.tensor.to_vector();
+    scales.insert(scales.end(), v.begin(), v.end());
+  }
+  return scales;
+}
+
+}  // namespace
+
+// The ranks split every fine-tuning batch (12 and 13 of 25 images; the last batch of one image
+// leaves rank 0 an empty shard), the test and held-out batches, and sum the RMSE's squares and the
+// scales' gradients: one process's steps with the sums in another order. Fine-tuning amplifies
+// last-bit differences: Adam moves a scale by about the rate whatever its gradient's size, so a
+// gradient near zero that changes sign moves its scale by a whole step, and a value that crosses a
+// rounding boundary changes the next layer's codes. At --lr 0.003 (the 3-bit test above) runs that
+// differ only in summation order (one process on 1 or 2 threads, or 2 ranks) drift apart by a few
+// percent of the RMSE within 3 epochs; at --lr 1e-4 they agreed to every printed digit (measured
+// while writing this test). The tolerances leave room for a rounding flip or two: RMSEs and losses
+// within 1e-4 relative (an RMSE taken per shard instead of over the whole batch moved the first
+// epoch's by 1.2e-3), accuracies within one of the 300 test images, and the scales, snapped to
+// multiples of 2^-12 at the end, within one such step.
+constexpr double kRmseTolerance = 1e-4, kAccuracyTolerance = 100.0 / 300, kScaleStep = 1.0 / 4096;
+
+TEST_CASE("lowbit-quantize on 2 ranks fine-tunes and evaluates as one process does",
+          "[mpi][apps][quantize]") {
+  if (!mpi_runs_available("lowbit-quantize on 2 ranks")) return;
+  const Trained& t = trained();
+  // 251 fine-tuning images (0.2789 of 900): 10 batches of 25 and a last one of a single image.
+  const std::string flags =
+      "--bits 4 --epochs 3 --restart-epochs 1 --restart-mult 1 --lr 0.0001 --data-fraction 0.2789 "
+      "--calibration-images 50 --batch-size 25 --eval-batch-size 64 --out ";
+  const fs::path one = t.root.fresh("one_rank"), two = t.root.fresh("two_ranks");
+  const CommandResult single =
+      run_command("timeout -s KILL 120 " + t.quantize(flags + one.string()));
+  INFO(single.output);
+  REQUIRE(single.status == 0);
+  const CommandResult r =
+      run_command("timeout -s KILL 120 " + mpirun(2) + t.quantize(flags + two.string()));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("data parallel: 2 ranks x 1 threads; each rank fine-tunes on 1/2 of every "
+                      "batch of 25") != std::string::npos);
+  CHECK(count_occurrences(r.output, "fine-tune 3/3") == 1);  // rank 0 alone prints
+  const nlohmann::json s1 = nlohmann::json::parse(read_text(one / "summary.json")),
+                       s2 = nlohmann::json::parse(read_text(two / "summary.json"));
+  CHECK(s1["world_size"] == 1);
+  CHECK(s2["world_size"] == 2);
+  CHECK(s2["fine_tune_images"] == 251);
+  CHECK(s2["calibration_images"] == s1["calibration_images"]);
+  CHECK(s2["integer_saturated_values"] == s1["integer_saturated_values"]);
+  CHECK(s2["integer_agreement"].get<double>() == Approx(s1["integer_agreement"].get<double>()));
+
+  // epoch, train RMSE, held-out RMSE, rate (the timing columns left out)
+  const auto a = read_csv_numbers(one / "metrics.csv", 4),
+             b = read_csv_numbers(two / "metrics.csv", 4);
+  INFO("one process:\n"
+       << read_text(one / "metrics.csv") << "2 ranks:\n"
+       << read_text(two / "metrics.csv"));
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == a.size());
+  for (size_t e = 0; e < a.size(); ++e) {
+    INFO("epoch " << e + 1);
+    CHECK(b[e][0] == a[e][0]);
+    CHECK(b[e][1] == Approx(a[e][1]).epsilon(kRmseTolerance));  // train RMSE
+    CHECK(b[e][2] == Approx(a[e][2]).epsilon(kRmseTolerance));  // held-out RMSE
+    CHECK(b[e][3] == Approx(a[e][3]).epsilon(1e-6));            // the schedule's rate
+  }
+  const nlohmann::json t1 = nlohmann::json::parse(read_text(one / "accuracy.json")),
+                       t2 = nlohmann::json::parse(read_text(two / "accuracy.json"));
+  INFO(read_text(one / "accuracy.txt") << read_text(two / "accuracy.txt"));
+  REQUIRE(t1.size() == 4);
+  REQUIRE(t2.size() == 4);
+  for (size_t i = 0; i < t1.size(); ++i) {
+    INFO(t1[i]["stage"]);
+    CHECK(t2[i]["stage"] == t1[i]["stage"]);
+    CHECK(std::fabs(t2[i]["test_accuracy"].get<double>() - t1[i]["test_accuracy"].get<double>()) <=
+          kAccuracyTolerance);
+    CHECK(t2[i]["test_loss"].get<double>() ==
+          Approx(t1[i]["test_loss"].get<double>()).epsilon(kRmseTolerance));
+    CHECK(t2[i]["logits_rmse"].get<double>() ==
+          Approx(t1[i]["logits_rmse"].get<double>()).epsilon(kRmseTolerance));
+  }
+
+  const std::vector<float> scales1 = trained_scales(one), scales2 = trained_scales(two);
+  REQUIRE(scales1.size() == scales2.size());
+  REQUIRE(!scales1.empty());
+  for (size_t i = 0; i < scales1.size(); ++i) {
+    INFO("scale " << i);
+    CHECK(std::fabs(scales2[i] - scales1[i]) <= kScaleStep);
+  }
+
+  // A run that cannot start (rank 0 finds a quantized model in --out) says why once.
+  const CommandResult again =
+      run_command(mpirun(2) + t.quantize("--epochs 0 --out " + two.string()));
+  INFO(again.output);
+  CHECK(again.status == 2);
+  CHECK(count_occurrences(again.output, "already holds a quantized model") == 1);
 }

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -65,18 +64,7 @@ std::string resnet20(const std::string& flags) {
 // metrics.csv as numbers, without the timing columns: epoch, train loss and accuracy, validation
 // loss and accuracy, learning rate.
 std::vector<std::vector<double>> metrics(const fs::path& run) {
-  std::stringstream in(read_text(run / "metrics.csv"));
-  std::string line;
-  std::getline(in, line);  // the header
-  std::vector<std::vector<double>> rows;
-  while (std::getline(in, line)) {
-    std::vector<double> row;
-    std::stringstream cells(line);
-    std::string cell;
-    while (std::getline(cells, cell, ',') && row.size() < 6) row.push_back(std::stod(cell));
-    rows.push_back(row);
-  }
-  return rows;
+  return read_csv_numbers(run / "metrics.csv", 6);
 }
 
 nlohmann::json summary(const fs::path& run) {

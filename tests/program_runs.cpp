@@ -47,6 +47,21 @@ std::string read_text(const fs::path& path) {
   return s.str();
 }
 
+std::vector<std::vector<double>> read_csv_numbers(const fs::path& path, size_t columns) {
+  std::stringstream in(read_text(path));
+  std::string line;
+  std::getline(in, line);  // the header
+  std::vector<std::vector<double>> rows;
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    std::stringstream cells(line);
+    std::string cell;
+    while (std::getline(cells, cell, ',') && row.size() < columns) row.push_back(std::stod(cell));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 void write_mnist_idx(const fs::path& dir, const std::string& prefix,
                      const std::vector<uint8_t>& pixels, const std::vector<uint8_t>& labels) {
   const uint32_t count = static_cast<uint32_t>(labels.size());

@@ -19,6 +19,11 @@ CommandResult run_command(const std::string& command);
 
 std::string read_text(const std::filesystem::path& path);
 
+// The rows of a CSV file of numbers after its header line, each cut to its first `columns` cells
+// (metrics.csv without its timing columns).
+std::vector<std::vector<double>> read_csv_numbers(const std::filesystem::path& path,
+                                                  size_t columns);
+
 // Whether /usr/bin/python3 imports `module`. When it does not, WARNs that the test is skipped and
 // names the Debian package that provides it.
 bool python_imports(const std::string& module, const std::string& debian_package);

@@ -33,7 +33,8 @@ struct FineTuneEpoch {
 std::string fine_tune_metrics_csv(const std::vector<FineTuneEpoch>& history);
 
 // sqrt(mean of (student - teacher)^2) over every logit of every image of one epoch of `loader`,
-// both models in eval mode without a graph (their modes are restored).
+// both models in eval mode without a graph (their modes are restored). A loader that reads one
+// shard of every batch (data parallelism) gives every rank the RMSE over all the shards.
 double logits_rmse(Module& teacher, Module& student, BatchLoader& loader);
 
 struct FineTuneOptions {
@@ -50,6 +51,11 @@ struct FineTuneOptions {
 // terminal. Both models run in eval mode (dropout off; the folded student has no batch norm). The
 // scales end rounded to multiples of 2^-12 (snap_scales, apps/fat/quantize_model.h), before the
 // last held-out measurement. Throws lowbit::Error when the loss stops being finite.
+//
+// Data parallelism (mpirun): with `train` reading this rank's shard of every batch, each step's
+// RMSE is the whole batch's (the ranks sum their squares) and its gradients are summed over the
+// ranks, so that every rank takes one process's step; after every epoch the ranks check that they
+// hold the same scales and Adam moments (apps/train/data_parallel.h). `held_out` may be sharded.
 std::vector<FineTuneEpoch> fine_tune_scales(
     Module& teacher, Module& student, BatchLoader& train, BatchLoader& held_out,
     const FineTuneOptions& options, const std::function<void(const FineTuneEpoch&)>& on_epoch = {});

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "core/autograd.h"
 #include "core/check.h"
@@ -78,6 +79,31 @@ class EvaluationSum {
   int64_t correct_ = 0;
 };
 
+// The largest of every rank's `value`, on every rank (through its bits: the communicator gathers
+// 64-bit words).
+double max_over_ranks(double value, Communicator& ranks, const char* what) {
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  double largest = value;
+  for (const uint64_t b : ranks.allgather(bits, what)) {
+    double v = 0;
+    std::memcpy(&v, &b, sizeof v);
+    largest = std::max(largest, v);
+  }
+  return largest;
+}
+
+// Data parallelism: every rank's counts added up, and the largest differences.
+void sum_over_ranks(Agreement& a, Communicator& ranks) {
+  int64_t counts[2] = {a.count, a.agreeing};
+  ranks.allreduce_sum(counts, 2, "the agreement's sums");
+  a.count = counts[0];
+  a.agreeing = counts[1];
+  a.max_abs_logit_difference =
+      max_over_ranks(a.max_abs_logit_difference, ranks, "the agreement's largest difference");
+  a.max_abs_logit = max_over_ranks(a.max_abs_logit, ranks, "the agreement's largest logit");
+}
+
 }  // namespace
 
 Tensor mirror_horizontally(const Tensor& images) {
@@ -116,10 +142,16 @@ PairedEvaluation evaluate_pair(Module& a, Module& b, BatchLoader& loader, int64_
   loader.start_epoch(0);
   Batch batch;
   while (loader.next(batch)) {
+    if (batch.labels.empty()) continue;  // this rank's shard of a small last batch
     const Tensor logits_a = a(batch.images), logits_b = b(batch.images);
     sum_a.add(logits_a, batch.labels);
     sum_b.add(logits_b, batch.labels);
     accumulate_agreement(logits_a, logits_b, result.agreement);
+  }
+  if (loader.shards() > 1) {
+    sum_a.sum_over_ranks(world());
+    sum_b.sum_over_ranks(world());
+    sum_over_ranks(result.agreement, world());
   }
   result.first = sum_a.finish();
   result.second = sum_b.finish();

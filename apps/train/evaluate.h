@@ -54,7 +54,9 @@ struct Agreement {
 // first one's largest magnitude.
 void accumulate_agreement(const Tensor& logits_a, const Tensor& logits_b, Agreement& agreement);
 // Two models over the same batches in one pass (eval mode, no graph, modes restored): each one's
-// evaluation and how often they agree (an integer-only model beside its simulation).
+// evaluation and how often they agree (an integer-only model beside its simulation). A sharded
+// loader gives every rank the sums over all the shards, as evaluate() does, and the largest
+// differences.
 struct PairedEvaluation {
   Evaluation first, second;
   Agreement agreement;

@@ -56,8 +56,11 @@ PassResult gradient_pass(BatchLoader& loader, int64_t epoch,
   while (loader.next(batch)) {
     scheduler.apply(step);
     const auto images = static_cast<int64_t>(batch.labels.size());
-    // A shard may be empty (a last batch smaller than the ranks): this rank then adds nothing.
-    const BatchLoss local = images > 0 ? loss_of(batch) : BatchLoss{};
+    // A shard may be empty (a last batch smaller than the ranks): this rank then adds nothing, but
+    // loss_of still runs, for the collectives a loss over the whole batch takes part in.
+    const BatchLoss local = loss_of(batch);
+    LOWBIT_CHECK(images > 0 || !local.loss.defined(), what,
+                 ": a loss from an empty shard of a batch; expected none");
     for (Optimizer* o : optimizers) o->zero_grad();
     BatchTotals totals{images > 0 ? local.loss.item() : 0.0f, batch.global_size, local.correct};
     if (loader.shards() == 1) {
@@ -93,6 +96,7 @@ EpochResult train_epoch(Module& model, BatchLoader& loader, int64_t epoch,
   const PassResult pass = gradient_pass(
       loader, epoch, optimizers, scheduler, step, label, "training diverged: the loss",
       [&](const Batch& batch) {
+        if (batch.labels.empty()) return BatchLoss{};  // this rank's shard of a small last batch
         const Tensor logits = model(batch.images);
         const int64_t right = count_correct(logits, batch.labels);
         const Tensor ce = cross_entropy(logits, batch.labels, loss.label_smoothing);

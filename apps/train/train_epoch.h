@@ -46,6 +46,9 @@ struct BatchTotals {
 // is weighted by its share of the batch, n_rank / n, so that the gradients summed over the ranks
 // (GradientAllreduce) are those of the batch's mean loss, as one process computes them, and the
 // totals are summed alongside. Every rank then applies the same step to the same gradients.
+// loss_of runs on every rank for every batch, also for an empty shard (no images, no labels: a last
+// batch smaller than the ranks), where it returns BatchLoss{} after taking part in whatever
+// collective its loss needs (the fine-tuning RMSE sums its squares over the ranks).
 PassResult gradient_pass(BatchLoader& loader, int64_t epoch,
                          const std::vector<Optimizer*>& optimizers, LrScheduler& scheduler,
                          int64_t& step, const std::string& label, const std::string& what,
