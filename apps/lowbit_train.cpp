@@ -94,7 +94,6 @@ struct ProgramFlags {
   bool resume = false, overwrite = false, summary_only = false, list_models = false,
        list_recipes = false, reshard = false;
   int stop_after = 0;
-  double collective_timeout = 300;
 };
 
 // A run set up alike on every rank: its directory (locked by rank 0), data, model, optimizers,
@@ -366,10 +365,6 @@ void add_program_flags(CLI::App& app, ProgramFlags& f) {
   app.add_flag("--reshard", f.reshard,
                "with --resume under mpirun: go on with another number of ranks than the run "
                "trained with (every batch is split among the ranks there are now)");
-  app.add_option("--collective-timeout", f.collective_timeout,
-                 "data-parallel runs: a rank that waits this many seconds for the others in a "
-                 "collective ends the job (a rank died or hangs); 0: wait for ever")
-      ->check(CLI::Range(0.0, 1e6));
 }
 
 int print_summary(const TrainConfig& config, const DatasetInfo& info) {
@@ -445,7 +440,6 @@ int main(int argc, char** argv) {
           std::printf("%s", format_recipe_table().c_str());
           return 0;
         }
-        world().set_timeout(flags.collective_timeout);
         DatasetInfo info;
         auto run = std::make_unique<TrainingRun>();
         // Every rank sets the run up; a failure on any of them (its data, rank 0's lock) ends them

@@ -194,6 +194,8 @@ TEST_CASE("lowbit-quantize: bad flags and files give one line and exit status 2"
        {Case{t.quantize("--bits 9 --out " + out.string()), "--bits"},
         Case{t.quantize("--mode diagonal --out " + out.string()), "--mode"},
         Case{t.quantize("--lr nan --out " + out.string()), "--lr: Value nan not in range"},
+        Case{t.quantize("--collective-timeout nan --out " + out.string()),
+             "--collective-timeout: Value nan not in range"},
         Case{bin + " --checkpoint " + (out / "missing.ckpt").string(), "missing.ckpt"},
         Case{bin + " --checkpoint " + junk.string(), "junk.ckpt"},
         Case{t.quantize("--epochs 0 --out " + t.root.dir("first").string()) + " && " +

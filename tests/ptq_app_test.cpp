@@ -156,6 +156,9 @@ TEST_CASE("lowbit-ptq refuses bad flags and files with one line and status 2", "
   expect_error(run_command(f.ptq("--granularity row" + out)), "Run with --help for the flags.");
   expect_error(run_command(f.ptq("--layers conv9.weight" + out)), "the kernels are");
   expect_error(run_command(f.ptq("--merge-classes 3,wolf" + out)), "unknown class 'wolf'");
+  // run_cli's flag of every program that runs on ranks (apps/common/cli_main.h).
+  expect_error(run_command(f.ptq("--collective-timeout -1" + out)),
+               "--collective-timeout: Value -1 not in range");
   expect_error(run_command(std::string(LOWBIT_PTQ_BIN) + " --checkpoint " +
                            (f.root.dir("x") / "missing.ckpt").string()),
                "missing.ckpt");

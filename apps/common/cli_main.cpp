@@ -88,7 +88,17 @@ int run_cli(CLI::App& app, int argc, char** argv, const char* program,
     std::fprintf(stderr, "%s: rank %d: cannot send stdout to /dev/null\n", program, world().rank());
     world().abort(2);
   }
-  return parse_and_run(app, argc, argv, program, body, rank0);
+  // Every program that runs on ranks bounds its collectives' waits alike.
+  double collective_timeout = 300;
+  app.add_option("--collective-timeout", collective_timeout,
+                 "under mpirun: a rank that waits this many seconds for the others in a "
+                 "collective ends the job (a rank died or hangs); 0: wait for ever")
+      ->check(real_range(0.0, 1e6));
+  const auto timed_body = [&]() -> int {
+    world().set_timeout(collective_timeout);
+    return body();
+  };
+  return parse_and_run(app, argc, argv, program, timed_body, rank0);
 }
 
 }  // namespace lowbit

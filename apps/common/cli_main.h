@@ -28,7 +28,9 @@ enum class Ranks {
 // its ranks). Rank 0 alone writes to stdout (the others' goes to /dev/null) and prints the
 // errors every rank meets alike (bad flags, CollectiveError): every rank then ends with status 2.
 // Any other error ends the whole job (MPI_Abort, status 2) after its rank prints it as
-// "<program>: rank r of N: <message>", so that no rank waits for one that has failed.
+// "<program>: rank r of N: <message>", so that no rank waits for one that has failed. Such a
+// program also takes --collective-timeout SECONDS (default 300; 0: none): a collective that waits
+// longer for the other ranks ends the job (core/distributed/communicator.h set_timeout).
 int run_cli(CLI::App& app, int argc, char** argv, const char* program,
             const std::function<int()>& body, Ranks ranks = Ranks::kOne);
 
