@@ -25,6 +25,9 @@ TEST_CASE("a world of one process leaves every collective's values as they are",
   std::vector<int64_t> i{7};
   one.allreduce_sum(i.data(), 1, "test");
   CHECK(i[0] == 7);
+  std::vector<double> m{-0.5, 3.0};
+  one.allreduce_max(m.data(), 2, "test");
+  CHECK(m == std::vector<double>{-0.5, 3.0});
   CHECK(one.allgather(42, "test") == std::vector<uint64_t>{42});
   std::string bytes = "kept";
   one.broadcast(bytes, 0, "test");
@@ -63,6 +66,10 @@ TEST_CASE("ranks: sums, gathers and broadcasts", "[.][ranks-communicator]") {
   std::vector<int64_t> i{int64_t{1} << (40 + r)};  // beyond 32 bits
   ranks.allreduce_sum(i.data(), 1, "test");
   CHECK(i[0] == (int64_t{7} << 40));
+  // Each element's largest, from whichever rank holds it (rank 2 the first, rank 0 the second).
+  std::vector<double> m{0.25 * r, -1.0 - r};
+  ranks.allreduce_max(m.data(), 2, "test");
+  CHECK(m == std::vector<double>{0.5, -1.0});
   CHECK(ranks.allgather(static_cast<uint64_t>(10 + r), "test") ==
         std::vector<uint64_t>{10, 11, 12});
   std::string bytes = r == 1 ? std::string("from rank 1\0!", 13) : std::string("x");

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 
 #include "core/autograd.h"
 #include "core/check.h"
@@ -79,29 +78,16 @@ class EvaluationSum {
   int64_t correct_ = 0;
 };
 
-// The largest of every rank's `value`, on every rank (through its bits: the communicator gathers
-// 64-bit words).
-double max_over_ranks(double value, Communicator& ranks, const char* what) {
-  uint64_t bits = 0;
-  std::memcpy(&bits, &value, sizeof bits);
-  double largest = value;
-  for (const uint64_t b : ranks.allgather(bits, what)) {
-    double v = 0;
-    std::memcpy(&v, &b, sizeof v);
-    largest = std::max(largest, v);
-  }
-  return largest;
-}
-
 // Data parallelism: every rank's counts added up, and the largest differences.
 void sum_over_ranks(Agreement& a, Communicator& ranks) {
   int64_t counts[2] = {a.count, a.agreeing};
   ranks.allreduce_sum(counts, 2, "the agreement's sums");
   a.count = counts[0];
   a.agreeing = counts[1];
-  a.max_abs_logit_difference =
-      max_over_ranks(a.max_abs_logit_difference, ranks, "the agreement's largest difference");
-  a.max_abs_logit = max_over_ranks(a.max_abs_logit, ranks, "the agreement's largest logit");
+  double largest[2] = {a.max_abs_logit_difference, a.max_abs_logit};
+  ranks.allreduce_max(largest, 2, "the agreement's largest values");
+  a.max_abs_logit_difference = largest[0];
+  a.max_abs_logit = largest[1];
 }
 
 }  // namespace

@@ -131,26 +131,29 @@ bool Communicator::Pending::active() const {
 namespace {
 
 template <class T>
-void blocking_allreduce(MPI_Comm comm, T* data, int64_t n, const char* what, int rank,
+void blocking_allreduce(MPI_Comm comm, T* data, int64_t n, MPI_Op op, const char* what, int rank,
                         double timeout) {
   LOWBIT_CHECK(n >= 0 && n <= INT32_MAX, what, ": ", n, " values, more than one MPI call takes");
   MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), mpi_type(data), MPI_SUM, comm,
-                           &request),
-            what, rank);
+  check_mpi(
+      MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), mpi_type(data), op, comm, &request),
+      what, rank);
   wait_for(request, what, rank, timeout);
 }
 
 }  // namespace
 
 void Communicator::allreduce_sum(float* data, int64_t n, const char* what) {
-  if (impl_) blocking_allreduce(impl_->comm, data, n, what, rank_, timeout_);
+  if (impl_) blocking_allreduce(impl_->comm, data, n, MPI_SUM, what, rank_, timeout_);
 }
 void Communicator::allreduce_sum(double* data, int64_t n, const char* what) {
-  if (impl_) blocking_allreduce(impl_->comm, data, n, what, rank_, timeout_);
+  if (impl_) blocking_allreduce(impl_->comm, data, n, MPI_SUM, what, rank_, timeout_);
 }
 void Communicator::allreduce_sum(int64_t* data, int64_t n, const char* what) {
-  if (impl_) blocking_allreduce(impl_->comm, data, n, what, rank_, timeout_);
+  if (impl_) blocking_allreduce(impl_->comm, data, n, MPI_SUM, what, rank_, timeout_);
+}
+void Communicator::allreduce_max(double* data, int64_t n, const char* what) {
+  if (impl_) blocking_allreduce(impl_->comm, data, n, MPI_MAX, what, rank_, timeout_);
 }
 
 std::vector<uint64_t> Communicator::allgather(uint64_t value, const char* what) {
@@ -322,6 +325,7 @@ bool Communicator::Pending::active() const { return false; }
 void Communicator::allreduce_sum(float*, int64_t, const char*) {}
 void Communicator::allreduce_sum(double*, int64_t, const char*) {}
 void Communicator::allreduce_sum(int64_t*, int64_t, const char*) {}
+void Communicator::allreduce_max(double*, int64_t, const char*) {}
 std::vector<uint64_t> Communicator::allgather(uint64_t value, const char*) { return {value}; }
 void Communicator::broadcast(std::string&, int, const char*) {}
 Communicator::Pending Communicator::start_allreduce_sum(float*, int64_t, const char*) { return {}; }

@@ -48,6 +48,8 @@ class Communicator {
   void allreduce_sum(float* data, int64_t n, const char* what);
   void allreduce_sum(double* data, int64_t n, const char* what);
   void allreduce_sum(int64_t* data, int64_t n, const char* what);
+  // Elementwise maxima over the ranks, in place.
+  void allreduce_max(double* data, int64_t n, const char* what);
   // Every rank's value, in rank order.
   std::vector<uint64_t> allgather(uint64_t value, const char* what);
   // Rank `root`'s bytes on every rank (`bytes` is resized to them).
