@@ -102,10 +102,8 @@ Tensor ResidualBlock::forward(const Tensor& x) {
   const Tensor levels = input_activation_.empty() ? x : child(input_activation_)(x);
   Tensor h = levels;
   for (const std::string& name : branch_) h = child(name)(h);
-  // A projection convolves like the branch does; option A only subsamples and pads the stream.
-  const Tensor shortcut = shortcut_.empty()           ? x
-                          : shortcut_ == "downsample" ? child(shortcut_)(levels)
-                                                      : child(shortcut_)(x);
+  const Tensor shortcut =
+      shortcut_.empty() ? x : child(shortcut_)(shortcut_reads_levels() ? levels : x);
   const Tensor sum = add(h, shortcut);
   return activation_.empty() ? sum : child(activation_)(sum);
 }

@@ -36,6 +36,11 @@ class ResidualBlock : public Module {
   // The shortcut child: "downsample" for a projection (1x1 conv + BN), "shortcut" for option A;
   // "" for the identity, which is no child.
   const std::string& shortcut() const { return shortcut_; }
+  // Whether the shortcut reads the activation's levels a(x) rather than x: a projection convolves
+  // like the branch does, so it reads what the branch reads; option A only subsamples and pads
+  // the stream, and the identity is the stream. Differs from reading x only when the block has its
+  // activation at the input.
+  bool shortcut_reads_levels() const { return shortcut_ == "downsample"; }
   // The activation applied after the addition; "" when the block has it at its input instead.
   const std::string& activation() const { return activation_; }
   // The activation applied to the block's input before the branch (and a projection shortcut);

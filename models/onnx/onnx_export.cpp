@@ -429,7 +429,7 @@ std::string Exporter::emit_residual(ResidualBlock& b, const std::string& path,
   for (const std::string& name : b.branch()) h = emit(b.child(name), child_path(path, name), h);
   const std::string& s = b.shortcut();
   const std::string shortcut =
-      s.empty() ? x : emit(b.child(s), child_path(path, s), s == "downsample" ? levels : x);
+      s.empty() ? x : emit(b.child(s), child_path(path, s), b.shortcut_reads_levels() ? levels : x);
   node("Add", {h, shortcut}, path + ".add");
   if (b.activation().empty()) return path + ".add";
   return emit(b.child(b.activation()), child_path(path, b.activation()), path + ".add");
