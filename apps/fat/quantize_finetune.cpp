@@ -62,10 +62,7 @@ double logits_rmse(Module& teacher, Module& student, BatchLoader& loader) {
     if (batch.labels.empty()) continue;  // this rank's shard of a small last batch
     const Tensor t = logits_without_graph(teacher, batch.images),
                  s = logits_without_graph(student, batch.images);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      const double d = static_cast<double>(s.data()[i]) - t.data()[i];
-      sum += d * d;
-    }
+    sum += sum_square_difference(s, t);
     count += t.numel();
   }
   if (loader.shards() > 1) {  // every rank's shards together
