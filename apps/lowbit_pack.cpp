@@ -1,6 +1,7 @@
-// lowbit-pack: a model quantized by lowbit-quantize as a packed model file (.lbm) for the integer
-// runtime (core/runtime/lowbit_runtime.h): weights as bit-packed n-bit codes, fixed-point
-// requantization multipliers, the input normalization and class names. The file is loaded back by
+// lowbit-pack: a model quantized by lowbit-quantize, or a power-of-two network trained by
+// lowbit-train (--weights pow2 --act pow2), as a packed model file (.lbm) for the integer runtime
+// (core/runtime/lowbit_runtime.h): weights as bit-packed n-bit codes, fixed-point requantization
+// multipliers, the input normalization and class names. The file is loaded back by
 // the runtime before the program ends and must give the integer-only model's logits exactly.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -30,8 +31,10 @@ struct PackConfig {
 };
 
 void add_pack_flags(CLI::App& app, PackConfig& c) {
-  add_checkpoint_flag(app, c.checkpoint,
-                      "a checkpoint written by lowbit-quantize (quantized.ckpt)");
+  add_checkpoint_flag(
+      app, c.checkpoint,
+      "a checkpoint written by lowbit-quantize (quantized.ckpt), or by lowbit-train "
+      "for a power-of-two network (--weights pow2 --act pow2)");
   app.add_option("--out", c.out, "the packed model to write (e.g. runs/pack/model.lbm)")
       ->required();
   app.add_flag("--overwrite", c.overwrite, "replace the file --out when it exists");
@@ -40,8 +43,7 @@ void add_pack_flags(CLI::App& app, PackConfig& c) {
 
 // The file loaded by the runtime and run beside the integer model on random images: throws unless
 // every logit is the same.
-void check_packed(Module& quantized, const std::string& path) {
-  IntegerModel integer(quantized);
+void check_packed(IntegerModel& integer, const std::string& path) {
   runtime::Engine engine(runtime::read_program_file(path));
   const auto& dims = engine.info().input_dims;
   std::vector<int64_t> shape{8};
@@ -65,11 +67,11 @@ void check_packed(Module& quantized, const std::string& path) {
 int run(const PackConfig& config) {
   LOWBIT_CHECK(config.overwrite || !fs::exists(config.out), "--out ", config.out,
                " already exists: pass --overwrite or another --out");
-  const PackedModel packed = pack_quantized_checkpoint(config.checkpoint);
+  const PackedModel packed = pack_checkpoint(config.checkpoint);
   const std::string bytes = runtime::encode_program(packed.program);
   create_out_parent(config.out);
   write_file_atomic(config.out, bytes);
-  check_packed(*packed.model, config.out);
+  check_packed(*packed.integer, config.out);
   const auto size = static_cast<double>(bytes.size());
   std::printf("%s: %s\n", config.out.c_str(), packed.summary.c_str());
   std::printf(
@@ -86,7 +88,8 @@ int run(const PackConfig& config) {
 
 int main(int argc, char** argv) {
   return run_program(argc, argv, "lowbit-pack",
-                     "lowbit-pack: a lowbit-quantize checkpoint as a packed model file (.lbm) for "
-                     "the integer runtime and lowbit-infer",
+                     "lowbit-pack: a lowbit-quantize checkpoint, or a lowbit-train checkpoint of a "
+                     "power-of-two network, as a packed model file (.lbm) for the integer runtime "
+                     "and lowbit-infer",
                      add_pack_flags, run);
 }

@@ -13,6 +13,8 @@
 
 using namespace lowbit;
 using namespace lowbit::runtime;
+using lowbit::testing::every_operation_program;
+using lowbit::testing::pow2_program;
 using lowbit::testing::tiny_program;
 namespace fs = std::filesystem;
 
@@ -26,6 +28,31 @@ std::string write_temp(const std::string& name, const std::string& bytes) {
 
 // The body's checksum recomputed, so that a deliberately wrong field reaches the field checks.
 std::string reencoded(const Program& p) { return encode_program(p); }
+
+// Every cut of the file and every byte of it damaged is refused naming the file.
+void check_every_cut_and_damage(const std::string& bytes) {
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    INFO(n << " of " << bytes.size() << " bytes");
+    CHECK_THROWS_WITH(decode_program(bytes.substr(0, n), "cut.lbm"),
+                      Catch::StartsWith("cut.lbm: "));
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string damaged = bytes;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
+    INFO("byte " << i);
+    CHECK_THROWS_WITH(decode_program(damaged, "bad.lbm"), Catch::StartsWith("bad.lbm: "));
+  }
+}
+
+// The message decode_program refuses p's bytes with (as file m.lbm), or "accepted".
+std::string refused(const Program& p) {
+  try {
+    decode_program(reencoded(p), "m.lbm");
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+  return std::string("accepted");
+}
 
 }  // namespace
 
@@ -81,17 +108,7 @@ TEST_CASE("weight codes take the bits their range needs", "[lbm]") {
 
 TEST_CASE("every truncation and every damaged byte of a packed file is refused by name", "[lbm]") {
   const std::string bytes = encode_program(tiny_program());
-  for (size_t n = 0; n < bytes.size(); ++n) {
-    INFO(n << " of " << bytes.size() << " bytes");
-    CHECK_THROWS_WITH(decode_program(bytes.substr(0, n), "cut.lbm"),
-                      Catch::StartsWith("cut.lbm: "));
-  }
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    std::string damaged = bytes;
-    damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
-    INFO("byte " << i);
-    CHECK_THROWS_WITH(decode_program(damaged, "bad.lbm"), Catch::StartsWith("bad.lbm: "));
-  }
+  check_every_cut_and_damage(bytes);
   CHECK_THROWS_WITH(decode_program(bytes.substr(0, 20), "x.lbm"),
                     "x.lbm: the file ends inside its 32-byte header (20 bytes; truncated?)");
   CHECK_THROWS_WITH(decode_program("LOWBITCK and more", "x.lbm"),
@@ -101,22 +118,14 @@ TEST_CASE("every truncation and every damaged byte of a packed file is refused b
   CHECK_THROWS_WITH(decode_program(damaged, "x.lbm"),
                     "x.lbm: checksum mismatch (the file is damaged)");
   std::string newer = bytes;
-  newer[8] = 2;
+  newer[8] = 3;
   CHECK_THROWS_WITH(decode_program(newer, "x.lbm"),
-                    "x.lbm: version: 2; this runtime reads version 1");
+                    "x.lbm: version: 3; this runtime reads versions 1..2");
   CHECK_THROWS_WITH(decode_program(bytes + "xyz", "x.lbm"),
                     Catch::Contains("body size: ") && Catch::Contains("(truncated or extended?)"));
 }
 
 TEST_CASE("a well-formed file of nonsense values is refused naming the field", "[lbm]") {
-  auto refused = [](const Program& p) {
-    try {
-      decode_program(reencoded(p), "m.lbm");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("accepted");
-  };
   Program p = tiny_program();
   p.ops[1].inputs = {3};
   CHECK(refused(p) == "m.lbm: operation 1.input: value 3 is used before an operation makes it");
@@ -138,7 +147,7 @@ TEST_CASE("a well-formed file of nonsense values is refused naming the field", "
                           " with shift 1; expected 0, or 2^30..2^31-1 with a shift of 2..63");
   p = tiny_program();
   p.ops[1].kind = static_cast<OpKind>(42);
-  CHECK(refused(p) == "m.lbm: operation 1.kind: 42 is no operation; expected 1..10");
+  CHECK(refused(p) == "m.lbm: operation 1.kind: 42 is no operation; expected 1..11");
   p = tiny_program();
   p.ops[0].product.kernel_h = 0;
   CHECK(refused(p) == "m.lbm: operation 0.kernel_h: 0 is out of range; expected 1..255");
@@ -173,4 +182,58 @@ TEST_CASE("read_program_file refuses what is not a packed model file", "[lbm]") 
   fs::remove(good);
   fs::remove(shorter);
   fs::remove(liar);
+}
+
+TEST_CASE("version 2: level operations and power-of-two codes in 4 bits through a table", "[lbm]") {
+  const Program p = pow2_program();
+  const std::string bytes = encode_program(p);
+  CHECK(lbm_version_for(p) == 2);
+  CHECK(bytes[8] == 2);
+  const Program back = decode_program(bytes, "pow2.lbm");
+  CHECK(encode_program(back) == bytes);
+  CHECK(back.ops[1].kind == OpKind::kLevels);
+  CHECK(back.ops[1].params == p.ops[1].params);
+  CHECK(back.ops[0].product.weight_codes == p.ops[0].product.weight_codes);
+  CHECK(back.ops[3].product.weight_codes == p.ops[3].product.weight_codes);
+  // 54 codes: a table of 9 entries (36 bytes) and 4-bit indices would take more than the codes at
+  // the 5 bits of -8..8; 540 codes: a table (36 + 270 bytes) beats 338 bytes, and is used.
+  Program ranged = p;
+  ranged.ops[1].kind = OpKind::kClamp;  // no level operation
+  ranged.ops[1].params = {INT32_MAX};
+  CHECK(lbm_version_for(ranged) == 1);
+  ProductOp& conv = ranged.ops[0].product;
+  conv.out_channels = 30;
+  const std::vector<int16_t> codes = conv.weight_codes;
+  for (int k = 0; k < 9; ++k)
+    conv.weight_codes.insert(conv.weight_codes.end(), codes.begin(), codes.end());
+  conv.bias.assign(30, 0);
+  conv.to_fixed.assign(30, conv.to_fixed[0]);
+  CHECK(lbm_version_for(ranged) == 2);  // the table alone asks for version 2
+  const std::string with_table = encode_program(ranged);
+  CHECK(decode_program(with_table, "t.lbm").ops[0].product.weight_codes == conv.weight_codes);
+  // A program of neither is version 1, as older runtimes read it, and loads unchanged.
+  const Program plain = every_operation_program();
+  CHECK(lbm_version_for(plain) == 1);
+  const std::string v1 = encode_program(plain);
+  CHECK(v1[8] == 1);
+  CHECK(encode_program(decode_program(v1, "v1.lbm")) == v1);
+  check_every_cut_and_damage(bytes);  // a version 2 file
+}
+
+TEST_CASE("malformed level operations and tables are refused naming the field", "[lbm]") {
+  Program p = pow2_program();
+  p.ops[1].params = {1, 786432, 262144, 524288, 1048576};
+  CHECK(refused(p) ==
+        "m.lbm: operation 1.params: threshold 1 = 262144; expected strictly ascending values in "
+        "0..2^31-1");
+  p = pow2_program();
+  p.ops[1].params = {1, 262144, 786432, 524288};
+  CHECK(refused(p) ==
+        "m.lbm: operation 1.params: 4 parameters; expected the sign flag, then "
+        "1..15 thresholds and as many levels");
+  // A level operation in a file that says version 1.
+  p = pow2_program();
+  std::string bytes = encode_program(p);
+  bytes[8] = 1;
+  CHECK_THROWS_WITH(decode_program(bytes, "old.lbm"), Catch::StartsWith("old.lbm: "));
 }

@@ -2,6 +2,7 @@
 // does, a program compiled from the integer-only model, written to bytes and read back, gives that
 // model's logits exactly, with every kernel this CPU runs, image by image and in batches; programs
 // whose shapes do not fit are refused naming the operation.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "models/transforms/integer_model.h"
 #include "tests/gradcheck.h"
 #include "tests/quantized_models.h"
+#include "tests/runtime_programs.h"
 
 using namespace lowbit;
 using lowbit::testing::eval_no_grad;
@@ -39,8 +41,8 @@ std::shared_ptr<Module> quantized_lenet5(const Tensor& images, Rng& rng) {
 
 std::vector<runtime::GemmKernel> kernels_here() {
   std::vector<runtime::GemmKernel> kernels;
-  for (auto k :
-       {runtime::GemmKernel::kPortable, runtime::GemmKernel::kAvx2, runtime::GemmKernel::kVnni})
+  for (auto k : {runtime::GemmKernel::kPortable, runtime::GemmKernel::kAvx2,
+                 runtime::GemmKernel::kVnni, runtime::GemmKernel::kShift})
     if (runtime::cpu_supports(k)) kernels.push_back(k);
   return kernels;
 }
@@ -170,4 +172,50 @@ TEST_CASE("the runtime refuses programs whose shapes do not fit, naming the oper
   runtime::Program huge = good;
   huge.info.input_dims = {1, 1 << 20, 1 << 20};
   CHECK_THROWS_WITH(runtime::Engine(huge), Catch::Contains("more than 2^26 values"));
+}
+
+TEST_CASE("the runtime's level operation gives the power-of-two activation's levels",
+          "[runtime][levels]") {
+  runtime::Program p;
+  p.info.input_dims = {1, 1, 5};
+  p.info.num_classes = 5;
+  runtime::Op op;
+  op.kind = runtime::OpKind::kLevels;
+  op.inputs = {0};
+  op.output = 1;
+  op.params = {1, 262144, 786432, 524288, 1048576};  // 3 bits, q2 = 1/8: thresholds 1/16, 3/16
+  p.ops = {op};
+  p.num_values = 2;
+  const std::vector<float> x{0.0625f, 0.0626f, -0.19f, 5.0f, -0.0624f};
+  std::vector<float> y(5);
+  runtime::Engine(p).run(x.data(), 1, y.data());
+  CHECK(y == std::vector<float>{0.0f, 0.125f, -0.25f, 0.25f, 0.0f});
+  p.ops[0].params[0] = 0;  // unsigned: negative values to 0
+  runtime::Engine(p).run(x.data(), 1, y.data());
+  CHECK(y == std::vector<float>{0.0f, 0.125f, 0.0f, 0.25f, 0.0f});
+  p.ops[0].params = {1, 5, 4, 1, 2};
+  CHECK_THROWS_WITH(runtime::Engine(p), Catch::Contains("operation 0: threshold 1 = 4"));
+}
+
+TEST_CASE("the shift-add kernel gives the int8 and int16 kernels' logits on power-of-two codes",
+          "[runtime][gemm]") {
+  const runtime::Program program = lowbit::testing::pow2_program();
+  Rng rng(9);
+  const Tensor images = random_tensor({6, 2, 5, 5}, rng, -2.0f, 2.0f);
+  runtime::Engine portable(program, runtime::GemmKernel::kPortable);
+  std::vector<float> want(24);
+  portable.run(images.data(), 6, want.data(), 1);
+  CHECK(std::any_of(want.begin(), want.end(), [](float v) { return v != 0.0f; }));
+  for (runtime::GemmKernel kernel : kernels_here()) {
+    runtime::Engine engine(program, kernel);
+    INFO("kernel " << runtime::kernel_name(kernel));
+    std::vector<float> got(24);
+    engine.run(images.data(), 6, got.data(), 2);
+    CHECK(got == want);
+  }
+  runtime::Engine shift(program, runtime::GemmKernel::kShift);
+  CHECK(shift.shift_layers() == 2);
+  std::vector<float> got(24);
+  shift.run(images.data(), 6, got.data(), 2);
+  CHECK(got == want);
 }

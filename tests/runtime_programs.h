@@ -122,4 +122,24 @@ inline Program every_operation_program() {
   return p;
 }
 
+// tiny_program as a power-of-two network: weight codes 0, +-1, +-2, +-4, +-8 (grid weights at
+// min_exp -3, 9 states: a weight table in the file), and the 3-bit activation's level operation
+// (q2 = 1/8 in fixed point) in place of the ReLU; the linear layer reads int16 codes at 2^-16.
+inline Program pow2_program() {
+  Program p = tiny_program();
+  p.info.metadata = R"({"model":"pow2"})";
+  const int16_t grid[] = {0, 1, -1, 2, -2, 4, -4, 8, -8};
+  ProductOp& c = p.ops[0].product;
+  for (size_t i = 0; i < c.weight_codes.size(); ++i) c.weight_codes[i] = grid[(i * 5) % 9];
+  c.to_fixed.assign(3, FixedPointMultiplier::from_real(0.05 * 0.125 * 4194304.0));
+  p.ops[1].kind = OpKind::kLevels;
+  p.ops[1].params = {1, 262144, 786432, 524288, 1048576};
+  ProductOp& f = p.ops[3].product;
+  f.to_codes = FixedPointMultiplier::from_real(1.0 / 64);
+  f.code_low = -32767;
+  f.code_high = 32767;
+  for (size_t i = 0; i < f.weight_codes.size(); ++i) f.weight_codes[i] = grid[(i * 7) % 9];
+  return p;
+}
+
 }  // namespace lowbit::testing

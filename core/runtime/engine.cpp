@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/runtime/levels.h"
+#include "core/runtime/shift_gemm.h"
 
 namespace lowbit::runtime {
 
@@ -86,6 +88,7 @@ struct PreparedOp {
   std::vector<int64_t> multiplier, rounding;
   std::vector<int64_t> shift, bias;
   std::vector<int32_t> depthwise;  // kDepthwise: (kh, kw, C)
+  LevelMap levels;                 // a kLevels operation's map
 };
 
 struct Workspace {
@@ -127,6 +130,11 @@ std::vector<int64_t> infer_shape(const Op& op, const std::vector<std::vector<int
     }
     case OpKind::kClamp:
       return x;
+    case OpKind::kLevels: {
+      const std::string error = level_params_error(op.params);
+      LOWBIT_CHECK(error.empty(), where, ": ", error);
+      return x;
+    }
     case OpKind::kMaxPool:
     case OpKind::kAvgPool: {
       need_image();
@@ -284,12 +292,18 @@ PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
     return prep;
   }
   const bool int8 = kernel == GemmKernel::kVnni && fits_int8(p);
+  // The shift kernel takes the layers of power-of-two codes; the others run on avx2.
+  const bool shift =
+      kernel == GemmKernel::kShift &&
+      shift_codes(p.weight_codes.data(), static_cast<int64_t>(p.weight_codes.size()));
   prep.path = int8 ? PreparedOp::Path::kInt8 : PreparedOp::Path::kInt16;
   const GemmKernel used =
       int8 ? GemmKernel::kVnni
-           : (kernel == GemmKernel::kPortable
-                  ? GemmKernel::kPortable
-                  : (cpu_supports(GemmKernel::kAvx2) ? GemmKernel::kAvx2 : GemmKernel::kPortable));
+      : shift
+          ? GemmKernel::kShift
+          : (kernel == GemmKernel::kPortable
+                 ? GemmKernel::kPortable
+                 : (cpu_supports(GemmKernel::kAvx2) ? GemmKernel::kAvx2 : GemmKernel::kPortable));
   if (int8)
     for (int64_t o = 0; o < p.out_channels; ++o) {
       const int32_t z = *weight_offset(p, o);
@@ -568,7 +582,10 @@ Engine::Engine(Program program, GemmKernel kernel) : program_(std::move(program)
       ++quantized_layers_;
       int8_layers_ += prepared_[k].path == PreparedOp::Path::kInt8;
       int16_layers_ += prepared_[k].path == PreparedOp::Path::kInt16;
+      shift_layers_ +=
+          !prepared_[k].packed.empty() && prepared_[k].packed[0].kernel == GemmKernel::kShift;
     }
+    if (op.kind == OpKind::kLevels) prepared_[k].levels = level_map(op.params);
     value_dims_[static_cast<size_t>(op.output)] = std::move(out);
   }
   const std::vector<int64_t>& last = value_dims_[static_cast<size_t>(program_.ops.back().output)];
@@ -649,6 +666,11 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
       case OpKind::kClamp: {
         const auto high = static_cast<int32_t>(std::min<int64_t>(op.params[0], INT32_MAX));
         for (size_t i = 0; i < y.size(); ++i) y[i] = std::min(std::max(x[i], 0), high);
+        break;
+      }
+      case OpKind::kLevels: {
+        const LevelMap& map = prepared_[k].levels;
+        for (size_t i = 0; i < y.size(); ++i) y[i] = map.apply(x[i]);
         break;
       }
       case OpKind::kMaxPool:

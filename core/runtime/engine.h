@@ -35,6 +35,8 @@ class Engine {
   int64_t quantized_layers() const { return quantized_layers_; }
   int64_t int8_layers() const { return int8_layers_; }
   int64_t int16_layers() const { return int16_layers_; }
+  // Of the int16 ones, those on the shift kernel (GemmKernel::kShift: power-of-two codes).
+  int64_t shift_layers() const { return shift_layers_; }
 
   // logits: (n, classes) for images (n, C, H, W), normalized as the model was trained. Images are
   // spread over `threads` OpenMP threads (0: OpenMP's default); a single image spreads its layers'
@@ -52,7 +54,7 @@ class Engine {
   GemmKernel kernel_;
   std::vector<std::vector<int64_t>> value_dims_;  // per value: (C, H, W) stored (H, W, C), or (F)
   std::vector<PreparedOp> prepared_;
-  int64_t quantized_layers_ = 0, int8_layers_ = 0, int16_layers_ = 0;
+  int64_t quantized_layers_ = 0, int8_layers_ = 0, int16_layers_ = 0, shift_layers_ = 0;
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<Workspace>> pool_;  // reused from call to call
   int64_t saturated_ = 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/runtime/shift_gemm.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -23,6 +24,8 @@ std::string kernel_name(GemmKernel kernel) {
       return "vnni";
     case GemmKernel::kAvx2:
       return "avx2";
+    case GemmKernel::kShift:
+      return "shift";
     case GemmKernel::kPortable:
       break;
   }
@@ -39,23 +42,26 @@ bool cpu_supports(GemmKernel kernel) {
     case GemmKernel::kAvx2:
       return __builtin_cpu_supports("avx2");
     case GemmKernel::kPortable:
+    case GemmKernel::kShift:  // AVX-512 when there, else plain C++
       return true;
   }
   return false;
 #else
-  return kernel == GemmKernel::kPortable;
+  return kernel == GemmKernel::kPortable || kernel == GemmKernel::kShift;
 #endif
 }
 
 GemmKernel best_kernel() {
   if (const char* forced = std::getenv("LOWBIT_RUNTIME_KERNEL")) {
-    for (GemmKernel k : {GemmKernel::kVnni, GemmKernel::kAvx2, GemmKernel::kPortable})
+    for (GemmKernel k :
+         {GemmKernel::kVnni, GemmKernel::kAvx2, GemmKernel::kPortable, GemmKernel::kShift})
       if (kernel_name(k) == forced) {
         LOWBIT_CHECK(cpu_supports(k), "LOWBIT_RUNTIME_KERNEL=", forced,
                      ": this CPU does not run that kernel");
         return k;
       }
-    throw Error(concat("LOWBIT_RUNTIME_KERNEL=", forced, ": expected vnni, avx2 or portable"));
+    throw Error(
+        concat("LOWBIT_RUNTIME_KERNEL=", forced, ": expected vnni, avx2, portable or shift"));
   }
   for (GemmKernel k : {GemmKernel::kVnni, GemmKernel::kAvx2})
     if (cpu_supports(k)) return k;
@@ -63,7 +69,9 @@ GemmKernel best_kernel() {
 }
 
 int64_t channel_block(GemmKernel kernel) {
-  return kernel == GemmKernel::kVnni ? 16 : kernel == GemmKernel::kAvx2 ? 8 : 1;
+  return kernel == GemmKernel::kVnni || kernel == GemmKernel::kShift ? 16
+         : kernel == GemmKernel::kAvx2                               ? 8
+                                                                     : 1;
 }
 int64_t depth_step(GemmKernel kernel) {
   return kernel == GemmKernel::kVnni ? 4 : kernel == GemmKernel::kAvx2 ? 2 : 1;
@@ -86,7 +94,9 @@ PackedWeights pack_weights(GemmKernel kernel, const int16_t* w, int64_t out, int
   auto at = [&](int64_t o, int64_t k) {
     return ((o / lanes * steps + k / step) * lanes + o % lanes) * step + k % step;
   };
-  if (kernel == GemmKernel::kVnni) {
+  if (kernel == GemmKernel::kShift) {
+    pack_shift_weights(w, out, depth, p);
+  } else if (kernel == GemmKernel::kVnni) {
     p.bytes.assign(static_cast<size_t>(p.padded_out * p.padded_depth), 0);
     for (int64_t o = 0; o < out; ++o)
       for (int64_t k = 0; k < depth; ++k) {
@@ -283,11 +293,13 @@ void gemm_i16(const int16_t* rows, int64_t positions, const PackedWeights& packe
 #endif
     case GemmKernel::kPortable:
       return gemm_portable(rows, positions, packed, acc);
+    case GemmKernel::kShift:
+      return gemm_shift(rows, positions, packed, acc);
     default:
       break;
   }
   throw Error(concat("gemm_i16: weights packed for ", kernel_name(packed.kernel),
-                     "; expected avx2 or portable"));
+                     "; expected avx2, portable or shift"));
 }
 
 }  // namespace lowbit::runtime

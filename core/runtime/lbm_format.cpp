@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/runtime/levels.h"
 
 namespace lowbit::runtime {
 
@@ -114,7 +115,22 @@ uint32_t crc32_of(const std::string& bytes, size_t begin) {
   return static_cast<uint32_t>(crc);
 }
 
-void put_product(std::string& out, const ProductOp& p) {
+// The distinct weight codes of a product, ascending, when the table (4 bytes a code) and indices
+// into it take fewer bytes than the codes at their range's bits (power-of-two codes: 9 states of
+// -8..8 in 4 bits rather than 5, once a layer has a few hundred weights); else none.
+std::vector<int16_t> weight_table(const ProductOp& p) {
+  std::vector<int16_t> table = p.weight_codes;
+  std::sort(table.begin(), table.end());
+  table.erase(std::unique(table.begin(), table.end()), table.end());
+  if (table.size() < 2) return {};
+  const auto count = static_cast<int64_t>(p.weight_codes.size());
+  const int64_t with_table =
+      4 * int64_t(table.size()) + (count * bits_for_range(int64_t(table.size()) - 1) + 7) / 8;
+  const int64_t without = (count * bits_for_range(table.back() - table.front()) + 7) / 8;
+  return with_table < without ? table : std::vector<int16_t>{};
+}
+
+void put_product(std::string& out, const ProductOp& p, uint32_t version) {
   put<uint8_t>(out, p.is_linear ? 1 : 0);
   for (int64_t v :
        {p.in_channels, p.out_channels, p.kernel_h, p.kernel_w, p.stride, p.padding, p.groups})
@@ -123,8 +139,15 @@ void put_product(std::string& out, const ProductOp& p) {
   put<int32_t>(out, p.to_codes.shift);
   put<int32_t>(out, p.code_low);
   put<int32_t>(out, p.code_high);
+  const std::vector<int16_t> table = version >= 2 ? weight_table(p) : std::vector<int16_t>{};
+  if (version >= 2) {
+    put<uint32_t>(out, static_cast<uint32_t>(table.size()));
+    for (int16_t c : table) put<int32_t>(out, c);
+  }
   int32_t low = 0, high = 0;
-  if (!p.weight_codes.empty()) {
+  if (!table.empty()) {
+    high = static_cast<int32_t>(table.size()) - 1;
+  } else if (!p.weight_codes.empty()) {
     low = high = p.weight_codes[0];
     for (int16_t c : p.weight_codes) {
       low = std::min<int32_t>(low, c);
@@ -135,10 +158,13 @@ void put_product(std::string& out, const ProductOp& p) {
   put<int32_t>(out, low);
   put<uint8_t>(out, static_cast<uint8_t>(bits));
   put<uint64_t>(out, p.weight_codes.size());
-  // Code i takes bits [i b, (i + 1) b) of the little-endian bit stream.
+  // Code i (or its index in the table) takes bits [i b, (i + 1) b) of the little-endian bit stream.
   std::string packed((p.weight_codes.size() * bits + 7) / 8, '\0');
   for (size_t i = 0; i < p.weight_codes.size(); ++i) {
-    const auto u = static_cast<uint32_t>(p.weight_codes[i] - low);
+    const auto u = static_cast<uint32_t>(
+        table.empty()
+            ? p.weight_codes[i] - low
+            : std::lower_bound(table.begin(), table.end(), p.weight_codes[i]) - table.begin());
     for (int b = 0; b < bits; ++b)
       if ((u >> b) & 1u) {
         const size_t at = i * bits + b;
@@ -163,7 +189,7 @@ FixedPointMultiplier get_multiplier(Reader& in, const std::string& field) {
   return f;
 }
 
-ProductOp get_product(Reader& in, const std::string& where) {
+ProductOp get_product(Reader& in, const std::string& where, uint32_t version) {
   ProductOp p;
   const auto is_linear = in.get<uint8_t>(where + ".is_linear");
   in.check_range(where + ".is_linear", is_linear, 0, 1);
@@ -181,7 +207,19 @@ ProductOp get_product(Reader& in, const std::string& where) {
   p.to_codes = get_multiplier(in, where + ".to_codes");
   p.code_low = in.get_i32_in(where + ".code_low", -32768, 32767);
   p.code_high = in.get_i32_in(where + ".code_high", p.code_low, 32767);
-  const int32_t low = in.get_i32_in(where + ".weight_low", -32768, 32767);
+  std::vector<int16_t> table;  // version 2: the codes the stored indices stand for
+  if (version >= 2) {
+    const uint32_t n = in.get_count(where + ".weight_table", 4, 65536);
+    for (uint32_t i = 0; i < n; ++i) {
+      const int32_t c = in.get_i32_in(where + ".weight_table", -32768, 32767);
+      if (i > 0 && c <= table.back())
+        in.fail(where + ".weight_table",
+                concat("entry ", i, " = ", c, "; expected strictly ascending codes"));
+      table.push_back(static_cast<int16_t>(c));
+    }
+  }
+  const int32_t low =
+      in.get_i32_in(where + ".weight_low", table.empty() ? -32768 : 0, table.empty() ? 32767 : 0);
   const auto bits = in.get<uint8_t>(where + ".weight_bits");
   in.check_range(where + ".weight_bits", bits, 1, 16);
   const auto count = in.get<uint64_t>(where + ".weight_count");
@@ -201,7 +239,10 @@ ProductOp get_product(Reader& in, const std::string& where) {
       u |= static_cast<uint32_t>((static_cast<unsigned char>(packed[at / 8]) >> (at % 8)) & 1u)
            << b;
     }
-    const int64_t code = int64_t{low} + u;
+    if (!table.empty() && u >= table.size())
+      in.fail(where + ".weights", concat("index ", u, " of weight ", i, " is beyond the ",
+                                         table.size(), " codes of the table"));
+    const int64_t code = table.empty() ? int64_t{low} + u : table[u];
     if (code > 32767)
       in.fail(where + ".weights", concat("code ", code, " of weight ", i, " exceeds int16"));
     p.weight_codes[i] = static_cast<int16_t>(code);
@@ -250,8 +291,10 @@ KindShape kind_shape(OpKind kind, const Reader& in, const std::string& where) {
       return {0, 2};
     case OpKind::kConcat:
       return {1, -1};
+    case OpKind::kLevels:
+      return {-1, 1};
   }
-  in.fail(where + ".kind", concat(static_cast<uint32_t>(kind), " is no operation; expected 1..10"));
+  in.fail(where + ".kind", concat(static_cast<uint32_t>(kind), " is no operation; expected 1..11"));
 }
 
 }  // namespace
@@ -262,7 +305,16 @@ int bits_for_range(int64_t range) {
   return bits;
 }
 
+uint32_t lbm_version_for(const Program& program) {
+  for (const Op& op : program.ops)
+    if (op.kind == OpKind::kLevels ||
+        (op.kind == OpKind::kProduct && !weight_table(op.product).empty()))
+      return 2;
+  return 1;
+}
+
 std::string encode_program(const Program& program) {
+  const uint32_t version = lbm_version_for(program);
   std::string body;
   const ModelInfo& info = program.info;
   put_string(body, info.metadata);
@@ -285,10 +337,10 @@ std::string encode_program(const Program& program) {
     put<int32_t>(body, op.output);
     put<uint32_t>(body, static_cast<uint32_t>(op.params.size()));
     for (int64_t v : op.params) put<int64_t>(body, v);
-    if (op.kind == OpKind::kProduct) put_product(body, op.product);
+    if (op.kind == OpKind::kProduct) put_product(body, op.product, version);
   }
   std::string file(kLbmMagic, sizeof(kLbmMagic));
-  put<uint32_t>(file, kLbmVersion);
+  put<uint32_t>(file, version);
   put<uint32_t>(file, 0);  // flags: none defined
   put<uint64_t>(file, body.size());
   put<uint32_t>(file, crc32_of(body, 0));
@@ -298,9 +350,9 @@ std::string encode_program(const Program& program) {
 
 namespace {
 
-// The header's fields: magic, version, body size against the bytes there are. Returns the body
-// size.
-uint64_t check_header(const std::string& head, uint64_t file_size, const std::string& name) {
+// The header's fields: magic, version, body size against the bytes there are. Returns the
+// version.
+uint32_t check_header(const std::string& head, uint64_t file_size, const std::string& name) {
   if (head.size() < sizeof(kLbmMagic) ||
       head.compare(0, sizeof(kLbmMagic), kLbmMagic, sizeof(kLbmMagic)) != 0)
     throw Error(concat(name, ": not a lowbit packed model (magic number LOWBITRT missing)"));
@@ -309,8 +361,8 @@ uint64_t check_header(const std::string& head, uint64_t file_size, const std::st
                        head.size(), " bytes; truncated?)"));
   Reader in(head, sizeof(kLbmMagic), name);
   const auto version = in.get<uint32_t>("version");
-  if (version != kLbmVersion)
-    in.fail("version", concat(version, "; this runtime reads version ", kLbmVersion));
+  if (version < 1 || version > kLbmVersion)
+    in.fail("version", concat(version, "; this runtime reads versions 1..", kLbmVersion));
   const auto flags = in.get<uint32_t>("flags");
   if (flags != 0) in.fail("flags", concat(flags, "; expected 0"));
   const auto body_size = in.get<uint64_t>("body size");
@@ -320,13 +372,13 @@ uint64_t check_header(const std::string& head, uint64_t file_size, const std::st
   in.get<uint32_t>("checksum");  // checked against the body once it is read
   const auto reserved = in.get<uint32_t>("reserved");
   if (reserved != 0) in.fail("reserved", concat(reserved, "; expected 0"));
-  return body_size;
+  return version;
 }
 
 }  // namespace
 
 Program decode_program(const std::string& bytes, const std::string& name) {
-  check_header(bytes.substr(0, kLbmHeaderBytes), bytes.size(), name);
+  const uint32_t version = check_header(bytes.substr(0, kLbmHeaderBytes), bytes.size(), name);
   Reader header(bytes, 24, name);
   const auto crc = header.get<uint32_t>("checksum");
   if (crc != crc32_of(bytes, kLbmHeaderBytes))
@@ -366,6 +418,8 @@ Program decode_program(const std::string& bytes, const std::string& name) {
     Op op;
     op.kind = static_cast<OpKind>(in.get<uint32_t>(where + ".kind"));
     const KindShape shape = kind_shape(op.kind, in, where);
+    if (op.kind == OpKind::kLevels && version < 2)
+      in.fail(where + ".kind", "11 (levels) in a version 1 file; expected version 2");
     const uint32_t inputs = in.get_count(where + ".inputs", 4, kMaxInputs);
     if (shape.inputs >= 0 ? inputs != uint32_t(shape.inputs) : inputs == 0)
       in.fail(where + ".inputs", concat(inputs, "; expected ",
@@ -380,13 +434,19 @@ Program decode_program(const std::string& bytes, const std::string& name) {
     if (defined[size_t(op.output)])
       in.fail(where + ".output", concat("value ", op.output, " is made twice"));
     defined[size_t(op.output)] = true;
-    const uint32_t params = in.get_count(where + ".params", 8, kMaxRank + 1);
+    const uint32_t params =
+        in.get_count(where + ".params", 8,
+                     op.kind == OpKind::kLevels ? 2 * kMaxLevelThresholds + 1 : kMaxRank + 1);
     if (shape.params >= 0 ? params != uint32_t(shape.params) : params == 0)
       in.fail(where + ".params", concat(params, "; expected ",
                                         shape.params >= 0 ? concat(shape.params) : "1 or more"));
     for (uint32_t i = 0; i < params; ++i)
       op.params.push_back(in.get_in(where + ".param", -kMaxDim, INT32_MAX));
-    if (op.kind == OpKind::kProduct) op.product = get_product(in, where);
+    if (op.kind == OpKind::kLevels) {
+      const std::string error = level_params_error(op.params);
+      if (!error.empty()) in.fail(where + ".params", error);
+    }
+    if (op.kind == OpKind::kProduct) op.product = get_product(in, where, version);
     program.ops.push_back(std::move(op));
   }
   if (in.left() != 0) in.fail("end", concat(in.left(), " bytes after the last operation"));

@@ -11,9 +11,15 @@
 namespace lowbit::runtime {
 
 constexpr char kLbmMagic[8] = {'L', 'O', 'W', 'B', 'I', 'T', 'R', 'T'};
-constexpr uint32_t kLbmVersion = 1;
+// The newest version this runtime reads and writes. Version 2 adds the level operation (the
+// power-of-two activation) and weight tables (codes stored as indices into their distinct values);
+// a program that needs neither is written as version 1, which older runtimes read too.
+constexpr uint32_t kLbmVersion = 2;
 constexpr int64_t kLbmHeaderBytes = 32;  // magic, version, flags, body size, CRC-32, reserved
 
+// The version a program's file takes: 2 when it has level operations or a product whose codes
+// are stored through a table, else 1.
+uint32_t lbm_version_for(const Program& program);
 // The whole file's bytes.
 std::string encode_program(const Program& program);
 

@@ -27,6 +27,7 @@ enum class OpKind : uint32_t {
   kReshape = 8,        // to `dims` (the float model's, batch first: 0 keeps, -1 infers)
   kAdd = 9,            // two values of one shape, saturated to int32
   kConcat = 10,        // along `axis` of the float model's (N, ...) values
+  kLevels = 11,        // the power-of-two activation: thresholds to levels (core/runtime/levels.h)
 };
 
 // One quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1 image, `is_linear`):
@@ -51,7 +52,7 @@ struct Op {
   std::vector<int32_t> inputs;  // value numbers, each produced by an earlier operation (or 0)
   int32_t output = 0;           // a new value number
   // kClamp: high. Pools: kernel, stride, padding. kPadChannels: out_channels, stride.
-  // kReshape: dims. kConcat: axis.
+  // kReshape: dims. kConcat: axis. kLevels: is_signed, thresholds, levels (LevelMap::params).
   std::vector<int64_t> params;
   ProductOp product;  // kProduct only
 };

@@ -4,13 +4,16 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <optional>
 #include <utility>
 
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/runtime/levels.h"
 #include "core/runtime/program.h"
 #include "layers/activations.h"
+#include "layers/batch_norm.h"
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
 #include "layers/flatten.h"
@@ -19,6 +22,7 @@
 #include "layers/linear.h"
 #include "layers/pooling.h"
 #include "layers/quant/pointwise_scaled_quantizer.h"
+#include "layers/quant/pow2_activation.h"
 #include "layers/quant/uniform_quantizer.h"
 #include "layers/reshape.h"
 #include "layers/sequential.h"
@@ -167,6 +171,21 @@ class ClampOp : public IntegerOp {  // ReLU (no upper bound) and ReLU6 (6 in fix
 
  private:
   int32_t high_;
+};
+
+// The power-of-two activation: fixed-point values to their levels (core/runtime/levels.h).
+class LevelsOp : public IntegerOp {
+ public:
+  explicit LevelsOp(runtime::LevelMap map) : map_(std::move(map)) {}
+  void run(IntActivation& x, Workspace&) const override {
+    for (int32_t& v : x.values) v = map_.apply(v);
+  }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kLevels, {input}, map_.params());
+  }
+
+ private:
+  runtime::LevelMap map_;
 };
 
 class FlattenOp : public IntegerOp {
@@ -483,6 +502,18 @@ class QuantizedProductOp : public IntegerOp {
   Parts p_;
 };
 
+// The int32 accumulator must hold any sum of `depth` products of input codes in [x_low, x_high] and
+// weight codes up to max_weight_code in magnitude.
+void check_accumulator(const std::string& path, int64_t depth, int64_t x_low, int64_t x_high,
+                       int64_t max_weight_code) {
+  const int64_t largest_x = std::max(std::abs(x_low), std::abs(x_high));
+  const double largest = static_cast<double>(depth) * static_cast<double>(largest_x) *
+                         static_cast<double>(max_weight_code);
+  LOWBIT_CHECK(largest < 2147483647.0 && max_weight_code < 32768 && largest_x < 32768,
+               "integer inference: ", path, " could overflow its int32 accumulator (", depth,
+               " products of codes up to ", largest_x, " and ", max_weight_code, ")");
+}
+
 // The uniform quantizer behind a layer's weight quantizer (itself, or inside point-wise scales).
 const UniformQuantizer* uniform_weight_quantizer(const Quantizer* q) {
   if (const auto* u = dynamic_cast<const UniformQuantizer*>(q)) return u;
@@ -560,69 +591,123 @@ OpPtr compile_product(const std::string& path, Module& layer,
     max_weight_code = std::max({max_weight_code, std::abs(w_low), std::abs(w_high)});
     p.to_fixed[static_cast<size_t>(o)] = FixedPointMultiplier::from_real(step_x * step_w * kOne);
   }
-  // The int32 accumulator must hold any sum of `depth` products.
-  const double largest = static_cast<double>(depth) *
-                         static_cast<double>(std::max(std::abs(x_low), std::abs(x_high))) *
-                         static_cast<double>(max_weight_code);
-  LOWBIT_CHECK(largest < 2147483647.0 && max_weight_code < 32768 &&
-                   std::max(std::abs(x_low), std::abs(x_high)) < 32768,
-               "integer inference: ", path, " could overflow its int32 accumulator (", depth,
-               " products of codes up to ", std::max(std::abs(x_low), std::abs(x_high)), " and ",
-               max_weight_code, ")");
+  check_accumulator(path, depth, x_low, x_high, max_weight_code);
+  return std::make_unique<QuantizedProductOp>(std::move(p));
+}
+
+// A Conv2d or Linear of a power-of-two network (pow2_integer.h): grid or float weights, no
+// quantizers, reading values of a known range, with the BN that follows it (or null) folded into
+// its per-channel requantization and bias:
+//   y[o] = (sum x w[o] + b[o]) scale[o] + shift[o]
+//        = to_fixed[o](sum k_x k_w[o]) + round((b[o] scale[o] + shift[o]) 2^F)
+// with to_fixed[o] = step_x step_w[o] |scale[o]| 2^F and channel o's weight codes negated where
+// scale[o] < 0 (a fixed-point multiplier is positive; the grid and the float codes are symmetric).
+OpPtr compile_pow2_product(const std::string& path, const Tensor& weight, const Tensor& bias,
+                           const kernels::ConvGeometry& geometry, bool is_linear,
+                           const BatchNorm* bn, const ValueRange& range, bool on_grid, int min_exp,
+                           int& float_bits) {
+  const InputCodes in = input_codes(range, kIntegerFractionBits);
+  const int64_t outs = geometry.out_channels, depth = weight.numel() / outs;
+  const int64_t largest_x = std::max(std::abs(in.low), std::abs(in.high));
+  WeightCodes w = on_grid ? pow2_weight_codes(path, weight, outs, min_exp)
+                          : float_weight_codes(path, weight, outs, largest_x);
+  float_bits = w.bits;
+  const ChannelAffine affine = batch_norm_affine(bn, outs);
+  QuantizedProductOp::Parts p;
+  p.path = path;
+  p.is_linear = is_linear;
+  p.geometry = geometry;
+  p.to_codes = in.to_codes;
+  p.code_low = in.low;
+  p.code_high = in.high;
+  int64_t max_weight_code = 0;
+  for (int64_t o = 0; o < outs; ++o) {
+    const double scale = affine.scale[static_cast<size_t>(o)];
+    for (int64_t j = 0; j < depth; ++j) {
+      int16_t& code = w.codes[static_cast<size_t>(o * depth + j)];
+      if (scale < 0) code = static_cast<int16_t>(-code);
+      max_weight_code = std::max<int64_t>(max_weight_code, std::abs(code));
+    }
+    p.to_fixed.push_back(FixedPointMultiplier::from_real(in.step * w.steps[static_cast<size_t>(o)] *
+                                                         std::fabs(scale) * kOne));
+    const double b = (bias.defined() ? static_cast<double>(bias.data()[o]) : 0.0) * scale +
+                     affine.shift[static_cast<size_t>(o)];
+    const double fixed = std::round(b * kOne);
+    LOWBIT_CHECK(std::fabs(fixed) < 2147483647.0, "integer inference: ", path, " bias ", o,
+                 " (BN folded) = ", b, " does not fit the fixed point (|b| < 2^",
+                 31 - kIntegerFractionBits, ")");
+    p.bias.push_back(static_cast<int32_t>(fixed));
+  }
+  p.weight_codes = std::move(w.codes);
+  check_accumulator(path, depth, in.low, in.high, max_weight_code);
   return std::make_unique<QuantizedProductOp>(std::move(p));
 }
 
 class Compiler {
  public:
-  std::vector<std::string> layers;
+  std::vector<std::string> layers, float_layers;
+  const Pow2Weights* pow2 = nullptr;  // set: a power-of-two network (pow2_integer.h)
+  // What is known of the values the next module reads (power-of-two networks: their layers have
+  // no input quantizer to say it); unset when nothing is.
+  std::optional<ValueRange> range;
 
   OpPtr compile(Module& m, const std::string& path) {
     const std::string where = path.empty() ? std::string("the model") : path;
-    if (dynamic_cast<Sequential*>(&m)) return children(m, path);  // also a ResNet
-    if (auto* g = dynamic_cast<GraphModel*>(&m)) return graph(*g, path);
+    if (dynamic_cast<Sequential*>(&m)) {  // also a ResNet
+      std::vector<std::string> names;
+      for (const auto& entry : m.children()) names.push_back(entry.first);
+      return sequence(m, path, names);
+    }
+    if (auto* g = dynamic_cast<GraphModel*>(&m)) {
+      range.reset();
+      OpPtr op = graph(*g, path);
+      range.reset();
+      return op;
+    }
     if (auto* b = dynamic_cast<ResidualBlock*>(&m)) {  // BasicBlock, Bottleneck (models/resnet.h)
       LOWBIT_CHECK(b->input_activation().empty(), "integer inference: ", where,
                    " has its activation at the branch's input (residual_act branch-input); "
                    "expected it after the addition, as the published ResNets");
+      const std::optional<ValueRange> input = range;
       OpPtr branch = sequence(m, path, b->branch());
+      range = input;
       OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
+      range.reset();  // a sum
       OpPtr activation = child(m, path, b->activation());
       return std::make_unique<ResidualOp>(std::move(branch), std::move(shortcut),
                                           std::move(activation));
     }
     if (auto* b = dynamic_cast<InvertedResidual*>(&m)) {
       OpPtr body = child(m, path, "conv");
-      return b->residual() ? std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr)
-                           : std::move(body);
+      if (!b->residual()) return body;
+      range.reset();
+      return std::make_unique<ResidualOp>(std::move(body), nullptr, nullptr);
     }
-    if (auto* c = dynamic_cast<Conv2d*>(&m)) {
-      layers.push_back(where);
-      kernels::ConvGeometry geometry;
-      geometry.in_channels = c->in_channels();
-      geometry.out_channels = c->out_channels();
-      geometry.kernel_h = geometry.kernel_w = c->kernel_size();
-      geometry.stride = c->options().stride;
-      geometry.padding = c->options().padding;
-      geometry.groups = c->options().groups;
-      return compile_product(where, m, c->input_quantizer(), c->weight_quantizer(), c->weight(),
-                             c->bias(), geometry, false);
+    if (dynamic_cast<Conv2d*>(&m) || dynamic_cast<Linear*>(&m)) return product(m, where, nullptr);
+    if (dynamic_cast<ReLU*>(&m)) {
+      if (range) range->low = std::max<int64_t>(range->low, 0);
+      return std::make_unique<ClampOp>(INT32_MAX);
     }
-    if (auto* l = dynamic_cast<Linear*>(&m)) {
-      layers.push_back(where);
-      kernels::ConvGeometry geometry;  // a 1x1 convolution of a 1x1 image
-      geometry.in_channels = l->weight().size(1);
-      geometry.out_channels = l->weight().size(0);
-      return compile_product(where, m, l->input_quantizer(), l->weight_quantizer(), l->weight(),
-                             l->bias(), geometry, true);
+    if (dynamic_cast<ReLU6*>(&m)) {
+      if (range && range->bound > 6) range = ValueRange{6.0};
+      if (range) range->low = std::max<int64_t>(range->low, 0);
+      return std::make_unique<ClampOp>(6 << kIntegerFractionBits);
     }
-    if (dynamic_cast<ReLU*>(&m)) return std::make_unique<ClampOp>(INT32_MAX);
-    if (dynamic_cast<ReLU6*>(&m)) return std::make_unique<ClampOp>(6 << kIntegerFractionBits);
-    if (auto* p = dynamic_cast<MaxPool2d*>(&m))
+    if (auto* a = dynamic_cast<Pow2Activation*>(&m)) {
+      range = pow2_activation_range(*a);
+      return std::make_unique<LevelsOp>(pow2_level_map(*a, kIntegerFractionBits));
+    }
+    if (auto* p = dynamic_cast<MaxPool2d*>(&m))  // the max of levels is a level
       return std::make_unique<PoolOp>(where, true, p->kernel(), p->stride(), p->padding());
-    if (auto* p = dynamic_cast<AvgPool2d*>(&m))
+    if (auto* p = dynamic_cast<AvgPool2d*>(&m)) {
+      averaged();
       return std::make_unique<PoolOp>(where, false, p->kernel(), p->stride(), p->padding());
-    if (dynamic_cast<GlobalAvgPool*>(&m)) return std::make_unique<GlobalAvgPoolOp>(where);
-    if (auto* s = dynamic_cast<PadChannelsShortcut*>(&m))
+    }
+    if (dynamic_cast<GlobalAvgPool*>(&m)) {
+      averaged();
+      return std::make_unique<GlobalAvgPoolOp>(where);
+    }
+    if (auto* s = dynamic_cast<PadChannelsShortcut*>(&m))  // pads with 0, a level
       return std::make_unique<PadChannelsOp>(where, s->out_channels(), s->stride());
     if (dynamic_cast<Flatten*>(&m)) return std::make_unique<FlattenOp>();
     if (auto* r = dynamic_cast<Reshape*>(&m)) return std::make_unique<ReshapeOp>(where, r->dims());
@@ -630,19 +715,63 @@ class Compiler {
       return std::make_unique<IdentityOp>();
     throw Error(concat("integer inference: ", where, " is a ", m.type_name(),
                        m.type_name() == "BatchNorm"
-                           ? " that is not folded; expected fold_batch_norms first"
+                           ? concat(" that is not folded; expected fold_batch_norms first",
+                                    pow2 ? " (or a convolution or linear layer before it)" : "")
                            : ", which has no integer form here"));
   }
 
  private:
+  // An average of values in a range stays in it, but off the levels' steps.
+  void averaged() {
+    if (range) range = ValueRange{range->bound};
+  }
+
+  // A Conv2d or Linear, with the BN that follows it (power-of-two networks) or none.
+  OpPtr product(Module& m, const std::string& where, const BatchNorm* bn) {
+    layers.push_back(where);
+    kernels::ConvGeometry geometry;  // a Linear: a 1x1 convolution of a 1x1 image
+    auto* layer = dynamic_cast<QuantizableLayer*>(&m);
+    Tensor weight, bias;
+    bool is_linear = false;
+    if (auto* c = dynamic_cast<Conv2d*>(&m)) {
+      geometry.in_channels = c->in_channels();
+      geometry.out_channels = c->out_channels();
+      geometry.kernel_h = geometry.kernel_w = c->kernel_size();
+      geometry.stride = c->options().stride;
+      geometry.padding = c->options().padding;
+      geometry.groups = c->options().groups;
+      weight = c->weight();
+      bias = c->bias();
+    } else {
+      auto* l = dynamic_cast<Linear*>(&m);
+      geometry.in_channels = l->weight().size(1);
+      geometry.out_channels = l->weight().size(0);
+      weight = l->weight();
+      bias = l->bias();
+      is_linear = true;
+    }
+    const bool quantized = layer->input_quantizer() || layer->weight_quantizer();
+    if (!pow2 || quantized) {
+      range.reset();
+      return compile_product(where, m, layer->input_quantizer(), layer->weight_quantizer(), weight,
+                             bias, geometry, is_linear);
+    }
+    LOWBIT_CHECK(range.has_value(), "integer inference: ", where, " (", m.type_name(),
+                 ") reads values of no known range; expected the image, or a power-of-two "
+                 "activation's levels (pooled, padded or flattened) before it");
+    const bool on_grid = std::any_of(pow2->grid.begin(), pow2->grid.end(), [&](const Parameter& g) {
+      return g.tensor.impl() == weight.impl();
+    });
+    int bits = 0;
+    OpPtr op = compile_pow2_product(where, weight, bias, geometry, is_linear, bn, *range, on_grid,
+                                    pow2->min_exp, bits);
+    if (!on_grid) float_layers.push_back(concat(where, ": ", bits, "-bit weights"));
+    range.reset();
+    return op;
+  }
+
   OpPtr child(Module& m, const std::string& path, const std::string& name) {
     return compile(m.child(name), child_path(path, name));
-  }
-  OpPtr children(Module& m, const std::string& path) {
-    std::vector<OpPtr> ops;
-    for (const auto& [name, module] : m.children())
-      ops.push_back(compile(*module, child_path(path, name)));
-    return std::make_unique<SequenceOp>(std::move(ops));
   }
   OpPtr graph(GraphModel& g, const std::string& path) {
     std::vector<GraphOp::Step> steps;
@@ -652,22 +781,44 @@ class Compiler {
            s.inputs, s.axis});
     return std::make_unique<GraphOp>(std::move(steps), g.output());
   }
+  // The children `names` of m in order; in a power-of-two network, a BatchNorm right after a
+  // Conv2d or Linear without quantizers is folded into it.
   OpPtr sequence(Module& m, const std::string& path, const std::vector<std::string>& names) {
     std::vector<OpPtr> ops;
-    for (const std::string& name : names) ops.push_back(child(m, path, name));
+    for (size_t k = 0; k < names.size(); ++k) {
+      Module& module = m.child(names[k]);
+      const auto* layer = dynamic_cast<QuantizableLayer*>(&module);
+      const bool plain = pow2 &&
+                         (dynamic_cast<Conv2d*>(&module) || dynamic_cast<Linear*>(&module)) &&
+                         !layer->input_quantizer() && !layer->weight_quantizer();
+      const BatchNorm* bn = plain && k + 1 < names.size()
+                                ? dynamic_cast<BatchNorm*>(&m.child(names[k + 1]))
+                                : nullptr;
+      if (!bn) {
+        ops.push_back(child(m, path, names[k]));
+        continue;
+      }
+      ops.push_back(product(module, child_path(path, names[k]), bn));
+      ++k;  // the BN is folded
+    }
     return std::make_unique<SequenceOp>(std::move(ops));
   }
 };
 
 }  // namespace
 
-IntegerModel::IntegerModel(Module& model) {
+IntegerModel::IntegerModel(Module& model, std::optional<Pow2Weights> pow2) {
   {
     // The model is compiled in evaluation mode and gets its own mode back also when it is refused.
     const ModeGuard mode(model, false);
     Compiler compiler;
+    if (pow2) {
+      compiler.pow2 = &*pow2;
+      compiler.range = ValueRange{pow2->input_bound};  // the image
+    }
     program_ = compiler.compile(model, "");
     layers_ = std::move(compiler.layers);
+    float_layers_ = std::move(compiler.float_layers);
   }
   eval();
 }

@@ -16,6 +16,14 @@
 // fixed point, and the logits back to float for the caller. (Why the bias is added in fixed point
 // rather than in eq. 20's accumulator units: see compile_product in the .cpp.)
 //
+// A power-of-two network (lowbit-train --weights pow2 --act pow2, Long et al. 2020) compiles with
+// its Pow2Weights (models/transforms/pow2_integer.h): its layers have no quantizers; a layer reads
+// the codes of the power-of-two activation before it (exact integers at its step q2 a) or, the
+// first, int16 codes of the image; grid weights are codes w 2^-min_exp, the float layers get
+// per-channel codes of as many bits as the accumulator allows; the BN after a layer becomes its
+// per-channel requantization and bias; the activation becomes a level operation
+// (core/runtime/levels.h) that compares the fixed-point value with the quantizer's own thresholds.
+//
 // Supported: Sequential, ResNet, BasicBlock, Bottleneck, InvertedResidual, GraphModel (an imported
 // ONNX network: its sums and concatenations), Conv2d (any groups, stride, padding), Linear, ReLU,
 // ReLU6, MaxPool2d, AvgPool2d, GlobalAvgPool, PadChannelsShortcut, Flatten, Reshape, Dropout
@@ -29,11 +37,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/runtime/program.h"
 #include "layers/module.h"
+#include "models/transforms/pow2_integer.h"
 
 namespace lowbit {
 
@@ -54,8 +64,8 @@ class IntegerModel : public Module {
  public:
   // Compiles `model` as it is now (its quantizers, alphas and weights are read once; later changes
   // to `model` are not seen). Throws lowbit::Error naming the first module that has no integer
-  // form.
-  explicit IntegerModel(Module& model);
+  // form. With `pow2`, a power-of-two network (above); without, a lowbit-quantize one.
+  explicit IntegerModel(Module& model, std::optional<Pow2Weights> pow2 = std::nullopt);
   ~IntegerModel() override;
 
   Tensor forward(const Tensor& images) override;
@@ -71,10 +81,13 @@ class IntegerModel : public Module {
 
   // The Conv2d and Linear layers compiled, by path.
   const std::vector<std::string>& quantized_layers() const { return layers_; }
+  // A power-of-two network's float layers and the bits of their weight codes ("conv1: 12-bit
+  // weights").
+  const std::vector<std::string>& float_layers() const { return float_layers_; }
 
  private:
   std::unique_ptr<IntegerOp> program_;
-  std::vector<std::string> layers_;
+  std::vector<std::string> layers_, float_layers_;
   std::atomic<int64_t> saturated_{0};
 };
 
