@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,6 +99,34 @@ void time_row(const std::string& model, const std::string& what, int reps, const
   std::fflush(stdout);
 }
 
+// The runtime's program of `integer` for `in`'s images (10 classes), as lowbit-pack writes it.
+runtime::Program runtime_program(const IntegerModel& integer, const Inputs& in) {
+  runtime::Program program = integer.program();
+  program.info.input_dims = {in.channels, in.side, in.side};
+  program.info.num_classes = 10;
+  return program;
+}
+
+// A row for each of `kernels` that this CPU runs, all on the same program; every kernel computes
+// the same integers, so a kernel whose logits differ from the first one's is reported.
+void time_kernels(const std::string& model, const runtime::Program& program,
+                  std::initializer_list<runtime::GemmKernel> kernels, const Inputs& in, int reps,
+                  int threads) {
+  const int64_t batch = in.images.size(0);
+  std::vector<float> reference;
+  for (const runtime::GemmKernel kernel : kernels) {
+    if (!runtime::cpu_supports(kernel)) continue;
+    runtime::Engine engine(program, kernel);
+    std::vector<float> logits(static_cast<size_t>(batch * 10));
+    time_row(model, "runtime " + runtime::kernel_name(kernel), reps, in.images, in.one,
+             [&](const Tensor& x) { engine.run(x.data(), x.size(0), logits.data(), threads); });
+    engine.run(in.images.data(), batch, logits.data(), threads);
+    if (reference.empty()) reference = logits;
+    if (logits != reference)
+      std::printf("  (%s: logits differ!)\n", runtime::kernel_name(kernel).c_str());
+  }
+}
+
 // A power-of-two network of the zoo with random grid weights and BN statistics, and its integer
 // form; its float twin with ReLU (no BN for LeNet-5, as lowbit-train builds it with --act relu).
 struct Pow2Setup {
@@ -168,24 +197,19 @@ int main(int argc, char** argv) {
     std::printf("%-9s %12s %12s %10s %10s %10s %10s\n", "model", "float32 B", "xz float B", "8-bit",
                 "4-bit", "3-bit", "2-bit");
     for (const std::string& name : models) {
-      const int64_t channels = name == "lenet5" ? 1 : 3, side = name == "lenet5" ? 28 : 32;
-      Rng rng(2);
-      Tensor images = Tensor::empty({16, channels, side, side});
-      for (int64_t i = 0; i < images.numel(); ++i) images.data()[i] = rng.uniform(-2.0f, 2.0f);
+      const Inputs in = random_inputs(name, 16, -2.0f, 2.0f);
       int64_t float_bytes = 0;
       std::printf("%-9s", name.c_str());
       for (int b : {8, 4, 3, 2}) {
-        Setup s = build(name, b, images);
+        Setup s = build(name, b, in.images);
         if (float_bytes == 0) {  // every parameter and buffer as float32 (apps/ptq/ptq_size.h)
           const std::vector<uint8_t> floats = float_model_bytes(*s.float_model);
           float_bytes = static_cast<int64_t>(floats.size());
           std::printf(" %12lld %12lld", static_cast<long long>(float_bytes),
                       static_cast<long long>(xz_size(floats)));
         }
-        runtime::Program program = s.integer->program();
-        program.info.input_dims = {channels, side, side};
-        program.info.num_classes = 10;
-        const auto bytes = static_cast<double>(runtime::encode_program(program).size());
+        const auto bytes =
+            static_cast<double>(runtime::encode_program(runtime_program(*s.integer, in)).size());
         std::printf(" %9.1fx", float_bytes / bytes);  // how many times smaller than float32
         std::fflush(stdout);
       }
@@ -212,22 +236,10 @@ int main(int argc, char** argv) {
       };
       row("float, ReLU", [&](const Tensor& x) { (*s.float_relu)(x); });
       row("float simulation", [&](const Tensor& x) { (*s.simulated)(x); });
-      runtime::Program program = s.integer->program();
-      program.info.input_dims = {in.channels, in.side, in.side};
-      program.info.num_classes = 10;
-      std::vector<float> reference;
-      for (auto kernel :
-           {runtime::GemmKernel::kVnni, runtime::GemmKernel::kAvx2, runtime::GemmKernel::kShift}) {
-        if (!runtime::cpu_supports(kernel)) continue;
-        runtime::Engine engine(program, kernel);
-        std::vector<float> logits(static_cast<size_t>(batch * 10));
-        row("runtime " + runtime::kernel_name(kernel),
-            [&](const Tensor& x) { engine.run(x.data(), x.size(0), logits.data(), threads); });
-        engine.run(images.data(), batch, logits.data(), threads);
-        if (reference.empty()) reference = logits;
-        if (logits != reference)
-          std::printf("  (%s: logits differ!)\n", runtime::kernel_name(kernel).c_str());
-      }
+      time_kernels(
+          name, runtime_program(*s.integer, in),
+          {runtime::GemmKernel::kVnni, runtime::GemmKernel::kAvx2, runtime::GemmKernel::kShift}, in,
+          reps, threads);
     }
     return 0;
   }
@@ -237,7 +249,6 @@ int main(int argc, char** argv) {
   for (const std::string& name : models) {
     const Inputs in = random_inputs(name, batch, -2.0f, 2.0f);
     const Tensor& images = in.images;
-    const int64_t channels = in.channels, side = in.side;
     Setup s = build(name, bits, images);
 
     NoGradGuard no_grad;
@@ -246,16 +257,8 @@ int main(int argc, char** argv) {
     };
     row("float", [&](const Tensor& x) { (*s.float_model)(x); });
     row("integer (check)", [&](const Tensor& x) { (*s.integer)(x); });
-    runtime::Program program = s.integer->program();
-    program.info.input_dims = {channels, side, side};
-    program.info.num_classes = 10;
-    for (auto kernel : {runtime::GemmKernel::kVnni, runtime::GemmKernel::kAvx2}) {
-      if (!runtime::cpu_supports(kernel)) continue;
-      runtime::Engine engine(program, kernel);
-      std::vector<float> logits(static_cast<size_t>(batch * 10));
-      row("runtime " + runtime::kernel_name(kernel),
-          [&](const Tensor& x) { engine.run(x.data(), x.size(0), logits.data(), threads); });
-    }
+    time_kernels(name, runtime_program(*s.integer, in),
+                 {runtime::GemmKernel::kVnni, runtime::GemmKernel::kAvx2}, in, reps, threads);
   }
   return 0;
 }
