@@ -12,6 +12,12 @@
 #include "models/module_paths.h"
 
 namespace lowbit {
+
+double batch_norm_scale(const BatchNorm& bn, int64_t c) {
+  const double gamma = bn.weight().defined() ? bn.weight().data()[c] : 1.0;
+  return gamma / std::sqrt(static_cast<double>(bn.running_var().data()[c] + bn.eps()));
+}
+
 namespace {
 
 // W[c, ...] *= s_c, b_c = beta_c + s_c (b_c - mu_c), s_c = gamma_c / sqrt(var_c + eps).
@@ -23,13 +29,9 @@ void fold_rows(const Tensor& weight, const Tensor& bias, const BatchNorm& bn, co
   float* w = weight.data();
   float* b = bias.data();
   const float* mean = bn.running_mean().data();
-  const float* var = bn.running_var().data();
-  const float eps = bn.eps();
   for (int64_t o = 0; o < c; ++o) {
-    const double gamma = bn.weight().defined() ? bn.weight().data()[o] : 1.0;
     const double beta = bn.bias().defined() ? bn.bias().data()[o] : 0.0;
-    // The same sum as batch_norm's (float var + float eps), then the rest in double.
-    const double s = gamma / std::sqrt(static_cast<double>(var[o] + eps));
+    const double s = batch_norm_scale(bn, o);
     for (int64_t i = 0; i < row; ++i)
       w[o * row + i] = static_cast<float>(s * w[o * row + i]);                    // eq. 10
     b[o] = static_cast<float>(beta + s * (static_cast<double>(b[o]) - mean[o]));  // eq. 11

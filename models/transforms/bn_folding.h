@@ -20,6 +20,12 @@
 
 namespace lowbit {
 
+// The factor s_c = gamma_c / sqrt(var_c + eps) by which `bn`, evaluated with its running
+// statistics, scales channel c (gamma 1 without affine parameters). var_c + eps is summed in float,
+// as batch_norm sums it, the rest in double: folds and integer forms start from the simulation's
+// own denominator.
+double batch_norm_scale(const BatchNorm& bn, int64_t c);
+
 // Folds `bn` (evaluated with its running statistics) into the weight and bias of the layer that
 // feeds it (adding a bias when it has none); `bn` itself is not changed: the caller removes it
 // (fold_batch_norms replaces it by an Identity). Throws lowbit::Error when the channel counts

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "models/transforms/bn_folding.h"
 
 namespace lowbit {
 
@@ -108,11 +109,10 @@ ChannelAffine batch_norm_affine(const BatchNorm* bn, int64_t channels) {
   LOWBIT_CHECK(bn->channels() == channels, "integer inference: a BatchNorm of ", bn->channels(),
                " channels after a layer of ", channels);
   for (int64_t c = 0; c < channels; ++c) {
-    const double scale = static_cast<double>(bn->weight().data()[c]) /
-                         std::sqrt(static_cast<double>(bn->running_var().data()[c]) + bn->eps());
+    const double scale = batch_norm_scale(*bn, c);
+    const double beta = bn->bias().defined() ? bn->bias().data()[c] : 0.0;
     a.scale[static_cast<size_t>(c)] = scale;
-    a.shift[static_cast<size_t>(c)] =
-        static_cast<double>(bn->bias().data()[c]) - bn->running_mean().data()[c] * scale;
+    a.shift[static_cast<size_t>(c)] = beta - bn->running_mean().data()[c] * scale;
   }
   return a;
 }
