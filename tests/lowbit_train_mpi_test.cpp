@@ -235,7 +235,8 @@ TEST_CASE("a rank that hangs ends the job after --collective-timeout", "[mpi][ap
   CHECK(r.status != 0);
   CHECK(r.output.find("lowbit-train: rank 0 of 2: the gradient all-reduce: rank 0 waited 2 s for "
                       "the other ranks: one of them has died or hangs") != std::string::npos);
-  CHECK(r.output.find("MPI_ABORT") != std::string::npos);
+  // The job ends through MPI_Abort; mpirun's own report of it is not checked: whether it prints
+  // "MPI_ABORT was invoked" before it tears down the stopped rank varies from run to run.
   // What was saved is whole: the run goes on from it.
   run_ok(train(2, "--resume --epochs 3 --out " + hung.string()));
 }
