@@ -89,6 +89,15 @@ struct PreparedOp {
   std::vector<int64_t> shift, bias;
   std::vector<int32_t> depthwise;  // kDepthwise: (kh, kw, C)
   LevelMap levels;                 // a kLevels operation's map
+  // A product or an addition whose output only a clamp or a level map reads runs that operation
+  // as it writes each value (into the follower's output, `output`), and the follower is `absorbed`
+  // (skipped): one pass over the values less, the same integers.
+  enum class Then { kNothing, kClamp, kLevels };
+  Then then = Then::kNothing;
+  int32_t then_high = INT32_MAX;  // kClamp: y = min(max(y, 0), high)
+  LevelMap then_levels;           // kLevels
+  int32_t output = 0;
+  bool absorbed = false;
 };
 
 struct Workspace {
@@ -251,14 +260,19 @@ int64_t requantize_row(const int32_t* acc, const uint32_t* correction, const Pre
   const int64_t* r = prep.rounding.data() + first;
   const int64_t* s = prep.shift.data() + first;
   const int64_t* b = prep.bias.data() + first;
+  // An absorbed clamp: min(max(y, 0), high) after the saturation to int32.
+  const bool clamp = prep.then == PreparedOp::Then::kClamp;
+  const int64_t low = clamp ? 0 : INT32_MIN, high = clamp ? prep.then_high : INT32_MAX;
   int64_t clamped = 0;
   for (int64_t o = 0; o < n; ++o) {
     const uint32_t sum = static_cast<uint32_t>(acc[o]) + (correction ? correction[o] : 0u);
     const int64_t a = static_cast<int32_t>(sum);
     const int64_t v = ((a * m[o] + r[o]) >> s[o]) + b[o];
     clamped += (v > INT32_MAX) | (v < INT32_MIN);
-    y[o] = static_cast<int32_t>(v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : v));
+    y[o] = static_cast<int32_t>(v > high ? high : (v < low ? low : v));
   }
+  if (prep.then == PreparedOp::Then::kLevels)
+    for (int64_t o = 0; o < n; ++o) y[o] = prep.then_levels.apply(y[o]);
   return clamped;
 }
 
@@ -349,26 +363,51 @@ PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
 // im2col rows [begin, end) of group g: row q holds the codes under output position q in (kh, kw,
 // C/groups) order, 0 where the window leaves the image (code 0 on the int16 path; on the uint8
 // path, where 0 stands for code_low, the requantization corrects for it), zeros up to the padded
-// depth.
+// depth. Without groups a window row's kw taps are adjacent pixels in the (H, W, C) layout: one
+// copy of kw C codes, not kw copies of C.
 template <class T>
 void im2col(const ProductOp& p, const PreparedOp& prep, const T* codes, int64_t g, int64_t begin,
             int64_t end, T* rows, int64_t row_stride) {
-  const int64_t c = p.in_channels, cg = prep.group_in;
+  const int64_t c = p.in_channels, cg = prep.group_in, kw = p.kernel_w;
   for (int64_t q = begin; q < end; ++q) {
     const int64_t oy = q / prep.out_w, ox = q % prep.out_w;
+    const int64_t x0 = ox * p.stride - p.padding;  // the window's first column
+    // Taps [kx_begin, kx_end) of a window row read the image; the others read padding.
+    const int64_t kx_begin = std::min(kw, std::max<int64_t>(0, -x0));
+    const int64_t kx_end = std::max(kx_begin, std::min(kw, prep.width - x0));
     T* row = rows + q * row_stride;
-    int64_t k = 0;
     for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
       const int64_t iy = oy * p.stride - p.padding + ky;
-      for (int64_t kx = 0; kx < p.kernel_w; ++kx, k += cg) {
-        const int64_t ix = ox * p.stride - p.padding + kx;
-        if (iy < 0 || iy >= prep.height || ix < 0 || ix >= prep.width)
-          std::fill(row + k, row + k + cg, T{0});
-        else
-          std::memcpy(row + k, codes + (iy * prep.width + ix) * c + g * cg, sizeof(T) * cg);
+      T* dst = row + ky * kw * cg;
+      if (iy < 0 || iy >= prep.height) {
+        std::fill(dst, dst + kw * cg, T{0});
+        continue;
       }
+      std::fill(dst, dst + kx_begin * cg, T{0});
+      if (kx_end > kx_begin) {
+        const T* src = codes + (iy * prep.width + x0 + kx_begin) * c + g * cg;
+        if (p.groups == 1)
+          std::memcpy(dst + kx_begin * c, src, sizeof(T) * (kx_end - kx_begin) * c);
+        else
+          for (int64_t kx = kx_begin; kx < kx_end; ++kx)
+            std::memcpy(dst + kx * cg, src + (kx - kx_begin) * c, sizeof(T) * cg);
+      }
+      std::fill(dst + kx_end * cg, dst + kw * cg, T{0});
     }
-    std::fill(row + k, row + row_stride, T{0});
+    std::fill(row + p.kernel_h * kw * cg, row + row_stride, T{0});
+  }
+}
+
+// out[i] = clamp((x[i] m + r) >> s, low, high) - offset for i in [begin, end): a product's input
+// codes (to_codes as requantize_row applies to_fixed). Plain locals and restrict pointers, so that
+// the compiler vectorizes it.
+template <class T>
+void input_codes(const int32_t* __restrict x, int64_t begin, int64_t end, int64_t m, int64_t s,
+                 int32_t low, int32_t high, int32_t offset, T* __restrict out) {
+  const int64_t r = int64_t{1} << (s - 1);
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t k = (int64_t{x[i]} * m + r) >> s;
+    out[i] = static_cast<T>((k < low ? low : (k > high ? high : k)) - offset);
   }
 }
 
@@ -377,31 +416,24 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
   const int64_t n = p.in_channels * prep.height * prep.width;
   const int64_t positions = prep.out_h * prep.out_w, outs = p.out_channels;
   const int32_t low = p.code_low, high = p.code_high;
-  // code(i) = clamp(to_codes(x[i]), low, high), branch-free (to_codes as requantize_row's).
+  // The codes clamp(to_codes(x), low, high); uint8 ones less low.
   const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;
   const int64_t cm = to_zero ? 0 : p.to_codes.multiplier, cs = to_zero ? 1 : p.to_codes.shift;
-  const int64_t cr = int64_t{1} << (cs - 1);
-  auto code = [&](int64_t i) {
-    const int64_t k = (int64_t{x[i]} * cm + cr) >> cs;
-    return static_cast<int32_t>(k < low ? low : (k > high ? high : k));
-  };
   using Path = PreparedOp::Path;
   if (prep.path == Path::kInt8) {
     ws.codes8.resize(static_cast<size_t>(n));
     for_ranges(n, parallel, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        ws.codes8[static_cast<size_t>(i)] = static_cast<uint8_t>(code(i) - low);
+      input_codes(x, b, e, cm, cs, low, high, low, ws.codes8.data());
     });
   } else if (prep.path == Path::kInt16) {
     ws.codes16.resize(static_cast<size_t>(n));
     for_ranges(n, parallel, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        ws.codes16[static_cast<size_t>(i)] = static_cast<int16_t>(code(i));
+      input_codes(x, b, e, cm, cs, low, high, 0, ws.codes16.data());
     });
   } else {
     ws.codes32.resize(static_cast<size_t>(n));
     for_ranges(n, parallel, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) ws.codes32[static_cast<size_t>(i)] = code(i);
+      input_codes(x, b, e, cm, cs, low, high, 0, ws.codes32.data());
     });
   }
 
@@ -415,13 +447,17 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
     std::vector<uint32_t> corrected(prep.correction.empty() ? 0 : static_cast<size_t>(count));
     for (int64_t q = b; q < e; ++q) {
       const uint32_t* correction = nullptr;
-      if (!prep.correction.empty()) {
+      const int64_t oy = q / prep.out_w, ox = q % prep.out_w;
+      const int64_t y0 = oy * p.stride - p.padding, x0 = ox * p.stride - p.padding;
+      const bool border =
+          y0 < 0 || x0 < 0 || y0 + p.kernel_h > prep.height || x0 + p.kernel_w > prep.width;
+      if (!prep.correction.empty() && !border && prep.weight_offsets.empty()) {
+        correction = prep.correction.data() + first;  // the whole window's, as it is
+      } else if (!prep.correction.empty()) {
         // The whole-window correction, less the taps that read padding (a border position), plus
         // the weight offsets' term.
         std::copy_n(prep.correction.data() + first, count, corrected.data());
-        const int64_t oy = q / prep.out_w, ox = q % prep.out_w;
-        const int64_t y0 = oy * p.stride - p.padding, x0 = ox * p.stride - p.padding;
-        if (y0 < 0 || x0 < 0 || y0 + p.kernel_h > prep.height || x0 + p.kernel_w > prep.width)
+        if (border)
           for (int64_t ky = 0; ky < p.kernel_h; ++ky)
             for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
               const int64_t iy = y0 + ky, ix = x0 + kx;
@@ -588,9 +624,41 @@ Engine::Engine(Program program, GemmKernel kernel) : program_(std::move(program)
     if (op.kind == OpKind::kLevels) prepared_[k].levels = level_map(op.params);
     value_dims_[static_cast<size_t>(op.output)] = std::move(out);
   }
+  absorb_followers();
   const std::vector<int64_t>& last = value_dims_[static_cast<size_t>(program_.ops.back().output)];
   LOWBIT_CHECK(numel(last) == program_.info.num_classes, "runtime: the program ends in ",
                numel(last), " values for ", program_.info.num_classes, " classes");
+}
+
+void Engine::absorb_followers() {
+  std::vector<int> readers(static_cast<size_t>(program_.num_values), 0);
+  std::vector<int64_t> reader(static_cast<size_t>(program_.num_values), -1);
+  for (size_t k = 0; k < program_.ops.size(); ++k) {
+    prepared_[k].output = program_.ops[k].output;
+    for (int32_t v : program_.ops[k].inputs) {
+      ++readers[static_cast<size_t>(v)];
+      reader[static_cast<size_t>(v)] = static_cast<int64_t>(k);
+    }
+  }
+  for (size_t k = 0; k < program_.ops.size(); ++k) {
+    const Op& op = program_.ops[k];
+    const auto v = static_cast<size_t>(op.output);
+    if ((op.kind != OpKind::kProduct && op.kind != OpKind::kAdd) || readers[v] != 1) continue;
+    const auto j = static_cast<size_t>(reader[v]);
+    const Op& next = program_.ops[j];
+    PreparedOp& prep = prepared_[k];
+    if (next.kind == OpKind::kClamp) {
+      prep.then = PreparedOp::Then::kClamp;
+      prep.then_high = static_cast<int32_t>(std::min<int64_t>(next.params[0], INT32_MAX));
+    } else if (next.kind == OpKind::kLevels) {
+      prep.then = PreparedOp::Then::kLevels;
+      prep.then_levels = prepared_[j].levels;
+    } else {
+      continue;
+    }
+    prep.output = next.output;
+    prepared_[j].absorbed = true;
+  }
 }
 
 Engine::~Engine() = default;
@@ -654,9 +722,10 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
 
   for (size_t k = 0; k < program_.ops.size(); ++k) {
     const Op& op = program_.ops[k];
+    if (prepared_[k].absorbed) continue;  // done by the operation before it
     const std::vector<int64_t>& in = value_dims_[static_cast<size_t>(op.inputs[0])];
     const std::vector<int64_t>& out = value_dims_[static_cast<size_t>(op.output)];
-    std::vector<int32_t>& y = ws.values[static_cast<size_t>(op.output)];
+    std::vector<int32_t>& y = ws.values[static_cast<size_t>(prepared_[k].output)];
     y.resize(static_cast<size_t>(numel(out)));
     const std::vector<int32_t>& x = ws.values[static_cast<size_t>(op.inputs[0])];
     switch (op.kind) {
@@ -704,8 +773,19 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
         break;
       case OpKind::kAdd: {
         const std::vector<int32_t>& b = ws.values[static_cast<size_t>(op.inputs[1])];
-        for (size_t i = 0; i < y.size(); ++i)
-          y[i] = clamp_counted(static_cast<int64_t>(x[i]) + b[i], ws.saturated);
+        // Saturated to int32, then an absorbed clamp's bounds (requantize_row's form).
+        const PreparedOp& prep = prepared_[k];
+        const bool clamp = prep.then == PreparedOp::Then::kClamp;
+        const int64_t low = clamp ? 0 : INT32_MIN, high = clamp ? prep.then_high : INT32_MAX;
+        int64_t saturated = 0;
+        for (size_t i = 0; i < y.size(); ++i) {
+          const int64_t v = static_cast<int64_t>(x[i]) + b[i];
+          saturated += (v > INT32_MAX) | (v < INT32_MIN);
+          y[i] = static_cast<int32_t>(v > high ? high : (v < low ? low : v));
+        }
+        ws.saturated += saturated;
+        if (prep.then == PreparedOp::Then::kLevels)
+          for (int32_t& v : y) v = prep.then_levels.apply(v);
         break;
       }
       case OpKind::kConcat: {

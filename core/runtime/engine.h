@@ -49,6 +49,9 @@ class Engine {
   std::unique_ptr<Workspace> take_workspace();
   void give_back(std::unique_ptr<Workspace> ws);
   void run_image(const float* image, float* logits, Workspace& ws, bool parallel_inside) const;
+  // Lets each product or addition whose output is read by one clamp or level map alone run that
+  // operation as it writes (PreparedOp::then).
+  void absorb_followers();
 
   Program program_;
   GemmKernel kernel_;
