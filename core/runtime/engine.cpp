@@ -78,14 +78,19 @@ struct PreparedOp {
   Path path = Path::kNone;
   int64_t height = 1, width = 1, out_h = 1, out_w = 1, group_in = 0, group_out = 0;
   std::vector<PackedWeights> packed;  // one per group (the GEMM paths)
-  // kInt8, per output channel, modulo 2^32: code_low sum_k w[o][k] over the whole window, and
-  // code_low sum_c w[o][tap][c] of each tap (o, tap), taken off where the tap reads padding.
+  // kInt8, per output channel, modulo 2^32: code_low sum_k w[o][k] over the whole window (empty
+  // when all are 0), and, only when code 0 is not among the input codes, code_low sum_c
+  // w[o][tap][c] of each tap (o, tap), taken off where the tap reads padding.
   std::vector<uint32_t> correction, tap_correction;
+  // kInt8: the row byte of a tap that reads padding: code 0 as u = 0 - code_low when it is one of
+  // the input codes (then every window's correction is the same), else 0 (and tap_correction).
+  uint8_t pad_byte = 0;
   // kInt8: the offsets z[o] subtracted from the weight codes to fit int8 (empty when all are 0).
   std::vector<int32_t> weight_offsets;
   // to_fixed and bias per output channel as plain arrays, so that requantize_row vectorizes:
   // multipliers (0 where to_fixed maps everything to 0), shifts (1 there) and rounding terms.
-  std::vector<int64_t> multiplier, rounding;
+  std::vector<int32_t> multiplier;
+  std::vector<int64_t> rounding;
   std::vector<int64_t> shift, bias;
   std::vector<int32_t> depthwise;  // kDepthwise: (kh, kw, C)
   LevelMap levels;                 // a kLevels operation's map
@@ -256,7 +261,7 @@ std::vector<int16_t> group_weights(const ProductOp& p, int64_t g) {
 // the compiler vectorizes it; returns how many values were clamped to int32.
 int64_t requantize_row(const int32_t* acc, const uint32_t* correction, const PreparedOp& prep,
                        int64_t first, int64_t n, int32_t* y) {
-  const int64_t* m = prep.multiplier.data() + first;
+  const int32_t* m = prep.multiplier.data() + first;
   const int64_t* r = prep.rounding.data() + first;
   const int64_t* s = prep.shift.data() + first;
   const int64_t* b = prep.bias.data() + first;
@@ -267,7 +272,7 @@ int64_t requantize_row(const int32_t* acc, const uint32_t* correction, const Pre
   for (int64_t o = 0; o < n; ++o) {
     const uint32_t sum = static_cast<uint32_t>(acc[o]) + (correction ? correction[o] : 0u);
     const int64_t a = static_cast<int32_t>(sum);
-    const int64_t v = ((a * m[o] + r[o]) >> s[o]) + b[o];
+    const int64_t v = ((a * int64_t{m[o]} + r[o]) >> s[o]) + b[o];
     clamped += (v > INT32_MAX) | (v < INT32_MIN);
     y[o] = static_cast<int32_t>(v > high ? high : (v < low ? low : v));
   }
@@ -290,7 +295,7 @@ PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
   for (int64_t o = 0; o < p.out_channels; ++o) {
     const FixedPointMultiplier& f = p.to_fixed[static_cast<size_t>(o)];
     const bool zero = f.multiplier == 0 || f.shift >= 63;  // apply() gives 0: (0 + 1) >> 1
-    prep.multiplier.push_back(zero ? 0 : f.multiplier);
+    prep.multiplier.push_back(zero ? 0 : f.multiplier);    // int32: a 32 x 32 -> 64-bit product
     prep.shift.push_back(zero ? 1 : f.shift);
     prep.rounding.push_back(int64_t{1} << ((zero ? 1 : f.shift) - 1));
     prep.bias.push_back(p.bias[static_cast<size_t>(o)]);
@@ -338,36 +343,43 @@ PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
               prep.weight_offsets[static_cast<size_t>(g * prep.group_out + o)]);
       prep.packed.push_back(pack_weights(used, shifted.data(), prep.group_out, p.depth()));
     }
-    // The rows hold u = k - low, and 0 where the window reads padding (code 0, not low); the
-    // weights are packed as w - z:
-    //   sum k w = sum u (w - z) + z sum u + low (sum of w over the taps inside the image).
-    // Every product is taken modulo 2^32, which is exact because the true sum fits int32.
+    // The rows hold u = k - low and the weights are packed as w - z:
+    //   sum k w = sum u (w - z) + z sum u + low (sum of w over the window's taps).
+    // Where the window reads padding (code 0), u = -low when code 0 is an input code, and the
+    // identity holds over the whole window; else u = 0 there, and those taps' low w are taken
+    // off. Every product is taken modulo 2^32, which is exact because the true sum fits int32.
     if (int8) {
       const int64_t taps = p.kernel_h * p.kernel_w;
+      const bool zero_is_code = p.code_low <= 0 && p.code_high >= 0;
+      prep.pad_byte = zero_is_code ? static_cast<uint8_t>(-p.code_low) : 0;
       for (int64_t o = 0; o < prep.group_out; ++o) {
         int64_t sum = 0;
         for (int64_t t = 0; t < taps; ++t) {
           int64_t tap = 0;
           for (int64_t c = 0; c < prep.group_in; ++c)
             tap += w[static_cast<size_t>(o * p.depth() + t * prep.group_in + c)];
-          prep.tap_correction.push_back(static_cast<uint32_t>(int64_t{p.code_low} * tap));
+          if (!zero_is_code)
+            prep.tap_correction.push_back(static_cast<uint32_t>(int64_t{p.code_low} * tap));
           sum += tap;
         }
         prep.correction.push_back(static_cast<uint32_t>(int64_t{p.code_low} * sum));
       }
     }
   }
+  if (std::all_of(prep.correction.begin(), prep.correction.end(),
+                  [](uint32_t c) { return c == 0; }) &&
+      prep.tap_correction.empty() && prep.weight_offsets.empty())
+    prep.correction.clear();  // code_low 0: nothing to add
   return prep;
 }
 
 // im2col rows [begin, end) of group g: row q holds the codes under output position q in (kh, kw,
-// C/groups) order, 0 where the window leaves the image (code 0 on the int16 path; on the uint8
-// path, where 0 stands for code_low, the requantization corrects for it), zeros up to the padded
-// depth. Without groups a window row's kw taps are adjacent pixels in the (H, W, C) layout: one
-// copy of kw C codes, not kw copies of C.
+// C/groups) order, `pad` where the window leaves the image (code 0 on the int16 path; on the uint8
+// path PreparedOp::pad_byte), zeros up to the padded depth. Without groups a window row's kw taps
+// are adjacent pixels in the (H, W, C) layout: one copy of kw C codes, not kw copies of C.
 template <class T>
 void im2col(const ProductOp& p, const PreparedOp& prep, const T* codes, int64_t g, int64_t begin,
-            int64_t end, T* rows, int64_t row_stride) {
+            int64_t end, T* rows, int64_t row_stride, T pad) {
   const int64_t c = p.in_channels, cg = prep.group_in, kw = p.kernel_w;
   for (int64_t q = begin; q < end; ++q) {
     const int64_t oy = q / prep.out_w, ox = q % prep.out_w;
@@ -380,10 +392,10 @@ void im2col(const ProductOp& p, const PreparedOp& prep, const T* codes, int64_t 
       const int64_t iy = oy * p.stride - p.padding + ky;
       T* dst = row + ky * kw * cg;
       if (iy < 0 || iy >= prep.height) {
-        std::fill(dst, dst + kw * cg, T{0});
+        std::fill(dst, dst + kw * cg, pad);
         continue;
       }
-      std::fill(dst, dst + kx_begin * cg, T{0});
+      std::fill(dst, dst + kx_begin * cg, pad);
       if (kx_end > kx_begin) {
         const T* src = codes + (iy * prep.width + x0 + kx_begin) * c + g * cg;
         if (p.groups == 1)
@@ -392,7 +404,7 @@ void im2col(const ProductOp& p, const PreparedOp& prep, const T* codes, int64_t 
           for (int64_t kx = kx_begin; kx < kx_end; ++kx)
             std::memcpy(dst + kx * cg, src + (kx - kx_begin) * c, sizeof(T) * cg);
       }
-      std::fill(dst + kx_end * cg, dst + kw * cg, T{0});
+      std::fill(dst + kx_end * cg, dst + kw * cg, pad);
     }
     std::fill(row + p.kernel_h * kw * cg, row + row_stride, T{0});
   }
@@ -450,7 +462,8 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
       const int64_t oy = q / prep.out_w, ox = q % prep.out_w;
       const int64_t y0 = oy * p.stride - p.padding, x0 = ox * p.stride - p.padding;
       const bool border =
-          y0 < 0 || x0 < 0 || y0 + p.kernel_h > prep.height || x0 + p.kernel_w > prep.width;
+          !prep.tap_correction.empty() &&
+          (y0 < 0 || x0 < 0 || y0 + p.kernel_h > prep.height || x0 + p.kernel_w > prep.width);
       if (!prep.correction.empty() && !border && prep.weight_offsets.empty()) {
         correction = prep.correction.data() + first;  // the whole window's, as it is
       } else if (!prep.correction.empty()) {
@@ -525,7 +538,8 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
         if (int8) {
           const uint8_t* rows = ws.codes8.data();
           if (!direct) {
-            im2col<uint8_t>(p, prep, ws.codes8.data(), g, b, e, ws.rows8.data(), depth);
+            im2col<uint8_t>(p, prep, ws.codes8.data(), g, b, e, ws.rows8.data(), depth,
+                            prep.pad_byte);
             rows = ws.rows8.data();
           }
           gemm_u8s8(rows + b * depth, e - b, w, ws.acc.data() + b * stride);
@@ -538,7 +552,7 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
         } else {
           const int16_t* rows = ws.codes16.data();
           if (!direct) {
-            im2col<int16_t>(p, prep, ws.codes16.data(), g, b, e, ws.rows16.data(), depth);
+            im2col<int16_t>(p, prep, ws.codes16.data(), g, b, e, ws.rows16.data(), depth, 0);
             rows = ws.rows16.data();
           }
           gemm_i16(rows + b * depth, e - b, w, ws.acc.data() + b * stride);
