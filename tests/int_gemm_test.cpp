@@ -120,3 +120,60 @@ TEST_CASE("LOWBIT_RUNTIME_KERNEL picks the kernel, and names a wrong one", "[run
     ::unsetenv("LOWBIT_RUNTIME_KERNEL");
   CHECK(cpu_supports(best_kernel()));
 }
+
+TEST_CASE("gemm_u8s8_taps reads a stride-1 convolution's windows in place", "[runtime][gemm]") {
+  if (!cpu_supports(GemmKernel::kVnni)) return;
+  Rng rng(2);
+  for (int64_t c : {4, 8, 20, 64})
+    for (int64_t out : {1, 16, 17, 70})
+      for (int64_t kernel : {1, 3}) {
+        // A (h, w, c) image padded by 1 on every side, the padding holding byte 7.
+        const int64_t h = 5, w = 7, pad = 1, hp = h + 2 * pad, wp = w + 2 * pad;
+        std::vector<uint8_t> image(static_cast<size_t>(hp * wp * c), 7);
+        for (int64_t y = 0; y < h; ++y)
+          for (int64_t x = 0; x < w; ++x)
+            for (int64_t k = 0; k < c; ++k)
+              image[static_cast<size_t>(((y + pad) * wp + x + pad) * c + k)] =
+                  rng.uniform(0.0f, 1.0f) < 0.2f ? 255
+                                                 : static_cast<uint8_t>(rng.uniform(0.0f, 255.99f));
+        const int64_t depth = kernel * kernel * c, out_h = hp - kernel + 1, out_w = wp - kernel + 1;
+        std::vector<int16_t> weights(static_cast<size_t>(out * depth));
+        for (auto& v : weights)
+          v = rng.uniform(0.0f, 1.0f) < 0.2f ? -128
+                                             : static_cast<int16_t>(rng.uniform(-128.0f, 127.99f));
+        // The windows as explicit rows (ky, kx, c), the reference's input.
+        std::vector<int32_t> rows;
+        for (int64_t oy = 0; oy < out_h; ++oy)
+          for (int64_t ox = 0; ox < out_w; ++ox)
+            for (int64_t ky = 0; ky < kernel; ++ky)
+              for (int64_t kx = 0; kx < kernel; ++kx)
+                for (int64_t k = 0; k < c; ++k)
+                  rows.push_back(image[static_cast<size_t>(((oy + ky) * wp + ox + kx) * c + k)]);
+        const std::vector<int64_t> want = reference(rows, weights, out_h * out_w, out, depth);
+
+        const PackedWeights packed = pack_weights(GemmKernel::kVnni, weights.data(), out, depth);
+        std::vector<int64_t> taps;
+        for (int64_t ky = 0; ky < kernel; ++ky)
+          for (int64_t kx = 0; kx < kernel; ++kx) taps.push_back((ky * wp + kx) * c);
+        const int64_t positions = (out_h - 1) * wp + out_w;
+        std::vector<int32_t> acc(static_cast<size_t>(positions * packed.padded_out));
+        gemm_u8s8_taps(image.data(), positions, c, taps.data(), static_cast<int64_t>(taps.size()),
+                       packed, acc.data());
+        int64_t bad = 0;
+        for (int64_t oy = 0; oy < out_h; ++oy)
+          for (int64_t ox = 0; ox < out_w; ++ox)
+            for (int64_t o = 0; o < out; ++o)
+              bad += acc[static_cast<size_t>((oy * wp + ox) * packed.padded_out + o)] !=
+                     want[static_cast<size_t>((oy * out_w + ox) * out + o)];
+        INFO(c << " channels, " << out << " outputs, kernel " << kernel);
+        CHECK(bad == 0);
+      }
+  // Taps that do not split the depth into whole 4-byte steps are refused.
+  const std::vector<int16_t> weights(static_cast<size_t>(16 * 18), 1);
+  const PackedWeights packed = pack_weights(GemmKernel::kVnni, weights.data(), 16, 18);
+  const std::vector<int64_t> taps(9, 0);
+  std::vector<uint8_t> image(64, 0);
+  std::vector<int32_t> acc(16);
+  CHECK_THROWS_WITH(gemm_u8s8_taps(image.data(), 1, 2, taps.data(), 9, packed, acc.data()),
+                    Catch::Contains("9 taps do not split a depth of 20 into 4-byte steps"));
+}

@@ -85,6 +85,10 @@ struct PreparedOp {
   // kInt8: the row byte of a tap that reads padding: code 0 as u = 0 - code_low when it is one of
   // the input codes (then every window's correction is the same), else 0 (and tap_correction).
   uint8_t pad_byte = 0;
+  // kInt8 without groups at stride 1, channels a multiple of 4 and one correction for every
+  // window: the GEMM reads the windows in place from the input codes padded on every side
+  // (gemm_u8s8_taps), not from im2col rows.
+  bool in_place = false;
   // kInt8: the offsets z[o] subtracted from the weight codes to fit int8 (empty when all are 0).
   std::vector<int32_t> weight_offsets;
   // to_fixed and bias per output channel as plain arrays, so that requantize_row vectorizes:
@@ -107,7 +111,7 @@ struct PreparedOp {
 
 struct Workspace {
   std::vector<std::vector<int32_t>> values;
-  std::vector<uint8_t> codes8, rows8;
+  std::vector<uint8_t> codes8, rows8, padded8;
   std::vector<int16_t> codes16, rows16;
   std::vector<int32_t> codes32, acc, row_sums, canonical_a, canonical_b;
   int64_t saturated = 0;
@@ -370,6 +374,9 @@ PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
                   [](uint32_t c) { return c == 0; }) &&
       prep.tap_correction.empty() && prep.weight_offsets.empty())
     prep.correction.clear();  // code_low 0: nothing to add
+  prep.in_place = int8 && p.groups == 1 && p.stride == 1 && p.in_channels % 4 == 0 &&
+                  prep.tap_correction.empty() && prep.weight_offsets.empty() &&
+                  !(p.kernel_h == 1 && p.kernel_w == 1 && p.padding == 0);
   return prep;
 }
 
@@ -423,6 +430,49 @@ void input_codes(const int32_t* __restrict x, int64_t begin, int64_t end, int64_
   }
 }
 
+// A PreparedOp::in_place product. The input codes go into an image padded by `padding` on every
+// side (pad_byte there), Hp x Wp x C. Output position (oy, ox) is read as padded-grid position
+// q = oy Wp + ox, whose window starts at byte q C and whose tap (ky, kx) lies (ky Wp + kx) C
+// further on: consecutive q are C bytes apart, so one GEMM takes every q from 0 to (out_h - 1) Wp +
+// out_w, and the q with ox >= out_w (windows that wrap past a row's end) are computed and dropped.
+void run_in_place(const ProductOp& p, const PreparedOp& prep, const int32_t* x, int32_t* y,
+                  Workspace& ws, bool parallel) {
+  const int64_t c = p.in_channels, pad = p.padding, h = prep.height, w = prep.width;
+  const int64_t hp = h + 2 * pad, wp = w + 2 * pad, outs = p.out_channels;
+  const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;
+  const int64_t cm = to_zero ? 0 : p.to_codes.multiplier, cs = to_zero ? 1 : p.to_codes.shift;
+  ws.padded8.assign(static_cast<size_t>(hp * wp * c), prep.pad_byte);
+  for_ranges(h, parallel, [&](int64_t b, int64_t e) {
+    for (int64_t iy = b; iy < e; ++iy)
+      input_codes(x + iy * w * c, 0, w * c, cm, cs, p.code_low, p.code_high, p.code_low,
+                  ws.padded8.data() + ((iy + pad) * wp + pad) * c);
+  });
+  std::vector<int64_t> taps;
+  for (int64_t ky = 0; ky < p.kernel_h; ++ky)
+    for (int64_t kx = 0; kx < p.kernel_w; ++kx) taps.push_back((ky * wp + kx) * c);
+  const PackedWeights& packed = prep.packed[0];
+  const int64_t stride = packed.padded_out, positions = (prep.out_h - 1) * wp + prep.out_w;
+  ws.acc.resize(static_cast<size_t>(positions * stride));
+  const uint32_t* correction = prep.correction.empty() ? nullptr : prep.correction.data();
+  int64_t saturated = 0;
+  for_ranges(positions, parallel, [&](int64_t b, int64_t e) {
+    gemm_u8s8_taps(ws.padded8.data() + b * c, e - b, c, taps.data(),
+                   static_cast<int64_t>(taps.size()), packed, ws.acc.data() + b * stride);
+    int64_t local = 0;
+    for (int64_t q = b; q < e; ++q) {
+      const int64_t ox = q % wp;
+      if (ox >= prep.out_w) continue;
+      local += requantize_row(ws.acc.data() + q * stride, correction, prep, 0, outs,
+                              y + (q / wp * prep.out_w + ox) * outs);
+    }
+    if (local) {
+#pragma omp atomic
+      saturated += local;
+    }
+  });
+  ws.saturated += saturated;
+}
+
 void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, int32_t* y,
                  Workspace& ws, bool parallel) {
   const int64_t n = p.in_channels * prep.height * prep.width;
@@ -432,6 +482,10 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
   const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;
   const int64_t cm = to_zero ? 0 : p.to_codes.multiplier, cs = to_zero ? 1 : p.to_codes.shift;
   using Path = PreparedOp::Path;
+  if (prep.in_place) {
+    run_in_place(p, prep, x, y, ws, parallel);
+    return;
+  }
   if (prep.path == Path::kInt8) {
     ws.codes8.resize(static_cast<size_t>(n));
     for_ranges(n, parallel, [&](int64_t b, int64_t e) {

@@ -118,25 +118,36 @@ constexpr int kRows = 6;  // positions per tile: 6 x NB accumulators stay in reg
 
 #if LOWBIT_X86
 
+// Where a position's depth lies: `taps` runs of tap_steps 4-byte steps, run t at offset
+// tap_offsets[t] from the position's start (one run at 0 for an im2col row).
+struct TapRuns {
+  const int64_t* offsets;
+  int64_t taps, tap_steps;
+};
+
 // NB blocks of 16 channels x R positions, over the whole depth: each step broadcasts 4 input
 // bytes of a position and multiply-adds them into 16 channels at once (vpdpbusd: u8 x s8, four
 // products summed into each int32 lane, exactly).
 template <int NB, int R>
 LOWBIT_TARGET("avx512f,avx512bw,avx512vnni")
-void vnni_tile(const uint8_t* rows, int64_t row_stride, int64_t steps, const int8_t* w,
+void vnni_tile(const uint8_t* rows, int64_t row_stride, const TapRuns& runs, const int8_t* w,
                int32_t* acc, int64_t acc_stride) {
   __m512i c[R][NB];
   for (int r = 0; r < R; ++r)
     for (int b = 0; b < NB; ++b) c[r][b] = _mm512_setzero_si512();
-  const int64_t block_bytes = steps * 64;
-  for (int64_t s = 0; s < steps; ++s) {
-    __m512i wv[NB];
-    for (int b = 0; b < NB; ++b) wv[b] = _mm512_loadu_si512(w + b * block_bytes + s * 64);
-    for (int r = 0; r < R; ++r) {
-      int32_t four;
-      std::memcpy(&four, rows + r * row_stride + 4 * s, 4);
-      const __m512i a = _mm512_set1_epi32(four);
-      for (int b = 0; b < NB; ++b) c[r][b] = _mm512_dpbusd_epi32(c[r][b], a, wv[b]);
+  const int64_t block_bytes = runs.taps * runs.tap_steps * 64;
+  for (int64_t t = 0; t < runs.taps; ++t) {
+    const uint8_t* x = rows + runs.offsets[t];
+    const int8_t* wt = w + t * runs.tap_steps * 64;
+    for (int64_t s = 0; s < runs.tap_steps; ++s) {
+      __m512i wv[NB];
+      for (int b = 0; b < NB; ++b) wv[b] = _mm512_loadu_si512(wt + b * block_bytes + s * 64);
+      for (int r = 0; r < R; ++r) {
+        int32_t four;
+        std::memcpy(&four, x + r * row_stride + 4 * s, 4);
+        const __m512i a = _mm512_set1_epi32(four);
+        for (int b = 0; b < NB; ++b) c[r][b] = _mm512_dpbusd_epi32(c[r][b], a, wv[b]);
+      }
     }
   }
   for (int r = 0; r < R; ++r)
@@ -145,26 +156,27 @@ void vnni_tile(const uint8_t* rows, int64_t row_stride, int64_t steps, const int
 
 template <int NB>
 LOWBIT_TARGET("avx512f,avx512bw,avx512vnni")
-void vnni_rows(int rows_left, const uint8_t* rows, int64_t row_stride, int64_t steps,
+void vnni_rows(int rows_left, const uint8_t* rows, int64_t row_stride, const TapRuns& runs,
                const int8_t* w, int32_t* acc, int64_t acc_stride) {
   switch (rows_left) {
     case 1:
-      return vnni_tile<NB, 1>(rows, row_stride, steps, w, acc, acc_stride);
+      return vnni_tile<NB, 1>(rows, row_stride, runs, w, acc, acc_stride);
     case 2:
-      return vnni_tile<NB, 2>(rows, row_stride, steps, w, acc, acc_stride);
+      return vnni_tile<NB, 2>(rows, row_stride, runs, w, acc, acc_stride);
     case 3:
-      return vnni_tile<NB, 3>(rows, row_stride, steps, w, acc, acc_stride);
+      return vnni_tile<NB, 3>(rows, row_stride, runs, w, acc, acc_stride);
     case 4:
-      return vnni_tile<NB, 4>(rows, row_stride, steps, w, acc, acc_stride);
+      return vnni_tile<NB, 4>(rows, row_stride, runs, w, acc, acc_stride);
     case 5:
-      return vnni_tile<NB, 5>(rows, row_stride, steps, w, acc, acc_stride);
+      return vnni_tile<NB, 5>(rows, row_stride, runs, w, acc, acc_stride);
     default:
-      return vnni_tile<NB, kRows>(rows, row_stride, steps, w, acc, acc_stride);
+      return vnni_tile<NB, kRows>(rows, row_stride, runs, w, acc, acc_stride);
   }
 }
 
 LOWBIT_TARGET("avx512f,avx512bw,avx512vnni")
-void gemm_vnni(const uint8_t* rows, int64_t positions, const PackedWeights& p, int32_t* acc) {
+void gemm_vnni(const uint8_t* rows, int64_t positions, int64_t row_stride, const TapRuns& runs,
+               const PackedWeights& p, int32_t* acc) {
   const int64_t steps = p.padded_depth / 4, blocks = p.padded_out / 16;
   // Up to 4 blocks (64 channels) at a time: 24 accumulators, 4 weight vectors and a broadcast
   // in AVX-512's 32 registers.
@@ -173,20 +185,20 @@ void gemm_vnni(const uint8_t* rows, int64_t positions, const PackedWeights& p, i
     const int8_t* w = p.bytes.data() + b0 * steps * 64;
     for (int64_t p0 = 0; p0 < positions; p0 += kRows) {
       const int r = static_cast<int>(std::min<int64_t>(kRows, positions - p0));
-      const uint8_t* x = rows + p0 * p.padded_depth;
+      const uint8_t* x = rows + p0 * row_stride;
       int32_t* out = acc + p0 * p.padded_out + b0 * 16;
       switch (nb) {
         case 1:
-          vnni_rows<1>(r, x, p.padded_depth, steps, w, out, p.padded_out);
+          vnni_rows<1>(r, x, row_stride, runs, w, out, p.padded_out);
           break;
         case 2:
-          vnni_rows<2>(r, x, p.padded_depth, steps, w, out, p.padded_out);
+          vnni_rows<2>(r, x, row_stride, runs, w, out, p.padded_out);
           break;
         case 3:
-          vnni_rows<3>(r, x, p.padded_depth, steps, w, out, p.padded_out);
+          vnni_rows<3>(r, x, row_stride, runs, w, out, p.padded_out);
           break;
         default:
-          vnni_rows<4>(r, x, p.padded_depth, steps, w, out, p.padded_out);
+          vnni_rows<4>(r, x, row_stride, runs, w, out, p.padded_out);
           break;
       }
     }
@@ -276,12 +288,22 @@ void gemm_portable(const int16_t* rows, int64_t positions, const PackedWeights& 
 }  // namespace
 
 void gemm_u8s8(const uint8_t* rows, int64_t positions, const PackedWeights& packed, int32_t* acc) {
+  const int64_t origin = 0;
+  gemm_u8s8_taps(rows, positions, packed.padded_depth, &origin, 1, packed, acc);
+}
+
+void gemm_u8s8_taps(const uint8_t* rows, int64_t positions, int64_t row_stride,
+                    const int64_t* tap_offsets, int64_t taps, const PackedWeights& packed,
+                    int32_t* acc) {
   LOWBIT_CHECK(packed.kernel == GemmKernel::kVnni, "gemm_u8s8: weights packed for ",
                kernel_name(packed.kernel), "; expected vnni");
+  LOWBIT_CHECK(taps >= 1 && packed.padded_depth % (4 * taps) == 0, "gemm_u8s8: ", taps,
+               " taps do not split a depth of ", packed.padded_depth, " into 4-byte steps");
 #if LOWBIT_X86
-  gemm_vnni(rows, positions, packed, acc);
+  gemm_vnni(rows, positions, row_stride, TapRuns{tap_offsets, taps, packed.padded_depth / 4 / taps},
+            packed, acc);
 #else
-  (void)rows, (void)positions, (void)acc;
+  (void)rows, (void)positions, (void)row_stride, (void)tap_offsets, (void)acc;
 #endif
 }
 

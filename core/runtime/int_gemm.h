@@ -46,6 +46,13 @@ PackedWeights pack_weights(GemmKernel kernel, const int16_t* w, int64_t out, int
 // vnni, int16 otherwise; the padding columns may hold anything (their weights are 0). gemm_i16 also
 // runs shift-packed weights.
 void gemm_u8s8(const uint8_t* rows, int64_t positions, const PackedWeights& packed, int32_t* acc);
+// The same product with the rows read in place, without an im2col copy: position p's depth is
+// `taps` runs of padded_depth / taps bytes (a multiple of 4), run t at rows + p row_stride +
+// tap_offsets[t]. A stride-1 convolution over a padded (H, W, C) image is one: row_stride C, and
+// a tap (ky, kx) at (ky W + kx) C.
+void gemm_u8s8_taps(const uint8_t* rows, int64_t positions, int64_t row_stride,
+                    const int64_t* tap_offsets, int64_t taps, const PackedWeights& packed,
+                    int32_t* acc);
 void gemm_i16(const int16_t* rows, int64_t positions, const PackedWeights& packed, int32_t* acc);
 
 }  // namespace lowbit::runtime
