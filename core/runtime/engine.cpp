@@ -91,7 +91,7 @@ struct PreparedOp {
   bool in_place = false;
   // kInt8: the offsets z[o] subtracted from the weight codes to fit int8 (empty when all are 0).
   std::vector<int32_t> weight_offsets;
-  // to_fixed and bias per output channel as plain arrays, so that requantize_row vectorizes:
+  // to_fixed and bias per output channel as plain arrays, so that requantize_block vectorizes:
   // multipliers (0 where to_fixed maps everything to 0), shifts (1 there) and rounding terms.
   std::vector<int32_t> multiplier;
   std::vector<int64_t> rounding;
@@ -261,28 +261,44 @@ std::vector<int16_t> group_weights(const ProductOp& p, int64_t g) {
 }
 
 // y[o] = saturate(to_fixed[o](acc[o] + correction[o]) + bias[o]) for o < n, with the
-// accumulator and correction added modulo 2^32 (correction null: none). Branch-free over o, so that
-// the compiler vectorizes it; returns how many values were clamped to int32.
-int64_t requantize_row(const int32_t* acc, const uint32_t* correction, const PreparedOp& prep,
-                       int64_t first, int64_t n, int32_t* y) {
-  const int32_t* m = prep.multiplier.data() + first;
-  const int64_t* r = prep.rounding.data() + first;
-  const int64_t* s = prep.shift.data() + first;
-  const int64_t* b = prep.bias.data() + first;
+// accumulator and correction added modulo 2^32 (kCorrected false: no correction), for `rows` rows
+// of acc and y at once. Branch-free over o, so that the compiler vectorizes it; returns how many
+// values were clamped to int32.
+template <bool kCorrected>
+int64_t requantize_block(const int32_t* __restrict acc, int64_t acc_stride, int64_t rows,
+                         const uint32_t* __restrict correction, const PreparedOp& prep,
+                         int64_t first, int64_t n, int32_t* __restrict y, int64_t y_stride) {
+  const int32_t* __restrict m = prep.multiplier.data() + first;
+  const int64_t* __restrict r = prep.rounding.data() + first;
+  const int64_t* __restrict s = prep.shift.data() + first;
+  const int64_t* __restrict b = prep.bias.data() + first;
   // An absorbed clamp: min(max(y, 0), high) after the saturation to int32.
   const bool clamp = prep.then == PreparedOp::Then::kClamp;
   const int64_t low = clamp ? 0 : INT32_MIN, high = clamp ? prep.then_high : INT32_MAX;
   int64_t clamped = 0;
-  for (int64_t o = 0; o < n; ++o) {
-    const uint32_t sum = static_cast<uint32_t>(acc[o]) + (correction ? correction[o] : 0u);
-    const int64_t a = static_cast<int32_t>(sum);
-    const int64_t v = ((a * int64_t{m[o]} + r[o]) >> s[o]) + b[o];
-    clamped += (v > INT32_MAX) | (v < INT32_MIN);
-    y[o] = static_cast<int32_t>(v > high ? high : (v < low ? low : v));
+  for (int64_t row = 0; row < rows; ++row) {
+    const int32_t* __restrict a_row = acc + row * acc_stride;
+    int32_t* __restrict y_row = y + row * y_stride;
+    for (int64_t o = 0; o < n; ++o) {
+      const uint32_t sum = static_cast<uint32_t>(a_row[o]) + (kCorrected ? correction[o] : 0u);
+      const int64_t a = static_cast<int32_t>(sum);
+      const int64_t v = ((a * int64_t{m[o]} + r[o]) >> s[o]) + b[o];
+      clamped += (v > INT32_MAX) | (v < INT32_MIN);
+      y_row[o] = static_cast<int32_t>(v > high ? high : (v < low ? low : v));
+    }
+    if (prep.then == PreparedOp::Then::kLevels)
+      for (int64_t o = 0; o < n; ++o) y_row[o] = prep.then_levels.apply(y_row[o]);
   }
-  if (prep.then == PreparedOp::Then::kLevels)
-    for (int64_t o = 0; o < n; ++o) y[o] = prep.then_levels.apply(y[o]);
   return clamped;
+}
+
+int64_t requantize_rows(const int32_t* acc, int64_t acc_stride, int64_t rows,
+                        const uint32_t* correction, const PreparedOp& prep, int64_t first,
+                        int64_t n, int32_t* y, int64_t y_stride) {
+  return correction
+             ? requantize_block<true>(acc, acc_stride, rows, correction, prep, first, n, y,
+                                      y_stride)
+             : requantize_block<false>(acc, acc_stride, rows, nullptr, prep, first, n, y, y_stride);
 }
 
 PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
@@ -418,8 +434,8 @@ void im2col(const ProductOp& p, const PreparedOp& prep, const T* codes, int64_t 
 }
 
 // out[i] = clamp((x[i] m + r) >> s, low, high) - offset for i in [begin, end): a product's input
-// codes (to_codes as requantize_row applies to_fixed). Plain locals and restrict pointers, so that
-// the compiler vectorizes it.
+// codes (to_codes as requantize_block applies to_fixed). Plain locals and restrict pointers, so
+// that the compiler vectorizes it.
 template <class T>
 void input_codes(const int32_t* __restrict x, int64_t begin, int64_t end, int64_t m, int64_t s,
                  int32_t low, int32_t high, int32_t offset, T* __restrict out) {
@@ -459,11 +475,14 @@ void run_in_place(const ProductOp& p, const PreparedOp& prep, const int32_t* x, 
     gemm_u8s8_taps(ws.padded8.data() + b * c, e - b, c, taps.data(),
                    static_cast<int64_t>(taps.size()), packed, ws.acc.data() + b * stride);
     int64_t local = 0;
-    for (int64_t q = b; q < e; ++q) {
-      const int64_t ox = q % wp;
-      if (ox >= prep.out_w) continue;
-      local += requantize_row(ws.acc.data() + q * stride, correction, prep, 0, outs,
-                              y + (q / wp * prep.out_w + ox) * outs);
+    // Output row by output row: the run of q in [b, e) with ox < out_w.
+    for (int64_t q = b; q < e;) {
+      const int64_t oy = q / wp, ox = q % wp;
+      const int64_t run = std::min(e - q, prep.out_w - ox);
+      if (run > 0)
+        local += requantize_rows(ws.acc.data() + q * stride, stride, run, correction, prep, 0, outs,
+                                 y + (oy * prep.out_w + ox) * outs, outs);
+      q += run > 0 ? run : wp - ox;  // past the row's end: to the next row's start
     }
     if (local) {
 #pragma omp atomic
@@ -473,10 +492,16 @@ void run_in_place(const ProductOp& p, const PreparedOp& prep, const int32_t* x, 
   ws.saturated += saturated;
 }
 
+// The fewest multiply-adds for which one image's layer is spread over the team: below it, waking
+// the other threads (and, on a busy machine, waiting for one the scheduler has not run) costs
+// more than they save. ResNet-20's layers (2.4M) spread; LeNet-5's (at most 0.24M) do not.
+constexpr int64_t kParallelProducts = int64_t{1} << 20;
+
 void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, int32_t* y,
                  Workspace& ws, bool parallel) {
   const int64_t n = p.in_channels * prep.height * prep.width;
   const int64_t positions = prep.out_h * prep.out_w, outs = p.out_channels;
+  parallel = parallel && positions * outs * p.depth() >= kParallelProducts;
   const int32_t low = p.code_low, high = p.code_high;
   // The codes clamp(to_codes(x), low, high); uint8 ones less low.
   const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;
@@ -510,6 +535,12 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
   auto requantize = [&](const int32_t* acc, int64_t stride, int64_t first, int64_t count, int64_t b,
                         int64_t e) {
     int64_t local = 0;
+    if (prep.tap_correction.empty() && prep.weight_offsets.empty()) {  // one for every window
+      local = requantize_rows(acc + b * stride, stride, e - b,
+                              prep.correction.empty() ? nullptr : prep.correction.data() + first,
+                              prep, first, count, y + b * outs + first, outs);
+      b = e;
+    }
     std::vector<uint32_t> corrected(prep.correction.empty() ? 0 : static_cast<size_t>(count));
     for (int64_t q = b; q < e; ++q) {
       const uint32_t* correction = nullptr;
@@ -542,8 +573,8 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
         }
         correction = corrected.data();
       }
-      local +=
-          requantize_row(acc + q * stride, correction, prep, first, count, y + q * outs + first);
+      local += requantize_rows(acc + q * stride, stride, 1, correction, prep, first, count,
+                               y + q * outs + first, outs);
     }
     if (local) {
 #pragma omp atomic
@@ -841,7 +872,7 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
         break;
       case OpKind::kAdd: {
         const std::vector<int32_t>& b = ws.values[static_cast<size_t>(op.inputs[1])];
-        // Saturated to int32, then an absorbed clamp's bounds (requantize_row's form).
+        // Saturated to int32, then an absorbed clamp's bounds (requantize_block's form).
         const PreparedOp& prep = prepared_[k];
         const bool clamp = prep.then == PreparedOp::Then::kClamp;
         const int64_t low = clamp ? 0 : INT32_MIN, high = clamp ? prep.then_high : INT32_MAX;
