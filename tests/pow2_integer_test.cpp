@@ -24,7 +24,10 @@ TEST_CASE("the power-of-two activation as a level map: exact thresholds and leve
   // Levels 1/4, 1/2, 1; thresholds 1/8, 3/8, 3/4.
   CHECK(u.thresholds == std::vector<int32_t>{524288, 1572864, 3145728});
   CHECK(u.levels == std::vector<int32_t>{1048576, 2097152, 4194304});
-  const ValueRange r = pow2_activation_range(four);
+  const ValueRange r = pow2_activation_range(four, 22);
+  CHECK(r.levels.size() == 4);  // 0, 1/4, 1/2, 1: unsigned
+  CHECK(r.levels[3].fixed == 4194304);
+  CHECK(r.levels[3].value == 1.0f);
   CHECK(r.step == 0.25);
   CHECK(r.low == 0);
   CHECK(r.high == 4);

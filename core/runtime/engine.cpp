@@ -15,6 +15,7 @@
 #include "core/check.h"
 #include "core/runtime/levels.h"
 #include "core/runtime/shift_gemm.h"
+#include "core/runtime/thresholds.h"
 
 namespace lowbit::runtime {
 
@@ -102,6 +103,8 @@ struct PreparedOp {
   std::vector<int64_t> shift, bias;
   std::vector<int32_t> depthwise;  // kDepthwise: (kh, kw, C)
   LevelMap levels;                 // a kLevels operation's map
+  ThresholdMap thresholds;         // a kThresholds operation's
+  WideProduct wide;                // a kWideProduct's
   // A product or an addition whose output only a clamp or a level map reads runs that operation
   // as it writes each value (into the follower's output, `output`), and the follower is `absorbed`
   // (skipped): one pass over the values less, the same integers.
@@ -156,6 +159,18 @@ std::vector<int64_t> infer_shape(const Op& op, const std::vector<std::vector<int
       const std::string error = level_params_error(op.params);
       LOWBIT_CHECK(error.empty(), where, ": ", error);
       return x;
+    }
+    case OpKind::kThresholds: {
+      const std::string error = threshold_shape_error(op.params, in);
+      LOWBIT_CHECK(error.empty(), where, ": ", error);
+      return x;
+    }
+    case OpKind::kWideProduct: {
+      std::string error = wide_product_params_error(op.params);
+      LOWBIT_CHECK(error.empty(), where, ": ", error);
+      std::vector<int64_t> out = wide_product_shape(wide_product(op.params), x, error);
+      LOWBIT_CHECK(error.empty(), where, ": ", error);
+      return out;
     }
     case OpKind::kMaxPool:
     case OpKind::kAvgPool: {
@@ -770,6 +785,8 @@ Engine::Engine(Program program, GemmKernel kernel) : program_(std::move(program)
           !prepared_[k].packed.empty() && prepared_[k].packed[0].kernel == GemmKernel::kShift;
     }
     if (op.kind == OpKind::kLevels) prepared_[k].levels = level_map(op.params);
+    if (op.kind == OpKind::kThresholds) prepared_[k].thresholds = threshold_map(op.params);
+    if (op.kind == OpKind::kWideProduct) prepared_[k].wide = wide_product(op.params);
     value_dims_[static_cast<size_t>(op.output)] = std::move(out);
   }
   absorb_followers();
@@ -890,6 +907,16 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
         for (size_t i = 0; i < y.size(); ++i) y[i] = map.apply(x[i]);
         break;
       }
+      case OpKind::kThresholds: {  // channels last; a (C) value is one position
+        const int32_t* shortcut =
+            op.inputs.size() > 1 ? ws.values[static_cast<size_t>(op.inputs[1])].data() : nullptr;
+        prepared_[k].thresholds.apply(x.data(), shortcut, numel(out) / out[0], true, y.data());
+        break;
+      }
+      case OpKind::kWideProduct:  // channels last; a (C) value is a 1x1 image
+        prepared_[k].wide.run(x.data(), in.size() == 3 ? in[1] : 1, in.size() == 3 ? in[2] : 1,
+                              true, y.data());
+        break;
       case OpKind::kMaxPool:
       case OpKind::kAvgPool:
         run_pool(op, in, out, x.data(), y.data());

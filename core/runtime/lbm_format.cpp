@@ -13,6 +13,7 @@
 
 #include "core/check.h"
 #include "core/runtime/levels.h"
+#include "core/runtime/thresholds.h"
 
 namespace lowbit::runtime {
 
@@ -293,8 +294,12 @@ KindShape kind_shape(OpKind kind, const Reader& in, const std::string& where) {
       return {1, -1};
     case OpKind::kLevels:
       return {-1, 1};
+    case OpKind::kThresholds:
+      return {-1, -1};
+    case OpKind::kWideProduct:
+      return {-1, 1};
   }
-  in.fail(where + ".kind", concat(static_cast<uint32_t>(kind), " is no operation; expected 1..11"));
+  in.fail(where + ".kind", concat(static_cast<uint32_t>(kind), " is no operation; expected 1..13"));
 }
 
 }  // namespace
@@ -306,6 +311,8 @@ int bits_for_range(int64_t range) {
 }
 
 uint32_t lbm_version_for(const Program& program) {
+  for (const Op& op : program.ops)
+    if (op.kind == OpKind::kThresholds || op.kind == OpKind::kWideProduct) return 3;
   for (const Op& op : program.ops)
     if (op.kind == OpKind::kLevels ||
         (op.kind == OpKind::kProduct && !weight_table(op.product).empty()))
@@ -420,6 +427,12 @@ Program decode_program(const std::string& bytes, const std::string& name) {
     const KindShape shape = kind_shape(op.kind, in, where);
     if (op.kind == OpKind::kLevels && version < 2)
       in.fail(where + ".kind", "11 (levels) in a version 1 file; expected version 2");
+    const bool thresholds = op.kind == OpKind::kThresholds || op.kind == OpKind::kWideProduct;
+    if (thresholds && version < 3)
+      in.fail(where + ".kind",
+              concat(static_cast<uint32_t>(op.kind), " (",
+                     op.kind == OpKind::kWideProduct ? "wide product" : "thresholds",
+                     ") in a version ", version, " file; expected version 3"));
     const uint32_t inputs = in.get_count(where + ".inputs", 4, kMaxInputs);
     if (shape.inputs >= 0 ? inputs != uint32_t(shape.inputs) : inputs == 0)
       in.fail(where + ".inputs", concat(inputs, "; expected ",
@@ -434,16 +447,29 @@ Program decode_program(const std::string& bytes, const std::string& name) {
     if (defined[size_t(op.output)])
       in.fail(where + ".output", concat("value ", op.output, " is made twice"));
     defined[size_t(op.output)] = true;
-    const uint32_t params =
-        in.get_count(where + ".params", 8,
-                     op.kind == OpKind::kLevels ? 2 * kMaxLevelThresholds + 1 : kMaxRank + 1);
+    const uint32_t params = in.get_count(where + ".params", 8,
+                                         thresholds                   ? uint32_t{1} << 30
+                                         : op.kind == OpKind::kLevels ? 2 * kMaxLevelThresholds + 1
+                                                                      : kMaxRank + 1);
     if (shape.params >= 0 ? params != uint32_t(shape.params) : params == 0)
       in.fail(where + ".params", concat(params, "; expected ",
                                         shape.params >= 0 ? concat(shape.params) : "1 or more"));
     for (uint32_t i = 0; i < params; ++i)
-      op.params.push_back(in.get_in(where + ".param", -kMaxDim, INT32_MAX));
+      op.params.push_back(
+          thresholds ? in.get_in(where + ".param", ThresholdMap::kAlways, ThresholdMap::kNever)
+                     : in.get_in(where + ".param", -kMaxDim, INT32_MAX));
     if (op.kind == OpKind::kLevels) {
       const std::string error = level_params_error(op.params);
+      if (!error.empty()) in.fail(where + ".params", error);
+    }
+    if (op.kind == OpKind::kWideProduct) {
+      const std::string error = wide_product_params_error(op.params);
+      if (!error.empty()) in.fail(where + ".params", error);
+    }
+    if (op.kind == OpKind::kThresholds) {
+      std::string error = threshold_params_error(op.params);
+      if (error.empty() && op.inputs.size() != (op.params[2] > 0 ? 2u : 1u))
+        error = concat(op.inputs.size(), " inputs; expected ", op.params[2] > 0 ? 2 : 1);
       if (!error.empty()) in.fail(where + ".params", error);
     }
     if (op.kind == OpKind::kProduct) op.product = get_product(in, where, version);

@@ -13,12 +13,14 @@ namespace lowbit::runtime {
 constexpr char kLbmMagic[8] = {'L', 'O', 'W', 'B', 'I', 'T', 'R', 'T'};
 // The newest version this runtime reads and writes. Version 2 adds the level operation (the
 // power-of-two activation) and weight tables (codes stored as indices into their distinct values);
-// a program that needs neither is written as version 1, which older runtimes read too.
-constexpr uint32_t kLbmVersion = 2;
+// a program that needs neither is written as version 1, which older runtimes read too. Version 3
+// adds the threshold operation (BN and the activation folded into accumulator thresholds); a
+// program without one keeps the version it had.
+constexpr uint32_t kLbmVersion = 3;
 constexpr int64_t kLbmHeaderBytes = 32;  // magic, version, flags, body size, CRC-32, reserved
 
-// The version a program's file takes: 2 when it has level operations or a product whose codes
-// are stored through a table, else 1.
+// The version a program's file takes: 3 when it has threshold operations, else 2 when it has level
+// operations or a product whose codes are stored through a table, else 1.
 uint32_t lbm_version_for(const Program& program);
 // The whole file's bytes.
 std::string encode_program(const Program& program);

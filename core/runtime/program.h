@@ -28,6 +28,9 @@ enum class OpKind : uint32_t {
   kAdd = 9,            // two values of one shape, saturated to int32
   kConcat = 10,        // along `axis` of the float model's (N, ...) values
   kLevels = 11,        // the power-of-two activation: thresholds to levels (core/runtime/levels.h)
+  kThresholds = 12,    // BN + activation folded into per-channel accumulator thresholds
+                       // (core/runtime/thresholds.h); a second input: the residual shortcut
+  kWideProduct = 13,   // a float layer with its BN and activation folded (thresholds.h WideProduct)
 };
 
 // One quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1 image, `is_linear`):
@@ -53,6 +56,7 @@ struct Op {
   int32_t output = 0;           // a new value number
   // kClamp: high. Pools: kernel, stride, padding. kPadChannels: out_channels, stride.
   // kReshape: dims. kConcat: axis. kLevels: is_signed, thresholds, levels (LevelMap::params).
+  // kThresholds: ThresholdMap::params. kWideProduct: WideProduct::params.
   std::vector<int64_t> params;
   ProductOp product;  // kProduct only
 };

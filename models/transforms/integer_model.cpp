@@ -12,6 +12,7 @@
 #include "core/parallel.h"
 #include "core/runtime/levels.h"
 #include "core/runtime/program.h"
+#include "core/runtime/thresholds.h"
 #include "layers/activations.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
@@ -31,6 +32,7 @@
 #include "models/mobilenet_v2.h"
 #include "models/module_paths.h"
 #include "models/resnet.h"
+#include "models/transforms/threshold_folding.h"
 
 namespace lowbit {
 
@@ -130,11 +132,65 @@ class IdentityOp : public IntegerOp {
   int32_t emit(runtime::Program&, int32_t input) const override { return input; }
 };
 
-// after(body(x) + shortcut(x)); a null shortcut is the identity, a null `after` does nothing.
+// BN and the activation folded into thresholds on the accumulator before them, and the residual
+// shortcut's value when one joins (core/runtime/thresholds.h).
+class ThresholdsOp : public IntegerOp {
+ public:
+  explicit ThresholdsOp(runtime::ThresholdMap map) : map_(std::move(map)) {}
+  void run(IntActivation& x, Workspace&) const override { join(x, nullptr); }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kThresholds, {input}, map_.params());
+  }
+  // x (accumulators) becomes levels, with the shortcut's values (null: none) alike.
+  void join(IntActivation& x, const IntActivation* shortcut) const {
+    LOWBIT_CHECK(!x.dims.empty() && x.dims[0] == map_.channels, "integer inference: thresholds of ",
+                 map_.channels, " channels on a value of ", x.dims.empty() ? 0 : x.dims[0]);
+    map_.apply(x.values.data(), shortcut ? shortcut->values.data() : nullptr, x.numel() / x.dims[0],
+               false, x.values.data());
+  }
+  int32_t emit_join(runtime::Program& program, int32_t input, int32_t shortcut) const {
+    return append(program, OpKind::kThresholds, {input, shortcut}, map_.params());
+  }
+
+ private:
+  runtime::ThresholdMap map_;
+};
+
+// A float layer with its BN and activation folded (core/runtime/thresholds.h WideProduct).
+class WideProductOp : public IntegerOp {
+ public:
+  WideProductOp(std::string path, runtime::WideProduct p)
+      : path_(std::move(path)), p_(std::move(p)) {}
+  void run(IntActivation& x, Workspace& ws) const override {
+    std::string error;
+    std::vector<int64_t> dims = runtime::wide_product_shape(p_, x.dims, error);
+    LOWBIT_CHECK(error.empty(), "integer inference: ", path_, ": ", error);
+    IntActivation& y = ws.spare;
+    y.dims = std::move(dims);
+    y.values.resize(static_cast<size_t>(y.numel()));
+    p_.run(x.values.data(), x.dims.size() == 3 ? x.dims[1] : 1, x.dims.size() == 3 ? x.dims[2] : 1,
+           false, y.values.data());
+    std::swap(x, y);
+  }
+  int32_t emit(runtime::Program& program, int32_t input) const override {
+    return append(program, OpKind::kWideProduct, {input}, p_.params());
+  }
+
+ private:
+  std::string path_;
+  runtime::WideProduct p_;
+};
+
+// after(body(x) + shortcut(x)); a null shortcut is the identity, a null `after` does nothing. With
+// `join` (threshold folding), body(x) is an accumulator and join(body(x), shortcut(x)) the levels,
+// the sum and `after` folded into it.
 class ResidualOp : public IntegerOp {
  public:
-  ResidualOp(OpPtr body, OpPtr shortcut, OpPtr after)
-      : body_(std::move(body)), shortcut_(std::move(shortcut)), after_(std::move(after)) {}
+  ResidualOp(OpPtr body, OpPtr shortcut, OpPtr after, std::unique_ptr<ThresholdsOp> join = nullptr)
+      : body_(std::move(body)),
+        shortcut_(std::move(shortcut)),
+        after_(std::move(after)),
+        join_(std::move(join)) {}
   void run(IntActivation& x, Workspace& ws) const override {
     if (ws.skips.size() == ws.skip_depth) ws.skips.emplace_back();
     IntActivation& skip = ws.skips[ws.skip_depth++];
@@ -143,6 +199,11 @@ class ResidualOp : public IntegerOp {
     if (shortcut_) shortcut_->run(skip, ws);
     LOWBIT_CHECK(skip.dims == x.dims,
                  "integer inference: a residual block's shortcut and body disagree in shape");
+    if (join_) {
+      join_->join(x, &skip);
+      --ws.skip_depth;
+      return;
+    }
     for (size_t i = 0; i < x.values.size(); ++i)
       x.values[i] = clamp_counted(static_cast<int64_t>(x.values[i]) + skip.values[i], ws);
     --ws.skip_depth;
@@ -151,12 +212,14 @@ class ResidualOp : public IntegerOp {
   int32_t emit(runtime::Program& program, int32_t input) const override {
     const int32_t body = body_->emit(program, input);
     const int32_t skip = shortcut_ ? shortcut_->emit(program, input) : input;
+    if (join_) return join_->emit_join(program, body, skip);
     const int32_t sum = append(program, OpKind::kAdd, {body, skip});
     return after_ ? after_->emit(program, sum) : sum;
   }
 
  private:
   OpPtr body_, shortcut_, after_;
+  std::unique_ptr<ThresholdsOp> join_;
 };
 
 class ClampOp : public IntegerOp {  // ReLU (no upper bound) and ReLU6 (6 in fixed point)
@@ -424,6 +487,19 @@ class ReshapeOp : public IntegerOp {
   std::vector<int64_t> dims_;
 };
 
+// A runtime layer's (ProductOp, WideProduct) sizes from a geometry.
+template <class Layer>
+void set_geometry(const kernels::ConvGeometry& g, bool is_linear, Layer& r) {
+  r.is_linear = is_linear;
+  r.in_channels = g.in_channels;
+  r.out_channels = g.out_channels;
+  r.kernel_h = g.kernel_h;
+  r.kernel_w = g.kernel_w;
+  r.stride = g.stride;
+  r.padding = g.padding;
+  r.groups = g.groups;
+}
+
 // The integer form of one quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1
 // image).
 class QuantizedProductOp : public IntegerOp {
@@ -480,15 +556,7 @@ class QuantizedProductOp : public IntegerOp {
   int32_t emit(runtime::Program& program, int32_t input) const override {
     const int32_t output = append(program, OpKind::kProduct, {input});
     runtime::ProductOp& r = program.ops.back().product;
-    const kernels::ConvGeometry& g = p_.geometry;
-    r.is_linear = p_.is_linear;
-    r.in_channels = g.in_channels;
-    r.out_channels = g.out_channels;
-    r.kernel_h = g.kernel_h;
-    r.kernel_w = g.kernel_w;
-    r.stride = g.stride;
-    r.padding = g.padding;
-    r.groups = g.groups;
+    set_geometry(p_.geometry, p_.is_linear, r);
     r.to_codes = p_.to_codes;
     r.code_low = p_.code_low;
     r.code_high = p_.code_high;
@@ -602,10 +670,13 @@ OpPtr compile_product(const std::string& path, Module& layer,
 //        = to_fixed[o](sum k_x k_w[o]) + round((b[o] scale[o] + shift[o]) 2^F)
 // with to_fixed[o] = step_x step_w[o] |scale[o]| 2^F and channel o's weight codes negated where
 // scale[o] < 0 (a fixed-point multiplier is positive; the grid and the float codes are symmetric).
+// With `negated` (threshold folding: BN and activation become the ThresholdsOp after it), no BN
+// and no bias: y[o] = +-sum k_x k_w[o], the accumulator itself (to_fixed 1 exactly), negated on the
+// channels `negated` names.
 OpPtr compile_pow2_product(const std::string& path, const Tensor& weight, const Tensor& bias,
                            const kernels::ConvGeometry& geometry, bool is_linear,
                            const BatchNorm* bn, const ValueRange& range, bool on_grid, int min_exp,
-                           int& float_bits) {
+                           int& float_bits, const std::vector<bool>* negated = nullptr) {
   const InputCodes in = input_codes(range, kIntegerFractionBits);
   const int64_t outs = geometry.out_channels, depth = weight.numel() / outs;
   const int64_t largest_x = std::max(std::abs(in.low), std::abs(in.high));
@@ -622,14 +693,15 @@ OpPtr compile_pow2_product(const std::string& path, const Tensor& weight, const 
   p.code_high = in.high;
   int64_t max_weight_code = 0;
   for (int64_t o = 0; o < outs; ++o) {
-    const double scale = affine.scale[static_cast<size_t>(o)];
+    const double scale = negated ? ((*negated)[static_cast<size_t>(o)] ? -1.0 : 1.0)
+                                 : affine.scale[static_cast<size_t>(o)];
     for (int64_t j = 0; j < depth; ++j) {
       int16_t& code = w.codes[static_cast<size_t>(o * depth + j)];
       if (scale < 0) code = static_cast<int16_t>(-code);
       max_weight_code = std::max<int64_t>(max_weight_code, std::abs(code));
     }
-    p.to_fixed.push_back(FixedPointMultiplier::from_real(in.step * w.steps[static_cast<size_t>(o)] *
-                                                         std::fabs(scale) * kOne));
+    p.to_fixed.push_back(FixedPointMultiplier::from_real(
+        negated ? 1.0 : in.step * w.steps[static_cast<size_t>(o)] * std::fabs(scale) * kOne));
     const double b = (bias.defined() ? static_cast<double>(bias.data()[o]) : 0.0) * scale +
                      affine.shift[static_cast<size_t>(o)];
     const double fixed = std::round(b * kOne);
@@ -669,13 +741,44 @@ class Compiler {
                    " has its activation at the branch's input (residual_act branch-input); "
                    "expected it after the addition, as the published ResNets");
       const std::optional<ValueRange> input = range;
+      // Threshold folding of the branch's last layer, BN, the sum and the activation, when the
+      // shortcut carries levels (the identity or option A on levels: projections add a second
+      // accumulator's BN, which no one-dimensional threshold captures).
+      std::vector<std::string> names = b->branch();
+      auto* activation = dynamic_cast<Pow2Activation*>(&m.child(b->activation()));
+      const bool levels_shortcut =
+          b->shortcut().empty() || dynamic_cast<PadChannelsShortcut*>(&m.child(b->shortcut()));
+      if (pow2 && activation && levels_shortcut && input && !input->levels.empty() &&
+          names.size() >= 2) {
+        const std::string last = names[names.size() - 2];
+        auto* bn = dynamic_cast<BatchNorm*>(&m.child(names.back()));
+        names.resize(names.size() - 2);
+        const size_t layer_count = layers.size(), float_count = float_layers.size();
+        OpPtr head = sequence(m, path, names);
+        std::unique_ptr<ThresholdsOp> thresholds;
+        OpPtr product = bn ? folded_product(m.child(last), child_path(path, last), *bn, *activation,
+                                            input->levels, thresholds)
+                           : nullptr;
+        if (product) {
+          range = input;
+          OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
+          range = pow2_activation_range(*activation, kIntegerFractionBits);
+          std::vector<OpPtr> body;
+          body.push_back(std::move(head));
+          body.push_back(std::move(product));
+          return std::make_unique<ResidualOp>(std::make_unique<SequenceOp>(std::move(body)),
+                                              std::move(shortcut), nullptr, std::move(thresholds));
+        }
+        layers.resize(layer_count);  // compiled again below
+        float_layers.resize(float_count);
+        range = input;
+      }
       OpPtr branch = sequence(m, path, b->branch());
       range = input;
       OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
       range.reset();  // a sum
-      OpPtr activation = child(m, path, b->activation());
-      return std::make_unique<ResidualOp>(std::move(branch), std::move(shortcut),
-                                          std::move(activation));
+      OpPtr after = child(m, path, b->activation());
+      return std::make_unique<ResidualOp>(std::move(branch), std::move(shortcut), std::move(after));
     }
     if (auto* b = dynamic_cast<InvertedResidual*>(&m)) {
       OpPtr body = child(m, path, "conv");
@@ -694,7 +797,7 @@ class Compiler {
       return std::make_unique<ClampOp>(6 << kIntegerFractionBits);
     }
     if (auto* a = dynamic_cast<Pow2Activation*>(&m)) {
-      range = pow2_activation_range(*a);
+      range = pow2_activation_range(*a, kIntegerFractionBits);
       return std::make_unique<LevelsOp>(pow2_level_map(*a, kIntegerFractionBits));
     }
     if (auto* p = dynamic_cast<MaxPool2d*>(&m))  // the max of levels is a level
@@ -726,48 +829,143 @@ class Compiler {
     if (range) range = ValueRange{range->bound};
   }
 
+  // A Conv2d's or Linear's weight, bias and geometry (a Linear: a 1x1 convolution of a 1x1 image).
+  struct LayerParts {
+    kernels::ConvGeometry geometry;
+    Tensor weight, bias;
+    bool is_linear = false;
+    bool quantized = false;  // it has an input or weight quantizer
+    bool on_grid = false;    // its weight is a grid parameter of a power-of-two network
+  };
+  LayerParts layer_parts(Module& m) const {
+    LayerParts p;
+    if (auto* c = dynamic_cast<Conv2d*>(&m)) {
+      p.geometry.in_channels = c->in_channels();
+      p.geometry.out_channels = c->out_channels();
+      p.geometry.kernel_h = p.geometry.kernel_w = c->kernel_size();
+      p.geometry.stride = c->options().stride;
+      p.geometry.padding = c->options().padding;
+      p.geometry.groups = c->options().groups;
+      p.weight = c->weight();
+      p.bias = c->bias();
+    } else {
+      auto* l = dynamic_cast<Linear*>(&m);
+      p.geometry.in_channels = l->weight().size(1);
+      p.geometry.out_channels = l->weight().size(0);
+      p.weight = l->weight();
+      p.bias = l->bias();
+      p.is_linear = true;
+    }
+    auto* layer = dynamic_cast<QuantizableLayer*>(&m);
+    p.quantized = layer->input_quantizer() || layer->weight_quantizer();
+    p.on_grid = pow2 && std::any_of(pow2->grid.begin(), pow2->grid.end(), [&](const Parameter& g) {
+                  return g.tensor.impl() == p.weight.impl();
+                });
+    return p;
+  }
+
   // A Conv2d or Linear, with the BN that follows it (power-of-two networks) or none.
   OpPtr product(Module& m, const std::string& where, const BatchNorm* bn) {
     layers.push_back(where);
-    kernels::ConvGeometry geometry;  // a Linear: a 1x1 convolution of a 1x1 image
     auto* layer = dynamic_cast<QuantizableLayer*>(&m);
-    Tensor weight, bias;
-    bool is_linear = false;
-    if (auto* c = dynamic_cast<Conv2d*>(&m)) {
-      geometry.in_channels = c->in_channels();
-      geometry.out_channels = c->out_channels();
-      geometry.kernel_h = geometry.kernel_w = c->kernel_size();
-      geometry.stride = c->options().stride;
-      geometry.padding = c->options().padding;
-      geometry.groups = c->options().groups;
-      weight = c->weight();
-      bias = c->bias();
-    } else {
-      auto* l = dynamic_cast<Linear*>(&m);
-      geometry.in_channels = l->weight().size(1);
-      geometry.out_channels = l->weight().size(0);
-      weight = l->weight();
-      bias = l->bias();
-      is_linear = true;
-    }
-    const bool quantized = layer->input_quantizer() || layer->weight_quantizer();
-    if (!pow2 || quantized) {
+    const LayerParts l = layer_parts(m);
+    if (!pow2 || l.quantized) {
       range.reset();
-      return compile_product(where, m, layer->input_quantizer(), layer->weight_quantizer(), weight,
-                             bias, geometry, is_linear);
+      return compile_product(where, m, layer->input_quantizer(), layer->weight_quantizer(),
+                             l.weight, l.bias, l.geometry, l.is_linear);
     }
     LOWBIT_CHECK(range.has_value(), "integer inference: ", where, " (", m.type_name(),
                  ") reads values of no known range; expected the image, or a power-of-two "
                  "activation's levels (pooled, padded or flattened) before it");
-    const bool on_grid = std::any_of(pow2->grid.begin(), pow2->grid.end(), [&](const Parameter& g) {
-      return g.tensor.impl() == weight.impl();
-    });
     int bits = 0;
-    OpPtr op = compile_pow2_product(where, weight, bias, geometry, is_linear, bn, *range, on_grid,
-                                    pow2->min_exp, bits);
-    if (!on_grid) float_layers.push_back(concat(where, ": ", bits, "-bit weights"));
+    OpPtr op = compile_pow2_product(where, l.weight, l.bias, l.geometry, l.is_linear, bn, *range,
+                                    l.on_grid, pow2->min_exp, bits);
+    if (!l.on_grid) float_layers.push_back(concat(where, ": ", bits, "-bit weights"));
     range.reset();
     return op;
+  }
+
+  // A Conv2d or Linear of grid weights without bias reading levels, its BN and activation (and
+  // before it the sum with a shortcut of `shortcut` levels, if any) folded into thresholds on its
+  // accumulator (threshold_folding.h): the raw product, with `thresholds` set. Null, with nothing
+  // compiled, where that would not be exact (other layers, or float sums that round).
+  OpPtr folded_product(Module& m, const std::string& where, const BatchNorm& bn,
+                       Pow2Activation& activation, const std::vector<LevelValue>& shortcut,
+                       std::unique_ptr<ThresholdsOp>& thresholds) {
+    if (!pow2 || !range) return nullptr;
+    if (!dynamic_cast<Conv2d*>(&m) && !dynamic_cast<Linear*>(&m)) return nullptr;
+    const LayerParts l = layer_parts(m);
+    if (l.quantized || l.bias.defined()) return nullptr;
+    if (!l.on_grid) return shortcut.empty() ? wide_product(l, where, bn, activation) : nullptr;
+    if (range->levels.empty()) return nullptr;
+    const int64_t outs = l.geometry.out_channels, depth = l.weight.numel() / outs;
+    const InputCodes in = input_codes(*range, kIntegerFractionBits);
+    const WeightCodes w = pow2_weight_codes(where, l.weight, outs, pow2->min_exp);
+    int64_t largest_w = 0;
+    for (int16_t c : w.codes) largest_w = std::max<int64_t>(largest_w, std::abs(c));
+    ThresholdLayer t;
+    t.channels = outs;
+    t.bound = depth * std::max(std::abs(in.low), std::abs(in.high)) * largest_w;
+    t.step_w = std::ldexp(1.0f, pow2->min_exp);
+    for (const LevelValue& v : range->levels)  // the float step: the first positive level
+      if (v.value > 0 && (t.step_x == 0 || v.value < t.step_x)) t.step_x = v.value;
+    t.bn = &bn;
+    t.activation = &activation;
+    t.shortcut = shortcut;
+    if (t.step_x == 0 || !exact_float_sums(t)) return nullptr;
+    FoldedThresholds folded = fold_thresholds(t, kIntegerFractionBits);
+    layers.push_back(where);
+    int bits = 0;
+    OpPtr op = compile_pow2_product(where, l.weight, l.bias, l.geometry, l.is_linear, nullptr,
+                                    *range, true, pow2->min_exp, bits, &folded.negated);
+    thresholds = std::make_unique<ThresholdsOp>(std::move(folded.map));
+    range.reset();
+    return op;
+  }
+
+  // A float layer without bias, its BN and activation as a wide product
+  // (core/runtime/thresholds.h): the fixed-point input times per-channel int32 weight codes at the
+  // most bits the int64 sums allow (24), thresholds on the int64 accumulators from the simulation's
+  // BN and activation. Nearly exact rather than exact: the input is the image at 2^-22 and the
+  // weights are rounded to 24 bits, while the simulation sums float32 products in its own order;
+  // all three are off by about 2^-24 of the values, so a level differs only where the simulation's
+  // BN output lies that close to a threshold.
+  OpPtr wide_product(const LayerParts& l, const std::string& where, const BatchNorm& bn,
+                     Pow2Activation& activation) {
+    runtime::WideProduct p;
+    const kernels::ConvGeometry& g = l.geometry;
+    set_geometry(g, l.is_linear, p);
+    const int64_t outs = g.out_channels, depth = p.depth();
+    const int64_t limit = runtime::wide_weight_limit(depth);
+    ThresholdLayer t;
+    t.channels = outs;
+    // The largest accumulator of inputs within the range's bound (larger ones, out of any image's
+    // range, still take the nearest thresholds' levels).
+    t.bound = depth * limit * static_cast<int64_t>(std::ceil(range->bound * kOne) + 1);
+    t.bn = &bn;
+    t.activation = &activation;
+    std::vector<double> steps;
+    for (int64_t o = 0; o < outs; ++o) {
+      const float* row = l.weight.data() + o * depth;
+      double largest = 0;
+      for (int64_t j = 0; j < depth; ++j) largest = std::max(largest, std::fabs(double(row[j])));
+      steps.push_back(largest / static_cast<double>(limit));
+      t.units.push_back(steps.back() / kOne);
+    }
+    FoldedThresholds folded = fold_thresholds(t, kIntegerFractionBits);
+    for (int64_t o = 0; o < outs; ++o) {
+      const double step = steps[static_cast<size_t>(o)], sign = folded.negated[size_t(o)] ? -1 : 1;
+      for (int64_t j = 0; j < depth; ++j)
+        p.weights.push_back(static_cast<int32_t>(
+            step > 0 ? sign * std::rint(double(l.weight.data()[o * depth + j]) / step) : 0.0));
+    }
+    p.thresholds = std::move(folded.map);
+    layers.push_back(where);
+    int bits = 1;
+    while ((int64_t{1} << (bits - 1)) <= limit) ++bits;
+    float_layers.push_back(concat(where, ": ", bits, "-bit weights"));
+    range.reset();
+    return std::make_unique<WideProductOp>(where, std::move(p));
   }
 
   OpPtr child(Module& m, const std::string& path, const std::string& name) {
@@ -796,6 +994,19 @@ class Compiler {
                                 : nullptr;
       if (!bn) {
         ops.push_back(child(m, path, names[k]));
+        continue;
+      }
+      auto* activation =
+          k + 2 < names.size() ? dynamic_cast<Pow2Activation*>(&m.child(names[k + 2])) : nullptr;
+      std::unique_ptr<ThresholdsOp> thresholds;
+      OpPtr folded = activation ? folded_product(module, child_path(path, names[k]), *bn,
+                                                 *activation, {}, thresholds)
+                                : nullptr;
+      if (folded) {  // the BN and the activation are folded
+        ops.push_back(std::move(folded));
+        if (thresholds) ops.push_back(std::move(thresholds));
+        range = pow2_activation_range(*activation, kIntegerFractionBits);
+        k += 2;
         continue;
       }
       ops.push_back(product(module, child_path(path, names[k]), bn));

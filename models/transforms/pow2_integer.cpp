@@ -9,14 +9,29 @@
 
 namespace lowbit {
 
-ValueRange pow2_activation_range(const Pow2Activation& activation) {
+ValueRange pow2_activation_range(const Pow2Activation& activation, int fraction_bits) {
   const Pow2ActivationSpec& spec = activation.spec();
   ValueRange r;
   r.step = static_cast<double>(spec.q2) * activation.level_scale();
   r.high = int64_t{1} << (spec.bits - 2);
   r.low = spec.is_signed ? -r.high : 0;
   r.bound = static_cast<double>(r.high) * r.step;
+  r.levels = pow2_level_values(activation, fraction_bits);
   return r;
+}
+
+std::vector<LevelValue> pow2_level_values(const Pow2Activation& activation, int fraction_bits) {
+  const runtime::LevelMap map = pow2_level_map(activation, fraction_bits);
+  const std::vector<float> levels = pow2_activation_levels(activation.spec());
+  const float a = activation.level_scale();
+  std::vector<LevelValue> values{{0, 0.0f}};
+  for (size_t i = 0; i < map.levels.size(); ++i) {
+    // The simulation's y = a P(x / a): the level l times a, rounded to float32 (exact for a = 1).
+    const float value = a * levels[i + 1];
+    values.push_back({map.levels[i], value});
+    if (map.is_signed) values.insert(values.begin(), {-map.levels[i], -value});
+  }
+  return values;
 }
 
 runtime::LevelMap pow2_level_map(const Pow2Activation& activation, int fraction_bits) {

@@ -32,17 +32,27 @@ struct Pow2Weights {
   double input_bound = 8.0;
 };
 
+// One of an activation's levels: in the integer program's fixed point, and as the float simulation
+// holds it (a l in float32: the trained factor's product rounded as the simulation rounds it).
+struct LevelValue {
+  int32_t fixed = 0;
+  float value = 0;
+};
+
 // What the compiler knows of the values a layer reads: |v| <= bound, and when step > 0 they are
 // integer multiples of step with codes low..high (a power-of-two activation's levels, also after
-// max pooling, padding or flattening).
+// max pooling, padding or flattening); `levels` then lists every value they can take, ascending.
 struct ValueRange {
   double bound = 0;
   double step = 0;
   int64_t low = 0, high = 0;
+  std::vector<LevelValue> levels{};
 };
 
-// The range of a power-of-two activation's output.
-ValueRange pow2_activation_range(const Pow2Activation& activation);
+// The range of a power-of-two activation's output, its levels in fixed point with `fraction_bits`.
+ValueRange pow2_activation_range(const Pow2Activation& activation, int fraction_bits);
+// The activation's levels, negative ones included when it is signed, ascending.
+std::vector<LevelValue> pow2_level_values(const Pow2Activation& activation, int fraction_bits);
 // The activation as a level map on fixed point with `fraction_bits` fraction bits: thresholds
 // floor(t a 2^F), levels round(l a 2^F), for the quantizer's thresholds t, levels l and factor a.
 runtime::LevelMap pow2_level_map(const Pow2Activation& activation, int fraction_bits);
