@@ -19,6 +19,7 @@
 #include "apps/train/train_config.h"
 #include "core/checkpoint.h"
 #include "core/runtime/lbm_format.h"
+#include "core/runtime/thresholds.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/runtime_programs.h"
@@ -312,6 +313,39 @@ Bytes program_bytes(const runtime::Program& p) {
   return Bytes(s.begin(), s.end());
 }
 
+// A (2, 1, 2) image through a wide product (a 1x1 convolution to 2 channels with thresholds),
+// a threshold operation and a global average pooling, to 2 classes: a version 3 file.
+runtime::Program folded_program() {
+  runtime::Program program;
+  program.info.metadata = R"({"model":"folded"})";
+  program.info.input_dims = {2, 1, 2};
+  program.info.num_classes = 2;
+  runtime::WideProduct wide;
+  wide.in_channels = 2;
+  wide.out_channels = 2;
+  wide.weights = {3, -2, 1, 5};
+  wide.thresholds.channels = 2;
+  wide.thresholds.levels = {0, 8};
+  wide.thresholds.thresholds = {0, 4};
+  runtime::ThresholdMap map;
+  map.channels = 2;
+  map.levels = {-8, 0, 8};
+  map.thresholds = {-3, 4, runtime::ThresholdMap::kAlways, runtime::ThresholdMap::kNever};
+  const std::vector<std::pair<runtime::OpKind, std::vector<int64_t>>> ops = {
+      {runtime::OpKind::kWideProduct, wide.params()},
+      {runtime::OpKind::kThresholds, map.params()},
+      {runtime::OpKind::kGlobalAvgPool, {}}};
+  for (const auto& [kind, params] : ops) {
+    runtime::Op op;
+    op.kind = kind;
+    op.inputs = {program.num_values - 1};
+    op.output = program.num_values++;
+    op.params = params;
+    program.ops.push_back(op);
+  }
+  return program;
+}
+
 void lbm_seeds() {
   auto put = [](const std::string& name, const Bytes& b, Outcome meant) {
     seed("lbm", name, b, meant, fuzz::lbm);
@@ -320,6 +354,9 @@ void lbm_seeds() {
   put("tiny.lbm", tiny, Outcome::kRead);
   put("every_operation.lbm", program_bytes(testing::every_operation_program()), Outcome::kRead);
   put("truncated.lbm", cut(tiny, tiny.size() - 9), Outcome::kRefused);
+  // Version 2 (a level operation, a weight table) and version 3 (threshold folding's operations).
+  put("pow2.lbm", program_bytes(testing::pow2_program()), Outcome::kRead);
+  put("folded.lbm", program_bytes(folded_program()), Outcome::kRead);
 }
 
 }  // namespace
