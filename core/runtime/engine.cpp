@@ -94,6 +94,7 @@ struct PreparedOp {
   // window: the GEMM reads the windows in place from the input codes padded on every side
   // (gemm_u8s8_taps), not from im2col rows.
   bool in_place = false;
+  std::vector<int64_t> tap_offsets;  // in_place: tap (ky, kx) at (ky Wp + kx) C bytes
   // kInt8: the offsets z[o] subtracted from the weight codes to fit int8 (empty when all are 0).
   std::vector<int32_t> weight_offsets;
   // to_fixed and bias per output channel as plain arrays, so that requantize_block vectorizes:
@@ -114,6 +115,9 @@ struct PreparedOp {
   LevelMap then_levels;           // kLevels
   int32_t output = 0;
   bool absorbed = false;
+  // The bounds put on the values after their saturation to int32: an absorbed clamp's, or none.
+  int64_t low_bound() const { return then == Then::kClamp ? 0 : INT32_MIN; }
+  int64_t high_bound() const { return then == Then::kClamp ? then_high : INT32_MAX; }
 };
 
 struct Workspace {
@@ -292,8 +296,7 @@ int64_t requantize_block(const int32_t* __restrict acc, int64_t acc_stride, int6
   const int64_t* __restrict s = prep.shift.data() + first;
   const int64_t* __restrict b = prep.bias.data() + first;
   // An absorbed clamp: min(max(y, 0), high) after the saturation to int32.
-  const bool clamp = prep.then == PreparedOp::Then::kClamp;
-  const int64_t low = clamp ? 0 : INT32_MIN, high = clamp ? prep.then_high : INT32_MAX;
+  const int64_t low = prep.low_bound(), high = prep.high_bound();
   int64_t clamped = 0;
   for (int64_t row = 0; row < rows; ++row) {
     const int32_t* __restrict a_row = acc + row * acc_stride;
@@ -312,15 +315,18 @@ int64_t requantize_block(const int32_t* __restrict acc, int64_t acc_stride, int6
 }
 
 #if defined(__x86_64__)
+// GCC 12 warns that its own intrinsic headers read an uninitialized __Y (the _mm512_undefined_*
+// source of unmasked conversions) at -O3: a false positive in the headers, not in this code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // requantize_block in AVX-512, 8 channels a step in 64-bit lanes: vpmuldq for the 32 x 32 -> 64
 // product (the compiler's vpmullq is several times slower), the int32 saturation and an absorbed
 // clamp as one max and one min. The same integers; levels are left to the caller.
 __attribute__((target("avx512f"))) int64_t requantize_block_avx512(
     const int32_t* acc, int64_t acc_stride, int64_t rows, const uint32_t* correction,
     const PreparedOp& prep, int64_t first, int64_t n, int32_t* y, int64_t y_stride) {
-  const bool clamp = prep.then == PreparedOp::Then::kClamp;
-  const __m512i low = _mm512_set1_epi64(clamp ? 0 : INT32_MIN);
-  const __m512i high = _mm512_set1_epi64(clamp ? prep.then_high : INT32_MAX);
+  const __m512i low = _mm512_set1_epi64(prep.low_bound());
+  const __m512i high = _mm512_set1_epi64(prep.high_bound());
   const __m512i int32_min = _mm512_set1_epi64(INT32_MIN), int32_max = _mm512_set1_epi64(INT32_MAX);
   int64_t clamped = 0;
   for (int64_t row = 0; row < rows; ++row) {
@@ -349,6 +355,7 @@ __attribute__((target("avx512f"))) int64_t requantize_block_avx512(
   }
   return clamped;
 }
+#pragma GCC diagnostic pop
 #endif
 
 int64_t requantize_rows(const int32_t* acc, int64_t acc_stride, int64_t rows,
@@ -457,6 +464,10 @@ PreparedOp prepare_product(const ProductOp& p, const std::vector<int64_t>& in,
   prep.in_place = int8 && p.groups == 1 && p.stride == 1 && p.in_channels % 4 == 0 &&
                   prep.tap_correction.empty() && prep.weight_offsets.empty() &&
                   !(p.kernel_h == 1 && p.kernel_w == 1 && p.padding == 0);
+  if (prep.in_place)
+    for (int64_t ky = 0; ky < p.kernel_h; ++ky)
+      for (int64_t kx = 0; kx < p.kernel_w; ++kx)
+        prep.tap_offsets.push_back((ky * (prep.width + 2 * p.padding) + kx) * p.in_channels);
   return prep;
 }
 
@@ -497,13 +508,16 @@ void im2col(const ProductOp& p, const PreparedOp& prep, const T* codes, int64_t 
   }
 }
 
-// out[i] = clamp((x[i] m + r) >> s, low, high) - offset for i in [begin, end): a product's input
-// codes (to_codes as requantize_block applies to_fixed). Plain locals and restrict pointers, so
-// that the compiler vectorizes it.
+// out[i] = clamp(to_codes(x[i]), code_low, code_high) - offset for i in [begin, end): a product's
+// input codes, to_codes as (x m + 2^(s-1)) >> s (FixedPointMultiplier::apply). Plain locals and
+// restrict pointers, so that the compiler vectorizes it.
 template <class T>
-void input_codes(const int32_t* __restrict x, int64_t begin, int64_t end, int64_t m, int64_t s,
-                 int32_t low, int32_t high, int32_t offset, T* __restrict out) {
+void input_codes(const ProductOp& p, const int32_t* __restrict x, int64_t begin, int64_t end,
+                 int32_t offset, T* __restrict out) {
+  const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;  // apply() gives 0
+  const int64_t m = to_zero ? 0 : p.to_codes.multiplier, s = to_zero ? 1 : p.to_codes.shift;
   const int64_t r = int64_t{1} << (s - 1);
+  const int32_t low = p.code_low, high = p.code_high;
   for (int64_t i = begin; i < end; ++i) {
     const int64_t k = (int64_t{x[i]} * m + r) >> s;
     out[i] = static_cast<T>((k < low ? low : (k > high ? high : k)) - offset);
@@ -519,25 +533,21 @@ void run_in_place(const ProductOp& p, const PreparedOp& prep, const int32_t* x, 
                   Workspace& ws, bool parallel) {
   const int64_t c = p.in_channels, pad = p.padding, h = prep.height, w = prep.width;
   const int64_t hp = h + 2 * pad, wp = w + 2 * pad, outs = p.out_channels;
-  const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;
-  const int64_t cm = to_zero ? 0 : p.to_codes.multiplier, cs = to_zero ? 1 : p.to_codes.shift;
   ws.padded8.assign(static_cast<size_t>(hp * wp * c), prep.pad_byte);
   for_ranges(h, parallel, [&](int64_t b, int64_t e) {
     for (int64_t iy = b; iy < e; ++iy)
-      input_codes(x + iy * w * c, 0, w * c, cm, cs, p.code_low, p.code_high, p.code_low,
+      input_codes(p, x + iy * w * c, 0, w * c, p.code_low,
                   ws.padded8.data() + ((iy + pad) * wp + pad) * c);
   });
-  std::vector<int64_t> taps;
-  for (int64_t ky = 0; ky < p.kernel_h; ++ky)
-    for (int64_t kx = 0; kx < p.kernel_w; ++kx) taps.push_back((ky * wp + kx) * c);
   const PackedWeights& packed = prep.packed[0];
   const int64_t stride = packed.padded_out, positions = (prep.out_h - 1) * wp + prep.out_w;
   ws.acc.resize(static_cast<size_t>(positions * stride));
   const uint32_t* correction = prep.correction.empty() ? nullptr : prep.correction.data();
   int64_t saturated = 0;
   for_ranges(positions, parallel, [&](int64_t b, int64_t e) {
-    gemm_u8s8_taps(ws.padded8.data() + b * c, e - b, c, taps.data(),
-                   static_cast<int64_t>(taps.size()), packed, ws.acc.data() + b * stride);
+    gemm_u8s8_taps(ws.padded8.data() + b * c, e - b, c, prep.tap_offsets.data(),
+                   static_cast<int64_t>(prep.tap_offsets.size()), packed,
+                   ws.acc.data() + b * stride);
     int64_t local = 0;
     // Output row by output row: the run of q in [b, e) with ox < out_w.
     for (int64_t q = b; q < e;) {
@@ -566,10 +576,7 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
   const int64_t n = p.in_channels * prep.height * prep.width;
   const int64_t positions = prep.out_h * prep.out_w, outs = p.out_channels;
   parallel = parallel && positions * outs * p.depth() >= kParallelProducts;
-  const int32_t low = p.code_low, high = p.code_high;
   // The codes clamp(to_codes(x), low, high); uint8 ones less low.
-  const bool to_zero = p.to_codes.multiplier == 0 || p.to_codes.shift >= 63;
-  const int64_t cm = to_zero ? 0 : p.to_codes.multiplier, cs = to_zero ? 1 : p.to_codes.shift;
   using Path = PreparedOp::Path;
   if (prep.in_place) {
     run_in_place(p, prep, x, y, ws, parallel);
@@ -578,18 +585,16 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
   if (prep.path == Path::kInt8) {
     ws.codes8.resize(static_cast<size_t>(n));
     for_ranges(n, parallel, [&](int64_t b, int64_t e) {
-      input_codes(x, b, e, cm, cs, low, high, low, ws.codes8.data());
+      input_codes(p, x, b, e, p.code_low, ws.codes8.data());
     });
   } else if (prep.path == Path::kInt16) {
     ws.codes16.resize(static_cast<size_t>(n));
-    for_ranges(n, parallel, [&](int64_t b, int64_t e) {
-      input_codes(x, b, e, cm, cs, low, high, 0, ws.codes16.data());
-    });
+    for_ranges(n, parallel,
+               [&](int64_t b, int64_t e) { input_codes(p, x, b, e, 0, ws.codes16.data()); });
   } else {
     ws.codes32.resize(static_cast<size_t>(n));
-    for_ranges(n, parallel, [&](int64_t b, int64_t e) {
-      input_codes(x, b, e, cm, cs, low, high, 0, ws.codes32.data());
-    });
+    for_ranges(n, parallel,
+               [&](int64_t b, int64_t e) { input_codes(p, x, b, e, 0, ws.codes32.data()); });
   }
 
   int64_t saturated = 0;
@@ -603,7 +608,7 @@ void run_product(const ProductOp& p, const PreparedOp& prep, const int32_t* x, i
       local = requantize_rows(acc + b * stride, stride, e - b,
                               prep.correction.empty() ? nullptr : prep.correction.data() + first,
                               prep, first, count, y + b * outs + first, outs);
-      b = e;
+      b = e;  // nothing left for the per-position loop below
     }
     std::vector<uint32_t> corrected(prep.correction.empty() ? 0 : static_cast<size_t>(count));
     for (int64_t q = b; q < e; ++q) {
@@ -950,8 +955,7 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
         const std::vector<int32_t>& b = ws.values[static_cast<size_t>(op.inputs[1])];
         // Saturated to int32, then an absorbed clamp's bounds (requantize_block's form).
         const PreparedOp& prep = prepared_[k];
-        const bool clamp = prep.then == PreparedOp::Then::kClamp;
-        const int64_t low = clamp ? 0 : INT32_MIN, high = clamp ? prep.then_high : INT32_MAX;
+        const int64_t low = prep.low_bound(), high = prep.high_bound();
         int64_t saturated = 0;
         for (size_t i = 0; i < y.size(); ++i) {
           const int64_t v = static_cast<int64_t>(x[i]) + b[i];
