@@ -9,6 +9,7 @@
 #include "layers/init.h"
 #include "layers/kernels/conv2d_kernels.h"
 #include "layers/kernels/depthwise3x3.h"
+#include "layers/kernels/wide_conv.h"
 
 namespace lowbit {
 
@@ -37,7 +38,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const bool depthwise3x3 = kernels::depthwise3x3_applies(g);
   Tensor y = Tensor::empty({g.batch, c_out, g.out_height(), g.out_width()});
   const float* b = bias.defined() ? bias.data() : nullptr;
-  if (depthwise3x3) {
+  if (o.wide_sums && !grad_enabled()) {
+    kernels::conv2d_forward_wide(g, x.data(), weight.data(), b, y.data());
+  } else if (depthwise3x3) {
     kernels::depthwise3x3_forward(g, x.data(), weight.data(), b, y.data());
   } else if (o.exact_sums && !grad_enabled()) {
     kernels::conv2d_forward_im2col(g, x.data(), weight.data(), b, y.data());

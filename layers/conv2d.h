@@ -21,6 +21,12 @@ struct Conv2dOptions {
   // sums are too in any order, and a runtime that sums directly (ONNX Runtime) reaches the
   // activation thresholds with the same floats. Training keeps Winograd where it is faster.
   bool exact_sums = false;
+  // In evaluation, compute with the integer runtime's wide-product arithmetic
+  // (layers/kernels/wide_conv.h: inputs at 2^-22, 24-bit weight codes, exact int64 sums). Set on a
+  // power-of-two network's float first layer, which the runtime runs that way: its activation
+  // levels are then the same integers' in both, where a float32 GEMM's rounding, different on
+  // every CPU, flipped a level near a threshold in about 1% of images.
+  bool wide_sums = false;
 };
 
 // x: (N, C_in, H, W); weight: (C_out, C_in/groups, kh, kw); bias: (C_out) or undefined.
@@ -41,6 +47,7 @@ class Conv2d : public QuantizableLayer {
   // Quantizers, add_bias, weight and bias: layers/quant/quantizable_layer.h.
   const Conv2dOptions& options() const { return options_; }
   void set_exact_sums(bool exact) { options_.exact_sums = exact; }
+  void set_wide_sums(bool wide) { options_.wide_sums = wide; }
   int64_t in_channels() const { return in_channels_; }
   int64_t out_channels() const { return out_channels_; }
   int64_t kernel_size() const { return kernel_size_; }

@@ -204,3 +204,57 @@ TEST_CASE("exact_sums: in evaluation a power-of-two convolution sums exactly, no
   // The check can fail: Winograd's transforms do round some of these sums.
   CHECK(rounded > 0);
 }
+
+TEST_CASE("wide_sums: in evaluation a float convolution sums the runtime's integer codes",
+          "[conv2d]") {
+  // Arbitrary floats, 2 groups, stride 2, padding 1, with bias: the wide-product values are the
+  // double-precision reference's within float32's rounding (2^-22 inputs and 24-bit weights are
+  // off by about 2^-24 of the values), and the same in any batch split, as integers are.
+  Rng rng(5);
+  const Case k{3, 4, 9, 7, 6, 3, 3, 2, 1, 2, true};
+  Tensor x = Tensor::empty({k.n, k.c_in, k.h, k.w}), w = Tensor::empty({k.c_out, 2, 3, 3});
+  Tensor b = Tensor::empty({k.c_out});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = rng.uniform(-2.5f, 2.5f);
+  for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = rng.uniform(-0.7f, 0.7f);
+  for (int64_t i = 0; i < b.numel(); ++i) b.data()[i] = rng.uniform(-0.1f, 0.1f);
+  const std::vector<float> xs = x.to_vector(), ws = w.to_vector(), bs = b.to_vector();
+  Conv2dOptions o;
+  o.stride = 2;
+  o.padding = 1;
+  o.groups = 2;
+  o.wide_sums = true;
+  const Reference want = reference(k, xs, ws, bs, std::vector<float>(xs.size(), 0.0f));
+  NoGradGuard no_grad;
+  const std::vector<float> wide = conv2d(x, w, b, o).to_vector();
+  REQUIRE(wide.size() == want.y.size());
+  for (size_t i = 0; i < wide.size(); ++i)
+    CHECK(std::fabs(wide[i] - want.y[i]) <= 4e-7 * (1 + std::fabs(want.y[i])));
+  // One image alone gives its rows of the batch's output bit for bit.
+  Tensor second = Tensor::empty({1, k.c_in, k.h, k.w});
+  const int64_t image_size = k.c_in * k.h * k.w;
+  for (int64_t i = 0; i < image_size; ++i) second.data()[i] = xs[size_t(image_size + i)];
+  const Tensor alone = conv2d(second, w, b, o);
+  const size_t per_image = wide.size() / static_cast<size_t>(k.n);
+  for (size_t i = 0; i < per_image; ++i) CHECK(alone.data()[i] == wide[per_image + i]);
+  // A value on the codes' grid: x = 3 2^-22, one weight 1 (code 2^23 - 1 at step 1/(2^23 - 1)):
+  // y = float(3 (2^23 - 1) / (2^23 - 1) 2^-22) = 3 2^-22 exactly.
+  Tensor one_x = Tensor::zeros({1, 1, 1, 1}), one_w = Tensor::full({1, 1, 1, 1}, 1.0f);
+  one_x.data()[0] = std::ldexp(3.0f, -22);
+  Conv2dOptions plain;
+  plain.wide_sums = true;
+  CHECK(conv2d(one_x, one_w, Tensor(), plain).data()[0] == std::ldexp(3.0f, -22));
+  // Below 2^-23 an input rounds to code 0, where a float GEMM keeps it: the codes are what is
+  // summed.
+  one_x.data()[0] = std::ldexp(1.0f, -24);
+  CHECK(conv2d(one_x, one_w, Tensor(), plain).data()[0] == 0.0f);
+}
+
+TEST_CASE("wide_sums: training keeps the float convolution", "[conv2d]") {
+  Tensor x = Tensor::zeros({1, 1, 1, 1}), w = Tensor::full({1, 1, 1, 1}, 1.0f);
+  x.data()[0] = std::ldexp(1.0f, -24);
+  w.set_requires_grad(true);
+  Conv2dOptions o;
+  o.wide_sums = true;
+  const Tensor y = conv2d(x, w, Tensor(), o);  // gradient recorded: the float kernels
+  CHECK(y.data()[0] == std::ldexp(1.0f, -24));
+}

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -50,24 +51,32 @@ Pow2Pack train_and_pack(const TempRoot& root, const std::string& name, const std
 }
 
 // The runtime's predictions (argmax of the logits) beside the float simulation's over the test
-// split of `data_dir`, with `kernel`: the fraction that agree, how many images there were, and
-// the runtime's logits.
+// split of `data_dir`, with each kernel the CPU has: the fraction that agree, how many images there
+// were, and the runtime's logits. The simulation runs once per batch, every kernel on its images.
 struct Agreement {
+  runtime::GemmKernel kernel;
   double fraction = 0;
   int64_t images = 0;
   std::vector<float> logits;
 };
-Agreement agreement(const Pow2Pack& p, const std::string& data_dir, runtime::GemmKernel kernel) {
+std::vector<Agreement> agreements(const Pow2Pack& p, const std::string& data_dir) {
   TrainedModel t = load_trained_model(p.checkpoint.string());
   t.model->eval();
   const TrainTest data = load_dataset(t.config.dataset, data_dir);
   auto loader = make_eval_loader(data.test, 250, run_dataset_info(t.config));
-  runtime::Engine engine(runtime::read_program_file(p.model.string()), kernel);
-  if (kernel == runtime::GemmKernel::kShift) CHECK(engine.shift_layers() >= 3);
-  const int64_t classes = engine.info().num_classes;
+  const runtime::Program program = runtime::read_program_file(p.model.string());
+  std::vector<Agreement> results;
+  std::vector<std::unique_ptr<runtime::Engine>> engines;
+  for (runtime::GemmKernel kernel : {runtime::GemmKernel::kPortable, runtime::GemmKernel::kVnni,
+                                     runtime::GemmKernel::kAvx2, runtime::GemmKernel::kShift}) {
+    if (!runtime::cpu_supports(kernel)) continue;
+    engines.push_back(std::make_unique<runtime::Engine>(program, kernel));
+    if (kernel == runtime::GemmKernel::kShift) CHECK(engines.back()->shift_layers() >= 3);
+    results.push_back(Agreement{kernel, 0, 0, {}});
+  }
+  const int64_t classes = program.info.num_classes;
   auto argmax = [classes](const float* row) { return std::max_element(row, row + classes) - row; };
-  int64_t agree = 0;
-  Agreement result;
+  std::vector<int64_t> agree(results.size(), 0);
   Batch batch;
   loader->start_epoch(0);
   NoGradGuard no_grad;
@@ -75,29 +84,33 @@ Agreement agreement(const Pow2Pack& p, const std::string& data_dir, runtime::Gem
     const Tensor simulated = (*t.model)(batch.images);
     const int64_t n = batch.images.size(0);
     std::vector<float> logits(static_cast<size_t>(n * classes));
-    engine.run(batch.images.data(), n, logits.data(), 2);
-    for (int64_t i = 0; i < n; ++i)
-      agree += argmax(simulated.data() + i * classes) == argmax(logits.data() + i * classes);
-    result.images += n;
-    result.logits.insert(result.logits.end(), logits.begin(), logits.end());
+    for (size_t e = 0; e < engines.size(); ++e) {
+      engines[e]->run(batch.images.data(), n, logits.data(), 2);
+      for (int64_t i = 0; i < n; ++i)
+        agree[e] += argmax(simulated.data() + i * classes) == argmax(logits.data() + i * classes);
+      results[e].images += n;
+      results[e].logits.insert(results[e].logits.end(), logits.begin(), logits.end());
+    }
   }
-  result.fraction = static_cast<double>(agree) / std::max<int64_t>(result.images, 1);
-  return result;
+  for (size_t e = 0; e < results.size(); ++e)
+    results[e].fraction = static_cast<double>(agree[e]) / std::max<int64_t>(results[e].images, 1);
+  return results;
 }
 
 // With every kernel: at least 99.9% of the predictions agree, and the logits are the portable
-// kernel's bit for bit (the shift-add kernel's among them).
+// kernel's bit for bit (the shift-add kernel's among them). (Measured: all of them, on the data
+// written here with 7 training seeds, since the simulation evaluates the float first layer on the
+// runtime's integers, Conv2dOptions::wide_sums; before, 1 or 2 of 1,000 ResNet-20 predictions
+// differed with some seeds and CPUs.)
 void check_agreement(const Pow2Pack& p, const std::string& data_dir, int64_t images) {
-  const Agreement reference = agreement(p, data_dir, runtime::GemmKernel::kPortable);
-  for (runtime::GemmKernel kernel : {runtime::GemmKernel::kPortable, runtime::GemmKernel::kVnni,
-                                     runtime::GemmKernel::kAvx2, runtime::GemmKernel::kShift}) {
-    if (!runtime::cpu_supports(kernel)) continue;
-    const Agreement a =
-        kernel == runtime::GemmKernel::kPortable ? reference : agreement(p, data_dir, kernel);
-    INFO(runtime::kernel_name(kernel) << ": " << a.fraction * 100 << "% of " << a.images);
+  const std::vector<Agreement> all = agreements(p, data_dir);
+  REQUIRE(!all.empty());
+  REQUIRE(all.front().kernel == runtime::GemmKernel::kPortable);
+  for (const Agreement& a : all) {
+    INFO(runtime::kernel_name(a.kernel) << ": " << a.fraction * 100 << "% of " << a.images);
     CHECK(a.images == images);
     CHECK(a.fraction >= 0.999);
-    CHECK(a.logits == reference.logits);
+    CHECK(a.logits == all.front().logits);
   }
 }
 

@@ -212,3 +212,29 @@ TEST_CASE("use_exact_sums marks the grid convolutions of resnet20 and no other",
   CHECK(exact == 18);
   CHECK(summed_by_any_method == 1);  // conv1, in float
 }
+
+TEST_CASE("use_wide_sums marks the float first convolution only", "[weight_grid]") {
+  Rng rng(1);
+  std::shared_ptr<Module> model =
+      make_model("resnet20", lowbit::testing::zoo_options("resnet20"), rng);
+  auto marked = [&] {
+    int count = 0;
+    for_each_module(*model, [&](Module& m) {
+      if (auto* conv = dynamic_cast<Conv2d*>(&m)) count += conv->options().wide_sums;
+    });
+    return count;
+  };
+  const std::vector<Parameter> on_grid = grid_weight_parameters(*model, true, true);
+  CHECK(use_wide_sums(*model, on_grid) == 0);  // --quantize-first: conv1 is on the grid
+  CHECK(marked() == 0);
+  const std::vector<Parameter> grid = grid_weight_parameters(*model, false, true);
+  CHECK(use_wide_sums(*model, grid) == 1);
+  CHECK(marked() == 1);
+  bool first = true;  // the one marked is the first convolution of the forward pass
+  for_each_module(*model, [&](Module& m) {
+    if (auto* conv = dynamic_cast<Conv2d*>(&m)) {
+      CHECK(conv->options().wide_sums == first);
+      first = false;
+    }
+  });
+}

@@ -69,9 +69,12 @@ std::shared_ptr<Module> build_model(const TrainConfig& config, const DatasetInfo
   }
   const float bn_scale = bn_scale_of(config);
   if (bn_scale != 1.0f) scale_batch_norms(*model, bn_scale);
-  if (config.weights == "pow2")
-    use_exact_sums(*model,
-                   grid_weight_parameters(*model, config.quantize_first, config.quantize_last));
+  if (config.weights == "pow2") {
+    const std::vector<Parameter> grid =
+        grid_weight_parameters(*model, config.quantize_first, config.quantize_last);
+    use_exact_sums(*model, grid);
+    use_wide_sums(*model, grid);
+  }
   return model;
 }
 

@@ -1,8 +1,11 @@
 #include "core/runtime/thresholds.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/check.h"
+#include "core/runtime/fixed_point.h"
+#include "core/runtime/program.h"
 
 namespace lowbit::runtime {
 
@@ -133,6 +136,20 @@ std::vector<int64_t> WideProduct::params() const {
 int64_t wide_weight_limit(int64_t depth) {
   return std::min<int64_t>((int64_t{1} << 23) - 1,
                            (int64_t{1} << 31) / std::max<int64_t>(depth, 1));
+}
+
+double wide_weight_step(const float* row, int64_t depth) {
+  double largest = 0;
+  for (int64_t j = 0; j < depth; ++j) largest = std::max(largest, std::fabs(double(row[j])));
+  return largest / static_cast<double>(wide_weight_limit(depth));
+}
+
+int32_t wide_weight_code(float w, double step) {
+  return step > 0 ? static_cast<int32_t>(std::rint(double(w) / step)) : 0;
+}
+
+int32_t wide_input_code(float x) {
+  return saturate_int32(std::llround(static_cast<double>(x) * (int64_t{1} << kFractionBits)));
 }
 
 std::string wide_product_params_error(const std::vector<int64_t>& params) {

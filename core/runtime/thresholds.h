@@ -92,6 +92,16 @@ struct WideProduct {
 // The largest |weight code| of a wide product of `depth` products: any int32 input keeps the sum
 // inside int64 (depth 2^31 |k_w| < 2^62), at most 2^23 - 1 (24-bit codes).
 int64_t wide_weight_limit(int64_t depth);
+// A wide product's rounding, shared by the compiler (models/transforms/integer_model.cpp) and the
+// float simulation's evaluation of the same layer (Conv2dOptions::wide_sums), so that both sum the
+// same integers and reach the same BN outputs:
+// - an output channel's weight step: its largest |w| over wide_weight_limit(depth), 0 for a row
+//   of zeros;
+// - a weight's code: rint(w / step), 0 when the step is 0;
+// - an input's code: llround(x 2^22) saturated to int32, as Engine::run reads images.
+double wide_weight_step(const float* row, int64_t depth);
+int32_t wide_weight_code(float w, double step);
+int32_t wide_input_code(float x);
 // What is wrong with a wide product's parameters (sizes in range, groups dividing the channels,
 // weight codes within wide_weight_limit, valid thresholds without shortcut values over its output
 // channels), or "".

@@ -926,10 +926,11 @@ class Compiler {
   // A float layer without bias, its BN and activation as a wide product
   // (core/runtime/thresholds.h): the fixed-point input times per-channel int32 weight codes at the
   // most bits the int64 sums allow (24), thresholds on the int64 accumulators from the simulation's
-  // BN and activation. Nearly exact rather than exact: the input is the image at 2^-22 and the
-  // weights are rounded to 24 bits, while the simulation sums float32 products in its own order;
-  // all three are off by about 2^-24 of the values, so a level differs only where the simulation's
-  // BN output lies that close to a threshold.
+  // BN and activation. Exact where the simulation evaluates the layer with the same integer sums
+  // (Conv2dOptions::wide_sums, set by use_wide_sums on a power-of-two network's float first
+  // convolution); elsewhere (a float first Linear) nearly exact: float32 sums in the simulation's
+  // own order are off by about 2^-24 of the values, so a level differs only where its BN output
+  // lies that close to a threshold.
   OpPtr wide_product(const LayerParts& l, const std::string& where, const BatchNorm& bn,
                      Pow2Activation& activation) {
     runtime::WideProduct p;
@@ -946,18 +947,15 @@ class Compiler {
     t.activation = &activation;
     std::vector<double> steps;
     for (int64_t o = 0; o < outs; ++o) {
-      const float* row = l.weight.data() + o * depth;
-      double largest = 0;
-      for (int64_t j = 0; j < depth; ++j) largest = std::max(largest, std::fabs(double(row[j])));
-      steps.push_back(largest / static_cast<double>(limit));
+      steps.push_back(runtime::wide_weight_step(l.weight.data() + o * depth, depth));
       t.units.push_back(steps.back() / kOne);
     }
     FoldedThresholds folded = fold_thresholds(t, kIntegerFractionBits);
     for (int64_t o = 0; o < outs; ++o) {
-      const double step = steps[static_cast<size_t>(o)], sign = folded.negated[size_t(o)] ? -1 : 1;
+      const int32_t sign = folded.negated[size_t(o)] ? -1 : 1;
       for (int64_t j = 0; j < depth; ++j)
-        p.weights.push_back(static_cast<int32_t>(
-            step > 0 ? sign * std::rint(double(l.weight.data()[o * depth + j]) / step) : 0.0));
+        p.weights.push_back(
+            sign * runtime::wide_weight_code(l.weight.data()[o * depth + j], steps[size_t(o)]));
     }
     p.thresholds = std::move(folded.map);
     layers.push_back(where);

@@ -47,6 +47,26 @@ int use_exact_sums(Module& model, const std::vector<Parameter>& grid) {
   return count;
 }
 
+int use_wide_sums(Module& model, const std::vector<Parameter>& grid) {
+  std::vector<Parameter> weights;
+  for (const Parameter& p : model.parameters())
+    if (is_layer_weight(p)) weights.push_back(p);
+  if (weights.empty()) return 0;
+  const auto& first = weights.front().tensor;
+  const bool on_grid = std::any_of(grid.begin(), grid.end(), [&](const Parameter& g) {
+    return g.tensor.impl() == first.impl();
+  });
+  if (on_grid) return 0;
+  int count = 0;
+  for_each_module(model, [&](Module& m) {
+    auto* conv = dynamic_cast<Conv2d*>(&m);
+    if (conv == nullptr || conv->weight().impl() != first.impl()) return;
+    conv->set_wide_sums(true);
+    ++count;
+  });
+  return count;
+}
+
 std::vector<Parameter> other_parameters(const Module& model, const std::vector<Parameter>& grid) {
   std::vector<Parameter> out;
   for (const Parameter& p : model.parameters()) {

@@ -23,6 +23,12 @@ std::vector<Parameter> grid_weight_parameters(const Module& model, bool quantize
 // many convolutions it set.
 int use_exact_sums(Module& model, const std::vector<Parameter>& grid);
 
+// Makes the first convolution, when its weight is not in `grid` (the paper's float first layer),
+// evaluate with the integer runtime's wide-product arithmetic (Conv2dOptions::wide_sums), the way
+// lowbit-pack compiles it. Returns 1 if it set one, else 0 (a first layer on the grid, or a model
+// that starts with a Linear).
+int use_wide_sums(Module& model, const std::vector<Parameter>& grid);
+
 // Every parameter of `model` that is not in `grid` (the same tensor), in registration order: BN
 // scales and shifts, biases, float layers.
 std::vector<Parameter> other_parameters(const Module& model, const std::vector<Parameter>& grid);
