@@ -20,6 +20,7 @@
 
 #include "apps/ptq/ptq_size.h"
 #include "bench/timing.h"
+#include "bench/zoo_setup.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -34,6 +35,9 @@
 #include "models/transforms/weight_grid.h"
 
 using namespace lowbit;
+using bench::Inputs;
+using bench::random_inputs;
+using bench::runtime_program;
 
 namespace {
 
@@ -43,50 +47,7 @@ struct Setup {
 };
 
 Setup build(const std::string& name, int bits, const Tensor& calibration) {
-  ModelOptions options;
-  if (name == "lenet5") {
-    options.in_channels = 1;
-    options.image_size = 28;
-  }
-  // The same seed twice: the same weights and statistics, one copy kept float, one quantized.
-  auto make = [&] {
-    Rng rng(1);
-    std::shared_ptr<Module> m = make_model(name, options, rng);
-    for_each_module(*m, [&](Module& module) {
-      if (auto* bn = dynamic_cast<BatchNorm*>(&module))
-        for (int64_t k = 0; k < bn->channels(); ++k)
-          bn->running_var().data()[k] = rng.uniform(0.5f, 2.0f);
-    });
-    m->eval();
-    return m;
-  };
-  Setup s;
-  s.float_model = make();
-  std::shared_ptr<Module> quantized = make();
-  fold_batch_norms(*quantized, calibration);
-  UniformQuantizationOptions q;
-  q.weight_bits = q.input_bits = bits;
-  attach_calibrated_quantizers(*quantized, {calibration}, q);
-  s.integer = std::make_unique<IntegerModel>(*quantized);
-  return s;
-}
-
-// Random images of the model's input (LeNet-5: 28x28 digits, else 32x32 in color) in
-// [low, high): a batch and its first image alone.
-struct Inputs {
-  int64_t channels, side;
-  Tensor images, one;
-};
-Inputs random_inputs(const std::string& name, int64_t batch, float low, float high) {
-  Inputs in;
-  in.channels = name == "lenet5" ? 1 : 3;
-  in.side = name == "lenet5" ? 28 : 32;
-  Rng rng(2);
-  in.images = Tensor::empty({batch, in.channels, in.side, in.side});
-  for (int64_t i = 0; i < in.images.numel(); ++i) in.images.data()[i] = rng.uniform(low, high);
-  in.one = Tensor::empty({1, in.channels, in.side, in.side});
-  std::copy(in.images.data(), in.images.data() + in.one.numel(), in.one.data());
-  return in;
+  return {bench::random_zoo_model(name), bench::quantized_zoo_model(name, bits, calibration)};
 }
 
 // One line of the table: `run` timed on the batch (images per second) and on one image (ms).
@@ -97,14 +58,6 @@ void time_row(const std::string& model, const std::string& what, int reps, const
   std::printf("%-9s %-22s %14.0f %14.3f\n", model.c_str(), what.c_str(), images.size(0) / t_batch,
               1e3 * t_one);
   std::fflush(stdout);
-}
-
-// The runtime's program of `integer` for `in`'s images (10 classes), as lowbit-pack writes it.
-runtime::Program runtime_program(const IntegerModel& integer, const Inputs& in) {
-  runtime::Program program = integer.program();
-  program.info.input_dims = {in.channels, in.side, in.side};
-  program.info.num_classes = 10;
-  return program;
 }
 
 // A row for each of `kernels` that this CPU runs, all on the same program; every kernel computes
@@ -162,6 +115,7 @@ Pow2Setup build_pow2(const std::string& name) {
     }
   }
   use_exact_sums(*s.simulated, pow2.grid);
+  use_wide_sums(*s.simulated, pow2.grid);
   for_each_module(*s.simulated, [&](Module& module) {
     if (auto* bn = dynamic_cast<BatchNorm*>(&module))
       for (int64_t k = 0; k < bn->channels(); ++k)

@@ -71,6 +71,10 @@ void check_exact(IntegerModel& integer, const Tensor& images, bool expect_int8) 
                    single[static_cast<size_t>(j)] != want.data()[j];
     CHECK(differing == 0);
     CHECK(engine.saturated_values() == integer.saturated_values());
+    // A chain of layers with residual blocks keeps at most 4 activations at a time: a block's
+    // input (its shortcut), the branch's last two, and the sum.
+    INFO(engine.values() << " values in " << engine.activation_buffers() << " buffers");
+    CHECK(engine.activation_buffers() <= 4);
   }
 }
 

@@ -54,13 +54,12 @@ void chw_to_hwc(const int32_t* x, int64_t c, int64_t plane, int32_t* y) {
     for (int64_t p = 0; p < plane; ++p) y[p * c + ch] = x[ch * plane + p];
 }
 // A value in the float model's order: copied out of (H, W, C) when it is an image.
-void canonical(const std::vector<int32_t>& x, const std::vector<int64_t>& dims,
-               std::vector<int32_t>& out) {
-  out.resize(x.size());
+void canonical(const int32_t* x, const std::vector<int64_t>& dims, std::vector<int32_t>& out) {
+  out.resize(static_cast<size_t>(numel(dims)));
   if (dims.size() == 3)
-    hwc_to_chw(x.data(), dims[0], dims[1] * dims[2], out.data());
+    hwc_to_chw(x, dims[0], dims[1] * dims[2], out.data());
   else
-    out = x;
+    std::copy(x, x + out.size(), out.begin());
 }
 
 // [begin, end) of `total` items split in chunks over the team when `parallel`, else at once.
@@ -121,7 +120,7 @@ struct PreparedOp {
 };
 
 struct Workspace {
-  std::vector<std::vector<int32_t>> values;
+  std::vector<std::vector<int32_t>> values;  // per slot (Engine::assign_slots), not per value
   std::vector<uint8_t> codes8, rows8, padded8;
   std::vector<int16_t> codes16, rows16;
   std::vector<int32_t> codes32, acc, row_sums, canonical_a, canonical_b;
@@ -783,6 +782,9 @@ Engine::Engine(Program program, GemmKernel kernel) : program_(std::move(program)
     }
     if (op.kind == OpKind::kProduct) {
       prepared_[k] = prepare_product(op.product, in[0], out, kernel_);
+      // The packed weights are all the engine reads from now on: the codes go, so that a loaded
+      // model holds one copy of its weights.
+      std::vector<int16_t>().swap(program_.ops[k].product.weight_codes);
       ++quantized_layers_;
       int8_layers_ += prepared_[k].path == PreparedOp::Path::kInt8;
       int16_layers_ += prepared_[k].path == PreparedOp::Path::kInt16;
@@ -795,6 +797,7 @@ Engine::Engine(Program program, GemmKernel kernel) : program_(std::move(program)
     value_dims_[static_cast<size_t>(op.output)] = std::move(out);
   }
   absorb_followers();
+  assign_slots();
   const std::vector<int64_t>& last = value_dims_[static_cast<size_t>(program_.ops.back().output)];
   LOWBIT_CHECK(numel(last) == program_.info.num_classes, "runtime: the program ends in ",
                numel(last), " values for ", program_.info.num_classes, " classes");
@@ -828,6 +831,58 @@ void Engine::absorb_followers() {
     }
     prep.output = next.output;
     prepared_[j].absorbed = true;
+  }
+}
+
+void Engine::assign_slots() {
+  const auto values = static_cast<size_t>(program_.num_values);
+  const auto ops = static_cast<int64_t>(program_.ops.size());
+  const int32_t result = program_.ops.back().output;
+  // The last operation that reads each value (absorbed ones read nothing: their input is never
+  // written); the program's result is read at the end.
+  std::vector<int64_t> last_read(values, -1);
+  for (int64_t k = 0; k < ops; ++k)
+    if (!prepared_[size_t(k)].absorbed)
+      for (int32_t v : program_.ops[size_t(k)].inputs) last_read[size_t(v)] = k;
+  last_read[size_t(result)] = ops;
+  slot_of_.assign(values, -1);
+  slot_size_.clear();
+  std::vector<int32_t> free_slots;
+  // A free slot for `size` values: the smallest that holds them, else the largest (grown), else a
+  // new one.
+  auto take = [&](int64_t size) {
+    int best = -1;
+    for (int i = 0; i < static_cast<int>(free_slots.size()); ++i) {
+      const int64_t have = slot_size_[size_t(free_slots[size_t(i)])];
+      const int64_t best_have = best < 0 ? 0 : slot_size_[size_t(free_slots[size_t(best)])];
+      const bool fits = have >= size, best_fits = best >= 0 && best_have >= size;
+      if (best < 0 || (fits && (!best_fits || have < best_have)) ||
+          (!fits && !best_fits && have > best_have))
+        best = i;
+    }
+    if (best < 0) {
+      slot_size_.push_back(size);
+      return static_cast<int32_t>(slot_size_.size() - 1);
+    }
+    const int32_t slot = free_slots[size_t(best)];
+    free_slots.erase(free_slots.begin() + best);
+    slot_size_[size_t(slot)] = std::max(slot_size_[size_t(slot)], size);
+    return slot;
+  };
+  slot_of_[0] = take(numel(value_dims_[0]));
+  if (last_read[0] < 0) free_slots.push_back(slot_of_[0]);
+  for (int64_t k = 0; k < ops; ++k) {
+    const PreparedOp& prep = prepared_[size_t(k)];
+    if (prep.absorbed) continue;
+    // The output takes a slot while the inputs still hold theirs: no operation writes over what
+    // it reads.
+    const auto out = static_cast<size_t>(prep.output);
+    slot_of_[out] = take(numel(value_dims_[out]));
+    for (int32_t v : program_.ops[size_t(k)].inputs)
+      if (last_read[size_t(v)] == k &&
+          std::find(free_slots.begin(), free_slots.end(), slot_of_[size_t(v)]) == free_slots.end())
+        free_slots.push_back(slot_of_[size_t(v)]);
+    if (last_read[out] < k) free_slots.push_back(slot_of_[out]);  // written, never read
   }
 }
 
@@ -875,56 +930,60 @@ void Engine::run(const float* images, int64_t n, float* logits, int threads) {
 
 void Engine::run_image(const float* image, float* logits, Workspace& ws,
                        bool parallel_inside) const {
-  ws.values.resize(static_cast<size_t>(program_.num_values));
+  // Every slot at the size of its largest value, once per workspace (no zeroing per image).
+  ws.values.resize(slot_size_.size());
+  for (size_t s = 0; s < slot_size_.size(); ++s)
+    if (ws.values[s].size() != static_cast<size_t>(slot_size_[s]))
+      ws.values[s].resize(static_cast<size_t>(slot_size_[s]));
+  auto value = [&](int32_t v) {
+    return ws.values[static_cast<size_t>(slot_of_[size_t(v)])].data();
+  };
   const std::vector<int64_t>& input = value_dims_[0];
   const int64_t size = numel(input);
-  std::vector<int32_t>& x0 = ws.values[0];
-  x0.resize(static_cast<size_t>(size));
+  int32_t* x0 = value(0);
   // The input boundary: float to fixed point, as the integer model's llround(x 2^F).
   ws.canonical_a.resize(static_cast<size_t>(size));
   for (int64_t j = 0; j < size; ++j)
     ws.canonical_a[static_cast<size_t>(j)] =
         clamp_counted(std::llround(static_cast<double>(image[j]) * kOne), ws.saturated);
   if (input.size() == 3)
-    chw_to_hwc(ws.canonical_a.data(), input[0], input[1] * input[2], x0.data());
+    chw_to_hwc(ws.canonical_a.data(), input[0], input[1] * input[2], x0);
   else
-    x0 = ws.canonical_a;
+    std::copy(ws.canonical_a.begin(), ws.canonical_a.end(), x0);
 
   for (size_t k = 0; k < program_.ops.size(); ++k) {
     const Op& op = program_.ops[k];
     if (prepared_[k].absorbed) continue;  // done by the operation before it
     const std::vector<int64_t>& in = value_dims_[static_cast<size_t>(op.inputs[0])];
     const std::vector<int64_t>& out = value_dims_[static_cast<size_t>(op.output)];
-    std::vector<int32_t>& y = ws.values[static_cast<size_t>(prepared_[k].output)];
-    y.resize(static_cast<size_t>(numel(out)));
-    const std::vector<int32_t>& x = ws.values[static_cast<size_t>(op.inputs[0])];
+    int32_t* y = value(prepared_[k].output);
+    const auto ny = static_cast<size_t>(numel(out));
+    const int32_t* x = value(op.inputs[0]);
     switch (op.kind) {
       case OpKind::kProduct:
-        run_product(op.product, prepared_[k], x.data(), y.data(), ws, parallel_inside);
+        run_product(op.product, prepared_[k], x, y, ws, parallel_inside);
         break;
       case OpKind::kClamp: {
         const auto high = static_cast<int32_t>(std::min<int64_t>(op.params[0], INT32_MAX));
-        for (size_t i = 0; i < y.size(); ++i) y[i] = std::min(std::max(x[i], 0), high);
+        for (size_t i = 0; i < ny; ++i) y[i] = std::min(std::max(x[i], 0), high);
         break;
       }
       case OpKind::kLevels: {
         const LevelMap& map = prepared_[k].levels;
-        for (size_t i = 0; i < y.size(); ++i) y[i] = map.apply(x[i]);
+        for (size_t i = 0; i < ny; ++i) y[i] = map.apply(x[i]);
         break;
       }
       case OpKind::kThresholds: {  // channels last; a (C) value is one position
-        const int32_t* shortcut =
-            op.inputs.size() > 1 ? ws.values[static_cast<size_t>(op.inputs[1])].data() : nullptr;
-        prepared_[k].thresholds.apply(x.data(), shortcut, numel(out) / out[0], true, y.data());
+        const int32_t* shortcut = op.inputs.size() > 1 ? value(op.inputs[1]) : nullptr;
+        prepared_[k].thresholds.apply(x, shortcut, numel(out) / out[0], true, y);
         break;
       }
       case OpKind::kWideProduct:  // channels last; a (C) value is a 1x1 image
-        prepared_[k].wide.run(x.data(), in.size() == 3 ? in[1] : 1, in.size() == 3 ? in[2] : 1,
-                              true, y.data());
+        prepared_[k].wide.run(x, in.size() == 3 ? in[1] : 1, in.size() == 3 ? in[2] : 1, true, y);
         break;
       case OpKind::kMaxPool:
       case OpKind::kAvgPool:
-        run_pool(op, in, out, x.data(), y.data());
+        run_pool(op, in, out, x, y);
         break;
       case OpKind::kGlobalAvgPool: {
         const int64_t c = in[0], plane = in[1] * in[2];
@@ -937,34 +996,34 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
       }
       case OpKind::kPadChannels: {
         const int64_t c = in[0], w = in[2], s = op.params[1], co = out[0], ho = out[1], wo = out[2];
-        std::fill(y.begin(), y.end(), 0);
+        std::fill(y, y + ny, 0);
         for (int64_t i = 0; i < ho; ++i)
           for (int64_t j = 0; j < wo; ++j)
-            std::copy_n(x.data() + ((i * s) * w + j * s) * c, c, y.data() + (i * wo + j) * co);
+            std::copy_n(x + ((i * s) * w + j * s) * c, c, y + (i * wo + j) * co);
         break;
       }
       case OpKind::kFlatten:
       case OpKind::kReshape:
         canonical(x, in, ws.canonical_a);
         if (out.size() == 3)
-          chw_to_hwc(ws.canonical_a.data(), out[0], out[1] * out[2], y.data());
+          chw_to_hwc(ws.canonical_a.data(), out[0], out[1] * out[2], y);
         else
-          y = ws.canonical_a;
+          std::copy(ws.canonical_a.begin(), ws.canonical_a.end(), y);
         break;
       case OpKind::kAdd: {
-        const std::vector<int32_t>& b = ws.values[static_cast<size_t>(op.inputs[1])];
+        const int32_t* b = value(op.inputs[1]);
         // Saturated to int32, then an absorbed clamp's bounds (requantize_block's form).
         const PreparedOp& prep = prepared_[k];
         const int64_t low = prep.low_bound(), high = prep.high_bound();
         int64_t saturated = 0;
-        for (size_t i = 0; i < y.size(); ++i) {
+        for (size_t i = 0; i < ny; ++i) {
           const int64_t v = static_cast<int64_t>(x[i]) + b[i];
           saturated += (v > INT32_MAX) | (v < INT32_MIN);
           y[i] = static_cast<int32_t>(v > high ? high : (v < low ? low : v));
         }
         ws.saturated += saturated;
         if (prep.then == PreparedOp::Then::kLevels)
-          for (int32_t& v : y) v = prep.then_levels.apply(v);
+          for (size_t i = 0; i < ny; ++i) y[i] = prep.then_levels.apply(y[i]);
         break;
       }
       case OpKind::kConcat: {
@@ -977,7 +1036,7 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
         std::vector<std::vector<int32_t>> parts(op.inputs.size());
         for (size_t k = 0; k < op.inputs.size(); ++k) {
           const auto v = static_cast<size_t>(op.inputs[k]);
-          canonical(ws.values[v], value_dims_[v], parts[k]);
+          canonical(value(op.inputs[k]), value_dims_[v], parts[k]);
         }
         ws.canonical_b.clear();
         for (int64_t o = 0; o < outer; ++o)
@@ -987,15 +1046,15 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
                                   part.begin() + (o + 1) * slab);
           }
         if (out.size() == 3)
-          chw_to_hwc(ws.canonical_b.data(), out[0], out[1] * out[2], y.data());
+          chw_to_hwc(ws.canonical_b.data(), out[0], out[1] * out[2], y);
         else
-          y = ws.canonical_b;
+          std::copy(ws.canonical_b.begin(), ws.canonical_b.end(), y);
         break;
       }
     }
   }
-  const std::vector<int32_t>& last = ws.values[static_cast<size_t>(program_.ops.back().output)];
-  canonical(last, value_dims_[static_cast<size_t>(program_.ops.back().output)], ws.canonical_a);
+  const int32_t last = program_.ops.back().output;
+  canonical(value(last), value_dims_[static_cast<size_t>(last)], ws.canonical_a);
   for (size_t j = 0; j < ws.canonical_a.size(); ++j)
     logits[j] = static_cast<float>(ws.canonical_a[j] / kOne);
 }

@@ -37,6 +37,9 @@ class Engine {
   int64_t int16_layers() const { return int16_layers_; }
   // Of the int16 ones, those on the shift kernel (GemmKernel::kShift: power-of-two codes).
   int64_t shift_layers() const { return shift_layers_; }
+  // The buffers an image's activations take (Engine::assign_slots), and how many values there are.
+  int64_t activation_buffers() const { return static_cast<int64_t>(slot_size_.size()); }
+  int64_t values() const { return program_.num_values; }
 
   // logits: (n, classes) for images (n, C, H, W), normalized as the model was trained. Images are
   // spread over `threads` OpenMP threads (0: OpenMP's default); a single image spreads its layers'
@@ -52,11 +55,17 @@ class Engine {
   // Lets each product or addition whose output is read by one clamp or level map alone run that
   // operation as it writes (PreparedOp::then).
   void absorb_followers();
+  // Values whose lifetimes do not overlap share a buffer of the workspace (a slot), from the
+  // operation that writes a value to the last that reads it: at batch 1 the engine holds a few
+  // activations at a time, not every one.
+  void assign_slots();
 
   Program program_;
   GemmKernel kernel_;
   std::vector<std::vector<int64_t>> value_dims_;  // per value: (C, H, W) stored (H, W, C), or (F)
   std::vector<PreparedOp> prepared_;
+  std::vector<int32_t> slot_of_;    // per value: its slot (-1: never written)
+  std::vector<int64_t> slot_size_;  // per slot: the most values it holds
   int64_t quantized_layers_ = 0, int8_layers_ = 0, int16_layers_ = 0, shift_layers_ = 0;
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<Workspace>> pool_;  // reused from call to call
