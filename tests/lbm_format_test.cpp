@@ -118,9 +118,9 @@ TEST_CASE("every truncation and every damaged byte of a packed file is refused b
   CHECK_THROWS_WITH(decode_program(damaged, "x.lbm"),
                     "x.lbm: checksum mismatch (the file is damaged)");
   std::string newer = bytes;
-  newer[8] = 4;
+  newer[8] = 5;
   CHECK_THROWS_WITH(decode_program(newer, "x.lbm"),
-                    "x.lbm: version: 4; this runtime reads versions 1..3");
+                    "x.lbm: version: 5; this runtime reads versions 1..4");
   CHECK_THROWS_WITH(decode_program(bytes + "xyz", "x.lbm"),
                     Catch::Contains("body size: ") && Catch::Contains("(truncated or extended?)"));
 }
@@ -147,7 +147,7 @@ TEST_CASE("a well-formed file of nonsense values is refused naming the field", "
                           " with shift 1; expected 0, or 2^30..2^31-1 with a shift of 2..63");
   p = tiny_program();
   p.ops[1].kind = static_cast<OpKind>(42);
-  CHECK(refused(p) == "m.lbm: operation 1.kind: 42 is no operation; expected 1..13");
+  CHECK(refused(p) == "m.lbm: operation 1.kind: 42 is no operation; expected 1..14");
   p = tiny_program();
   p.ops[0].product.kernel_h = 0;
   CHECK(refused(p) == "m.lbm: operation 0.kernel_h: 0 is out of range; expected 1..255");

@@ -328,3 +328,18 @@ TEST_CASE("wide product: int64 sums of the fixed-point input, thresholds, refusa
   CHECK(runtime::wide_product_params_error(bad) ==
         "1 x 2 weights; more than the 1 parameters after the sizes");
 }
+
+TEST_CASE("activation_float_thresholds: the first float of each level", "[pow2][levels][integer]") {
+  // 3 bits at 1/8: a value goes up a level when |x| > 1/16 or > 3/16, and one on a threshold stays
+  // below it, so -3/16 and -1/16 are the first floats of their levels, and the positive side starts
+  // just above 1/16 and 3/16.
+  Pow2Activation act(three_bit());
+  CHECK(activation_float_thresholds(act, 22) == std::vector<float>{-0.1875f, -0.0625f,
+                                                                   std::nextafter(0.0625f, 1.0f),
+                                                                   std::nextafter(0.1875f, 1.0f)});
+  // Unsigned: its first level above 0 starts just above 1/16 as well.
+  Pow2Activation unsigned_act({3, 0.125f, false});
+  const std::vector<float> t = activation_float_thresholds(unsigned_act, 22);
+  REQUIRE(t.size() >= 2);
+  CHECK(t[0] == std::nextafter(0.0625f, 1.0f));
+}

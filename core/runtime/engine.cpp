@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/runtime/float_join.h"
 #include "core/runtime/levels.h"
 #include "core/runtime/shift_gemm.h"
 #include "core/runtime/thresholds.h"
@@ -105,6 +106,7 @@ struct PreparedOp {
   LevelMap levels;                 // a kLevels operation's map
   ThresholdMap thresholds;         // a kThresholds operation's
   WideProduct wide;                // a kWideProduct's
+  FloatJoin float_join;            // a kFloatJoin's
   // A product or an addition whose output only a clamp or a level map reads runs that operation
   // as it writes each value (into the follower's output, `output`), and the follower is `absorbed`
   // (skipped): one pass over the values less, the same integers.
@@ -165,6 +167,11 @@ std::vector<int64_t> infer_shape(const Op& op, const std::vector<std::vector<int
     }
     case OpKind::kThresholds: {
       const std::string error = threshold_shape_error(op.params, in);
+      LOWBIT_CHECK(error.empty(), where, ": ", error);
+      return x;
+    }
+    case OpKind::kFloatJoin: {
+      const std::string error = float_join_shape_error(op.params, in);
       LOWBIT_CHECK(error.empty(), where, ": ", error);
       return x;
     }
@@ -794,6 +801,7 @@ Engine::Engine(Program program, GemmKernel kernel) : program_(std::move(program)
     if (op.kind == OpKind::kLevels) prepared_[k].levels = level_map(op.params);
     if (op.kind == OpKind::kThresholds) prepared_[k].thresholds = threshold_map(op.params);
     if (op.kind == OpKind::kWideProduct) prepared_[k].wide = wide_product(op.params);
+    if (op.kind == OpKind::kFloatJoin) prepared_[k].float_join = float_join(op.params);
     value_dims_[static_cast<size_t>(op.output)] = std::move(out);
   }
   absorb_followers();
@@ -978,6 +986,9 @@ void Engine::run_image(const float* image, float* logits, Workspace& ws,
         prepared_[k].thresholds.apply(x, shortcut, numel(out) / out[0], true, y);
         break;
       }
+      case OpKind::kFloatJoin:  // channels last; a (C) value is one position
+        prepared_[k].float_join.apply(x, value(op.inputs[1]), numel(out) / out[0], true, y);
+        break;
       case OpKind::kWideProduct:  // channels last; a (C) value is a 1x1 image
         prepared_[k].wide.run(x, in.size() == 3 ? in[1] : 1, in.size() == 3 ? in[2] : 1, true, y);
         break;

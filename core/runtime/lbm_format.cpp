@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/runtime/float_join.h"
 #include "core/runtime/levels.h"
 #include "core/runtime/thresholds.h"
 
@@ -298,8 +299,10 @@ KindShape kind_shape(OpKind kind, const Reader& in, const std::string& where) {
       return {-1, -1};
     case OpKind::kWideProduct:
       return {-1, 1};
+    case OpKind::kFloatJoin:
+      return {-1, 2};
   }
-  in.fail(where + ".kind", concat(static_cast<uint32_t>(kind), " is no operation; expected 1..13"));
+  in.fail(where + ".kind", concat(static_cast<uint32_t>(kind), " is no operation; expected 1..14"));
 }
 
 }  // namespace
@@ -311,6 +314,8 @@ int bits_for_range(int64_t range) {
 }
 
 uint32_t lbm_version_for(const Program& program) {
+  for (const Op& op : program.ops)
+    if (op.kind == OpKind::kFloatJoin) return 4;
   for (const Op& op : program.ops)
     if (op.kind == OpKind::kThresholds || op.kind == OpKind::kWideProduct) return 3;
   for (const Op& op : program.ops)
@@ -433,6 +438,9 @@ Program decode_program(const std::string& bytes, const std::string& name) {
               concat(static_cast<uint32_t>(op.kind), " (",
                      op.kind == OpKind::kWideProduct ? "wide product" : "thresholds",
                      ") in a version ", version, " file; expected version 3"));
+    if (op.kind == OpKind::kFloatJoin && version < 4)
+      in.fail(where + ".kind",
+              concat("14 (float join) in a version ", version, " file; expected version 4"));
     const uint32_t inputs = in.get_count(where + ".inputs", 4, kMaxInputs);
     if (shape.inputs >= 0 ? inputs != uint32_t(shape.inputs) : inputs == 0)
       in.fail(where + ".inputs", concat(inputs, "; expected ",
@@ -447,17 +455,25 @@ Program decode_program(const std::string& bytes, const std::string& name) {
     if (defined[size_t(op.output)])
       in.fail(where + ".output", concat("value ", op.output, " is made twice"));
     defined[size_t(op.output)] = true;
-    const uint32_t params = in.get_count(where + ".params", 8,
-                                         thresholds                   ? uint32_t{1} << 30
-                                         : op.kind == OpKind::kLevels ? 2 * kMaxLevelThresholds + 1
-                                                                      : kMaxRank + 1);
+    const uint32_t params =
+        in.get_count(where + ".params", 8,
+                     thresholds || op.kind == OpKind::kFloatJoin ? uint32_t{1} << 30
+                     : op.kind == OpKind::kLevels                ? 2 * kMaxLevelThresholds + 1
+                                                                 : kMaxRank + 1);
     if (shape.params >= 0 ? params != uint32_t(shape.params) : params == 0)
       in.fail(where + ".params", concat(params, "; expected ",
                                         shape.params >= 0 ? concat(shape.params) : "1 or more"));
+    const bool float_join = op.kind == OpKind::kFloatJoin;
     for (uint32_t i = 0; i < params; ++i)
       op.params.push_back(
           thresholds ? in.get_in(where + ".param", ThresholdMap::kAlways, ThresholdMap::kNever)
-                     : in.get_in(where + ".param", -kMaxDim, INT32_MAX));
+          : float_join
+              ? in.get_in(where + ".param", INT32_MIN, int64_t{UINT32_MAX})  // floats as bits
+              : in.get_in(where + ".param", -kMaxDim, INT32_MAX));
+    if (float_join) {
+      std::string error = float_join_params_error(op.params);
+      if (!error.empty()) in.fail(where + ".params", error);
+    }
     if (op.kind == OpKind::kLevels) {
       const std::string error = level_params_error(op.params);
       if (!error.empty()) in.fail(where + ".params", error);

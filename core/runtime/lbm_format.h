@@ -14,12 +14,14 @@ constexpr char kLbmMagic[8] = {'L', 'O', 'W', 'B', 'I', 'T', 'R', 'T'};
 // The newest version this runtime reads and writes. Version 2 adds the level operation (the
 // power-of-two activation) and weight tables (codes stored as indices into their distinct values);
 // a program that needs neither is written as version 1, which older runtimes read too. Version 3
-// adds the threshold operation (BN and the activation folded into accumulator thresholds); a
-// program without one keeps the version it had.
-constexpr uint32_t kLbmVersion = 3;
+// adds the threshold operation (BN and the activation folded into accumulator thresholds), version
+// 4 the float join (a projection block in the simulation's float32); a program without them keeps
+// the version it had.
+constexpr uint32_t kLbmVersion = 4;
 constexpr int64_t kLbmHeaderBytes = 32;  // magic, version, flags, body size, CRC-32, reserved
 
-// The version a program's file takes: 3 when it has threshold operations, else 2 when it has level
+// The version a program's file takes: 4 when it has a float join, else 3 when it has threshold
+// operations or wide products, else 2 when it has level
 // operations or a product whose codes are stored through a table, else 1.
 uint32_t lbm_version_for(const Program& program);
 // The whole file's bytes.

@@ -31,6 +31,8 @@ enum class OpKind : uint32_t {
   kThresholds = 12,    // BN + activation folded into per-channel accumulator thresholds
                        // (core/runtime/thresholds.h); a second input: the residual shortcut
   kWideProduct = 13,   // a float layer with its BN and activation folded (thresholds.h WideProduct)
+  kFloatJoin = 14,     // a projection block's two accumulators, BN, sum and activation in the
+                       // simulation's float32 (core/runtime/float_join.h)
 };
 
 // One quantized Conv2d or Linear (a Linear is a 1x1 convolution of a 1x1 image, `is_linear`):

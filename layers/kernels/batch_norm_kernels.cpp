@@ -43,17 +43,27 @@ float batch_invstd(double s2, int64_t m, float mu, float eps, float momentum, fl
   return static_cast<float>(1.0 / std::sqrt(var + eps));
 }
 
-// y = x * scale + shift over channel c, scale = gamma invstd, shift = beta - mean scale.
+// scale = gamma invstd, shift = beta - mean scale.
+void channel_affine(const float* gamma, const float* beta, int64_t c, float mu, float is,
+                    float& scale, float& shift) {
+  scale = (gamma ? gamma[c] : 1.0f) * is;
+  shift = (beta ? beta[c] : 0.0f) - mu * scale;
+}
+
+// y = x * scale + shift over channel c (channel_affine).
 void channel_normalize(const BatchNormLayout& L, const float* x, const float* gamma,
                        const float* beta, int64_t c, float mu, float is, float* y) {
-  const float scale = (gamma ? gamma[c] : 1.0f) * is;
-  const float shift = (beta ? beta[c] : 0.0f) - mu * scale;
+  float scale = 0, shift = 0;
+  channel_affine(gamma, beta, c, mu, is, scale, shift);
   for (int64_t b = 0; b < L.n; ++b) {
     const float* p = x + (b * L.c + c) * L.inner;
     float* q = y + (b * L.c + c) * L.inner;
     for (int64_t i = 0; i < L.inner; ++i) q[i] = p[i] * scale + shift;
   }
 }
+
+// Evaluation's invstd from the running variance.
+float eval_invstd(float running_var, float eps) { return 1.0f / std::sqrt(running_var + eps); }
 
 // sum dy and sum dy (x - mu) over channel c.
 void channel_gradient_sums(const BatchNormLayout& L, const float* x, const float* dy, int64_t c,
@@ -109,13 +119,19 @@ void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* g
                           running_var[c]);
       } else {
         mu = running_mean[c];
-        is = 1.0f / std::sqrt(running_var[c] + eps);
+        is = eval_invstd(running_var[c], eps);
       }
       mean[c] = mu;
       invstd[c] = is;
       channel_normalize(L, x, gamma, beta, c, mu, is, y);
     }
   });
+}
+
+void batch_norm_eval_affine(const float* gamma, const float* beta, const float* running_mean,
+                            const float* running_var, float eps, int64_t c, float& scale,
+                            float& shift) {
+  channel_affine(gamma, beta, c, running_mean[c], eval_invstd(running_var[c], eps), scale, shift);
 }
 
 void batch_norm_sums(const BatchNormLayout& L, const float* x, double* sum) {

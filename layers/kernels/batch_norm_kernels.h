@@ -21,6 +21,14 @@ void batch_norm_forward(const BatchNormLayout& L, const float* x, const float* g
                         const float* beta, float* running_mean, float* running_var, bool training,
                         float momentum, float eps, float* mean, float* invstd, float* y);
 
+// Evaluation's affine map of channel c, y = x * scale + shift, as batch_norm_forward computes it
+// (this file has no fused multiply-adds): invstd = 1 / sqrt(var + eps), scale = gamma invstd,
+// shift = beta - mean scale, each rounded to float. The integer runtime's float join
+// (core/runtime/float_join.h) takes its scale and shift from here, to repeat the same floats.
+void batch_norm_eval_affine(const float* gamma, const float* beta, const float* running_mean,
+                            const float* running_var, float eps, int64_t c, float& scale,
+                            float& shift);
+
 // With the mean and invstd the forward wrote:
 //   dgamma += sum dy*xhat, dbeta += sum dy (either may be null: not wanted),
 //   training: dx = gamma*invstd/M * (M*dy - sum dy - xhat * sum dy*xhat)

@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/runtime/float_join.h"
 #include "core/runtime/levels.h"
 #include "core/runtime/program.h"
 #include "core/runtime/thresholds.h"
@@ -19,6 +20,7 @@
 #include "layers/dropout.h"
 #include "layers/flatten.h"
 #include "layers/identity.h"
+#include "layers/kernels/batch_norm_kernels.h"
 #include "layers/kernels/integer_ops.h"
 #include "layers/linear.h"
 #include "layers/pooling.h"
@@ -132,9 +134,17 @@ class IdentityOp : public IntegerOp {
   int32_t emit(runtime::Program&, int32_t input) const override { return input; }
 };
 
+// What joins a residual block's branch and shortcut into the activation's levels, in place of
+// the sum and the activation: x (the branch's accumulators) becomes levels.
+class JoinOp : public IntegerOp {
+ public:
+  virtual void join(IntActivation& x, const IntActivation* shortcut) const = 0;
+  virtual int32_t emit_join(runtime::Program& program, int32_t input, int32_t shortcut) const = 0;
+};
+
 // BN and the activation folded into thresholds on the accumulator before them, and the residual
 // shortcut's value when one joins (core/runtime/thresholds.h).
-class ThresholdsOp : public IntegerOp {
+class ThresholdsOp : public JoinOp {
  public:
   explicit ThresholdsOp(runtime::ThresholdMap map) : map_(std::move(map)) {}
   void run(IntActivation& x, Workspace&) const override { join(x, nullptr); }
@@ -142,18 +152,46 @@ class ThresholdsOp : public IntegerOp {
     return append(program, OpKind::kThresholds, {input}, map_.params());
   }
   // x (accumulators) becomes levels, with the shortcut's values (null: none) alike.
-  void join(IntActivation& x, const IntActivation* shortcut) const {
+  void join(IntActivation& x, const IntActivation* shortcut) const override {
     LOWBIT_CHECK(!x.dims.empty() && x.dims[0] == map_.channels, "integer inference: thresholds of ",
                  map_.channels, " channels on a value of ", x.dims.empty() ? 0 : x.dims[0]);
     map_.apply(x.values.data(), shortcut ? shortcut->values.data() : nullptr, x.numel() / x.dims[0],
                false, x.values.data());
   }
-  int32_t emit_join(runtime::Program& program, int32_t input, int32_t shortcut) const {
+  int32_t emit_join(runtime::Program& program, int32_t input, int32_t shortcut) const override {
     return append(program, OpKind::kThresholds, {input, shortcut}, map_.params());
   }
 
  private:
   runtime::ThresholdMap map_;
+};
+
+// A projection block's two accumulators joined by the simulation's float32 BN, sum and activation
+// (core/runtime/float_join.h).
+class FloatJoinOp : public JoinOp {
+ public:
+  explicit FloatJoinOp(runtime::FloatJoin j) : j_(std::move(j)) {}
+  void run(IntActivation&, Workspace&) const override {
+    LOWBIT_CHECK(false, "integer inference: a float join runs inside its residual block");
+  }
+  int32_t emit(runtime::Program&, int32_t) const override {
+    LOWBIT_CHECK(false, "integer inference: a float join is emitted by its residual block");
+    return 0;
+  }
+  void join(IntActivation& x, const IntActivation* shortcut) const override {
+    LOWBIT_CHECK(
+        shortcut && !x.dims.empty() && x.dims[0] == j_.channels && shortcut->dims == x.dims,
+        "integer inference: a float join of ", j_.channels, " channels on a value of ",
+        x.dims.empty() ? 0 : x.dims[0]);
+    j_.apply(x.values.data(), shortcut->values.data(), x.numel() / x.dims[0], false,
+             x.values.data());
+  }
+  int32_t emit_join(runtime::Program& program, int32_t input, int32_t shortcut) const override {
+    return append(program, OpKind::kFloatJoin, {input, shortcut}, j_.params());
+  }
+
+ private:
+  runtime::FloatJoin j_;
 };
 
 // A float layer with its BN and activation folded (core/runtime/thresholds.h WideProduct).
@@ -186,7 +224,7 @@ class WideProductOp : public IntegerOp {
 // the sum and `after` folded into it.
 class ResidualOp : public IntegerOp {
  public:
-  ResidualOp(OpPtr body, OpPtr shortcut, OpPtr after, std::unique_ptr<ThresholdsOp> join = nullptr)
+  ResidualOp(OpPtr body, OpPtr shortcut, OpPtr after, std::unique_ptr<JoinOp> join = nullptr)
       : body_(std::move(body)),
         shortcut_(std::move(shortcut)),
         after_(std::move(after)),
@@ -219,7 +257,7 @@ class ResidualOp : public IntegerOp {
 
  private:
   OpPtr body_, shortcut_, after_;
-  std::unique_ptr<ThresholdsOp> join_;
+  std::unique_ptr<JoinOp> join_;
 };
 
 class ClampOp : public IntegerOp {  // ReLU (no upper bound) and ReLU6 (6 in fixed point)
@@ -773,6 +811,12 @@ class Compiler {
         float_layers.resize(float_count);
         range = input;
       }
+      if (pow2 && activation && !levels_shortcut && input && !input->levels.empty() &&
+          names.size() >= 2) {
+        OpPtr joined = projection_join(m, *b, path, *input, *activation);
+        if (joined) return joined;
+        range = input;
+      }
       OpPtr branch = sequence(m, path, b->branch());
       range = input;
       OpPtr shortcut = b->shortcut().empty() ? nullptr : child(m, path, b->shortcut());
@@ -897,7 +941,28 @@ class Compiler {
     const LayerParts l = layer_parts(m);
     if (l.quantized || l.bias.defined()) return nullptr;
     if (!l.on_grid) return shortcut.empty() ? wide_product(l, where, bn, activation) : nullptr;
-    if (range->levels.empty()) return nullptr;
+    std::optional<ThresholdLayer> sums = exact_grid_sums(l, where);
+    if (!sums) return nullptr;
+    ThresholdLayer& t = *sums;
+    t.bn = &bn;
+    t.activation = &activation;
+    t.shortcut = shortcut;
+    if (!exact_float_sums(t)) return nullptr;
+    FoldedThresholds folded = fold_thresholds(t, kIntegerFractionBits);
+    layers.push_back(where);
+    int bits = 0;
+    OpPtr op = compile_pow2_product(where, l.weight, l.bias, l.geometry, l.is_linear, nullptr,
+                                    *range, true, pow2->min_exp, bits, &folded.negated);
+    thresholds = std::make_unique<ThresholdsOp>(std::move(folded.map));
+    range.reset();
+    return op;
+  }
+
+  // A grid layer reading the levels of `range`: its channels, the largest |accumulator| and the
+  // float steps of its input and weights (ThresholdLayer's first fields), or nothing when the
+  // input is not levels.
+  std::optional<ThresholdLayer> exact_grid_sums(const LayerParts& l, const std::string& where) {
+    if (!range || range->levels.empty()) return std::nullopt;
     const int64_t outs = l.geometry.out_channels, depth = l.weight.numel() / outs;
     const InputCodes in = input_codes(*range, kIntegerFractionBits);
     const WeightCodes w = pow2_weight_codes(where, l.weight, outs, pow2->min_exp);
@@ -909,18 +974,84 @@ class Compiler {
     t.step_w = std::ldexp(1.0f, pow2->min_exp);
     for (const LevelValue& v : range->levels)  // the float step: the first positive level
       if (v.value > 0 && (t.step_x == 0 || v.value < t.step_x)) t.step_x = v.value;
-    t.bn = &bn;
-    t.activation = &activation;
-    t.shortcut = shortcut;
-    if (t.step_x == 0 || !exact_float_sums(t)) return nullptr;
-    FoldedThresholds folded = fold_thresholds(t, kIntegerFractionBits);
+    if (t.step_x == 0) return std::nullopt;
+    return t;
+  }
+
+  // A Conv2d of grid weights without bias reading levels, as its raw accumulator (to_fixed 1, no
+  // bias), and the float value of one accumulator unit in the simulation (step_x step_w). Null,
+  // with nothing compiled, where the simulation's float32 sums would not be exact.
+  OpPtr raw_product(Module& m, const std::string& where, float& step_x, float& step_w) {
+    if (!pow2 || !range || range->levels.empty() || !dynamic_cast<Conv2d*>(&m)) return nullptr;
+    const LayerParts l = layer_parts(m);
+    if (l.quantized || l.bias.defined() || !l.on_grid) return nullptr;
+    const std::optional<ThresholdLayer> t = exact_grid_sums(l, where);
+    if (!t || !exact_float_sums(*t)) return nullptr;
+    step_x = t->step_x;
+    step_w = t->step_w;
     layers.push_back(where);
     int bits = 0;
+    const std::vector<bool> none(static_cast<size_t>(t->channels), false);
     OpPtr op = compile_pow2_product(where, l.weight, l.bias, l.geometry, l.is_linear, nullptr,
-                                    *range, true, pow2->min_exp, bits, &folded.negated);
-    thresholds = std::make_unique<ThresholdsOp>(std::move(folded.map));
+                                    *range, true, pow2->min_exp, bits, &none);
     range.reset();
     return op;
+  }
+
+  // A residual block whose shortcut is a projection (1x1 convolution and BN) on levels: the
+  // branch's last convolution and the shortcut's as raw accumulators, joined by the simulation's
+  // float32 BN, sum and activation (core/runtime/float_join.h), exactly where threshold folding
+  // cannot go. Null, with nothing compiled, where the sums would not be exact.
+  OpPtr projection_join(Module& m, ResidualBlock& b, const std::string& path,
+                        const ValueRange& input, Pow2Activation& activation) {
+    std::vector<std::string> names = b.branch();
+    auto* bn = dynamic_cast<BatchNorm*>(&m.child(names.back()));
+    auto* projection = dynamic_cast<Sequential*>(&m.child(b.shortcut()));
+    if (!bn || !projection || projection->children().size() != 2) return nullptr;
+    const std::string conv_name = projection->children()[0].first,
+                      bn_name = projection->children()[1].first;
+    auto* shortcut_bn = dynamic_cast<BatchNorm*>(&projection->child(bn_name));
+    if (!shortcut_bn) return nullptr;
+    const std::string last = names[names.size() - 2];
+    names.resize(names.size() - 2);
+    const size_t layer_count = layers.size(), float_count = float_layers.size();
+    range = input;
+    OpPtr head = sequence(m, path, names);
+    runtime::FloatJoin j;
+    OpPtr body = raw_product(m.child(last), child_path(path, last), j.step_x[0], j.step_w[0]);
+    range = input;
+    OpPtr shortcut = body ? raw_product(projection->child(conv_name),
+                                        child_path(child_path(path, b.shortcut()), conv_name),
+                                        j.step_x[1], j.step_w[1])
+                          : nullptr;
+    if (!body || !shortcut) {
+      layers.resize(layer_count);  // compiled again by the caller
+      float_layers.resize(float_count);
+      return nullptr;
+    }
+    j.channels = bn->channels();
+    for (int i = 0; i < 2; ++i) {
+      const BatchNorm& n = i == 0 ? *bn : *shortcut_bn;
+      j.scale[i].resize(static_cast<size_t>(j.channels));
+      j.shift[i].resize(static_cast<size_t>(j.channels));
+      for (int64_t c = 0; c < j.channels; ++c)
+        kernels::batch_norm_eval_affine(n.weight().defined() ? n.weight().data() : nullptr,
+                                        n.bias().defined() ? n.bias().data() : nullptr,
+                                        n.running_mean().data(), n.running_var().data(), n.eps(), c,
+                                        j.scale[i][size_t(c)], j.shift[i][size_t(c)]);
+    }
+    for (const LevelValue& l : pow2_level_values(activation, kIntegerFractionBits))
+      j.levels.push_back(l.fixed);
+    j.thresholds = activation_float_thresholds(activation, kIntegerFractionBits);
+    const std::string error = runtime::float_join_params_error(j.params());
+    LOWBIT_CHECK(error.empty(), "integer inference: ", path, ": float join: ", error);
+    range = pow2_activation_range(activation, kIntegerFractionBits);
+    std::vector<OpPtr> branch;
+    branch.push_back(std::move(head));
+    branch.push_back(std::move(body));
+    return std::make_unique<ResidualOp>(std::make_unique<SequenceOp>(std::move(branch)),
+                                        std::move(shortcut), nullptr,
+                                        std::make_unique<FloatJoinOp>(std::move(j)));
   }
 
   // A float layer without bias, its BN and activation as a wide product

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "core/autograd.h"
 #include "core/check.h"
@@ -140,6 +142,55 @@ FoldedThresholds fold_thresholds(const ThresholdLayer& layer, int fraction_bits)
   const std::string error = runtime::threshold_params_error(map.params());
   LOWBIT_CHECK(error.empty(), "threshold folding: ", error);
   return folded;
+}
+
+namespace {
+
+// Floats in their order as integers: -0 just below +0, -inf and +inf at the ends.
+int64_t float_key(float f) {
+  uint32_t u = 0;
+  std::memcpy(&u, &f, sizeof u);
+  return (u & 0x80000000u) ? -static_cast<int64_t>(u & 0x7fffffffu) - 1 : static_cast<int64_t>(u);
+}
+float key_float(int64_t k) {
+  const uint32_t u =
+      k >= 0 ? static_cast<uint32_t>(k) : (static_cast<uint32_t>(-(k + 1)) | 0x80000000u);
+  float f = 0;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+}  // namespace
+
+std::vector<float> activation_float_thresholds(Pow2Activation& activation, int fraction_bits) {
+  const std::vector<LevelValue> outputs = pow2_level_values(activation, fraction_bits);
+  const float inf = std::numeric_limits<float>::infinity(),
+              largest = std::numeric_limits<float>::max();
+  const int64_t low = float_key(-largest), high = float_key(largest);  // the finite floats
+  const std::vector<int64_t> keys = search_thresholds(
+      1, static_cast<int>(outputs.size()), low, high,
+      [&](const std::vector<int64_t>& candidates, std::vector<int>& index) {
+        NoGradGuard no_grad;
+        Tensor x = Tensor::empty({1, 1, 1, static_cast<int64_t>(candidates.size())});
+        for (size_t i = 0; i < candidates.size(); ++i) x.data()[i] = key_float(candidates[i]);
+        const Tensor y = activation.forward(x);
+        index.resize(candidates.size());
+        for (size_t i = 0; i < candidates.size(); ++i) {
+          const float v = y.data()[i];
+          const auto it =
+              std::lower_bound(outputs.begin(), outputs.end(), v,
+                               [](const LevelValue& l, float value) { return l.value < value; });
+          LOWBIT_CHECK(it != outputs.end() && it->value == v, "float join: the activation gave ", v,
+                       ", none of its levels");
+          index[i] = static_cast<int>(it - outputs.begin());
+        }
+      });
+  std::vector<float> thresholds;
+  for (int64_t k : keys)
+    thresholds.push_back(k == ThresholdMap::kAlways  ? -inf
+                         : k == ThresholdMap::kNever ? inf
+                                                     : key_float(k));
+  return thresholds;
 }
 
 }  // namespace lowbit

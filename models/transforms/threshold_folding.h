@@ -60,4 +60,10 @@ struct FoldedThresholds {
 };
 FoldedThresholds fold_thresholds(const ThresholdLayer& layer, int fraction_bits);
 
+// The float thresholds of the activation, for a float join (core/runtime/float_join.h):
+// t[j - 1] = the smallest float v whose level under the simulation's activation module is j or
+// above (pow2_level_values' order), for j = 1..n-1, found by binary search over the finite floats
+// in order; -inf when every finite float reaches it, +inf when none does.
+std::vector<float> activation_float_thresholds(Pow2Activation& activation, int fraction_bits);
+
 }  // namespace lowbit

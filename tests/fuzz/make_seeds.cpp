@@ -18,6 +18,7 @@
 #include "apps/fat/quantize_config.h"
 #include "apps/train/train_config.h"
 #include "core/checkpoint.h"
+#include "core/runtime/float_join.h"
 #include "core/runtime/lbm_format.h"
 #include "core/runtime/thresholds.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -346,6 +347,37 @@ runtime::Program folded_program() {
   return program;
 }
 
+// A (2, 1, 2) image joined with itself by a float join (the image's codes as both accumulators,
+// each at 2^-22) and a global average pooling, to 2 classes: a version 4 file.
+runtime::Program joined_program() {
+  runtime::Program program;
+  program.info.metadata = R"({"model":"joined"})";
+  program.info.input_dims = {2, 1, 2};
+  program.info.num_classes = 2;
+  runtime::FloatJoin join;
+  join.channels = 2;
+  join.levels = {-8, 0, 8};
+  join.thresholds = {-0.5f, 0.5f};
+  for (int i = 0; i < 2; ++i) {
+    join.step_x[i] = 1.0f / 1024;
+    join.step_w[i] = 1.0f / 4096;
+    join.scale[i] = {0.5f, -0.25f};
+    join.shift[i] = {0.125f, 0.0f};
+  }
+  runtime::Op op;
+  op.kind = runtime::OpKind::kFloatJoin;
+  op.inputs = {0, 0};
+  op.output = program.num_values++;
+  op.params = join.params();
+  program.ops.push_back(op);
+  op = runtime::Op();
+  op.kind = runtime::OpKind::kGlobalAvgPool;
+  op.inputs = {1};
+  op.output = program.num_values++;
+  program.ops.push_back(op);
+  return program;
+}
+
 void lbm_seeds() {
   auto put = [](const std::string& name, const Bytes& b, Outcome meant) {
     seed("lbm", name, b, meant, fuzz::lbm);
@@ -357,6 +389,7 @@ void lbm_seeds() {
   // Version 2 (a level operation, a weight table) and version 3 (threshold folding's operations).
   put("pow2.lbm", program_bytes(testing::pow2_program()), Outcome::kRead);
   put("folded.lbm", program_bytes(folded_program()), Outcome::kRead);
+  put("joined.lbm", program_bytes(joined_program()), Outcome::kRead);  // version 4: a float join
 }
 
 }  // namespace
