@@ -171,7 +171,7 @@ TEST_CASE("a power-of-two ResNet-20 packs, and the runtime predicts as the float
 // ResNet-18: its projection shortcuts (1x1 convolution and BN) join the branch in the simulation's
 // float32 (a float join, version 4). (With the fixed-point sum before it agreed on 97.7%.)
 TEST_CASE("a power-of-two ResNet-18 packs, and the runtime predicts as the float simulation",
-          "[apps][pack][pow2]") {
+          "[apps][pack][pow2][full-size]") {
   const TempRoot root("lowbit_pack_pow2_resnet18");
   const fs::path data = root.dir("cifar");
   write_cifar_bars(data, 60, 1000, 3);
