@@ -862,11 +862,15 @@ void Engine::assign_slots() {
     int best = -1;
     for (int i = 0; i < static_cast<int>(free_slots.size()); ++i) {
       const int64_t have = slot_size_[size_t(free_slots[size_t(i)])];
-      const int64_t best_have = best < 0 ? 0 : slot_size_[size_t(free_slots[size_t(best)])];
-      const bool fits = have >= size, best_fits = best >= 0 && best_have >= size;
-      if (best < 0 || (fits && (!best_fits || have < best_have)) ||
-          (!fits && !best_fits && have > best_have))
+      if (best < 0) {
         best = i;
+        continue;
+      }
+      const int64_t best_have = slot_size_[size_t(free_slots[size_t(best)])];
+      const bool fits = have >= size, best_fits = best_have >= size;
+      // One that fits beats one that does not; then the smaller of two that fit, the larger of two
+      // that do not.
+      if (fits != best_fits ? fits : (fits ? have < best_have : have > best_have)) best = i;
     }
     if (best < 0) {
       slot_size_.push_back(size);

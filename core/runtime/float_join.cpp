@@ -67,11 +67,8 @@ std::string float_join_params_error(const std::vector<int64_t>& params) {
   if (size != expected)
     return concat(size, " parameters; expected ", expected, " (2, ", n, " levels, ", n - 1,
                   " thresholds, 2 x (2 steps, ", c, " scales, ", c, " shifts))");
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = params[size_t(2 + i)];
-    if (v < INT32_MIN || v > INT32_MAX || (i > 0 && v <= params[size_t(1 + i)]))
-      return concat("level ", i, " = ", v, "; expected strictly ascending values in -2^31..2^31-1");
-  }
+  const std::string levels_error = ascending_int32_error("level", params.data() + 2, n);
+  if (!levels_error.empty()) return levels_error;
   for (int64_t i = 0; i < n - 1; ++i) {
     const int64_t b = params[size_t(2 + n + i)];
     const float t = bits_float(b);

@@ -26,9 +26,6 @@ std::vector<int64_t> ThresholdMap::params() const {
   return p;
 }
 
-namespace {
-
-// values[0, count) strictly ascending in int32, else what is wrong with the first that is not.
 std::string ascending_int32_error(const char* what, const int64_t* values, int64_t count) {
   for (int64_t i = 0; i < count; ++i)
     if (values[i] < INT32_MIN || values[i] > INT32_MAX || (i > 0 && values[i] <= values[i - 1]))
@@ -36,8 +33,6 @@ std::string ascending_int32_error(const char* what, const int64_t* values, int64
                     "; expected strictly ascending values in -2^31..2^31-1");
   return "";
 }
-
-}  // namespace
 
 std::string threshold_params_error(const std::vector<int64_t>& params) {
   const auto size = static_cast<int64_t>(params.size());

@@ -51,6 +51,10 @@ struct ThresholdMap {
   std::vector<int64_t> params() const;
 };
 
+// values[0, count) strictly ascending in int32 (a threshold operation's or a float join's levels),
+// else what is wrong with the first that is not, named `what`.
+std::string ascending_int32_error(const char* what, const int64_t* values, int64_t count);
+
 // The most output levels (a 16-bit signed power-of-two activation has 31) and shortcut values.
 constexpr int kMaxThresholdLevels = 31;
 
